@@ -1,0 +1,186 @@
+package raft
+
+import "fmt"
+
+// progressState is how the leader currently replicates to one follower.
+type progressState uint8
+
+const (
+	// progressProbe: the leader does not know where the follower's log
+	// matches; it sends one AppendEntries at a time and waits for the answer
+	// (or the next heartbeat) before trying again (§5.3 "decrements
+	// nextIndex and retries").
+	progressProbe progressState = iota
+	// progressReplicate: the logs match up to match; the leader streams
+	// entries optimistically, bounded by the in-flight window (pipelining).
+	progressReplicate
+	// progressSnapshot: the entries the follower needs are compacted away;
+	// a snapshot is on its way and nothing else is sent until it lands (§7).
+	progressSnapshot
+)
+
+func (s progressState) String() string {
+	return [...]string{"Probe", "Replicate", "Snapshot"}[s]
+}
+
+// progress is Figure 2's "volatile state on leaders" for one peer
+// (nextIndex[], matchIndex[]), plus what the leader needs to pace
+// replication and to check quorum.
+type progress struct {
+	// match is the highest index known to be replicated on the peer.
+	match uint64
+	// next is the index of the next entry to send.
+	next uint64
+
+	state progressState
+	// probeSent is set in Probe state once a message is in flight; it is
+	// cleared by an answer or by a heartbeat response, so a lost probe is
+	// retried once per heartbeat rather than never or constantly.
+	probeSent bool
+	// pendingSnapshot is the index of the snapshot in flight (Snapshot state).
+	pendingSnapshot uint64
+	// recentActive records that the peer answered since the last CheckQuorum
+	// round (§6.2, thesis: "a leader steps down if an election timeout
+	// elapses without a successful round of heartbeats to a majority").
+	recentActive bool
+	// inflights bounds the pipelined AppendEntries not yet acknowledged.
+	inflights inflights
+	learner   bool
+}
+
+func (p *progress) becomeProbe() {
+	// After a snapshot, resume right after it; otherwise just after match.
+	if p.state == progressSnapshot {
+		p.next = max(p.match+1, p.pendingSnapshot+1)
+	} else {
+		p.next = p.match + 1
+	}
+	p.state, p.probeSent, p.pendingSnapshot = progressProbe, false, 0
+	p.inflights.reset()
+}
+
+func (p *progress) becomeReplicate() {
+	p.state, p.probeSent, p.pendingSnapshot = progressReplicate, false, 0
+	p.next = p.match + 1
+	p.inflights.reset()
+}
+
+func (p *progress) becomeSnapshot(index uint64) {
+	p.state, p.probeSent, p.pendingSnapshot = progressSnapshot, false, index
+	p.inflights.reset()
+}
+
+// maybeUpdate records a successful AppendEntries response for index.
+func (p *progress) maybeUpdate(index uint64) bool {
+	updated := false
+	if index > p.match {
+		p.match = index
+		updated = true
+		p.probeSent = false
+	}
+	p.next = max(p.next, index+1)
+	return updated
+}
+
+// maybeDecrTo handles a rejection of the AppendEntries whose prevLogIndex
+// was rejected, moving next back to hint+1. It returns false for a stale
+// rejection that must be ignored.
+func (p *progress) maybeDecrTo(rejected, hint uint64) bool {
+	if p.state == progressReplicate {
+		// In Replicate, only a rejection of something beyond match that
+		// we actually sent can be current.
+		if rejected <= p.match {
+			return false
+		}
+		p.next = p.match + 1
+		return true
+	}
+	// In Probe, only the rejection of the probe just sent (next-1) counts.
+	if p.next-1 != rejected {
+		return false
+	}
+	p.next = max(min(rejected, hint+1), p.match+1)
+	p.probeSent = false
+	return true
+}
+
+// paused says whether the leader should hold back new AppendEntries.
+func (p *progress) paused() bool {
+	switch p.state {
+	case progressProbe:
+		return p.probeSent
+	case progressReplicate:
+		return p.inflights.full()
+	default:
+		return true
+	}
+}
+
+// sentEntries records that entries up to last were sent, of total size
+// bytes, advancing next optimistically in Replicate state.
+func (p *progress) sentEntries(last uint64, bytes uint64, empty bool) {
+	switch p.state {
+	case progressReplicate:
+		if !empty {
+			p.next = last + 1
+			p.inflights.add(last, bytes)
+		}
+	case progressProbe:
+		p.probeSent = true
+	default:
+		panic(fmt.Sprintf("raft: sending entries in state %s", p.state))
+	}
+}
+
+// inflights is the window of pipelined AppendEntries: each slot is the last
+// index of one message and its size. The window is full when either the
+// count or the byte budget is used up.
+type inflights struct {
+	maxCount int
+	maxBytes uint64
+
+	last  []uint64
+	sizes []uint64
+	bytes uint64
+}
+
+func newInflights(maxCount int, maxBytes uint64) inflights {
+	return inflights{maxCount: maxCount, maxBytes: maxBytes}
+}
+
+func (in *inflights) add(last, bytes uint64) {
+	in.last = append(in.last, last)
+	in.sizes = append(in.sizes, bytes)
+	in.bytes += bytes
+}
+
+// freeLE releases every message whose last index is ≤ index (acknowledged).
+func (in *inflights) freeLE(index uint64) {
+	n := 0
+	for n < len(in.last) && in.last[n] <= index {
+		in.bytes -= in.sizes[n]
+		n++
+	}
+	if n == 0 {
+		return
+	}
+	in.last = append(in.last[:0], in.last[n:]...)
+	in.sizes = append(in.sizes[:0], in.sizes[n:]...)
+}
+
+// freeFirst releases the oldest message.
+func (in *inflights) freeFirst() {
+	if len(in.last) > 0 {
+		in.freeLE(in.last[0])
+	}
+}
+
+func (in *inflights) full() bool {
+	return len(in.last) >= in.maxCount || (in.maxBytes > 0 && in.bytes >= in.maxBytes)
+}
+
+func (in *inflights) count() int { return len(in.last) }
+
+func (in *inflights) reset() {
+	in.last, in.sizes, in.bytes = in.last[:0], in.sizes[:0], 0
+}

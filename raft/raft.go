@@ -1,0 +1,406 @@
+package raft
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+)
+
+// RandomSource is where election timeouts get their randomness (§5.2). The
+// host passes it in; the core never draws randomness of its own, so a
+// simulator can make every run repeatable from a seed.
+type RandomSource interface {
+	// Intn returns a number in [0, n).
+	Intn(n int) int
+}
+
+// ReadMode chooses how linearizable reads confirm leadership (§6.4).
+type ReadMode uint8
+
+const (
+	// ReadSafe confirms leadership with a round of heartbeats per read
+	// batch (ReadIndex, §6.4).
+	ReadSafe ReadMode = iota
+	// ReadLease trusts the leader's lease and answers at once (§6.4.1). It
+	// is only correct while clocks drift little, and only allowed together
+	// with CheckQuorum, which makes a leader step down when it loses touch
+	// with a quorum.
+	ReadLease
+)
+
+// Config holds a server's identity and tunables.
+type Config struct {
+	// ID is this server. It must not be None.
+	ID NodeID
+	// Voters is the initial configuration of a brand new cluster; it is
+	// used only when the restored state has no snapshot and no entries.
+	// A server joining an existing cluster starts with none and learns the
+	// configuration from the leader.
+	Voters []NodeID
+
+	// ElectionTicks is the base election timeout in ticks; each term a
+	// follower waits a random number in [ElectionTicks, 2*ElectionTicks)
+	// (§5.2). HeartbeatTicks is the leader's heartbeat interval; it must
+	// be well below ElectionTicks (§5.6: broadcastTime ≪ electionTimeout).
+	ElectionTicks  int
+	HeartbeatTicks int
+	Rand           RandomSource
+
+	// PreVote runs a pre-election before disrupting a term (thesis §9.6).
+	PreVote bool
+	// CheckQuorum makes a leader step down when it has not heard from a
+	// quorum for an election timeout, and lets followers ignore vote
+	// requests while they hear from a leader (thesis §6.2, §4.2.3).
+	CheckQuorum bool
+	ReadMode    ReadMode
+
+	// MaxMsgBytes caps the entries of one AppendEntries (batching).
+	MaxMsgBytes uint64
+	// MaxInflightMsgs and MaxInflightBytes bound pipelining per follower.
+	MaxInflightMsgs  int
+	MaxInflightBytes uint64
+}
+
+func (c *Config) validate() error {
+	switch {
+	case c.ID == None:
+		return errors.New("raft: config has no ID")
+	case c.HeartbeatTicks <= 0:
+		return errors.New("raft: HeartbeatTicks must be positive")
+	case c.ElectionTicks <= c.HeartbeatTicks:
+		return errors.New("raft: ElectionTicks must exceed HeartbeatTicks")
+	case c.Rand == nil:
+		return errors.New("raft: config has no random source")
+	case c.ReadMode == ReadLease && !c.CheckQuorum:
+		return errors.New("raft: lease reads need CheckQuorum")
+	}
+	if c.MaxMsgBytes == 0 {
+		c.MaxMsgBytes = 1 << 20
+	}
+	if c.MaxInflightMsgs <= 0 {
+		c.MaxInflightMsgs = 256
+	}
+	return nil
+}
+
+// RestoredState is what the host read back from durable storage.
+type RestoredState struct {
+	HardState HardState
+	Snapshot  *Snapshot
+	Entries   []Entry
+}
+
+// Raft is one server's consensus state machine. It is driven by its host
+// through Tick, Step and the request methods, and hands its effects out
+// through Ready. It is not safe for concurrent use: one goroutine (or one
+// simulator) owns it.
+type Raft struct {
+	id  NodeID
+	cfg Config
+
+	// Persistent state on all servers (Figure 2), updated on stable storage
+	// before responding to RPCs: currentTerm, votedFor, and log[].
+	term uint64
+	vote NodeID
+	log  *raftLog
+
+	// Volatile state on all servers.
+	state StateType
+	lead  NodeID
+	// conf tracks the configuration: the latest one in the log is in force,
+	// committed or not (§4.1).
+	conf configuration
+
+	// Volatile state on leaders (Figure 2): nextIndex[] and matchIndex[].
+	progress map[NodeID]*progress
+	// leadTransferee is the target of a leadership transfer in progress
+	// (§3.10); proposals are refused while it is set.
+	leadTransferee NodeID
+	// pendingConfIndex is the index of the newest configuration entry the
+	// leader appended; another change waits until it commits (§4.1).
+	pendingConfIndex uint64
+	// reads holds ReadIndex requests waiting for leadership confirmation or
+	// for the first commit of the leader's term (§6.4).
+	reads readQueue
+
+	// Volatile state on candidates: votes received this election.
+	votes map[NodeID]bool
+
+	// Timers, in ticks (§5.2).
+	electionElapsed           int
+	heartbeatElapsed          int
+	randomizedElectionTimeout int
+
+	// Effects waiting for the host (see Ready).
+	msgs         []Message
+	readStates   []ReadState
+	snapshot     *Snapshot // newest snapshot, kept to send to followers
+	snapshotNew  bool      // snapshot received from the leader, to install
+	prevHard     HardState
+	prevSoft     SoftState
+	readyPending *readyMark
+}
+
+// New makes a server from its configuration and the state its host
+// recovered. An empty RestoredState starts a new server.
+func New(cfg Config, restored RestoredState) (*Raft, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	var meta *SnapshotMeta
+	if restored.Snapshot != nil {
+		meta = &restored.Snapshot.Meta
+	}
+	if meta != nil && len(restored.Entries) > 0 && restored.Entries[0].Index != meta.Index+1 {
+		return nil, fmt.Errorf("raft: restored entries start at %d, snapshot ends at %d", restored.Entries[0].Index, meta.Index)
+	}
+	r := &Raft{
+		id:       cfg.ID,
+		cfg:      cfg,
+		term:     restored.HardState.Term,
+		vote:     restored.HardState.Vote,
+		log:      newRaftLog(meta, restored.Entries),
+		progress: map[NodeID]*progress{},
+	}
+	if restored.Snapshot != nil {
+		snap := *restored.Snapshot
+		r.snapshot = &snap
+		r.conf = newConfiguration(snap.Meta.Conf)
+	} else if len(restored.Entries) == 0 {
+		r.conf = newConfiguration(ConfState{Voters: slices.Clone(cfg.Voters)})
+	}
+	// §4.1: the latest configuration in the log is in force, committed or not.
+	for i := range r.log.entries {
+		r.conf.observe(&r.log.entries[i])
+	}
+	if c := restored.HardState.Commit; c > r.log.committed {
+		if c > r.log.lastIndex() {
+			return nil, fmt.Errorf("raft: restored commit %d beyond last index %d", c, r.log.lastIndex())
+		}
+		r.log.committed = c
+	}
+	r.prevHard = r.hardState()
+	r.becomeFollower(r.term, None)
+	r.prevSoft = r.softState()
+	return r, nil
+}
+
+// ID returns this server's id.
+func (r *Raft) ID() NodeID { return r.id }
+
+func (r *Raft) hardState() HardState {
+	return HardState{Term: r.term, Vote: r.vote, Commit: r.log.committed}
+}
+
+func (r *Raft) quorum() int { return len(r.conf.voters)/2 + 1 }
+
+// send queues a message; the host sends it after persisting the Ready that
+// carries it (§5.1: state is durable before any RPC that depends on it).
+func (r *Raft) send(m Message) {
+	m.From = r.id
+	if m.Term == 0 {
+		m.Term = r.term
+	}
+	r.msgs = append(r.msgs, m)
+}
+
+// Tick advances the logical clock by one tick.
+func (r *Raft) Tick() {
+	if r.state == StateLeader {
+		r.tickHeartbeat()
+	} else {
+		r.tickElection()
+	}
+}
+
+// Step hands the server a message from a peer. Messages with an unknown
+// sender, type or term are ignored or answered by the rules below, never
+// trusted blindly.
+func (r *Raft) Step(m Message) error {
+	if m.To != r.id {
+		return fmt.Errorf("raft: message for %d delivered to %d", m.To, r.id)
+	}
+	if m.From == None || m.From == r.id {
+		return fmt.Errorf("raft: message from invalid sender %d", m.From)
+	}
+	// Requests forwarded from followers carry no term: they are not RPCs of
+	// Figure 2 and must neither raise nor be refused by term.
+	if m.Type == MsgReadIndex || m.Type == MsgTransferLeader {
+		r.stepForwarded(m)
+		return nil
+	}
+	if stepped := r.stepTerm(m); !stepped {
+		return nil
+	}
+	switch m.Type {
+	case MsgVote, MsgPreVote:
+		r.handleVoteRequest(m)
+		return nil
+	}
+	switch r.state {
+	case StateLeader:
+		r.stepLeader(m)
+	case StateCandidate, StatePreCandidate:
+		r.stepCandidate(m)
+	default:
+		r.stepFollower(m)
+	}
+	return nil
+}
+
+// stepTerm applies Figure 2's "Rules for Servers" about terms before a
+// message is dispatched, and reports whether the message should be handled.
+func (r *Raft) stepTerm(m Message) bool {
+	switch {
+	case m.Term > r.term:
+		if m.Type == MsgVote || m.Type == MsgPreVote {
+			// §4.2.3: a server that heard from a leader within the minimum
+			// election timeout ignores vote requests, so that a removed or
+			// partitioned server cannot depose a working leader — unless
+			// the request comes from a leadership transfer (§3.10).
+			transfer := string(m.Context) == campaignTransfer
+			inLease := r.cfg.CheckQuorum && r.lead != None && r.electionElapsed < r.cfg.ElectionTicks
+			if inLease && !transfer {
+				return false
+			}
+		}
+		switch {
+		case m.Type == MsgPreVote:
+			// §9.6: a pre-vote does not change anyone's term.
+		case m.Type == MsgPreVoteResp && !m.Reject:
+			// A granted pre-vote echoes the term we will campaign in; we
+			// move to it only when we actually become a candidate.
+		case m.Type == MsgApp || m.Type == MsgHeartbeat || m.Type == MsgSnap:
+			// "If RPC request or response contains term T > currentTerm:
+			// set currentTerm = T, convert to follower" (§5.1); this one
+			// comes from the leader of T.
+			r.becomeFollower(m.Term, m.From)
+		default:
+			r.becomeFollower(m.Term, None)
+		}
+		return true
+	case m.Term < r.term:
+		switch {
+		case (r.cfg.CheckQuorum || r.cfg.PreVote) && (m.Type == MsgApp || m.Type == MsgHeartbeat):
+			// A stale leader (for example one cut off and now back) would
+			// otherwise never learn of the newer term, because with
+			// CheckQuorum/PreVote we do not start elections that would
+			// raise it. Tell it so it steps down.
+			r.send(Message{To: m.From, Type: MsgAppResp})
+		case m.Type == MsgPreVote:
+			// §9.6 with a lagging node: reject with our term, so a node
+			// stuck at a higher term (which PreVote keeps from rising
+			// further) learns the cluster's term instead of deadlocking.
+			r.send(Message{To: m.From, Type: MsgPreVoteResp, Reject: true})
+		}
+		// "If a server receives a request with a stale term number, it
+		// rejects the request" (§5.1); stale responses are just dropped.
+		return false
+	}
+	return true
+}
+
+// SoftState is volatile state the host may want to show or react to.
+type SoftState struct {
+	Lead  NodeID
+	State StateType
+}
+
+func (r *Raft) softState() SoftState { return SoftState{Lead: r.lead, State: r.state} }
+
+func (r *Raft) reset(term uint64) {
+	if r.term != term {
+		r.term = term
+		r.vote = None
+	}
+	r.lead = None
+	r.electionElapsed = 0
+	r.heartbeatElapsed = 0
+	r.resetRandomizedElectionTimeout()
+	r.leadTransferee = None
+	r.votes = map[NodeID]bool{}
+	r.pendingConfIndex = 0
+	r.reads.reset()
+	r.progress = map[NodeID]*progress{}
+}
+
+func (r *Raft) resetRandomizedElectionTimeout() {
+	r.randomizedElectionTimeout = r.cfg.ElectionTicks + r.cfg.Rand.Intn(r.cfg.ElectionTicks)
+}
+
+func (r *Raft) becomeFollower(term uint64, lead NodeID) {
+	r.reset(term)
+	r.state = StateFollower
+	r.lead = lead
+}
+
+// becomePreCandidate starts a pre-election (thesis §9.6). It keeps the term
+// and vote, but forgets the leader: it has given up on it, and remembering
+// it would make it refuse other pre-candidates' requests by the lease rule.
+func (r *Raft) becomePreCandidate() {
+	if r.state == StateLeader {
+		panic("raft: leader cannot become pre-candidate")
+	}
+	r.state = StatePreCandidate
+	r.lead = None
+	r.votes = map[NodeID]bool{}
+	r.electionElapsed = 0
+	r.resetRandomizedElectionTimeout()
+}
+
+// becomeCandidate starts an election: "increment currentTerm, vote for
+// self" (§5.2).
+func (r *Raft) becomeCandidate() {
+	if r.state == StateLeader {
+		panic("raft: leader cannot become candidate")
+	}
+	r.reset(r.term + 1)
+	r.setVote(r.id)
+	r.state = StateCandidate
+}
+
+func (r *Raft) becomeLeader() {
+	if r.state != StateCandidate {
+		panic(fmt.Sprintf("raft: %s cannot become leader", r.state))
+	}
+	r.reset(r.term)
+	r.state = StateLeader
+	r.lead = r.id
+	// §5.3: "When a leader first comes to power, it initializes all
+	// nextIndex values to the index just after the last one in its log."
+	for _, id := range r.conf.members() {
+		r.progress[id] = r.newProgress(id)
+	}
+	r.progress[r.id].match = r.log.persisted
+	// A configuration change already in our log and not yet committed must
+	// commit before another one starts.
+	r.pendingConfIndex = r.conf.lastIndex
+	// §8: a leader appends a no-op of its own term at the start of its term,
+	// so that it learns which entries are committed (§5.4.2) and can serve
+	// reads (§6.4).
+	r.appendEntries(Entry{Type: EntryNormal})
+}
+
+func (r *Raft) newProgress(id NodeID) *progress {
+	return &progress{
+		next:      r.log.lastIndex() + 1,
+		inflights: newInflights(r.cfg.MaxInflightMsgs, r.cfg.MaxInflightBytes),
+		learner:   r.conf.isLearner(id),
+		// Treat every peer as active at the start of a term, so CheckQuorum
+		// gives them a full timeout to answer.
+		recentActive: true,
+	}
+}
+
+// setVote records votedFor. Figure 2: a server votes for at most one
+// candidate in a term.
+func (r *Raft) setVote(id NodeID) {
+	if r.vote != None && r.vote != id {
+		panic(fmt.Sprintf("raft: %d votes for %d in term %d after voting for %d", r.id, id, r.term, r.vote))
+	}
+	r.vote = id
+}
+
+// promotable says whether this server may become leader: it must be a voter
+// in its own latest configuration (§4.2.2).
+func (r *Raft) promotable() bool { return r.conf.isVoter(r.id) }

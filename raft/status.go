@@ -1,0 +1,67 @@
+package raft
+
+import "slices"
+
+// PeerStatus is the leader's view of one peer's replication.
+type PeerStatus struct {
+	ID        NodeID
+	Match     uint64
+	Next      uint64
+	State     string
+	Learner   bool
+	Inflights int
+}
+
+// Status is a snapshot of a server's state for hosts, dashboards and tests.
+type Status struct {
+	ID             NodeID
+	Term           uint64
+	Vote           NodeID
+	Lead           NodeID
+	State          StateType
+	Commit         uint64
+	Applied        uint64
+	LastIndex      uint64
+	LastTerm       uint64
+	SnapshotIndex  uint64
+	Conf           ConfState
+	LeadTransferee NodeID
+	// Peers is set on the leader only, sorted by id.
+	Peers []PeerStatus
+}
+
+// Status reports the server's current state.
+func (r *Raft) Status() Status {
+	s := Status{
+		ID: r.id, Term: r.term, Vote: r.vote, Lead: r.lead, State: r.state,
+		Commit: r.log.committed, Applied: r.log.applied,
+		LastIndex: r.log.lastIndex(), LastTerm: r.log.lastTerm(),
+		SnapshotIndex: r.log.snapIndex, Conf: r.conf.state(),
+		LeadTransferee: r.leadTransferee,
+	}
+	if r.state == StateLeader {
+		for id, pr := range r.progress {
+			s.Peers = append(s.Peers, PeerStatus{
+				ID: id, Match: pr.match, Next: pr.next, State: pr.state.String(),
+				Learner: pr.learner, Inflights: pr.inflights.count(),
+			})
+		}
+		slices.SortFunc(s.Peers, func(a, b PeerStatus) int { return int(a.ID) - int(b.ID) })
+	}
+	return s
+}
+
+// Entries returns a copy of the log entries in [lo, hi) that are still in
+// memory (not compacted). Tests and the simulator's checkers use it.
+func (r *Raft) Entries(lo, hi uint64) []Entry {
+	if lo <= r.log.snapIndex {
+		lo = r.log.snapIndex + 1
+	}
+	if hi > r.log.lastIndex()+1 {
+		hi = r.log.lastIndex() + 1
+	}
+	if lo >= hi {
+		return nil
+	}
+	return slices.Clone(r.log.entries[lo-r.log.snapIndex-1 : hi-r.log.snapIndex-1])
+}
