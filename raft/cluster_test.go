@@ -18,7 +18,9 @@ type seqRand struct{ r *rand.Rand }
 
 func (s seqRand) Intn(n int) int { return s.r.IntN(n) }
 
-func newRand(seed uint64) RandomSource { return seqRand{rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))} }
+func newRand(seed uint64) RandomSource {
+	return seqRand{rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))}
+}
 
 // memStore is a node's durable storage.
 type memStore struct {
@@ -296,4 +298,102 @@ func TestClusterElectsAndReplicates(t *testing.T) {
 		require.Len(t, appliedData(c.nodes[id]), 20, "node %d", id)
 		require.Equal(t, c.node(l).log.committed, c.node(id).log.committed)
 	}
+}
+
+func TestClusterFailoverKeepsCommitted(t *testing.T) {
+	c := newCluster(t, 5, nil)
+	for i := range 10 {
+		c.propose(fmt.Sprintf("a-%d", i))
+	}
+	old := c.leader()
+	c.isolate(old)
+	c.tick(60)
+	l := c.leader()
+	require.NotEqual(t, None, l)
+	require.NotEqual(t, old, l)
+	require.NotEqual(t, StateLeader, c.node(old).state, "CheckQuorum must depose the isolated leader")
+	for i := range 10 {
+		c.propose(fmt.Sprintf("b-%d", i))
+	}
+	c.heal()
+	c.tick(30)
+	for _, id := range c.ids {
+		require.Len(t, appliedData(c.nodes[id]), 20, "node %d", id)
+	}
+}
+
+func TestClusterCrashRestartAndSnapshot(t *testing.T) {
+	c := newCluster(t, 3, nil)
+	for i := range 10 {
+		c.propose(fmt.Sprintf("a-%d", i))
+	}
+	l := c.leader()
+	var follower NodeID
+	for _, id := range c.ids {
+		if id != l {
+			follower = id
+			break
+		}
+	}
+	c.crash(follower)
+	for i := range 10 {
+		c.propose(fmt.Sprintf("b-%d", i))
+	}
+	// Compact the leader's log past what the crashed follower has.
+	snap, err := c.node(l).Compact(c.node(l).log.applied, []byte("state"))
+	require.NoError(t, err)
+	c.nodes[l].store.snap = &snap
+	c.restart(follower)
+	c.tick(20)
+	require.Equal(t, c.node(l).log.committed, c.node(follower).log.committed)
+	require.Equal(t, snap.Meta.Index, c.node(follower).log.snapIndex, "follower caught up by snapshot")
+}
+
+func TestClusterMembershipAndTransfer(t *testing.T) {
+	c := newCluster(t, 3, nil)
+	c.propose("x")
+	// Add node 4 as a learner, then promote it.
+	c.ids = append(c.ids, 4)
+	c.cfg = func(id NodeID) Config {
+		var voters []NodeID
+		if id != 4 {
+			voters = []NodeID{1, 2, 3}
+		}
+		return defaultConfig(id, voters, 42)
+	}
+	c.start(4, &memStore{})
+	l := c.leader()
+	_, _, err := c.node(l).ProposeConfChange(ConfChange{Type: AddLearner, Node: 4})
+	require.NoError(t, err)
+	c.tick(5)
+	require.Equal(t, []NodeID{4}, c.node(4).conf.learners)
+	_, _, err = c.node(l).ProposeConfChange(ConfChange{Type: AddVoter, Node: 4})
+	require.NoError(t, err)
+	c.tick(5)
+	require.Equal(t, []NodeID{1, 2, 3, 4}, c.node(4).conf.voters)
+	require.NoError(t, c.node(l).TransferLeadership(4))
+	c.tick(5)
+	require.Equal(t, NodeID(4), c.leader())
+	// Remove the old leader... and the new leader steps down if it removes itself.
+	_, _, err = c.node(4).ProposeConfChange(ConfChange{Type: RemoveNode, Node: 4})
+	require.NoError(t, err)
+	c.tick(40)
+	nl := c.leader()
+	require.NotEqual(t, None, nl)
+	require.NotEqual(t, NodeID(4), nl)
+	require.Equal(t, []NodeID{1, 2, 3}, c.node(nl).conf.voters)
+}
+
+func TestReadIndexOnFollower(t *testing.T) {
+	c := newCluster(t, 3, nil)
+	c.propose("x")
+	l := c.leader()
+	f := NodeID(1)
+	if f == l {
+		f = 2
+	}
+	require.NoError(t, c.node(f).ReadIndex([]byte("r1")))
+	c.deliverAll()
+	require.Len(t, c.nodes[f].reads, 1)
+	require.Equal(t, c.node(l).log.committed, c.nodes[f].reads[0].Index)
 }

@@ -166,8 +166,8 @@ func New(cfg Config, restored RestoredState) (*Raft, error) {
 		snap := *restored.Snapshot
 		r.snapshot = &snap
 		r.conf = newConfiguration(snap.Meta.Conf)
-	} else if len(restored.Entries) == 0 {
-		r.conf = newConfiguration(ConfState{Voters: slices.Clone(cfg.Voters)})
+	} else if len(restored.Entries) == 0 && restored.HardState.IsEmpty() && len(cfg.Voters) > 0 {
+		r.bootstrap(cfg.Voters)
 	}
 	// §4.1: the latest configuration in the log is in force, committed or not.
 	for i := range r.log.entries {
@@ -179,10 +179,29 @@ func New(cfg Config, restored RestoredState) (*Raft, error) {
 		}
 		r.log.committed = c
 	}
-	r.prevHard = r.hardState()
+	r.prevHard = restored.HardState
 	r.becomeFollower(r.term, None)
 	r.prevSoft = r.softState()
 	return r, nil
+}
+
+// bootstrap writes the initial configuration into the log as one
+// configuration entry per voter, at term 1, already committed. Every server
+// of a new cluster writes the same entries, so their logs agree; and a
+// server that joins later learns the whole membership history from the log
+// like any other entry, instead of from a side channel.
+func (r *Raft) bootstrap(voters []NodeID) {
+	voters = slices.Clone(voters)
+	slices.Sort(voters)
+	voters = slices.Compact(voters)
+	r.term = 1
+	for i, id := range voters {
+		e := Entry{Term: 1, Index: uint64(i + 1), Type: EntryConfChange,
+			Data: ConfChange{Type: AddVoter, Node: id}.Marshal()}
+		r.log.entries = append(r.log.entries, e)
+	}
+	r.log.persisted = 0
+	r.log.committed = uint64(len(voters))
 }
 
 // ID returns this server's id.
