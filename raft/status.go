@@ -65,3 +65,10 @@ func (r *Raft) Entries(lo, hi uint64) []Entry {
 	}
 	return slices.Clone(r.log.entries[lo-r.log.snapIndex-1 : hi-r.log.snapIndex-1])
 }
+
+// SoftState returns the current role and known leader; cheap enough to call
+// after every step.
+func (r *Raft) SoftState() SoftState { return r.softState() }
+
+// Term returns the current term.
+func (r *Raft) Term() uint64 { return r.term }

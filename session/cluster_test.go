@@ -1,0 +1,354 @@
+package session
+
+import (
+	"math/rand/v2"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/havenproject/haven/fsm"
+	"github.com/havenproject/haven/raft"
+)
+
+// A deterministic in-memory cluster of service cores: each node persists
+// into a memory store, messages queue until delivered, and time moves in
+// 10 ms ticks.
+
+type pcg struct{ r *rand.Rand }
+
+func (p pcg) Intn(n int) int   { return p.r.IntN(n) }
+func (p pcg) Uint64() uint64   { return p.r.Uint64() }
+func newPCG(seed uint64) pcg   { return pcg{rand.New(rand.NewPCG(seed, 7))} }
+func mustPack(v any) []byte    { b, _ := msgpack.Marshal(v); return b }
+func unpack(item fsm.Item) any { var v any; _ = msgpack.Unmarshal([]byte(item.Data), &v); return v }
+
+type memDisk struct {
+	hard    raft.HardState
+	snap    *raft.Snapshot
+	entries []raft.Entry
+}
+
+func (d *memDisk) save(rd Ready) {
+	if rd.Snapshot != nil {
+		d.snap, d.entries = rd.Snapshot, nil
+	}
+	if rd.SavedSnapshot != nil {
+		d.snap = rd.SavedSnapshot
+		var keep []raft.Entry
+		for _, e := range d.entries {
+			if e.Index > d.snap.Meta.Index {
+				keep = append(keep, e)
+			}
+		}
+		d.entries = keep
+	}
+	if !rd.HardState.IsEmpty() {
+		d.hard = rd.HardState
+	}
+	if len(rd.Entries) > 0 {
+		first := rd.Entries[0].Index
+		var keep []raft.Entry
+		for _, e := range d.entries {
+			if e.Index < first {
+				keep = append(keep, e)
+			}
+		}
+		d.entries = append(keep, rd.Entries...)
+	}
+}
+
+func (d *memDisk) restored() raft.RestoredState {
+	return raft.RestoredState{HardState: d.hard, Snapshot: d.snap, Entries: append([]raft.Entry(nil), d.entries...)}
+}
+
+type testNode struct {
+	core       *Core
+	disk       *memDisk
+	replies    map[ConnID][]Reply
+	deliveries map[ConnID][]fsm.Event
+	down       bool
+}
+
+type testCluster struct {
+	t     *testing.T
+	nodes map[raft.NodeID]*testNode
+	ids   []raft.NodeID
+	now   int64
+	queue []PeerMessage
+	cut   map[raft.NodeID]bool
+	reqID uint64
+	tweak func(*Config)
+}
+
+func newTestCluster(t *testing.T, n int, tweak func(*Config)) *testCluster {
+	tc := &testCluster{t: t, nodes: map[raft.NodeID]*testNode{}, cut: map[raft.NodeID]bool{}, tweak: tweak}
+	for i := 1; i <= n; i++ {
+		tc.ids = append(tc.ids, raft.NodeID(i))
+	}
+	for _, id := range tc.ids {
+		tc.start(id, &memDisk{})
+	}
+	return tc
+}
+
+func (tc *testCluster) config(id raft.NodeID) Config {
+	cfg := Config{
+		Raft: raft.Config{
+			ID: id, Voters: tc.ids, ElectionTicks: 10, HeartbeatTicks: 1,
+			Rand: newPCG(uint64(id)), PreVote: true, CheckQuorum: true,
+		},
+		Rand: newPCG(uint64(id) + 100),
+	}
+	if tc.tweak != nil {
+		tc.tweak(&cfg)
+	}
+	return cfg
+}
+
+func (tc *testCluster) start(id raft.NodeID, disk *memDisk) {
+	core, err := New(tc.config(id), disk.restored())
+	require.NoError(tc.t, err)
+	tc.nodes[id] = &testNode{core: core, disk: disk, replies: map[ConnID][]Reply{}, deliveries: map[ConnID][]fsm.Event{}}
+}
+
+func (tc *testCluster) process() {
+	for _, id := range tc.ids {
+		n := tc.nodes[id]
+		if n.down {
+			continue
+		}
+		for n.core.HasReady() {
+			rd := n.core.Ready()
+			n.disk.save(rd)
+			tc.queue = append(tc.queue, rd.Messages...)
+			for _, r := range rd.Replies {
+				n.replies[r.Conn] = append(n.replies[r.Conn], r)
+			}
+			for _, d := range rd.Deliveries {
+				n.deliveries[d.Conn] = append(n.deliveries[d.Conn], d.Event)
+			}
+			n.core.Advance()
+			require.NoError(tc.t, n.core.Raft().CheckInvariants())
+		}
+	}
+}
+
+func (tc *testCluster) settle() {
+	for range 1000 {
+		tc.process()
+		if len(tc.queue) == 0 {
+			return
+		}
+		msgs := tc.queue
+		tc.queue = nil
+		for _, m := range msgs {
+			if tc.cut[m.From] || tc.cut[m.To] || tc.nodes[m.To].down {
+				continue
+			}
+			require.NoError(tc.t, tc.nodes[m.To].core.Step(m))
+		}
+	}
+	tc.t.Fatal("network did not settle")
+}
+
+func (tc *testCluster) tick(n int) {
+	for range n {
+		tc.now += 10
+		for _, id := range tc.ids {
+			if !tc.nodes[id].down {
+				tc.nodes[id].core.Tick(tc.now)
+			}
+		}
+		tc.settle()
+	}
+}
+
+func (tc *testCluster) leader() raft.NodeID {
+	for range 300 {
+		for _, id := range tc.ids {
+			n := tc.nodes[id]
+			if !n.down && !tc.cut[id] && n.core.soft.State == raft.StateLeader {
+				return id
+			}
+		}
+		tc.tick(1)
+	}
+	tc.t.Fatal("no leader")
+	return raft.None
+}
+
+func (tc *testCluster) follower() raft.NodeID {
+	l := tc.leader()
+	for _, id := range tc.ids {
+		if id != l && !tc.nodes[id].down && !tc.cut[id] {
+			return id
+		}
+	}
+	return raft.None
+}
+
+// do submits a request on a node and waits (ticking) for its reply.
+func (tc *testCluster) do(node raft.NodeID, req Request) Reply {
+	tc.reqID++
+	req.ID = tc.reqID
+	n := tc.nodes[node]
+	n.core.Submit(req)
+	for range 800 {
+		tc.settle()
+		for i, r := range n.replies[req.Conn] {
+			if r.ID == req.ID {
+				n.replies[req.Conn] = append(n.replies[req.Conn][:i], n.replies[req.Conn][i+1:]...)
+				return r
+			}
+		}
+		tc.tick(1)
+	}
+	tc.t.Fatalf("no reply to %v on node %d", req.Op, node)
+	return Reply{}
+}
+
+func (tc *testCluster) connect(node raft.NodeID, conn ConnID, ttl uint64) Reply {
+	r := tc.do(node, Request{Conn: conn, Op: OpConnect, TTLms: ttl})
+	require.Equal(tc.t, fsm.OK, r.Code, r.Message)
+	return r
+}
+
+func TestConnectPushReadThroughFollower(t *testing.T) {
+	tc := newTestCluster(t, 3, nil)
+	f := tc.follower()
+	hello := tc.connect(f, 1, 0)
+	require.Equal(t, uint64(5000), hello.TTLms)
+	require.Len(t, hello.Token, 32)
+
+	r := tc.do(f, Request{Conn: 1, Op: OpCreate, Path: "/data/svc", Data: mustPack("a")})
+	require.Equal(t, fsm.OK, r.Code, r.Message)
+	require.NotNil(t, r.Item)
+	require.Equal(t, hello.Session, r.Item.Owner)
+	require.Equal(t, r.Item.Version, r.Version)
+	require.Len(t, r.Items, 1)
+
+	// A linearizable read on another node sees it.
+	l := tc.leader()
+	tc.connect(l, 2, 0)
+	got := tc.do(l, Request{Conn: 2, Op: OpRead, Path: "/data/svc"})
+	require.Equal(t, fsm.OK, got.Code)
+	require.Len(t, got.Items, 1)
+	require.Equal(t, "a", unpack(got.Items[0]))
+}
+
+func TestWatchDeliversInOrderAndResumes(t *testing.T) {
+	tc := newTestCluster(t, 3, nil)
+	f := tc.follower()
+	l := tc.leader()
+	hello := tc.connect(f, 1, 0)
+	tc.connect(l, 2, 0)
+	w := tc.do(f, Request{Conn: 1, Op: OpWatch, Path: "/data/x"})
+	require.Equal(t, fsm.OK, w.Code)
+	require.Equal(t, uint64(0), w.Version)
+	var versions []uint64
+	for i := range 5 {
+		r := tc.do(l, Request{Conn: 2, Op: OpCreate, Path: "/data/x", Data: mustPack(i)})
+		require.Equal(t, fsm.OK, r.Code)
+		versions = append(versions, r.Version)
+	}
+	tc.tick(2)
+	evs := tc.nodes[f].deliveries[1]
+	require.Len(t, evs, 5)
+	for i, ev := range evs {
+		require.Equal(t, versions[i], ev.Version)
+		require.Equal(t, fsm.EventPush, ev.Kind)
+	}
+	// The same session reconnects to another node and resumes its watch
+	// from the second event.
+	w2 := tc.do(l, Request{Conn: 3, Op: OpConnect, Token: hello.Token})
+	require.Equal(t, fsm.OK, w2.Code, w2.Message)
+	require.True(t, w2.Resumed)
+	require.Equal(t, hello.Session, w2.Session)
+	since := versions[1]
+	re := tc.do(l, Request{Conn: 3, Op: OpWatch, Path: "/data/x", Since: &since})
+	require.False(t, re.Reset)
+	tc.settle()
+	replayed := tc.nodes[l].deliveries[3]
+	require.Len(t, replayed, 3)
+	require.Equal(t, versions[2], replayed[0].Version)
+}
+
+func TestSessionCloseRemovesItemsAndNotifies(t *testing.T) {
+	tc := newTestCluster(t, 3, nil)
+	l := tc.leader()
+	tc.connect(l, 1, 0)
+	tc.connect(l, 2, 0)
+	tc.do(l, Request{Conn: 2, Op: OpWatch, Path: "/data/lock"})
+	tc.do(l, Request{Conn: 1, Op: OpCreate, Path: "/data/lock", Data: mustPack("me")})
+	r := tc.do(l, Request{Conn: 1, Op: OpClose})
+	require.Equal(t, fsm.OK, r.Code)
+	require.True(t, r.CloseConn)
+	got := tc.do(l, Request{Conn: 2, Op: OpRead, Path: "/data/lock"})
+	require.Empty(t, got.Items)
+	evs := tc.nodes[l].deliveries[2]
+	require.Len(t, evs, 2)
+	require.Equal(t, fsm.EventDelete, evs[1].Kind)
+	// The closed session can do nothing more.
+	r = tc.do(l, Request{Conn: 1, Op: OpCreate, Path: "/data/lock", Data: mustPack("x")})
+	require.Equal(t, fsm.SessionExpired, r.Code)
+}
+
+func TestSessionExpiresWhenSilentButNotWhilePinging(t *testing.T) {
+	tc := newTestCluster(t, 3, nil)
+	f := tc.follower()
+	tc.connect(f, 1, 500) // pings
+	tc.connect(f, 2, 500) // goes silent
+	tc.do(f, Request{Conn: 2, Op: OpCreate, Path: "/data/e", Data: mustPack(1)})
+	for range 30 { // 3 s of virtual time, pinging every 150 ms
+		tc.do(f, Request{Conn: 1, Op: OpPing})
+		tc.tick(15)
+	}
+	r := tc.do(f, Request{Conn: 1, Op: OpPing})
+	require.Equal(t, fsm.OK, r.Code)
+	r = tc.do(f, Request{Conn: 2, Op: OpPing})
+	require.Equal(t, fsm.SessionExpired, r.Code)
+	got := tc.do(f, Request{Conn: 1, Op: OpRead, Path: "/data/e"})
+	require.Empty(t, got.Items)
+}
+
+func TestNoFalseExpiryAcrossLeaderChange(t *testing.T) {
+	tc := newTestCluster(t, 3, nil)
+	l := tc.leader()
+	f := tc.follower()
+	tc.connect(f, 1, 500)
+	tc.do(f, Request{Conn: 1, Op: OpCreate, Path: "/data/e", Data: mustPack(1)})
+	tc.cut[l] = true // the leader vanishes
+	for range 20 {
+		tc.nodes[f].core.Submit(Request{Conn: 1, Op: OpPing, ID: 99})
+		tc.tick(15)
+	}
+	nl := tc.leader()
+	require.NotEqual(t, l, nl)
+	r := tc.do(f, Request{Conn: 1, Op: OpRead, Path: "/data/e"})
+	require.Equal(t, fsm.OK, r.Code, r.Message)
+	require.Len(t, r.Items, 1)
+}
+
+func TestBadInputGetsCodes(t *testing.T) {
+	tc := newTestCluster(t, 3, nil)
+	l := tc.leader()
+	r := tc.do(l, Request{Conn: 1, Op: OpCreate, Path: "/data/x", Data: mustPack(1)})
+	require.Equal(t, fsm.InvalidParameter, r.Code, "connect must come first")
+	tc.connect(l, 1, 0)
+	r = tc.do(l, Request{Conn: 1, Op: OpCreate, Path: "/nope", Data: mustPack(1)})
+	require.Equal(t, fsm.InvalidParameter, r.Code)
+	r = tc.do(l, Request{Conn: 1, Op: OpCreate, Path: "/data/x", Data: []byte{0xc1}})
+	require.Equal(t, fsm.InvalidParameter, r.Code)
+	r = tc.do(l, Request{Conn: 1, Op: OpUpdate, Path: "/data/x", Item: 999, Data: mustPack(1)})
+	require.Equal(t, fsm.NotFound, r.Code)
+	ok := tc.do(l, Request{Conn: 1, Op: OpCreate, Path: "/data/x", Data: mustPack(1)})
+	stale := ok.Version - 1
+	r = tc.do(l, Request{Conn: 1, Op: OpCreate, Path: "/data/x", Data: mustPack(2), IfVersion: &stale})
+	require.Equal(t, fsm.Conflict, r.Code)
+	tc.connect(l, 2, 0)
+	r = tc.do(l, Request{Conn: 2, Op: OpDelete, Path: "/data/x", Item: ok.Item.Version})
+	require.Equal(t, fsm.Forbidden, r.Code)
+	r = tc.do(l, Request{Conn: 3, Op: OpConnect, Token: "00112233445566778899aabbccddeeff"})
+	require.Equal(t, fsm.SessionExpired, r.Code)
+}

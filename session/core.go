@@ -1,0 +1,337 @@
+package session
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/havenproject/haven/fsm"
+	"github.com/havenproject/haven/raft"
+)
+
+// RandomSource gives the core the randomness it needs for session ids and
+// tokens. The host passes crypto/rand in production and a seeded source in
+// the simulator; the core never draws randomness of its own.
+type RandomSource interface {
+	Uint64() uint64
+}
+
+// Config holds a node's service settings.
+type Config struct {
+	Raft  raft.Config
+	Group uint64
+	FSM   fsm.Options
+	Rand  RandomSource
+
+	// Session ttl bounds (PROTOCOL.md, "Sessions"): requests are clamped to
+	// [MinTTLms, MaxTTLms]; a request without one gets DefaultTTLms.
+	MinTTLms, MaxTTLms, DefaultTTLms uint64
+	// RequestTimeoutMs bounds how long a request waits for a leader, a
+	// commit or a read index before it is answered Unavailable.
+	RequestTimeoutMs int64
+	// HistoryPerPath is how many recent events each list keeps for watches
+	// that resume with `since`.
+	HistoryPerPath int
+	// SnapshotEvery is how many applied entries trigger a compaction.
+	SnapshotEvery uint64
+	// ReadRetryMs is how long a ReadIndex may go unanswered before it is
+	// asked again (a message may have been lost).
+	ReadRetryMs int64
+}
+
+func (c *Config) setDefaults() {
+	if c.MinTTLms == 0 {
+		c.MinTTLms = 500
+	}
+	if c.MaxTTLms == 0 {
+		c.MaxTTLms = 60000
+	}
+	if c.DefaultTTLms == 0 {
+		c.DefaultTTLms = 5000
+	}
+	if c.RequestTimeoutMs == 0 {
+		c.RequestTimeoutMs = 5000
+	}
+	if c.HistoryPerPath == 0 {
+		c.HistoryPerPath = 256
+	}
+	if c.SnapshotEvery == 0 {
+		c.SnapshotEvery = 10000
+	}
+	if c.ReadRetryMs == 0 {
+		c.ReadRetryMs = 500
+	}
+	if c.Group == 0 {
+		c.Group = 1
+	}
+}
+
+// Core is one node's service: Raft, the state machine, sessions, requests
+// and watches, as a pure state machine driven by its host. Time comes in
+// through Tick, messages through Step, client requests through Submit;
+// everything it does comes out through Ready. Like raft.Raft it is owned by
+// one goroutine (or one simulator).
+type Core struct {
+	cfg  Config
+	id   raft.NodeID
+	raft *raft.Raft
+	fsm  *fsm.Machine
+	now  int64 // milliseconds, from the host's clock
+	soft raft.SoftState
+
+	conns    map[ConnID]*conn
+	watchers map[string]map[ConnID]bool
+	history  history
+
+	writes   writeTracker
+	reads    readTracker
+	liveness liveness
+
+	// lastSnapshot is the index of the newest snapshot taken or installed.
+	lastSnapshot uint64
+
+	messages   []PeerMessage
+	replies    []Reply
+	deliveries []Delivery
+	saved      *raft.Snapshot
+}
+
+// conn is one client connection and the session it speaks for.
+type conn struct {
+	session string
+	watches map[string]*watch
+}
+
+// New builds a node's core from its configuration and what its host
+// recovered from disk. The state machine is restored from the snapshot;
+// entries after it are applied again as Raft hands them out.
+func New(cfg Config, restored raft.RestoredState) (*Core, error) {
+	cfg.setDefaults()
+	if cfg.Rand == nil {
+		return nil, errors.New("session: config has no random source")
+	}
+	r, err := raft.New(cfg.Raft, restored)
+	if err != nil {
+		return nil, err
+	}
+	c := &Core{
+		cfg:      cfg,
+		id:       cfg.Raft.ID,
+		raft:     r,
+		fsm:      fsm.New(cfg.FSM),
+		conns:    map[ConnID]*conn{},
+		watchers: map[string]map[ConnID]bool{},
+		history:  newHistory(cfg.HistoryPerPath),
+	}
+	c.writes.init()
+	c.reads.init()
+	c.liveness.init()
+	if restored.Snapshot != nil {
+		if err := c.fsm.Restore(restored.Snapshot.Data); err != nil {
+			return nil, fmt.Errorf("session: restore snapshot: %w", err)
+		}
+		c.history.reset(restored.Snapshot.Meta.Index)
+		c.lastSnapshot = restored.Snapshot.Meta.Index
+	}
+	c.soft = raft.SoftState{State: raft.StateFollower}
+	return c, nil
+}
+
+// ID returns the node's id.
+func (c *Core) ID() raft.NodeID { return c.id }
+
+// Raft exposes the consensus core for status and checks (read-only use).
+func (c *Core) Raft() *raft.Raft { return c.raft }
+
+// Machine exposes the state machine for status, checks and stale reads by
+// the host (read-only use).
+func (c *Core) Machine() *fsm.Machine { return c.fsm }
+
+// Leader returns the leader this node knows of, or raft.None.
+func (c *Core) Leader() raft.NodeID { return c.soft.Lead }
+
+// Tick advances the core's clock to now (milliseconds) and Raft's by one
+// tick. The host calls it at a fixed interval.
+func (c *Core) Tick(now int64) {
+	if now > c.now {
+		c.now = now
+	}
+	c.raft.Tick()
+	c.noticeRoleChange()
+	c.liveness.tick(c)
+	c.writes.tick(c)
+	c.reads.tick(c)
+}
+
+// Step hands the core a message from a peer.
+func (c *Core) Step(m PeerMessage) error {
+	if m.Group != c.cfg.Group {
+		return fmt.Errorf("session: message for group %d delivered to group %d", m.Group, c.cfg.Group)
+	}
+	switch {
+	case m.Raft != nil:
+		if err := c.raft.Step(*m.Raft); err != nil {
+			return err
+		}
+		c.noticeRoleChange()
+	case m.Forward != nil:
+		c.writes.handleForward(c, m.From, m.Forward)
+	case m.ForwardReply != nil:
+		c.writes.handleForwardReply(c, m.ForwardReply)
+	case m.KeepAlive != nil:
+		c.liveness.handleKeepAlive(c, m.KeepAlive)
+	default:
+		return errors.New("session: empty peer message")
+	}
+	return nil
+}
+
+// send queues a service message to a peer.
+func (c *Core) send(to raft.NodeID, m PeerMessage) {
+	m.Group, m.From, m.To = c.cfg.Group, c.id, to
+	c.messages = append(c.messages, m)
+}
+
+func (c *Core) reply(r Reply) {
+	if _, open := c.conns[r.Conn]; !open && r.Op != OpConnect {
+		return // the connection went away; nobody to tell
+	}
+	if r.Code == "" {
+		r.Code = fsm.OK
+	}
+	r.Node = c.id
+	r.Leader = c.soft.Lead
+	c.replies = append(c.replies, r)
+}
+
+func (c *Core) fail(req *Request, code fsm.Code, format string, args ...any) {
+	c.reply(Reply{Conn: req.Conn, ID: req.ID, Op: req.Op, Code: code, Message: fmt.Sprintf(format, args...)})
+}
+
+// ConnClosed forgets a connection and its watches. Its session lives on
+// until it expires or is resumed elsewhere (PROTOCOL.md, "Sessions").
+func (c *Core) ConnClosed(id ConnID) {
+	cn := c.conns[id]
+	if cn == nil {
+		return
+	}
+	for path := range cn.watches {
+		c.removeWatcher(path, id)
+	}
+	delete(c.conns, id)
+}
+
+// HasReady reports whether Ready has anything for the host.
+func (c *Core) HasReady() bool {
+	return c.raft.HasReady() || len(c.messages) > 0 || len(c.replies) > 0 ||
+		len(c.deliveries) > 0 || c.saved != nil
+}
+
+// Ready collects the node's effects. Committed entries are applied to the
+// state machine here — they are already durable on this node (Raft hands
+// out only persisted entries) — and the answers and events they cause are
+// part of this Ready, which the host sends only after persisting it.
+func (c *Core) Ready() Ready {
+	rd := c.raft.Ready()
+	if rd.Snapshot != nil {
+		c.installSnapshot(rd.Snapshot)
+	}
+	for i := range rd.CommittedEntries {
+		c.applyEntry(&rd.CommittedEntries[i])
+	}
+	for _, rs := range rd.ReadStates {
+		c.reads.indexKnown(rs)
+	}
+	c.reads.serve(c)
+	c.noticeRoleChange()
+	c.reads.flush(c)
+
+	out := Ready{
+		SoftState: rd.SoftState, HardState: rd.HardState, Entries: rd.Entries,
+		Snapshot: rd.Snapshot, MustSync: rd.MustSync, SavedSnapshot: c.saved,
+	}
+	out.Messages = make([]PeerMessage, 0, len(rd.Messages)+len(c.messages))
+	for i := range rd.Messages {
+		m := &rd.Messages[i]
+		out.Messages = append(out.Messages, PeerMessage{Group: c.cfg.Group, From: m.From, To: m.To, Raft: m})
+	}
+	out.Messages = append(out.Messages, c.messages...)
+	out.Replies, out.Deliveries = c.replies, c.deliveries
+	c.messages, c.replies, c.deliveries, c.saved = nil, nil, nil, nil
+	return out
+}
+
+// Advance tells the core the host carried out the last Ready.
+func (c *Core) Advance() {
+	c.raft.Advance()
+	c.maybeCompact()
+}
+
+func (c *Core) maybeCompact() {
+	applied := c.fsm.AppliedIndex()
+	if applied < c.lastSnapshot+c.cfg.SnapshotEvery {
+		return
+	}
+	snap, err := c.raft.Compact(applied, c.fsm.Snapshot())
+	if err != nil {
+		return // raft has not recorded the apply yet; try after the next Ready
+	}
+	c.lastSnapshot = applied
+	c.saved = &snap
+}
+
+func (c *Core) installSnapshot(snap *raft.Snapshot) {
+	if err := c.fsm.Restore(snap.Data); err != nil {
+		// The leader's snapshot is the cluster's own state; failing to read
+		// it means this node can no longer follow the log.
+		panic(fmt.Sprintf("session: node %d cannot restore snapshot at %d: %v", c.id, snap.Meta.Index, err))
+	}
+	c.history.reset(snap.Meta.Index)
+	c.lastSnapshot = snap.Meta.Index
+	c.writes.forgetBelow(c, snap.Meta.Index)
+	// Watchers cannot be told what changed inside the snapshot; their
+	// lists are resent as a reset when they register again. Until then they
+	// keep receiving events after the snapshot.
+}
+
+// applyEntry applies one committed entry and answers whoever waits on it.
+func (c *Core) applyEntry(e *raft.Entry) {
+	if e.Type != raft.EntryNormal {
+		// Membership lives in Raft; a waiting `become` is answered here.
+		c.writes.applied(c, e, fsm.Result{Code: fsm.OK})
+		return
+	}
+	res, events := c.fsm.Apply(e.Index, e.Data)
+	c.liveness.applied(c, e, res)
+	c.publish(e.Index, events)
+	c.writes.applied(c, e, res)
+}
+
+// noticeRoleChange reacts to gaining or losing leadership.
+func (c *Core) noticeRoleChange() {
+	now := c.raft.SoftState()
+	if now == c.soft {
+		return
+	}
+	wasLeader := c.soft.State == raft.StateLeader
+	c.soft = now
+	if wasLeader && now.State != raft.StateLeader {
+		c.liveness.lostLeadership()
+	}
+	if !wasLeader && now.State == raft.StateLeader {
+		c.liveness.becameLeader(c, c.raft.Term())
+	}
+	if now.Lead != raft.None {
+		c.writes.retryWaiting(c)
+		c.reads.flush(c)
+	}
+}
+
+func sortedConns(set map[ConnID]bool) []ConnID {
+	ids := make([]ConnID, 0, len(set))
+	for id := range set {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	return ids
+}

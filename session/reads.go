@@ -1,0 +1,130 @@
+package session
+
+import (
+	"strconv"
+
+	"github.com/havenproject/haven/fsm"
+	"github.com/havenproject/haven/raft"
+)
+
+// Reads (PROTOCOL.md, "Reads"): default reads are linearizable. Reads that
+// arrive together share one ReadIndex round (§6.4): the batch gets a read
+// index from the leader and is answered once this node has applied through
+// it. Stale reads are answered from local state at once; local state only
+// moves forward, so a session never sees it go back on this node.
+
+type pendingRead struct {
+	req      Request
+	resume   bool // a connect that resumes a session by token
+	deadline int64
+}
+
+type readBatch struct {
+	ctx     string
+	reads   []*pendingRead
+	index   uint64
+	known   bool  // the read index arrived
+	askedAt int64 // when ReadIndex was last asked
+}
+
+type readTracker struct {
+	queue   []*pendingRead // not yet asked
+	batches []*readBatch   // asked, waiting for the index or the apply
+	next    uint64
+}
+
+func (t *readTracker) init() {}
+
+func (c *Core) read(req *Request) {
+	if err := fsm.ValidatePath(req.Path); err != nil {
+		c.fail(req, fsm.InvalidParameter, "%s", err.Error())
+		return
+	}
+	if req.Stale {
+		c.answerRead(req)
+		return
+	}
+	c.reads.enqueue(c, &pendingRead{req: *req})
+}
+
+func (c *Core) answerRead(req *Request) {
+	items, version := c.fsm.Read(req.Path)
+	c.reply(Reply{Conn: req.Conn, ID: req.ID, Op: req.Op, Items: items, Version: version})
+}
+
+func (t *readTracker) enqueue(c *Core, r *pendingRead) {
+	r.deadline = c.now + c.cfg.RequestTimeoutMs
+	t.queue = append(t.queue, r)
+}
+
+// flush asks for one read index for every queued read.
+func (t *readTracker) flush(c *Core) {
+	if len(t.queue) == 0 {
+		return
+	}
+	t.next++
+	b := &readBatch{ctx: "r" + strconv.FormatUint(t.next, 10), reads: t.queue, askedAt: c.now}
+	if err := c.raft.ReadIndex([]byte(b.ctx)); err != nil {
+		return // no leader known: keep them queued
+	}
+	t.queue = nil
+	t.batches = append(t.batches, b)
+}
+
+// indexKnown records the read index Raft returned for a batch.
+func (t *readTracker) indexKnown(rs raft.ReadState) {
+	for _, b := range t.batches {
+		if b.ctx == string(rs.Context) && !b.known {
+			b.index, b.known = rs.Index, true
+			return
+		}
+	}
+}
+
+// serve answers every batch whose read index has been applied.
+func (t *readTracker) serve(c *Core) {
+	applied := c.fsm.AppliedIndex()
+	kept := t.batches[:0]
+	for _, b := range t.batches {
+		if !b.known || b.index > applied {
+			kept = append(kept, b)
+			continue
+		}
+		for _, r := range b.reads {
+			if r.resume {
+				c.finishResume(&r.req)
+			} else {
+				c.answerRead(&r.req)
+			}
+		}
+	}
+	clear(t.batches[len(kept):])
+	t.batches = kept
+}
+
+// tick times reads out and asks again for indexes that never came (the
+// request or its answer may have been lost, or the leader changed).
+func (t *readTracker) tick(c *Core) {
+	kept := t.batches[:0]
+	for _, b := range t.batches {
+		if !b.known && c.now-b.askedAt >= c.cfg.ReadRetryMs {
+			t.queue = append(t.queue, b.reads...)
+			continue
+		}
+		kept = append(kept, b)
+	}
+	clear(t.batches[len(kept):])
+	t.batches = kept
+
+	live := t.queue[:0]
+	for _, r := range t.queue {
+		if r.deadline <= c.now {
+			c.fail(&r.req, fsm.Unavailable, "timed out waiting for a read index")
+			continue
+		}
+		live = append(live, r)
+	}
+	clear(t.queue[len(live):])
+	t.queue = live
+	t.flush(c)
+}

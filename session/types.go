@@ -1,0 +1,179 @@
+package session
+
+import (
+	"github.com/havenproject/haven/fsm"
+	"github.com/havenproject/haven/raft"
+)
+
+// ConnID names one client connection on this node. The host (netproto,
+// websvc or the simulator) chooses it; the core only compares them.
+type ConnID uint64
+
+// Op is what a client asks for; the edges map their protocol's actions to it.
+type Op uint8
+
+const (
+	// OpConnect opens a session, or resumes the one whose Token is given.
+	OpConnect Op = iota + 1
+	OpRead
+	OpCreate
+	OpUpdate
+	OpDelete
+	OpWatch
+	OpUnwatch
+	// OpPing keeps the session alive (Haven heartbeat, Vera ping).
+	OpPing
+	// OpClose ends the session at once.
+	OpClose
+	// OpBecome changes the cluster: learner, voter, removed, leader.
+	OpBecome
+)
+
+var opNames = [...]string{"", "connect", "read", "create", "update", "delete", "watch", "unwatch", "ping", "close", "become"}
+
+func (o Op) String() string {
+	if int(o) < len(opNames) && o != 0 {
+		return opNames[o]
+	}
+	return "unknown"
+}
+
+// BecomeKind is the change an OpBecome asks for (PROTOCOL.md, "become").
+type BecomeKind string
+
+const (
+	BecomeLearner BecomeKind = "learner"
+	BecomeVoter   BecomeKind = "voter"
+	BecomeRemoved BecomeKind = "removed"
+	BecomeLeader  BecomeKind = "leader"
+)
+
+// Request is one client request, already parsed by an edge.
+type Request struct {
+	Conn ConnID
+	// ID is the edge's own number for the request, echoed in the Reply; the
+	// edge maps it back to the client's rid.
+	ID uint64
+	Op Op
+
+	Path string
+	// Data is the item's value as raw MessagePack (fsm.ValidateData).
+	Data      []byte
+	Item      uint64
+	IfVersion *uint64
+	Since     *uint64
+	// Stale asks for consistency "stale" reads.
+	Stale bool
+
+	// For OpConnect: the requested ttl (0: the default) and the token of a
+	// session to resume (empty: open a new one).
+	TTLms uint64
+	Token string
+
+	// For OpBecome.
+	Become  BecomeKind
+	Node    raft.NodeID
+	Address string
+}
+
+// Reply answers one Request. Fields beyond Code and Message are set as the
+// operation's answer in PROTOCOL.md says.
+type Reply struct {
+	Conn ConnID
+	ID   uint64
+	Op   Op
+
+	Code    fsm.Code
+	Message string
+
+	// Connect.
+	Session string
+	Token   string
+	TTLms   uint64
+	Resumed bool
+	Node    raft.NodeID
+	// Leader is the node the answering node believes leads, None if unknown.
+	Leader raft.NodeID
+
+	// Lists.
+	Item    *fsm.Item
+	Items   []fsm.Item
+	Version uint64
+	Reset   bool
+
+	// CloseConn tells the edge to close the connection after sending.
+	CloseConn bool
+}
+
+// Delivery is one watch event for one connection, in log order.
+type Delivery struct {
+	Conn  ConnID
+	Event fsm.Event
+}
+
+// PeerMessage is everything one node sends another: Raft's messages and
+// the service's own (forwarded writes and keepalives). Group names the Raft
+// group, so that one day several can share a transport.
+type PeerMessage struct {
+	Group uint64
+	From  raft.NodeID
+	To    raft.NodeID
+
+	Raft         *raft.Message
+	Forward      *Forward
+	ForwardReply *ForwardReply
+	KeepAlive    *KeepAlive
+}
+
+// Forward carries a write from a follower to the leader, which proposes it
+// and answers with where it went in the log.
+type Forward struct {
+	// ID is the follower's number for the forward, echoed in the reply.
+	ID uint64
+	// Command is an encoded fsm command, or nil for a membership request.
+	Command []byte
+	// Become is set for a forwarded membership request.
+	Become  BecomeKind
+	Node    raft.NodeID
+	Address string
+}
+
+// ForwardReply tells the follower where its command landed, or why not.
+type ForwardReply struct {
+	ID    uint64
+	Index uint64
+	Term  uint64
+	Code  fsm.Code
+	// Message explains a Code other than OK.
+	Message string
+}
+
+// KeepAlive tells the leader which sessions a follower heard from (PROTOCOL:
+// "any message from the client keeps its session alive", through whichever
+// node the client is connected to).
+type KeepAlive struct {
+	Sessions []string
+}
+
+// Ready is the batch of effects the host carries out, in this order:
+//
+//  1. Persist Snapshot (received from the leader), HardState and Entries,
+//     durably if MustSync (as raft.Ready); persist SavedSnapshot (a local
+//     compaction) at leisure, but before deleting log segments below it.
+//  2. Send Messages.
+//  3. Send Replies and Deliveries to their connections, and close the
+//     connections of Replies with CloseConn.
+//  4. Call Advance.
+type Ready struct {
+	SoftState raft.SoftState
+	HardState raft.HardState
+	Entries   []raft.Entry
+	Snapshot  *raft.Snapshot
+	MustSync  bool
+
+	SavedSnapshot *raft.Snapshot
+
+	Messages   []PeerMessage
+	Replies    []Reply
+	Deliveries []Delivery
+}

@@ -1,0 +1,277 @@
+package session
+
+import (
+	"errors"
+	"slices"
+
+	"github.com/havenproject/haven/fsm"
+	"github.com/havenproject/haven/raft"
+)
+
+// Writes (PROTOCOL.md, "Reads"): "Writes may be sent to any node; a
+// follower forwards them to the leader. The answer comes after the entry is
+// committed and applied on the node that answers."
+//
+// The life of a write on a follower:
+//
+//	Submit ─► Forward to leader ─► leader proposes, replies (index, term)
+//	       ─► wait until this node applies index ─► answer from the result
+//
+// On the leader the middle step is a local Propose. If the entry applied at
+// that index has another term, the proposal was lost to a leader change and
+// the client is told Unavailable (nothing of it was applied).
+
+type openInfo struct {
+	id, token string
+	ttl       uint64
+}
+
+// pending is a write (or connect, close, become) waiting for its answer.
+type pending struct {
+	req      Request
+	cmd      []byte    // the encoded fsm command; nil for become
+	open     *openInfo // set for a connect that opens a session
+	deadline int64
+	index    uint64
+	term     uint64
+	done     bool
+}
+
+// appliedResult remembers what one entry did, for forwards whose reply
+// arrives after this node already applied the entry.
+type appliedResult struct {
+	index, term uint64
+	res         fsm.Result
+}
+
+const recentResults = 1024
+
+type writeTracker struct {
+	byIndex     map[uint64]*pending
+	forwards    map[uint64]*pending
+	waiting     []*pending // for a leader to be known
+	queue       []*pending // every pending write in submission order, for timeouts
+	nextForward uint64
+	recent      [recentResults]appliedResult
+}
+
+func (w *writeTracker) init() {
+	w.byIndex = map[uint64]*pending{}
+	w.forwards = map[uint64]*pending{}
+}
+
+func (w *writeTracker) submit(c *Core, p *pending) {
+	p.deadline = c.now + c.cfg.RequestTimeoutMs
+	w.queue = append(w.queue, p)
+	w.try(c, p)
+}
+
+// try proposes on the leader, forwards from a follower, or waits.
+func (w *writeTracker) try(c *Core, p *pending) {
+	switch {
+	case c.soft.State == raft.StateLeader:
+		index, term, err := w.propose(c, p.cmd, &p.req)
+		switch {
+		case errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrTransferring):
+			w.waiting = append(w.waiting, p)
+		case err != nil:
+			w.finishErr(c, p, codeOfProposal(err), err.Error())
+		case index == 0:
+			// A leadership transfer: accepted, nothing to wait for.
+			w.finish(c, p, fsm.Result{Code: fsm.OK})
+		default:
+			p.index, p.term = index, term
+			w.byIndex[index] = p
+		}
+	case c.soft.Lead != raft.None:
+		w.nextForward++
+		w.forwards[w.nextForward] = p
+		c.send(c.soft.Lead, PeerMessage{Forward: &Forward{
+			ID: w.nextForward, Command: p.cmd,
+			Become: p.req.Become, Node: p.req.Node, Address: p.req.Address,
+		}})
+	default:
+		w.waiting = append(w.waiting, p)
+	}
+}
+
+func (w *writeTracker) propose(c *Core, cmd []byte, req *Request) (uint64, uint64, error) {
+	if cmd == nil {
+		return c.proposeBecome(req.Become, req.Node, req.Address)
+	}
+	return c.raft.Propose(cmd)
+}
+
+func codeOfProposal(err error) fsm.Code {
+	switch {
+	case errors.Is(err, raft.ErrBadConfChange):
+		return fsm.InvalidParameter
+	case errors.Is(err, raft.ErrConfChangePending), errors.Is(err, raft.ErrProposalDropped),
+		errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrTransferring):
+		return fsm.Unavailable
+	}
+	return fsm.InternalError
+}
+
+// handleForward runs on the leader: propose and say where it went.
+func (w *writeTracker) handleForward(c *Core, from raft.NodeID, f *Forward) {
+	reply := &ForwardReply{ID: f.ID, Code: fsm.OK}
+	if c.soft.State != raft.StateLeader {
+		reply.Code, reply.Message = fsm.Unavailable, "not the leader"
+	} else {
+		var err error
+		if f.Command == nil {
+			reply.Index, reply.Term, err = c.proposeBecome(f.Become, f.Node, f.Address)
+		} else {
+			reply.Index, reply.Term, err = c.raft.Propose(f.Command)
+		}
+		if err != nil {
+			reply.Code, reply.Message = codeOfProposal(err), err.Error()
+		}
+	}
+	c.send(from, PeerMessage{ForwardReply: reply})
+}
+
+// handleForwardReply runs on the follower that forwarded.
+func (w *writeTracker) handleForwardReply(c *Core, r *ForwardReply) {
+	p := w.forwards[r.ID]
+	if p == nil || p.done {
+		return
+	}
+	delete(w.forwards, r.ID)
+	switch {
+	case r.Code == fsm.Unavailable && c.now < p.deadline:
+		// Not proposed anywhere: safe to try again once a leader is known.
+		w.waiting = append(w.waiting, p)
+	case r.Code != fsm.OK:
+		w.finishErr(c, p, r.Code, r.Message)
+	case r.Index == 0:
+		w.finish(c, p, fsm.Result{Code: fsm.OK})
+	case r.Index <= c.fsm.AppliedIndex():
+		// Applied here before the leader's answer arrived.
+		rec := &w.recent[r.Index%recentResults]
+		switch {
+		case rec.index != r.Index:
+			w.finishErr(c, p, fsm.InternalError, "outcome no longer known; read to find out")
+		case rec.term != r.Term:
+			w.finishErr(c, p, fsm.Unavailable, "lost to a leader change")
+		default:
+			w.finish(c, p, rec.res)
+		}
+	default:
+		p.index, p.term = r.Index, r.Term
+		w.byIndex[r.Index] = p
+	}
+}
+
+// applied answers the write waiting on entry e, if any.
+func (w *writeTracker) applied(c *Core, e *raft.Entry, res fsm.Result) {
+	w.recent[e.Index%recentResults] = appliedResult{index: e.Index, term: e.Term, res: res}
+	p := w.byIndex[e.Index]
+	if p == nil {
+		return
+	}
+	delete(w.byIndex, e.Index)
+	if p.done {
+		return
+	}
+	if e.Term != p.term {
+		w.finishErr(c, p, fsm.Unavailable, "lost to a leader change; nothing was applied")
+		return
+	}
+	w.finish(c, p, res)
+}
+
+func (w *writeTracker) finishErr(c *Core, p *pending, code fsm.Code, msg string) {
+	w.finish(c, p, fsm.Result{Code: code, Message: msg})
+}
+
+// finish answers the client as its operation's answer says.
+func (w *writeTracker) finish(c *Core, p *pending, res fsm.Result) {
+	if p.done {
+		return
+	}
+	p.done = true
+	req := &p.req
+	if res.Code != fsm.OK {
+		c.reply(Reply{Conn: req.Conn, ID: req.ID, Op: req.Op, Code: res.Code, Message: res.Message})
+		return
+	}
+	r := Reply{Conn: req.Conn, ID: req.ID, Op: req.Op}
+	switch req.Op {
+	case OpConnect:
+		cn := c.conns[req.Conn]
+		if cn == nil {
+			return
+		}
+		cn.session = p.open.id
+		c.liveness.heard(c, p.open.id)
+		r.Session, r.Token, r.TTLms = p.open.id, p.open.token, p.open.ttl
+	case OpCreate, OpUpdate:
+		item := res.Item
+		r.Item, r.Items, r.Version = &item, res.Items(), res.Version
+	case OpDelete:
+		r.Items, r.Version = res.Items(), res.Version
+	case OpClose:
+		r.CloseConn = true
+	}
+	c.reply(r)
+}
+
+// retryWaiting tries the writes that waited for a leader.
+func (w *writeTracker) retryWaiting(c *Core) {
+	if len(w.waiting) == 0 {
+		return
+	}
+	waiting := w.waiting
+	w.waiting = nil
+	for _, p := range waiting {
+		if !p.done {
+			w.try(c, p)
+		}
+	}
+}
+
+// tick times out writes past their deadline, oldest first.
+func (w *writeTracker) tick(c *Core) {
+	if c.soft.Lead != raft.None {
+		w.retryWaiting(c)
+	}
+	n := 0
+	for n < len(w.queue) && (w.queue[n].done || w.queue[n].deadline <= c.now) {
+		p := w.queue[n]
+		if !p.done {
+			w.finishErr(c, p, fsm.Unavailable, "timed out waiting for the cluster")
+		}
+		n++
+	}
+	if n > 0 {
+		w.queue = slices.Delete(w.queue, 0, n)
+	}
+	// Done writes still in maps are dropped lazily: byIndex on apply,
+	// forwards here when their reply never comes.
+	if len(w.forwards) > 0 && n > 0 {
+		for id, p := range w.forwards {
+			if p.done {
+				delete(w.forwards, id)
+			}
+		}
+	}
+}
+
+// forgetBelow answers writes whose entries a received snapshot covered:
+// this node never applied them one by one, so it cannot tell their result.
+func (w *writeTracker) forgetBelow(c *Core, index uint64) {
+	var gone []uint64
+	for i := range w.byIndex {
+		if i <= index {
+			gone = append(gone, i)
+		}
+	}
+	slices.Sort(gone)
+	for _, i := range gone {
+		p := w.byIndex[i]
+		delete(w.byIndex, i)
+		w.finishErr(c, p, fsm.InternalError, "outcome unknown: a snapshot replaced the log; read to find out")
+	}
+}
