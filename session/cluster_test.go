@@ -352,3 +352,86 @@ func TestBadInputGetsCodes(t *testing.T) {
 	r = tc.do(l, Request{Conn: 3, Op: OpConnect, Token: "00112233445566778899aabbccddeeff"})
 	require.Equal(t, fsm.SessionExpired, r.Code)
 }
+
+func TestPingOnCutOffFollowerIsNotAcknowledged(t *testing.T) {
+	tc := newTestCluster(t, 3, nil)
+	f := tc.follower()
+	tc.connect(f, 1, 500)
+	r := tc.do(f, Request{Conn: 1, Op: OpPing})
+	require.Equal(t, fsm.OK, r.Code)
+	tc.cut[f] = true
+	// An OK ping means the leader heard it; a node that cannot reach one
+	// must not say OK, so the client moves elsewhere before its ttl ends.
+	r = tc.do(f, Request{Conn: 1, Op: OpPing})
+	require.Equal(t, fsm.Unavailable, r.Code)
+}
+
+func TestStaleReadIsLocalAndMonotonic(t *testing.T) {
+	tc := newTestCluster(t, 3, nil)
+	l := tc.leader()
+	f := tc.follower()
+	tc.connect(l, 1, 0)
+	tc.connect(f, 2, 0)
+	w := tc.do(l, Request{Conn: 1, Op: OpCreate, Path: "/data/s", Data: mustPack(1)})
+	tc.tick(2)
+	r := tc.do(f, Request{Conn: 2, Op: OpRead, Path: "/data/s", Stale: true})
+	require.Equal(t, fsm.OK, r.Code)
+	require.Equal(t, w.Version, r.Version)
+	// Cut the follower off: stale reads still answer, from its own state.
+	tc.cut[f] = true
+	tc.do(l, Request{Conn: 1, Op: OpCreate, Path: "/data/s", Data: mustPack(2)})
+	r = tc.do(f, Request{Conn: 2, Op: OpRead, Path: "/data/s", Stale: true})
+	require.Equal(t, fsm.OK, r.Code)
+	require.Equal(t, w.Version, r.Version, "stale: the follower has not seen the second write")
+}
+
+func TestWatchResetWhenHistoryNoLongerCovers(t *testing.T) {
+	tc := newTestCluster(t, 3, func(c *Config) { c.HistoryPerPath = 2 })
+	l := tc.leader()
+	tc.connect(l, 1, 0)
+	var versions []uint64
+	for i := range 5 {
+		r := tc.do(l, Request{Conn: 1, Op: OpCreate, Path: "/data/h", Data: mustPack(i)})
+		versions = append(versions, r.Version)
+	}
+	since := versions[0]
+	r := tc.do(l, Request{Conn: 1, Op: OpWatch, Path: "/data/h", Since: &since})
+	require.True(t, r.Reset)
+	require.Len(t, r.Items, 5)
+	since = versions[3]
+	r = tc.do(l, Request{Conn: 1, Op: OpWatch, Path: "/data/h", Since: &since})
+	require.False(t, r.Reset)
+	require.Len(t, tc.nodes[l].deliveries[1], 1)
+	require.Equal(t, versions[4], tc.nodes[l].deliveries[1][0].Version)
+}
+
+func TestBecomeLeaderMovesLeadership(t *testing.T) {
+	tc := newTestCluster(t, 3, nil)
+	l := tc.leader()
+	f := tc.follower()
+	tc.connect(f, 1, 0)
+	r := tc.do(f, Request{Conn: 1, Op: OpBecome, Become: BecomeLeader, Node: f})
+	require.Equal(t, fsm.OK, r.Code, r.Message)
+	tc.tick(10)
+	require.Equal(t, f, tc.leader())
+	require.NotEqual(t, l, tc.leader())
+}
+
+func TestRestartReplaysAndCompacts(t *testing.T) {
+	tc := newTestCluster(t, 3, func(c *Config) { c.SnapshotEvery = 10 })
+	l := tc.leader()
+	f := tc.follower()
+	tc.connect(l, 1, 60000)
+	for i := range 25 {
+		tc.do(l, Request{Conn: 1, Op: OpCreate, Path: "/data/r", Data: mustPack(i)})
+	}
+	tc.tick(2)
+	require.NotNil(t, tc.nodes[f].disk.snap, "followers compact too")
+	before, v := tc.nodes[f].core.Machine().Read("/data/r")
+	tc.nodes[f].down = true
+	tc.start(f, tc.nodes[f].disk)
+	tc.tick(5)
+	after, v2 := tc.nodes[f].core.Machine().Read("/data/r")
+	require.Equal(t, v, v2)
+	require.Equal(t, before, after)
+}

@@ -179,7 +179,9 @@ func (c *Core) Step(m PeerMessage) error {
 	case m.ForwardReply != nil:
 		c.writes.handleForwardReply(c, m.ForwardReply)
 	case m.KeepAlive != nil:
-		c.liveness.handleKeepAlive(c, m.KeepAlive)
+		c.liveness.handleKeepAlive(c, m.From, m.KeepAlive)
+	case m.KeepAliveAck != nil:
+		c.liveness.handleKeepAliveAck(c, m.KeepAliveAck)
 	default:
 		return errors.New("session: empty peer message")
 	}

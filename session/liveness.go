@@ -21,12 +21,28 @@ type liveness struct {
 	// heardHere are sessions heard on this node since the last keepalive
 	// (followers), sorted when sent.
 	heardHere map[string]bool
+	// pings wait on a follower until the leader acknowledges a keepalive
+	// that carries their session: an OK ping then means "the leader heard
+	// you", so a client that gets OK pings within its ttl is never expired.
+	// A node that cannot reach a leader answers no ping, and the client
+	// moves to another node in time.
+	pings      []*pendingRead
+	keepalives []*keepaliveBatch
+	nextBatch  uint64
 
 	// Leader only.
 	lastHeard map[string]int64
 	active    bool            // RenewAll of this term applied: expiry runs
 	renewTerm uint64          // term whose RenewAll was proposed
 	expiring  map[string]bool // expiry proposed, not yet applied
+}
+
+// keepaliveBatch is one keepalive sent to the leader and the pings that
+// wait for its acknowledgement.
+type keepaliveBatch struct {
+	id     uint64
+	sentAt int64
+	pings  []*pendingRead
 }
 
 func (l *liveness) init() {
@@ -44,13 +60,45 @@ func (l *liveness) heard(c *Core, session string) {
 	l.heardHere[session] = true
 }
 
-func (l *liveness) handleKeepAlive(c *Core, ka *KeepAlive) {
+func (l *liveness) handleKeepAlive(c *Core, from raft.NodeID, ka *KeepAlive) {
 	if c.soft.State != raft.StateLeader {
 		return
 	}
 	for _, s := range ka.Sessions {
 		l.lastHeard[s] = c.now
 	}
+	c.send(from, PeerMessage{KeepAliveAck: &KeepAliveAck{ID: ka.ID}})
+}
+
+// ping answers at once on the leader; a follower holds it for the next
+// keepalive round trip.
+func (l *liveness) ping(c *Core, req *Request) {
+	if c.soft.State == raft.StateLeader {
+		c.reply(Reply{Conn: req.Conn, ID: req.ID, Op: req.Op})
+		return
+	}
+	l.pings = append(l.pings, &pendingRead{req: *req, deadline: c.now + c.cfg.RequestTimeoutMs})
+}
+
+func (l *liveness) handleKeepAliveAck(c *Core, ack *KeepAliveAck) {
+	kept := l.keepalives[:0]
+	for _, b := range l.keepalives {
+		if b.id > ack.ID {
+			kept = append(kept, b)
+			continue
+		}
+		// An acknowledged keepalive proves every earlier one's sessions
+		// were heard too, since each carried its pings' sessions again.
+		if b.id == ack.ID {
+			for _, p := range b.pings {
+				c.reply(Reply{Conn: p.req.Conn, ID: p.req.ID, Op: p.req.Op})
+			}
+		} else {
+			l.pings = append(l.pings, b.pings...)
+		}
+	}
+	clear(l.keepalives[len(kept):])
+	l.keepalives = kept
 }
 
 func (l *liveness) becameLeader(c *Core, term uint64) {
@@ -117,23 +165,67 @@ func decodeKind(data []byte) fsm.Command {
 
 // tick sends keepalives (followers) or expires sessions (leader).
 func (l *liveness) tick(c *Core) {
-	switch {
-	case c.soft.State == raft.StateLeader:
+	if c.soft.State == raft.StateLeader {
+		// Pings that waited while this node followed are answered now.
+		for _, p := range l.pings {
+			c.reply(Reply{Conn: p.req.Conn, ID: p.req.ID, Op: p.req.Op})
+		}
+		l.pings = nil
+		for _, b := range l.keepalives {
+			for _, p := range b.pings {
+				c.reply(Reply{Conn: p.req.Conn, ID: p.req.ID, Op: p.req.Op})
+			}
+		}
+		l.keepalives = nil
 		if l.renewTerm != c.raft.Term() {
 			l.proposeRenewal(c, c.raft.Term())
 		}
 		if l.active {
 			l.expire(c)
 		}
-	case c.soft.Lead != raft.None && len(l.heardHere) > 0:
-		sessions := make([]string, 0, len(l.heardHere))
-		for s := range l.heardHere {
-			sessions = append(sessions, s)
-		}
-		slices.Sort(sessions)
-		c.send(c.soft.Lead, PeerMessage{KeepAlive: &KeepAlive{Sessions: sessions}})
-		l.heardHere = map[string]bool{}
+		return
 	}
+	// Keepalives unanswered for a retry interval give their pings back to
+	// the next one; pings past their deadline fail.
+	kept := l.keepalives[:0]
+	for _, b := range l.keepalives {
+		if c.now-b.sentAt >= c.cfg.ReadRetryMs {
+			l.pings = append(l.pings, b.pings...)
+			continue
+		}
+		kept = append(kept, b)
+	}
+	clear(l.keepalives[len(kept):])
+	l.keepalives = kept
+	live := l.pings[:0]
+	for _, p := range l.pings {
+		if p.deadline <= c.now {
+			c.fail(&p.req, fsm.Unavailable, "no leader heard this keepalive in time")
+			continue
+		}
+		live = append(live, p)
+	}
+	clear(l.pings[len(live):])
+	l.pings = live
+
+	if c.soft.Lead == raft.None || (len(l.heardHere) == 0 && len(l.pings) == 0) {
+		return
+	}
+	for _, p := range l.pings {
+		if cn := c.conns[p.req.Conn]; cn != nil && cn.session != "" {
+			l.heardHere[cn.session] = true
+		}
+	}
+	sessions := make([]string, 0, len(l.heardHere))
+	for s := range l.heardHere {
+		sessions = append(sessions, s)
+	}
+	slices.Sort(sessions)
+	l.nextBatch++
+	c.send(c.soft.Lead, PeerMessage{KeepAlive: &KeepAlive{ID: l.nextBatch, Sessions: sessions}})
+	l.keepalives = append(l.keepalives, &keepaliveBatch{id: l.nextBatch, sentAt: c.now, pings: l.pings})
+	l.pings = nil
+	l.heardHere = map[string]bool{}
 }
 
 // expire proposes the end of every session silent for longer than its ttl.

@@ -81,7 +81,7 @@ func (c *Core) Submit(req Request) {
 		}
 		c.reply(Reply{Conn: req.Conn, ID: req.ID, Op: req.Op})
 	case OpPing:
-		c.reply(Reply{Conn: req.Conn, ID: req.ID, Op: req.Op})
+		c.liveness.ping(c, &req)
 	case OpClose:
 		c.writes.submit(c, &pending{req: req, cmd: fsm.Encode(fsm.CloseSession{ID: cn.session})})
 	case OpBecome:

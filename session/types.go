@@ -123,6 +123,7 @@ type PeerMessage struct {
 	Forward      *Forward
 	ForwardReply *ForwardReply
 	KeepAlive    *KeepAlive
+	KeepAliveAck *KeepAliveAck
 }
 
 // Forward carries a write from a follower to the leader, which proposes it
@@ -152,7 +153,13 @@ type ForwardReply struct {
 // "any message from the client keeps its session alive", through whichever
 // node the client is connected to).
 type KeepAlive struct {
+	ID       uint64
 	Sessions []string
+}
+
+// KeepAliveAck tells the follower the leader heard the keepalive ID.
+type KeepAliveAck struct {
+	ID uint64
 }
 
 // Ready is the batch of effects the host carries out, in this order:
