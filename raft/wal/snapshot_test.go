@@ -1,0 +1,141 @@
+package wal
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/havenproject/haven/raft"
+)
+
+func TestSnapshotFileRoundTrip(t *testing.T) {
+	tests := []raft.Snapshot{
+		{Meta: raft.SnapshotMeta{Index: 1, Term: 1}},
+		{Meta: raft.SnapshotMeta{Index: 77, Term: 4, Conf: raft.ConfState{Voters: []raft.NodeID{1, 2, 3}, Learners: []raft.NodeID{9}}}, Data: []byte("image")},
+		{Meta: raft.SnapshotMeta{Index: 1 << 62, Term: 1 << 40, Conf: raft.ConfState{Learners: []raft.NodeID{1 << 63}}}, Data: make([]byte, 70000)},
+	}
+	for _, want := range tests {
+		dir := t.TempDir()
+		_, err := writeSnapshotFile(dir, &want, true)
+		require.NoError(t, err)
+		got, err := readSnapshotFile(dir, snapshotName{index: want.Meta.Index, term: want.Meta.Term})
+		require.NoError(t, err)
+		require.Equal(t, &want, got)
+	}
+}
+
+// twoSnapshots saves entries 1..30, a snapshot at 10 and one at 20, and
+// returns the directory. compact says whether segments were small enough
+// for the second snapshot to delete the log below 20.
+func twoSnapshots(t *testing.T, compact bool) string {
+	t.Helper()
+	dir := t.TempDir()
+	opts := Options{NoSync: true}
+	if compact {
+		opts.SegmentBytes = 150
+	}
+	w, _ := mustOpen(t, dir, opts)
+	for i := uint64(1); i <= 30; i++ {
+		require.NoError(t, w.Save(raft.HardState{Term: 2, Vote: 1, Commit: i}, makeEntries(i, i, 2)))
+	}
+	require.NoError(t, w.SaveSnapshot(raft.Snapshot{Meta: raft.SnapshotMeta{Index: 10, Term: 2}, Data: []byte("at 10")}))
+	require.NoError(t, w.SaveSnapshot(raft.Snapshot{Meta: raft.SnapshotMeta{Index: 20, Term: 2}, Data: []byte("at 20")}))
+	require.NoError(t, w.Close())
+	require.Equal(t, []string{snapshotName{20, 2}.String(), snapshotName{10, 2}.String()}, snapshotFiles(t, dir))
+	return dir
+}
+
+func TestSnapshotCorruptionIsDetected(t *testing.T) {
+	damages := []struct {
+		name   string
+		damage func(t *testing.T, path string)
+	}{
+		{"bit flip in the data", func(t *testing.T, path string) { flipBit(t, path, fileSize(t, path)-2) }},
+		{"bit flip in the meta", func(t *testing.T, path string) { flipBit(t, path, int64(snapshotHeaderSize)) }},
+		{"bit flip in the checksum", func(t *testing.T, path string) { flipBit(t, path, int64(len(snapshotMagic))) }},
+		{"cut short", func(t *testing.T, path string) { require.NoError(t, os.Truncate(path, fileSize(t, path)-1)) }},
+		{"empty", func(t *testing.T, path string) { require.NoError(t, os.Truncate(path, 0)) }},
+	}
+	for _, d := range damages {
+		t.Run(d.name, func(t *testing.T) {
+			dir := t.TempDir()
+			w, _ := mustOpen(t, dir, Options{NoSync: true})
+			require.NoError(t, w.Save(raft.HardState{Term: 1}, makeEntries(1, 5, 1)))
+			require.NoError(t, w.SaveSnapshot(raft.Snapshot{Meta: raft.SnapshotMeta{Index: 4, Term: 1}, Data: []byte("image at 4")}))
+			require.NoError(t, w.Close())
+
+			path := filepath.Join(dir, snapshotName{4, 1}.String())
+			d.damage(t, path)
+			_, _, err := Open(dir, Options{NoSync: true})
+			require.ErrorIs(t, err, ErrCorrupt)
+			require.ErrorContains(t, err, filepath.Base(path))
+		})
+	}
+}
+
+func TestSnapshotRenamedIsDetected(t *testing.T) {
+	dir := t.TempDir()
+	_, err := writeSnapshotFile(dir, &raft.Snapshot{Meta: raft.SnapshotMeta{Index: 4, Term: 1}}, false)
+	require.NoError(t, err)
+	require.NoError(t, os.Rename(filepath.Join(dir, snapshotName{4, 1}.String()), filepath.Join(dir, snapshotName{5, 1}.String())))
+	_, _, err = Open(dir, Options{NoSync: true})
+	require.ErrorIs(t, err, ErrCorrupt)
+	require.ErrorContains(t, err, "not what its name says")
+}
+
+func TestCorruptNewestSnapshotFallsBack(t *testing.T) {
+	dir := twoSnapshots(t, false)
+	newest := filepath.Join(dir, snapshotName{20, 2}.String())
+	flipBit(t, newest, fileSize(t, newest)-1)
+
+	w, st := mustOpen(t, dir, Options{NoSync: true})
+	require.Equal(t, uint64(10), st.Snapshot.Meta.Index)
+	require.Equal(t, []byte("at 10"), st.Snapshot.Data)
+	require.Equal(t, makeEntries(11, 30, 2), st.Entries)
+	require.Len(t, st.SkippedSnapshots, 1)
+	require.ErrorContains(t, st.SkippedSnapshots[0], filepath.Base(newest))
+
+	// The next snapshot replaces the damaged one, and the fallback stays.
+	require.NoError(t, w.SaveSnapshot(raft.Snapshot{Meta: raft.SnapshotMeta{Index: 25, Term: 2}}))
+	require.Equal(t, []string{snapshotName{25, 2}.String(), snapshotName{10, 2}.String()}, snapshotFiles(t, dir))
+	require.NoError(t, w.Close())
+}
+
+func TestCorruptNewestSnapshotWithoutLogToBridgeIsAnError(t *testing.T) {
+	// The older snapshot cannot stand in once the log below the newer one
+	// is gone: entries 11..20 would be missing.
+	dir := twoSnapshots(t, true)
+	newest := filepath.Join(dir, snapshotName{20, 2}.String())
+	flipBit(t, newest, fileSize(t, newest)-1)
+	_, _, err := Open(dir, Options{NoSync: true})
+	require.ErrorIs(t, err, ErrCorrupt)
+	require.ErrorContains(t, err, "missing")
+}
+
+func TestAllSnapshotsCorruptIsAnError(t *testing.T) {
+	dir := twoSnapshots(t, false)
+	for _, name := range snapshotFiles(t, dir) {
+		flipBit(t, filepath.Join(dir, name), int64(snapshotHeaderSize))
+	}
+	_, _, err := Open(dir, Options{NoSync: true})
+	require.ErrorIs(t, err, ErrCorrupt)
+	require.ErrorContains(t, err, "no readable snapshot")
+	require.ErrorContains(t, err, snapshotName{20, 2}.String())
+	require.ErrorContains(t, err, snapshotName{10, 2}.String())
+}
+
+func TestOldSnapshotFilesAreRemoved(t *testing.T) {
+	dir := t.TempDir()
+	w, _ := mustOpen(t, dir, Options{NoSync: true})
+	require.NoError(t, w.Save(raft.HardState{Term: 1}, makeEntries(1, 10, 1)))
+	for _, index := range []uint64{2, 4, 6, 8} {
+		require.NoError(t, w.SaveSnapshot(raft.Snapshot{Meta: raft.SnapshotMeta{Index: index, Term: 1}}))
+	}
+	require.Equal(t, []string{snapshotName{8, 1}.String(), snapshotName{6, 1}.String()}, snapshotFiles(t, dir))
+	w, st := reopen(t, w, dir, Options{NoSync: true})
+	require.Equal(t, uint64(8), st.Snapshot.Meta.Index)
+	require.Equal(t, makeEntries(9, 10, 1), st.Entries)
+	require.NoError(t, w.Close())
+}

@@ -1,0 +1,397 @@
+package wal
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sync"
+
+	"github.com/havenproject/haven/raft"
+)
+
+// DefaultSegmentBytes is the segment size used when Options leaves it zero.
+const DefaultSegmentBytes = 64 << 20
+
+// maxRetainedBuffer caps the encoding buffer kept between Saves, so that
+// one huge batch does not pin its size in memory for the WAL's lifetime.
+const maxRetainedBuffer = 4 << 20
+
+// Options tunes a WAL. The zero value is the production setting.
+type Options struct {
+	SegmentBytes int64 // rotate to a new segment file past this size; default 64 MiB
+	NoSync       bool  // skip fsync (tests and benchmarks of the in-memory path only)
+}
+
+// State is what recovery found on disk.
+type State struct {
+	HardState raft.HardState
+	Snapshot  *raft.Snapshot // newest valid snapshot, nil if none
+	Entries   []raft.Entry   // contiguous entries after the snapshot index (or from 1)
+
+	// SkippedSnapshots lists newer snapshot files that were damaged and
+	// passed over for Snapshot (each a *CorruptionError), for the host to
+	// report. Empty in the ordinary case.
+	SkippedSnapshots []error
+}
+
+// WAL is the durable storage of one Raft server: its hard state, its log
+// and its snapshots, in one directory (one per Raft group). The methods may
+// be called from several goroutines; they are serialised.
+type WAL struct {
+	mu   sync.Mutex
+	dir  string
+	opts Options
+
+	// segments lists the segment files, oldest first; the last is active.
+	segments   []segmentName
+	active     *os.File
+	activeSize int64
+	// headSize is how many bytes a segment holds right after creation. A
+	// segment holding no more is never rotated, however small
+	// SegmentBytes is.
+	headSize int64
+
+	hardState raft.HardState // the last hard state saved
+	log       logTerms       // the shape of the log saved
+	// snapshot names the newest snapshot file, the one recovery would
+	// choose; nil before the first.
+	snapshot *snapshotName
+
+	buf []byte // encoding buffer, reused by each Save
+
+	// failed is set when a write or sync failed. What reached the disk is
+	// then unknown (and after a failed fsync, the kernel may have dropped
+	// the dirty pages), so the WAL refuses all further work; reopening
+	// recovers from what the disk really holds.
+	failed error
+	closed bool
+}
+
+// Open opens the WAL in dir, creating dir if missing, and returns what
+// recovery found there. See the package documentation for the rules.
+func Open(dir string, opts Options) (*WAL, *State, error) {
+	if opts.SegmentBytes <= 0 {
+		opts.SegmentBytes = DefaultSegmentBytes
+	}
+	if err := createDir(dir, !opts.NoSync); err != nil {
+		return nil, nil, err
+	}
+	if err := removeTempFiles(dir); err != nil {
+		return nil, nil, err
+	}
+	snapshot, skipped, err := loadNewestSnapshot(dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	segments, err := listSegments(dir)
+	if err != nil {
+		return nil, nil, err
+	}
+
+	r := replay{snapshot: snapshot}
+	var lastSize, lastEnd int64
+	for i, seg := range segments {
+		path := filepath.Join(dir, seg.String())
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return nil, nil, fmt.Errorf("wal: reading %s: %w", path, err)
+		}
+		isLast := i == len(segments)-1
+		end, err := scanSegment(path, data, isLast, r.apply)
+		if err != nil {
+			return nil, nil, err
+		}
+		lastSize, lastEnd = int64(len(data)), end
+	}
+	state, err := r.finish()
+	if err != nil {
+		return nil, nil, err
+	}
+	state.SkippedSnapshots = skipped
+
+	w := &WAL{
+		dir:       dir,
+		opts:      opts,
+		segments:  segments,
+		hardState: state.HardState,
+		log:       newLogTerms(state.Snapshot, state.Entries),
+		headSize:  int64(len(segmentMagic)),
+	}
+	if snapshot != nil {
+		w.snapshot = &snapshotName{index: snapshot.Meta.Index, term: snapshot.Meta.Term}
+	}
+	if len(segments) == 0 {
+		if err := w.startSegment(1); err != nil {
+			return nil, nil, err
+		}
+	} else {
+		path := filepath.Join(dir, segments[len(segments)-1].String())
+		w.active, err = openSegmentForAppend(path, lastSize, lastEnd, !opts.NoSync)
+		if err != nil {
+			return nil, nil, err
+		}
+		w.activeSize = lastEnd
+	}
+	return w, state, nil
+}
+
+// createDir makes dir and any missing parents, syncing each parent whose
+// entries changed: a directory whose own name is not durable can vanish in
+// a crash with every file in it.
+func createDir(dir string, sync bool) error {
+	dir = filepath.Clean(dir)
+	var missing []string
+	for d := dir; ; d = filepath.Dir(d) {
+		if _, err := os.Stat(d); err == nil {
+			break
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("wal: checking %s: %w", d, err)
+		}
+		missing = append(missing, d)
+		if filepath.Dir(d) == d {
+			break
+		}
+	}
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return fmt.Errorf("wal: creating %s: %w", dir, err)
+	}
+	if sync {
+		for _, d := range missing {
+			if err := syncDir(filepath.Dir(d)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// Save makes hs and entries durable with one write and one fsync (group
+// commit: however many entries the batch holds). entries replace every
+// stored entry at or above entries[0].Index. An empty hs, or one equal to
+// the last saved, means "unchanged"; with no entries either, Save writes
+// nothing.
+//
+// Figure 2: "Updated on stable storage before responding to RPCs". The
+// host must not send what depends on hs or entries before Save returns.
+func (w *WAL) Save(hs raft.HardState, entries []raft.Entry) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if err := w.usable(); err != nil {
+		return err
+	}
+	writeHardState := !hs.IsEmpty() && hs != w.hardState
+	if !writeHardState && len(entries) == 0 {
+		return nil
+	}
+	if writeHardState {
+		if err := checkHardState(w.hardState, hs); err != nil {
+			return err
+		}
+	}
+	if len(entries) > 0 {
+		if err := w.log.checkAppend(entries); err != nil {
+			return err
+		}
+	}
+	rec := record{kind: kindSave, hasHardState: writeHardState, hardState: hs, entries: entries}
+	if err := w.appendRecord(&rec); err != nil {
+		return err
+	}
+	if writeHardState {
+		w.hardState = hs
+	}
+	if len(entries) > 0 {
+		w.log.append(entries)
+	}
+	return nil
+}
+
+// checkHardState refuses a hard state that would undo a promise already on
+// disk.
+func checkHardState(prev, next raft.HardState) error {
+	// Figure 2: currentTerm "increases monotonically".
+	if next.Term < prev.Term {
+		return fmt.Errorf("wal: hard state term %d is below the saved term %d", next.Term, prev.Term)
+	}
+	// §5.2: "each server will vote for at most one candidate in a given
+	// term".
+	if next.Term == prev.Term && prev.Vote != raft.None && next.Vote != prev.Vote {
+		return fmt.Errorf("wal: hard state changes the vote of term %d from %d to %d", next.Term, prev.Vote, next.Vote)
+	}
+	return nil
+}
+
+// SaveSnapshot stores s and compacts the log behind it.
+//
+// The snapshot file is published first (temporary file, fsync, rename,
+// directory fsync), then a marker record goes into the log. In that order a
+// crash can leave a snapshot without its marker, which recovery handles (it
+// applies the chosen snapshot once more at the end), but never a marker
+// without its snapshot, which would have dropped entries nothing covers.
+// Then segments whose entries all lie at or below s.Meta.Index are deleted,
+// and snapshot files other than s and the one before it.
+//
+// Entries following s stay if the log holds s's last entry with s's term;
+// otherwise the whole log is discarded (Figure 13, steps 6 and 7), so the
+// next Save must start at s.Meta.Index+1.
+func (w *WAL) SaveSnapshot(s raft.Snapshot) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if err := w.usable(); err != nil {
+		return err
+	}
+	if s.Meta.Index == 0 {
+		return errors.New("wal: snapshot at index 0")
+	}
+	if s.Meta.Index <= w.log.snapshotIndex {
+		return fmt.Errorf("wal: snapshot at index %d, the saved one is at %d: %w",
+			s.Meta.Index, w.log.snapshotIndex, raft.ErrSnapshotTooOld)
+	}
+	published, err := writeSnapshotFile(w.dir, &s, !w.opts.NoSync)
+	if err != nil {
+		if published {
+			w.failed = err
+		}
+		return err
+	}
+	marker := record{kind: kindSnapshot, snapshotIndex: s.Meta.Index, snapshotTerm: s.Meta.Term,
+		logDiscarded: !w.log.holds(s.Meta.Index, s.Meta.Term)}
+	if err := w.appendRecord(&marker); err != nil {
+		return err
+	}
+	w.log.applySnapshot(s.Meta.Index, s.Meta.Term)
+	previous := w.snapshot
+	w.snapshot = &snapshotName{index: s.Meta.Index, term: s.Meta.Term}
+
+	if err := w.removeSegmentsBelow(s.Meta.Index); err != nil {
+		return err
+	}
+	keep := []snapshotName{*w.snapshot}
+	if previous != nil {
+		// Kept so that a damaged newest snapshot has something to fall
+		// back to, as long as the log still reaches back to it.
+		keep = append(keep, *previous)
+	}
+	if err := removeSnapshotsExcept(w.dir, keep...); err != nil {
+		return err
+	}
+	if !w.opts.NoSync {
+		return syncDir(w.dir)
+	}
+	return nil
+}
+
+// removeSegmentsBelow deletes, oldest first, every segment whose live
+// entries all lie at or below index. A segment's live entries are all below
+// its successor's firstIndex, so the test reads names only. The active
+// segment always stays: it holds the newest hard state and marker.
+func (w *WAL) removeSegmentsBelow(index uint64) error {
+	for len(w.segments) > 1 && w.segments[1].firstIndex <= index+1 {
+		path := filepath.Join(w.dir, w.segments[0].String())
+		if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("wal: removing compacted segment: %w", err)
+		}
+		// Synced one at a time so that the survivors stay consecutive
+		// whatever order the file system persists removals in.
+		if !w.opts.NoSync {
+			if err := syncDir(w.dir); err != nil {
+				return err
+			}
+		}
+		w.segments = w.segments[1:]
+	}
+	return nil
+}
+
+// Close syncs and closes the active segment.
+func (w *WAL) Close() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed {
+		return ErrClosed
+	}
+	w.closed = true
+	if w.active == nil { // a rotation failed half-way
+		return nil
+	}
+	var err error
+	if w.failed == nil && !w.opts.NoSync {
+		err = w.active.Sync()
+	}
+	if closeErr := w.active.Close(); err == nil {
+		err = closeErr
+	}
+	if err != nil {
+		return fmt.Errorf("wal: closing: %w", err)
+	}
+	return nil
+}
+
+func (w *WAL) usable() error {
+	if w.closed {
+		return ErrClosed
+	}
+	if w.failed != nil {
+		return fmt.Errorf("wal: unusable after an earlier failure (reopen to recover): %w", w.failed)
+	}
+	return nil
+}
+
+// appendRecord writes rec to the active segment with one write and, unless
+// NoSync, one fsync, starting a new segment first if the active one is
+// full. Any failure makes the WAL unusable.
+func (w *WAL) appendRecord(rec *record) error {
+	if w.activeSize >= w.opts.SegmentBytes && w.activeSize > w.headSize {
+		if err := w.rotate(); err != nil {
+			w.failed = err
+			return err
+		}
+	}
+	w.buf = appendFrame(w.buf[:0], rec)
+	if len(w.buf)-frameHeaderSize > maxBodySize {
+		// Recovery would take such a record for a torn one; refuse it
+		// before it is written rather than lose it after.
+		size := len(w.buf)
+		w.buf = nil
+		return fmt.Errorf("wal: a record of %d bytes exceeds the limit of %d; save fewer entries at a time", size, maxBodySize)
+	}
+	err := writeAndSync(w.active, w.buf, !w.opts.NoSync)
+	if err != nil {
+		w.failed = fmt.Errorf("wal: appending to %s: %w", w.segments[len(w.segments)-1], err)
+		return w.failed
+	}
+	w.activeSize += int64(len(w.buf))
+	if cap(w.buf) > maxRetainedBuffer {
+		w.buf = nil
+	}
+	return nil
+}
+
+// rotate closes the active segment and starts the next one.
+func (w *WAL) rotate() error {
+	if err := w.active.Close(); err != nil {
+		return fmt.Errorf("wal: closing full segment: %w", err)
+	}
+	w.active = nil
+	return w.startSegment(w.segments[len(w.segments)-1].seq + 1)
+}
+
+// startSegment creates segment seq and makes it active. Its head repeats
+// the current hard state, so the newest hard state always lies in a segment
+// compaction keeps (the active one is never deleted).
+func (w *WAL) startSegment(seq uint64) error {
+	name := segmentName{seq: seq, firstIndex: w.log.lastIndex + 1}
+	var head []byte
+	if !w.hardState.IsEmpty() {
+		head = appendFrame(nil, &record{kind: kindSave, hasHardState: true, hardState: w.hardState})
+	}
+	f, size, err := createSegment(w.dir, name, head, !w.opts.NoSync)
+	if err != nil {
+		return err
+	}
+	w.segments = append(w.segments, name)
+	w.active, w.activeSize, w.headSize = f, size, size
+	return nil
+}
