@@ -48,13 +48,12 @@ func (d *memDisk) save(rd Ready) {
 	}
 	if len(rd.Entries) > 0 {
 		first := rd.Entries[0].Index
-		var keep []raft.Entry
-		for _, e := range d.entries {
-			if e.Index < first {
-				keep = append(keep, e)
-			}
+		// Entries are contiguous: cut the stored suffix from first on.
+		if n := len(d.entries); n > 0 && first <= d.entries[n-1].Index {
+			cut := int(first) - int(d.entries[0].Index)
+			d.entries = d.entries[:max(cut, 0)]
 		}
-		d.entries = append(keep, rd.Entries...)
+		d.entries = append(d.entries, rd.Entries...)
 	}
 }
 
@@ -71,7 +70,7 @@ type testNode struct {
 }
 
 type testCluster struct {
-	t     *testing.T
+	t     testing.TB
 	nodes map[raft.NodeID]*testNode
 	ids   []raft.NodeID
 	now   int64
@@ -81,7 +80,7 @@ type testCluster struct {
 	tweak func(*Config)
 }
 
-func newTestCluster(t *testing.T, n int, tweak func(*Config)) *testCluster {
+func newTestCluster(t testing.TB, n int, tweak func(*Config)) *testCluster {
 	tc := &testCluster{t: t, nodes: map[raft.NodeID]*testNode{}, cut: map[raft.NodeID]bool{}, tweak: tweak}
 	for i := 1; i <= n; i++ {
 		tc.ids = append(tc.ids, raft.NodeID(i))
