@@ -68,6 +68,14 @@ func (s *memStore) restored() RestoredState {
 	return rs
 }
 
+// testingT is what the harness needs from *testing.T, *testing.B and
+// *rapid.T alike.
+type testingT interface {
+	require.TestingT
+	Helper()
+	Fatalf(format string, args ...any)
+}
+
 type testNode struct {
 	raft    *Raft
 	store   *memStore
@@ -78,7 +86,7 @@ type testNode struct {
 }
 
 type cluster struct {
-	t      testing.TB
+	t      testingT
 	cfg    func(id NodeID) Config
 	nodes  map[NodeID]*testNode
 	ids    []NodeID
@@ -86,6 +94,28 @@ type cluster struct {
 	cut    map[[2]NodeID]bool // directed links that drop messages
 	dropFn func(m Message) bool
 	rng    *rand.Rand
+
+	// checks turns on the assertions process runs after every Ready (the
+	// benchmark turns them off to measure the core alone).
+	checks bool
+	// grants records, per (term, voter), the candidate that voter granted
+	// its vote to, across crashes: Figure 2 allows one vote per term.
+	grants map[voteKey]NodeID
+	// appliedAt records the entry applied at each index by any node: State
+	// Machine Safety says no node ever applies another one there (§5.4.3).
+	appliedAt map[uint64]Entry
+	// onReady, if set, sees every Ready after the store saved it and
+	// before its messages are queued.
+	onReady func(id NodeID, rd Ready)
+	// crashAfter, if set and true for a Ready, crashes the node right after
+	// that Ready was persisted and its messages sent, before it applies
+	// anything or advances.
+	crashAfter func(id NodeID, rd Ready) bool
+}
+
+type voteKey struct {
+	term  uint64
+	voter NodeID
 }
 
 func defaultConfig(id NodeID, voters []NodeID, seed uint64) Config {
@@ -99,14 +129,15 @@ func defaultConfig(id NodeID, voters []NodeID, seed uint64) Config {
 	}
 }
 
-func newCluster(t testing.TB, n int, tweak func(*Config)) *cluster {
+func newCluster(t testingT, n int, tweak func(*Config)) *cluster {
 	ids := make([]NodeID, n)
 	for i := range ids {
 		ids[i] = NodeID(i + 1)
 	}
 	c := &cluster{
 		t: t, nodes: map[NodeID]*testNode{}, ids: ids, cut: map[[2]NodeID]bool{},
-		rng: rand.New(rand.NewPCG(1, 2)),
+		rng:    rand.New(rand.NewPCG(1, 2)),
+		checks: true, grants: map[voteKey]NodeID{}, appliedAt: map[uint64]Entry{},
 	}
 	c.cfg = func(id NodeID) Config {
 		cfg := defaultConfig(id, ids, 42)
@@ -158,20 +189,39 @@ func (c *cluster) process() {
 		for n.raft.HasReady() {
 			rd := n.raft.Ready()
 			n.store.save(rd)
+			if c.checks {
+				c.checkDurableBeforeSend(id, n.store, rd)
+			}
+			if c.onReady != nil {
+				c.onReady(id, rd)
+			}
 			c.queue = append(c.queue, rd.Messages...)
+			if c.crashAfter != nil && c.crashAfter(id, rd) {
+				n.down = true
+				break
+			}
 			if rd.Snapshot != nil {
 				n.lastApp = rd.Snapshot.Meta.Index
 			}
 			for _, e := range rd.CommittedEntries {
-				require.Equal(c.t, n.lastApp+1, e.Index, "node %d applies out of order", id)
+				if e.Index != n.lastApp+1 {
+					c.t.Fatalf("node %d applies %d after %d", id, e.Index, n.lastApp)
+				}
 				n.lastApp = e.Index
+				if c.checks {
+					c.checkApply(id, e)
+				}
 				if e.Type == EntryNormal && len(e.Data) > 0 {
 					n.applied = append(n.applied, e)
 				}
 			}
 			n.reads = append(n.reads, rd.ReadStates...)
 			n.raft.Advance()
-			require.NoError(c.t, n.raft.CheckInvariants())
+			if c.checks {
+				if err := n.raft.CheckInvariants(); err != nil {
+					c.t.Fatalf("%v", err)
+				}
+			}
 		}
 	}
 }
@@ -201,7 +251,9 @@ func (c *cluster) deliver(m Message) {
 	if c.cut[[2]NodeID{m.From, m.To}] || (c.dropFn != nil && c.dropFn(m)) {
 		return
 	}
-	require.NoError(c.t, to.raft.Step(m))
+	if err := to.raft.Step(m); err != nil {
+		c.t.Fatalf("step %s %d->%d: %v", m.Type, m.From, m.To, err)
+	}
 }
 
 // tick advances every live node's clock once and settles the network.
@@ -277,6 +329,133 @@ func (c *cluster) propose(data string) uint64 {
 	require.NoError(c.t, err)
 	c.deliverAll()
 	return idx
+}
+
+// checkDurableBeforeSend asserts the persistence contract of Figure 2
+// ("updated on stable storage before responding to RPCs") on one Ready,
+// after the store saved it: every message's term is durable, a granted vote
+// or a candidacy is durable with its term, and an acknowledged entry is in
+// the store. It also records granted votes to catch a second vote in a term
+// even across crashes.
+func (c *cluster) checkDurableBeforeSend(id NodeID, store *memStore, rd Ready) {
+	c.t.Helper()
+	hard := store.hard
+	for _, m := range rd.Messages {
+		switch {
+		case m.Type == MsgPreVote, m.Type == MsgPreVoteResp && !m.Reject:
+			// §9.6: these carry a term nobody has moved to yet.
+		case m.Term > hard.Term:
+			c.t.Fatalf("node %d sends %s at term %d but its durable term is %d", id, m.Type, m.Term, hard.Term)
+		}
+		sameTerm := m.Term == hard.Term
+		switch {
+		case m.Type == MsgVoteResp && !m.Reject:
+			if sameTerm && hard.Vote != m.To {
+				c.t.Fatalf("node %d grants its term-%d vote to %d but its durable vote is %d", id, m.Term, m.To, hard.Vote)
+			}
+			key := voteKey{term: m.Term, voter: id}
+			if prev, ok := c.grants[key]; ok && prev != m.To {
+				c.t.Fatalf("node %d votes twice in term %d: for %d and for %d", id, m.Term, prev, m.To)
+			}
+			c.grants[key] = m.To
+		case m.Type == MsgVote:
+			if sameTerm && hard.Vote != id {
+				c.t.Fatalf("node %d campaigns in term %d but its durable vote is %d", id, m.Term, hard.Vote)
+			}
+		case m.Type == MsgAppResp && !m.Reject:
+			if sameTerm && m.Index > store.lastIndex() {
+				c.t.Fatalf("node %d acknowledges index %d but stored only through %d", id, m.Index, store.lastIndex())
+			}
+		}
+	}
+}
+
+// checkApply asserts State Machine Safety (§5.4.3): "if a server has
+// applied a log entry at a given index to its state machine, no other
+// server will ever apply a different log entry for the same index."
+func (c *cluster) checkApply(id NodeID, e Entry) {
+	c.t.Helper()
+	prev, ok := c.appliedAt[e.Index]
+	if !ok {
+		c.appliedAt[e.Index] = e
+		return
+	}
+	if prev.Term != e.Term || prev.Type != e.Type || string(prev.Data) != string(e.Data) {
+		c.t.Fatalf("node %d applies %d/%d %q at index %d where %d/%q was applied", id, e.Term, e.Type, e.Data, e.Index, prev.Term, prev.Data)
+	}
+}
+
+func (s *memStore) lastIndex() uint64 {
+	last := uint64(0)
+	if s.snap != nil {
+		last = s.snap.Meta.Index
+	}
+	if n := len(s.entries); n > 0 && s.entries[n-1].Index > last {
+		last = s.entries[n-1].Index
+	}
+	return last
+}
+
+// campaign makes a follower's (or candidate's) election timer fire now,
+// without touching the other nodes' clocks.
+func (c *cluster) campaign(id NodeID) {
+	c.t.Helper()
+	r := c.node(id)
+	require.NotEqual(c.t, StateLeader, r.state, "a leader does not campaign")
+	r.electionElapsed = r.randomizedElectionTimeout - 1
+	r.Tick()
+}
+
+// compact snapshots a node at its applied index and stores the snapshot
+// durably, as a host does after Compact.
+func (c *cluster) compact(id NodeID) Snapshot {
+	c.t.Helper()
+	n := c.nodes[id]
+	snap, err := n.raft.Compact(n.raft.log.applied, []byte(fmt.Sprintf("state@%d", n.raft.log.applied)))
+	require.NoError(c.t, err)
+	n.store.snap = &snap
+	var keep []Entry
+	for _, e := range n.store.entries {
+		if e.Index > snap.Meta.Index {
+			keep = append(keep, e)
+		}
+	}
+	n.store.entries = keep
+	return snap
+}
+
+// addNode starts a new, empty server that joins the running cluster: it has
+// no initial configuration and learns the membership from the leader.
+func (c *cluster) addNode(id NodeID) {
+	base := c.cfg
+	c.cfg = func(x NodeID) Config {
+		cfg := base(x)
+		if x == id {
+			cfg.Voters = nil
+		}
+		return cfg
+	}
+	c.ids = append(c.ids, id)
+	c.start(id, &memStore{})
+}
+
+// changeConf proposes a membership change on the leader and settles it.
+func (c *cluster) changeConf(cc ConfChange) {
+	c.t.Helper()
+	_, _, err := c.node(c.waitLeader()).ProposeConfChange(cc)
+	require.NoError(c.t, err)
+	c.deliverAll()
+}
+
+// others lists the ids other than the given ones, in order.
+func (c *cluster) others(not ...NodeID) []NodeID {
+	var out []NodeID
+	for _, id := range c.ids {
+		if !slices.Contains(not, id) {
+			out = append(out, id)
+		}
+	}
+	return out
 }
 
 func appliedData(n *testNode) []string {

@@ -9,11 +9,14 @@ const campaignTransfer = "transfer"
 // granting vote to candidate: convert to candidate" (Figure 2, §5.2).
 func (r *Raft) tickElection() {
 	r.electionElapsed++
-	if r.electionElapsed >= r.randomizedElectionTimeout {
+	// Only a server that campaigns restarts its timer here. One that cannot
+	// (a learner, or a voter that has not yet received its promotion) keeps
+	// counting, so that the lease of §4.2.3 runs out and it answers vote
+	// requests; restarting its count would keep it "within the minimum
+	// election timeout of hearing from a current leader" forever.
+	if r.electionElapsed >= r.randomizedElectionTimeout && r.promotable() {
 		r.electionElapsed = 0
-		if r.promotable() {
-			r.campaign(false)
-		}
+		r.campaign(false)
 	}
 }
 

@@ -46,6 +46,12 @@ type progress struct {
 	// inflights bounds the pipelined AppendEntries not yet acknowledged.
 	inflights inflights
 	learner   bool
+	// lastAckTick is the leader's tick at which the newest heartbeat this
+	// peer answered was sent: the peer will not vote for anyone else until
+	// an election timeout after it received it (§4.2.3), which is what
+	// makes the leader lease of §6.4.1 safe. It is stored plus one, so
+	// that zero means "no answer yet" even for a round sent at tick 0.
+	lastAckTick uint64
 }
 
 func (p *progress) becomeProbe() {

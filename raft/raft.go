@@ -53,6 +53,11 @@ type Config struct {
 	// requests while they hear from a leader (thesis §6.2, §4.2.3).
 	CheckQuorum bool
 	ReadMode    ReadMode
+	// LeaseMarginTicks is subtracted from the election timeout to bound
+	// the leader lease, allowing for clocks that tick at different rates
+	// (§6.4.1: "the lease ... minus a bound on clock drift"). Default:
+	// ElectionTicks/4, so up to 25% drift between servers is safe.
+	LeaseMarginTicks int
 
 	// MaxMsgBytes caps the entries of one AppendEntries (batching).
 	MaxMsgBytes uint64
@@ -73,6 +78,9 @@ func (c *Config) validate() error {
 		return errors.New("raft: config has no random source")
 	case c.ReadMode == ReadLease && !c.CheckQuorum:
 		return errors.New("raft: lease reads need CheckQuorum")
+	}
+	if c.LeaseMarginTicks <= 0 {
+		c.LeaseMarginTicks = c.ElectionTicks / 4
 	}
 	if c.MaxMsgBytes == 0 {
 		c.MaxMsgBytes = 1 << 20
@@ -113,6 +121,9 @@ type Raft struct {
 
 	// Volatile state on leaders (Figure 2): nextIndex[] and matchIndex[].
 	progress map[NodeID]*progress
+	// leaseRevoked is set once this leader sent TimeoutNow: its lease
+	// no longer holds for the rest of its term (§6.4.1, §3.10).
+	leaseRevoked bool
 	// leadTransferee is the target of a leadership transfer in progress
 	// (§3.10); proposals are refused while it is set.
 	leadTransferee NodeID
@@ -126,7 +137,12 @@ type Raft struct {
 	// Volatile state on candidates: votes received this election.
 	votes map[NodeID]bool
 
-	// Timers, in ticks (§5.2).
+	// Timers, in ticks (§5.2). ticks counts every tick since New: it
+	// dates heartbeat rounds for the leader lease (§6.4.1) and keeps a
+	// freshly (re)started server from voting within its first election
+	// timeout (§4.2.3), since it cannot know whether it recently heard
+	// from a leader.
+	ticks                     uint64
 	electionElapsed           int
 	heartbeatElapsed          int
 	randomizedElectionTimeout int
@@ -225,6 +241,7 @@ func (r *Raft) send(m Message) {
 
 // Tick advances the logical clock by one tick.
 func (r *Raft) Tick() {
+	r.ticks++
 	if r.state == StateLeader {
 		r.tickHeartbeat()
 	} else {
@@ -278,7 +295,8 @@ func (r *Raft) stepTerm(m Message) bool {
 			// partitioned server cannot depose a working leader — unless
 			// the request comes from a leadership transfer (§3.10).
 			transfer := string(m.Context) == campaignTransfer
-			inLease := r.cfg.CheckQuorum && r.lead != None && r.electionElapsed < r.cfg.ElectionTicks
+			inLease := r.cfg.CheckQuorum && r.electionElapsed < r.cfg.ElectionTicks &&
+				(r.lead != None || r.leaseStartupGuard())
 			if inLease && !transfer {
 				return false
 			}
@@ -300,11 +318,14 @@ func (r *Raft) stepTerm(m Message) bool {
 		return true
 	case m.Term < r.term:
 		switch {
-		case (r.cfg.CheckQuorum || r.cfg.PreVote) && (m.Type == MsgApp || m.Type == MsgHeartbeat):
-			// A stale leader (for example one cut off and now back) would
-			// otherwise never learn of the newer term, because with
-			// CheckQuorum/PreVote we do not start elections that would
-			// raise it. Tell it so it steps down.
+		case m.Type == MsgApp || m.Type == MsgHeartbeat:
+			// Figure 2, AppendEntries rule 1: "Reply false if term <
+			// currentTerm"; the reply carries our term "for leader to
+			// update itself". A stale leader (one cut off and now back)
+			// may otherwise never learn of the newer term: CheckQuorum and
+			// PreVote stop the elections that would raise it, and during a
+			// membership change the servers at the newer term may not even
+			// count it as a voter, so their vote requests never reach it.
 			r.send(Message{To: m.From, Type: MsgAppResp})
 		case m.Type == MsgPreVote:
 			// §9.6 with a lagging node: reject with our term, so a node
@@ -317,6 +338,15 @@ func (r *Raft) stepTerm(m Message) bool {
 		return false
 	}
 	return true
+}
+
+// leaseStartupGuard: with lease reads, a server in its first election
+// timeout after (re)starting acts as if it had just heard from a leader. It
+// may have acknowledged a heartbeat just before it crashed, and the leader's
+// lease counts on it not voting for another candidate until an election
+// timeout after that (§6.4.1).
+func (r *Raft) leaseStartupGuard() bool {
+	return r.cfg.ReadMode == ReadLease && r.ticks < uint64(r.cfg.ElectionTicks)
 }
 
 // SoftState is volatile state the host may want to show or react to.
@@ -337,6 +367,7 @@ func (r *Raft) reset(term uint64) {
 	r.heartbeatElapsed = 0
 	r.resetRandomizedElectionTimeout()
 	r.leadTransferee = None
+	r.leaseRevoked = false
 	r.votes = map[NodeID]bool{}
 	r.pendingConfIndex = 0
 	r.reads.reset()
@@ -390,7 +421,9 @@ func (r *Raft) becomeLeader() {
 	for _, id := range r.conf.members() {
 		r.progress[id] = r.newProgress(id)
 	}
-	r.progress[r.id].match = r.log.persisted
+	if self := r.progress[r.id]; self != nil { // nil if elected while being removed (promotable)
+		self.match = r.log.persisted
+	}
 	// A configuration change already in our log and not yet committed must
 	// commit before another one starts.
 	r.pendingConfIndex = r.conf.lastIndex
@@ -421,5 +454,16 @@ func (r *Raft) setVote(id NodeID) {
 }
 
 // promotable says whether this server may become leader: it must be a voter
-// in its own latest configuration (§4.2.2).
-func (r *Raft) promotable() bool { return r.conf.isVoter(r.id) }
+// in its own latest configuration (§4.2.2) — or in the committed one, while
+// the latest (which removes it) is not committed yet. §4.2.2: "Before this
+// point [Cnew committed], it may be the case that only a server from Cold
+// can be elected leader": if it held the only copy of its own removal, its
+// log would be the most up-to-date and no other server could win. It then
+// campaigns in Cnew (its own vote does not count), commits the change, and
+// steps down (onCommit).
+func (r *Raft) promotable() bool {
+	if r.conf.isVoter(r.id) {
+		return true
+	}
+	return r.conf.lastIndex > r.log.committed && slices.Contains(r.conf.stateAt(r.log.committed).Voters, r.id)
+}

@@ -1,5 +1,7 @@
 package raft
 
+import "slices"
+
 // Linearizable reads without writing to the log (§6.4). The leader:
 //  1. must have committed an entry of its current term, so its commit index
 //     is at least as large as any previously acknowledged write's;
@@ -80,9 +82,9 @@ func (r *Raft) leaderRead(req readRequest) {
 		return
 	}
 	req.index = r.log.committed
-	if len(r.conf.voters) == 1 || r.cfg.ReadMode == ReadLease {
-		// Alone, or trusting the lease that CheckQuorum maintains: no
-		// round of heartbeats is needed (§6.4.1).
+	if len(r.conf.voters) == 1 || (r.cfg.ReadMode == ReadLease && r.leaseValid()) {
+		// Alone, or within the lease: no round of heartbeats is needed
+		// (§6.4.1).
 		r.answerRead(req)
 		return
 	}
@@ -132,4 +134,33 @@ func (r *Raft) handleReadAck(m Message) {
 		}
 		return
 	}
+}
+
+// leaseValid reports whether the leader lease holds (§6.4.1): a quorum of
+// voters answered a heartbeat sent less than an election timeout (minus the
+// drift margin) ago. Each of them refuses to vote for another candidate
+// until an election timeout after it received that heartbeat (§4.2.3), so
+// no other leader can exist yet. The lease is counted from when the round
+// was sent, not answered, and never survives a leadership transfer.
+func (r *Raft) leaseValid() bool {
+	if r.leaseRevoked {
+		return false
+	}
+	acks := make([]uint64, 0, len(r.conf.voters))
+	for _, id := range r.conf.voters {
+		switch pr := r.progress[id]; {
+		case id == r.id:
+			acks = append(acks, r.ticks+1)
+		case pr != nil:
+			acks = append(acks, pr.lastAckTick)
+		default:
+			acks = append(acks, 0)
+		}
+	}
+	slices.Sort(acks)
+	sentPlusOne := acks[len(acks)-r.quorum()]
+	if sentPlusOne == 0 {
+		return false
+	}
+	return r.ticks < sentPlusOne-1+uint64(r.cfg.ElectionTicks-r.cfg.LeaseMarginTicks)
 }

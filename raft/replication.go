@@ -110,6 +110,8 @@ func (r *Raft) sendHeartbeat(to NodeID, ctx []byte) {
 		To: to, Type: MsgHeartbeat,
 		Commit:  min(pr.match, r.log.committed),
 		Context: ctx,
+		// Dates the round for the lease (§6.4.1); echoed in the answer.
+		Index: r.ticks,
 	})
 }
 
@@ -136,6 +138,15 @@ func (r *Raft) tickHeartbeat() {
 			// §3.10: a transfer that has not finished within an election
 			// timeout is aborted and the leader takes requests again.
 			r.leadTransferee = None
+		}
+		// §7: a snapshot not acknowledged within an election timeout was
+		// lost, or its answer was (the host does not report on the
+		// snapshots it sends). Probe the follower again: the probe finds
+		// out whether it installed the snapshot, and sends it anew if not.
+		for _, id := range r.peerIDs() {
+			if pr := r.progress[id]; pr.state == progressSnapshot {
+				pr.becomeProbe()
+			}
 		}
 	}
 	if r.state != StateLeader {
@@ -219,6 +230,7 @@ func (r *Raft) stepLeader(m Message) {
 	case MsgHeartbeatResp:
 		pr.recentActive = true
 		pr.probeSent = false
+		pr.lastAckTick = max(pr.lastAckTick, m.Index+1)
 		if pr.state == progressReplicate && pr.inflights.full() {
 			// Lost AppendEntries would leave the window full forever; the
 			// heartbeat answer proves the peer is reachable, so let one
@@ -273,7 +285,7 @@ func (r *Raft) handleAppendResponse(m Message, pr *progress) {
 	}
 	if r.state == StateLeader && m.From == r.leadTransferee && pr.match == r.log.lastIndex() {
 		// §3.10: the target is caught up; tell it to campaign now.
-		r.send(Message{To: m.From, Type: MsgTimeoutNow})
+		r.sendTimeoutNow(m.From)
 	}
 }
 
@@ -339,5 +351,5 @@ func (r *Raft) handleHeartbeat(m Message) {
 	// The leader caps Commit at our match, so it is in our log; the min is
 	// a guard against a confused peer, not a rule of the algorithm.
 	r.log.commitTo(min(m.Commit, r.log.lastIndex()))
-	r.send(Message{To: m.From, Type: MsgHeartbeatResp, Context: m.Context})
+	r.send(Message{To: m.From, Type: MsgHeartbeatResp, Context: m.Context, Index: m.Index})
 }

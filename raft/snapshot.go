@@ -53,7 +53,12 @@ func (r *Raft) handleSnapshot(m Message) {
 		// snapshot's last included entry, retain log entries following it
 		// and reply." Those entries are committed now.
 		r.log.commitTo(meta.Index)
-		r.send(Message{To: m.From, Type: MsgAppResp, Index: r.log.lastIndex()})
+		// The reply vouches for the snapshot's index only: the entries after
+		// it are kept but may be a deposed leader's, and the leader counts
+		// whatever we acknowledge as matching its own log (Figure 2,
+		// matchIndex), so acknowledging them could commit an entry a
+		// majority does not hold.
+		r.send(Message{To: m.From, Type: MsgAppResp, Index: meta.Index})
 		return
 	}
 	// Rules 7 and 8: "Discard the entire log. Reset state machine using

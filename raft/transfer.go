@@ -31,9 +31,21 @@ func (r *Raft) transferLeadership(target NodeID) error {
 	// The transfer must finish within one election timeout (§3.10).
 	r.electionElapsed = 0
 	if r.progress[target].match == r.log.lastIndex() {
-		r.send(Message{To: target, Type: MsgTimeoutNow})
+		r.sendTimeoutNow(target)
 	} else {
 		r.sendAppend(target, true)
 	}
 	return nil
+}
+
+// sendTimeoutNow tells the target to campaign at once. Its vote requests
+// override the voters' leases (§4.2.3), so from here on this leader's own
+// lease proves nothing: lease reads fall back to ReadIndex rounds, which
+// fail once the voters move to the target's term.
+func (r *Raft) sendTimeoutNow(target NodeID) {
+	for _, pr := range r.progress {
+		pr.lastAckTick = 0
+	}
+	r.leaseRevoked = true
+	r.send(Message{To: target, Type: MsgTimeoutNow})
 }

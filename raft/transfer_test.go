@@ -1,0 +1,141 @@
+package raft
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// Paper tests for leadership transfer (thesis §3.10).
+
+// TestTransferLeadership checks the whole transfer over the network: "The
+// prior leader sends a TimeoutNow request to the target server. This
+// request has the same effect as the target server's election timer firing:
+// the target server starts a new election (incrementing its term and
+// becoming a candidate)." It works with CheckQuorum's lease and PreVote on,
+// because the target's vote requests are marked as a transfer.
+// Reference: §3.10
+func TestTransferLeadership(t *testing.T) {
+	c := newCluster(t, 3, nil)
+	c.propose("x")
+	l := c.leader()
+	target := c.others(l)[1]
+	term := c.node(l).term
+	require.NoError(t, c.node(l).TransferLeadership(target))
+	c.deliverAll()
+	require.Equal(t, target, c.leader())
+	require.Equal(t, term+1, c.node(target).term)
+	require.Equal(t, StateFollower, c.node(l).state)
+	c.propose("y")
+	c.tick(2)
+	for _, id := range c.ids {
+		require.Equal(t, []string{"x", "y"}, appliedData(c.nodes[id]))
+	}
+}
+
+// TestTimeoutNowStartsElectionAtOnce checks the target's side: TimeoutNow
+// makes it a candidate at once, skipping the pre-election (the leader asked
+// for it), and its requests carry the transfer mark.
+// Reference: §3.10
+func TestTimeoutNowStartsElectionAtOnce(t *testing.T) {
+	r := newTestRaft(t, 2, []NodeID{1, 2, 3}, 3, logOf(1, 3), func(c *Config) { c.PreVote, c.CheckQuorum = true, true })
+	step(t, r, Message{From: 1, Type: MsgHeartbeat, Term: 3})
+	drain(r)
+	step(t, r, Message{From: 1, Type: MsgTimeoutNow, Term: 3})
+	require.Equal(t, StateCandidate, r.state)
+	require.Equal(t, uint64(4), r.term)
+	votes := ofType(drain(r), MsgVote)
+	require.Len(t, votes, 2)
+	for _, m := range votes {
+		require.Equal(t, campaignTransfer, string(m.Context))
+	}
+}
+
+// TestTransferCatchesTargetUpFirst checks step 2: "The prior leader fully
+// updates the target server's log to match its own, using the normal log
+// replication mechanism." TimeoutNow goes out only once the target holds
+// the leader's whole log.
+// Reference: §3.10
+func TestTransferCatchesTargetUpFirst(t *testing.T) {
+	r := newTestRaft(t, 1, []NodeID{1, 2, 3}, 1, logOf(1), nil)
+	makeLeader(t, r)
+	step(t, r, Message{From: 2, Type: MsgAppResp, Term: r.term, Index: 2})
+	step(t, r, Message{From: 3, Type: MsgAppResp, Term: r.term, Index: 1})
+	drain(r)
+
+	require.NoError(t, r.TransferLeadership(3))
+	msgs := drain(r)
+	require.Empty(t, ofType(msgs, MsgTimeoutNow), "3 is behind")
+	apps := ofType(msgs, MsgApp)
+	require.Len(t, apps, 1)
+	require.Equal(t, NodeID(3), apps[0].To)
+
+	step(t, r, Message{From: 3, Type: MsgAppResp, Term: r.term, Index: 2})
+	now := ofType(drain(r), MsgTimeoutNow)
+	require.Len(t, now, 1)
+	require.Equal(t, NodeID(3), now[0].To)
+
+	// An up-to-date target gets TimeoutNow at once.
+	r2 := newTestRaft(t, 1, []NodeID{1, 2, 3}, 1, logOf(1), nil)
+	makeLeader(t, r2)
+	step(t, r2, Message{From: 2, Type: MsgAppResp, Term: r2.term, Index: 2})
+	drain(r2)
+	require.NoError(t, r2.TransferLeadership(2))
+	require.Len(t, ofType(drain(r2), MsgTimeoutNow), 1)
+}
+
+// TestTransferRefusesProposals checks step 1: "The prior leader stops
+// accepting new client requests."
+// Reference: §3.10
+func TestTransferRefusesProposals(t *testing.T) {
+	r := newTestRaft(t, 1, []NodeID{1, 2, 3}, 1, logOf(1), nil)
+	makeLeader(t, r)
+	require.NoError(t, r.TransferLeadership(3))
+	require.Equal(t, NodeID(3), r.Status().LeadTransferee)
+	_, _, err := r.Propose([]byte("x"))
+	require.ErrorIs(t, err, ErrTransferring)
+	_, _, err = r.ProposeConfChange(ConfChange{Type: AddLearner, Node: 4})
+	require.ErrorIs(t, err, ErrTransferring)
+}
+
+// TestTransferAbortsAfterElectionTimeout checks: "If leadership transfer
+// does not complete after about an election timeout, the prior leader
+// aborts the transfer and resumes accepting client requests."
+// Reference: §3.10
+func TestTransferAbortsAfterElectionTimeout(t *testing.T) {
+	c := newCluster(t, 3, nil)
+	c.propose("x")
+	l := c.leader()
+	target := c.others(l)[0]
+	c.crash(target)
+	require.NoError(t, c.node(l).TransferLeadership(target))
+	for range c.node(l).cfg.ElectionTicks - 1 {
+		c.tick(1)
+		_, _, err := c.node(l).Propose([]byte("refused"))
+		require.ErrorIs(t, err, ErrTransferring)
+	}
+	c.tick(1)
+	require.Equal(t, l, c.leader())
+	require.Equal(t, None, c.node(l).Status().LeadTransferee)
+	c.propose("y")
+	require.Equal(t, []string{"x", "y"}, appliedData(c.nodes[l]))
+}
+
+// TestTransferRequests checks the request paths: a follower forwards the
+// request to the leader, and a target that is no voter is refused.
+// Reference: §3.10
+func TestTransferRequests(t *testing.T) {
+	c := newCluster(t, 3, nil)
+	c.propose("x")
+	l := c.leader()
+	follower, target := c.others(l)[0], c.others(l)[1]
+	require.NoError(t, c.node(follower).TransferLeadership(target))
+	c.deliverAll()
+	require.Equal(t, target, c.leader())
+
+	require.ErrorIs(t, c.node(target).TransferLeadership(9), ErrBadConfChange)
+	require.NoError(t, c.node(target).TransferLeadership(target), "already the leader")
+
+	lone := newTestRaft(t, 1, []NodeID{1, 2, 3}, 1, nil, nil)
+	require.ErrorIs(t, lone.TransferLeadership(2), ErrNoLeader)
+}
