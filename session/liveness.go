@@ -127,24 +127,27 @@ func (l *liveness) lostLeadership() {
 	l.renewTerm = 0
 }
 
-// applied reacts to entries that open, end or renew sessions.
+// applied reacts to entries that open, end or renew sessions. It tells
+// them apart from the result alone, without decoding the entry again: an
+// open reports the session it opened at this index, a close the session as
+// it was, and a renewal moves the machine's renewal index here.
 func (l *liveness) applied(c *Core, e *raft.Entry, res fsm.Result) {
 	if res.Code != fsm.OK {
 		return
 	}
 	leader := c.soft.State == raft.StateLeader
-	switch cmd := decodeKind(e.Data); cmd.(type) {
-	case fsm.OpenSession:
+	switch {
+	case res.Session.ID != "" && res.Session.Opened == e.Index:
 		if leader {
 			l.lastHeard[res.Session.ID] = c.now
 		}
-	case fsm.CloseSession:
+	case res.Session.ID != "":
 		delete(l.lastHeard, res.Session.ID)
 		delete(l.expiring, res.Session.ID)
 		delete(l.heardHere, res.Session.ID)
 		c.endSessionWatches(res.Session.ID)
-	case fsm.RenewAll:
-		if leader && cmd.(fsm.RenewAll).Term == c.raft.Term() {
+	case c.fsm.LastRenewal() == e.Index:
+		if leader && c.fsm.LastRenewalTerm() == c.raft.Term() {
 			// Every session gets a fresh full ttl from now.
 			l.active = true
 			for _, s := range c.fsm.Sessions() {
@@ -152,15 +155,6 @@ func (l *liveness) applied(c *Core, e *raft.Entry, res fsm.Result) {
 			}
 		}
 	}
-}
-
-// decodeKind decodes an entry's command, or returns nil.
-func decodeKind(data []byte) fsm.Command {
-	cmd, err := fsm.Decode(data)
-	if err != nil {
-		return nil
-	}
-	return cmd
 }
 
 // tick sends keepalives (followers) or expires sessions (leader).

@@ -111,6 +111,22 @@ func (t *readTracker) tick(c *Core) {
 			t.queue = append(t.queue, b.reads...)
 			continue
 		}
+		if b.known {
+			// Waiting for this node to apply through the index: time out
+			// the reads whose deadline passed (the node may be cut off).
+			live := b.reads[:0]
+			for _, r := range b.reads {
+				if r.deadline <= c.now {
+					c.fail(&r.req, fsm.Unavailable, "timed out waiting to apply through the read index")
+					continue
+				}
+				live = append(live, r)
+			}
+			b.reads = live
+			if len(live) == 0 {
+				continue
+			}
+		}
 		kept = append(kept, b)
 	}
 	clear(t.batches[len(kept):])
