@@ -40,14 +40,13 @@ func (s *memStore) save(rd Ready) {
 		s.hard = rd.HardState
 	}
 	if len(rd.Entries) > 0 {
+		// New entries replace every stored one from their first index on.
 		first := rd.Entries[0].Index
-		keep := s.entries[:0:0]
-		for _, e := range s.entries {
-			if e.Index < first {
-				keep = append(keep, e)
-			}
+		keep := len(s.entries)
+		for keep > 0 && s.entries[keep-1].Index >= first {
+			keep--
 		}
-		s.entries = append(keep, rd.Entries...)
+		s.entries = append(s.entries[:keep], rd.Entries...)
 	}
 }
 
@@ -95,8 +94,9 @@ type cluster struct {
 	dropFn func(m Message) bool
 	rng    *rand.Rand
 
-	// checks turns on the assertions process runs after every Ready (the
-	// benchmark turns them off to measure the core alone).
+	// checks turns on the assertions process runs after every Ready, and
+	// the record of applied entries (the benchmark turns both off to
+	// measure the core rather than the harness).
 	checks bool
 	// grants records, per (term, voter), the candidate that voter granted
 	// its vote to, across crashes: Figure 2 allows one vote per term.
@@ -168,8 +168,9 @@ func (c *cluster) crash(id NodeID) { c.nodes[id].down = true }
 func (c *cluster) restart(id NodeID) {
 	old := c.nodes[id]
 	c.start(id, old.store)
-	// The state machine is rebuilt from the log; keep the applied history
-	// for checks, which replay will extend from the snapshot on.
+	// The state machine is rebuilt from the snapshot and the log, so its
+	// record starts over; appliedAt keeps the cluster-wide history that
+	// the replay is checked against.
 	c.nodes[id].applied = nil
 	c.nodes[id].lastApp = 0
 	if old.store.snap != nil {
@@ -208,9 +209,10 @@ func (c *cluster) process() {
 					c.t.Fatalf("node %d applies %d after %d", id, e.Index, n.lastApp)
 				}
 				n.lastApp = e.Index
-				if c.checks {
-					c.checkApply(id, e)
+				if !c.checks {
+					continue
 				}
+				c.checkApply(id, e)
 				if e.Type == EntryNormal && len(e.Data) > 0 {
 					n.applied = append(n.applied, e)
 				}
@@ -466,6 +468,9 @@ func appliedData(n *testNode) []string {
 	return out
 }
 
+// TestClusterElectsAndReplicates is the harness's smoke test: a leader is
+// elected and every server applies the same commands in the same order.
+// Reference: §5.2, §5.3
 func TestClusterElectsAndReplicates(t *testing.T) {
 	c := newCluster(t, 3, nil)
 	l := c.waitLeader()
@@ -479,6 +484,10 @@ func TestClusterElectsAndReplicates(t *testing.T) {
 	}
 }
 
+// TestClusterFailoverKeepsCommitted checks that committed entries survive
+// the loss of the leader: "the leader for any given term contains all of
+// the entries committed in previous terms".
+// Reference: §5.4
 func TestClusterFailoverKeepsCommitted(t *testing.T) {
 	c := newCluster(t, 5, nil)
 	for i := range 10 {
@@ -501,6 +510,9 @@ func TestClusterFailoverKeepsCommitted(t *testing.T) {
 	}
 }
 
+// TestClusterCrashRestartAndSnapshot checks that a follower restarted from
+// its store catches up through the leader's snapshot.
+// Reference: §7
 func TestClusterCrashRestartAndSnapshot(t *testing.T) {
 	c := newCluster(t, 3, nil)
 	for i := range 10 {
@@ -528,6 +540,9 @@ func TestClusterCrashRestartAndSnapshot(t *testing.T) {
 	require.Equal(t, snap.Meta.Index, c.node(follower).log.snapIndex, "follower caught up by snapshot")
 }
 
+// TestClusterMembershipAndTransfer walks a server through learner,
+// voter, leader (by transfer) and removal.
+// Reference: §4.2.1, §3.10, §4.2.2
 func TestClusterMembershipAndTransfer(t *testing.T) {
 	c := newCluster(t, 3, nil)
 	c.propose("x")
@@ -563,6 +578,9 @@ func TestClusterMembershipAndTransfer(t *testing.T) {
 	require.Equal(t, []NodeID{1, 2, 3}, c.node(nl).conf.voters)
 }
 
+// TestReadIndexOnFollower checks that a follower's read gets the leader's
+// commit index.
+// Reference: §6.4
 func TestReadIndexOnFollower(t *testing.T) {
 	c := newCluster(t, 3, nil)
 	c.propose("x")

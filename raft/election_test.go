@@ -71,7 +71,8 @@ func TestHigherTermMakesFollower(t *testing.T) {
 // stale term number, it rejects the request." (AppendEntries and
 // RequestVote receiver, rule 1: "Reply false if term < currentTerm.") The
 // rejection of a stale AppendEntries carries our term, "for leader to update
-// itself": the stale leader steps down. A stale vote request is not granted.
+// itself": the stale leader steps down. A stale vote request is refused,
+// with our term too, "for candidate to update itself".
 // Reference: §5.1
 func TestStaleTermRejected(t *testing.T) {
 	for _, checkQuorum := range []bool{false, true} {
@@ -87,7 +88,10 @@ func TestStaleTermRejected(t *testing.T) {
 			require.Equal(t, uint64(5), r.term)
 
 			msgs := drain(r)
-			require.Empty(t, ofType(msgs, MsgVoteResp))
+			votes := ofType(msgs, MsgVoteResp)
+			require.Len(t, votes, 1)
+			require.True(t, votes[0].Reject)
+			require.Equal(t, uint64(5), votes[0].Term, "the refusal teaches the stale candidate our term")
 			resps := ofType(msgs, MsgAppResp)
 			require.Len(t, resps, 1)
 			require.Equal(t, uint64(5), resps[0].Term, "the answer teaches the stale leader our term")

@@ -75,12 +75,22 @@ func figure8UpToC(t *testing.T) *cluster {
 	require.Equal(t, uint64(4), c.node(1).term)
 	require.True(t, c.node(1).log.matchTerm(fig8Index3, 4))
 
+	// S2 got index 2 in (a); S1 hears so from an AppendEntries that
+	// reaches S2 without the term-4 entry (as S1 sends when it has nothing
+	// new for S2: an empty one after index 2).
+	s1 := c.node(1)
+	require.NoError(t, c.node(2).Step(Message{From: 1, To: 2, Type: MsgApp, Term: s1.term,
+		Index: fig8Index2, LogTerm: 2, Commit: s1.log.committed}))
+	c.deliverAll()
+
 	// "At this point, the log entry from term 2 has been replicated on a
-	// majority of the servers, but it is not committed."
+	// majority of the servers, but it is not committed." S1 knows it.
 	for _, id := range []NodeID{1, 2, 3} {
 		require.True(t, c.node(id).log.matchTerm(fig8Index2, 2), "S%d holds index 2 from term 2", id)
 	}
-	require.Less(t, c.node(1).log.committed, uint64(fig8Index2))
+	require.GreaterOrEqual(t, s1.progress[2].match, uint64(fig8Index2))
+	require.GreaterOrEqual(t, s1.progress[3].match, uint64(fig8Index2))
+	require.Less(t, s1.log.committed, uint64(fig8Index2))
 	require.Equal(t, uint64(fig8Index2-1), c.node(4).log.lastIndex())
 	return c
 }

@@ -150,7 +150,12 @@ func (l *raftLog) truncateAndAppend(ents []Entry) uint64 {
 		panic(fmt.Sprintf("raft: entry %d conflicts inside snapshot ending at %d", conflict, l.snapIndex))
 	}
 	if conflict <= l.lastIndex() {
-		l.entries = l.entries[:conflict-l.snapIndex-1]
+		// Cut the capacity too, so that the append below copies into a new
+		// array: the old one may still be read through entries handed out
+		// in a Ready (the host may be writing them) or in a message in
+		// flight, and overwriting it would change them under their reader.
+		keep := conflict - l.snapIndex - 1
+		l.entries = l.entries[:keep:keep]
 		if l.persisted >= conflict {
 			l.persisted = conflict - 1
 		}

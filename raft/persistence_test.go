@@ -2,6 +2,7 @@ package raft
 
 import (
 	"fmt"
+	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -72,10 +73,11 @@ func TestCommitOnlyNeedsNoSync(t *testing.T) {
 	require.Len(t, rd.CommittedEntries, 2)
 }
 
-// TestAppliesOnlyDurableEntries checks that an entry is handed out to apply
-// only once the host made it durable on this server, even when it is
-// already committed (a single voter commits as soon as it persists): a
-// crash must never forget what the state machine saw.
+// TestAppliesOnlyDurableEntries checks the leader's side of "persist before
+// acting": the leader counts its own copy of an entry towards a majority
+// only once the host made it durable, so a lone voter commits — and hands
+// out to apply — an entry only after it was persisted. (The follower's side
+// is in TestAppliesCommittedInOrder.)
 // Reference: §5.3
 func TestAppliesOnlyDurableEntries(t *testing.T) {
 	r := newTestRaft(t, 1, []NodeID{1}, 1, nil, nil)
@@ -243,4 +245,34 @@ func TestHarnessCatchesUndurableSends(t *testing.T) {
 		c.checkDurableBeforeSend(1, &memStore{hard: HardState{Term: 2, Vote: 3}}, Ready{Messages: []Message{{Type: MsgVoteResp, From: 1, To: 3, Term: 2}}})
 		require.Len(t, rec.failures, 1)
 	})
+}
+
+// TestHandedOutEntriesNeverChange checks that what the server hands out —
+// entries to persist in a Ready, entries in a message — stays as it was
+// when the server later replaces the end of its log (AppendEntries rule 3):
+// the host may still be writing them (it may Step between Ready and
+// Advance), and a message may still be in flight.
+// Reference: §5.3
+func TestHandedOutEntriesNeverChange(t *testing.T) {
+	r := newTestRaft(t, 2, []NodeID{1, 2, 3}, 2, logOf(1), nil)
+	drain(r)
+	step(t, r, Message{From: 1, Type: MsgApp, Term: 2, Index: 1, LogTerm: 1, Entries: []Entry{{Term: 2, Index: 2}, {Term: 2, Index: 3}}})
+	rd := r.Ready()
+	handedOut := slices.Clone(rd.Entries)
+	step(t, r, Message{From: 3, Type: MsgApp, Term: 3, Index: 1, LogTerm: 1, Entries: []Entry{{Term: 3, Index: 2}}})
+	require.Equal(t, handedOut, rd.Entries, "the Ready being persisted changed under the host")
+	r.Advance()
+
+	// A leader's message in flight, then the leader is overwritten.
+	l := newTestRaft(t, 1, []NodeID{1, 2, 3}, 1, logOf(1), nil)
+	makeLeader(t, l)
+	_, _, err := l.Propose([]byte("x"))
+	require.NoError(t, err)
+	step(t, l, Message{From: 2, Type: MsgAppResp, Term: 2, Index: 2})
+	apps := ofType(drain(l), MsgApp)
+	require.NotEmpty(t, apps)
+	sent := slices.Clone(apps[0].Entries)
+	step(t, l, Message{From: 3, Type: MsgApp, Term: 3, Index: 2, LogTerm: 2, Entries: []Entry{{Term: 3, Index: 3}}})
+	require.Equal(t, StateFollower, l.state)
+	require.Equal(t, sent, apps[0].Entries, "a message in flight changed")
 }

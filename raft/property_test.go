@@ -1,7 +1,6 @@
 package raft
 
 import (
-	"os"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -164,7 +163,7 @@ func (m *safetyModel) leaderCompleteness(t testingT, c *cluster) {
 // come from a generator seeded by rapid as well, so every run replays.
 type faults struct {
 	drop, duplicate, partition, crash, compact, confChange, transfer int // per mille
-	reorder                                                        bool
+	reorder                                                          bool
 }
 
 func drawFaults(t *rapid.T) faults {
@@ -321,12 +320,6 @@ func runRandomCluster(t *rapid.T) {
 					lead = None
 				}
 			}
-		}
-		if os.Getenv("DBG") != "" {
-			var parts []string
-			for _, id := range c.ids { r := c.node(id); parts = append(parts, fmt.Sprintf("%d:%s/t%d/v%d/e%d/%d", id, r.state, r.term, r.vote, r.electionElapsed, r.randomizedElectionTimeout)) }
-			fmt.Println(parts)
-			c.onReady = func(id NodeID, rd Ready) { for _, m := range rd.Messages { if m.Type == MsgVote || m.Type == MsgVoteResp { fmt.Printf("   %s %d->%d t%d rej=%v\n", m.Type, m.From, m.To, m.Term, m.Reject) } } }
 		}
 		c.tick(1)
 		model.check(t, c)

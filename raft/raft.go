@@ -332,6 +332,13 @@ func (r *Raft) stepTerm(m Message) bool {
 			// stuck at a higher term (which PreVote keeps from rising
 			// further) learns the cluster's term instead of deadlocking.
 			r.send(Message{To: m.From, Type: MsgPreVoteResp, Reject: true})
+		case m.Type == MsgVote:
+			// Figure 2, RequestVote rule 1: "Reply false if term <
+			// currentTerm", with our term "for candidate to update
+			// itself". During a membership change our own vote requests
+			// may never reach this candidate (it is not in our
+			// configuration), so this answer is how it learns our term.
+			r.send(Message{To: m.From, Type: MsgVoteResp, Reject: true})
 		}
 		// "If a server receives a request with a stale term number, it
 		// rejects the request" (§5.1); stale responses are just dropped.

@@ -100,11 +100,12 @@ func TestReadIndexWaitsForCurrentTermCommit(t *testing.T) {
 	}
 }
 
-// TestReadIndexOnFollowerServedAfterApply checks: "followers could also
-// help offload the processing of read-only queries ... the follower sends a
-// request to the leader asking for the current readIndex. The leader ...
-// responds ... The follower can then ... " serve the read once it has
-// applied through that index.
+// TestReadIndexOnFollowerServedAfterApply checks: "Followers could also help
+// offload the processing of read-only queries. ... To serve reads safely,
+// the follower could issue a request to the leader that just asked for a
+// current readIndex (the leader would execute steps 1–3 above); the follower
+// could then execute steps 4 and 5 on its own state machine" — it serves
+// the read once it has applied through that index.
 // Reference: §6.4
 func TestReadIndexOnFollowerServedAfterApply(t *testing.T) {
 	c := newCluster(t, 3, nil)
@@ -238,4 +239,96 @@ func TestReadIndexSingleVoter(t *testing.T) {
 	require.NoError(t, r.ReadIndex([]byte("q")))
 	rd := readyOnce(r)
 	require.Equal(t, []ReadState{{Index: 1, Context: []byte("q")}}, rd.ReadStates)
+}
+
+// TestLeaseStartupGuard checks the vote guard the lease relies on across
+// restarts: a server may have answered a heartbeat just before it crashed,
+// and the leader's lease counts on it not voting for another candidate for
+// an election timeout after that (§4.2.3). With lease reads, a server that
+// (re)starts therefore ignores vote requests for its first election
+// timeout; without them it answers at once.
+// Reference: §6.4.1, §4.2.3
+func TestLeaseStartupGuard(t *testing.T) {
+	for _, mode := range []ReadMode{ReadLease, ReadSafe} {
+		t.Run(fmt.Sprintf("mode=%d", mode), func(t *testing.T) {
+			r := newTestRaft(t, 2, []NodeID{1, 2, 3}, 3, logOf(1, 3), func(c *Config) {
+				c.ReadMode, c.CheckQuorum = mode, true
+				c.Rand = fixedRand(9) // no campaign of its own in the window
+			})
+			vote := Message{From: 3, Type: MsgVote, Term: 4, Index: 2, LogTerm: 3}
+			step(t, r, vote)
+			if mode == ReadSafe {
+				require.Len(t, ofType(drain(r), MsgVoteResp), 1)
+				return
+			}
+			require.Empty(t, drain(r), "just restarted: it may have promised a leader its lease")
+			for range r.cfg.ElectionTicks {
+				r.Tick()
+			}
+			step(t, r, vote)
+			resps := ofType(drain(r), MsgVoteResp)
+			require.Len(t, resps, 1)
+			require.False(t, resps[0].Reject)
+		})
+	}
+}
+
+// TestLeaseNeverOutlivesNewLeader checks the lease end to end: "the leader
+// could rely on the heartbeat mechanism to provide a form of lease, but
+// this would rely on timing for safety (it assumes bounded clock skew)". A
+// leader cut off from the others keeps answering lease reads only until its
+// lease runs out, which is before the others can elect a new leader. Every
+// tick the old leader is asked to read; no read may be answered once a
+// newer leader exists.
+// Reference: §8, §6.4.1
+func TestLeaseNeverOutlivesNewLeader(t *testing.T) {
+	c := newCluster(t, 3, func(cfg *Config) { cfg.ReadMode, cfg.CheckQuorum = ReadLease, true })
+	c.propose("x")
+	c.tick(2)
+	old := c.leader()
+	c.isolate(old)
+	answeredInLease := 0
+	for i := range 60 {
+		if c.node(old).state == StateLeader {
+			require.NoError(t, c.node(old).ReadIndex([]byte(fmt.Sprintf("r%d", i))))
+		}
+		before := len(c.nodes[old].reads)
+		newer := None
+		if l := c.leader(); l != None && l != old {
+			newer = l
+		}
+		c.tick(1)
+		if len(c.nodes[old].reads) > before {
+			answeredInLease++
+			require.Equal(t, None, newer, "tick %d: a lease read answered while %d leads a newer term", i, newer)
+		}
+	}
+	require.Positive(t, answeredInLease, "the lease served reads while it held")
+	require.NotEqual(t, old, c.leader(), "the others elected a new leader")
+}
+
+// TestLeaseStaysRevokedAfterTransfer checks that once TimeoutNow is sent,
+// later heartbeat answers do not bring the lease back: the target's vote
+// requests override the voters' promise not to vote (§4.2.3), so for the
+// rest of the term only a ReadIndex round can confirm leadership.
+// Reference: §6.4.1, §3.10
+func TestLeaseStaysRevokedAfterTransfer(t *testing.T) {
+	r := newTestRaft(t, 1, []NodeID{1, 2, 3}, 1, logOf(1), func(c *Config) {
+		c.ReadMode, c.CheckQuorum = ReadLease, true
+	})
+	makeLeader(t, r)
+	step(t, r, Message{From: 2, Type: MsgAppResp, Term: r.term, Index: 2})
+	step(t, r, Message{From: 3, Type: MsgAppResp, Term: r.term, Index: 2})
+	drain(r)
+	require.NoError(t, r.TransferLeadership(2))
+	require.Len(t, ofType(drain(r), MsgTimeoutNow), 1)
+	r.Tick()
+	hbs := ofType(drain(r), MsgHeartbeat)
+	require.NotEmpty(t, hbs)
+	step(t, r, Message{From: 3, Type: MsgHeartbeatResp, Term: r.term, Index: hbs[0].Index})
+	require.False(t, r.leaseValid(), "a fresh answer after TimeoutNow is no lease")
+	require.NoError(t, r.ReadIndex([]byte("q")))
+	rd := readyOnce(r)
+	require.Empty(t, rd.ReadStates)
+	require.NotEmpty(t, ofType(rd.Messages, MsgHeartbeat), "falls back to a ReadIndex round")
 }

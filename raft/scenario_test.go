@@ -279,7 +279,8 @@ func TestScenarioCrashAfterEveryTermOrVoteChange(t *testing.T) {
 // commit the change, and then step down.
 // Reference: §4.2.2
 func TestScenarioRemovedByUncommittedChangeCanStillLead(t *testing.T) {
-	c := newCluster(t, 3, func(cfg *Config) { cfg.PreVote, cfg.CheckQuorum = false, false })
+	// CheckQuorum keeps the removed server 2 from disrupting (§4.2.3).
+	c := newCluster(t, 3, func(cfg *Config) { cfg.PreVote, cfg.CheckQuorum = false, true })
 	c.process()
 	c.campaign(1)
 	c.deliverAll()
@@ -288,21 +289,18 @@ func TestScenarioRemovedByUncommittedChangeCanStillLead(t *testing.T) {
 	c.tick(1)
 	require.Equal(t, []NodeID{1, 3}, c.node(3).conf.voters)
 
-	// 1 removes itself; the entry never leaves it.
+	// 1 removes itself; the entry never leaves it, and 1 steps down when
+	// nobody answers (CheckQuorum).
 	c.dropFn = func(m Message) bool { return m.From == 1 }
 	_, _, err := c.node(1).ProposeConfChange(ConfChange{Type: RemoveNode, Node: 1})
 	require.NoError(t, err)
-	c.deliverAll()
 	require.Equal(t, []NodeID{3}, c.node(1).conf.voters)
-	// 3 campaigns and deposes 1, but cannot win: 1's log is longer.
-	c.campaign(3)
-	c.deliverAll()
-	c.dropFn = nil
-	c.campaign(3)
-	c.deliverAll()
+	c.tick(30)
 	require.NotEqual(t, StateLeader, c.node(1).state)
-	require.NotEqual(t, StateLeader, c.node(3).state)
+	require.Equal(t, None, c.leader(), "3 cannot win: 1's log is longer")
+	require.Greater(t, c.node(1).log.lastIndex(), c.node(3).log.lastIndex())
 
+	c.dropFn = nil
 	c.waitLeader()
 	c.tick(30)
 	require.Equal(t, NodeID(3), c.leader(), "1 led only long enough to commit its removal")
@@ -390,4 +388,42 @@ func TestScenarioStaleLeaderLearnsTermFromReply(t *testing.T) {
 	require.Equal(t, StateLeader, s1.state)
 	require.Greater(t, s1.term, uint64(9), "1 learned term 9 from 3's answer and won a later term")
 	require.Equal(t, s1.log.lastIndex(), s3.log.lastIndex(), "and 3 follows it")
+}
+
+// TestScenarioStaleCandidateLearnsTermFromReply is the RequestVote side of
+// the same asymmetry, also found by the property test: 3 can only win with
+// 1's vote, but 1's configuration does not hold 3, so 1's own (hopeless)
+// candidacies never reach 3 and 1's term runs ahead. Unless 1 answers 3's
+// stale requests with its term ("Reply false if term < currentTerm", term
+// "for candidate to update itself"), 3's term falls behind and it catches
+// up only if its timer happens to fire more often than 1's. With the
+// answer, each of 3's timeouts is an even race with 1's.
+// Reference: §5.1 (Figure 2, RequestVote RPC, receiver rule 1)
+func TestScenarioStaleCandidateLearnsTermFromReply(t *testing.T) {
+	s1 := newTestRaftConf(t, 1, ConfState{Voters: []NodeID{1, 2}}, 9, logOf(1, 1), nil)
+	s2 := newTestRaftConf(t, 2, ConfState{Voters: []NodeID{3}}, 9, logOf(1, 2, 2), nil)
+	s3 := newTestRaftConf(t, 3, ConfState{Voters: []NodeID{1, 3}}, 4, logOf(1, 2, 2, 3), nil)
+	servers := map[NodeID]*Raft{1: s1, 2: s2, 3: s3}
+	for range 300 {
+		for _, id := range sortedIDs(servers) {
+			servers[id].Tick()
+		}
+		var msgs []Message
+		for _, id := range sortedIDs(servers) {
+			msgs = append(msgs, drain(servers[id])...)
+		}
+		pump(t, servers, msgs)
+		if s3.state == StateLeader {
+			break
+		}
+	}
+	require.Equal(t, StateLeader, s3.state)
+
+	// The rule itself, on one server.
+	r := newTestRaft(t, 1, []NodeID{1, 2, 3}, 5, nil, nil)
+	step(t, r, Message{From: 2, Type: MsgVote, Term: 3})
+	resps := ofType(drain(r), MsgVoteResp)
+	require.Len(t, resps, 1)
+	require.True(t, resps[0].Reject)
+	require.Equal(t, uint64(5), resps[0].Term)
 }

@@ -1,0 +1,94 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+func havensim(args ...string) (code int, stdout, stderr string) {
+	var out, errOut bytes.Buffer
+	code = run(args, &out, &errOut)
+	return code, out.String(), errOut.String()
+}
+
+func TestJSONSummary(t *testing.T) {
+	code, out, _ := havensim("-seeds", "3", "-duration", "3s", "-nodes", "3", "-json")
+	require.Equal(t, 0, code)
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	var sum map[string]any
+	require.NoError(t, json.Unmarshal([]byte(lines[len(lines)-1]), &sum))
+	for _, key := range []string{"seeds", "failures", "ops", "sim_seconds", "wall_seconds"} {
+		require.Contains(t, sum, key)
+	}
+	require.Equal(t, 3.0, sum["seeds"])
+	require.Equal(t, 0.0, sum["failures"])
+	require.Greater(t, sum["ops"], 0.0)
+	require.Greater(t, sum["sim_seconds"], 9.0)
+}
+
+func TestReadableSummary(t *testing.T) {
+	code, out, errOut := havensim("-seed", "7", "-duration", "3s", "-faults", "heavy")
+	require.Equal(t, 0, code, errOut)
+	for _, want := range []string{"seeds:", "ops checked:", "faults injected:", "elections:", "commit latency:", "p99", "real time", "PASS"} {
+		require.Contains(t, out, want)
+	}
+	require.Contains(t, errOut, "1/1 seeds", "progress")
+}
+
+func TestTraceAndVisualization(t *testing.T) {
+	dir := t.TempDir()
+	trace, viz := filepath.Join(dir, "t.trace"), filepath.Join(dir, "h.html")
+	code, _, errOut := havensim("-seed", "2", "-duration", "2s", "-trace", trace, "-viz", viz)
+	require.Equal(t, 0, code, errOut)
+	tr, err := os.ReadFile(trace)
+	require.NoError(t, err)
+	require.Contains(t, string(tr), "# seed 2 nodes 5")
+	require.Contains(t, string(tr), "deliver MsgApp")
+	html, err := os.ReadFile(viz)
+	require.NoError(t, err)
+	require.Contains(t, string(html), "<html")
+	// The same seed writes the same trace.
+	trace2 := filepath.Join(dir, "t2.trace")
+	code, _, _ = havensim("-seed", "2", "-duration", "2s", "-trace", trace2)
+	require.Equal(t, 0, code)
+	tr2, err := os.ReadFile(trace2)
+	require.NoError(t, err)
+	require.Equal(t, tr, tr2)
+}
+
+func TestUsageErrors(t *testing.T) {
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-workload", "sessions"}, "not available yet"},
+		{[]string{"-workload", "nope"}, "unknown workload"},
+		{[]string{"-faults", "medium"}, "unknown fault profile"},
+		{[]string{"-nodes", "0"}, "-nodes 0"},
+		{[]string{"-lease", "sometimes"}, "unknown lease mode"},
+		{[]string{"-seed-list", "1,x"}, "-seed-list"},
+		{[]string{"-no-such-flag"}, "flag provided but not defined"},
+		{[]string{"extra"}, "unexpected arguments"},
+	}
+	for _, tt := range tests {
+		code, _, errOut := havensim(tt.args...)
+		require.Equal(t, 2, code, "%v", tt.args)
+		require.Contains(t, errOut, tt.want, "%v", tt.args)
+	}
+}
+
+func TestHelpDescribesEveryFlag(t *testing.T) {
+	code, _, errOut := havensim("-help")
+	require.Equal(t, 0, code)
+	for _, flag := range []string{"-nodes", "-seeds", "-seed", "-duration", "-faults", "-workload", "-trace", "-viz", "-json",
+		"-lease", "-rate", "-clients", "-keys", "-workers", "-stop-on-failure", "-seed-list", "-compact-every", "-check-timeout"} {
+		require.Regexp(t, `(?m)^  `+flag+`( |$)`, errOut, "help describes %s", flag)
+	}
+	require.Contains(t, errOut, "Exit status")
+}

@@ -1,0 +1,229 @@
+package sim
+
+import (
+	"time"
+
+	"github.com/havenproject/haven/raft"
+)
+
+// network is the simulated network between nodes: a matrix of directed
+// links, each of which can be blocked (a partition drops what crosses it)
+// or clogged (what crosses it waits until the clog clears). Loss,
+// duplication, delay and reordering are drawn per message from the run's
+// parameters. Clients reach their node over a separate, reliable path: a
+// client shares its node's side of any partition, so a cut-off leader keeps
+// serving the clients that can still reach it — the situation in which
+// stale reads show.
+type network struct {
+	n       int
+	blocked []bool    // n*n, [from*n+to]: messages are dropped
+	clogs   []uint16  // n*n: number of clogs on the link; > 0 holds messages
+	parked  [][]int32 // n*n: message slots held by a clog, in arrival order
+	// partitionGen names the partition in force, so that the end of an
+	// older one does not heal a newer one.
+	partitionGen uint32
+}
+
+func newNetwork(n int) network {
+	return network{
+		n:       n,
+		blocked: make([]bool, n*n),
+		clogs:   make([]uint16, n*n),
+		parked:  make([][]int32, n*n),
+	}
+}
+
+func (nw *network) link(from, to int) int { return from*nw.n + to }
+
+// setPartition installs a partition: blocked(from, to) says which directed
+// links drop messages. It replaces any partition in force.
+func (nw *network) setPartition(blocked func(from, to int) bool) uint32 {
+	for from := range nw.n {
+		for to := range nw.n {
+			nw.blocked[nw.link(from, to)] = from != to && blocked(from, to)
+		}
+	}
+	nw.partitionGen++
+	return nw.partitionGen
+}
+
+func (nw *network) clearPartition() {
+	clear(nw.blocked)
+	nw.partitionGen++
+}
+
+// msgSlab holds messages in flight; events name them by slot, so the event
+// queue stays small and free of pointers, and slots are reused.
+type msgSlab struct {
+	items []raft.Message
+	free  []int32
+}
+
+func (s *msgSlab) put(m raft.Message) int32 {
+	if n := len(s.free); n > 0 {
+		slot := s.free[n-1]
+		s.free = s.free[:n-1]
+		s.items[slot] = m
+		return slot
+	}
+	s.items = append(s.items, m)
+	return int32(len(s.items) - 1)
+}
+
+func (s *msgSlab) take(slot int32) raft.Message {
+	m := s.items[slot]
+	s.items[slot] = raft.Message{}
+	s.free = append(s.free, slot)
+	return m
+}
+
+// entryArena copies the entries of messages in flight. A real network
+// serializes a message when it is sent; the simulator must copy instead,
+// because raft's log may later overwrite the array a message's entries point
+// into (a follower truncating a conflicting suffix). Copies are carved out of
+// large chunks, so a copy costs no allocation of its own.
+type entryArena struct{ chunk []raft.Entry }
+
+func (a *entryArena) clone(ents []raft.Entry) []raft.Entry {
+	if len(ents) == 0 {
+		return nil
+	}
+	if len(ents) > cap(a.chunk)-len(a.chunk) {
+		a.chunk = make([]raft.Entry, 0, max(4096, len(ents)))
+	}
+	start := len(a.chunk)
+	a.chunk = append(a.chunk, ents...)
+	return a.chunk[start:len(a.chunk):len(a.chunk)]
+}
+
+// rpc is a client request or reply in flight.
+type rpc struct {
+	client  int
+	node    int
+	payload any
+}
+
+type rpcSlab struct {
+	items []rpc
+	free  []int32
+}
+
+func (s *rpcSlab) put(r rpc) int32 {
+	if n := len(s.free); n > 0 {
+		slot := s.free[n-1]
+		s.free = s.free[:n-1]
+		s.items[slot] = r
+		return slot
+	}
+	s.items = append(s.items, r)
+	return int32(len(s.items) - 1)
+}
+
+func (s *rpcSlab) take(slot int32) rpc {
+	r := s.items[slot]
+	s.items[slot] = rpc{}
+	s.free = append(s.free, slot)
+	return r
+}
+
+// messageDelay draws one message's one-way delay.
+func (w *World) messageDelay() time.Duration {
+	p := &w.params
+	if p.TailChance > 0 && w.rng.Chance(p.TailChance) {
+		w.stats.count(countTail)
+		return p.LatencyMin + w.rng.Pareto(p.TailScale, p.TailAlpha, p.TailLimit)
+	}
+	d := p.LatencyMin + w.rng.Exp(p.LatencyMean)
+	if p.Reorder > 0 && w.rng.Chance(p.Reorder) {
+		// Held back long enough to arrive after messages sent later.
+		w.stats.count(countReorder)
+		d += w.rng.Duration(time.Millisecond, 20*time.Millisecond)
+	}
+	return d
+}
+
+// clientDelay draws the delay between a client and its node.
+func (w *World) clientDelay() time.Duration {
+	return w.params.LatencyMin + w.rng.Exp(w.params.LatencyMean)
+}
+
+// sendMessage puts a raft message on the network.
+func (w *World) sendMessage(m raft.Message) {
+	from, to := int(m.From)-1, int(m.To)-1
+	w.stats.Messages++
+	if w.net.blocked[w.net.link(from, to)] {
+		w.stats.count(countBlocked)
+		return
+	}
+	if w.params.Loss > 0 && w.rng.Chance(w.params.Loss) {
+		w.stats.count(countLoss)
+		return
+	}
+	m.Entries = w.arena.clone(m.Entries)
+	copies := 1
+	if w.params.Duplicate > 0 && w.rng.Chance(w.params.Duplicate) {
+		w.stats.count(countDuplicate)
+		copies = 2
+	}
+	for range copies {
+		slot := w.msgs.put(m)
+		w.queue.push(event{at: w.now + w.messageDelay(), kind: evDeliver, node: uint8(to), ref: slot})
+	}
+}
+
+// clog adds a clog to a link; unclog removes one and, when the link is
+// clear, releases what it held in the order it arrived, each after a short
+// delay (so released messages also interleave with new ones).
+func (w *World) clog(from, to int) {
+	w.net.clogs[w.net.link(from, to)]++
+}
+
+func (w *World) unclog(from, to int) {
+	l := w.net.link(from, to)
+	if w.net.clogs[l] == 0 {
+		return
+	}
+	w.net.clogs[l]--
+	if w.net.clogs[l] > 0 {
+		return
+	}
+	at := w.now
+	for _, slot := range w.net.parked[l] {
+		at += w.rng.Duration(0, 200*time.Microsecond)
+		w.queue.push(event{at: at, kind: evDeliver, node: uint8(to), ref: slot})
+	}
+	w.net.parked[l] = w.net.parked[l][:0]
+}
+
+// deliver handles a message's arrival.
+func (w *World) deliver(ev event) {
+	m := &w.msgs.items[ev.ref]
+	from, to := int(m.From)-1, int(m.To)-1
+	l := w.net.link(from, to)
+	if w.net.blocked[l] {
+		// A partition also drops what was already on the wire.
+		w.stats.count(countBlocked)
+		w.msgs.take(ev.ref)
+		return
+	}
+	if w.net.clogs[l] > 0 {
+		w.stats.count(countClogged)
+		w.net.parked[l] = append(w.net.parked[l], ev.ref)
+		return
+	}
+	n := w.nodes[to]
+	if !n.up {
+		w.msgs.take(ev.ref)
+		return
+	}
+	if n.paused {
+		n.parked = append(n.parked, ev)
+		return
+	}
+	msg := w.msgs.take(ev.ref)
+	if err := n.raft.Step(msg); err != nil {
+		w.failf("node %d refused a message: %v", n.id, err)
+		return
+	}
+	n.drive()
+}

@@ -1,0 +1,364 @@
+package sim
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+)
+
+// The timing model. One tick is 10 ms of virtual time. A follower waits a
+// random 10..19 ticks (100..190 ms) without hearing from a leader before it
+// campaigns (§5.2), and a leader sends heartbeats every tick (10 ms), so
+// broadcastTime ≪ electionTimeout (§5.6) holds with a factor of ten even for
+// the slow messages of the heavy tail's bulk.
+const (
+	TickInterval   = 10 * time.Millisecond
+	ElectionTicks  = 10
+	HeartbeatTicks = 1
+	// ElectionTimeout is the longest randomized election timeout.
+	ElectionTimeout = 2 * ElectionTicks * TickInterval
+	// LivenessBound is how long, after every fault is healed, the cluster
+	// has to elect a leader and acknowledge a new client write: ten
+	// election timeouts.
+	LivenessBound = 10 * ElectionTimeout
+)
+
+// FaultProfile chooses how faulty a run's world is.
+type FaultProfile uint8
+
+const (
+	// FaultsNone: a calm network and disks; only ordinary delays.
+	FaultsNone FaultProfile = iota
+	// FaultsLight: rare, mild faults of every kind.
+	FaultsLight
+	// FaultsHeavy: frequent, severe faults of every kind.
+	FaultsHeavy
+	// FaultsSwarm: each seed draws which kinds of fault it injects and how
+	// hard (swarm testing, Groce et al. 2012): a run that leaves some
+	// faults out stresses the others in ways an everything-at-once mix
+	// never does.
+	FaultsSwarm
+)
+
+var faultProfileNames = []string{"none", "light", "heavy", "swarm"}
+
+func (p FaultProfile) String() string {
+	if int(p) < len(faultProfileNames) {
+		return faultProfileNames[p]
+	}
+	return fmt.Sprintf("FaultProfile(%d)", uint8(p))
+}
+
+// ParseFaultProfile reads "none", "light", "heavy" or "swarm".
+func ParseFaultProfile(s string) (FaultProfile, error) {
+	for i, name := range faultProfileNames {
+		if s == name {
+			return FaultProfile(i), nil
+		}
+	}
+	return 0, fmt.Errorf("sim: unknown fault profile %q (want %s)", s, strings.Join(faultProfileNames, ", "))
+}
+
+// Config describes one simulated run. The zero values of the optional
+// fields choose the defaults shown.
+type Config struct {
+	Seed  uint64
+	Nodes int // default 5
+	// Duration is the fault phase in virtual time (default 60 s). The
+	// liveness and settling phases follow it.
+	Duration time.Duration
+	Faults   FaultProfile
+	// ClientRate is the offered client load in operations per virtual
+	// second (default 100), spread over Clients clients (default 10) and
+	// Keys keys (default 100).
+	ClientRate float64
+	Clients    int
+	Keys       int
+	// Params, if set, replaces the parameters the profile would draw.
+	Params *Params
+	// Lease overrides whether the run reads by leader lease.
+	Lease LeaseMode
+	// CompactEvery, if set, overrides how often hosts compact their log
+	// (every this many applied entries).
+	CompactEvery uint64
+	// Schedule, if set, replaces the fault schedule the parameters would
+	// draw (the property test shrinks schedules this way).
+	Schedule []Fault
+	// Trace, if set, receives one line per event.
+	Trace io.Writer
+	// VisualizationPath, if set, is where the porcupine HTML of the
+	// history goes. VisualizeAlways writes it even when the history is
+	// linearizable.
+	VisualizationPath string
+	VisualizeAlways   bool
+	// CheckTimeout bounds the linearizability check (default 30 s).
+	CheckTimeout time.Duration
+	// Workload names the application: "kv" (the default), or "sessions"
+	// once the service core exists. NewWorkload, if set, is used instead:
+	// it is how another application plugs in.
+	Workload    string
+	NewWorkload func(cfg *Config) Workload
+}
+
+func (c *Config) setDefaults() {
+	if c.Nodes <= 0 {
+		c.Nodes = 5
+	}
+	if c.Duration <= 0 {
+		c.Duration = 60 * time.Second
+	}
+	if c.ClientRate <= 0 {
+		c.ClientRate = 100
+	}
+	if c.Clients <= 0 {
+		c.Clients = 10
+	}
+	if c.Keys <= 0 {
+		c.Keys = 100
+	}
+	if c.CheckTimeout <= 0 {
+		c.CheckTimeout = 30 * time.Second
+	}
+	if c.Workload == "" {
+		c.Workload = "kv"
+	}
+}
+
+// ErrWorkloadUnavailable is returned for a workload that is planned but not
+// built yet.
+var ErrWorkloadUnavailable = errors.New("sim: workload not available yet")
+
+// workloadNames lists the workload names Config.Workload accepts.
+var workloadNames = []string{"kv", "sessions"}
+
+func newWorkload(cfg *Config) (Workload, error) {
+	if cfg.NewWorkload != nil {
+		return cfg.NewWorkload(cfg), nil
+	}
+	switch cfg.Workload {
+	case "kv":
+		return newKVWorkload(cfg), nil
+	case "sessions":
+		return nil, fmt.Errorf("%w: %q needs the session service core, which is not built yet; use -workload kv", ErrWorkloadUnavailable, cfg.Workload)
+	}
+	return nil, fmt.Errorf("sim: unknown workload %q (want one of %s)", cfg.Workload, strings.Join(workloadNames, ", "))
+}
+
+// LeaseMode chooses which runs read by leader lease (§6.4.1).
+type LeaseMode uint8
+
+const (
+	// LeaseAsDrawn leaves it to the parameters (the swarm draws lease
+	// reads for a quarter of its seeds, half of them asking raft for the
+	// forbidden lease-without-CheckQuorum).
+	LeaseAsDrawn LeaseMode = iota
+	// LeaseNever reads by ReadIndex only.
+	LeaseNever
+	// LeaseAlways reads by lease (with CheckQuorum) in every run.
+	LeaseAlways
+	// LeaseWithoutCheckQuorum reads by lease in every run and asks raft
+	// for it without CheckQuorum, which raft must refuse (the run then
+	// turns CheckQuorum on).
+	LeaseWithoutCheckQuorum
+)
+
+var leaseModeNames = []string{"drawn", "never", "always", "no-checkquorum"}
+
+func (m LeaseMode) String() string {
+	if int(m) < len(leaseModeNames) {
+		return leaseModeNames[m]
+	}
+	return fmt.Sprintf("LeaseMode(%d)", uint8(m))
+}
+
+// ParseLeaseMode reads "drawn", "never", "always" or "no-checkquorum".
+func ParseLeaseMode(s string) (LeaseMode, error) {
+	for i, name := range leaseModeNames {
+		if s == name {
+			return LeaseMode(i), nil
+		}
+	}
+	return 0, fmt.Errorf("sim: unknown lease mode %q (want %s)", s, strings.Join(leaseModeNames, ", "))
+}
+
+func (m LeaseMode) apply(p *Params) {
+	switch m {
+	case LeaseNever:
+		p.LeaseReads, p.LeaseWithoutCheckQuorum = false, false
+	case LeaseAlways:
+		p.LeaseReads, p.LeaseWithoutCheckQuorum = true, false
+	case LeaseWithoutCheckQuorum:
+		p.LeaseReads, p.LeaseWithoutCheckQuorum = true, true
+	}
+}
+
+// MaxNodes bounds the cluster size (node sets are bit masks).
+const MaxNodes = 16
+
+// Params are a run's fault intensities and tunables. A profile draws them
+// from the seed; they are printed with a failure so the reader knows which
+// corner the seed stressed.
+type Params struct {
+	// One-way network delay: LatencyMin + Exp(LatencyMean); with
+	// probability TailChance a message takes the heavy tail instead:
+	// Pareto(TailScale, TailAlpha) capped at TailLimit.
+	LatencyMin, LatencyMean time.Duration
+	TailChance              float64
+	TailScale               time.Duration
+	TailAlpha               float64
+	TailLimit               time.Duration
+	// Loss, Duplicate and Reorder are per-message probabilities of being
+	// dropped, delivered twice, or held back by an extra delay.
+	Loss, Duplicate, Reorder float64
+
+	// An fsync takes FsyncMin + Exp(FsyncMean).
+	FsyncMin, FsyncMean time.Duration
+
+	// Drift is the largest relative error of a node's clock: its ticks
+	// come every TickInterval·(1±Drift).
+	Drift float64
+
+	// Mean virtual time between faults of each kind; zero disables the
+	// kind. FaultLength is a fault's mean duration.
+	PartitionEvery, ClogEvery, CrashEvery, PauseEvery time.Duration
+	FaultLength                                       time.Duration
+	// CrashPoint is the probability that a node crashes right after
+	// sending a Ready's messages while some of its writes are not yet
+	// synced: the worst moment for a crash, which random crash times
+	// almost never hit.
+	CrashPoint float64
+
+	// CompactEvery: hosts compact the log every this many applied entries.
+	CompactEvery uint64
+	// MaxMsgBytes and MaxInflight are raft's batching and pipelining caps
+	// (64 bytes means one entry per message: catching up takes many).
+	MaxMsgBytes uint64
+	MaxInflight int
+	// LeaseReads makes the nodes read by leader lease (§6.4.1) instead of
+	// ReadIndex rounds. LeaseWithoutCheckQuorum asks raft for lease reads
+	// without CheckQuorum: raft must refuse that configuration (the host
+	// then turns CheckQuorum on); if it accepts, the run shows why it
+	// should not have.
+	LeaseReads              bool
+	LeaseWithoutCheckQuorum bool
+
+	// HotKeys is the share of client operations that go to a few hot keys
+	// rather than spread over all of them: contention is what makes a
+	// stale read visible, and spreading is what keeps porcupine fast.
+	HotKeys float64
+}
+
+func calmParams() Params {
+	return Params{
+		LatencyMin: 200 * time.Microsecond, LatencyMean: 300 * time.Microsecond,
+		FsyncMin: 100 * time.Microsecond, FsyncMean: 200 * time.Microsecond,
+		CompactEvery: 100, MaxMsgBytes: 64 << 10, MaxInflight: 64,
+	}
+}
+
+// drawParams draws a run's parameters for a profile.
+func drawParams(p FaultProfile, r *Rand) Params {
+	ps := calmParams()
+	switch p {
+	case FaultsLight:
+		ps.TailChance, ps.TailScale, ps.TailAlpha, ps.TailLimit = 0.01, 5*time.Millisecond, 1.5, 500*time.Millisecond
+		ps.Loss, ps.Duplicate, ps.Reorder = 0.01, 0.005, 0.01
+		ps.Drift = 0.01
+		ps.PartitionEvery, ps.ClogEvery, ps.CrashEvery, ps.PauseEvery = 10*time.Second, 20*time.Second, 15*time.Second, 15*time.Second
+		ps.FaultLength = time.Second
+		ps.CompactEvery = 100
+		ps.HotKeys = 0.2
+	case FaultsHeavy:
+		ps.TailChance, ps.TailScale, ps.TailAlpha, ps.TailLimit = 0.05, 10*time.Millisecond, 1.2, 2*time.Second
+		ps.Loss, ps.Duplicate, ps.Reorder = 0.05, 0.02, 0.05
+		ps.FsyncMean = 2 * time.Millisecond
+		ps.Drift = 0.05
+		ps.PartitionEvery, ps.ClogEvery, ps.CrashEvery, ps.PauseEvery = 2*time.Second, 5*time.Second, 3*time.Second, 4*time.Second
+		ps.FaultLength = time.Second
+		ps.CrashPoint = 0.002
+		ps.CompactEvery, ps.MaxMsgBytes, ps.MaxInflight = 30, 64, 2
+		ps.HotKeys = 0.4
+	case FaultsSwarm:
+		ps = drawSwarm(r)
+	}
+	return ps
+}
+
+// drawSwarm draws a seed's own mix: each kind of fault is on or off by a
+// coin, and its intensity comes from a range.
+func drawSwarm(r *Rand) Params {
+	ms := func(lo, hi float64) time.Duration { return time.Duration(r.Range(lo, hi) * float64(time.Millisecond)) }
+	sec := func(lo, hi float64) time.Duration { return time.Duration(r.Range(lo, hi) * float64(time.Second)) }
+	ps := Params{
+		LatencyMin: ms(0.05, 1), LatencyMean: ms(0.1, 3),
+		FsyncMin: ms(0.05, 1), FsyncMean: ms(0.1, 8),
+		FaultLength: ms(50, 3000),
+	}
+	if r.Chance(0.5) {
+		ps.TailChance, ps.TailScale, ps.TailAlpha, ps.TailLimit = r.Range(0.001, 0.05), ms(2, 20), r.Range(1.1, 2.5), ms(200, 3000)
+	}
+	if r.Chance(0.5) {
+		ps.Loss = r.Range(0, 0.15)
+	}
+	if r.Chance(0.5) {
+		ps.Duplicate = r.Range(0, 0.05)
+	}
+	if r.Chance(0.5) {
+		ps.Reorder = r.Range(0, 0.1)
+	}
+	if r.Chance(0.5) {
+		ps.Drift = r.Range(0, 0.1)
+	}
+	if r.Chance(0.5) {
+		ps.PartitionEvery = sec(0.5, 10)
+	}
+	if r.Chance(0.5) {
+		ps.ClogEvery = sec(1, 15)
+	}
+	if r.Chance(0.5) {
+		ps.CrashEvery = sec(0.5, 10)
+	}
+	if r.Chance(0.5) {
+		ps.PauseEvery = sec(1, 15)
+	}
+	if r.Chance(0.25) {
+		ps.CrashPoint = r.Range(0.0001, 0.005)
+	}
+	ps.CompactEvery = []uint64{10, 30, 100, 500}[r.Intn(4)]
+	ps.MaxMsgBytes = []uint64{64, 256, 4096, 1 << 20}[r.Intn(4)]
+	ps.MaxInflight = []int{1, 4, 64}[r.Intn(3)]
+	if r.Chance(0.25) {
+		ps.LeaseReads = true
+		ps.LeaseWithoutCheckQuorum = r.Chance(0.5)
+	}
+	if r.Chance(0.5) {
+		ps.HotKeys = r.Range(0.2, 0.8)
+	}
+	return ps
+}
+
+// String shows the parameters compactly, for failure reports and traces.
+func (p Params) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "latency=%v+exp(%v)", p.LatencyMin, p.LatencyMean)
+	if p.TailChance > 0 {
+		fmt.Fprintf(&b, " tail=%.3f·pareto(%v,%.2f)≤%v", p.TailChance, p.TailScale, p.TailAlpha, p.TailLimit)
+	}
+	fmt.Fprintf(&b, " loss=%.3f dup=%.3f reorder=%.3f fsync=%v+exp(%v) drift=%.3f",
+		p.Loss, p.Duplicate, p.Reorder, p.FsyncMin, p.FsyncMean, p.Drift)
+	fmt.Fprintf(&b, " partition/%v clog/%v crash/%v pause/%v length~%v crashpoint=%.4f",
+		p.PartitionEvery, p.ClogEvery, p.CrashEvery, p.PauseEvery, p.FaultLength, p.CrashPoint)
+	fmt.Fprintf(&b, " compact=%d maxmsg=%d inflight=%d lease=%t leaseNoCQ=%t hot=%.2f",
+		p.CompactEvery, p.MaxMsgBytes, p.MaxInflight, p.LeaseReads, p.LeaseWithoutCheckQuorum, p.HotKeys)
+	return b.String()
+}
+
+// CheckWorkload reports whether cfg names a workload that can run.
+func CheckWorkload(cfg *Config) error {
+	c := *cfg
+	c.setDefaults()
+	_, err := newWorkload(&c)
+	return err
+}
