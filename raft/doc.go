@@ -178,6 +178,10 @@
 //     TestBatchingUpToMaxMsgBytes
 //   - heartbeats carry commit, capped at the follower's match.
 //     TestHeartbeatCarriesCommit, TestClusterCommitReachesFollowers
+//   - a new commit index is announced at once (bcastCommit: an empty
+//     AppendEntries where nothing new is due), so followers apply, and
+//     answer the clients waiting on them, without waiting for a heartbeat.
+//     TestCommitIsAnnouncedAtOnce
 //   - the commit rule of §5.4.2, Figure 8: maybeCommit.
 //     TestFigure8CommitRule, TestFigure8Overwrite,
 //     TestFigure8CommitFromCurrentTerm

@@ -207,8 +207,9 @@ func (r *Raft) onConfChange() {
 	if r.leadTransferee != None && !r.conf.isVoter(r.leadTransferee) {
 		r.leadTransferee = None
 	}
+	r.refreshPeers()
 	// A smaller quorum may commit more at once.
 	if r.maybeCommit() {
-		r.bcastAppend()
+		r.bcastCommit()
 	}
 }

@@ -121,6 +121,8 @@ type Raft struct {
 
 	// Volatile state on leaders (Figure 2): nextIndex[] and matchIndex[].
 	progress map[NodeID]*progress
+	// peers are the ids in progress other than this server, sorted.
+	peers []NodeID
 	// leaseRevoked is set once this leader sent TimeoutNow: its lease
 	// no longer holds for the rest of its term (§6.4.1, §3.10).
 	leaseRevoked bool
@@ -379,6 +381,7 @@ func (r *Raft) reset(term uint64) {
 	r.pendingConfIndex = 0
 	r.reads.reset()
 	r.progress = map[NodeID]*progress{}
+	r.peers = r.peers[:0]
 }
 
 func (r *Raft) resetRandomizedElectionTimeout() {
@@ -428,6 +431,7 @@ func (r *Raft) becomeLeader() {
 	for _, id := range r.conf.members() {
 		r.progress[id] = r.newProgress(id)
 	}
+	r.refreshPeers()
 	if self := r.progress[r.id]; self != nil { // nil if elected while being removed (promotable)
 		self.match = r.log.persisted
 	}

@@ -109,9 +109,13 @@ func TestReadIndexWaitsForCurrentTermCommit(t *testing.T) {
 // Reference: §6.4
 func TestReadIndexOnFollowerServedAfterApply(t *testing.T) {
 	c := newCluster(t, 3, nil)
+	// Lose the empty AppendEntries that announce a new commit index, so the
+	// followers learn it only with the next entries or heartbeat.
+	c.dropFn = func(m Message) bool { return m.Type == MsgApp && len(m.Entries) == 0 }
 	for i := range 3 {
 		c.propose(fmt.Sprintf("x%d", i))
 	}
+	c.dropFn = nil
 	l := c.leader()
 	f := c.others(l)[0]
 	// f has not heard of the last commit yet (no heartbeat since).

@@ -122,7 +122,7 @@ func (r *Raft) Advance() {
 		if pr := r.progress[r.id]; pr != nil && pr.match < r.log.persisted {
 			pr.match = r.log.persisted
 			if r.maybeCommit() {
-				r.bcastAppend()
+				r.bcastCommit()
 			}
 		}
 	}

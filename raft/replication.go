@@ -56,17 +56,30 @@ func (r *Raft) bcastAppend() {
 	}
 }
 
+// bcastCommit tells every peer a new commit index at once, with an empty
+// AppendEntries where there is nothing new to send: a follower applies, and
+// answers the clients waiting on it, as soon as it learns the commit, not at
+// the next heartbeat.
+func (r *Raft) bcastCommit() {
+	for _, id := range r.peerIDs() {
+		r.sendAppend(id, true)
+	}
+}
+
 // peerIDs lists the members other than this server in a stable order, so
-// that message order never depends on map iteration.
-func (r *Raft) peerIDs() []NodeID {
-	ids := make([]NodeID, 0, len(r.progress))
+// that message order never depends on map iteration. The list is rebuilt
+// whenever the progress table changes (refreshPeers), not on every send.
+func (r *Raft) peerIDs() []NodeID { return r.peers }
+
+// refreshPeers rebuilds the sorted list of peers from the progress table.
+func (r *Raft) refreshPeers() {
+	r.peers = r.peers[:0]
 	for id := range r.progress {
 		if id != r.id {
-			ids = append(ids, id)
+			r.peers = append(r.peers, id)
 		}
 	}
-	slices.Sort(ids)
-	return ids
+	slices.Sort(r.peers)
 }
 
 // sendAppend sends the peer the entries it lacks, or a snapshot when they
@@ -275,8 +288,7 @@ func (r *Raft) handleAppendResponse(m Message, pr *progress) {
 		pr.inflights.freeLE(m.Index)
 	}
 	if r.maybeCommit() {
-		// Tell everyone the new commit index promptly.
-		r.bcastAppend()
+		r.bcastCommit()
 	} else if oldPaused {
 		r.sendAppend(m.From, false)
 	}

@@ -563,3 +563,18 @@ func TestClusterCommitReachesFollowers(t *testing.T) {
 		require.Equal(t, []string{"x"}, appliedData(c.nodes[id]), "node %d", id)
 	}
 }
+
+// TestCommitIsAnnouncedAtOnce checks that followers learn a new commit index
+// as soon as the leader does, with an empty AppendEntries where there is
+// nothing new to send, rather than at the next heartbeat: a follower answers
+// the clients that wait on it only after applying (§5.3: the leader "keeps
+// track of the highest index it knows to be committed, and it includes
+// that index in future AppendEntries RPCs (including heartbeats)").
+// Reference: §5.3
+func TestCommitIsAnnouncedAtOnce(t *testing.T) {
+	c := newCluster(t, 3, nil)
+	idx := c.propose("x") // no tick: only the messages the proposal caused
+	for _, id := range c.ids {
+		require.GreaterOrEqual(t, c.node(id).log.committed, idx, "node %d", id)
+	}
+}
