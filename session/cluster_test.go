@@ -66,6 +66,7 @@ type testNode struct {
 	disk       *memDisk
 	replies    map[ConnID][]Reply
 	deliveries map[ConnID][]fsm.Event
+	dropped    []ConnID
 	down       bool
 }
 
@@ -127,6 +128,7 @@ func (tc *testCluster) process() {
 			for _, d := range rd.Deliveries {
 				n.deliveries[d.Conn] = append(n.deliveries[d.Conn], d.Event)
 			}
+			n.dropped = append(n.dropped, rd.Disconnect...)
 			n.core.Advance()
 			require.NoError(tc.t, n.core.Raft().CheckInvariants())
 		}
@@ -433,4 +435,29 @@ func TestRestartReplaysAndCompacts(t *testing.T) {
 	after, v2 := tc.nodes[f].core.Machine().Read("/data/r")
 	require.Equal(t, v, v2)
 	require.Equal(t, before, after)
+}
+
+func TestSnapshotInstallDisconnectsWatchers(t *testing.T) {
+	tc := newTestCluster(t, 3, func(c *Config) { c.SnapshotEvery = 5 })
+	l := tc.leader()
+	f := tc.follower()
+	tc.connect(l, 1, 60000)
+	hello := tc.connect(f, 2, 60000)
+	w := tc.do(f, Request{Conn: 2, Op: OpWatch, Path: "/data/snap"})
+	require.Equal(t, fsm.OK, w.Code)
+	tc.cut[f] = true
+	var last uint64
+	for i := range 20 {
+		last = tc.do(l, Request{Conn: 1, Op: OpCreate, Path: "/data/snap", Data: mustPack(i)}).Version
+	}
+	delete(tc.cut, f)
+	tc.tick(20)
+	require.GreaterOrEqual(t, tc.nodes[f].core.Machine().AppliedIndex(), last, "the follower caught up")
+	require.Contains(t, tc.nodes[f].dropped, ConnID(2), "its watch lost continuity: the connection is closed")
+	// The client reconnects with its token and registers again with since.
+	tc.do(f, Request{Conn: 3, Op: OpConnect, Token: hello.Token})
+	since := w.Version
+	r := tc.do(f, Request{Conn: 3, Op: OpWatch, Path: "/data/snap", Since: &since})
+	require.True(t, r.Reset, "the events inside the snapshot are gone")
+	require.Len(t, r.Items, 20)
 }

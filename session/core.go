@@ -93,6 +93,7 @@ type Core struct {
 	messages   []PeerMessage
 	replies    []Reply
 	deliveries []Delivery
+	disconnect []ConnID
 	saved      *raft.Snapshot
 }
 
@@ -226,7 +227,7 @@ func (c *Core) ConnClosed(id ConnID) {
 // HasReady reports whether Ready has anything for the host.
 func (c *Core) HasReady() bool {
 	return c.raft.HasReady() || len(c.messages) > 0 || len(c.replies) > 0 ||
-		len(c.deliveries) > 0 || c.saved != nil
+		len(c.deliveries) > 0 || len(c.disconnect) > 0 || c.saved != nil
 }
 
 // Ready collects the node's effects. Committed entries are applied to the
@@ -234,6 +235,9 @@ func (c *Core) HasReady() bool {
 // out only persisted entries) — and the answers and events they cause are
 // part of this Ready, which the host sends only after persisting it.
 func (c *Core) Ready() Ready {
+	// Reads that arrived since the last Ready ask for their read index
+	// now, so its messages leave with this Ready.
+	c.reads.flush(c)
 	rd := c.raft.Ready()
 	if rd.Snapshot != nil {
 		c.installSnapshot(rd.Snapshot)
@@ -246,7 +250,6 @@ func (c *Core) Ready() Ready {
 	}
 	c.reads.serve(c)
 	c.noticeRoleChange()
-	c.reads.flush(c)
 
 	out := Ready{
 		SoftState: rd.SoftState, HardState: rd.HardState, Entries: rd.Entries,
@@ -258,8 +261,8 @@ func (c *Core) Ready() Ready {
 		out.Messages = append(out.Messages, PeerMessage{Group: c.cfg.Group, From: m.From, To: m.To, Raft: m})
 	}
 	out.Messages = append(out.Messages, c.messages...)
-	out.Replies, out.Deliveries = c.replies, c.deliveries
-	c.messages, c.replies, c.deliveries, c.saved = nil, nil, nil, nil
+	out.Replies, out.Deliveries, out.Disconnect = c.replies, c.deliveries, c.disconnect
+	c.messages, c.replies, c.deliveries, c.disconnect, c.saved = nil, nil, nil, nil, nil
 	return out
 }
 
@@ -291,9 +294,15 @@ func (c *Core) installSnapshot(snap *raft.Snapshot) {
 	c.history.reset(snap.Meta.Index)
 	c.lastSnapshot = snap.Meta.Index
 	c.writes.forgetBelow(c, snap.Meta.Index)
-	// Watchers cannot be told what changed inside the snapshot; their
-	// lists are resent as a reset when they register again. Until then they
-	// keep receiving events after the snapshot.
+	// Watchers cannot be told what changed inside the snapshot: carrying on
+	// would leave a gap in their events. Their connections are closed, and
+	// their clients register again with `since` and get `reset`.
+	for _, id := range sortedConnIDs(c.conns) {
+		if len(c.conns[id].watches) > 0 {
+			c.disconnect = append(c.disconnect, id)
+			c.ConnClosed(id)
+		}
+	}
 }
 
 // applyEntry applies one committed entry and answers whoever waits on it.

@@ -168,8 +168,8 @@ type KeepAliveAck struct {
 //     durably if MustSync (as raft.Ready); persist SavedSnapshot (a local
 //     compaction) at leisure, but before deleting log segments below it.
 //  2. Send Messages.
-//  3. Send Replies and Deliveries to their connections, and close the
-//     connections of Replies with CloseConn.
+//  3. Send Replies and Deliveries to their connections, then close the
+//     connections of Replies with CloseConn and those in Disconnect.
 //  4. Call Advance.
 type Ready struct {
 	SoftState raft.SoftState
@@ -183,4 +183,10 @@ type Ready struct {
 	Messages   []PeerMessage
 	Replies    []Reply
 	Deliveries []Delivery
+	// Disconnect lists connections the host must close (after sending
+	// their replies): their watches lost continuity because this node
+	// installed a snapshot from the leader instead of applying the entries
+	// one by one. The client reconnects and registers its watches again
+	// with `since`, and is told `reset` where the events are gone.
+	Disconnect []ConnID
 }
