@@ -191,16 +191,7 @@ func (l *liveness) tick(c *Core) {
 	}
 	clear(l.keepalives[len(kept):])
 	l.keepalives = kept
-	live := l.pings[:0]
-	for _, p := range l.pings {
-		if p.deadline <= c.now {
-			c.fail(&p.req, fsm.Unavailable, "no leader heard this keepalive in time")
-			continue
-		}
-		live = append(live, p)
-	}
-	clear(l.pings[len(live):])
-	l.pings = live
+	l.pings = failExpired(c, l.pings, "no leader heard this keepalive in time")
 
 	if c.soft.Lead == raft.None || (len(l.heardHere) == 0 && len(l.pings) == 0) {
 		return

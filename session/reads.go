@@ -114,16 +114,8 @@ func (t *readTracker) tick(c *Core) {
 		if b.known {
 			// Waiting for this node to apply through the index: time out
 			// the reads whose deadline passed (the node may be cut off).
-			live := b.reads[:0]
-			for _, r := range b.reads {
-				if r.deadline <= c.now {
-					c.fail(&r.req, fsm.Unavailable, "timed out waiting to apply through the read index")
-					continue
-				}
-				live = append(live, r)
-			}
-			b.reads = live
-			if len(live) == 0 {
+			b.reads = failExpired(c, b.reads, "timed out waiting to apply through the read index")
+			if len(b.reads) == 0 {
 				continue
 			}
 		}
@@ -132,15 +124,21 @@ func (t *readTracker) tick(c *Core) {
 	clear(t.batches[len(kept):])
 	t.batches = kept
 
-	live := t.queue[:0]
-	for _, r := range t.queue {
+	t.queue = failExpired(c, t.queue, "timed out waiting for a read index")
+	t.flush(c)
+}
+
+// failExpired answers Unavailable to the requests whose deadline passed and
+// returns the others, in the same order and backing array.
+func failExpired(c *Core, waiting []*pendingRead, why string) []*pendingRead {
+	live := waiting[:0]
+	for _, r := range waiting {
 		if r.deadline <= c.now {
-			c.fail(&r.req, fsm.Unavailable, "timed out waiting for a read index")
+			c.fail(&r.req, fsm.Unavailable, "%s", why)
 			continue
 		}
 		live = append(live, r)
 	}
-	clear(t.queue[len(live):])
-	t.queue = live
-	t.flush(c)
+	clear(waiting[len(live):])
+	return live
 }
