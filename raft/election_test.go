@@ -33,7 +33,7 @@ func TestHigherTermMakesFollower(t *testing.T) {
 	msgs := []Message{
 		{From: 2, Type: MsgApp, Term: 10},
 		{From: 2, Type: MsgHeartbeat, Term: 10},
-		{From: 2, Type: MsgSnap, Term: 10},
+		{From: 2, Type: MsgSnap, Term: 10, Snapshot: &Snapshot{Meta: SnapshotMeta{Index: 1, Term: 1}}},
 		{From: 2, Type: MsgVote, Term: 10, Index: 10, LogTerm: 9},
 		{From: 2, Type: MsgVoteResp, Term: 10, Reject: true},
 		{From: 2, Type: MsgAppResp, Term: 10},
@@ -79,7 +79,7 @@ func TestStaleTermRejected(t *testing.T) {
 		t.Run(fmt.Sprintf("checkQuorum=%v", checkQuorum), func(t *testing.T) {
 			cfg := func(c *Config) { c.CheckQuorum = checkQuorum }
 			r := newTestRaft(t, 1, []NodeID{1, 2, 3}, 5, logOf(1, 5), cfg)
-			step(t, r, Message{From: 2, Type: MsgApp, Term: 4, Index: 2, LogTerm: 5,
+			step(t, r, Message{From: 2, Type: MsgApp, Term: 4, Index: 2, LogTerm: 4,
 				Entries: []Entry{{Index: 3, Term: 4}}, Commit: 3})
 			step(t, r, Message{From: 3, Type: MsgVote, Term: 4, Index: 9, LogTerm: 4})
 			require.Equal(t, []uint64{1, 5}, termsOf(r), "a stale leader's entries are refused")

@@ -121,3 +121,25 @@ func TestAssertionsPanic(t *testing.T) {
 	pr := &progress{state: progressSnapshot}
 	require.Panics(t, func() { pr.sentEntries(3, 10, false) })
 }
+
+// TestStepRefusesMalformedMessages checks that messages no correct server
+// sends are refused with an error, not acted on or panicked over.
+func TestStepRefusesMalformedMessages(t *testing.T) {
+	tests := map[string]Message{
+		"unknown type":         {Type: MessageType(99), Term: 1},
+		"snapshot missing":     {Type: MsgSnap, Term: 2},
+		"entries on heartbeat": {Type: MsgHeartbeat, Term: 2, Entries: []Entry{{Index: 1, Term: 1}}},
+		"entry gap":            {Type: MsgApp, Term: 2, Index: 0, Entries: []Entry{{Index: 2, Term: 1}}},
+		"entry term too high":  {Type: MsgApp, Term: 2, Index: 0, Entries: []Entry{{Index: 1, Term: 3}}},
+		"entry terms go back":  {Type: MsgApp, Term: 3, Index: 0, Entries: []Entry{{Index: 1, Term: 2}, {Index: 2, Term: 1}}},
+	}
+	for name, m := range tests {
+		t.Run(name, func(t *testing.T) {
+			r := newTestRaft(t, 1, []NodeID{1, 2, 3}, 1, nil, nil)
+			before := r.Status()
+			m.From, m.To = 2, 1
+			require.Error(t, r.Step(m))
+			require.Equal(t, before, r.Status(), "a refused message changes nothing")
+		})
+	}
+}

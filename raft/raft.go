@@ -261,6 +261,9 @@ func (r *Raft) Step(m Message) error {
 	if m.From == None || m.From == r.id {
 		return fmt.Errorf("raft: message from invalid sender %d", m.From)
 	}
+	if err := checkMessage(&m); err != nil {
+		return err
+	}
 	// Requests forwarded from followers carry no term: they are not RPCs of
 	// Figure 2 and must neither raise nor be refused by term.
 	if m.Type == MsgReadIndex || m.Type == MsgTransferLeader {
@@ -282,6 +285,37 @@ func (r *Raft) Step(m Message) error {
 		r.stepCandidate(m)
 	default:
 		r.stepFollower(m)
+	}
+	return nil
+}
+
+// checkMessage refuses a message whose shape no correct server sends, so
+// that a confused or corrupted peer is answered with an error instead of
+// tripping an invariant's panic: entries must follow Index one by one, with
+// terms that never go back and never exceed the message's term, and an
+// InstallSnapshot must carry a snapshot.
+func checkMessage(m *Message) error {
+	switch m.Type {
+	case MsgApp, MsgAppResp, MsgVote, MsgVoteResp, MsgPreVote, MsgPreVoteResp,
+		MsgHeartbeat, MsgHeartbeatResp, MsgSnap, MsgTimeoutNow,
+		MsgReadIndex, MsgReadIndexResp, MsgTransferLeader:
+	default:
+		return fmt.Errorf("raft: unknown message type %d", m.Type)
+	}
+	if m.Type == MsgSnap && m.Snapshot == nil {
+		return fmt.Errorf("raft: %s without a snapshot", m.Type)
+	}
+	if len(m.Entries) > 0 && m.Type != MsgApp {
+		return fmt.Errorf("raft: %s with entries", m.Type)
+	}
+	prevTerm := m.LogTerm
+	for i := range m.Entries {
+		e := &m.Entries[i]
+		if e.Index != m.Index+1+uint64(i) || e.Term < prevTerm || e.Term > m.Term {
+			return fmt.Errorf("raft: %s entry %d (term %d) does not follow index %d term %d in term %d",
+				m.Type, e.Index, e.Term, m.Index, m.LogTerm, m.Term)
+		}
+		prevTerm = e.Term
 	}
 	return nil
 }
