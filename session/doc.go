@@ -41,7 +41,10 @@
 //     tick); a new leader proposes RenewAll and only after applying it starts
 //     every session's ttl afresh; pings on followers are answered once the
 //     leader acknowledged the keepalive that carried them, so an OK ping
-//     means the leader heard it.
+//     means the leader heard it. The leader answers a ping, or acknowledges
+//     a keepalive, only after a ReadIndex round confirmed it still leads,
+//     and never for a session it is ending: an OK ping then promises a ttl
+//     from when it was sent that no later leader takes back.
 //
 // # Decisions where PROTOCOL.md is silent
 //

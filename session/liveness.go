@@ -67,14 +67,78 @@ func (l *liveness) handleKeepAlive(c *Core, from raft.NodeID, ka *KeepAlive) {
 	for _, s := range ka.Sessions {
 		l.lastHeard[s] = c.now
 	}
-	c.send(from, PeerMessage{KeepAliveAck: &KeepAliveAck{ID: ka.ID}})
+	// The acknowledgment waits for the leadership to be confirmed.
+	l.confirm(c, &pendingRead{keepalive: ka, from: from})
 }
 
-// ping answers at once on the leader; a follower holds it for the next
-// keepalive round trip.
+// confirm holds a ping (or a keepalive's acknowledgment) on the leader
+// until a round of heartbeats sent after it was heard confirms that this
+// node still leads: a ReadIndex (§6.4). A leader cut off from its quorum
+// believes it leads until CheckQuorum says otherwise, while another may be
+// elected, renew every session and start expiring them; an OK from the old
+// leader then would promise a ttl the new one does not grant (the
+// simulator found such a false expiry: sessions workload, heavy faults,
+// seed 146). Once a quorum answered a heartbeat sent after the ping, any
+// later leader is elected after the ping was heard, and renews the session
+// after it.
+func (l *liveness) confirm(c *Core, r *pendingRead) {
+	r.term = c.raft.Term()
+	if r.deadline == 0 {
+		r.deadline = c.now + c.cfg.RequestTimeoutMs
+	}
+	c.reads.queue = append(c.reads.queue, r)
+}
+
+// confirmed answers a ping or a keepalive once its read index came: OK if
+// this node still leads the term it heard it in. Otherwise a ping goes the
+// follower's way, to be carried to the leader there is now.
+func (l *liveness) confirmed(c *Core, r *pendingRead) {
+	leads := c.soft.State == raft.StateLeader && c.raft.Term() == r.term
+	switch {
+	case r.keepalive != nil && leads:
+		var refused []string
+		for _, s := range r.keepalive.Sessions {
+			if !l.vouches(c, s) {
+				refused = append(refused, s)
+			}
+		}
+		c.send(r.from, PeerMessage{KeepAliveAck: &KeepAliveAck{ID: r.keepalive.ID, Refused: refused}})
+	case r.keepalive != nil:
+		// The follower asks again.
+	case leads:
+		l.answerPing(c, &r.req)
+	default:
+		r.ping = false
+		l.pings = append(l.pings, r)
+	}
+}
+
+// vouches reports whether the leader may tell a client its session was
+// heard. An OK ping promises the session a ttl from when the ping was sent;
+// a leader that has already proposed the session's end, or has applied it,
+// cannot keep that promise (the simulator found pings answered OK a few
+// milliseconds before the expiry they raced: sessions workload, heavy
+// faults, seed 12). Such pings are answered Unavailable, and the client
+// learns the session's fate when it resumes elsewhere.
+func (l *liveness) vouches(c *Core, session string) bool {
+	_, alive := c.fsm.Session(session)
+	return alive && !l.expiring[session]
+}
+
+// answerPing answers a ping on the leader.
+func (l *liveness) answerPing(c *Core, req *Request) {
+	if cn := c.conns[req.Conn]; cn != nil && !l.vouches(c, cn.session) {
+		c.fail(req, fsm.Unavailable, "the leader is ending this session")
+		return
+	}
+	c.reply(Reply{Conn: req.Conn, ID: req.ID, Op: req.Op})
+}
+
+// ping is answered on the leader once its leadership is confirmed; a
+// follower holds it for the next keepalive round trip.
 func (l *liveness) ping(c *Core, req *Request) {
 	if c.soft.State == raft.StateLeader {
-		c.reply(Reply{Conn: req.Conn, ID: req.ID, Op: req.Op})
+		l.confirm(c, &pendingRead{req: *req, ping: true})
 		return
 	}
 	l.pings = append(l.pings, &pendingRead{req: *req, deadline: c.now + c.cfg.RequestTimeoutMs})
@@ -91,6 +155,10 @@ func (l *liveness) handleKeepAliveAck(c *Core, ack *KeepAliveAck) {
 		// were heard too, since each carried its pings' sessions again.
 		if b.id == ack.ID {
 			for _, p := range b.pings {
+				if cn := c.conns[p.req.Conn]; cn != nil && slices.Contains(ack.Refused, cn.session) {
+					c.fail(&p.req, fsm.Unavailable, "the leader did not renew this session")
+					continue
+				}
 				c.reply(Reply{Conn: p.req.Conn, ID: p.req.ID, Op: p.req.Op})
 			}
 		} else {
@@ -160,14 +228,17 @@ func (l *liveness) applied(c *Core, e *raft.Entry, res fsm.Result) {
 // tick sends keepalives (followers) or expires sessions (leader).
 func (l *liveness) tick(c *Core) {
 	if c.soft.State == raft.StateLeader {
-		// Pings that waited while this node followed are answered now.
+		// Pings that waited while this node followed are answered once
+		// its leadership is confirmed.
 		for _, p := range l.pings {
-			c.reply(Reply{Conn: p.req.Conn, ID: p.req.ID, Op: p.req.Op})
+			p.ping = true
+			l.confirm(c, p)
 		}
 		l.pings = nil
 		for _, b := range l.keepalives {
 			for _, p := range b.pings {
-				c.reply(Reply{Conn: p.req.Conn, ID: p.req.ID, Op: p.req.Op})
+				p.ping = true
+				l.confirm(c, p)
 			}
 		}
 		l.keepalives = nil

@@ -14,9 +14,16 @@ import (
 // moves forward, so a session never sees it go back on this node.
 
 type pendingRead struct {
-	req      Request
-	resume   bool // a connect that resumes a session by token
-	deadline int64
+	req    Request
+	resume bool // a connect that resumes a session by token
+	// ping is a ping on the leader, and keepalive one a follower sent
+	// (from): they wait for a read index only to know that the node still
+	// led after it heard them (liveness.confirmed); term is the term it led.
+	ping      bool
+	keepalive *KeepAlive
+	from      raft.NodeID
+	term      uint64
+	deadline  int64
 }
 
 type readBatch struct {
@@ -91,9 +98,12 @@ func (t *readTracker) serve(c *Core) {
 			continue
 		}
 		for _, r := range b.reads {
-			if r.resume {
+			switch {
+			case r.resume:
 				c.finishResume(&r.req)
-			} else {
+			case r.ping || r.keepalive != nil:
+				c.liveness.confirmed(c, r)
+			default:
 				c.answerRead(&r.req)
 			}
 		}

@@ -160,6 +160,10 @@ type KeepAlive struct {
 // KeepAliveAck tells the follower the leader heard the keepalive ID.
 type KeepAliveAck struct {
 	ID uint64
+	// Refused lists the keepalive's sessions the leader does not vouch
+	// for: ended, unknown to it, or being expired. Their pings are not
+	// answered OK.
+	Refused []string
 }
 
 // Ready is the batch of effects the host carries out, in this order:
@@ -179,6 +183,12 @@ type Ready struct {
 	MustSync  bool
 
 	SavedSnapshot *raft.Snapshot
+
+	// CommittedEntries are the entries this Ready applied to the state
+	// machine, in order. They are already applied; the host need not do
+	// anything with them. They are here for the host's own checks: the
+	// simulator compares them with the committed log.
+	CommittedEntries []raft.Entry
 
 	Messages   []PeerMessage
 	Replies    []Reply

@@ -25,6 +25,29 @@ func BenchmarkSimulate5NodesSwarm(b *testing.B) {
 	b.ReportMetric(float64(events)/wall.Seconds(), "events/s")
 }
 
+// BenchmarkSessionsWorkload measures the Haven service core in the
+// simulator on one goroutine: five nodes running session.Core, ten clients
+// at 100 operations per virtual second plus their pings, swarm faults, one
+// 60 s seed per iteration, every check included (the lists history checked
+// by porcupine, the watch and session checkers). It reports the client
+// requests answered (of every kind, pings included) per wall second, and
+// virtual seconds simulated per wall second.
+func BenchmarkSessionsWorkload(b *testing.B) {
+	var sim, wall time.Duration
+	var requests int
+	for i := range b.N {
+		r := Run(Config{Seed: uint64(i + 1), Duration: 60 * time.Second, Faults: FaultsSwarm, Workload: "sessions"})
+		if r.Err != nil {
+			b.Fatalf("seed %d: %v", i+1, r.Err)
+		}
+		sim += r.SimTime
+		wall += r.WallTime
+		requests += r.Workload.Requests
+	}
+	b.ReportMetric(float64(requests)/wall.Seconds(), "requests/s")
+	b.ReportMetric(sim.Seconds()/wall.Seconds(), "sim-s/wall-s")
+}
+
 // BenchmarkCampaign5NodesSwarm is the same on the worker pool havensim
 // uses, one worker per CPU.
 func BenchmarkCampaign5NodesSwarm(b *testing.B) {

@@ -66,6 +66,9 @@ type Summary struct {
 	Ops      int
 	Acked    int
 	Unknown  int
+	// WatchEvents and Sessions sum the workloads' reports of them.
+	WatchEvents int
+	Sessions    int
 	// SimTime is the virtual time simulated over all seeds; WallTime the
 	// real time the campaign took.
 	SimTime, WallTime time.Duration
@@ -197,6 +200,8 @@ func (s *Summary) add(r *Result) {
 	s.Ops += r.Workload.Ops
 	s.Acked += r.Workload.Acked
 	s.Unknown += r.Workload.Unknown
+	s.WatchEvents += r.Workload.WatchEvents
+	s.Sessions += r.Workload.Sessions
 	s.SimTime += r.SimTime
 	s.Stats.add(&r.Stats)
 	s.WriteLatency.Merge(&r.Workload.WriteLatency)

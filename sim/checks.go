@@ -287,7 +287,7 @@ func (c *checker) convergedState() error {
 			first = n
 			continue
 		}
-		if n.applied == first.applied && n.svc.Digest() != first.svc.Digest() {
+		if n.applied == first.applied && n.app.digest() != first.app.digest() {
 			return c.w.errorf("State Machine Safety violated: nodes %d and %d applied through %d but hold different states", first.id, n.id, n.applied)
 		}
 	}
@@ -302,7 +302,7 @@ func (w *World) describeNodes() string {
 		case !n.up:
 			s += fmt.Sprintf("\n  node %d: down", n.id)
 		default:
-			st := n.raft.Status()
+			st := n.app.raftCore().Status()
 			s += fmt.Sprintf("\n  node %d: %s term %d lead %d commit %d applied %d last %d snapshot %d paused=%t",
 				n.id, st.State, st.Term, st.Lead, st.Commit, st.Applied, st.LastIndex, st.SnapshotIndex, n.paused)
 		}

@@ -11,11 +11,18 @@ import (
 
 // TestSameSeedSameRun runs seeds twice and compares: the same seed must give
 // a byte-identical trace, and the run's hash must not depend on whether a
-// trace is written, nor on how many seeds run alongside it.
+// trace is written, nor on how many seeds run alongside it. It does so for
+// both workloads: raft with the key-value store, and the service core.
 func TestSameSeedSameRun(t *testing.T) {
+	for _, workload := range []string{"kv", "sessions"} {
+		t.Run(workload, func(t *testing.T) { sameSeedSameRun(t, workload) })
+	}
+}
+
+func sameSeedSameRun(t *testing.T, workload string) {
 	hashes := map[uint64]uint64{}
 	for seed := uint64(1); seed <= 6; seed++ {
-		cfg := Config{Seed: seed, Duration: 10 * time.Second, Faults: FaultsSwarm}
+		cfg := Config{Seed: seed, Duration: 10 * time.Second, Faults: FaultsSwarm, Workload: workload}
 		var first, second bytes.Buffer
 		cfg.Trace = &first
 		r1 := Run(cfg)
@@ -36,7 +43,7 @@ func TestSameSeedSameRun(t *testing.T) {
 		hashes[seed] = r1.TraceHash
 	}
 	// In parallel, on a worker pool, each seed still runs alike.
-	camp := Campaign{Base: Config{Duration: 10 * time.Second, Faults: FaultsSwarm}, Seeds: seedRange(1, 6), Workers: 3}
+	camp := Campaign{Base: Config{Duration: 10 * time.Second, Faults: FaultsSwarm, Workload: workload}, Seeds: seedRange(1, 6), Workers: 3}
 	sum := camp.Run()
 	requirePassed(t, sum)
 	require.Equal(t, hashes, sum.Hashes)

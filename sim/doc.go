@@ -1,8 +1,9 @@
 // Package sim is Haven's deterministic simulator: the virtual-time host of
-// the same Raft core that cmd/havend runs on real sockets, timers and disks.
-// It runs the cores of N nodes, a simulated network, simulated disks and
-// clocks, and simulated clients, all from one seeded random generator, and
-// checks after every event that nothing Raft promises has been broken.
+// the same cores — raft, and the service core of package session — that
+// cmd/havend runs on real sockets, timers and disks. It runs the cores of N
+// nodes, a simulated network, simulated disks and clocks, and simulated
+// clients, all from one seeded random generator, and checks after every
+// event that nothing Raft or the service promises has been broken.
 //
 // # The event loop
 //
@@ -17,28 +18,98 @@
 // traces and a hash of every event). Campaigns run many seeds on a worker
 // pool, one goroutine per seed.
 //
-// The node host (node.go) drives raft exactly as the Ready contract says
-// (raft/ready.go): persist the Ready's state, fsync if MustSync and only then
-// send its messages, apply the committed entries, serve read states, and
-// Advance. Between a Ready and its fsync the node keeps ticking and stepping
-// messages, as a real host does. The raft core has no idea it is simulated:
-// there is no "if simulated" anywhere in it. Time is measured in ticks: one
+// The node host (node.go) runs a replica (replica.go) and drives it exactly
+// as the Ready contract says (raft/ready.go, session.Ready): persist the
+// Ready's state, fsync if MustSync and only then send its messages, apply
+// the committed entries (or, for the service core, which applies them
+// itself, check them) and answer, and Advance. Between a Ready and its fsync
+// the node keeps ticking and stepping messages, as a real host does. A
+// replica is either raft with a Service above it (raftReplica), or the Haven
+// service core, session.Core, which owns its raft (coreReplica, core.go);
+// the persistence, the network, crashes, pauses and every raft check are
+// the host's and shared by both. The cores have no idea they are simulated:
+// there is no "if simulated" anywhere in them. Time is measured in ticks: one
 // tick is 10 ms of virtual time (TickInterval), an election timeout is 10 to
 // 19 ticks (ElectionTicks), a heartbeat goes out every tick (HeartbeatTicks);
-// every node runs with PreVote and CheckQuorum on.
+// every node runs with PreVote and CheckQuorum on. The service core also
+// reads a clock, in milliseconds: the node's own, which drifts with it.
 //
-// What runs above raft plugs in through two interfaces (service.go): a
-// Service is a node's replicated state machine and its handling of client
-// requests; a Workload makes the Services and drives the clients. Today's
-// workload is a small key-value store (kv.go, clients.go): Puts are log
-// entries proposed on the node the client talks to (clients follow the
-// leader hints of ErrNotLeader), Gets are served by ReadIndex on leaders and
-// followers alike, and a few reader clients stay with one node each. Clients
-// give up after a timeout and record the outcome as unknown; once the run is
-// over, unknown writes are resolved from the committed log. Hosts compact
-// their logs every CompactEvery applied entries, so snapshots and
-// InstallSnapshot happen under faults too. The Haven service core will plug
-// in the same way (the "sessions" workload, not available yet).
+// Two workloads exist (Config.Workload). "kv" plugs in above raft through
+// two interfaces (service.go): a Service is a node's replicated state
+// machine and its handling of client requests; a Workload makes the
+// Services and drives the clients. It is a small key-value store (kv.go,
+// clients.go): Puts are log entries proposed on the node the client talks
+// to (clients follow the leader hints of ErrNotLeader), Gets are served by
+// ReadIndex on leaders and followers alike, and a few reader clients stay
+// with one node each. Clients give up after a timeout and record the
+// outcome as unknown; once the run is over, unknown writes are resolved from
+// the committed log. Hosts compact their logs every CompactEvery applied
+// entries, so snapshots and InstallSnapshot happen under faults too.
+// "sessions" runs the service core on every node (below).
+//
+// # The sessions workload
+//
+// Every node runs session.Core, configured as havend configures it (ttl
+// bounds, request timeouts and the rest at their defaults) except that it
+// snapshots itself every CompactEvery applied entries and keeps 2, 16 or 256
+// events per list for watches (drawn per seed, so that resumes hit `reset`).
+// The host ticks it with the node's drifting clock, steps the peers' raft
+// and service messages (forwarded writes, keepalives) into it, persists its
+// Readys and its own snapshots (SavedSnapshot) to the simulated disk, and
+// restarts it from that disk after a crash (session.New with what the disk
+// kept). Service messages are lost, delayed, reordered and partitioned like
+// raft's, but not duplicated: Haven's peer transport sends each once, and a
+// duplicated forward would be proposed twice.
+//
+// Clients (sessions*.go) talk to a node over a connection that, like TCP,
+// keeps the order of what it carries both ways and dies with the node's
+// process. Half of them ask for a ttl of 500 ms (the smallest), the others
+// for 1 to 3 s. Each opens a session, pings at a third of its ttl, and
+// pushes, updates and deletes items, reads lists (linearizable, or stale),
+// watches and unwatches lists, and now and then moves to another node and
+// resumes its session with its token (re-registering its watches with
+// `since`), closes its session, or crashes without closing (half the time
+// its connection closes, half the time the node never learns). A ping not
+// answered OK within a third of the ttl sends it to another node. Once
+// faults heal and the run is live again, the clients stop — pings too — so
+// every session must then expire, and the run settles only once they all
+// have.
+//
+// The checks of the sessions workload, besides raft's:
+//
+//   - Linearizability of the lists (linearizability.ListsModel, partitioned
+//     by path), with every session end in the history at the index that
+//     ended it: a client's close as its own operation, an expiry from when
+//     its leader proposed it to when it was committed. Every write whose
+//     client never learned the outcome (or was told Unavailable or
+//     InternalError) is resolved from the committed log — each write
+//     carries a unique value, and a client never deletes an item twice —
+//     and every acknowledged write and every answer that only applying an
+//     entry can give must match its entry in the log.
+//   - Watches: each event a watcher receives must be the next change to its
+//     list in the committed log after the last one it saw — no gap, no
+//     duplicate, no reordering — where it starts after the registration's
+//     version, or after `since` when a resume was served from history, or
+//     after the answered version when the answer says reset. Once the run
+//     settles, every open watch must have had every change before its
+//     session ended.
+//   - No node answers with a list version it has not applied, or sends an
+//     event of an entry it has not applied; a stale read never shows a list
+//     older than its connection already showed.
+//   - No false expiry: a session expired by an entry a leader proposed at
+//     virtual time T is a false expiry if its client got an OK answer to a
+//     ping it sent in (T − ttl + slack, T], slack = ttl·Drift + 2 ticks (the
+//     leader's clock may run Drift fast; it notes times and checks silence
+//     at tick granularity).
+//   - Dead sessions end in time: once the clients stop, every session must
+//     end within ttl·(1+Drift) plus 3 ticks, an election timeout and the
+//     run's longest message delay, counted from the latest of: the last
+//     time a node took one of its requests (or finished connecting it), its
+//     opening, the run becoming live again after healing, and the current
+//     leader's renewal. The nodes then hold no session and no item, and
+//     their state machines equal the committed log's.
+//   - A client told SessionExpired must have had its session ended by the
+//     log by then.
 //
 // # The fault model
 //
@@ -107,8 +178,11 @@
 // and the failure; the HTML shows the history with the faults drawn under
 // it. CI runs TestSwarm (HAVEN_SIM_SEEDS seeds, default 200, of
 // HAVEN_SIM_DURATION, default 60s; HAVEN_SIM_LEASE picks the lease-read
-// mode) and TestMutantsAreCaught, which plants known bugs in copies of raft
-// and requires the simulator to catch each.
+// mode), TestSessionsSwarm (the sessions workload: HAVEN_SIM_SESSIONS_SEEDS
+// seeds, default 200, of HAVEN_SIM_SESSIONS_DURATION, default 60s, and
+// HAVEN_SIM_LEASE) and TestMutantsAreCaught, which plants known bugs in
+// copies of raft and of the service core and requires the simulator to
+// catch each.
 //
 // # Why by hand
 //
@@ -116,8 +190,10 @@
 // read and trusted. Frameworks that run real processes on a network
 // (Jepsen, Maelstrom) are slow and cannot replay a failure; goroutines on a
 // fake clock cannot either, because Go's scheduler is not deterministic.
-// Because raft is sans-IO — time, randomness, messages and storage come in
-// as arguments and effects go out as values — a loop of a few hundred lines
-// can own all of them, model exactly the disk and network semantics the
-// design depends on, and run about a thousand virtual seconds per second.
+// Because raft and the service core are sans-IO — time, randomness,
+// messages and storage come in as arguments and effects go out as values —
+// a loop of a few hundred lines can own all of them, model exactly the disk
+// and network semantics the design depends on, and run about a thousand
+// virtual seconds per second with the key-value store, and several hundred
+// with the service core.
 package sim

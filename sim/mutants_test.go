@@ -18,11 +18,12 @@ import (
 )
 
 // The mutation test proves the simulator can fail: each mutant plants one
-// known bug in a copy of the raft core, and the simulator must catch it
-// within a few seeds. A mutant is a small source edit, applied by string
-// replacement; if its target text is gone (raft changed), the test fails
-// loudly so that the list is kept in step with the code. Nothing of this
-// exists in production code: the copies live in a temporary directory.
+// known bug in a copy of the raft core or of the service core (session),
+// and the simulator must catch it within a few seeds. A mutant is a small
+// source edit, applied by string replacement; if its target text is gone
+// (the code changed), the test fails loudly so that the list is kept in
+// step with the code. Nothing of this exists in production code: the copies
+// live in a temporary directory.
 //
 // Each mutant runs `havensim -stop-on-failure` on seeds 1..mutantSeeds of
 // mutantDuration each, with flags chosen for the corner its bug lives in. The
@@ -37,6 +38,7 @@ const (
 	mutantDuration = "20s"
 )
 
+// edit replaces old by new in file, a path from the module's root.
 type edit struct{ file, old, new string }
 
 type mutant struct {
@@ -48,8 +50,9 @@ type mutant struct {
 }
 
 var (
-	flagsSwarm = []string{"-faults", "swarm", "-lease", "never"}
-	flagsHeavy = []string{"-faults", "heavy", "-lease", "never"}
+	flagsSwarm    = []string{"-faults", "swarm", "-lease", "never"}
+	flagsHeavy    = []string{"-faults", "heavy", "-lease", "never"}
+	flagsSessions = []string{"-workload", "sessions", "-faults", "swarm"}
 )
 
 var mutants = []mutant{
@@ -57,14 +60,14 @@ var mutants = []mutant{
 		name: "commit-old-term-by-counting",
 		bug: "§5.4.2/Figure 8: the leader commits an entry of an earlier term by counting replicas. " +
 			"Caught by the check of the commit rule where a leader advances its commit index (heavy faults: one entry per message, so followers acknowledge old entries before the new leader's own; seeds 2, 4, 5, 7 …).",
-		edits: []edit{{"replication.go", "if t, _ := r.log.term(candidate); t != r.term {", "if t, _ := r.log.term(candidate); t > r.term {"}},
+		edits: []edit{{"raft/replication.go", "if t, _ := r.log.term(candidate); t != r.term {", "if t, _ := r.log.term(candidate); t > r.term {"}},
 		flags: flagsHeavy,
 	},
 	{
 		name: "vote-without-up-to-date-check",
 		bug: "§5.4.1: a vote is granted whatever the candidate's log. A stale candidate wins and the " +
 			"Leader Completeness check fails at its election (seeds 2, 12 …).",
-		edits: []edit{{"election.go", "if canVote && r.log.isUpToDate(m.Index, m.LogTerm) {", "if canVote {"}},
+		edits: []edit{{"raft/election.go", "if canVote && r.log.isUpToDate(m.Index, m.LogTerm) {", "if canVote {"}},
 		flags: flagsSwarm,
 	},
 	{
@@ -72,8 +75,8 @@ var mutants = []mutant{
 		bug: "Figure 2 votedFor: a node votes again in a term in which it already voted. Caught by " +
 			"raft.CheckInvariants (a candidate that voted for another) or the one-vote-per-term check (seeds 1, 2, 3 …).",
 		edits: []edit{
-			{"election.go", "(r.vote == None && r.lead == None)", "(r.lead == None)"},
-			{"election.go", "r.setVote(m.From)", "r.vote = m.From"},
+			{"raft/election.go", "(r.vote == None && r.lead == None)", "(r.lead == None)"},
+			{"raft/election.go", "r.setVote(m.From)", "r.vote = m.From"},
 		},
 		flags: flagsSwarm,
 	},
@@ -81,7 +84,7 @@ var mutants = []mutant{
 		name: "vote-not-persisted-before-reply",
 		bug: "Figure 2: a Ready whose only change is the vote is not marked MustSync, so the vote goes " +
 			"out before it is durable. Caught when the reply leaves (seeds 1, 2, 3 …).",
-		edits: []edit{{"ready.go",
+		edits: []edit{{"raft/ready.go",
 			"rd.MustSync = hs.Term != r.prevHard.Term || hs.Vote != r.prevHard.Vote",
 			"rd.MustSync = hs.Term != r.prevHard.Term"}},
 		flags: flagsSwarm,
@@ -90,21 +93,21 @@ var mutants = []mutant{
 		name: "stale-append-truncates-matching-entries",
 		bug: "Figure 2 AppendEntries rule 3: a stale or duplicated AppendEntries truncates entries that " +
 			"match. The follower acknowledges entries it no longer has durably, or a later leader lacks them (seeds 2, 3, 4 …).",
-		edits: []edit{{"log.go", "conflict := l.findConflict(ents)\n\tif conflict == 0 {\n\t\treturn 0\n\t}", "conflict := ents[0].Index"}},
+		edits: []edit{{"raft/log.go", "conflict := l.findConflict(ents)\n\tif conflict == 0 {\n\t\treturn 0\n\t}", "conflict := ents[0].Index"}},
 		flags: flagsSwarm,
 	},
 	{
 		name: "leader-applies-before-commit",
 		bug: "§5.3: the leader commits (and applies) an entry as soon as it holds it itself. " +
 			"A later leader lacks an applied entry: Leader Completeness or State Machine Safety fails (seeds 2, 5, 6 …).",
-		edits: []edit{{"replication.go", "candidate := matches[len(matches)-r.quorum()]", "candidate := matches[len(matches)-1]"}},
+		edits: []edit{{"raft/replication.go", "candidate := matches[len(matches)-r.quorum()]", "candidate := matches[len(matches)-1]"}},
 		flags: flagsSwarm,
 	},
 	{
 		name: "readindex-without-leadership-confirmation",
 		bug: "§6.4 step 3: the leader answers a ReadIndex without a heartbeat round. A deposed leader " +
 			"that does not know it yet serves reads below the new leader's commit index: the stale-read check fails (heavy faults; seeds 1, 6, 11 …).",
-		edits: []edit{{"readindex.go",
+		edits: []edit{{"raft/readindex.go",
 			"if len(r.conf.voters) == 1 || (r.cfg.ReadMode == ReadLease && r.leaseValid()) {",
 			"if true {"}},
 		flags: flagsHeavy,
@@ -113,14 +116,14 @@ var mutants = []mutant{
 		name: "lease-reads-without-checkquorum",
 		bug: "§6.4.1: raft accepts lease reads without CheckQuorum, whose promise (followers refuse votes " +
 			"while they hear from a leader) is what makes a lease safe. Every run asks for that configuration, and the host fails the run when raft accepts it.",
-		edits: []edit{{"raft.go", "case c.ReadMode == ReadLease && !c.CheckQuorum:", "case false:"}},
+		edits: []edit{{"raft/raft.go", "case c.ReadMode == ReadLease && !c.CheckQuorum:", "case false:"}},
 		flags: []string{"-faults", "swarm", "-lease", "no-checkquorum"},
 	},
 	{
 		name: "snapshot-install-keeps-conflicting-log",
 		bug: "Figure 13 rule 6: a follower keeps its log when it merely has an entry at the snapshot's " +
 			"index, even of another term, and commits its conflicting entries (heavy faults, compaction every 5 entries; seeds 3, 4, 10 …).",
-		edits: []edit{{"snapshot.go", "if r.log.matchTerm(meta.Index, meta.Term) {", "if _, ok := r.log.term(meta.Index); ok {"}},
+		edits: []edit{{"raft/snapshot.go", "if r.log.matchTerm(meta.Index, meta.Term) {", "if _, ok := r.log.term(meta.Index); ok {"}},
 		flags: append(slices.Clone(flagsHeavy), "-compact-every", "5"),
 	},
 	{
@@ -135,28 +138,85 @@ var mutants = []mutant{
 		name: "heartbeat-commit-not-capped-at-match",
 		bug: "§5.3: heartbeats carry the leader's whole commit index instead of min(match, commit), so a " +
 			"follower with a stale conflicting suffix commits it. State Machine Safety fails (seeds 1, 2, 3 …).",
-		edits: []edit{{"replication.go", "Commit:  min(pr.match, r.log.committed),", "Commit:  max(pr.match, r.log.committed),"}},
+		edits: []edit{{"raft/replication.go", "Commit:  min(pr.match, r.log.committed),", "Commit:  max(pr.match, r.log.committed),"}},
 		flags: flagsSwarm,
 	},
 	{
 		name: "read-before-first-commit-of-term",
 		bug: "§6.4 step 1: a new leader serves reads before it has committed an entry of its term, at a " +
 			"commit index that may miss writes the previous leader acknowledged: the stale-read check fails (seeds 1, 4, 6 …).",
-		edits: []edit{{"readindex.go", "if !r.committedInCurrentTerm() {\n\t\t// Step 1", "if false {\n\t\t// Step 1"}},
+		edits: []edit{{"raft/readindex.go", "if !r.committedInCurrentTerm() {\n\t\t// Step 1", "if false {\n\t\t// Step 1"}},
 		flags: flagsSwarm,
 	},
 	{
 		name: "append-without-consistency-check",
 		bug: "Figure 2 AppendEntries rule 2: entries are accepted without checking prevLogIndex/prevLogTerm. " +
 			"Logs diverge at once (seed 1).",
-		edits: []edit{{"replication.go", "if !r.log.matchTerm(m.Index, m.LogTerm) {", "if false {"}},
+		edits: []edit{{"raft/replication.go", "if !r.log.matchTerm(m.Index, m.LogTerm) {", "if false {"}},
 		flags: flagsSwarm,
+	},
+
+	// The service core's bugs, caught by the sessions workload.
+	{
+		name: "expiry-without-new-leader-grace",
+		bug: "PROTOCOL.md, Sessions: a new leader expires sessions at once, from the times it heard them when it " +
+			"led before, instead of granting every session a fresh ttl once its RenewAll applies. A client that kept " +
+			"pinging through the leader in between is expired: the session checker's no-false-expiry rule fails " +
+			"(12 of the 40 seeds: 1, 2, 6, 7 …).",
+		edits: []edit{
+			{"session/liveness.go",
+				"\tl.active = false\n\tl.lastHeard = map[string]int64{}\n\tl.expiring = map[string]bool{}\n\t// Sessions heard here",
+				"\tl.active = true\n\tl.expiring = map[string]bool{}\n\t// Sessions heard here"},
+			{"session/liveness.go",
+				"\tl.active = false\n\tl.lastHeard = map[string]int64{}\n\tl.expiring = map[string]bool{}\n\tl.renewTerm = 0\n}",
+				"\tl.active = false\n\tl.expiring = map[string]bool{}\n\tl.renewTerm = 0\n}"},
+		},
+		flags: flagsSessions,
+	},
+	{
+		name: "events-delivered-before-apply",
+		bug: "PROTOCOL.md, Watches: the leader hands watchers a push's event when it proposes the push, before the " +
+			"entry is committed and applied. Caught where the node host sends an event of an entry it has not applied " +
+			"(and, had it not been, by the watch checker when the proposal is lost; every seed).",
+		edits: []edit{{"session/writes.go",
+			"\t\t\tp.index, p.term = index, term\n\t\t\tw.byIndex[index] = p\n",
+			"\t\t\tp.index, p.term = index, term\n\t\t\tw.byIndex[index] = p\n" +
+				"\t\t\tif cn := c.conns[p.req.Conn]; cn != nil && p.req.Op == OpCreate {\n" +
+				"\t\t\t\tc.publish(index, []fsm.Event{{Path: p.req.Path, Version: index, Kind: fsm.EventPush, " +
+				"Item: fsm.Item{Version: index, Modified: index, Owner: cn.session, Data: string(p.req.Data)}}})\n" +
+				"\t\t\t}\n"}},
+		flags: flagsSessions,
+	},
+	{
+		name: "resume-skips-one-event",
+		bug: "PROTOCOL.md, Watches: a watch registered again with since leaves out the first retained event " +
+			"after since. The watch checker sees the gap (every seed).",
+		edits: []edit{{"session/watches.go", "\t\t\treplay = events\n", "\t\t\treplay = events[min(1, len(events)):]\n"}},
+		flags: flagsSessions,
+	},
+	{
+		name: "stale-read-served-as-linearizable",
+		bug: "PROTOCOL.md, Reads: a follower answers a default (linearizable) read from its own state, without a " +
+			"read index. A follower that is behind shows a list older than a write acknowledged before the read " +
+			"began: the lists history is not linearizable (14 of the 40 seeds: 3, 5, 6, 7 …).",
+		edits: []edit{{"session/reads.go", "\tif req.Stale {\n", "\tif req.Stale || c.soft.State != raft.StateLeader {\n"}},
+		flags: flagsSessions,
+	},
+	{
+		name: "expiry-removes-another-sessions-items",
+		bug: "PROTOCOL.md, Sessions: the leader proposes the end of the wrong session (the first one) when a " +
+			"session falls silent, so a live session's items are removed. Its client was pinging: the session " +
+			"checker's no-false-expiry rule fails (every seed).",
+		edits: []edit{{"session/liveness.go",
+			"fsm.CloseSession{ID: s.ID, Expired: true}",
+			"fsm.CloseSession{ID: c.fsm.Sessions()[0].ID, Expired: true}"}},
+		flags: flagsSessions,
 	},
 }
 
 // mutantTree lists what the copy holds: the module files and every package
 // the simulator's command is built from.
-var mutantTree = []string{"raft", "sim", "linearizability", "cmd/havensim"}
+var mutantTree = []string{"raft", "fsm", "session", "sim", "linearizability", "cmd/havensim"}
 
 func TestMutantsAreCaught(t *testing.T) {
 	root, err := filepath.Abs("..")
@@ -169,11 +229,11 @@ func TestMutantsAreCaught(t *testing.T) {
 		dir := filepath.Join(work, name)
 		copyModule(t, root, dir)
 		for _, e := range edits {
-			path := filepath.Join(dir, "raft", e.file)
+			path := filepath.Join(dir, filepath.FromSlash(e.file))
 			src, err := os.ReadFile(path)
 			require.NoError(t, err)
 			n := strings.Count(string(src), e.old)
-			require.Equalf(t, 1, n, "mutant %s: target text found %d times in raft/%s (raft changed; update the mutant):\n%s", name, n, e.file, e.old)
+			require.Equalf(t, 1, n, "mutant %s: target text found %d times in %s (the code changed; update the mutant):\n%s", name, n, e.file, e.old)
 			require.NoError(t, os.WriteFile(path, []byte(strings.Replace(string(src), e.old, e.new, 1)), 0o644))
 		}
 		bin := filepath.Join(dir, "havensim")
@@ -313,5 +373,5 @@ func requireTreeCoversImports(t *testing.T, root string) {
 		}
 	}
 	require.NotEmpty(t, mutants)
-	require.GreaterOrEqual(t, len(mutants), 10, fmt.Sprintf("%d mutants", len(mutants)))
+	require.GreaterOrEqual(t, len(mutants), 17, fmt.Sprintf("%d mutants", len(mutants)))
 }

@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/havenproject/haven/raft"
+	"github.com/havenproject/haven/session"
 )
 
 // network is the simulated network between nodes: a matrix of directed
@@ -52,14 +53,24 @@ func (nw *network) clearPartition() {
 	nw.partitionGen++
 }
 
+// wireMessage is a message between nodes: raft's, or (on nodes that run the
+// service core) one of the service's own, whose From and To are copied into
+// Message so that the network routes both alike.
+type wireMessage struct {
+	raft.Message
+	// service is the service core's message (forwarded write, keepalive,
+	// or an answer to one); nil for a raft message.
+	service *session.PeerMessage
+}
+
 // msgSlab holds messages in flight; events name them by slot, so the event
 // queue stays small and free of pointers, and slots are reused.
 type msgSlab struct {
-	items []raft.Message
+	items []wireMessage
 	free  []int32
 }
 
-func (s *msgSlab) put(m raft.Message) int32 {
+func (s *msgSlab) put(m wireMessage) int32 {
 	if n := len(s.free); n > 0 {
 		slot := s.free[n-1]
 		s.free = s.free[:n-1]
@@ -70,9 +81,9 @@ func (s *msgSlab) put(m raft.Message) int32 {
 	return int32(len(s.items) - 1)
 }
 
-func (s *msgSlab) take(slot int32) raft.Message {
+func (s *msgSlab) take(slot int32) wireMessage {
 	m := s.items[slot]
-	s.items[slot] = raft.Message{}
+	s.items[slot] = wireMessage{}
 	s.free = append(s.free, slot)
 	return m
 }
@@ -147,8 +158,8 @@ func (w *World) clientDelay() time.Duration {
 	return w.params.LatencyMin + w.rng.Exp(w.params.LatencyMean)
 }
 
-// sendMessage puts a raft message on the network.
-func (w *World) sendMessage(m raft.Message) {
+// sendMessage puts a message on the network.
+func (w *World) sendMessage(m wireMessage) {
 	from, to := int(m.From)-1, int(m.To)-1
 	w.stats.Messages++
 	if w.net.blocked[w.net.link(from, to)] {
@@ -161,7 +172,11 @@ func (w *World) sendMessage(m raft.Message) {
 	}
 	m.Entries = w.arena.clone(m.Entries)
 	copies := 1
-	if w.params.Duplicate > 0 && w.rng.Chance(w.params.Duplicate) {
+	// A forwarded write is not duplicated: Haven's peer transport sends
+	// each service message once (one HTTPS request, never retried), and
+	// the service core proposes a forward as often as it arrives. Raft's
+	// own messages are duplicated, because raft must tolerate retries.
+	if w.params.Duplicate > 0 && (m.service == nil || m.service.Forward == nil) && w.rng.Chance(w.params.Duplicate) {
 		w.stats.count(countDuplicate)
 		copies = 2
 	}
@@ -221,7 +236,13 @@ func (w *World) deliver(ev event) {
 		return
 	}
 	msg := w.msgs.take(ev.ref)
-	if err := n.raft.Step(msg); err != nil {
+	var err error
+	if msg.service != nil {
+		err = n.app.stepService(msg.service)
+	} else {
+		err = n.app.stepRaft(msg.Message)
+	}
+	if err != nil {
 		w.failf("node %d refused a message: %v", n.id, err)
 		return
 	}

@@ -7,17 +7,19 @@ import (
 	"github.com/havenproject/haven/raft"
 )
 
-// node is the simulator's host for one raft core: what cmd/havend does with
+// node is the simulator's host for one node: what cmd/havend does with
 // sockets, timers and files, done with the simulated network, clock and
-// disk. It follows the Ready contract to the letter (raft/ready.go): persist,
-// fsync when MustSync, only then send, then apply, then Advance.
+// disk. What runs on it is a replica (replica.go): raft with a Service above
+// it, or the Haven service core. Either way the host follows the Ready
+// contract to the letter: persist, fsync when MustSync, only then send,
+// then apply (or answer), then Advance.
 type node struct {
 	w   *World
 	id  raft.NodeID
 	idx int
 
-	raft *raft.Raft
-	svc  Service
+	// app is what runs on the node; nil while it is down.
+	app  replica
 	disk disk
 
 	up     bool
@@ -28,13 +30,16 @@ type node struct {
 	pauseGen    uint32
 	// tickEvery is this node's tick period: its clock drifts.
 	tickEvery time.Duration
+	// clockRate is how fast the node's clock runs against virtual time
+	// (TickInterval / tickEvery): the service core reads its time from it.
+	clockRate float64
 	ticking   bool
 	// nextTick is when the node's clock ticks next; a tick missed during a
 	// pause is made up on resume.
 	nextTick time.Duration
 	// syncing is set while a Ready waits for its fsync; ready holds it.
 	syncing bool
-	ready   raft.Ready
+	ready   hostReady
 	// parked holds the events that reached the node while it was paused.
 	parked []event
 	// readied is set when the node carried out a Ready: a tick that gave
@@ -49,26 +54,6 @@ type node struct {
 	leaderTerm uint64 // the last term in which this node was seen leading
 	// truthChecked is the highest index compared with the committed log.
 	truthChecked uint64
-}
-
-// NodeHost, for the node's Service.
-
-func (n *node) ID() raft.NodeID { return n.id }
-
-func (n *node) Propose(data []byte) (uint64, uint64, error) { return n.raft.Propose(data) }
-
-func (n *node) ReadIndex(ctx []byte) error { return n.raft.ReadIndex(ctx) }
-
-func (n *node) Leader() raft.NodeID { return n.soft.Lead }
-
-func (n *node) Incarnation() uint32 { return n.incarnation }
-
-func (n *node) Now() time.Duration { return n.w.now }
-
-func (n *node) Reply(client int, reply any) {
-	w := n.w
-	slot := w.rpcs.put(rpc{client: client, node: n.idx, payload: reply})
-	w.queue.push(event{at: w.now + w.clientDelay(), kind: evToClient, ref: slot})
 }
 
 // raftConfig is the configuration every node runs with: PreVote and
@@ -88,19 +73,35 @@ func (w *World) raftConfig(id raft.NodeID) raft.Config {
 	return cfg
 }
 
+// newReplica builds what runs on node n from its durable store: the
+// service core when the workload asks for it, else raft for a Service.
+func (w *World) newReplica(n *node, cfg raft.Config, restored raft.RestoredState) (replica, error) {
+	if cw, ok := w.workload.(coreWorkload); ok {
+		return newCoreReplica(n, cw, cfg, restored)
+	}
+	return newRaftReplica(n, cfg, restored)
+}
+
+// localMs is the node's own clock in milliseconds at virtual time t: it
+// runs at clockRate, so two nodes disagree on how long an interval lasts
+// by up to the run's drift.
+func (n *node) localMs(t time.Duration) int64 {
+	return int64(float64(t) * n.clockRate / float64(time.Millisecond))
+}
+
 // start brings up a new incarnation of the node from its durable store.
 func (n *node) start() error {
 	w := n.w
 	restored := n.disk.restored()
 	cfg := w.raftConfig(n.id)
-	r, err := raft.New(cfg, restored)
+	app, err := w.newReplica(n, cfg, restored)
 	if err != nil && cfg.ReadMode == raft.ReadLease && !cfg.CheckQuorum {
 		// Lease reads are only safe with CheckQuorum (§6.4.1), and raft
 		// must refuse the combination; this run then reads by lease with
 		// CheckQuorum on.
 		w.stats.count(countConfigRefused)
 		cfg.CheckQuorum = true
-		r, err = raft.New(cfg, restored)
+		app, err = w.newReplica(n, cfg, restored)
 	}
 	if err != nil {
 		return err
@@ -113,18 +114,19 @@ func (n *node) start() error {
 		// leader alone wins an election.
 		return errors.New("raft accepted lease reads without CheckQuorum (§6.4.1 needs CheckQuorum's promise)")
 	}
-	n.raft = r
+	n.app = app
 	n.incarnation++
 	n.up, n.paused, n.syncing = true, false, false
-	n.ready = raft.Ready{}
-	n.svc = w.workload.NewService(n)
+	n.ready = hostReady{}
 	n.soft = raft.SoftState{}
 	n.term = restored.HardState.Term
 	n.applied, n.leaderTerm = 0, 0
-	if restored.Snapshot != nil {
-		if err := n.svc.Restore(*restored.Snapshot); err != nil {
+	if a, ok := app.(*raftReplica); ok {
+		if err := a.start(restored); err != nil {
 			return err
 		}
+	}
+	if restored.Snapshot != nil {
 		n.applied = restored.Snapshot.Meta.Index
 	}
 	n.commit = max(n.applied, restored.HardState.Commit)
@@ -159,19 +161,19 @@ func (n *node) tick(ev event) {
 		return
 	}
 	n.readied = false
-	n.raft.Tick()
-	n.drive()
 	w := n.w
+	n.app.tick(n.localMs(w.now))
+	n.drive()
 	n.nextTick = w.now + n.tickEvery
 	w.queue.push(event{at: n.nextTick, kind: evTick, node: uint8(n.idx), gen: n.incarnation})
 }
 
-// drive carries out the node's Readys until raft has nothing more to do or
+// drive carries out the node's Readys until it has nothing more to do or
 // a Ready waits for its fsync.
 func (n *node) drive() {
 	w := n.w
-	for n.up && !n.syncing && w.failure == nil && n.raft.HasReady() {
-		rd := n.raft.Ready()
+	for n.up && !n.syncing && w.failure == nil && n.app.hasReady() {
+		rd := n.app.ready()
 		n.readied = true
 		if err := n.persist(&rd); err != nil {
 			w.failf("node %d: %v", n.id, err)
@@ -181,7 +183,11 @@ func (n *node) drive() {
 			w.fail(err)
 			return
 		}
-		if rd.MustSync {
+		if err := n.app.observed(&rd); err != nil {
+			w.fail(err)
+			return
+		}
+		if rd.mustSync {
 			// Figure 2: persistent state is "updated on stable storage
 			// before responding to RPCs"; the messages wait for the fsync.
 			n.syncing, n.ready = true, rd
@@ -194,10 +200,17 @@ func (n *node) drive() {
 }
 
 // persist writes a Ready's durable state to the disk (not yet synced).
-func (n *node) persist(rd *raft.Ready) error {
+func (n *node) persist(rd *hostReady) error {
 	w := n.w
+	if rd.saved != nil {
+		// A compaction the replica made of its own state: the snapshot file
+		// is written on its own, before this Ready's record.
+		if err := n.compacted(rd.saved, snapshotDigest(rd.saved)); err != nil {
+			return err
+		}
+	}
 	var g writeGroup
-	hs := rd.HardState
+	hs := rd.hard
 	if !hs.IsEmpty() {
 		if hs.Term != n.disk.written.hard.Term || hs.Vote != n.disk.written.hard.Vote {
 			g.hasTermVote, g.term, g.vote = true, hs.Term, hs.Vote
@@ -206,23 +219,23 @@ func (n *node) persist(rd *raft.Ready) error {
 			g.hasCommit, g.commit = true, hs.Commit
 		}
 	}
-	if rd.Snapshot != nil {
-		snap := *rd.Snapshot
+	if rd.snapshot != nil {
+		snap := *rd.snapshot
 		chain, ok := w.check.chainOf(snap.Meta.Index, snap.Meta.Term)
 		if !ok && snap.Meta.Index > 0 {
 			return errors.New("received a snapshot of an entry no node ever wrote")
 		}
 		g.snap, g.snapChain = &snap, chain
 	}
-	if len(rd.Entries) > 0 {
-		first := rd.Entries[0].Index
+	if len(rd.entries) > 0 {
+		first := rd.entries[0].Index
 		prev, ok := n.prevChain(g, first)
 		if !ok {
 			return errors.New("Ready entries leave a gap in the log")
 		}
-		g.entries = make([]storedEntry, len(rd.Entries))
-		for i := range rd.Entries {
-			e := rd.Entries[i]
+		g.entries = make([]storedEntry, len(rd.entries))
+		for i := range rd.entries {
+			e := rd.entries[i]
 			prev = chainHash(prev, &e)
 			g.entries[i] = storedEntry{Entry: e, chain: prev}
 			if err := w.check.entryWritten(n, &g.entries[i]); err != nil {
@@ -245,11 +258,29 @@ func (n *node) prevChain(g writeGroup, first uint64) (uint64, bool) {
 	return n.disk.written.chainAt(first - 1)
 }
 
-// observe checks what a Ready reveals about the node's state.
-func (n *node) observe(rd *raft.Ready) error {
+// compacted stores a snapshot the node took of its own state at the
+// snapshot's index, whose state digest is digest, and checks that state
+// against every other image of the state machine at that index.
+func (n *node) compacted(snap *raft.Snapshot, digest uint64) error {
 	w := n.w
-	n.soft = rd.SoftState
-	if hs := rd.HardState; !hs.IsEmpty() {
+	chain, ok := n.disk.written.chainAt(snap.Meta.Index)
+	if !ok {
+		// A snapshot installed from the leader has overtaken it.
+		return nil
+	}
+	if err := w.check.snapshotState(n, snap.Meta.Index, digest); err != nil {
+		return err
+	}
+	n.disk.compact(snap, chain)
+	w.stats.Compactions++
+	return nil
+}
+
+// observe checks what a Ready reveals about the node's state.
+func (n *node) observe(rd *hostReady) error {
+	w := n.w
+	n.soft = rd.soft
+	if hs := rd.hard; !hs.IsEmpty() {
 		if hs.Term < n.term {
 			return w.errorf("node %d: term went back from %d to %d", n.id, n.term, hs.Term)
 		}
@@ -258,7 +289,7 @@ func (n *node) observe(rd *raft.Ready) error {
 			return w.errorf("node %d: commit index moved back from %d to %d", n.id, n.commit, hs.Commit)
 		}
 		if hs.Commit > n.commit {
-			if rd.SoftState.State == raft.StateLeader {
+			if rd.soft.State == raft.StateLeader {
 				if err := w.check.leaderCommit(n, hs.Commit, hs.Term); err != nil {
 					return err
 				}
@@ -269,16 +300,32 @@ func (n *node) observe(rd *raft.Ready) error {
 			}
 		}
 	}
-	if rd.Snapshot != nil && rd.Snapshot.Meta.Index > n.commit {
-		n.commit = rd.Snapshot.Meta.Index
+	if rd.snapshot != nil && rd.snapshot.Meta.Index > n.commit {
+		n.commit = rd.snapshot.Meta.Index
 		n.truthChecked = max(n.truthChecked, n.commit)
 	}
-	if rd.SoftState.State == raft.StateLeader && n.leaderTerm != n.term {
+	if rd.soft.State == raft.StateLeader && n.leaderTerm != n.term {
 		n.leaderTerm = n.term
 		w.stats.Elections++
 		w.tracef("n%d leads term %d (last index %d)", n.id, n.term, n.disk.written.lastIndex())
 		return w.check.leaderElected(n)
 	}
+	return nil
+}
+
+// installed records that the node's state machine now holds the snapshot
+// at index, whose state digest is digest.
+func (n *node) installed(index, digest uint64) error {
+	n.applied = index
+	return n.w.check.snapshotState(n, index, digest)
+}
+
+// applying checks an entry the node applies, in order, and records it.
+func (n *node) applying(e *raft.Entry) error {
+	if err := n.w.check.apply(n, e); err != nil {
+		return err
+	}
+	n.applied = e.Index
 	return nil
 }
 
@@ -297,79 +344,32 @@ func (n *node) fsyncDone(ev event) {
 	}
 	n.syncing = false
 	rd := n.ready
-	n.ready = raft.Ready{}
+	n.ready = hostReady{}
 	n.finish(&rd)
 	n.drive()
 }
 
-// finish carries out steps 2-4 of the Ready contract.
-func (n *node) finish(rd *raft.Ready) {
+// finish sends a Ready's messages and lets the replica carry out the rest.
+func (n *node) finish(rd *hostReady) {
 	w := n.w
-	for i := range rd.Messages {
-		m := &rd.Messages[i]
+	for i := range rd.raftMsgs {
+		m := &rd.raftMsgs[i]
 		if err := w.check.beforeSend(n, m); err != nil {
 			w.fail(err)
 			return
 		}
-		w.sendMessage(*m)
+		w.sendMessage(wireMessage{Message: *m})
 	}
-	if w.phase == phaseFaults && len(rd.Messages) > 0 && n.disk.unsynced() && w.rng.Chance(w.params.CrashPoint) {
+	for i := range rd.serviceMsgs {
+		m := &rd.serviceMsgs[i]
+		w.sendMessage(wireMessage{Message: raft.Message{From: m.From, To: m.To}, service: m})
+	}
+	if w.phase == phaseFaults && len(rd.raftMsgs)+len(rd.serviceMsgs) > 0 && n.disk.unsynced() && w.rng.Chance(w.params.CrashPoint) {
 		w.stats.count(countCrashPoint)
 		w.crash(n, w.rng.Exp(w.params.FaultLength/4)+time.Millisecond)
 		return
 	}
-	if rd.Snapshot != nil {
-		meta := rd.Snapshot.Meta
-		if err := n.svc.Restore(*rd.Snapshot); err != nil {
-			w.failf("node %d: restoring snapshot at %d: %v", n.id, meta.Index, err)
-			return
-		}
-		n.applied = meta.Index
-		if err := w.check.snapshotState(n, meta.Index, n.svc.Digest()); err != nil {
-			w.fail(err)
-			return
-		}
-	}
-	for i := range rd.CommittedEntries {
-		e := &rd.CommittedEntries[i]
-		if err := w.check.apply(n, e); err != nil {
-			w.fail(err)
-			return
-		}
-		n.applied = e.Index
-		n.svc.Apply(*e)
-	}
-	for _, rs := range rd.ReadStates {
-		n.svc.ReadIndexReady(rs)
-	}
-	n.raft.Advance()
-	n.maybeCompact()
-}
-
-// maybeCompact snapshots the state machine every CompactEvery applied
-// entries, so InstallSnapshot runs under faults too (§7).
-func (n *node) maybeCompact() {
-	w := n.w
-	if n.applied < n.disk.written.snapIndex()+w.params.CompactEvery {
-		return
-	}
-	chain, ok := n.disk.written.chainAt(n.applied)
-	if !ok {
-		return
-	}
-	snap, err := n.raft.Compact(n.applied, n.svc.Snapshot())
-	if err != nil {
-		if !errors.Is(err, raft.ErrSnapshotTooOld) {
-			w.failf("node %d: compact at %d: %v", n.id, n.applied, err)
-		}
-		return
-	}
-	if err := w.check.snapshotState(n, n.applied, n.svc.Digest()); err != nil {
-		w.fail(err)
-		return
-	}
-	n.disk.compact(&snap, chain)
-	w.stats.Compactions++
+	n.app.complete(rd)
 }
 
 // request handles a client request's arrival at the node.
@@ -384,7 +384,7 @@ func (n *node) request(ev event) {
 		return
 	}
 	r := w.rpcs.take(ev.ref)
-	n.svc.HandleRequest(r.client, r.payload)
+	n.app.request(r.client, r.payload)
 	n.drive()
 }
 
@@ -409,9 +409,13 @@ func (w *World) crash(n *node, downtime time.Duration) {
 	}
 	w.tracef("n%d crashes (unsynced writes: %s), restarts in %v", n.id, fate, downtime)
 	n.up, n.paused, n.syncing, n.ticking = false, false, false, false
-	n.raft, n.svc = nil, nil
-	n.ready = raft.Ready{}
+	n.app = nil
+	n.ready = hostReady{}
 	n.dropParked()
+	if cw, ok := w.workload.(coreWorkload); ok {
+		// The node's client connections die with its process.
+		cw.nodeCrashed(n.id)
+	}
 	w.queue.push(event{at: w.now + downtime, kind: evRestart, node: uint8(n.idx), gen: n.incarnation})
 }
 
@@ -459,7 +463,7 @@ func (w *World) resume(n *node) {
 	// would outlive its promise.
 	missed := 0
 	for n.nextTick <= w.now {
-		n.raft.Tick()
+		n.app.tick(n.localMs(n.nextTick))
 		n.nextTick += n.tickEvery
 		missed++
 	}
@@ -473,8 +477,22 @@ func (w *World) resume(n *node) {
 	// reads them in no particular order, so a client's request may well be
 	// handled before the message that would have told the node it was
 	// deposed.
+	// Requests on one client connection keep their order, as TCP keeps it.
+	var connAt map[uint64]time.Duration
 	for _, ev := range n.parked {
 		ev.at = w.now + w.rng.Duration(0, 500*time.Microsecond)
+		if ev.kind == evToNode {
+			if c, ok := w.rpcs.items[ev.ref].payload.(connOrdered); ok {
+				if connAt == nil {
+					connAt = map[uint64]time.Duration{}
+				}
+				key := c.connKey()
+				if last, seen := connAt[key]; seen && ev.at < last {
+					ev.at = last
+				}
+				connAt[key] = ev.at
+			}
+		}
 		w.queue.push(ev)
 	}
 	n.parked = n.parked[:0]

@@ -1,7 +1,6 @@
 package sim
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -72,7 +71,7 @@ type Config struct {
 	Faults   FaultProfile
 	// ClientRate is the offered client load in operations per virtual
 	// second (default 100), spread over Clients clients (default 10) and
-	// Keys keys (default 100).
+	// Keys keys (default 100; the lists of the sessions workload).
 	ClientRate float64
 	Clients    int
 	Keys       int
@@ -95,9 +94,10 @@ type Config struct {
 	VisualizeAlways   bool
 	// CheckTimeout bounds the linearizability check (default 30 s).
 	CheckTimeout time.Duration
-	// Workload names the application: "kv" (the default), or "sessions"
-	// once the service core exists. NewWorkload, if set, is used instead:
-	// it is how another application plugs in.
+	// Workload names the application: "kv" (the default: a key-value
+	// store above raft), or "sessions" (the Haven service core itself).
+	// NewWorkload, if set, is used instead: it is how another application
+	// plugs in.
 	Workload    string
 	NewWorkload func(cfg *Config) Workload
 }
@@ -126,10 +126,6 @@ func (c *Config) setDefaults() {
 	}
 }
 
-// ErrWorkloadUnavailable is returned for a workload that is planned but not
-// built yet.
-var ErrWorkloadUnavailable = errors.New("sim: workload not available yet")
-
 // workloadNames lists the workload names Config.Workload accepts.
 var workloadNames = []string{"kv", "sessions"}
 
@@ -141,7 +137,7 @@ func newWorkload(cfg *Config) (Workload, error) {
 	case "kv":
 		return newKVWorkload(cfg), nil
 	case "sessions":
-		return nil, fmt.Errorf("%w: %q needs the session service core, which is not built yet; use -workload kv", ErrWorkloadUnavailable, cfg.Workload)
+		return newSessionsWorkload(cfg), nil
 	}
 	return nil, fmt.Errorf("sim: unknown workload %q (want one of %s)", cfg.Workload, strings.Join(workloadNames, ", "))
 }

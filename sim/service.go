@@ -95,4 +95,12 @@ type WorkloadReport struct {
 	Verdict string
 	// VisualizationPath is the porcupine HTML written, if any.
 	VisualizationPath string
+	// WatchEvents counts the watch events checked against the committed
+	// log, and Sessions the sessions whose lifetime was checked (sessions
+	// workload).
+	WatchEvents int
+	Sessions    int
+	// Requests counts the client requests answered, of every kind (pings,
+	// connects and watches included; sessions workload).
+	Requests int
 }

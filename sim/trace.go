@@ -57,6 +57,18 @@ func (t *tracer) event(w *World, ev *event) {
 		b = strconv.AppendInt(b, int64(ev.node)+1, 10)
 	case evDeliver:
 		m := &w.msgs.items[ev.ref]
+		if m.service != nil {
+			kind, id := serviceMessageKind(m.service)
+			b = append(b, ' ')
+			b = append(b, kind...)
+			b = append(b, " n"...)
+			b = strconv.AppendUint(b, uint64(m.From), 10)
+			b = append(b, "->n"...)
+			b = strconv.AppendUint(b, uint64(m.To), 10)
+			b = append(b, " id="...)
+			b = strconv.AppendUint(b, id, 10)
+			break
+		}
 		b = append(b, ' ')
 		b = append(b, m.Type.String()...)
 		b = append(b, " n"...)

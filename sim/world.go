@@ -49,10 +49,13 @@ type World struct {
 
 	phase    phase
 	healedAt time.Duration
-	failure  error
-	stats    Stats
-	hash     uint64
-	trace    *tracer
+	// liveAt is when the liveness phase found a leader and a new write
+	// acknowledged after healing.
+	liveAt  time.Duration
+	failure error
+	stats   Stats
+	hash    uint64
+	trace   *tracer
 
 	annotations []linearizability.Annotation
 }
@@ -152,9 +155,10 @@ func newWorld(cfg Config) (*World, error) {
 	}
 	for i := range cfg.Nodes {
 		drift := 1 + w.rng.Range(-w.params.Drift, w.params.Drift)
+		tickEvery := time.Duration(float64(TickInterval) * drift)
 		w.nodes = append(w.nodes, &node{
 			w: w, id: raft.NodeID(i + 1), idx: i,
-			tickEvery: time.Duration(float64(TickInterval) * drift),
+			tickEvery: tickEvery, clockRate: float64(TickInterval) / float64(tickEvery),
 		})
 	}
 	return w, nil
@@ -170,6 +174,10 @@ func (w *World) start() {
 		for _, n := range w.nodes {
 			w.trace.note(0, fmt.Sprintf("n%d ticks every %v", n.id, n.tickEvery))
 		}
+	}
+	if cw, ok := w.workload.(coreWorkload); ok {
+		// The nodes' service cores take their settings from the workload.
+		cw.bind(w)
 	}
 	for _, n := range w.nodes {
 		if err := n.start(); err != nil {
@@ -244,7 +252,7 @@ func (w *World) dispatch(ev event) {
 	case evSettleDeadline:
 		if w.phase == phaseSettling {
 			w.failf("no convergence: nodes did not all apply the log within %v of quiescing (clients idle: %t)%s",
-				LivenessBound, w.workload.Idle(), w.describeNodes())
+				w.settleBound(), w.workload.Idle(), w.describeNodes())
 		}
 	}
 }
@@ -258,7 +266,7 @@ func (w *World) afterEvent(ev *event) {
 		// the invariants do not look at (an election or a step-down
 		// always produces a Ready).
 		if n := w.nodes[ev.node]; n.up && (ev.kind != evTick || n.readied) {
-			if err := n.raft.CheckInvariants(); err != nil {
+			if err := n.app.raftCore().CheckInvariants(); err != nil {
 				w.fail(w.errorf("invariant: %v", err))
 				return
 			}
@@ -266,7 +274,7 @@ func (w *World) afterEvent(ev *event) {
 	case evFault, evFaultStep, evHeal:
 		for _, n := range w.nodes {
 			if n.up {
-				if err := n.raft.CheckInvariants(); err != nil {
+				if err := n.app.raftCore().CheckInvariants(); err != nil {
 					w.fail(w.errorf("invariant: %v", err))
 					return
 				}
@@ -277,9 +285,10 @@ func (w *World) afterEvent(ev *event) {
 	case phaseLiveness:
 		if w.currentLeader() != nil && w.workload.ProgressSince(w.healedAt) {
 			w.phase = phaseSettling
+			w.liveAt = w.now
 			w.tracef("live: leader elected and a new write acknowledged %v after healing", w.now-w.healedAt)
 			w.workload.Quiesce()
-			w.queue.push(event{at: w.now + LivenessBound, kind: evSettleDeadline})
+			w.queue.push(event{at: w.now + w.settleBound(), kind: evSettleDeadline})
 		}
 	case phaseSettling:
 		if w.settled() {
@@ -330,8 +339,8 @@ func (w *World) finish(res *Result) {
 	}
 	var services []Service
 	for _, n := range w.nodes {
-		if n.up {
-			services = append(services, n.svc)
+		if a, ok := n.app.(*raftReplica); ok && n.up {
+			services = append(services, a.svc)
 		}
 	}
 	report, err := w.workload.Finish(w, services)
@@ -350,6 +359,9 @@ func (w *World) hashEvent(ev *event) {
 		m := &w.msgs.items[ev.ref]
 		h = mix64(h ^ uint64(m.Type)<<56 ^ uint64(m.From)<<48 ^ uint64(m.To)<<40 ^ m.Term)
 		h = mix64(h ^ m.Index ^ m.LogTerm<<24 ^ m.Commit<<40 ^ uint64(len(m.Entries))<<56)
+		if m.service != nil {
+			h = mix64(h ^ serviceMessageHash(m.service))
+		}
 	}
 	w.hash = h
 }
@@ -394,6 +406,30 @@ func (w *World) Nodes() int { return len(w.nodes) }
 
 // Faulting reports whether the run is still injecting faults.
 func (w *World) Faulting() bool { return w.phase == phaseFaults }
+
+// settleBound is how long the settling phase may last: LivenessBound, or
+// longer for a workload that says it needs longer (the sessions workload
+// waits for every session to expire).
+func (w *World) settleBound() time.Duration {
+	if sb, ok := w.workload.(interface{ SettleBound() time.Duration }); ok {
+		return sb.SettleBound()
+	}
+	return LivenessBound
+}
+
+// sendToNodeAt and sendToClientAt send a client's request or a node's
+// answer to arrive at a given time: the sessions workload's connections
+// keep their order that way.
+func (w *World) sendToNodeAt(client int, node raft.NodeID, request any, at time.Duration) {
+	idx := int(node) - 1
+	slot := w.rpcs.put(rpc{client: client, node: idx, payload: request})
+	w.queue.push(event{at: at, kind: evToNode, node: uint8(idx), ref: slot})
+}
+
+func (w *World) sendToClientAt(client int, node raft.NodeID, reply any, at time.Duration) {
+	slot := w.rpcs.put(rpc{client: client, node: int(node) - 1, payload: reply})
+	w.queue.push(event{at: at, kind: evToClient, ref: slot})
+}
 
 // SendToNode sends a client's request to a node. Clients reach their node
 // whatever the partitions; a crashed node loses the request and a paused

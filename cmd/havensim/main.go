@@ -1,7 +1,11 @@
-// Command havensim runs Haven's Raft core in the deterministic simulator
+// Command havensim runs Haven's cores in the deterministic simulator
 // (package sim): many seeds, each a whole cluster with clients under
 // injected faults, each checked for Raft's safety properties, for liveness
 // once the faults heal, and for linearizability of what the clients saw.
+// The workload is a small key-value store above the Raft core (-workload
+// kv), or the Haven service core itself with sessions, lists and watches
+// (-workload sessions), whose clients are also checked for watch events
+// without gaps and for sessions that expire when, and only when, they must.
 //
 // A failing seed prints the command that replays it exactly.
 package main
@@ -24,6 +28,17 @@ import (
 const usageHead = `havensim runs simulated Haven clusters: the real Raft cores of N nodes on a
 simulated network, disks and clocks, driven by one seeded random generator in
 virtual time, with clients whose history is checked for linearizability.
+
+Two workloads: kv runs a small key-value store above raft; sessions runs the
+Haven service core (package session, the code havend runs) on every node,
+with clients that open sessions (ttl 500 ms for half of them, 1-3 s for the
+others), push, update, delete, read and watch lists, ping, move to other nodes
+and resume with their token, close their sessions or crash without closing.
+It also checks every watch event against the committed log (no gap, no
+duplicate, no reordering, across resumes with since), that no session is
+expired while its client's pings were answered OK within its ttl, and that
+every dead session ends within its ttl and a stated bound once a leader is
+stable.
 
 Each seed injects faults for -duration of virtual time (message loss, delay
 with a heavy tail, duplication, reordering, partitions of every shape,
@@ -53,8 +68,7 @@ With one seed, -trace and -viz write the given files (the visualization is
 written whatever the verdict). With several seeds, only failing seeds write
 them, with the seed number put before the file extension (trace-17.txt).
 
-Exit status: 0 if every seed passed, 1 if any failed, 2 for bad usage
-(including -workload sessions, which is not available yet).
+Exit status: 0 if every seed passed, 1 if any failed, 2 for bad usage.
 `
 
 type options struct {
@@ -92,14 +106,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.seedList, "seed-list", "", "run these comma-separated seeds (overrides -seeds)")
 	fs.DurationVar(&o.duration, "duration", 60*time.Second, "virtual time of the fault phase of each seed")
 	fs.StringVar(&o.faults, "faults", "swarm", "fault profile: none, light, heavy, or swarm (each seed draws its own mix)")
-	fs.StringVar(&o.workload, "workload", "kv", "client workload: kv (key-value store), or sessions (not available yet)")
+	fs.StringVar(&o.workload, "workload", "kv", "client workload: kv (key-value store above raft), or sessions (the Haven service core: sessions, lists, watches)")
 	fs.StringVar(&o.lease, "lease", "drawn", "lease reads (§6.4.1): drawn (as the fault profile draws them), never, always, or no-checkquorum (ask raft for leases without CheckQuorum, which it must refuse)")
 	fs.StringVar(&o.trace, "trace", "", "write the event trace to this file")
 	fs.StringVar(&o.viz, "viz", "", "write the porcupine HTML visualization of the history to this file")
 	fs.BoolVar(&o.json, "json", false, "print one JSON object summarizing the run as the last line, and no progress")
 	fs.Float64Var(&o.rate, "rate", 100, "client operations per virtual second")
 	fs.IntVar(&o.clients, "clients", 10, "number of clients")
-	fs.IntVar(&o.keys, "keys", 100, "number of keys the clients use")
+	fs.IntVar(&o.keys, "keys", 100, "number of keys (kv) or lists (sessions) the clients use")
 	fs.Uint64Var(&o.compactEvery, "compact-every", 0, "compact each node's log every N applied entries (0: as the fault profile draws it)")
 	fs.IntVar(&o.workers, "workers", runtime.NumCPU(), "seeds run in parallel")
 	fs.BoolVar(&o.stopOnFailure, "stop-on-failure", false, "start no new seed after the first failure")
@@ -260,7 +274,11 @@ func printSummary(w io.Writer, sum *sim.Summary) {
 	fmt.Fprintf(w, "seeds:            %d (%d failed)\n", sum.Seeds, len(sum.Failures))
 	fmt.Fprintf(w, "ops checked:      %d linearizability verdicts %v; %d writes acknowledged, %d outcomes unknown to clients\n",
 		sum.Ops, sum.Verdicts, sum.Acked, sum.Unknown)
-	fmt.Fprintf(w, "events:           %d (%d raft messages)\n", sum.Stats.Events, sum.Stats.Messages)
+	if sum.Sessions > 0 || sum.WatchEvents > 0 {
+		fmt.Fprintf(w, "sessions:         %d sessions checked (no false expiry, dead ones ended in time), %d watch events checked against the log\n",
+			sum.Sessions, sum.WatchEvents)
+	}
+	fmt.Fprintf(w, "events:           %d (%d messages between nodes)\n", sum.Stats.Events, sum.Stats.Messages)
 	fmt.Fprintf(w, "elections:        %d leaders seen, %d log compactions\n", sum.Stats.Elections, sum.Stats.Compactions)
 	fmt.Fprintf(w, "faults injected:\n")
 	for _, c := range sum.Stats.FaultCounts() {
@@ -312,6 +330,8 @@ type jsonSummary struct {
 	LatencyP50Ms float64           `json:"commit_latency_p50_ms"`
 	LatencyP99Ms float64           `json:"commit_latency_p99_ms"`
 	LatencyMaxMs float64           `json:"commit_latency_max_ms"`
+	WatchEvents  int               `json:"watch_events_checked"`
+	Sessions     int               `json:"sessions_checked"`
 }
 
 func printJSON(w io.Writer, sum *sim.Summary) {
@@ -323,6 +343,7 @@ func printJSON(w io.Writer, sum *sim.Summary) {
 		Events: sum.Stats.Events, Elections: sum.Stats.Elections, Faults: map[string]uint64{},
 		LatencyP50Ms: ms(sum.WriteLatency.Percentile(50)), LatencyP99Ms: ms(sum.WriteLatency.Percentile(99)),
 		LatencyMaxMs: ms(sum.WriteLatency.Max),
+		WatchEvents:  sum.WatchEvents, Sessions: sum.Sessions,
 	}
 	for _, r := range sum.Failures {
 		out.FailedSeeds = append(out.FailedSeeds, jsonFailure{Seed: r.Seed, AtSec: r.FailedAt.Seconds(), Error: r.Err.Error(), Replay: r.Replay})

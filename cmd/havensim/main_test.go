@@ -32,6 +32,21 @@ func TestJSONSummary(t *testing.T) {
 	require.Greater(t, sum["sim_seconds"], 9.0)
 }
 
+func TestSessionsWorkload(t *testing.T) {
+	code, out, errOut := havensim("-seeds", "2", "-duration", "3s", "-nodes", "3", "-workload", "sessions", "-json")
+	require.Equal(t, 0, code, errOut)
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	var sum map[string]any
+	require.NoError(t, json.Unmarshal([]byte(lines[len(lines)-1]), &sum))
+	require.Greater(t, sum["ops"], 0.0)
+	require.Greater(t, sum["watch_events_checked"], 0.0)
+	require.Greater(t, sum["sessions_checked"], 0.0)
+	code, out, errOut = havensim("-seed", "3", "-duration", "3s", "-workload", "sessions", "-faults", "heavy")
+	require.Equal(t, 0, code, errOut)
+	require.Contains(t, out, "sessions checked")
+	require.Contains(t, out, "watch events checked")
+}
+
 func TestReadableSummary(t *testing.T) {
 	code, out, errOut := havensim("-seed", "7", "-duration", "3s", "-faults", "heavy")
 	require.Equal(t, 0, code, errOut)
@@ -67,7 +82,6 @@ func TestUsageErrors(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"-workload", "sessions"}, "not available yet"},
 		{[]string{"-workload", "nope"}, "unknown workload"},
 		{[]string{"-faults", "medium"}, "unknown fault profile"},
 		{[]string{"-nodes", "0"}, "-nodes 0"},

@@ -1,0 +1,139 @@
+package session
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/havenproject/haven/fsm"
+	"github.com/havenproject/haven/raft"
+)
+
+// tickUntilExpiring ticks a one-node cluster, without taking its Readys,
+// until its leader has proposed the end of the session: the end is then in
+// the log but not yet committed or applied.
+func tickUntilExpiring(t *testing.T, tc *testCluster, l raft.NodeID, sessionID string) *Core {
+	core := tc.nodes[l].core
+	for range 200 {
+		tc.now += 10
+		core.Tick(tc.now)
+		if core.liveness.expiring[sessionID] {
+			_, alive := core.Machine().Session(sessionID)
+			require.True(t, alive, "the end is not applied yet")
+			return core
+		}
+		tc.settle()
+	}
+	t.Fatal("the leader never proposed the session's end")
+	return nil
+}
+
+// An OK ping promises the client that its session lives for a ttl from
+// when it sent the ping (decisions.md: "an OK ping means the leader heard
+// it"). A leader that has already proposed the session's end cannot keep
+// that promise, so it must not answer OK — found by the simulator (sessions
+// workload, heavy faults, seed 12: a ping sent 5 ms before the leader
+// proposed the expiry was answered OK).
+func TestLeaderDoesNotAcknowledgePingOfSessionItIsExpiring(t *testing.T) {
+	tc := newTestCluster(t, 1, nil)
+	l := tc.leader()
+	hello := tc.connect(l, 1, 500)
+	core := tickUntilExpiring(t, tc, l, hello.Session)
+	core.Submit(Request{Conn: 1, ID: 77, Op: OpPing})
+	tc.settle()
+	var got []Reply
+	for _, r := range tc.nodes[l].replies[1] {
+		if r.ID == 77 {
+			got = append(got, r)
+		}
+	}
+	require.Len(t, got, 1, "the ping is answered")
+	require.NotEqual(t, fsm.OK, got[0].Code, "a ping the leader heard after deciding to expire the session")
+}
+
+// keepAliveAck steps a keepalive from node 2 for session into the leader
+// and returns the acknowledgment it answers with.
+func keepAliveAck(t *testing.T, tc *testCluster, l raft.NodeID, session string) *KeepAliveAck {
+	lead := tc.nodes[l].core
+	require.NoError(t, lead.Step(PeerMessage{Group: 1, From: 2, To: l, KeepAlive: &KeepAlive{ID: 9, Sessions: []string{session}}}))
+	var ack *KeepAliveAck
+	for range 3 {
+		rd := lead.Ready()
+		tc.nodes[l].disk.save(rd)
+		for _, m := range rd.Messages {
+			if m.KeepAliveAck != nil {
+				ack = m.KeepAliveAck
+			}
+		}
+		lead.Advance()
+		if ack != nil || !lead.HasReady() {
+			break
+		}
+	}
+	require.NotNil(t, ack)
+	require.Equal(t, uint64(9), ack.ID)
+	return ack
+}
+
+// The same through a follower: the leader hears the follower's keepalive
+// after it proposed the session's end, and must not let the follower
+// answer the ping OK.
+func TestKeepAliveForSessionBeingExpiredIsRefused(t *testing.T) {
+	tc := newTestCluster(t, 1, nil)
+	l := tc.leader()
+	hello := tc.connect(l, 1, 500)
+	tickUntilExpiring(t, tc, l, hello.Session)
+	ack := keepAliveAck(t, tc, l, hello.Session)
+	require.Equal(t, []string{hello.Session}, ack.Refused, "the leader does not vouch for a session it is ending")
+}
+
+// A leader acknowledges a keepalive only for the sessions it knows to be
+// alive: a follower that has not yet applied a session's end must not
+// answer that session's pings OK (found with the above: light faults,
+// seed 32, a keepalive retried after the end was applied).
+func TestKeepAliveForEndedSessionIsRefused(t *testing.T) {
+	tc := newTestCluster(t, 1, nil)
+	l := tc.leader()
+	hello := tc.connect(l, 1, 60000)
+	r := tc.do(l, Request{Conn: 1, Op: OpClose})
+	require.Equal(t, fsm.OK, r.Code)
+	ack := keepAliveAck(t, tc, l, hello.Session)
+	require.Equal(t, []string{hello.Session}, ack.Refused, "the leader does not vouch for a session that ended")
+}
+
+// A leader that a partition has cut off from its quorum goes on believing
+// it leads until CheckQuorum tells it otherwise, while another leader is
+// elected, renews every session and starts expiring them. Its OK to a ping
+// would then promise a session a ttl that the new leader does not grant:
+// found by the simulator (sessions workload, heavy faults, seed 146: a ping
+// answered OK by an isolated leader 40 ms after another was elected, its
+// session expired 454 ms later). A leader answers a ping only once a round
+// of heartbeats sent after it heard the ping confirmed it still leads.
+func TestCutOffLeaderDoesNotAcknowledgePings(t *testing.T) {
+	tc := newTestCluster(t, 3, nil)
+	l := tc.leader()
+	tc.connect(l, 1, 500)
+	r := tc.do(l, Request{Conn: 1, Op: OpPing})
+	require.Equal(t, fsm.OK, r.Code, "a leader that leads answers pings")
+	tc.cut[l] = true
+	r = tc.do(l, Request{Conn: 1, Op: OpPing})
+	require.NotEqual(t, fsm.OK, r.Code, "a ping heard by a leader cut off from its quorum")
+}
+
+// The same through a follower that is on the cut-off leader's side of a
+// partition: the leader must not acknowledge its keepalive.
+func TestCutOffLeaderDoesNotAcknowledgeKeepAlives(t *testing.T) {
+	tc := newTestCluster(t, 5, nil)
+	l := tc.leader()
+	f := tc.follower()
+	tc.connect(f, 1, 500)
+	r := tc.do(f, Request{Conn: 1, Op: OpPing})
+	require.Equal(t, fsm.OK, r.Code)
+	for _, id := range tc.ids {
+		if id != l && id != f {
+			tc.cut[id] = true
+		}
+	}
+	r = tc.do(f, Request{Conn: 1, Op: OpPing})
+	require.NotEqual(t, fsm.OK, r.Code, "a ping acknowledged by a leader cut off from its quorum")
+}

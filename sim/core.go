@@ -1,0 +1,230 @@
+package sim
+
+import (
+	"github.com/havenproject/haven/raft"
+	"github.com/havenproject/haven/session"
+)
+
+// coreWorkload is a Workload whose nodes run the Haven service core
+// (session.Core) instead of a Service above raft: the node host then drives
+// a coreReplica, and NewService is never called. The core owns its raft and
+// its state machine; the workload's clients talk to it over connections.
+type coreWorkload interface {
+	Workload
+	// bind is called before the nodes start: their settings may depend on
+	// the run.
+	bind(w *World)
+	// coreConfig returns a node's service settings around raft's.
+	coreConfig(raft.Config) session.Config
+	// coreObserved is called once the host has persisted and observed a
+	// Ready of node n, with the entries the node wrote and applied.
+	coreObserved(n *node, rd *hostReady)
+	// coreAnswers hands the workload a Ready's replies and deliveries, once
+	// the Ready's writes are durable and its messages have gone out.
+	coreAnswers(n *node, rd *session.Ready)
+	// connUnknown is called for a request on a connection the node does
+	// not have: it was opened with an earlier incarnation of the node.
+	connUnknown(n *node, client int, payload any)
+	// connDropped is called when the node closes a connection.
+	connDropped(conn session.ConnID)
+	// submitted is called when the node hands a client's request to the
+	// core.
+	submitted(p *connRequest)
+	// nodeCrashed is called when node id crashes: its connections die.
+	nodeCrashed(id raft.NodeID)
+}
+
+// coreReplica runs session.Core on a node: the same code cmd/havend runs.
+// The host ticks it with the node's own drifting clock, steps the peers'
+// messages into it, submits the clients' requests, and carries out its
+// Readys exactly as for raft (persist, fsync, send), plus what the service
+// adds: the snapshots it takes of itself (SavedSnapshot), and the replies
+// and watch events, which leave only once the Ready is durable.
+type coreReplica struct {
+	n    *node
+	wl   coreWorkload
+	core *session.Core
+	// open holds the client connections this incarnation of the node has:
+	// a request on any other one came over a connection that died with an
+	// earlier incarnation.
+	open map[session.ConnID]bool
+}
+
+func newCoreReplica(n *node, wl coreWorkload, cfg raft.Config, restored raft.RestoredState) (*coreReplica, error) {
+	core, err := session.New(wl.coreConfig(cfg), restored)
+	if err != nil {
+		return nil, err
+	}
+	return &coreReplica{n: n, wl: wl, core: core, open: map[session.ConnID]bool{}}, nil
+}
+
+func (c *coreReplica) raftCore() *raft.Raft { return c.core.Raft() }
+
+func (c *coreReplica) tick(nowMs int64) { c.core.Tick(nowMs) }
+
+func (c *coreReplica) stepRaft(m raft.Message) error {
+	return c.core.Step(session.PeerMessage{Group: c.n.w.coreGroup(), From: m.From, To: m.To, Raft: &m})
+}
+
+func (c *coreReplica) stepService(m *session.PeerMessage) error { return c.core.Step(*m) }
+
+func (c *coreReplica) request(client int, payload any) {
+	p, ok := payload.(*connRequest)
+	if !ok {
+		c.n.w.failf("node %d: a client sent %T to the service core", c.n.id, payload)
+		return
+	}
+	switch {
+	case p.hangUp:
+		if c.open[p.conn] {
+			delete(c.open, p.conn)
+			c.core.ConnClosed(p.conn)
+		}
+	case p.first:
+		c.open[p.conn] = true
+		c.core.Submit(p.req)
+		c.wl.submitted(p)
+	case !c.open[p.conn]:
+		c.wl.connUnknown(c.n, client, payload)
+	default:
+		c.core.Submit(p.req)
+		c.wl.submitted(p)
+	}
+}
+
+func (c *coreReplica) hasReady() bool { return c.core.HasReady() }
+
+func (c *coreReplica) ready() hostReady {
+	rd := c.core.Ready()
+	out := hostReady{
+		soft: rd.SoftState, hard: rd.HardState, entries: rd.Entries, snapshot: rd.Snapshot,
+		mustSync: rd.MustSync, saved: rd.SavedSnapshot, core: rd,
+	}
+	for i := range rd.Messages {
+		m := &rd.Messages[i]
+		if m.Raft != nil {
+			out.raftMsgs = append(out.raftMsgs, *m.Raft)
+		} else {
+			out.serviceMsgs = append(out.serviceMsgs, *m)
+		}
+	}
+	return out
+}
+
+// observed checks what the core applied while it made the Ready — the
+// snapshot it installed, then its committed entries — against the
+// committed log, as the raft host checks what it applies.
+func (c *coreReplica) observed(rd *hostReady) error {
+	n := c.n
+	if rd.snapshot != nil {
+		if err := n.installed(rd.snapshot.Meta.Index, snapshotDigest(rd.snapshot)); err != nil {
+			return err
+		}
+	}
+	for i := range rd.core.CommittedEntries {
+		if err := n.applying(&rd.core.CommittedEntries[i]); err != nil {
+			return err
+		}
+	}
+	c.wl.coreObserved(n, rd)
+	return nil
+}
+
+// complete sends the replies and watch events, then Advances. PROTOCOL.md:
+// "The answer comes after the entry is committed and applied on the node
+// that answers", and an event is sent "as soon as the node has applied the
+// change": nothing the node tells a client may be newer than what it
+// applied.
+func (c *coreReplica) complete(rd *hostReady) {
+	n, w := c.n, c.n.w
+	var closing []session.ConnID
+	for i := range rd.core.Replies {
+		r := &rd.core.Replies[i]
+		if r.Version > n.applied {
+			w.failf("node %d answers %v on connection %d with list version %d before applying it (applied through %d)",
+				n.id, r.Op, r.Conn, r.Version, n.applied)
+			return
+		}
+		if r.CloseConn && c.open[r.Conn] {
+			closing = append(closing, r.Conn)
+		}
+	}
+	for i := range rd.core.Deliveries {
+		d := &rd.core.Deliveries[i]
+		if d.Event.Version > n.applied {
+			w.failf("node %d delivers the event of entry %d (%s %s) on connection %d before applying it (applied through %d)",
+				n.id, d.Event.Version, d.Event.Kind, d.Event.Path, d.Conn, n.applied)
+			return
+		}
+	}
+	c.wl.coreAnswers(n, &rd.core)
+	for _, conn := range closing {
+		// The server closes the connection after this answer.
+		delete(c.open, conn)
+		c.core.ConnClosed(conn)
+	}
+	for _, conn := range rd.core.Disconnect {
+		// The core has dropped the connection (its watches lost continuity
+		// when a snapshot replaced the log): the host closes it, and the
+		// client finds out, after the answers already on their way.
+		if c.open[conn] {
+			delete(c.open, conn)
+			c.wl.connDropped(conn)
+		}
+	}
+	c.core.Advance()
+}
+
+func (c *coreReplica) digest() uint64 { return bytesDigest(c.core.Machine().Snapshot()) }
+
+// coreGroup is the Raft group every node of the simulated cluster serves.
+func (w *World) coreGroup() uint64 { return 1 }
+
+// snapshotDigest is the state digest of a snapshot of the service core's
+// state machine. fsm snapshots are canonical — the same state gives the
+// same bytes on every node — so hashing the bytes compares states.
+func snapshotDigest(snap *raft.Snapshot) uint64 { return bytesDigest(snap.Data) }
+
+func bytesDigest(data []byte) uint64 {
+	h := uint64(14695981039346656037)
+	for len(data) >= 8 {
+		v := uint64(data[0]) | uint64(data[1])<<8 | uint64(data[2])<<16 | uint64(data[3])<<24 |
+			uint64(data[4])<<32 | uint64(data[5])<<40 | uint64(data[6])<<48 | uint64(data[7])<<56
+		h = mix64(h ^ v)
+		data = data[8:]
+	}
+	for _, b := range data {
+		h = (h ^ uint64(b)) * 1099511628211
+	}
+	return mix64(h ^ uint64(len(data)))
+}
+
+// serviceMessageHash folds a service message into the run's hash.
+func serviceMessageHash(m *session.PeerMessage) uint64 {
+	switch {
+	case m.Forward != nil:
+		return mix64(1 ^ m.Forward.ID<<8 ^ uint64(len(m.Forward.Command))<<40)
+	case m.ForwardReply != nil:
+		return mix64(2 ^ m.ForwardReply.ID<<8 ^ m.ForwardReply.Index<<32)
+	case m.KeepAlive != nil:
+		return mix64(3 ^ m.KeepAlive.ID<<8 ^ uint64(len(m.KeepAlive.Sessions))<<40)
+	case m.KeepAliveAck != nil:
+		return mix64(4 ^ m.KeepAliveAck.ID<<8)
+	}
+	return 0
+}
+
+// serviceMessageKind names a service message for the trace.
+func serviceMessageKind(m *session.PeerMessage) (string, uint64) {
+	switch {
+	case m.Forward != nil:
+		return "Forward", m.Forward.ID
+	case m.ForwardReply != nil:
+		return "ForwardReply", m.ForwardReply.ID
+	case m.KeepAlive != nil:
+		return "KeepAlive", m.KeepAlive.ID
+	case m.KeepAliveAck != nil:
+		return "KeepAliveAck", m.KeepAliveAck.ID
+	}
+	return "?", 0
+}

@@ -1,0 +1,518 @@
+package sim
+
+import (
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/havenproject/haven/linearizability"
+	"github.com/havenproject/haven/raft"
+	"github.com/havenproject/haven/session"
+)
+
+// sessClient is one simulated Haven client. It holds at most one session
+// and one connection at a time, and has at most one operation, one ping and
+// one connect (or resume) in flight, pipelined on its connection.
+type sessClient struct {
+	id  int
+	ttl uint64 // asked for (and granted: no client asks outside the bounds)
+
+	timers   [numClientTimers]uint64
+	timerSeq uint64
+
+	conn *sessConn
+	// sess is the current session, nil while the client has none.
+	sess *clientSession
+	// connecting is the connect or resume in flight; resuming says which.
+	connecting *clientReq
+	resuming   bool
+	op         *clientReq
+	ping       *clientReq
+	// pending are the requests sent on conn that await an answer.
+	pending map[uint64]*clientReq
+	// down is set while the client is crashed.
+	down bool
+
+	// watches are the lists the client watches in this session.
+	watches map[string]*watcher
+	// What the client has learned in this session, to make requests that
+	// succeed and fail in every way: its own items and others' by list,
+	// and the last version of each list.
+	own      map[string][]uint64
+	foreign  map[string][]uint64
+	versions map[string]uint64
+	// deleted are the items the client asked to delete: it never names
+	// them again (see remove).
+	deleted map[uint64]bool
+	dataSeq uint64
+}
+
+type clientSession struct {
+	id, token string
+	rec       *sessRecord
+}
+
+// clientReq is a request in flight.
+type clientReq struct {
+	id    uint64
+	op    session.Op
+	sent  time.Duration
+	path  string
+	stale bool
+	// hist is the request's operation in the history, -1 if none.
+	hist int
+	// target is the item an update or delete names.
+	target uint64
+	// withSince is set on a watch that asked for the events since a version.
+	withSince bool
+}
+
+// watcher is the client's watch of one list, and the checker's
+// expectation of it.
+type watcher struct {
+	path string
+	// registering is the watch request in flight; active is set once its
+	// answer arrived, and events are expected.
+	registering *clientReq
+	active      bool
+	// last is the version of the last change the client saw: the
+	// registration answer's, or the last event's. A resume asks `since` it.
+	last    uint64
+	hasLast bool
+	// next is the position, in the list's changes in the committed log,
+	// of the event expected next.
+	next int
+}
+
+func (c *sessClient) resetKnowledge() {
+	c.own, c.foreign, c.versions = map[string][]uint64{}, map[string][]uint64{}, map[string]uint64{}
+	c.deleted = map[uint64]bool{}
+	c.watches = map[string]*watcher{}
+}
+
+// ready reports whether the client can send operations.
+func (c *sessClient) ready() bool {
+	return c.sess != nil && c.conn != nil && c.connecting == nil && !c.down
+}
+
+func (wl *sessionsWorkload) timerFired(c *sessClient, t clientTimer) {
+	if c.down && t != timerRestart {
+		return
+	}
+	switch t {
+	case timerThink:
+		switch {
+		case wl.quiesced:
+		case c.ready() && c.op == nil:
+			wl.startOp(c)
+		default:
+			wl.setTimer(c, timerThink, wl.w.rng.Exp(wl.thinkMean))
+		}
+	case timerOp:
+		if c.op != nil {
+			wl.opTimedOut(c)
+		}
+	case timerPing:
+		wl.sendPing(c)
+	case timerPingWait:
+		if c.ping != nil {
+			// No answer in a third of the ttl: this node cannot reach a
+			// leader, or is gone. Go elsewhere before the ttl runs out.
+			c.ping = nil
+			wl.resume(c)
+		}
+	case timerConnect:
+		if c.connecting != nil {
+			c.connecting = nil
+			wl.connectFailed(c)
+		}
+	case timerRestart:
+		c.down = false
+		switch {
+		case wl.quiesced:
+		case c.sess != nil:
+			wl.resume(c)
+		default:
+			wl.newSession(c)
+		}
+	}
+}
+
+// send sends a request on the client's connection.
+func (wl *sessionsWorkload) send(c *sessClient, req *clientReq, r session.Request, first bool) {
+	wl.nextReq++
+	req.id, req.sent = wl.nextReq, wl.w.now
+	r.ID, r.Conn, r.Op = req.id, c.conn.id, req.op
+	if c.pending == nil {
+		c.pending = map[uint64]*clientReq{}
+	}
+	c.pending[req.id] = req
+	p := &connRequest{conn: c.conn.id, first: first, req: r}
+	if c.sess != nil {
+		p.sess = c.sess.rec
+	}
+	wl.toNode(c.conn, p)
+}
+
+// hangUp closes the client's connection. What was in flight on it is left
+// to its fate: writes are resolved from the log.
+func (wl *sessionsWorkload) hangUp(c *sessClient, tell bool) {
+	if c.conn == nil {
+		return
+	}
+	if tell && !c.conn.closed {
+		wl.toNode(c.conn, &connRequest{conn: c.conn.id, hangUp: true})
+	}
+	c.conn.closed = true
+	c.conn = nil
+	wl.abandonPending(c)
+}
+
+// abandonPending gives up on everything in flight on the old connection.
+func (wl *sessionsWorkload) abandonPending(c *sessClient) {
+	for _, req := range c.pending {
+		wl.giveUp(req)
+	}
+	c.pending = nil
+	if c.op != nil && c.op.op == session.OpClose {
+		// The client cannot tell whether its close ended the session; it
+		// gives the session up (it expires if it is still alive) rather
+		// than close it twice.
+		c.sess = nil
+		c.resetKnowledge()
+	}
+	if c.op != nil {
+		c.op = nil
+		wl.cancelTimer(c, timerOp)
+		if !wl.quiesced {
+			wl.setTimer(c, timerThink, wl.w.rng.Exp(wl.thinkMean))
+		}
+	}
+	c.ping, c.connecting = nil, nil
+	for _, wt := range c.watches {
+		wt.registering, wt.active = nil, false
+	}
+}
+
+// giveUp records that the client will never learn the outcome of req.
+func (wl *sessionsWorkload) giveUp(req *clientReq) {
+	if req.hist < 0 {
+		return
+	}
+	op := &wl.ops[req.hist]
+	if op.state != opPending {
+		return
+	}
+	if op.input.Op == linearizability.ReadList {
+		op.state = opDropped
+		return
+	}
+	op.state = opResolve
+	wl.unknown++
+}
+
+func (wl *sessionsWorkload) otherNode(not raft.NodeID) raft.NodeID {
+	w := wl.w
+	if w.Nodes() == 1 {
+		return 1
+	}
+	for {
+		if n := raft.NodeID(1 + w.rng.Intn(w.Nodes())); n != not {
+			return n
+		}
+	}
+}
+
+// newSession opens a new session on some node.
+func (wl *sessionsWorkload) newSession(c *sessClient) {
+	if wl.quiesced {
+		return
+	}
+	wl.hangUp(c, true)
+	c.sess = nil
+	c.resetKnowledge()
+	c.conn = wl.openConn(c, raft.NodeID(1+wl.w.rng.Intn(wl.w.Nodes())))
+	c.resuming = false
+	c.connecting = &clientReq{op: session.OpConnect, hist: -1}
+	wl.send(c, c.connecting, session.Request{TTLms: c.ttl}, true)
+	wl.setTimer(c, timerConnect, sessOpTimeout)
+}
+
+// resume moves the session to another node: the client reconnects there
+// with its token (PROTOCOL.md, "Sessions").
+func (wl *sessionsWorkload) resume(c *sessClient) {
+	if wl.quiesced || c.down {
+		return
+	}
+	if c.sess == nil {
+		wl.newSession(c)
+		return
+	}
+	from := raft.None
+	if c.conn != nil {
+		from = c.conn.node
+	}
+	wl.hangUp(c, true)
+	if c.sess == nil {
+		wl.newSession(c) // a close was in flight: the session is given up
+		return
+	}
+	c.conn = wl.openConn(c, wl.otherNode(from))
+	c.resuming = true
+	c.connecting = &clientReq{op: session.OpConnect, hist: -1}
+	wl.send(c, c.connecting, session.Request{Token: c.sess.token}, true)
+	wl.setTimer(c, timerConnect, sessOpTimeout)
+}
+
+func (wl *sessionsWorkload) connectFailed(c *sessClient) {
+	wl.hangUp(c, true)
+	wl.setTimer(c, timerRestart, wl.w.rng.Duration(2*time.Millisecond, 20*time.Millisecond))
+}
+
+// sessionGone forgets a session that has ended.
+func (wl *sessionsWorkload) sessionGone(c *sessClient) {
+	if c.sess == nil {
+		return
+	}
+	c.sess.rec.expiredAnswers = append(c.sess.rec.expiredAnswers, wl.w.now)
+	c.sess = nil
+	wl.hangUp(c, true)
+	c.resetKnowledge()
+	wl.setTimer(c, timerRestart, wl.w.rng.Duration(2*time.Millisecond, 20*time.Millisecond))
+}
+
+func (wl *sessionsWorkload) connBroken(c *sessClient) {
+	c.conn.closed = true
+	c.conn = nil
+	wl.abandonPending(c)
+	wl.setTimer(c, timerRestart, wl.w.rng.Duration(2*time.Millisecond, 20*time.Millisecond))
+}
+
+func (wl *sessionsWorkload) sendPing(c *sessClient) {
+	if wl.quiesced || c.sess == nil {
+		return
+	}
+	interval := time.Duration(c.sess.rec.ttl) * time.Millisecond / 3
+	wl.setTimer(c, timerPing, interval)
+	if !c.ready() || c.ping != nil {
+		return
+	}
+	c.ping = &clientReq{op: session.OpPing, hist: -1}
+	wl.send(c, c.ping, session.Request{}, false)
+	wl.setTimer(c, timerPingWait, interval)
+}
+
+// startOp starts the client's next operation.
+func (wl *sessionsWorkload) startOp(c *sessClient) {
+	w := wl.w
+	path := wl.pickPath()
+	roll := w.rng.Float64()
+	switch {
+	case roll < 0.04:
+		wl.crashClient(c)
+		return
+	case roll < 0.08:
+		wl.closeSession(c)
+		return
+	case roll < 0.12:
+		wl.resume(c)
+		wl.setTimer(c, timerThink, w.rng.Exp(wl.thinkMean))
+		return
+	case roll < 0.20:
+		if wt := c.watches[path]; wt == nil {
+			wl.watch(c, path, false)
+		} else if wt.active {
+			wl.unwatch(c, path)
+		} else {
+			wl.read(c, path, false)
+		}
+		return
+	case roll < 0.42:
+		wl.read(c, path, w.rng.Chance(0.2))
+		return
+	case roll < 0.68:
+		wl.push(c, path)
+		return
+	}
+	// Update or delete one of the client's items, now and then another
+	// session's (Forbidden) or one that does not exist (NotFound).
+	var target uint64
+	switch r := w.rng.Float64(); {
+	case r < 0.05:
+		// An item that never existed: each such name is used once, so
+		// that every delete's entry can be told apart in the log.
+		wl.nextReq++
+		target = 1<<40 + wl.nextReq
+	case r < 0.12 && len(c.foreign[path]) > 0:
+		target = c.foreign[path][w.rng.Intn(len(c.foreign[path]))]
+	default:
+		own := c.ownPaths()
+		if len(own) == 0 {
+			wl.push(c, path)
+			return
+		}
+		path = own[w.rng.Intn(len(own))]
+		target = c.own[path][w.rng.Intn(len(c.own[path]))]
+	}
+	if roll < 0.84 {
+		wl.update(c, path, target)
+	} else {
+		wl.remove(c, path, target)
+	}
+}
+
+func (c *sessClient) ownPaths() []string {
+	var paths []string
+	for p, items := range c.own {
+		if len(items) > 0 {
+			paths = append(paths, p)
+		}
+	}
+	slices.Sort(paths)
+	return paths
+}
+
+func (wl *sessionsWorkload) pickPath() string {
+	w := wl.w
+	if w.rng.Chance(wl.hotShare) {
+		return wl.paths[w.rng.Intn(min(sessHotPaths, len(wl.paths)))]
+	}
+	return wl.paths[w.rng.Intn(len(wl.paths))]
+}
+
+// startData sends a data operation and starts its deadline.
+func (wl *sessionsWorkload) startData(c *sessClient, req *clientReq, r session.Request) {
+	c.op = req
+	wl.send(c, req, r, false)
+	wl.setTimer(c, timerOp, sessOpTimeout)
+}
+
+func (wl *sessionsWorkload) ifVersion(c *sessClient, path string, chance float64) *uint64 {
+	if v, ok := c.versions[path]; ok && wl.w.rng.Chance(chance) {
+		return &v
+	}
+	return nil
+}
+
+// itemData is a unique item value: a MessagePack string naming the client
+// and the write, so that the write's entry can be found in the log.
+func (wl *sessionsWorkload) itemData(c *sessClient) []byte {
+	c.dataSeq++
+	s := "c" + strconv.Itoa(c.id) + "." + strconv.FormatUint(c.dataSeq, 10)
+	if len(s) < 32 {
+		return append([]byte{0xa0 | byte(len(s))}, s...) // fixstr
+	}
+	return append([]byte{0xd9, byte(len(s))}, s...) // str 8
+}
+
+func (wl *sessionsWorkload) read(c *sessClient, path string, stale bool) {
+	req := &clientReq{op: session.OpRead, path: path, stale: stale, hist: -1}
+	if !stale {
+		// Stale reads are not linearizable: not in the history.
+		req.hist = wl.beginOp(c, linearizability.ListsInput{Op: linearizability.ReadList, Path: path})
+	}
+	wl.startData(c, req, session.Request{Path: path, Stale: stale})
+}
+
+func (wl *sessionsWorkload) push(c *sessClient, path string) {
+	data := wl.itemData(c)
+	ifv := wl.ifVersion(c, path, 0.2)
+	req := &clientReq{op: session.OpCreate, path: path}
+	req.hist = wl.beginOp(c, linearizability.ListsInput{
+		Op: linearizability.PushItem, Path: path, Session: c.sess.id, Data: string(data), IfVersion: ifv})
+	wl.startData(c, req, session.Request{Path: path, Data: data, IfVersion: ifv})
+}
+
+func (wl *sessionsWorkload) update(c *sessClient, path string, item uint64) {
+	data := wl.itemData(c)
+	ifv := wl.ifVersion(c, path, 0.2)
+	req := &clientReq{op: session.OpUpdate, path: path, target: item}
+	req.hist = wl.beginOp(c, linearizability.ListsInput{
+		Op: linearizability.UpdateItem, Path: path, Session: c.sess.id, Item: item, Data: string(data), IfVersion: ifv})
+	wl.startData(c, req, session.Request{Path: path, Item: item, Data: data, IfVersion: ifv})
+}
+
+// remove deletes an item. The client never names an item again once it
+// asked to delete it, so each delete is the only one of its item: its
+// entry can be found in the log by (session, list, item).
+func (wl *sessionsWorkload) remove(c *sessClient, path string, item uint64) {
+	c.deleted[item] = true
+	c.own[path] = slices.DeleteFunc(c.own[path], func(v uint64) bool { return v == item })
+	c.foreign[path] = slices.DeleteFunc(c.foreign[path], func(v uint64) bool { return v == item })
+	ifv := wl.ifVersion(c, path, 0.1)
+	req := &clientReq{op: session.OpDelete, path: path, target: item}
+	req.hist = wl.beginOp(c, linearizability.ListsInput{
+		Op: linearizability.DeleteItem, Path: path, Session: c.sess.id, Item: item, IfVersion: ifv})
+	wl.startData(c, req, session.Request{Path: path, Item: item, IfVersion: ifv})
+}
+
+func (wl *sessionsWorkload) watch(c *sessClient, path string, withSince bool) {
+	wt := c.watches[path]
+	if wt == nil {
+		wt = &watcher{path: path}
+		c.watches[path] = wt
+	}
+	req := &clientReq{op: session.OpWatch, path: path, hist: -1}
+	r := session.Request{Path: path}
+	if withSince && wt.hasLast {
+		since := wt.last
+		r.Since, req.withSince = &since, true
+	}
+	wt.registering, wt.active = req, false
+	if c.op == nil {
+		wl.startData(c, req, r)
+		return
+	}
+	wl.send(c, req, r, false) // a re-registration after a resume
+}
+
+func (wl *sessionsWorkload) unwatch(c *sessClient, path string) {
+	wl.startData(c, &clientReq{op: session.OpUnwatch, path: path, hist: -1}, session.Request{Path: path})
+}
+
+// closeSession ends the session: the end is an operation of the history.
+func (wl *sessionsWorkload) closeSession(c *sessClient) {
+	req := &clientReq{op: session.OpClose}
+	req.hist = wl.beginOp(c, linearizability.ListsInput{Op: linearizability.EndSession, Session: c.sess.id})
+	wl.startData(c, req, session.Request{})
+}
+
+// crashClient is a client process dying without closing its session. Half
+// the time the operating system closes its connection; otherwise (a machine
+// gone) the node never learns. The session must expire by itself.
+func (wl *sessionsWorkload) crashClient(c *sessClient) {
+	w := wl.w
+	wl.hangUp(c, w.rng.Chance(0.5))
+	c.sess = nil
+	c.resetKnowledge()
+	c.down = true
+	for t := range c.timers {
+		c.timers[t] = 0
+	}
+	wl.setTimer(c, timerRestart, 10*time.Millisecond+w.rng.Exp(200*time.Millisecond))
+}
+
+func (wl *sessionsWorkload) opTimedOut(c *sessClient) {
+	req := c.op
+	c.op = nil
+	wl.giveUp(req)
+	if req.op == session.OpClose {
+		// The client cannot tell whether the session ended; it gives up on
+		// it and starts afresh (the session expires if it is still alive).
+		wl.newSession(c)
+		return
+	}
+	if wl.w.rng.Chance(0.5) {
+		wl.resume(c)
+	}
+	wl.setTimer(c, timerThink, wl.w.rng.Exp(wl.thinkMean))
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}

@@ -1,0 +1,93 @@
+package sim
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// TestSessionsSwarm is the CI campaign of the sessions workload: the Haven
+// service core on five nodes, swarm faults, every check. Its size is
+// HAVEN_SIM_SESSIONS_SEEDS seeds (default 200) of HAVEN_SIM_SESSIONS_DURATION
+// virtual time each (default 60s); HAVEN_SIM_LEASE picks the lease-read
+// mode as for TestSwarm.
+func TestSessionsSwarm(t *testing.T) {
+	seeds, duration := campaignSizeFrom(t, "HAVEN_SIM_SESSIONS_SEEDS", "HAVEN_SIM_SESSIONS_DURATION", 200)
+	camp := Campaign{
+		Base:  Config{Nodes: 5, Duration: duration, Faults: FaultsSwarm, Workload: "sessions", Lease: campaignLease(t)},
+		Seeds: seedRange(1, seeds),
+	}
+	sum := camp.Run()
+	requirePassed(t, sum)
+	require.Equal(t, seeds, sum.Seeds)
+	// The campaign must have exercised what it claims to.
+	require.Equal(t, seeds, sum.Verdicts["ok"], "every lists history linearizable")
+	require.Greater(t, sum.Ops, seeds*100, "list operations checked")
+	require.Greater(t, sum.Acked, seeds*50, "writes acknowledged")
+	require.Greater(t, sum.Unknown, 0, "outcomes resolved from the log")
+	require.Greater(t, sum.WatchEvents, seeds*50, "watch events checked")
+	require.Greater(t, sum.Sessions, seeds*10, "sessions checked")
+	for _, kind := range []FaultKind{FaultPartitionHalves, FaultPartitionOneWay, FaultPartitionBridge,
+		FaultIsolateLeader, FaultIsolateNode, FaultClog, FaultCrash, FaultPause} {
+		require.Greater(t, sum.Stats.Faults[kind], uint64(0), "fault %s injected", kind)
+	}
+	require.Greater(t, sum.Stats.Compactions, uint64(0))
+	t.Logf("%d seeds × %v: %d list ops, %d sessions, %d watch events, %d elections, %.0f virtual s in %.1f s (%.0fx)",
+		sum.Seeds, duration, sum.Ops, sum.Sessions, sum.WatchEvents, sum.Stats.Elections,
+		sum.SimTime.Seconds(), sum.WallTime.Seconds(), sum.Speedup())
+}
+
+// TestSessionsProfiles runs the sessions workload under every fault
+// profile, other cluster sizes and lease reads, on a few seeds each.
+func TestSessionsProfiles(t *testing.T) {
+	tests := []struct {
+		name string
+		cfg  Config
+	}{
+		{"none", Config{Faults: FaultsNone}},
+		{"light", Config{Faults: FaultsLight}},
+		{"heavy", Config{Faults: FaultsHeavy}},
+		{"three nodes", Config{Nodes: 3, Faults: FaultsSwarm}},
+		{"one node", Config{Nodes: 1, Faults: FaultsSwarm}},
+		{"seven nodes", Config{Nodes: 7, Faults: FaultsHeavy}},
+		{"lease reads", Config{Faults: FaultsHeavy, Lease: LeaseAlways}},
+		{"frequent snapshots", Config{Faults: FaultsHeavy, CompactEvery: 3}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.cfg.Duration, tt.cfg.Workload = 15*time.Second, "sessions"
+			camp := Campaign{Base: tt.cfg, Seeds: seedRange(1, 4)}
+			sum := camp.Run()
+			requirePassed(t, sum)
+			require.Equal(t, 4, sum.Verdicts["ok"])
+			require.Greater(t, sum.Acked, 0, "writes acknowledged")
+			require.Greater(t, sum.Sessions, 0)
+		})
+	}
+}
+
+// TestSessionsEveryDeadSessionEnds: a run's settling phase ends only once
+// every session has ended (the clients stop pinging when they quiesce), and
+// the nodes then hold no session and no item.
+func TestSessionsEveryDeadSessionEnds(t *testing.T) {
+	var wl *sessionsWorkload
+	r := Run(Config{Seed: 5, Duration: 10 * time.Second, Faults: FaultsHeavy,
+		NewWorkload: func(cfg *Config) Workload { wl = newSessionsWorkload(cfg); return wl }})
+	require.NoError(t, r.Err)
+	require.Equal(t, "ok", r.Workload.Verdict)
+	require.Equal(t, len(wl.truth.opened), len(wl.truth.ends), "every session opened has ended")
+	expired := 0
+	for _, end := range wl.truth.ends {
+		if end.expired {
+			expired++
+		}
+	}
+	require.Greater(t, expired, 0, "sessions expired")
+	require.Less(t, expired, len(wl.truth.ends), "sessions closed")
+	for _, n := range wl.w.nodes {
+		st := n.app.(*coreReplica).core.Machine().Stats()
+		require.Zero(t, st.Sessions, "node %d", n.id)
+		require.Zero(t, st.Items, "node %d", n.id)
+	}
+}

@@ -1,0 +1,129 @@
+package sim
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/havenproject/haven/fsm"
+	"github.com/havenproject/haven/raft"
+	"github.com/havenproject/haven/session"
+)
+
+// What the sessions workload's clients and the nodes' service cores say to
+// each other. A client talks to a node over a connection, as over TCP:
+// messages each way arrive in the order they were sent (sessConn keeps the
+// order), a connection dies with the node's process, and either side may
+// hang up.
+
+// connRequest is what a client sends a node over a connection.
+type connRequest struct {
+	conn session.ConnID
+	// first marks the first message of a new connection (a connect).
+	first bool
+	// hangUp closes the connection from the client's side; req is unused.
+	hangUp bool
+	req    session.Request
+	// sess is the session the client speaks for (or resumes), for the
+	// checks: not part of what a real client sends.
+	sess *sessRecord
+}
+
+func (r *connRequest) connKey() uint64 { return uint64(r.conn) }
+
+// connReply is what a node sends a client over a connection: an answer, a
+// watch event, or news that the connection broke.
+type connReply struct {
+	conn  session.ConnID
+	reply *session.Reply
+	event *fsm.Event
+	// broken says the connection is gone: the node's process crashed, or a
+	// restarted node does not know it.
+	broken bool
+}
+
+// sessConn is one connection, as both ends see it.
+type sessConn struct {
+	id     session.ConnID
+	client int
+	node   raft.NodeID
+	// closed: the client hung up, was told the connection broke, or the
+	// node closed it after a close; nothing more goes over it.
+	closed bool
+	// upAt and downAt are when the last message each way arrives: the next
+	// one arrives no earlier, so the connection keeps its order.
+	upAt, downAt time.Duration
+	// seen is, per list, the highest version this connection has shown the
+	// client (in answers and events): a stale read on it must show no
+	// older version (PROTOCOL.md, "Reads").
+	seen map[string]uint64
+	// sess is the session the connection speaks for, once connected.
+	sess *sessRecord
+}
+
+func (r *connRequest) appendTrace(b []byte) []byte {
+	b = append(b, "conn="...)
+	b = strconv.AppendUint(b, uint64(r.conn), 10)
+	if r.hangUp {
+		return append(b, " hang-up"...)
+	}
+	b = append(b, ' ')
+	b = append(b, r.req.Op.String()...)
+	b = append(b, " id="...)
+	b = strconv.AppendUint(b, r.req.ID, 10)
+	if r.req.Path != "" {
+		b = append(b, ' ')
+		b = append(b, r.req.Path...)
+	}
+	if r.req.Item != 0 {
+		b = append(b, " item="...)
+		b = strconv.AppendUint(b, r.req.Item, 10)
+	}
+	if r.req.Since != nil {
+		b = append(b, " since="...)
+		b = strconv.AppendUint(b, *r.req.Since, 10)
+	}
+	if r.req.Token != "" {
+		b = append(b, " resume"...)
+	}
+	if r.req.Stale {
+		b = append(b, " stale"...)
+	}
+	return b
+}
+
+func (r *connReply) appendTrace(b []byte) []byte {
+	b = append(b, "conn="...)
+	b = strconv.AppendUint(b, uint64(r.conn), 10)
+	switch {
+	case r.broken:
+		b = append(b, " broken"...)
+	case r.event != nil:
+		b = append(b, " event "...)
+		b = append(b, r.event.Kind...)
+		b = append(b, ' ')
+		b = append(b, r.event.Path...)
+		b = append(b, " v="...)
+		b = strconv.AppendUint(b, r.event.Version, 10)
+		b = append(b, " item="...)
+		b = strconv.AppendUint(b, r.event.Item.Version, 10)
+	case r.reply != nil:
+		b = append(b, ' ')
+		b = append(b, r.reply.Op.String()...)
+		b = append(b, " id="...)
+		b = strconv.AppendUint(b, r.reply.ID, 10)
+		b = append(b, ' ')
+		b = append(b, r.reply.Code...)
+		if r.reply.Version != 0 {
+			b = append(b, " v="...)
+			b = strconv.AppendUint(b, r.reply.Version, 10)
+		}
+		if r.reply.Session != "" {
+			b = append(b, " session="...)
+			b = append(b, r.reply.Session...)
+		}
+		if r.reply.Reset {
+			b = append(b, " reset"...)
+		}
+	}
+	return b
+}
