@@ -97,7 +97,10 @@ func (c *Core) publish(index uint64, events []fsm.Event) {
 }
 
 // endSessionWatches drops the watches of every connection of a session
-// that ended (after the events of its end were delivered).
+// that ended. It runs before the events of the ending entry are published,
+// so a session's own watchers do not receive the deletions of its own
+// items: watches last "for as long as the session lives" (PROTOCOL.md), and
+// the simulator's watch checker holds the core to exactly that.
 func (c *Core) endSessionWatches(session string) {
 	for _, id := range sortedConnIDs(c.conns) {
 		cn := c.conns[id]
