@@ -276,3 +276,27 @@ func TestHandedOutEntriesNeverChange(t *testing.T) {
 	require.Equal(t, StateFollower, l.state)
 	require.Equal(t, sent, apps[0].Entries, "a message in flight changed")
 }
+
+// TestReadyMessagesStayIntactUntilAdvance checks the other half of the
+// buffer contract: Advance recycles the message memory of the Ready it
+// completes, but until then steps that send more messages must not touch
+// the messages the host is still carrying out (for example while it waits
+// for an fsync).
+func TestReadyMessagesStayIntactUntilAdvance(t *testing.T) {
+	c := newCluster(t, 3, nil)
+	l := c.waitLeader()
+	r := c.node(l)
+	_, _, err := r.Propose([]byte("a"))
+	require.NoError(t, err)
+	rd := r.Ready()
+	want := slices.Clone(rd.Messages)
+	require.NotEmpty(t, want)
+	for range 3 {
+		r.Tick() // heartbeats go into a new buffer
+	}
+	_, _, err = r.Propose([]byte("b"))
+	require.NoError(t, err)
+	require.Equal(t, want, rd.Messages)
+	r.Advance()
+	require.NotEmpty(t, r.Ready().Messages)
+}

@@ -151,6 +151,10 @@ type Raft struct {
 
 	// Effects waiting for the host (see Ready).
 	msgs         []Message
+	// msgsHanded is the message buffer the last Ready handed out; Advance
+	// recycles it as msgsSpare, so steady state sends allocate nothing.
+	msgsHanded []Message
+	msgsSpare  []Message
 	readStates   []ReadState
 	snapshot     *Snapshot // newest snapshot, kept to send to followers
 	snapshotNew  bool      // snapshot received from the leader, to install
@@ -237,6 +241,9 @@ func (r *Raft) send(m Message) {
 	m.From = r.id
 	if m.Term == 0 {
 		m.Term = r.term
+	}
+	if r.msgs == nil {
+		r.msgs, r.msgsSpare = r.msgsSpare, nil
 	}
 	r.msgs = append(r.msgs, m)
 }

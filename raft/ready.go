@@ -12,6 +12,11 @@ package raft
 //     applied.
 //  4. Call Advance(rd).
 //
+// Messages and ReadStates belong to the Ready until Advance: Advance reuses
+// their memory, so a host that keeps a message longer (in a queue, say)
+// copies it — the Message value; its Entries and Snapshot are never
+// changed in place and may be shared.
+//
 // Between Ready and Advance the host must not call Ready again; it may keep
 // calling Tick, Step and the request methods.
 type Ready struct {
@@ -92,6 +97,7 @@ func (r *Raft) Ready() Ready {
 	}
 	r.readyPending = mark
 	r.prevSoft = rd.SoftState
+	r.msgsHanded = r.msgs
 	r.msgs = nil
 	r.readStates = nil
 	return rd
@@ -104,6 +110,11 @@ func (r *Raft) Advance() {
 		panic("raft: Advance without Ready")
 	}
 	r.readyPending = nil
+	// The host is done with the last Ready's messages: reuse their buffer.
+	if r.msgsHanded != nil {
+		clear(r.msgsHanded)
+		r.msgsSpare, r.msgsHanded = r.msgsHanded[:0], nil
+	}
 	if mark.snapshotIndex > r.log.applied {
 		r.log.applied = mark.snapshotIndex
 	}

@@ -73,9 +73,12 @@ func drain(r *Raft) []Message {
 	return msgs
 }
 
-// readyOnce takes one Ready and advances.
+// readyOnce takes one Ready and advances. The messages and read states are
+// copied first: Advance reuses their memory (see Ready).
 func readyOnce(r *Raft) Ready {
 	rd := r.Ready()
+	rd.Messages = slices.Clone(rd.Messages)
+	rd.ReadStates = slices.Clone(rd.ReadStates)
 	r.Advance()
 	return rd
 }

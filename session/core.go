@@ -266,8 +266,11 @@ func (c *Core) Ready() Ready {
 		CommittedEntries: rd.CommittedEntries,
 	}
 	out.Messages = make([]PeerMessage, 0, len(rd.Messages)+len(c.messages))
-	for i := range rd.Messages {
-		m := &rd.Messages[i]
+	// Raft reuses its message buffer at Advance; the host may still hold
+	// these messages then (in a send queue), so they get their own copy.
+	raftMsgs := slices.Clone(rd.Messages)
+	for i := range raftMsgs {
+		m := &raftMsgs[i]
 		out.Messages = append(out.Messages, PeerMessage{Group: c.cfg.Group, From: m.From, To: m.To, Raft: m})
 	}
 	out.Messages = append(out.Messages, c.messages...)
