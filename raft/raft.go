@@ -150,11 +150,11 @@ type Raft struct {
 	randomizedElectionTimeout int
 
 	// Effects waiting for the host (see Ready).
-	msgs         []Message
+	msgs []Message
 	// msgsHanded is the message buffer the last Ready handed out; Advance
 	// recycles it as msgsSpare, so steady state sends allocate nothing.
-	msgsHanded []Message
-	msgsSpare  []Message
+	msgsHanded   []Message
+	msgsSpare    []Message
 	readStates   []ReadState
 	snapshot     *Snapshot // newest snapshot, kept to send to followers
 	snapshotNew  bool      // snapshot received from the leader, to install
