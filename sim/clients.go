@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/anishathalye/porcupine"
+
 	"github.com/havenproject/haven/linearizability"
 	"github.com/havenproject/haven/raft"
 )
@@ -304,24 +306,32 @@ func (wl *kvWorkload) Finish(w *World, services []Service) (WorkloadReport, erro
 	}
 	ops := wl.history.Operations()
 	report.Ops = len(ops)
+	err := checkLinearizable(w, wl.cfg, linearizability.KVModel, ops, "operations", &report)
+	return report, err
+}
+
+// checkLinearizable checks a workload's history with porcupine, with the
+// injected faults as annotations, and writes the visualization where the
+// run asked for it (always for an illegal history).
+func checkLinearizable(w *World, cfg *Config, model porcupine.Model, ops []porcupine.Operation, what string, report *WorkloadReport) error {
 	opts := []linearizability.CheckOption{linearizability.WithAnnotations(w.Annotations()...)}
-	if wl.cfg.VisualizationPath != "" {
-		opts = append(opts, linearizability.VisualizeTo(wl.cfg.VisualizationPath))
-		if wl.cfg.VisualizeAlways {
+	if cfg.VisualizationPath != "" {
+		opts = append(opts, linearizability.VisualizeTo(cfg.VisualizationPath))
+		if cfg.VisualizeAlways {
 			opts = append(opts, linearizability.VisualizeAlways())
 		}
 	}
-	result, err := linearizability.Check(linearizability.KVModel, ops, wl.cfg.CheckTimeout, opts...)
+	result, err := linearizability.Check(model, ops, cfg.CheckTimeout, opts...)
 	report.Verdict, report.VisualizationPath = string(result.Verdict), result.VisualizationPath
 	if err != nil {
-		return report, err
+		return err
 	}
 	if result.Verdict == linearizability.VerdictIllegal {
 		where := ""
 		if result.VisualizationPath != "" {
 			where = " (visualization: " + result.VisualizationPath + ")"
 		}
-		return report, fmt.Errorf("linearizability violated: the history of %d operations has no linearization%s", len(ops), where)
+		return fmt.Errorf("linearizability violated: the history of %d %s has no linearization%s", len(ops), what, where)
 	}
-	return report, nil
+	return nil
 }

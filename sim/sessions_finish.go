@@ -50,26 +50,8 @@ func (wl *sessionsWorkload) Finish(w *World, _ []Service) (WorkloadReport, error
 	}
 	ops := history.Operations()
 	report.Ops = len(ops)
-	opts := []linearizability.CheckOption{linearizability.WithAnnotations(w.Annotations()...)}
-	if wl.cfg.VisualizationPath != "" {
-		opts = append(opts, linearizability.VisualizeTo(wl.cfg.VisualizationPath))
-		if wl.cfg.VisualizeAlways {
-			opts = append(opts, linearizability.VisualizeAlways())
-		}
-	}
-	result, err := linearizability.Check(linearizability.ListsModel, ops, wl.cfg.CheckTimeout, opts...)
-	report.Verdict, report.VisualizationPath = string(result.Verdict), result.VisualizationPath
-	if err != nil {
-		return report, err
-	}
-	if result.Verdict == linearizability.VerdictIllegal {
-		where := ""
-		if result.VisualizationPath != "" {
-			where = " (visualization: " + result.VisualizationPath + ")"
-		}
-		return report, fmt.Errorf("linearizability violated: the history of %d list operations has no linearization%s", len(ops), where)
-	}
-	return report, nil
+	err = checkLinearizable(w, wl.cfg, linearizability.ListsModel, ops, "list operations", &report)
+	return report, err
 }
 
 // checkWatchersComplete is the end of the watch checker: once the run has
