@@ -63,29 +63,31 @@ type wireMessage struct {
 	service *session.PeerMessage
 }
 
-// msgSlab holds messages in flight; events name them by slot, so the event
-// queue stays small and free of pointers, and slots are reused.
-type msgSlab struct {
-	items []wireMessage
+// slab holds things in flight (messages, client RPCs); events name them by
+// slot, so the event queue stays small and free of pointers, and slots are
+// reused.
+type slab[T any] struct {
+	items []T
 	free  []int32
 }
 
-func (s *msgSlab) put(m wireMessage) int32 {
+func (s *slab[T]) put(v T) int32 {
 	if n := len(s.free); n > 0 {
 		slot := s.free[n-1]
 		s.free = s.free[:n-1]
-		s.items[slot] = m
+		s.items[slot] = v
 		return slot
 	}
-	s.items = append(s.items, m)
+	s.items = append(s.items, v)
 	return int32(len(s.items) - 1)
 }
 
-func (s *msgSlab) take(slot int32) wireMessage {
-	m := s.items[slot]
-	s.items[slot] = wireMessage{}
+func (s *slab[T]) take(slot int32) T {
+	v := s.items[slot]
+	var zero T
+	s.items[slot] = zero
 	s.free = append(s.free, slot)
-	return m
+	return v
 }
 
 // entryArena copies the entries of messages in flight. A real network
@@ -112,29 +114,6 @@ type rpc struct {
 	client  int
 	node    int
 	payload any
-}
-
-type rpcSlab struct {
-	items []rpc
-	free  []int32
-}
-
-func (s *rpcSlab) put(r rpc) int32 {
-	if n := len(s.free); n > 0 {
-		slot := s.free[n-1]
-		s.free = s.free[:n-1]
-		s.items[slot] = r
-		return slot
-	}
-	s.items = append(s.items, r)
-	return int32(len(s.items) - 1)
-}
-
-func (s *rpcSlab) take(slot int32) rpc {
-	r := s.items[slot]
-	s.items[slot] = rpc{}
-	s.free = append(s.free, slot)
-	return r
 }
 
 // messageDelay draws one message's one-way delay.

@@ -38,8 +38,8 @@ type World struct {
 	nodes  []*node
 	voters []raft.NodeID
 	net    network
-	msgs   msgSlab
-	rpcs   rpcSlab
+	msgs   slab[wireMessage]
+	rpcs   slab[rpc]
 	arena  entryArena
 
 	check    checker
