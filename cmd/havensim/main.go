@@ -18,6 +18,7 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"time"
@@ -93,6 +94,13 @@ type options struct {
 }
 
 func main() {
+	// The simulator allocates briskly and keeps little: a campaign runs
+	// about a fifth faster when the collector lets the heap grow to five
+	// times the live data (GOGC=400) instead of twice. An explicit GOGC in
+	// the environment still wins.
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(400)
+	}
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
