@@ -29,9 +29,12 @@
 //     [ElectionTicks, 2*ElectionTicks)); HeartbeatTicks the leader's
 //     heartbeat interval.
 //   - Step(m) hands the server a message from a peer. It returns an error
-//     only for a message that is not addressed to it or has no valid sender;
-//     everything else (stale terms, unknown senders) is handled or ignored
-//     by the rules below.
+//     only for a message that is not addressed to it, has no valid sender,
+//     or has a shape no correct server sends (checkMessage: entries that do
+//     not follow Index one by one, terms that go back or exceed the
+//     message's, an InstallSnapshot without a snapshot); everything else
+//     (stale terms, unknown senders) is handled or ignored by the rules
+//     below. TestStepRefusesMalformedMessages
 //   - Propose(data) appends a command on the leader and returns its index
 //     and term (ErrNotLeader, ErrTransferring, ErrProposalDropped
 //     otherwise). The command is committed when the host applies an entry
@@ -54,8 +57,11 @@
 //     install Snapshot into the state machine, apply CommittedEntries in
 //     order and serve ReadStates whose Index is applied; then (4) call
 //     Advance. Between Ready and Advance the host may keep calling Tick,
-//     Step and the request methods, but not Ready. Nothing handed out in a
-//     Ready or a Message is modified by the server afterwards.
+//     Step and the request methods, but not Ready. Entries and snapshots
+//     handed out in a Ready or a Message are never modified afterwards; the
+//     Messages slice itself is reused once Advance is called, so a host that
+//     keeps a message past Advance copies the Message value.
+//     TestReadyMessagesStayIntactUntilAdvance
 //   - Status, Entries and CheckInvariants are for dashboards, checkers and
 //     tests.
 //
