@@ -14,7 +14,8 @@
 //	    persist rd.Snapshot, rd.HardState, rd.Entries (fsync if rd.MustSync)
 //	    persist rd.SavedSnapshot (a local compaction)
 //	    send rd.Messages to peers
-//	    send rd.Replies and rd.Deliveries to connections
+//	    send rd.Replies and rd.Deliveries to connections, then close the
+//	      connections of replies with CloseConn and of rd.Disconnect
 //	    core.Advance()
 //
 // # What happens where
