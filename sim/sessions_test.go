@@ -38,22 +38,9 @@ func TestSessionsSwarm(t *testing.T) {
 		sum.SimTime.Seconds(), sum.WallTime.Seconds(), sum.Speedup())
 }
 
-// TestSessionsProfiles runs the sessions workload under every fault
-// profile, other cluster sizes and lease reads, on a few seeds each.
+// TestSessionsProfiles runs every profile on the sessions workload.
 func TestSessionsProfiles(t *testing.T) {
-	tests := []struct {
-		name string
-		cfg  Config
-	}{
-		{"none", Config{Faults: FaultsNone}},
-		{"light", Config{Faults: FaultsLight}},
-		{"heavy", Config{Faults: FaultsHeavy}},
-		{"three nodes", Config{Nodes: 3, Faults: FaultsSwarm}},
-		{"one node", Config{Nodes: 1, Faults: FaultsSwarm}},
-		{"seven nodes", Config{Nodes: 7, Faults: FaultsHeavy}},
-		{"lease reads", Config{Faults: FaultsHeavy, Lease: LeaseAlways}},
-		{"frequent snapshots", Config{Faults: FaultsHeavy, CompactEvery: 3}},
-	}
+	tests := profiles
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			tt.cfg.Duration, tt.cfg.Workload = 15*time.Second, "sessions"

@@ -95,23 +95,27 @@ func TestSwarm(t *testing.T) {
 		sum.Seeds, duration, sum.Ops, sum.Stats.Elections, sum.SimTime.Seconds(), sum.WallTime.Seconds(), sum.Speedup())
 }
 
-// TestProfiles runs every fault profile, other cluster sizes and lease
-// reads on a few seeds each.
+// profiles are the fault profiles, other cluster sizes and lease modes that
+// TestProfiles (key-value) and TestSessionsProfiles (service core) each run
+// on a few seeds.
+var profiles = []struct {
+	name string
+	cfg  Config
+}{
+	{"none", Config{Faults: FaultsNone}},
+	{"light", Config{Faults: FaultsLight}},
+	{"heavy", Config{Faults: FaultsHeavy}},
+	{"three nodes", Config{Nodes: 3, Faults: FaultsSwarm}},
+	{"one node", Config{Nodes: 1, Faults: FaultsSwarm}},
+	{"seven nodes", Config{Nodes: 7, Faults: FaultsHeavy}},
+	{"lease reads", Config{Faults: FaultsHeavy, Lease: LeaseAlways}},
+	{"lease asked without CheckQuorum", Config{Faults: FaultsLight, Lease: LeaseWithoutCheckQuorum}},
+	{"frequent snapshots", Config{Faults: FaultsHeavy, CompactEvery: 3}},
+}
+
+// TestProfiles runs every profile on the key-value workload.
 func TestProfiles(t *testing.T) {
-	tests := []struct {
-		name string
-		cfg  Config
-	}{
-		{"none", Config{Faults: FaultsNone}},
-		{"light", Config{Faults: FaultsLight}},
-		{"heavy", Config{Faults: FaultsHeavy}},
-		{"three nodes", Config{Nodes: 3, Faults: FaultsSwarm}},
-		{"one node", Config{Nodes: 1, Faults: FaultsSwarm}},
-		{"seven nodes", Config{Nodes: 7, Faults: FaultsHeavy}},
-		{"lease reads", Config{Faults: FaultsHeavy, Lease: LeaseAlways}},
-		{"lease asked without CheckQuorum", Config{Faults: FaultsLight, Lease: LeaseWithoutCheckQuorum}},
-		{"frequent snapshots", Config{Faults: FaultsHeavy, CompactEvery: 3}},
-	}
+	tests := profiles
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			tt.cfg.Duration = 15 * time.Second
