@@ -75,3 +75,30 @@ func TestStaleForwardReplyAfterRestartIsIgnored(t *testing.T) {
 	require.Equal(t, string(mustPack("second")), answer.Item.Data)
 	require.Len(t, r.Items, 2, "each push is in the log once")
 }
+
+// TestDuplicateForwardIsProposedOnce: a Forward delivered twice to the
+// leader is answered twice with the same place in the log and proposed
+// once, so one client request never becomes two entries.
+func TestDuplicateForwardIsProposedOnce(t *testing.T) {
+	tc := newTestCluster(t, 3, nil)
+	l := tc.leader()
+	f := tc.follower()
+	hello := tc.connect(f, 1, 60000)
+	cmd := fsm.Encode(fsm.Push{Session: hello.Session, Path: "/data/dup", Data: mustPack("x")})
+	fwd := PeerMessage{Group: 1, From: f, To: l, Forward: &Forward{ID: 777, Command: cmd}}
+	require.NoError(t, tc.nodes[l].core.Step(fwd))
+	require.NoError(t, tc.nodes[l].core.Step(fwd))
+	var replies []ForwardReply
+	for _, m := range tc.nodes[l].core.Ready().Messages {
+		if m.ForwardReply != nil {
+			replies = append(replies, *m.ForwardReply)
+		}
+	}
+	tc.nodes[l].core.Advance()
+	require.Len(t, replies, 2)
+	require.Equal(t, replies[0], replies[1])
+	require.Equal(t, fsm.OK, replies[0].Code)
+	tc.tick(3)
+	items, _ := tc.nodes[l].core.Machine().Read("/data/dup")
+	require.Len(t, items, 1, "proposed once")
+}

@@ -53,11 +53,40 @@ type writeTracker struct {
 	queue       []*pending // every pending write in submission order, for timeouts
 	nextForward uint64
 	recent      [recentResults]appliedResult
+
+	// Leader side: the answers given to recent forwards, so that a Forward
+	// delivered twice (a network or transport that repeats a message) is
+	// answered again instead of proposed again: one client request, one
+	// entry. Bounded to the last rememberedForwards forwards.
+	answered      map[forwardKey]ForwardReply
+	answeredOrder [rememberedForwards]forwardKey
+	answeredNext  int
 }
+
+// forwardKey names one forward: ids are unique per node incarnation (they
+// start at a random number), so the pair is unique in the cluster.
+type forwardKey struct {
+	from raft.NodeID
+	id   uint64
+}
+
+const rememberedForwards = 4096
 
 func (w *writeTracker) init() {
 	w.byIndex = map[uint64]*pending{}
 	w.forwards = map[uint64]*pending{}
+	w.answered = map[forwardKey]ForwardReply{}
+}
+
+// remember records the answer to a forward, forgetting the oldest.
+func (w *writeTracker) remember(key forwardKey, reply ForwardReply) {
+	slot := &w.answeredOrder[w.answeredNext%rememberedForwards]
+	if w.answeredNext >= rememberedForwards {
+		delete(w.answered, *slot)
+	}
+	*slot = key
+	w.answeredNext++
+	w.answered[key] = reply
 }
 
 func (w *writeTracker) submit(c *Core, p *pending) {
@@ -115,7 +144,15 @@ func codeOfProposal(err error) fsm.Code {
 
 // handleForward runs on the leader: propose and say where it went.
 func (w *writeTracker) handleForward(c *Core, from raft.NodeID, f *Forward) {
-	reply := &ForwardReply{ID: f.ID, Code: fsm.OK}
+	key := forwardKey{from: from, id: f.ID}
+	if earlier, seen := w.answered[key]; seen {
+		// A repeat: whatever happened the first time stands. Even a
+		// refusal is repeated, not retried: the follower may already have
+		// sent the write again under a new id.
+		c.send(from, PeerMessage{ForwardReply: &earlier})
+		return
+	}
+	reply := ForwardReply{ID: f.ID, Code: fsm.OK}
 	if c.soft.State != raft.StateLeader {
 		reply.Code, reply.Message = fsm.Unavailable, "not the leader"
 	} else {
@@ -129,7 +166,8 @@ func (w *writeTracker) handleForward(c *Core, from raft.NodeID, f *Forward) {
 			reply.Code, reply.Message = codeOfProposal(err), err.Error()
 		}
 	}
-	c.send(from, PeerMessage{ForwardReply: reply})
+	w.remember(key, reply)
+	c.send(from, PeerMessage{ForwardReply: &reply})
 }
 
 // handleForwardReply runs on the follower that forwarded.

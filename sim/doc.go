@@ -57,9 +57,9 @@
 // and service messages (forwarded writes, keepalives) into it, persists its
 // Readys and its own snapshots (SavedSnapshot) to the simulated disk, and
 // restarts it from that disk after a crash (session.New with what the disk
-// kept). Service messages are lost, delayed, reordered and partitioned like
-// raft's, but not duplicated: Haven's peer transport sends each once, and a
-// duplicated forward would be proposed twice.
+// kept). Service messages are lost, delayed, duplicated, reordered and
+// partitioned like raft's; the leader answers a repeated forward from
+// memory rather than proposing it twice.
 //
 // Clients (sessions*.go) talk to a node over a connection that, like TCP,
 // keeps the order of what it carries both ways and dies with the node's
