@@ -52,6 +52,10 @@ type progress struct {
 	// makes the leader lease of §6.4.1 safe. It is stored plus one, so
 	// that zero means "no answer yet" even for a round sent at tick 0.
 	lastAckTick uint64
+	// ackedRound is the highest heartbeat round (Raft.readRound) the peer
+	// answered in this term: it confirms every read registered at or
+	// before that round (§6.4).
+	ackedRound uint64
 }
 
 func (p *progress) becomeProbe() {

@@ -135,6 +135,9 @@ type Raft struct {
 	// reads holds ReadIndex requests waiting for leadership confirmation or
 	// for the first commit of the leader's term (§6.4).
 	reads readQueue
+	// readRound numbers the heartbeat rounds this server sent as leader
+	// (§6.4); it only grows, across terms too.
+	readRound uint64
 
 	// Volatile state on candidates: votes received this election.
 	votes map[NodeID]bool

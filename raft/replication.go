@@ -117,20 +117,25 @@ func (r *Raft) sendAppend(to NodeID, sendIfEmpty bool) bool {
 // sendHeartbeat tells a peer the leader is alive (§5.2) and how far it may
 // commit. The commit sent is capped at what the peer is known to hold, since
 // a heartbeat carries no entries to check it against.
-func (r *Raft) sendHeartbeat(to NodeID, ctx []byte) {
+func (r *Raft) sendHeartbeat(to NodeID) {
 	pr := r.progress[to]
 	r.send(Message{
 		To: to, Type: MsgHeartbeat,
-		Commit:  min(pr.match, r.log.committed),
-		Context: ctx,
+		Commit: min(pr.match, r.log.committed),
 		// Dates the round for the lease (§6.4.1); echoed in the answer.
 		Index: r.ticks,
+		// Numbers the round for ReadIndex (§6.4); echoed in the answer.
+		Round: r.readRound,
 	})
 }
 
-func (r *Raft) bcastHeartbeat(ctx []byte) {
+// bcastHeartbeat begins a new heartbeat round. Every round, periodic or
+// started by a read, is numbered, so any answer to a round begun after a
+// read arrived helps confirm it (§6.4).
+func (r *Raft) bcastHeartbeat() {
+	r.readRound++
 	for _, id := range r.peerIDs() {
-		r.sendHeartbeat(id, ctx)
+		r.sendHeartbeat(id)
 	}
 }
 
@@ -167,7 +172,7 @@ func (r *Raft) tickHeartbeat() {
 	}
 	if r.heartbeatElapsed >= r.cfg.HeartbeatTicks {
 		r.heartbeatElapsed = 0
-		r.bcastHeartbeat(nil)
+		r.bcastHeartbeat()
 	}
 }
 
@@ -253,7 +258,7 @@ func (r *Raft) stepLeader(m Message) {
 		if pr.match < r.log.lastIndex() {
 			r.sendAppend(m.From, true)
 		}
-		r.handleReadAck(m)
+		r.handleReadAck(m, pr)
 	}
 }
 
@@ -363,5 +368,5 @@ func (r *Raft) handleHeartbeat(m Message) {
 	// The leader caps Commit at our match, so it is in our log; the min is
 	// a guard against a confused peer, not a rule of the algorithm.
 	r.log.commitTo(min(m.Commit, r.log.lastIndex()))
-	r.send(Message{To: m.From, Type: MsgHeartbeatResp, Context: m.Context, Index: m.Index})
+	r.send(Message{To: m.From, Type: MsgHeartbeatResp, Index: m.Index, Round: m.Round})
 }

@@ -169,8 +169,10 @@ const (
 	MsgPreVote
 	// MsgPreVoteResp answers MsgPreVote.
 	MsgPreVoteResp
-	// MsgHeartbeat is an empty AppendEntries that also carries commit and,
-	// when Context is set, confirms leadership for ReadIndex (§6.4).
+	// MsgHeartbeat is an empty AppendEntries that also carries commit; its
+	// Round numbers the heartbeat round, which confirms leadership for
+	// ReadIndex (§6.4), and its Index dates the round for the lease
+	// (§6.4.1).
 	MsgHeartbeat
 	// MsgHeartbeatResp answers MsgHeartbeat.
 	MsgHeartbeatResp
@@ -220,9 +222,14 @@ type Message struct {
 	// first index of the conflicting term (§5.3, thesis §3.5).
 	RejectHint uint64
 	Snapshot   *Snapshot
-	// Context is opaque: a ReadIndex request id, or campaignTransfer on a
-	// vote request that comes from a leadership transfer.
+	// Context is opaque: a ReadIndex request id (MsgReadIndex and its
+	// answer), or campaignTransfer on a vote request that comes from a
+	// leadership transfer.
 	Context []byte
+	// Round is, on MsgHeartbeat, the number the leader gave the heartbeat
+	// round, echoed in MsgHeartbeatResp: an answer confirms the reads
+	// registered up to that round (§6.4).
+	Round uint64
 }
 
 // ReadState says a read registered with ReadIndex(Context) may be served
