@@ -55,8 +55,18 @@ type Config struct {
 	ReadMode    ReadMode
 	// LeaseMarginTicks is subtracted from the election timeout to bound
 	// the leader lease, allowing for clocks that tick at different rates
-	// (§6.4.1: "the lease ... minus a bound on clock drift"). Default:
-	// ElectionTicks/4, so up to 25% drift between servers is safe.
+	// (§6.4.1: the lease holds for the election timeout "minus some bound
+	// on clock drift"). The lease ends ElectionTicks−LeaseMarginTicks of the
+	// leader's ticks after the tick at which the heartbeat round was sent.
+	// A voter that answered withholds its vote for ElectionTicks of its own
+	// ticks from receipt, but its first tick may come at once after the
+	// heartbeat, so it withholds for at least ElectionTicks−1 of its tick
+	// periods. The lease is therefore safe while no voter's clock runs
+	// faster than the leader's by more than the factor
+	// (ElectionTicks−1)/(ElectionTicks−LeaseMarginTicks): with 10 election
+	// ticks and the default margin of 2, 9/8 — 12.5% drift; a margin of 1
+	// tolerates none. It must be at least 1 and below ElectionTicks.
+	// Default (0): max(1, ElectionTicks/4).
 	LeaseMarginTicks int
 
 	// MaxMsgBytes caps the entries of one AppendEntries (batching).
@@ -79,8 +89,11 @@ func (c *Config) validate() error {
 	case c.ReadMode == ReadLease && !c.CheckQuorum:
 		return errors.New("raft: lease reads need CheckQuorum")
 	}
-	if c.LeaseMarginTicks <= 0 {
-		c.LeaseMarginTicks = c.ElectionTicks / 4
+	if c.LeaseMarginTicks == 0 {
+		c.LeaseMarginTicks = max(1, c.ElectionTicks/4)
+	}
+	if c.LeaseMarginTicks < 1 || c.LeaseMarginTicks >= c.ElectionTicks {
+		return fmt.Errorf("raft: LeaseMarginTicks %d must be in [1, ElectionTicks=%d)", c.LeaseMarginTicks, c.ElectionTicks)
 	}
 	if c.MaxMsgBytes == 0 {
 		c.MaxMsgBytes = 1 << 20
@@ -147,7 +160,15 @@ type Raft struct {
 	// freshly (re)started server from voting within its first election
 	// timeout (§4.2.3), since it cannot know whether it recently heard
 	// from a leader.
-	ticks                     uint64
+	ticks uint64
+	// withholdVotesUntil is the tick before which this server grants no
+	// vote to a candidate that does not come from a transfer: an election
+	// timeout after it last heard from a leader (§4.2.3), or after it
+	// started with lease reads on (it may have answered a heartbeat just
+	// before a crash). It is the promise the leader lease counts on
+	// (§6.4.1), so it is kept apart from the leader id and the term, which
+	// any higher-term message resets (LogCabin's withholdVotesUntil).
+	withholdVotesUntil        uint64
 	electionElapsed           int
 	heartbeatElapsed          int
 	randomizedElectionTimeout int
@@ -205,6 +226,10 @@ func New(cfg Config, restored RestoredState) (*Raft, error) {
 		r.log.committed = c
 	}
 	r.prevHard = restored.HardState
+	if cfg.ReadMode == ReadLease {
+		// The startup guard: act as if a leader was heard just now (§6.4.1).
+		r.withholdVotesUntil = uint64(cfg.ElectionTicks)
+	}
 	r.becomeFollower(r.term, None)
 	r.prevSoft = r.softState()
 	return r, nil
@@ -333,20 +358,16 @@ func checkMessage(m *Message) error {
 // stepTerm applies Figure 2's "Rules for Servers" about terms before a
 // message is dispatched, and reports whether the message should be handled.
 func (r *Raft) stepTerm(m Message) bool {
+	if (m.Type == MsgVote || m.Type == MsgPreVote) && m.Term >= r.term && r.withholdingVotes(m) {
+		// §4.2.3: a server that heard from a leader within the minimum
+		// election timeout ignores vote requests, so that a removed or
+		// partitioned server cannot depose a working leader — whatever
+		// happened to its term and leader id since (§6.4.1: the lease
+		// counts on it).
+		return false
+	}
 	switch {
 	case m.Term > r.term:
-		if m.Type == MsgVote || m.Type == MsgPreVote {
-			// §4.2.3: a server that heard from a leader within the minimum
-			// election timeout ignores vote requests, so that a removed or
-			// partitioned server cannot depose a working leader — unless
-			// the request comes from a leadership transfer (§3.10).
-			transfer := string(m.Context) == campaignTransfer
-			inLease := r.cfg.CheckQuorum && r.electionElapsed < r.cfg.ElectionTicks &&
-				(r.lead != None || r.leaseStartupGuard())
-			if inLease && !transfer {
-				return false
-			}
-		}
 		switch {
 		case m.Type == MsgPreVote:
 			// §9.6: a pre-vote does not change anyone's term.
@@ -393,13 +414,23 @@ func (r *Raft) stepTerm(m Message) bool {
 	return true
 }
 
-// leaseStartupGuard: with lease reads, a server in its first election
-// timeout after (re)starting acts as if it had just heard from a leader. It
-// may have acknowledged a heartbeat just before it crashed, and the leader's
-// lease counts on it not voting for another candidate until an election
-// timeout after that (§6.4.1).
-func (r *Raft) leaseStartupGuard() bool {
-	return r.cfg.ReadMode == ReadLease && r.ticks < uint64(r.cfg.ElectionTicks)
+// withholdingVotes reports whether the vote request m is to be ignored: with
+// CheckQuorum, a leader and a server within an election timeout of hearing
+// from one (withholdVotesUntil) do not vote, unless the request comes from
+// a leadership transfer (§3.10).
+func (r *Raft) withholdingVotes(m Message) bool {
+	if !r.cfg.CheckQuorum || string(m.Context) == campaignTransfer {
+		return false
+	}
+	return r.state == StateLeader || r.ticks < r.withholdVotesUntil
+}
+
+// heardFromLeader renews the promise not to vote for an election timeout
+// (§4.2.3, §6.4.1).
+func (r *Raft) heardFromLeader(m Message) {
+	r.electionElapsed = 0
+	r.lead = m.From
+	r.withholdVotesUntil = max(r.withholdVotesUntil, r.ticks+uint64(r.cfg.ElectionTicks))
 }
 
 // SoftState is volatile state the host may want to show or react to.

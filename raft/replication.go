@@ -310,16 +310,13 @@ func (r *Raft) handleAppendResponse(m Message, pr *progress) {
 func (r *Raft) stepFollower(m Message) {
 	switch m.Type {
 	case MsgApp:
-		r.electionElapsed = 0
-		r.lead = m.From
+		r.heardFromLeader(m)
 		r.handleAppend(m)
 	case MsgHeartbeat:
-		r.electionElapsed = 0
-		r.lead = m.From
+		r.heardFromLeader(m)
 		r.handleHeartbeat(m)
 	case MsgSnap:
-		r.electionElapsed = 0
-		r.lead = m.From
+		r.heardFromLeader(m)
 		r.handleSnapshot(m)
 	case MsgTimeoutNow:
 		// §3.10: the leader asks us to start an election at once, which
