@@ -120,7 +120,7 @@ type voteKey struct {
 
 func defaultConfig(id NodeID, voters []NodeID, seed uint64) Config {
 	return Config{
-		ID: id, Voters: voters,
+		ID: id, Voters: voters, Bootstrap: true,
 		ElectionTicks: 10, HeartbeatTicks: 1,
 		Rand:        newRand(seed + uint64(id)),
 		PreVote:     true,

@@ -32,11 +32,22 @@ const (
 type Config struct {
 	// ID is this server. It must not be None.
 	ID NodeID
-	// Voters is the initial configuration of a brand new cluster; it is
-	// used only when the restored state has no snapshot and no entries.
-	// A server joining an existing cluster starts with none and learns the
-	// configuration from the leader.
-	Voters []NodeID
+	// Bootstrap says the host knows this is a brand new cluster (it has
+	// just created the server's storage, "havend init"): with an empty
+	// RestoredState, the server writes Voters' configuration into its log.
+	// A restored state that is not empty always wins over Bootstrap. Empty
+	// storage without Bootstrap but with Voters is refused: that is a
+	// server that lost its disk and forgot its vote (Figure 2: currentTerm
+	// and votedFor are persistent), which must not write a configuration
+	// of its own; it rejoins as a new member.
+	Bootstrap bool
+	// Voters is the initial configuration of a brand new cluster, and
+	// Addresses its members' addresses (opaque to raft, kept in
+	// ConfState.Addresses). Both are used only with Bootstrap and empty
+	// storage. A server joining an existing cluster starts with none and
+	// learns the configuration from the leader.
+	Voters    []NodeID
+	Addresses map[NodeID]string
 
 	// ElectionTicks is the base election timeout in ticks; each term a
 	// follower waits a random number in [ElectionTicks, 2*ElectionTicks)
@@ -197,8 +208,8 @@ func New(cfg Config, restored RestoredState) (*Raft, error) {
 	if restored.Snapshot != nil {
 		meta = &restored.Snapshot.Meta
 	}
-	if meta != nil && len(restored.Entries) > 0 && restored.Entries[0].Index != meta.Index+1 {
-		return nil, fmt.Errorf("raft: restored entries start at %d, snapshot ends at %d", restored.Entries[0].Index, meta.Index)
+	if err := checkRestoredEntries(meta, restored); err != nil {
+		return nil, err
 	}
 	r := &Raft{
 		id:       cfg.ID,
@@ -213,7 +224,10 @@ func New(cfg Config, restored RestoredState) (*Raft, error) {
 		r.snapshot = &snap
 		r.conf = newConfiguration(snap.Meta.Conf)
 	} else if len(restored.Entries) == 0 && restored.HardState.IsEmpty() && len(cfg.Voters) > 0 {
-		r.bootstrap(cfg.Voters)
+		if !cfg.Bootstrap {
+			return nil, errors.New("raft: storage is empty but the host did not say the cluster is new (Config.Bootstrap): a server that lost its storage must rejoin as a new member")
+		}
+		r.bootstrap(cfg.Voters, cfg.Addresses)
 	}
 	// §4.1: the latest configuration in the log is in force, committed or not.
 	for i := range r.log.entries {
@@ -235,19 +249,47 @@ func New(cfg Config, restored RestoredState) (*Raft, error) {
 	return r, nil
 }
 
+// checkRestoredEntries refuses entries read back from storage that cannot be
+// a log: storage is input from outside, and New must answer it with an
+// error, not trip the log's invariants. The entries follow the snapshot (or
+// start at 1) one index at a time, their terms never go back, never go
+// below the snapshot's and never exceed the stored current term.
+func checkRestoredEntries(meta *SnapshotMeta, restored RestoredState) error {
+	prevIndex, prevTerm := uint64(0), uint64(0)
+	if meta != nil {
+		prevIndex, prevTerm = meta.Index, meta.Term
+	}
+	for i := range restored.Entries {
+		e := &restored.Entries[i]
+		switch {
+		case e.Index != prevIndex+1:
+			return fmt.Errorf("raft: restored entry %d follows index %d", e.Index, prevIndex)
+		case e.Term < prevTerm:
+			return fmt.Errorf("raft: restored entry %d has term %d below the previous term %d", e.Index, e.Term, prevTerm)
+		case e.Term > restored.HardState.Term:
+			return fmt.Errorf("raft: restored entry %d has term %d beyond the stored term %d", e.Index, e.Term, restored.HardState.Term)
+		}
+		prevIndex, prevTerm = e.Index, e.Term
+	}
+	return nil
+}
+
 // bootstrap writes the initial configuration into the log as one
 // configuration entry per voter, at term 1, already committed. Every server
 // of a new cluster writes the same entries, so their logs agree; and a
 // server that joins later learns the whole membership history from the log
 // like any other entry, instead of from a side channel.
-func (r *Raft) bootstrap(voters []NodeID) {
+func (r *Raft) bootstrap(voters []NodeID, addresses map[NodeID]string) {
 	voters = slices.Clone(voters)
 	slices.Sort(voters)
 	voters = slices.Compact(voters)
 	r.term = 1
 	for i, id := range voters {
-		e := Entry{Term: 1, Index: uint64(i + 1), Type: EntryConfChange,
-			Data: ConfChange{Type: AddVoter, Node: id}.Marshal()}
+		cc := ConfChange{Type: AddVoter, Node: id}
+		if a := addresses[id]; a != "" {
+			cc.Context = []byte(a)
+		}
+		e := Entry{Term: 1, Index: uint64(i + 1), Type: EntryConfChange, Data: cc.Marshal()}
 		r.log.entries = append(r.log.entries, e)
 	}
 	r.log.persisted = 0

@@ -60,10 +60,14 @@ type HardState struct {
 func (h HardState) IsEmpty() bool { return h == HardState{} }
 
 // ConfState is a cluster configuration: who votes and who only listens.
-// Both lists are kept sorted.
+// Both lists are kept sorted. Addresses holds each member's address, opaque
+// to raft (the service writes its client address there): set by the change
+// that adds the member (ConfChange.Context) or by bootstrap, kept in
+// snapshots, deleted with the member; nil when no member has one.
 type ConfState struct {
-	Voters   []NodeID
-	Learners []NodeID
+	Voters    []NodeID
+	Learners  []NodeID
+	Addresses map[NodeID]string
 }
 
 // SnapshotMeta describes the state a snapshot captures (Figure 13:
@@ -105,8 +109,10 @@ func (t ConfChangeType) String() string {
 	return fmt.Sprintf("ConfChangeType(%d)", uint8(t))
 }
 
-// ConfChange is the command carried by an EntryConfChange entry. Context is
-// for the host (a new member's address, for instance); raft ignores it.
+// ConfChange is the command carried by an EntryConfChange entry. Context,
+// on AddLearner and AddVoter, is the member's address: raft keeps it in
+// ConfState.Addresses without reading it (an empty Context on a promotion
+// keeps the address the learner was added with).
 type ConfChange struct {
 	Type    ConfChangeType
 	Node    NodeID
