@@ -85,6 +85,17 @@ type Config struct {
 	// MaxInflightMsgs and MaxInflightBytes bound pipelining per follower.
 	MaxInflightMsgs  int
 	MaxInflightBytes uint64
+	// MaxUncommittedEntries bounds the entries a leader holds that are not
+	// committed yet: beyond it Propose fails with ErrTooManyUncommitted
+	// (which wraps ErrProposalDropped), so a leader whose followers cannot
+	// keep up pushes back instead of growing its log without bound.
+	// Default 10000.
+	MaxUncommittedEntries int
+	// MaxCommittedBytesPerReady bounds the committed entries one Ready
+	// hands out to apply (always at least one entry), so a long replay
+	// after a restart is applied in steps between which the host can tick
+	// and serve. Default 16 MiB.
+	MaxCommittedBytesPerReady uint64
 }
 
 func (c *Config) validate() error {
@@ -111,6 +122,12 @@ func (c *Config) validate() error {
 	}
 	if c.MaxInflightMsgs <= 0 {
 		c.MaxInflightMsgs = 256
+	}
+	if c.MaxUncommittedEntries <= 0 {
+		c.MaxUncommittedEntries = 10000
+	}
+	if c.MaxCommittedBytesPerReady == 0 {
+		c.MaxCommittedBytesPerReady = 16 << 20
 	}
 	return nil
 }
@@ -188,14 +205,20 @@ type Raft struct {
 	msgs []Message
 	// msgsHanded is the message buffer the last Ready handed out; Advance
 	// recycles it as msgsSpare, so steady state sends allocate nothing.
-	msgsHanded   []Message
-	msgsSpare    []Message
-	readStates   []ReadState
-	snapshot     *Snapshot // newest snapshot, kept to send to followers
-	snapshotNew  bool      // snapshot received from the leader, to install
-	prevHard     HardState
-	prevSoft     SoftState
-	readyPending *readyMark
+	msgsHanded []Message
+	msgsSpare  []Message
+	// msgsLate is scratch space for ordering a Ready's messages (early ones
+	// first, see Ready.EarlyMessages).
+	msgsLate    []Message
+	readStates  []ReadState
+	snapshot    *Snapshot // newest snapshot, kept to send to followers
+	snapshotNew bool      // snapshot received from the leader, to install
+	prevHard    HardState
+	prevSoft    SoftState
+	// handed is set from Ready to Advance; mark remembers what that Ready
+	// handed out.
+	handed bool
+	mark   readyMark
 }
 
 // New makes a server from its configuration and the state its host

@@ -27,6 +27,9 @@ func (r *Raft) canPropose() error {
 		// A leader that removed itself keeps replicating until the removal
 		// commits (§4.2.2) but takes no new work.
 		return ErrProposalDropped
+	case r.log.lastIndex()-r.log.committed >= uint64(r.cfg.MaxUncommittedEntries):
+		// Backpressure: followers are not keeping up (or are gone).
+		return ErrTooManyUncommitted
 	}
 	return nil
 }

@@ -6,13 +6,22 @@ import "fmt"
 // it has applied) in data, and drops the log up to index (§7). It returns
 // the snapshot for the host to store durably; the server keeps a copy to
 // send to followers that fall behind the compacted log.
+//
+// The host may compact from its apply step (step 3 of a Ready, before
+// Advance) through any entry that Ready handed it to apply: compacting
+// through index also tells raft the host has applied through it.
 func (r *Raft) Compact(index uint64, data []byte) (Snapshot, error) {
 	if index <= r.log.snapIndex {
 		return Snapshot{}, ErrSnapshotTooOld
 	}
-	if index > r.log.applied {
-		return Snapshot{}, fmt.Errorf("%w: compact to %d beyond applied %d", ErrUnavailable, index, r.log.applied)
+	applied := r.log.applied
+	if r.handed {
+		applied = max(applied, r.mark.lastApplied)
 	}
+	if index > applied {
+		return Snapshot{}, fmt.Errorf("%w: compact to %d beyond applied %d", ErrUnavailable, index, applied)
+	}
+	r.log.applied = max(r.log.applied, index)
 	term, _ := r.log.term(index)
 	snap := Snapshot{
 		Meta: SnapshotMeta{Index: index, Term: term, Conf: r.conf.stateAt(index)},

@@ -278,4 +278,8 @@ var (
 	ErrTransferring      = errors.New("raft: leadership transfer in progress")
 	ErrSnapshotTooOld    = errors.New("raft: snapshot is older than the current one")
 	ErrUnavailable       = errors.New("raft: index not available")
+	// ErrTooManyUncommitted refuses a proposal while the leader holds
+	// Config.MaxUncommittedEntries uncommitted entries. It wraps
+	// ErrProposalDropped: the client may retry later.
+	ErrTooManyUncommitted = fmt.Errorf("%w: too many uncommitted entries", ErrProposalDropped)
 )
