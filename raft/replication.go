@@ -146,6 +146,17 @@ func (r *Raft) bcastHeartbeat() {
 func (r *Raft) tickHeartbeat() {
 	r.heartbeatElapsed++
 	r.electionElapsed++
+	// §7: a snapshot not acknowledged within an election timeout of being
+	// sent was lost, or its answer was (unless the host reports on it,
+	// ReportSnapshot). Probe the follower again: the probe finds out
+	// whether it installed the snapshot, and sends it anew if not. Timed
+	// from the send, so a snapshot still on its way is not sent twice.
+	for _, id := range r.peerIDs() {
+		if pr := r.progress[id]; pr.state == progressSnapshot &&
+			r.ticks-pr.snapshotSentTick >= uint64(r.cfg.ElectionTicks) {
+			pr.becomeProbe()
+		}
+	}
 	if r.electionElapsed >= r.cfg.ElectionTicks {
 		r.electionElapsed = 0
 		if r.cfg.CheckQuorum && !r.checkQuorumActive() {
@@ -159,15 +170,6 @@ func (r *Raft) tickHeartbeat() {
 			// §3.10: a transfer that has not finished within an election
 			// timeout is aborted and the leader takes requests again.
 			r.leadTransferee = None
-		}
-		// §7: a snapshot not acknowledged within an election timeout was
-		// lost, or its answer was (the host does not report on the
-		// snapshots it sends). Probe the follower again: the probe finds
-		// out whether it installed the snapshot, and sends it anew if not.
-		for _, id := range r.peerIDs() {
-			if pr := r.progress[id]; pr.state == progressSnapshot {
-				pr.becomeProbe()
-			}
 		}
 	}
 	if r.state != StateLeader {

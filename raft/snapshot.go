@@ -42,7 +42,7 @@ func (r *Raft) sendSnapshot(to NodeID, pr *progress) bool {
 	}
 	snap := *r.snapshot
 	r.send(Message{To: to, Type: MsgSnap, Snapshot: &snap})
-	pr.becomeSnapshot(snap.Meta.Index)
+	pr.becomeSnapshot(snap.Meta.Index, r.ticks)
 	return true
 }
 
@@ -81,4 +81,20 @@ func (r *Raft) handleSnapshot(m Message) {
 	r.snapshotNew = true
 	r.onConfChange()
 	r.send(Message{To: m.From, Type: MsgAppResp, Index: r.log.lastIndex()})
+}
+
+// ReportSnapshot lets the host say how sending a snapshot to a follower
+// ended, when its transport knows. A failure makes the leader give up
+// waiting for the answer: the follower is probed again at the next
+// heartbeat answer, which sends the snapshot anew if still needed. Success
+// changes nothing (the follower's answer moves it on); without any report
+// a snapshot unanswered for an election timeout after it was sent is
+// taken as lost (tickHeartbeat).
+func (r *Raft) ReportSnapshot(to NodeID, ok bool) {
+	if r.state != StateLeader || ok {
+		return
+	}
+	if pr := r.progress[to]; pr != nil && pr.state == progressSnapshot {
+		pr.becomeProbe()
+	}
 }
