@@ -127,15 +127,19 @@ func New(cfg Config, restored raft.RestoredState) (*Core, error) {
 	c.writes.init()
 	c.reads.init()
 	c.liveness.init()
-	// Forwards and keepalives are numbered from a random start (below 2^63,
+	// Forwards, keepalives and reads are numbered from a random start (below 2^63,
 	// so the numbers never wrap): an answer meant for an earlier
 	// incarnation of this node, held up in the network or by a paused
 	// leader, must never match one of this incarnation's. Counting from 0
 	// on every start, the simulator found a restarted follower answering a
 	// client's push with another push's entry, and proposing a write twice
 	// (sessions workload, swarm faults, seeds 1422 and 1472).
+	// Read contexts likewise: a read index answer held up in the network
+	// must not serve a new incarnation's read at an index from before it
+	// was asked (§6.4).
 	c.writes.nextForward = cfg.Rand.Uint64() >> 1
 	c.liveness.nextBatch = cfg.Rand.Uint64() >> 1
+	c.reads.next = cfg.Rand.Uint64() >> 1
 	if restored.Snapshot != nil {
 		if err := c.fsm.Restore(restored.Snapshot.Data); err != nil {
 			return nil, fmt.Errorf("session: restore snapshot: %w", err)
