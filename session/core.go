@@ -101,6 +101,10 @@ type Core struct {
 type conn struct {
 	session string
 	watches map[string]*watch
+	// seen is the highest version this connection's client has seen: the
+	// `seen` it named on connect, or a version this node answered with.
+	// Its stale reads wait until the node has applied that far.
+	seen uint64
 }
 
 // New builds a node's core from its configuration and what its host
@@ -217,6 +221,9 @@ func (c *Core) reply(r Reply) {
 	}
 	r.Node = c.id
 	r.Leader = c.soft.Lead
+	if cn := c.conns[r.Conn]; cn != nil && r.Version > cn.seen {
+		cn.seen = r.Version
+	}
 	c.replies = append(c.replies, r)
 }
 

@@ -11,7 +11,10 @@ import (
 // arrive together share one ReadIndex round (§6.4): the batch gets a read
 // index from the leader and is answered once this node has applied through
 // it. Stale reads are answered from local state at once; local state only
-// moves forward, so a session never sees it go back on this node.
+// moves forward, so a session never sees it go back on this node — and,
+// across a restart that lost the node's commit index or a move to another
+// node, a connection's stale reads wait until the node has applied through
+// the `seen` its client named on connect (PROTOCOL.md).
 
 type pendingRead struct {
 	req    Request
@@ -24,6 +27,9 @@ type pendingRead struct {
 	from      raft.NodeID
 	term      uint64
 	deadline  int64
+	// atIndex is, for a stale read, the index this node must have applied
+	// before it answers.
+	atIndex uint64
 }
 
 type readBatch struct {
@@ -37,6 +43,7 @@ type readBatch struct {
 type readTracker struct {
 	queue   []*pendingRead // not yet asked
 	batches []*readBatch   // asked, waiting for the index or the apply
+	stale   []*pendingRead // stale reads waiting to apply through atIndex
 	next    uint64
 }
 
@@ -48,6 +55,12 @@ func (c *Core) read(req *Request) {
 		return
 	}
 	if req.Stale {
+		if cn := c.conns[req.Conn]; cn != nil && cn.seen > c.fsm.AppliedIndex() {
+			c.reads.stale = append(c.reads.stale, &pendingRead{
+				req: *req, atIndex: cn.seen, deadline: c.now + c.cfg.RequestTimeoutMs,
+			})
+			return
+		}
 		c.answerRead(req)
 		return
 	}
@@ -91,6 +104,18 @@ func (t *readTracker) indexKnown(rs raft.ReadState) {
 // serve answers every batch whose read index has been applied.
 func (t *readTracker) serve(c *Core) {
 	applied := c.fsm.AppliedIndex()
+	if len(t.stale) > 0 {
+		waiting := t.stale[:0]
+		for _, r := range t.stale {
+			if r.atIndex > applied {
+				waiting = append(waiting, r)
+				continue
+			}
+			c.answerRead(&r.req)
+		}
+		clear(t.stale[len(waiting):])
+		t.stale = waiting
+	}
 	kept := t.batches[:0]
 	for _, b := range t.batches {
 		if !b.known || b.index > applied {
@@ -135,6 +160,7 @@ func (t *readTracker) tick(c *Core) {
 	t.batches = kept
 
 	t.queue = failExpired(c, t.queue, "timed out waiting for a read index")
+	t.stale = failExpired(c, t.stale, "timed out waiting to apply through the version this session has seen")
 	t.flush(c)
 }
 

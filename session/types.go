@@ -69,6 +69,12 @@ type Request struct {
 	// session to resume (empty: open a new one).
 	TTLms uint64
 	Token string
+	// Seen is, for OpConnect, the highest version the client has seen
+	// (PROTOCOL.md's `seen`, 0 if not given): this connection's stale
+	// reads wait until the node has applied that far, so they never go
+	// back behind what the session saw, even from a node that restarted
+	// with a lower commit index.
+	Seen uint64
 
 	// For OpBecome.
 	Become  BecomeKind
