@@ -188,6 +188,9 @@ func (c *Core) Step(m PeerMessage) error {
 	}
 	switch {
 	case m.Raft != nil:
+		if err := c.checkSnapshot(m.Raft); err != nil {
+			return err
+		}
 		if err := c.raft.Step(*m.Raft); err != nil {
 			return err
 		}
@@ -202,6 +205,22 @@ func (c *Core) Step(m PeerMessage) error {
 		c.liveness.handleKeepAliveAck(c, m.KeepAliveAck)
 	default:
 		return errors.New("session: empty peer message")
+	}
+	return nil
+}
+
+// checkSnapshot refuses an InstallSnapshot whose state this node's state
+// machine cannot read, before Raft installs it: once installed, the node
+// could neither apply it nor follow the log after it, and a panic would
+// bring it down again at every restart. Refused, the snapshot is an error
+// for the host to report; the node keeps its state and keeps serving, and
+// the leader sends it again (a corrupt copy may be a transport's fault).
+func (c *Core) checkSnapshot(m *raft.Message) error {
+	if m.Type != raft.MsgSnap || m.Snapshot == nil || m.Snapshot.Meta.Index <= c.fsm.AppliedIndex() {
+		return nil
+	}
+	if err := fsm.New(c.cfg.FSM).Restore(m.Snapshot.Data); err != nil {
+		return fmt.Errorf("session: snapshot at %d from node %d refused: %w", m.Snapshot.Meta.Index, m.From, err)
 	}
 	return nil
 }
@@ -311,8 +330,8 @@ func (c *Core) maybeCompact() {
 
 func (c *Core) installSnapshot(snap *raft.Snapshot) {
 	if err := c.fsm.Restore(snap.Data); err != nil {
-		// The leader's snapshot is the cluster's own state; failing to read
-		// it means this node can no longer follow the log.
+		// checkSnapshot read this snapshot before Raft took it; failing
+		// now is a bug in this process, not bad input.
 		panic(fmt.Sprintf("session: node %d cannot restore snapshot at %d: %v", c.id, snap.Meta.Index, err))
 	}
 	c.history.reset(snap.Meta.Index)

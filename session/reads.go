@@ -43,7 +43,9 @@ type readBatch struct {
 type readTracker struct {
 	queue   []*pendingRead // not yet asked
 	batches []*readBatch   // asked, waiting for the index or the apply
-	stale   []*pendingRead // stale reads waiting to apply through atIndex
+	// atApplied holds stale reads and watches with since, waiting for
+	// this node to apply through their atIndex.
+	atApplied []*pendingRead
 	next    uint64
 }
 
@@ -56,15 +58,21 @@ func (c *Core) read(req *Request) {
 	}
 	if req.Stale {
 		if cn := c.conns[req.Conn]; cn != nil && cn.seen > c.fsm.AppliedIndex() {
-			c.reads.stale = append(c.reads.stale, &pendingRead{
-				req: *req, atIndex: cn.seen, deadline: c.now + c.cfg.RequestTimeoutMs,
-			})
+			c.reads.waitApplied(c, req, cn.seen)
 			return
 		}
 		c.answerRead(req)
 		return
 	}
 	c.reads.enqueue(c, &pendingRead{req: *req})
+}
+
+// waitApplied holds a stale read or a watch with since until this node has
+// applied through index.
+func (t *readTracker) waitApplied(c *Core, req *Request, index uint64) {
+	t.atApplied = append(t.atApplied, &pendingRead{
+		req: *req, atIndex: index, deadline: c.now + c.cfg.RequestTimeoutMs,
+	})
 }
 
 func (c *Core) answerRead(req *Request) {
@@ -104,17 +112,21 @@ func (t *readTracker) indexKnown(rs raft.ReadState) {
 // serve answers every batch whose read index has been applied.
 func (t *readTracker) serve(c *Core) {
 	applied := c.fsm.AppliedIndex()
-	if len(t.stale) > 0 {
-		waiting := t.stale[:0]
-		for _, r := range t.stale {
+	if len(t.atApplied) > 0 {
+		waiting := t.atApplied[:0]
+		for _, r := range t.atApplied {
 			if r.atIndex > applied {
 				waiting = append(waiting, r)
 				continue
 			}
-			c.answerRead(&r.req)
+			if r.req.Op == OpWatch {
+				c.watchApplied(&r.req)
+			} else {
+				c.answerRead(&r.req)
+			}
 		}
-		clear(t.stale[len(waiting):])
-		t.stale = waiting
+		clear(t.atApplied[len(waiting):])
+		t.atApplied = waiting
 	}
 	kept := t.batches[:0]
 	for _, b := range t.batches {
@@ -160,7 +172,7 @@ func (t *readTracker) tick(c *Core) {
 	t.batches = kept
 
 	t.queue = failExpired(c, t.queue, "timed out waiting for a read index")
-	t.stale = failExpired(c, t.stale, "timed out waiting to apply through the version this session has seen")
+	t.atApplied = failExpired(c, t.atApplied, "timed out waiting for this node to apply through the version the client has seen")
 	t.flush(c)
 }
 

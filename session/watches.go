@@ -22,6 +22,32 @@ type watch struct {
 }
 
 func (c *Core) watch(req *Request, cn *conn) {
+	if req.Since != nil && *req.Since > c.fsm.AppliedIndex() {
+		// PROTOCOL.md: "A node answers a watch with since only once it has
+		// applied at least through since." Answering now would give an
+		// older list, and the events up to since would never come.
+		c.reads.waitApplied(c, req, *req.Since)
+		return
+	}
+	c.register(req, cn)
+}
+
+// watchApplied registers a watch that waited for this node to apply
+// through its since, if its connection and session are still there.
+func (c *Core) watchApplied(req *Request) {
+	cn := c.conns[req.Conn]
+	if cn == nil {
+		return
+	}
+	if _, alive := c.fsm.Session(cn.session); !alive {
+		c.fail(req, fsm.SessionExpired, "session %s has ended", cn.session)
+		return
+	}
+	c.register(req, cn)
+}
+
+// register answers a watch with the list and starts its events.
+func (c *Core) register(req *Request, cn *conn) {
 	items, version := c.fsm.Read(req.Path)
 	w := &watch{after: version}
 	reply := Reply{Conn: req.Conn, ID: req.ID, Op: req.Op, Items: items, Version: version}

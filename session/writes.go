@@ -47,7 +47,10 @@ type appliedResult struct {
 const recentResults = 1024
 
 type writeTracker struct {
-	byIndex     map[uint64]*pending
+	// byIndex holds the writes waiting for the entry at an index. Two can
+	// wait on one index, told it in different terms (a leader change
+	// overwrote the first one's entry): both are answered when it applies.
+	byIndex     map[uint64][]*pending
 	forwards    map[uint64]*pending
 	waiting     []*pending // for a leader to be known
 	queue       []*pending // every pending write in submission order, for timeouts
@@ -73,7 +76,7 @@ type forwardKey struct {
 const rememberedForwards = 4096
 
 func (w *writeTracker) init() {
-	w.byIndex = map[uint64]*pending{}
+	w.byIndex = map[uint64][]*pending{}
 	w.forwards = map[uint64]*pending{}
 	w.answered = map[forwardKey]ForwardReply{}
 }
@@ -109,8 +112,7 @@ func (w *writeTracker) try(c *Core, p *pending) {
 			// A leadership transfer: accepted, nothing to wait for.
 			w.finish(c, p, fsm.Result{Code: fsm.OK})
 		default:
-			p.index, p.term = index, term
-			w.byIndex[index] = p
+			w.await(p, index, term)
 		}
 	case c.soft.Lead != raft.None:
 		w.nextForward++
@@ -197,27 +199,33 @@ func (w *writeTracker) handleForwardReply(c *Core, r *ForwardReply) {
 			w.finish(c, p, rec.res)
 		}
 	default:
-		p.index, p.term = r.Index, r.Term
-		w.byIndex[r.Index] = p
+		w.await(p, r.Index, r.Term)
 	}
+}
+
+// await makes p wait for the entry at index, which it expects in term.
+func (w *writeTracker) await(p *pending, index, term uint64) {
+	p.index, p.term = index, term
+	w.byIndex[index] = append(w.byIndex[index], p)
 }
 
 // applied answers the write waiting on entry e, if any.
 func (w *writeTracker) applied(c *Core, e *raft.Entry, res fsm.Result) {
 	w.recent[e.Index%recentResults] = appliedResult{index: e.Index, term: e.Term, res: res}
-	p := w.byIndex[e.Index]
-	if p == nil {
+	waiting := w.byIndex[e.Index]
+	if waiting == nil {
 		return
 	}
 	delete(w.byIndex, e.Index)
-	if p.done {
-		return
+	for _, p := range waiting {
+		switch {
+		case p.done:
+		case e.Term != p.term:
+			w.finishErr(c, p, fsm.Unavailable, "lost to a leader change; nothing was applied")
+		default:
+			w.finish(c, p, res)
+		}
 	}
-	if e.Term != p.term {
-		w.finishErr(c, p, fsm.Unavailable, "lost to a leader change; nothing was applied")
-		return
-	}
-	w.finish(c, p, res)
 }
 
 func (w *writeTracker) finishErr(c *Core, p *pending, code fsm.Code, msg string) {
@@ -308,8 +316,10 @@ func (w *writeTracker) forgetBelow(c *Core, index uint64) {
 	}
 	slices.Sort(gone)
 	for _, i := range gone {
-		p := w.byIndex[i]
+		waiting := w.byIndex[i]
 		delete(w.byIndex, i)
-		w.finishErr(c, p, fsm.InternalError, "outcome unknown: a snapshot replaced the log; read to find out")
+		for _, p := range waiting {
+			w.finishErr(c, p, fsm.InternalError, "outcome unknown: a snapshot replaced the log; read to find out")
+		}
 	}
 }
