@@ -46,7 +46,7 @@ type readTracker struct {
 	// atApplied holds stale reads and watches with since, waiting for
 	// this node to apply through their atIndex.
 	atApplied []*pendingRead
-	next    uint64
+	next      uint64
 }
 
 func (t *readTracker) init() {}
