@@ -80,7 +80,9 @@ type Core struct {
 	soft raft.SoftState
 
 	conns    map[ConnID]*conn
-	watchers map[string]map[ConnID]bool
+	// watchers lists, per path, the connections watching it, sorted, so
+	// events go out in the same order on every run without a sort each.
+	watchers map[string][]ConnID
 	history  history
 
 	writes   writeTracker
@@ -125,7 +127,7 @@ func New(cfg Config, restored raft.RestoredState) (*Core, error) {
 		raft:     r,
 		fsm:      fsm.New(cfg.FSM),
 		conns:    map[ConnID]*conn{},
-		watchers: map[string]map[ConnID]bool{},
+		watchers: map[string][]ConnID{},
 		history:  newHistory(cfg.HistoryPerPath),
 	}
 	c.writes.init()
@@ -379,13 +381,4 @@ func (c *Core) noticeRoleChange() {
 		c.writes.retryWaiting(c)
 		c.reads.flush(c)
 	}
-}
-
-func sortedConns(set map[ConnID]bool) []ConnID {
-	ids := make([]ConnID, 0, len(set))
-	for id := range set {
-		ids = append(ids, id)
-	}
-	slices.Sort(ids)
-	return ids
 }

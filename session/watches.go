@@ -1,6 +1,8 @@
 package session
 
 import (
+	"slices"
+
 	"github.com/havenproject/haven/fsm"
 )
 
@@ -75,19 +77,23 @@ func (c *Core) register(req *Request, cn *conn) {
 
 func (c *Core) addWatcher(path string, id ConnID) {
 	set := c.watchers[path]
-	if set == nil {
-		set = map[ConnID]bool{}
-		c.watchers[path] = set
+	if i, found := slices.BinarySearch(set, id); !found {
+		c.watchers[path] = slices.Insert(set, i, id)
 	}
-	set[id] = true
 }
 
 func (c *Core) removeWatcher(path string, id ConnID) {
 	set := c.watchers[path]
-	delete(set, id)
+	i, found := slices.BinarySearch(set, id)
+	if !found {
+		return
+	}
+	set = slices.Delete(set, i, i+1)
 	if len(set) == 0 {
 		delete(c.watchers, path)
+		return
 	}
+	c.watchers[path] = set
 }
 
 // publish records the events of one entry and hands them to watchers.
@@ -98,27 +104,26 @@ func (c *Core) publish(index uint64, events []fsm.Event) {
 		return
 	}
 	c.history.add(events)
-	var touched []string
-	for _, ev := range events {
-		set := c.watchers[ev.Path]
-		if len(set) == 0 {
-			continue
+	// The events of one entry come sorted by path: deliver each path's
+	// run of events, then move its watchers past this entry.
+	for start := 0; start < len(events); {
+		path := events[start].Path
+		end := start + 1
+		for end < len(events) && events[end].Path == path {
+			end++
 		}
-		if len(touched) == 0 || touched[len(touched)-1] != ev.Path {
-			touched = append(touched, ev.Path)
-		}
-		for _, id := range sortedConns(set) {
-			if w := c.conns[id].watches[ev.Path]; w != nil && ev.Version > w.after {
+		set := c.watchers[path]
+		for _, id := range set {
+			w := c.conns[id].watches[path]
+			if w == nil || w.after >= index {
+				continue
+			}
+			for _, ev := range events[start:end] {
 				c.deliveries = append(c.deliveries, Delivery{Conn: id, Event: ev})
 			}
+			w.after = index
 		}
-	}
-	for _, path := range touched {
-		for id := range c.watchers[path] {
-			if w := c.conns[id].watches[path]; w != nil && w.after < index {
-				w.after = index
-			}
-		}
+		start = end
 	}
 }
 
@@ -128,8 +133,9 @@ func (c *Core) publish(index uint64, events []fsm.Event) {
 // items: watches last "for as long as the session lives" (PROTOCOL.md), and
 // the simulator's watch checker holds the core to exactly that.
 func (c *Core) endSessionWatches(session string) {
-	for _, id := range sortedConnIDs(c.conns) {
-		cn := c.conns[id]
+	// Only watcher sets change here, and their order is kept by id, so
+	// the connections can be visited in any order.
+	for id, cn := range c.conns {
 		if cn.session != session {
 			continue
 		}
@@ -141,11 +147,12 @@ func (c *Core) endSessionWatches(session string) {
 }
 
 func sortedConnIDs(conns map[ConnID]*conn) []ConnID {
-	set := make(map[ConnID]bool, len(conns))
+	ids := make([]ConnID, 0, len(conns))
 	for id := range conns {
-		set[id] = true
+		ids = append(ids, id)
 	}
-	return sortedConns(set)
+	slices.Sort(ids)
+	return ids
 }
 
 // history keeps the most recent events of each list, for watches that
