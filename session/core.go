@@ -79,7 +79,7 @@ type Core struct {
 	now  int64 // milliseconds, from the host's clock
 	soft raft.SoftState
 
-	conns    map[ConnID]*conn
+	conns map[ConnID]*conn
 	// watchers lists, per path, the connections watching it, sorted, so
 	// events go out in the same order on every run without a sort each.
 	watchers map[string][]ConnID
