@@ -82,13 +82,14 @@ func (m *Machine) Snapshot() []byte {
 		l := m.lists[path]
 		buf = appendBytes(buf, l.path)
 		buf = binary.AppendUvarint(buf, l.version)
-		buf = binary.AppendUvarint(buf, uint64(len(l.items)))
-		for _, item := range l.items {
+		buf = binary.AppendUvarint(buf, uint64(l.items.n))
+		l.items.each(func(item Item) bool {
 			buf = binary.AppendUvarint(buf, item.Version)
 			buf = binary.AppendUvarint(buf, item.Modified)
 			buf = binary.AppendUvarint(buf, ownerPosition[item.Owner])
 			buf = appendBytes(buf, item.Data)
-		}
+			return true
+		})
 	}
 	return binary.BigEndian.AppendUint32(buf, crc32.Checksum(buf, castagnoli))
 }
@@ -188,7 +189,7 @@ func decodeSnapshot(snapshot []byte, maxItemBytes int) (*Machine, error) {
 		if version == 0 || version > m.applied {
 			return nil, fmt.Errorf("list %s: version %d is not in 1..%d", path, version, m.applied)
 		}
-		l := &list{path: string(path), version: version, items: make([]Item, 0, itemCount)}
+		l := &list{path: string(path), version: version}
 		previousPath = l.path
 		m.lists[l.path] = l
 		for range itemCount {
@@ -210,7 +211,7 @@ func decodeSnapshot(snapshot []byte, maxItemBytes int) (*Machine, error) {
 			if itemVersion <= owner.opened {
 				return nil, fmt.Errorf("list %s item %d was created before its owner %q opened at %d", l.path, itemVersion, owner.id, owner.opened)
 			}
-			l.items = append(l.items, Item{Version: itemVersion, Modified: modified, Owner: owner.id, Data: string(data)})
+			l.items.push(Item{Version: itemVersion, Modified: modified, Owner: owner.id, Data: string(data)})
 			owner.owned = append(owner.owned, ownedItem{version: itemVersion, path: l.path})
 			m.itemCount++
 			m.dataBytes += len(data)
@@ -243,8 +244,8 @@ func checkRestoredItem(l *list, version, modified, ownerPosition uint64, table [
 	if version == 0 || modified < version || modified > l.version {
 		return fmt.Errorf("list %s (version %d): item %d modified at %d is not possible", l.path, l.version, version, modified)
 	}
-	if n := len(l.items); n > 0 && l.items[n-1].Version >= version {
-		return fmt.Errorf("list %s: item %d is not after item %d: items must be sorted by version", l.path, version, l.items[n-1].Version)
+	if l.items.n > 0 && l.items.last().Version >= version {
+		return fmt.Errorf("list %s: item %d is not after item %d: items must be sorted by version", l.path, version, l.items.last().Version)
 	}
 	if ownerPosition >= uint64(len(table)) {
 		return fmt.Errorf("list %s item %d: owner %d is not in the table of %d sessions", l.path, version, ownerPosition, len(table))
