@@ -92,6 +92,10 @@ type Core struct {
 	// lastSnapshot is the index of the newest snapshot taken or installed.
 	lastSnapshot uint64
 
+	// readyOut is set from Ready to Advance: the host is carrying out a
+	// Ready (perhaps persisting it on another goroutine) and gets no other.
+	readyOut bool
+
 	messages   []PeerMessage
 	replies    []Reply
 	deliveries []Delivery
@@ -265,10 +269,16 @@ func (c *Core) ConnClosed(id ConnID) {
 	delete(c.conns, id)
 }
 
-// HasReady reports whether Ready has anything for the host.
+// HasReady reports whether Ready has anything for the host. Reads, resumes
+// and pings queued for a read index count once a leader is known: Ready
+// asks for their index, so its round goes out now, not at the next tick.
 func (c *Core) HasReady() bool {
+	if c.readyOut {
+		return false
+	}
 	return c.raft.HasReady() || len(c.messages) > 0 || len(c.replies) > 0 ||
-		len(c.deliveries) > 0 || len(c.disconnect) > 0 || c.saved != nil
+		len(c.deliveries) > 0 || len(c.disconnect) > 0 || c.saved != nil ||
+		c.reads.canFlush(c)
 }
 
 // Ready collects the node's effects. Committed entries are applied to the
@@ -276,6 +286,10 @@ func (c *Core) HasReady() bool {
 // out only persisted entries) — and the answers and events they cause are
 // part of this Ready, which the host sends only after persisting it.
 func (c *Core) Ready() Ready {
+	if c.readyOut {
+		panic("session: Ready called before Advance of the previous Ready (see the package doc)")
+	}
+	c.readyOut = true
 	// Reads that arrived since the last Ready ask for their read index
 	// now, so its messages leave with this Ready.
 	c.reads.flush(c)
@@ -311,8 +325,14 @@ func (c *Core) Ready() Ready {
 	return out
 }
 
-// Advance tells the core the host carried out the last Ready.
+// Advance tells the core the host carried out the last Ready. It may
+// itself create work (entries now durable become appliable, a commit to
+// broadcast, a compaction): the host checks HasReady again.
 func (c *Core) Advance() {
+	if !c.readyOut {
+		panic("session: Advance called without a Ready")
+	}
+	c.readyOut = false
 	c.raft.Advance()
 	c.maybeCompact()
 }

@@ -85,6 +85,15 @@ func (t *readTracker) enqueue(c *Core, r *pendingRead) {
 	t.queue = append(t.queue, r)
 }
 
+// canFlush reports whether flush would ask for a read index now.
+func (t *readTracker) canFlush(c *Core) bool {
+	if len(t.queue) == 0 {
+		return false
+	}
+	soft := c.raft.SoftState()
+	return soft.State == raft.StateLeader || soft.Lead != raft.None
+}
+
 // flush asks for one read index for every queued read.
 func (t *readTracker) flush(c *Core) {
 	if len(t.queue) == 0 {
