@@ -101,3 +101,32 @@ func TestResultItemsNeverChange(t *testing.T) {
 	}
 	require.NoError(t, h.m.CheckInvariants())
 }
+
+// A frozen state serialises to the snapshot of the moment it was frozen,
+// however the machine changed since, and may be serialised on another
+// goroutine while the machine applies entries (run with -race).
+func TestFrozenStateSerialisesAsOfItsFreeze(t *testing.T) {
+	h := newHarness(t, Options{})
+	h.open("a")
+	h.open("b")
+	var versions []uint64
+	for i := range 500 {
+		versions = append(versions, h.push([]string{"a", "b"}[i%2], "/data/f"+string(rune('a'+i%3)), i))
+	}
+	want := h.m.Snapshot()
+	frozen := h.m.Freeze()
+	require.Equal(t, h.index, frozen.Index())
+	done := make(chan []byte)
+	go func() { done <- frozen.Serialize() }()
+	for i := range 200 {
+		owner := []string{"a", "b"}[i%2]
+		path := "/data/f" + string(rune('a'+i%3))
+		h.ok(Update{Session: owner, Path: path, Item: versions[i], Data: mp(t, -i)})
+		h.push(owner, path, i)
+	}
+	h.ok(Delete{Session: "b", Path: "/data/fb", Item: versions[301]})
+	h.ok(CloseSession{ID: "a"})
+	require.Equal(t, want, <-done)
+	require.Equal(t, want, frozen.Serialize(), "serialising twice gives the same bytes")
+	require.NotEqual(t, want, h.m.Snapshot())
+}

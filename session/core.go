@@ -32,8 +32,16 @@ type Config struct {
 	// HistoryPerPath is how many recent events each list keeps for watches
 	// that resume with `since`.
 	HistoryPerPath int
-	// SnapshotEvery is how many applied entries trigger a compaction.
+	// SnapshotEvery is how many applied entries after the last snapshot
+	// trigger the next one (default 10000).
 	SnapshotEvery uint64
+	// SnapshotTail is how many applied entries the log keeps behind a
+	// snapshot (default 5000, etcd's SnapshotCatchUpEntries): a snapshot
+	// frozen at index X compacts the log only once the node has applied
+	// X+SnapshotTail, so a follower less than a tail behind catches up from
+	// entries, and its watchers keep their connections, instead of getting
+	// a snapshot that closes them (§7).
+	SnapshotTail uint64
 	// ReadRetryMs is how long a ReadIndex may go unanswered before it is
 	// asked again (a message may have been lost).
 	ReadRetryMs int64
@@ -57,6 +65,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.SnapshotEvery == 0 {
 		c.SnapshotEvery = 10000
+	}
+	if c.SnapshotTail == 0 {
+		c.SnapshotTail = 5000
 	}
 	if c.ReadRetryMs == 0 {
 		c.ReadRetryMs = 500
@@ -91,6 +102,11 @@ type Core struct {
 
 	// lastSnapshot is the index of the newest snapshot taken or installed.
 	lastSnapshot uint64
+	// Snapshots in the making (snapshots.go): newJob waits to go out in a
+	// Ready, job is with the host being serialised, serialised waits for
+	// the tail behind it before it compacts the log.
+	newJob, job *SnapshotJob
+	serialised  *serialisedSnapshot
 
 	// readyOut is set from Ready to Advance: the host is carrying out a
 	// Ready (perhaps persisting it on another goroutine) and gets no other.
@@ -278,7 +294,7 @@ func (c *Core) HasReady() bool {
 	}
 	return c.raft.HasReady() || len(c.messages) > 0 || len(c.replies) > 0 ||
 		len(c.deliveries) > 0 || len(c.disconnect) > 0 || c.saved != nil ||
-		c.reads.canFlush(c)
+		c.newJob != nil || c.reads.canFlush(c)
 }
 
 // Ready collects the node's effects. Committed entries are applied to the
@@ -309,7 +325,10 @@ func (c *Core) Ready() Ready {
 	out := Ready{
 		SoftState: rd.SoftState, HardState: rd.HardState, Entries: rd.Entries,
 		Snapshot: rd.Snapshot, MustSync: rd.MustSync, SavedSnapshot: c.saved,
-		CommittedEntries: rd.CommittedEntries,
+		SnapshotJob: c.newJob, CommittedEntries: rd.CommittedEntries,
+	}
+	if c.newJob != nil {
+		c.job, c.newJob = c.newJob, nil
 	}
 	out.Messages = make([]PeerMessage, 0, len(rd.Messages)+len(c.messages))
 	// Raft reuses its message buffer at Advance; the host may still hold
@@ -337,19 +356,6 @@ func (c *Core) Advance() {
 	c.maybeCompact()
 }
 
-func (c *Core) maybeCompact() {
-	applied := c.fsm.AppliedIndex()
-	if applied < c.lastSnapshot+c.cfg.SnapshotEvery {
-		return
-	}
-	snap, err := c.raft.Compact(applied, c.fsm.Snapshot())
-	if err != nil {
-		return // raft has not recorded the apply yet; try after the next Ready
-	}
-	c.lastSnapshot = applied
-	c.saved = &snap
-}
-
 func (c *Core) installSnapshot(snap *raft.Snapshot) {
 	if err := c.fsm.Restore(snap.Data); err != nil {
 		// checkSnapshot read this snapshot before Raft took it; failing
@@ -358,6 +364,7 @@ func (c *Core) installSnapshot(snap *raft.Snapshot) {
 	}
 	c.history.reset(snap.Meta.Index)
 	c.lastSnapshot = snap.Meta.Index
+	c.dropSnapshotsBelow(snap.Meta.Index)
 	c.writes.forgetBelow(c, snap.Meta.Index)
 	// Watchers cannot be told what changed inside the snapshot: carrying on
 	// would leave a gap in their events. Their connections are closed, and

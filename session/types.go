@@ -189,6 +189,10 @@ type Ready struct {
 	MustSync  bool
 
 	SavedSnapshot *raft.Snapshot
+	// SnapshotJob, if set, is the state machine frozen for a snapshot: the
+	// host calls its Serialize (on any goroutine) and then SnapshotDone
+	// with the bytes (on its loop). See snapshots.go.
+	SnapshotJob *SnapshotJob
 
 	// CommittedEntries are the entries this Ready applied to the state
 	// machine, in order. They are already applied; the host need not do
