@@ -42,6 +42,15 @@ type Config struct {
 	// entries, and its watchers keep their connections, instead of getting
 	// a snapshot that closes them (§7).
 	SnapshotTail uint64
+	// Backpressure (bounds.go). MaxPendingWrites bounds the writes
+	// (connects, closes, becomes) waiting for their entry, MaxPendingReads
+	// the linearizable reads and resumes waiting for a read index and the
+	// stale reads and watches waiting to apply; over either bound a request
+	// is refused Unavailable at once. MaxDeliveriesPerReady bounds the
+	// events one Ready hands one connection: a connection that would get
+	// more is closed after the events it got, and its client resumes its
+	// watches with since. Defaults 10000, 10000 and 10000.
+	MaxPendingWrites, MaxPendingReads, MaxDeliveriesPerReady int
 	// ReadRetryMs is how long a ReadIndex may go unanswered before it is
 	// asked again (a message may have been lost).
 	ReadRetryMs int64
@@ -68,6 +77,15 @@ func (c *Config) setDefaults() {
 	}
 	if c.SnapshotTail == 0 {
 		c.SnapshotTail = 5000
+	}
+	if c.MaxPendingWrites == 0 {
+		c.MaxPendingWrites = 10000
+	}
+	if c.MaxPendingReads == 0 {
+		c.MaxPendingReads = 10000
+	}
+	if c.MaxDeliveriesPerReady == 0 {
+		c.MaxDeliveriesPerReady = 10000
 	}
 	if c.ReadRetryMs == 0 {
 		c.ReadRetryMs = 500
@@ -115,6 +133,10 @@ type Core struct {
 	messages   []PeerMessage
 	replies    []Reply
 	deliveries []Delivery
+	// delivered counts this Ready's deliveries per connection; overflowed
+	// are the connections over MaxDeliveriesPerReady (bounds.go).
+	delivered  map[ConnID]int
+	overflowed []ConnID
 	disconnect []ConnID
 	saved      *raft.Snapshot
 }
@@ -142,13 +164,14 @@ func New(cfg Config, restored raft.RestoredState) (*Core, error) {
 		return nil, err
 	}
 	c := &Core{
-		cfg:      cfg,
-		id:       cfg.Raft.ID,
-		raft:     r,
-		fsm:      fsm.New(cfg.FSM),
-		conns:    map[ConnID]*conn{},
-		watchers: map[string][]ConnID{},
-		history:  newHistory(cfg.HistoryPerPath),
+		cfg:       cfg,
+		id:        cfg.Raft.ID,
+		raft:      r,
+		fsm:       fsm.New(cfg.FSM),
+		conns:     map[ConnID]*conn{},
+		delivered: map[ConnID]int{},
+		watchers:  map[string][]ConnID{},
+		history:   newHistory(cfg.HistoryPerPath),
 	}
 	c.writes.init()
 	c.reads.init()
@@ -321,6 +344,7 @@ func (c *Core) Ready() Ready {
 	}
 	c.reads.serve(c)
 	c.noticeRoleChange()
+	c.closeOverflowed()
 
 	out := Ready{
 		SoftState: rd.SoftState, HardState: rd.HardState, Entries: rd.Entries,

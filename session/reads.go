@@ -70,6 +70,10 @@ func (c *Core) read(req *Request) {
 // waitApplied holds a stale read or a watch with since until this node has
 // applied through index.
 func (t *readTracker) waitApplied(c *Core, req *Request, index uint64) {
+	if t.full(c) {
+		c.fail(req, fsm.Unavailable, "too many reads pending on this node; try again later")
+		return
+	}
 	t.atApplied = append(t.atApplied, &pendingRead{
 		req: *req, atIndex: index, deadline: c.now + c.cfg.RequestTimeoutMs,
 	})
@@ -81,6 +85,10 @@ func (c *Core) answerRead(req *Request) {
 }
 
 func (t *readTracker) enqueue(c *Core, r *pendingRead) {
+	if t.full(c) {
+		c.fail(&r.req, fsm.Unavailable, "too many reads pending on this node; try again later")
+		return
+	}
 	r.deadline = c.now + c.cfg.RequestTimeoutMs
 	t.queue = append(t.queue, r)
 }

@@ -70,7 +70,7 @@ func (c *Core) register(req *Request, cn *conn) {
 	c.reply(reply)
 	for _, ev := range replay {
 		if ev.Version <= version {
-			c.deliveries = append(c.deliveries, Delivery{Conn: req.Conn, Event: ev})
+			c.deliver(req.Conn, ev)
 		}
 	}
 }
@@ -119,7 +119,7 @@ func (c *Core) publish(index uint64, events []fsm.Event) {
 				continue
 			}
 			for _, ev := range events[start:end] {
-				c.deliveries = append(c.deliveries, Delivery{Conn: id, Event: ev})
+				c.deliver(id, ev)
 			}
 			w.after = index
 		}

@@ -55,6 +55,7 @@ type writeTracker struct {
 	waiting     []*pending // for a leader to be known
 	queue       []*pending // every pending write in submission order, for timeouts
 	nextForward uint64
+	live        int // submitted and not yet answered
 	recent      [recentResults]appliedResult
 
 	// Leader side: the answers given to recent forwards, so that a Forward
@@ -93,6 +94,11 @@ func (w *writeTracker) remember(key forwardKey, reply ForwardReply) {
 }
 
 func (w *writeTracker) submit(c *Core, p *pending) {
+	if w.live >= c.cfg.MaxPendingWrites {
+		c.fail(&p.req, fsm.Unavailable, "too many writes pending on this node (%d); try again later", w.live)
+		return
+	}
+	w.live++
 	p.deadline = c.now + c.cfg.RequestTimeoutMs
 	w.queue = append(w.queue, p)
 	w.try(c, p)
@@ -238,6 +244,7 @@ func (w *writeTracker) finish(c *Core, p *pending, res fsm.Result) {
 		return
 	}
 	p.done = true
+	w.live--
 	req := &p.req
 	if res.Code != fsm.OK {
 		c.reply(Reply{Conn: req.Conn, ID: req.ID, Op: req.Op, Code: res.Code, Message: res.Message})
