@@ -172,15 +172,11 @@ type KeepAliveAck struct {
 	Refused []string
 }
 
-// Ready is the batch of effects the host carries out, in this order:
-//
-//  1. Persist Snapshot (received from the leader), HardState and Entries,
-//     durably if MustSync (as raft.Ready); persist SavedSnapshot (a local
-//     compaction) at leisure, but before deleting log segments below it.
-//  2. Send Messages.
-//  3. Send Replies and Deliveries to their connections, then close the
-//     connections of Replies with CloseConn and those in Disconnect.
-//  4. Call Advance.
+// Ready is the batch of effects the host carries out, in the order the
+// package doc's "The host contract" gives: persist Snapshot, HardState and
+// Entries (fsync if MustSync); then send Messages, start SnapshotJob,
+// send Replies and Deliveries and close connections (CloseConn,
+// Disconnect), store SavedSnapshot; then Advance.
 type Ready struct {
 	SoftState raft.SoftState
 	HardState raft.HardState
