@@ -125,6 +125,8 @@ type Core struct {
 	// the tail behind it before it compacts the log.
 	newJob, job *SnapshotJob
 	serialised  *serialisedSnapshot
+	// checked is the leader's snapshot Step last decoded (checkSnapshot).
+	checked *checkedSnapshot
 
 	// readyOut is set from Ready to Advance: the host is carrying out a
 	// Ready (perhaps persisting it on another goroutine) and gets no other.
@@ -264,10 +266,33 @@ func (c *Core) checkSnapshot(m *raft.Message) error {
 	if m.Type != raft.MsgSnap || m.Snapshot == nil || m.Snapshot.Meta.Index <= c.fsm.AppliedIndex() {
 		return nil
 	}
-	if err := fsm.New(c.cfg.FSM).Restore(m.Snapshot.Data); err != nil {
+	restored := fsm.New(c.cfg.FSM)
+	if err := restored.Restore(m.Snapshot.Data); err != nil {
 		return fmt.Errorf("session: snapshot at %d from node %d refused: %w", m.Snapshot.Meta.Index, m.From, err)
 	}
+	// Kept, so that installing it does not decode it again.
+	c.checked = &checkedSnapshot{meta: m.Snapshot.Meta, data: m.Snapshot.Data, machine: restored}
 	return nil
+}
+
+// checkedSnapshot is the last snapshot checkSnapshot decoded.
+type checkedSnapshot struct {
+	meta    raft.SnapshotMeta
+	data    []byte
+	machine *fsm.Machine
+}
+
+// restoreSnapshot replaces the state machine with snap's state, reusing
+// checkSnapshot's decoding when it is the same snapshot.
+func (c *Core) restoreSnapshot(snap *raft.Snapshot) error {
+	checked := c.checked
+	c.checked = nil
+	if checked != nil && checked.meta.Index == snap.Meta.Index && checked.meta.Term == snap.Meta.Term &&
+		len(checked.data) == len(snap.Data) && (len(snap.Data) == 0 || &checked.data[0] == &snap.Data[0]) {
+		*c.fsm = *checked.machine
+		return nil
+	}
+	return c.fsm.Restore(snap.Data)
 }
 
 // send queues a service message to a peer.
@@ -381,7 +406,7 @@ func (c *Core) Advance() {
 }
 
 func (c *Core) installSnapshot(snap *raft.Snapshot) {
-	if err := c.fsm.Restore(snap.Data); err != nil {
+	if err := c.restoreSnapshot(snap); err != nil {
 		// checkSnapshot read this snapshot before Raft took it; failing
 		// now is a bug in this process, not bad input.
 		panic(fmt.Sprintf("session: node %d cannot restore snapshot at %d: %v", c.id, snap.Meta.Index, err))
