@@ -2,6 +2,7 @@ package peer
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/havenproject/haven/fsm"
 	"github.com/havenproject/haven/raft"
@@ -94,6 +95,7 @@ func appendRaftMessage(b []byte, m *raft.Message) []byte {
 		b = endNested(appendSnapshot(b, m.Snapshot), mark)
 	}
 	b = appendPresentBytes(b, 12, m.Context)
+	b = appendUint(b, 13, m.Round) // havend: raft's heartbeat round (raft branch, cea2604..e468bbd)
 	return b
 }
 
@@ -123,6 +125,20 @@ func appendConfState(b []byte, c *raft.ConfState) []byte {
 	}
 	for _, id := range c.Learners {
 		b = appendRepeatedUint(b, 2, uint64(id))
+	}
+	// havend: members' addresses (raft branch, cea2604), sorted by id so
+	// that equal states encode equally.
+	ids := make([]raft.NodeID, 0, len(c.Addresses))
+	for id := range c.Addresses {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	for _, id := range ids {
+		var mark int
+		b, mark = beginNested(b, 3)
+		b = appendUint(b, 1, uint64(id))
+		b = appendString(b, 2, c.Addresses[id])
+		b = endNested(b, mark)
 	}
 	return b
 }
@@ -166,7 +182,18 @@ func appendKeepAliveAck(b []byte, k *session.KeepAliveAck) []byte {
 func DecodeBatch(body []byte) ([]session.PeerMessage, error) {
 	d := decoder{}
 	r := reader{buf: body}
-	var msgs []session.PeerMessage
+	// Size the result once: a first pass over the top-level keys and
+	// lengths counts the messages (and checks the framing).
+	n, err := countMessages(body)
+	if err != nil {
+		return nil, err
+	}
+	if n == 0 {
+		return nil, nil
+	}
+	msgs := make([]session.PeerMessage, 0, n)
+	// Raft messages are most of a batch: one slab for all of them.
+	d.rafts = make([]raft.Message, 0, n)
 	for !r.done() {
 		field, wire, err := r.key()
 		if err != nil {
@@ -193,9 +220,41 @@ func DecodeBatch(body []byte) ([]session.PeerMessage, error) {
 	return msgs, nil
 }
 
+// countMessages counts a batch's messages without decoding them.
+func countMessages(body []byte) (int, error) {
+	r := reader{buf: body}
+	n := 0
+	for !r.done() {
+		field, wire, err := r.key()
+		if err != nil {
+			return 0, err
+		}
+		if err := r.skip(wire); err != nil {
+			return 0, err
+		}
+		if field == 1 {
+			if n == MaxBatchMessages {
+				return 0, fmt.Errorf("peer: more than %d messages in a batch", MaxBatchMessages)
+			}
+			n++
+		}
+	}
+	return n, nil
+}
+
 // decoder counts what a batch has allocated so far.
 type decoder struct {
 	items int
+	// rafts is a slab the batch's raft messages are taken from.
+	rafts []raft.Message
+}
+
+func (d *decoder) newRaftMessage() *raft.Message {
+	if len(d.rafts) == cap(d.rafts) {
+		d.rafts = make([]raft.Message, 0, 16)
+	}
+	d.rafts = d.rafts[:len(d.rafts)+1]
+	return &d.rafts[len(d.rafts)-1]
 }
 
 func (d *decoder) item() error {
@@ -229,8 +288,12 @@ func fields(buf []byte, fn func(r *reader, field, wire int) (handled bool, err e
 }
 
 func (d *decoder) peerMessage(buf []byte, m *session.PeerMessage) error {
-	return fields(buf, func(r *reader, field, wire int) (bool, error) {
-		var err error
+	r := reader{buf: buf}
+	for !r.done() {
+		field, wire, err := r.key()
+		if err != nil {
+			return err
+		}
 		var v uint64
 		var sub []byte
 		switch field {
@@ -245,7 +308,7 @@ func (d *decoder) peerMessage(buf []byte, m *session.PeerMessage) error {
 		case 4:
 			if sub, err = r.nested(wire); err == nil {
 				if m.Raft == nil {
-					m.Raft = &raft.Message{}
+					m.Raft = d.newRaftMessage()
 				}
 				err = d.raftMessage(sub, m.Raft)
 			}
@@ -278,15 +341,22 @@ func (d *decoder) peerMessage(buf []byte, m *session.PeerMessage) error {
 				err = d.keepAliveAck(sub, m.KeepAliveAck)
 			}
 		default:
-			return false, nil
+			err = r.skip(wire)
 		}
-		return true, err
-	})
+		if err != nil {
+			return fmt.Errorf("field %d: %w", field, err)
+		}
+	}
+	return nil
 }
 
 func (d *decoder) raftMessage(buf []byte, m *raft.Message) error {
-	return fields(buf, func(r *reader, field, wire int) (bool, error) {
-		var err error
+	r := reader{buf: buf}
+	for !r.done() {
+		field, wire, err := r.key()
+		if err != nil {
+			return err
+		}
 		var v uint64
 		var t uint8
 		var sub []byte
@@ -328,16 +398,25 @@ func (d *decoder) raftMessage(buf []byte, m *raft.Message) error {
 			}
 		case 12:
 			m.Context, err = r.nested(wire)
+		case 13:
+			m.Round, err = r.uint(wire)
 		default:
-			return false, nil
+			err = r.skip(wire)
 		}
-		return true, err
-	})
+		if err != nil {
+			return fmt.Errorf("field %d: %w", field, err)
+		}
+	}
+	return nil
 }
 
 func (d *decoder) entry(buf []byte, e *raft.Entry) error {
-	return fields(buf, func(r *reader, field, wire int) (bool, error) {
-		var err error
+	r := reader{buf: buf}
+	for !r.done() {
+		field, wire, err := r.key()
+		if err != nil {
+			return err
+		}
 		var t uint8
 		switch field {
 		case 1:
@@ -350,10 +429,13 @@ func (d *decoder) entry(buf []byte, e *raft.Entry) error {
 		case 4:
 			e.Data, err = r.nested(wire)
 		default:
-			return false, nil
+			err = r.skip(wire)
 		}
-		return true, err
-	})
+		if err != nil {
+			return fmt.Errorf("field %d: %w", field, err)
+		}
+	}
+	return nil
 }
 
 func (d *decoder) snapshot(buf []byte, s *raft.Snapshot) error {
@@ -402,6 +484,35 @@ func (d *decoder) confState(buf []byte, c *raft.ConfState) error {
 			list = &c.Voters
 		case 2:
 			list = &c.Learners
+		case 3:
+			sub, err := r.nested(wire)
+			if err == nil {
+				err = d.item()
+			}
+			if err != nil {
+				return true, err
+			}
+			var id uint64
+			var addr string
+			err = fields(sub, func(r *reader, field, wire int) (bool, error) {
+				var err error
+				switch field {
+				case 1:
+					id, err = r.uint(wire)
+				case 2:
+					addr, err = r.string(wire)
+				default:
+					return false, nil
+				}
+				return true, err
+			})
+			if err == nil {
+				if c.Addresses == nil {
+					c.Addresses = map[raft.NodeID]string{}
+				}
+				c.Addresses[raft.NodeID(id)] = addr
+			}
+			return true, err
 		default:
 			return false, nil
 		}
@@ -417,8 +528,12 @@ func (d *decoder) confState(buf []byte, c *raft.ConfState) error {
 }
 
 func (d *decoder) forward(buf []byte, f *session.Forward) error {
-	return fields(buf, func(r *reader, field, wire int) (bool, error) {
-		var err error
+	r := reader{buf: buf}
+	for !r.done() {
+		field, wire, err := r.key()
+		if err != nil {
+			return err
+		}
 		var v uint64
 		var s string
 		switch field {
@@ -435,15 +550,22 @@ func (d *decoder) forward(buf []byte, f *session.Forward) error {
 		case 5:
 			f.Address, err = r.string(wire)
 		default:
-			return false, nil
+			err = r.skip(wire)
 		}
-		return true, err
-	})
+		if err != nil {
+			return fmt.Errorf("field %d: %w", field, err)
+		}
+	}
+	return nil
 }
 
 func (d *decoder) forwardReply(buf []byte, f *session.ForwardReply) error {
-	return fields(buf, func(r *reader, field, wire int) (bool, error) {
-		var err error
+	r := reader{buf: buf}
+	for !r.done() {
+		field, wire, err := r.key()
+		if err != nil {
+			return err
+		}
 		var s string
 		switch field {
 		case 1:
@@ -458,40 +580,48 @@ func (d *decoder) forwardReply(buf []byte, f *session.ForwardReply) error {
 		case 5:
 			f.Message, err = r.string(wire)
 		default:
-			return false, nil
+			err = r.skip(wire)
 		}
-		return true, err
-	})
+		if err != nil {
+			return fmt.Errorf("field %d: %w", field, err)
+		}
+	}
+	return nil
 }
 
 func (d *decoder) keepAlive(buf []byte, k *session.KeepAlive) error {
-	return fields(buf, func(r *reader, field, wire int) (bool, error) {
-		return d.idAndStrings(r, field, wire, &k.ID, &k.Sessions)
-	})
+	return d.idAndStrings(buf, &k.ID, &k.Sessions)
 }
 
 func (d *decoder) keepAliveAck(buf []byte, k *session.KeepAliveAck) error {
-	return fields(buf, func(r *reader, field, wire int) (bool, error) {
-		return d.idAndStrings(r, field, wire, &k.ID, &k.Refused)
-	})
+	return d.idAndStrings(buf, &k.ID, &k.Refused)
 }
 
 // idAndStrings reads KeepAlive and KeepAliveAck, which share their shape:
 // 1 id, 2 repeated string.
-func (d *decoder) idAndStrings(r *reader, field, wire int, id *uint64, list *[]string) (bool, error) {
-	var err error
-	var s string
-	switch field {
-	case 1:
-		*id, err = r.uint(wire)
-	case 2:
-		if s, err = r.string(wire); err == nil {
-			if err = d.item(); err == nil {
-				*list = append(*list, s)
-			}
+func (d *decoder) idAndStrings(buf []byte, id *uint64, list *[]string) error {
+	r := reader{buf: buf}
+	for !r.done() {
+		field, wire, err := r.key()
+		if err != nil {
+			return err
 		}
-	default:
-		return false, nil
+		var s string
+		switch field {
+		case 1:
+			*id, err = r.uint(wire)
+		case 2:
+			if s, err = r.string(wire); err == nil {
+				if err = d.item(); err == nil {
+					*list = append(*list, s)
+				}
+			}
+		default:
+			err = r.skip(wire)
+		}
+		if err != nil {
+			return fmt.Errorf("field %d: %w", field, err)
+		}
 	}
-	return true, err
+	return nil
 }

@@ -81,11 +81,12 @@
 //	              6 ForwardReply  7 KeepAlive  8 KeepAliveAck
 //	Message       1 type  2 from  3 to  4 term  5 log_term  6 index
 //	              7 Entry (repeated)  8 commit  9 reject (0|1)
-//	              10 reject_hint  11 Snapshot  12 context (bytes)
+//	              10 reject_hint  11 Snapshot  12 context (bytes)  13 round
 //	Entry         1 term  2 index  3 type  4 data (bytes)
 //	Snapshot      1 SnapshotMeta  2 data (bytes)
 //	SnapshotMeta  1 index  2 term  3 ConfState
 //	ConfState     1 voter (repeated)  2 learner (repeated)
+//	              3 Address (repeated, by id): 1 id  2 address (string)
 //	Forward       1 id  2 command (bytes)  3 become (string)  4 node
 //	              5 address (string)
 //	ForwardReply  1 id  2 index  3 term  4 code (string)  5 message (string)

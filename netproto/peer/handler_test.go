@@ -5,6 +5,8 @@ import (
 	"crypto/ed25519"
 	"io"
 	"net/http"
+	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -22,12 +24,16 @@ type signed struct {
 	body   []byte
 }
 
+var testNonces atomic.Uint64
+
+func nonce() string { return "test" + strconv.FormatUint(testNonces.Add(1), 10) }
+
 func sign(t *testing.T, url string, body []byte, key ed25519.PrivateKey, keyid string, now time.Time) signed {
 	req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
 	require.NoError(t, err)
 	req.Header.Set("Content-Type", contentType)
 	m := httpMessage{method: req.Method, target: req.URL, header: req.Header}
-	require.NoError(t, signRequest(&m, body, key, keyid, now))
+	require.NoError(t, signRequest(&m, body, key, keyid, nonce(), now))
 	return signed{url: url, header: req.Header, body: body}
 }
 

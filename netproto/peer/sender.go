@@ -179,7 +179,7 @@ func (p *peer) post(address string, body []byte) error {
 	}
 	req.Header.Set("Content-Type", contentType)
 	m := httpMessage{method: req.Method, target: req.URL, header: req.Header}
-	if err := signRequest(&m, body, p.t.cfg.Key, p.t.keyid, p.t.cfg.Now()); err != nil {
+	if err := signRequest(&m, body, p.t.cfg.Key, p.t.keyid, p.t.nonce(), p.t.cfg.Now()); err != nil {
 		return err
 	}
 	resp, err := p.client.Do(req)

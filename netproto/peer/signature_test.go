@@ -63,7 +63,7 @@ func rfcB2Request() *httpMessage {
 var rfcB26Components = []string{"date", "@method", "@path", "@authority", "content-type", "content-length"}
 
 func TestRFC9421B26SignatureBase(t *testing.T) {
-	params := signatureParams(rfcB26Components, 1618884473, "test-key-ed25519", "")
+	params := signatureParams(rfcB26Components, 1618884473, "test-key-ed25519", "", "")
 	require.Equal(t, rfcB26SignatureInput, "sig-b26="+params)
 	base, err := signatureBase(rfcB2Request(), rfcB26Components, params)
 	require.NoError(t, err)
@@ -105,8 +105,8 @@ func testSigner(t *testing.T) (*httpMessage, []byte, ed25519.PrivateKey, *verifi
 func TestSignAndVerify(t *testing.T) {
 	now := time.Unix(1_800_000_000, 0)
 	m, body, priv, v := testSigner(t)
-	require.NoError(t, signRequest(m, body, priv, "1", now))
-	require.Equal(t, `haven=("@method" "@target-uri" "date" "content-digest");created=1800000000;keyid="1";alg="ed25519"`, m.header.Get("Signature-Input"))
+	require.NoError(t, signRequest(m, body, priv, "1", "n1", now))
+	require.Equal(t, `haven=("@method" "@target-uri" "date" "content-digest");created=1800000000;keyid="1";alg="ed25519";nonce="n1"`, m.header.Get("Signature-Input"))
 	got, err := v.verify(m, body, now.Add(10*time.Second))
 	require.NoError(t, err)
 	require.Equal(t, "1", got.keyid)
@@ -162,7 +162,7 @@ func TestVerifyRefuses(t *testing.T) {
 			other, _, err := ed25519.GenerateKey(nil)
 			require.NoError(t, err)
 			v.keys["2"] = other
-			require.NoError(t, signRequest(m, body, priv, "1", now))
+			require.NoError(t, signRequest(m, body, priv, "1", "n1", now))
 			if c.alter != nil {
 				c.alter(m, &body)
 			}
