@@ -168,3 +168,35 @@ func BenchmarkTransport(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkTransportPingPong sends one heartbeat at a time and waits for
+// it: a batch of one per request, the idle cluster's regime, where the
+// signature and the HTTP round trip are not shared by many messages.
+func BenchmarkTransportPingPong(b *testing.B) {
+	for _, proto := range []string{"h2", "http1"} {
+		b.Run(proto, func(b *testing.B) {
+			c := newTestCluster(b, 1, 2)
+			if proto == "http1" {
+				c.nodes[1].tr.SetPeer(2, "")
+				c.nodes[1].tr.http1 = true
+				c.nodes[1].tr.SetPeer(2, c.nodes[2].addr)
+			}
+			got := make(chan struct{}, 1)
+			c.nodes[2].tr.cfg.Deliver = func([]session.PeerMessage) { got <- struct{}{} }
+			send := c.nodes[1].tr
+			msg := []session.PeerMessage{heartbeat(1, 1, 2, 1)}
+			send.Send(msg)
+			<-got
+			cpu0, t0 := cpuTime(), time.Now()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				msg[0].Raft.Term = uint64(i)
+				send.Send(msg)
+				<-got
+			}
+			b.StopTimer()
+			b.ReportMetric(float64((cpuTime()-cpu0).Nanoseconds())/float64(b.N), "cpu-ns/batch")
+			b.ReportMetric(float64(b.N)/time.Since(t0).Seconds(), "batches/s")
+		})
+	}
+}
