@@ -17,7 +17,9 @@
 // delays nobody: not the core's loop, not the other peers. A failed batch
 // is dropped and the sender backs off (50 ms doubling to 2 s, jittered)
 // before it tries again; net/http dials a new connection when the old one
-// is gone, and HTTP/2 pings find a connection that went silent.
+// is gone, and HTTP/2 pings find a connection that went silent. If
+// Config.SnapshotSent is set, it hears how each MsgSnap's batch ended, for
+// raft's ReportSnapshot.
 //
 // # Receiving
 //

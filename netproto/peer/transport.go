@@ -60,6 +60,13 @@ type Config struct {
 	MaxBodyBytes int64
 	// RequestTimeout bounds one batch's round trip (plus a second per MiB).
 	RequestTimeout time.Duration
+
+	// SnapshotSent, if set, is told how each MsgSnap's batch ended: ok once
+	// the peer accepted it, not ok if it failed (the host passes this to
+	// raft's ReportSnapshot, so the leader retries without waiting for an
+	// election timeout). Called from the peer's sender goroutine, never
+	// from Send; it must not block long.
+	SnapshotSent func(to raft.NodeID, ok bool)
 }
 
 // Stats counts what a Transport did, for metrics and tests.

@@ -389,3 +389,47 @@ func TestIdenticalBatchesInOneSecondAreDelivered(t *testing.T) {
 	}
 	require.Zero(t, a.tr.Stats().Failed)
 }
+
+func TestSnapshotSentReportsHowSnapshotsEnded(t *testing.T) {
+	type report struct {
+		to raft.NodeID
+		ok bool
+	}
+	reports := make(chan report, 16)
+	c := newTestCluster(t)
+	ca, creds, err := DevCluster(1, 2)
+	require.NoError(t, err)
+	c.ca = ca
+	for id, cred := range creds {
+		c.keys[id] = cred.Public()
+	}
+	a := c.start(t, creds[1], "127.0.0.1:0", func(cfg *Config) {
+		cfg.SnapshotSent = func(to raft.NodeID, ok bool) { reports <- report{to, ok} }
+	})
+	b := c.start(t, creds[2], "127.0.0.1:0", nil)
+	closed, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	deadAddr := closed.Addr().String()
+	closed.Close()
+	a.tr.SetPeer(2, b.addr)
+	a.tr.SetPeer(4, deadAddr)
+
+	snap := func(to raft.NodeID) session.PeerMessage {
+		return session.PeerMessage{Group: 1, From: 1, To: to, Raft: &raft.Message{Type: raft.MsgSnap, From: 1, To: to, Term: 2,
+			Snapshot: &raft.Snapshot{Meta: raft.SnapshotMeta{Index: 10, Term: 2, Conf: raft.ConfState{Voters: []raft.NodeID{1, 2}}}, Data: []byte("state")}}}
+	}
+	a.tr.Send([]session.PeerMessage{snap(2), heartbeat(1, 1, 2, 2)})
+	a.tr.Send([]session.PeerMessage{snap(4)})
+	got := map[raft.NodeID]bool{}
+	for len(got) < 2 {
+		select {
+		case r := <-reports:
+			got[r.to] = r.ok
+		case <-time.After(20 * time.Second):
+			t.Fatalf("reports so far: %v", got)
+		}
+	}
+	require.Equal(t, map[raft.NodeID]bool{2: true, 4: false}, got)
+	msgs := b.waitFor(func(got []session.PeerMessage) bool { return len(got) == 2 })
+	require.Equal(t, []byte("state"), msgs[0].Raft.Snapshot.Data)
+}
