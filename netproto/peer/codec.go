@@ -194,6 +194,7 @@ func DecodeBatch(body []byte) ([]session.PeerMessage, error) {
 	msgs := make([]session.PeerMessage, 0, n)
 	// Raft messages are most of a batch: one slab for all of them.
 	d.rafts = make([]raft.Message, 0, n)
+	d.entryHint = n
 	for !r.done() {
 		field, wire, err := r.key()
 		if err != nil {
@@ -245,8 +246,27 @@ func countMessages(body []byte) (int, error) {
 // decoder counts what a batch has allocated so far.
 type decoder struct {
 	items int
-	// rafts is a slab the batch's raft messages are taken from.
-	rafts []raft.Message
+	// rafts and entries are slabs the batch's raft messages and entries
+	// are taken from; entryHint sizes the entries' first slab.
+	rafts     []raft.Message
+	entries   []raft.Entry
+	entryHint int
+}
+
+// newEntry takes an entry from the slab for the message whose entries
+// start at start there, and returns where they start now: a full slab is
+// replaced by a larger one, and the message's entries so far move with it
+// (a message's entries must be contiguous; earlier messages keep theirs in
+// the old slab).
+func (d *decoder) newEntry(start int) (*raft.Entry, int) {
+	if len(d.entries) == cap(d.entries) {
+		mine := d.entries[start:]
+		grown := make([]raft.Entry, len(mine), max(2*len(mine), d.entryHint, 16))
+		copy(grown, mine)
+		d.entries, start = grown, 0
+	}
+	d.entries = d.entries[:len(d.entries)+1]
+	return &d.entries[len(d.entries)-1], start
 }
 
 func (d *decoder) newRaftMessage() *raft.Message {
@@ -351,6 +371,9 @@ func (d *decoder) peerMessage(buf []byte, m *session.PeerMessage) error {
 }
 
 func (d *decoder) raftMessage(buf []byte, m *raft.Message) error {
+	// The entries go to the batch's slab, unless a repeated field merges
+	// into entries decoded before.
+	slab, start := m.Entries == nil, len(d.entries)
 	r := reader{buf: buf}
 	for !r.done() {
 		field, wire, err := r.key()
@@ -379,8 +402,14 @@ func (d *decoder) raftMessage(buf []byte, m *raft.Message) error {
 		case 7:
 			if sub, err = r.nested(wire); err == nil {
 				if err = d.item(); err == nil {
-					m.Entries = append(m.Entries, raft.Entry{})
-					err = d.entry(sub, &m.Entries[len(m.Entries)-1])
+					var e *raft.Entry
+					if slab {
+						e, start = d.newEntry(start)
+					} else {
+						m.Entries = append(m.Entries, raft.Entry{})
+						e = &m.Entries[len(m.Entries)-1]
+					}
+					err = d.entry(sub, e)
 				}
 			}
 		case 8:
@@ -406,6 +435,9 @@ func (d *decoder) raftMessage(buf []byte, m *raft.Message) error {
 		if err != nil {
 			return fmt.Errorf("field %d: %w", field, err)
 		}
+	}
+	if slab && len(d.entries) > start {
+		m.Entries = d.entries[start:len(d.entries):len(d.entries)]
 	}
 	return nil
 }
