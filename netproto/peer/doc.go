@@ -53,7 +53,7 @@
 // about a third of the CPU of a one-message round trip (roughly 0.1 of
 // 0.3 ms on the loaded 2-core test machine, BenchmarkTransportPingPong and
 // its profile), and nothing per message once batches grow under load
-// (BenchmarkTransport: 1.4-2.2 µs of CPU per message, both ends). Each
+// (BenchmarkTransport: 1.1-1.4 µs of CPU per message, both ends). Each
 // signature carries a nonce (a random per-process prefix and a counter):
 // Ed25519 is deterministic and created counts seconds, so two equal
 // batches within a second would otherwise look like a replay.
