@@ -239,6 +239,10 @@ func TestDeadPeerDoesNotBlockOthers(t *testing.T) {
 	closed.Close()
 
 	sender := c.nodes[1].tr
+	// The black hole holds a request for as long as the test runs: had Send
+	// or the live peer's sender waited on it even once, the test would
+	// hang instead of finishing.
+	sender.cfg.RequestTimeout = time.Hour
 	sender.SetPeer(3, hole.Addr().String())
 	sender.SetPeer(4, closedAddr)
 
