@@ -109,16 +109,16 @@ func TestDecodeRequest(t *testing.T) {
 	require.True(t, r.req.Stale)
 
 	for in, code := range map[string]fsm.Code{
-		`[]`:                        fsm.InvalidParameter,
-		`"x"`:                       fsm.InvalidParameter,
-		`{"rid":{},"action":"get"}`: fsm.InvalidParameter,
-		`{"rid":"1","action":5}`:    fsm.InvalidParameter,
-		`{"rid":"1","action":"x"}`:  fsm.Unsupported,
-		`{"rid":"1","action":"get","path":"/d"}`:                          fsm.InvalidParameter,
-		`{"rid":"1","action":"delete","path":"/data/a","item":-1}`:        fsm.InvalidParameter,
-		`{"rid":"1","action":"delete","path":"/data/a","item":1.5}`:       fsm.InvalidParameter,
-		`{"rid":"1","action":"watch","path":"/data/a","since":"3"}`:       fsm.InvalidParameter,
-		`{"rid":"1","action":"push","path":"/data/a","data":1e999}`:       fsm.InvalidParameter,
+		`[]`:                                     fsm.InvalidParameter,
+		`"x"`:                                    fsm.InvalidParameter,
+		`{"rid":{},"action":"get"}`:              fsm.InvalidParameter,
+		`{"rid":"1","action":5}`:                 fsm.InvalidParameter,
+		`{"rid":"1","action":"x"}`:               fsm.Unsupported,
+		`{"rid":"1","action":"get","path":"/d"}`: fsm.InvalidParameter,
+		`{"rid":"1","action":"delete","path":"/data/a","item":-1}`:       fsm.InvalidParameter,
+		`{"rid":"1","action":"delete","path":"/data/a","item":1.5}`:      fsm.InvalidParameter,
+		`{"rid":"1","action":"watch","path":"/data/a","since":"3"}`:      fsm.InvalidParameter,
+		`{"rid":"1","action":"push","path":"/data/a","data":1e999}`:      fsm.InvalidParameter,
 		`{"rid":"1","action":"push","path":"/data/a","if_version":"no"}`: fsm.InvalidParameter,
 	} {
 		_, err := decodeRequest([]byte(in))

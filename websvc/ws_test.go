@@ -132,13 +132,13 @@ func TestOriginCheck(t *testing.T) {
 		origin string
 		ok     bool
 	}{
-		{srv, true},                        // the server's own
-		{"https://app.example.com", true},  // on the allow list
-		{"http://evil.example", false},     // neither
-		{"https://" + u.Host, false},       // own host, other scheme
-		{"http://app.example.com", false},  // allowed host, other scheme
-		{"http://127.0.0.1:1", false},      // other port
-		{"null", false},                    // sandboxed page
+		{srv, true},                       // the server's own
+		{"https://app.example.com", true}, // on the allow list
+		{"http://evil.example", false},    // neither
+		{"https://" + u.Host, false},      // own host, other scheme
+		{"http://app.example.com", false}, // allowed host, other scheme
+		{"http://127.0.0.1:1", false},     // other port
+		{"null", false},                   // sandboxed page
 	} {
 		c, err := dial(t, srv, newJar(t), http.Header{"Origin": {tt.origin}}, "")
 		if tt.ok {
