@@ -318,4 +318,3 @@ func toInt(v any) int {
 	}
 	return -1
 }
-
