@@ -17,11 +17,11 @@ type metrics struct {
 	reg *prometheus.Registry
 
 	term, commit, applied, sessions, watches, isLeader prometheus.Gauge
-	connections                                      prometheus.Gauge
-	leaderChanges, proposals, snapshots              prometheus.Counter
-	peerDropped, intakeFull                          prometheus.Counter
-	fsync, batch                                     prometheus.Histogram
-	requests                                         *prometheus.HistogramVec
+	connections                                        prometheus.Gauge
+	leaderChanges, proposals, snapshots                prometheus.Counter
+	peerDropped, intakeFull                            prometheus.Counter
+	fsync, batch                                       prometheus.Histogram
+	requests                                           *prometheus.HistogramVec
 }
 
 func newMetrics(node string, group uint64) *metrics {

@@ -33,6 +33,6 @@ func peerTransportFor(cfg *Config, logger *slog.Logger) (func(*node) (transport,
 // nullTransport serves a cluster of one.
 type nullTransport struct{}
 
-func (nullTransport) Send([]session.PeerMessage)   {}
+func (nullTransport) Send([]session.PeerMessage)  {}
 func (nullTransport) SetPeer(raft.NodeID, string) {}
 func (nullTransport) Close() error                { return nil }
