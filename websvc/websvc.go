@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"io/fs"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -240,4 +241,31 @@ func httpStatus(code fsm.Code) int {
 		return http.StatusServiceUnavailable
 	}
 	return http.StatusInternalServerError
+}
+
+// Origins returns the browser origins of the given HTTP addresses
+// (host:port), for Config.AllowedOrigins: a page served by one member may
+// then connect to any other. Loopback addresses are also listed under
+// their other loopback names (127.0.0.1, localhost, [::1]), since a
+// browser names the origin by the host it was given.
+func Origins(httpAddresses []string, tls bool) []string {
+	scheme := "http://"
+	if tls {
+		scheme = "https://"
+	}
+	var out []string
+	for _, addr := range httpAddresses {
+		host, port, err := net.SplitHostPort(addr)
+		if err != nil {
+			continue
+		}
+		hosts := []string{host}
+		if host == "127.0.0.1" || host == "localhost" || host == "::1" {
+			hosts = []string{"127.0.0.1", "localhost", "::1"}
+		}
+		for _, h := range hosts {
+			out = append(out, scheme+net.JoinHostPort(h, port))
+		}
+	}
+	return out
 }
