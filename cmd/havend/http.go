@@ -86,7 +86,17 @@ func (n *node) httpHandler(site http.Handler) http.Handler {
 		site = http.HandlerFunc(placeholder)
 	}
 	mux.Handle("/", site)
-	return mux
+	// Everything but the node's own three paths goes to the site as it
+	// came: ServeMux would clean /data//x and redirect it, where
+	// PROTOCOL.md wants 400 InvalidParameter.
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/v1/status", "/metrics", "/healthz":
+			mux.ServeHTTP(w, r)
+		default:
+			site.ServeHTTP(w, r)
+		}
+	})
 }
 
 func placeholder(w http.ResponseWriter, r *http.Request) {

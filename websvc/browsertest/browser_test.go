@@ -233,6 +233,9 @@ func TestBrowser(t *testing.T) {
 			return name !== 'none' && name !== '`+leader+`' && dead && dead.dataset.role === 'unreachable' ? name : false;
 		})()`, 30*time.Second)
 		require.NotEqual(t, leader, next)
+		// The page's WebSocket is up again: to its own node, or (if that
+		// was the one killed) to another member, resuming its session.
+		_ = waitFor[bool](t, tab, "the WebSocket back", `document.querySelector('#conn').className === 'ok'`, 30*time.Second)
 		time.Sleep(2 * time.Second)
 		screenshot(t, tab, "7-dashboard-new-leader.png")
 	})

@@ -84,6 +84,9 @@ async function poll() {
   if (source) {
     members = source.n.status.members || [];
     membersFrom = source.n.name;
+    // If this page's node goes, its WebSocket moves to another member
+    // (the cookie resumes the session there).
+    haven.setURLs([own, ...members.map((m) => baseOf(m.http_address)).filter((b) => b && b !== own)]);
   }
   const leader = leaders[0] ? leaders[0].n.name : "";
   const term = Math.max(0, ...reachable.map((x) => x.n.status.term));

@@ -74,6 +74,8 @@ export class Client {
   on(event: "disconnected", fn: (why: { code: number; reason: string }) => void): () => void;
   on(event: "notify", fn: (ev: NotifyEvent) => void): () => void;
 
+  /** Replace the nodes to connect to (used at the next reconnect). */
+  setURLs(urls: string[]): void;
   get(path: string, options?: { consistency?: "stale" }): Promise<ListState>;
   push(path: string, data: JSONValue, options?: { ifVersion?: number }): Promise<WriteResult>;
   update(path: string, item: Item | number, data: JSONValue, options?: { ifVersion?: number }): Promise<WriteResult>;

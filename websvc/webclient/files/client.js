@@ -72,6 +72,11 @@ export class Client {
     this._open();
   }
 
+  /** Replace the list of nodes to connect to (used at the next reconnect). */
+  setURLs(urls) {
+    if (urls.length) this.urls = urls.map(toWsURL);
+  }
+
   /** Listen for "hello", "session" (a new session replaced an ended one),
    * "connected", "disconnected", "notify", "error". Returns an unsubscribe. */
   on(event, fn) {
