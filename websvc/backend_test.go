@@ -137,6 +137,16 @@ func (tc *testCluster) stop() {
 	}
 }
 
+// crash stops a node's loop for good, as if its process died; its peers'
+// messages to it are dropped from then on. Only nodes no test client is
+// connected to are crashed (their Submit would race with the stop).
+func (n *testNode) crash() {
+	if !n.down.Swap(true) {
+		close(n.tasks)
+	}
+	<-n.stopped
+}
+
 // waitLeader waits until some node leads and every node knows it.
 func (tc *testCluster) waitLeader() *testNode {
 	var leader *testNode

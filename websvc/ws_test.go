@@ -233,6 +233,44 @@ func TestActionsAndCodes(t *testing.T) {
 	require.Equal(t, CloseSessionExpired, ce.Code)
 }
 
+// Without a quorum a write cannot commit: after the node's request timeout
+// it is answered Unavailable, with a message, and the socket stays usable.
+func TestUnavailableWithoutQuorum(t *testing.T) {
+	tc := newTestCluster(t, 3, Config{}, func(c *session.Config) { c.RequestTimeoutMs = 500 })
+	leader := tc.waitLeader()
+	var survivor *testNode
+	for _, n := range tc.nodes {
+		if n != leader {
+			survivor = n
+		}
+	}
+	var srv string
+	for i, n := range tc.nodes {
+		if n == survivor {
+			srv = tc.servers[i].URL
+		}
+	}
+	c := mustDial(t, srv, newJar(t))
+	c.ok(msg{"action": "push", "path": "/data/q", "data": 1})
+	for _, n := range tc.nodes {
+		if n != survivor {
+			n.crash()
+		}
+	}
+	a := c.do(msg{"action": "push", "path": "/data/q", "data": 2})
+	require.Equal(t, "Unavailable", a["code"])
+	require.NotEmpty(t, a["message"])
+	stale := c.ok(msg{"action": "get", "path": "/data/q", "consistency": "stale"})
+	require.Len(t, items(stale), 1, "a stale read is served from the node's own state")
+}
+
+func TestOrigins(t *testing.T) {
+	require.Equal(t, []string{
+		"http://127.0.0.1:7481", "http://localhost:7481", "http://[::1]:7481", "http://10.0.0.5:7482",
+	}, Origins([]string{"127.0.0.1:7481", "10.0.0.5:7482", "not an address"}, false))
+	require.Equal(t, []string{"https://h.example:443"}, Origins([]string{"h.example:443"}, true))
+}
+
 func TestNumberRIDEchoed(t *testing.T) {
 	tc := newTestCluster(t, 1, Config{}, nil)
 	tc.waitLeader()
@@ -439,4 +477,3 @@ func TestLimits(t *testing.T) {
 	})
 }
 
-var _ session.Request // the test backend's types
