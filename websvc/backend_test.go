@@ -72,6 +72,8 @@ type testNode struct {
 	peer    chan session.PeerMessage
 	stopped chan struct{}
 	down    atomic.Bool
+	// sendMu orders sends on tasks before its close.
+	sendMu sync.RWMutex
 
 	mu       sync.Mutex
 	outs     map[session.ConnID]func([]session.Reply, []session.Delivery, bool)
@@ -80,7 +82,7 @@ type testNode struct {
 
 	// intake is how many requests the loop takes before Submit says no
 	// (tests shrink it to see the edge's backpressure answer).
-	intake int
+	intake atomic.Int64
 }
 
 type testCluster struct {
@@ -110,7 +112,8 @@ func newTestCluster(t testing.TB, n int, cfg Config, tweak func(*session.Config)
 		require.NoError(t, err)
 		node := &testNode{id: id, cluster: tc, core: core, tasks: make(chan func(), 1024),
 			peer: make(chan session.PeerMessage, 4096), stopped: make(chan struct{}),
-			outs: map[session.ConnID]func([]session.Reply, []session.Delivery, bool){}, intake: 1024}
+			outs: map[session.ConnID]func([]session.Reply, []session.Delivery, bool){}}
+		node.intake.Store(1024)
 		node.publishStatus()
 		tc.nodes = append(tc.nodes, node)
 	}
@@ -130,20 +133,19 @@ func (tc *testCluster) stop() {
 		s.Close()
 	}
 	for _, n := range tc.nodes {
-		if !n.down.Swap(true) {
-			close(n.tasks)
-		}
-		<-n.stopped
+		n.crash()
 	}
 }
 
 // crash stops a node's loop for good, as if its process died; its peers'
-// messages to it are dropped from then on. Only nodes no test client is
-// connected to are crashed (their Submit would race with the stop).
+// messages to it are dropped from then on, and its edge's requests are
+// refused.
 func (n *testNode) crash() {
+	n.sendMu.Lock()
 	if !n.down.Swap(true) {
 		close(n.tasks)
 	}
+	n.sendMu.Unlock()
 	<-n.stopped
 }
 
@@ -180,7 +182,9 @@ func (n *testNode) Attach(out func([]session.Reply, []session.Delivery, bool)) s
 }
 
 func (n *testNode) Submit(req session.Request) bool {
-	if n.down.Load() || len(n.tasks) >= n.intake {
+	n.sendMu.RLock()
+	defer n.sendMu.RUnlock()
+	if n.down.Load() || int64(len(n.tasks)) >= n.intake.Load() {
 		return false
 	}
 	select {
@@ -192,6 +196,8 @@ func (n *testNode) Submit(req session.Request) bool {
 }
 
 func (n *testNode) Detach(id session.ConnID) {
+	n.sendMu.RLock()
+	defer n.sendMu.RUnlock()
 	if n.down.Load() {
 		return
 	}

@@ -121,6 +121,11 @@ func (c *wsClient) wait(rid string) msg {
 		return m
 	case err := <-c.closed:
 		c.closed <- err
+		select {
+		case m := <-ch: // the answer came just before the close
+			return m
+		default:
+		}
 		c.t.Fatalf("connection closed waiting for %s: %v", rid, err)
 	case <-time.After(15 * time.Second):
 		c.t.Fatalf("no answer to %s", rid)

@@ -415,7 +415,7 @@ func TestLimits(t *testing.T) {
 		tc := newTestCluster(t, 1, Config{}, nil)
 		tc.waitLeader()
 		c := mustDial(t, tc.servers[0].URL, newJar(t))
-		tc.nodes[0].intake = 0 // Submit now says the loop is full
+		tc.nodes[0].intake.Store(0) // Submit now says the loop is full
 		a := c.do(msg{"action": "ping"})
 		require.Equal(t, "Unavailable", a["code"])
 		require.Contains(t, a["message"], "overloaded")
@@ -476,4 +476,3 @@ func TestLimits(t *testing.T) {
 		}
 	})
 }
-
