@@ -35,15 +35,18 @@ var (
 	shotsDir  string
 )
 
-// screenshotDir is where the screenshots go: $HAVEN_ARTIFACTS if set, else
-// a fresh temporary directory. The test prints it.
+// screenshotDir is where the screenshots go: $HAVEN_ARTIFACTS/browser-screenshots
+// if set, else haven-browser-screenshots in the temporary directory (so
+// the place is known even when `go test` hides a passing test's output),
+// emptied at the start of each run. The test prints it.
 func screenshotDir(t *testing.T) string {
 	shotsOnce.Do(func() {
 		if dir := os.Getenv("HAVEN_ARTIFACTS"); dir != "" {
 			shotsDir = filepath.Join(dir, "browser-screenshots")
 		} else {
-			shotsDir = filepath.Join(os.TempDir(), "haven-browser-screenshots-"+time.Now().UTC().Format("20060102-150405"))
+			shotsDir = filepath.Join(os.TempDir(), "haven-browser-screenshots")
 		}
+		_ = os.RemoveAll(shotsDir)
 		if err := os.MkdirAll(shotsDir, 0o755); err != nil {
 			t.Fatal(err)
 		}
