@@ -97,6 +97,7 @@ export class Watch implements AsyncIterable<WatchEvent> {
   on(event: "event", fn: (ev: WatchEvent) => void): () => void;
   on(event: "change", fn: (items: Item[]) => void): () => void;
   on(event: "error", fn: (err: HavenError) => void): () => void;
+  /** The events from when the iterator is made (up to 10000 unread are kept). */
   [Symbol.asyncIterator](): AsyncIterator<WatchEvent>;
   close(): void;
 }

@@ -323,10 +323,13 @@ export class Watch {
     this._emit("change", this.items);
     const waiter = this._waiters.shift();
     if (waiter) waiter({ value: ev, done: false });
-    else if (this._queue.length < 10000) this._queue.push(ev);
+    // Events queue only for an iterator that exists (a page that uses
+    // callbacks alone keeps nothing), and a bounded number of them.
+    else if (this._iterating && this._queue.length < 10000) this._queue.push(ev);
   }
 
   [Symbol.asyncIterator]() {
+    this._iterating = true;
     return {
       next: () => {
         if (this._queue.length) return Promise.resolve({ value: this._queue.shift(), done: false });
@@ -409,7 +412,10 @@ export class Election {
     }
     const w = this._waiters.shift();
     if (w) w({ value: state, done: false });
-    else this._changes.push(state);
+    else if (this._iterating) {
+      this._changes.push(state);
+      if (this._changes.length > 100) this._changes.shift(); // the latest matter
+    }
   }
 
   /** Call fn({leader, isLeader, mine, token}) on every change. */
@@ -419,6 +425,7 @@ export class Election {
   }
 
   [Symbol.asyncIterator]() {
+    this._iterating = true;
     return {
       next: () => {
         if (this._changes.length) return Promise.resolve({ value: this._changes.shift(), done: false });
