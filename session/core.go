@@ -388,6 +388,7 @@ func (c *Core) Ready() Ready {
 		out.Messages = append(out.Messages, PeerMessage{Group: c.cfg.Group, From: m.From, To: m.To, Raft: m})
 	}
 	out.Messages = append(out.Messages, c.messages...)
+	out.EarlyMessages = rd.EarlyMessages // Raft's come first in Messages
 	out.Replies, out.Deliveries, out.Disconnect = c.replies, c.deliveries, c.disconnect
 	c.messages, c.replies, c.deliveries, c.disconnect, c.saved = nil, nil, nil, nil, nil
 	return out

@@ -196,9 +196,14 @@ type Ready struct {
 	// simulator compares them with the committed log.
 	CommittedEntries []raft.Entry
 
-	Messages   []PeerMessage
-	Replies    []Reply
-	Deliveries []Delivery
+	Messages []PeerMessage
+	// EarlyMessages is how many of the first Messages may leave before or
+	// while the host persists this Ready (raft.Ready.EarlyMessages: a
+	// leader's appends and heartbeats, thesis §10.2.1); the rest wait for
+	// the fsync. (Added by the havend branch.)
+	EarlyMessages int
+	Replies       []Reply
+	Deliveries    []Delivery
 	// Disconnect lists connections the host must close (after sending
 	// their replies): their watches lost continuity because this node
 	// installed a snapshot from the leader instead of applying the entries
