@@ -375,6 +375,8 @@ func (c *Core) Ready() Ready {
 		SoftState: rd.SoftState, HardState: rd.HardState, Entries: rd.Entries,
 		Snapshot: rd.Snapshot, MustSync: rd.MustSync, SavedSnapshot: c.saved,
 		SnapshotJob: c.newJob, CommittedEntries: rd.CommittedEntries,
+		// Raft's messages come first, so its early ones stay first.
+		EarlyMessages: rd.EarlyMessages,
 	}
 	if c.newJob != nil {
 		c.job, c.newJob = c.newJob, nil
@@ -388,7 +390,6 @@ func (c *Core) Ready() Ready {
 		out.Messages = append(out.Messages, PeerMessage{Group: c.cfg.Group, From: m.From, To: m.To, Raft: m})
 	}
 	out.Messages = append(out.Messages, c.messages...)
-	out.EarlyMessages = rd.EarlyMessages // Raft's come first in Messages
 	out.Replies, out.Deliveries, out.Disconnect = c.replies, c.deliveries, c.disconnect
 	c.messages, c.replies, c.deliveries, c.disconnect, c.saved = nil, nil, nil, nil, nil
 	return out

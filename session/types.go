@@ -197,10 +197,9 @@ type Ready struct {
 	CommittedEntries []raft.Entry
 
 	Messages []PeerMessage
-	// EarlyMessages is how many of the first Messages may leave before or
-	// while the host persists this Ready (raft.Ready.EarlyMessages: a
-	// leader's appends and heartbeats, thesis §10.2.1); the rest wait for
-	// the fsync. (Added by the havend branch.)
+	// EarlyMessages is how many of the first Messages may be sent before
+	// or while HardState and Entries are persisted (raft's
+	// Ready.EarlyMessages: a leader's appends and heartbeats, §10.2.1).
 	EarlyMessages int
 	Replies       []Reply
 	Deliveries    []Delivery
