@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -62,6 +63,8 @@ func runClients(b *testing.B, servers []*server, clients int, op func(c *havenCo
 		conns[i] = c
 	}
 	per := max(b.N/clients, 1)
+	var ru0 syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru0)
 	lat := make([][]time.Duration, clients)
 	var wg sync.WaitGroup
 	b.ResetTimer()
@@ -84,6 +87,9 @@ func runClients(b *testing.B, servers []*server, clients int, op func(c *havenCo
 	wg.Wait()
 	took := time.Since(start)
 	b.StopTimer()
+	var ru1 syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru1)
+	cpu := time.Duration(ru1.Utime.Nano()+ru1.Stime.Nano()-ru0.Utime.Nano()-ru0.Stime.Nano()) * time.Nanosecond
 	all := slices.Concat(lat...)
 	slices.Sort(all)
 	if len(all) == 0 {
@@ -92,6 +98,8 @@ func runClients(b *testing.B, servers []*server, clients int, op func(c *havenCo
 	b.ReportMetric(float64(len(all))/took.Seconds(), "ops/s")
 	b.ReportMetric(float64(all[len(all)/2].Microseconds())/1000, "p50-ms")
 	b.ReportMetric(float64(all[len(all)*99/100].Microseconds())/1000, "p99-ms")
+	// CPU of the whole process (three nodes and the clients) per operation.
+	b.ReportMetric(float64(cpu.Microseconds())/float64(len(all)), "cpu-us/op")
 }
 
 func push(c *havenConn, i int) M {
@@ -191,4 +199,49 @@ func BenchmarkFailover(b *testing.B) {
 	b.ReportMetric(float64(times[len(times)/2].Milliseconds()), "median-ms")
 	b.ReportMetric(float64(times[len(times)-1].Milliseconds()), "max-ms")
 	b.Logf("kill -9 to first write: %v", times)
+}
+
+// BenchmarkCloseToNotify measures from a session's close being sent to a
+// watcher on another node holding the delete event (the watcher long-polls).
+func BenchmarkCloseToNotify(b *testing.B) {
+	s := startDevCluster(b)
+	connect := func(i int) *havenConn {
+		c := dialHaven(b, s[i].cfg.Haven)
+		require.Eventually(b, func() bool { a, err := c.call(M{"action": "connect", "version": "1"}); return err == nil && ok(a) },
+			10*time.Second, 20*time.Millisecond)
+		return c
+	}
+	w := connect(0)
+	require.True(b, ok(w.mustCall(M{"action": "query", "type": "watch", "path": "/data/n"})))
+	var lat []time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		owner := connect(1 + i%2)
+		require.True(b, ok(owner.mustCall(M{"action": "query", "type": "create", "path": "/data/n", "data": item64})))
+		// Take the push event, then park a long poll for the delete.
+		for got := 0; got < 1; {
+			a := w.mustCall(M{"action": "heartbeat", "type": "ping", "wait_ms": 2000})
+			evs, _ := a["result"].([]any)
+			got += len(evs)
+		}
+		w.send(M{"action": "heartbeat", "type": "ping", "wait_ms": 2000})
+		time.Sleep(2 * time.Millisecond) // let the ping park
+		t0 := time.Now()
+		owner.send(M{"action": "close"})
+		for {
+			a, err := w.recv()
+			require.NoError(b, err)
+			evs, _ := a["result"].([]any)
+			if len(evs) > 0 {
+				lat = append(lat, time.Since(t0))
+				break
+			}
+			w.send(M{"action": "heartbeat", "type": "ping", "wait_ms": 2000})
+		}
+		owner.nc.Close()
+	}
+	b.StopTimer()
+	slices.Sort(lat)
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
 }
