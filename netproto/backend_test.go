@@ -35,12 +35,14 @@ type memNode struct {
 	done   chan struct{}
 	// full makes Submit refuse, to test backpressure answers.
 	full atomic.Bool
+	// hold makes Submit accept and never answer (a request in flight).
+	hold atomic.Bool
 }
 
 func newMemNode(t *testing.T) *memNode {
 	rng := pcg{rand.New(rand.NewPCG(1, 2))}
 	core, err := session.New(session.Config{
-		Raft: raft.Config{ID: 1, Voters: []raft.NodeID{1}, ElectionTicks: 10, HeartbeatTicks: 1, Rand: rng, CheckQuorum: true, PreVote: true},
+		Raft: raft.Config{ID: 1, Bootstrap: true, Voters: []raft.NodeID{1}, Addresses: map[raft.NodeID]string{1: "127.0.0.1:1"}, ElectionTicks: 10, HeartbeatTicks: 1, Rand: rng, CheckQuorum: true, PreVote: true},
 		Rand: rng, MinTTLms: 100,
 	}, raft.RestoredState{})
 	require.NoError(t, err)
@@ -123,6 +125,9 @@ func (n *memNode) Attach(out outFn) session.ConnID {
 func (n *memNode) Submit(req session.Request) bool {
 	if n.full.Load() {
 		return false
+	}
+	if n.hold.Load() {
+		return true
 	}
 	select {
 	case n.in <- func(c *session.Core) { c.Submit(req) }:

@@ -101,7 +101,7 @@ func newTestCluster(t testing.TB, n int, cfg Config, tweak func(*session.Config)
 	}
 	for _, id := range voters {
 		scfg := session.Config{
-			Raft: raft.Config{ID: id, Voters: voters, ElectionTicks: 10, HeartbeatTicks: 1,
+			Raft: raft.Config{ID: id, Bootstrap: true, Voters: voters, ElectionTicks: 10, HeartbeatTicks: 1,
 				Rand: newTestRand(uint64(id)), PreVote: true, CheckQuorum: true},
 			Rand: newTestRand(uint64(id) + 1000),
 		}
