@@ -42,7 +42,8 @@ func (s *server) serveData(w http.ResponseWriter, r *http.Request) {
 		writeHTTPError(w, http.StatusBadRequest, fsm.InvalidParameter, err.Error())
 		return
 	}
-	if watch := q.Get("watch"); watch != "" && watch != "0" && watch != "false" {
+	// HEAD of a watch is the read's headers: there is no stream to open.
+	if watch := q.Get("watch"); r.Method == http.MethodGet && watch != "" && watch != "0" && watch != "false" {
 		s.serveEvents(w, r, path)
 		return
 	}

@@ -196,6 +196,11 @@ func TestSSEWatchAndResume(t *testing.T) {
 	// the WebSocket's session and the open stream's remain.
 	require.Eventually(t, func() bool { return tc.nodes[0].Status().Sessions == 2 }, 5*time.Second, 20*time.Millisecond)
 
+	head, _ := httpDo(t, "HEAD", base+"/data/sse?watch=1", nil)
+	require.Equal(t, http.StatusOK, head.StatusCode)
+	require.Equal(t, "application/json", head.Header.Get("Content-Type"), "HEAD of a watch is the read's headers")
+	require.Equal(t, `"`+toJSON(del["version"])+`"`, head.Header.Get("ETag"))
+
 	resp, body := httpDo(t, "GET", base+"/data/sse?watch=1", http.Header{"Last-Event-ID": {"abc"}})
 	require.Equal(t, http.StatusBadRequest, resp.StatusCode)
 	require.Contains(t, body, "InvalidParameter")
