@@ -63,6 +63,13 @@ func (s *server) serveData(w http.ResponseWriter, r *http.Request) {
 	}
 	etag := `"` + strconv.FormatUint(reply.Version, 10) + `"`
 	h := w.Header()
+	if origin := r.Header.Get("Origin"); origin != "" && s.originAllowed(r) {
+		// Pages of the allowed origins (the other members' dashboards)
+		// may read too; reads need no session, so no credentials ride.
+		h.Set("Access-Control-Allow-Origin", origin)
+		h.Set("Access-Control-Expose-Headers", "ETag")
+		h.Add("Vary", "Origin")
+	}
 	h.Set("ETag", etag)
 	// Revalidate every time: the list may change at any moment, and the
 	// revalidation is the cheap 304.

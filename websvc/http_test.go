@@ -41,7 +41,7 @@ func httpDo(t testing.TB, method, url string, header http.Header) (*http.Respons
 // If-None-Match; ?consistency=stale as above. An invalid path is 400 with
 // {"code": "InvalidParameter", "message": ...}."
 func TestHTTPRead(t *testing.T) {
-	tc := newTestCluster(t, 3, Config{AllowedOrigins: []string{"*"}}, nil)
+	tc := newTestCluster(t, 3, Config{AllowedOrigins: []string{"http://app.example"}}, nil)
 	tc.waitLeader()
 	base := tc.servers[1].URL // a follower or the leader: any node reads
 	c := mustDial(t, tc.servers[0].URL, newJar(t))
@@ -74,6 +74,12 @@ func TestHTTPRead(t *testing.T) {
 	require.Empty(t, body)
 	require.Equal(t, etag, resp.Header.Get("ETag"))
 	require.NotEmpty(t, resp.Header.Get("Content-Length"))
+
+	resp, _ = httpDo(t, "GET", base+"/data/h/list", http.Header{"Origin": {"http://app.example"}})
+	require.Equal(t, "http://app.example", resp.Header.Get("Access-Control-Allow-Origin"), "an allowed origin may read")
+	resp, _ = httpDo(t, "GET", base+"/data/h/list", http.Header{"Origin": {"http://evil.example"}})
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.Empty(t, resp.Header.Get("Access-Control-Allow-Origin"), "another origin's page may not read the answer")
 
 	resp, body = httpDo(t, "GET", base+"/data/h/list?consistency=stale", nil)
 	require.Equal(t, http.StatusOK, resp.StatusCode)

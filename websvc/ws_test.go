@@ -344,12 +344,12 @@ func TestNotifyOrder(t *testing.T) {
 // The edge keeps the session alive while the socket is open: the client
 // here sends nothing for several ttls (gorilla answers the edge's pings).
 func TestOpenSocketKeepsSessionAlive(t *testing.T) {
-	tc := newTestCluster(t, 1, Config{TTLms: 500}, nil)
+	tc := newTestCluster(t, 1, Config{TTLms: 1500}, nil)
 	tc.waitLeader()
 	c := mustDial(t, tc.servers[0].URL, newJar(t))
-	require.Equal(t, float64(500), c.hello["ttl_ms"])
+	require.Equal(t, float64(1500), c.hello["ttl_ms"])
 	c.ok(msg{"action": "push", "path": "/data/alive", "data": 1})
-	time.Sleep(2 * time.Second) // four ttls
+	time.Sleep(4500 * time.Millisecond) // three ttls
 	got := c.ok(msg{"action": "get", "path": "/data/alive"})
 	require.Len(t, items(got), 1)
 
