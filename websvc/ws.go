@@ -155,6 +155,9 @@ func (c *wsConn) run(hello *session.Reply) {
 	}()
 	c.readLoop()
 	c.stop()
+	// The client is gone: a write blocked on its full socket gives up now
+	// rather than at its timeout.
+	_ = c.ws.NetConn().SetWriteDeadline(time.Now())
 	<-writerDone
 }
 
