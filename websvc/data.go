@@ -2,6 +2,7 @@ package websvc
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -32,124 +33,144 @@ const maxDataDepth = 100
 // errBadData is wrapped by every conversion failure.
 var errBadData = errors.New("invalid data")
 
-// jsonToMsgpack converts one JSON value to MessagePack.
+// jsonToMsgpack converts one JSON value to MessagePack, in the compact
+// encodings a MessagePack encoder picks (fixint, fixstr, ...).
 func jsonToMsgpack(raw []byte) ([]byte, error) {
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
-	var buf bytes.Buffer
-	enc := msgpack.NewEncoder(&buf)
-	if err := convertJSONValue(dec, enc, 0); err != nil {
+	out, err := appendJSONValue(make([]byte, 0, len(raw)), dec, 0)
+	if err != nil {
 		return nil, err
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		return nil, fmt.Errorf("%w: more than one JSON value", errBadData)
 	}
-	return buf.Bytes(), nil
+	return out, nil
 }
 
-func convertJSONValue(dec *json.Decoder, enc *msgpack.Encoder, depth int) error {
+func appendJSONValue(out []byte, dec *json.Decoder, depth int) ([]byte, error) {
 	tok, err := dec.Token()
 	if err != nil {
-		return fmt.Errorf("%w: %v", errBadData, err)
+		return nil, fmt.Errorf("%w: %v", errBadData, err)
 	}
-	return convertJSONToken(dec, enc, tok, depth)
-}
-
-func convertJSONToken(dec *json.Decoder, enc *msgpack.Encoder, tok json.Token, depth int) error {
 	switch v := tok.(type) {
 	case nil:
-		return enc.EncodeNil()
+		return append(out, msgpcode.Nil), nil
 	case bool:
-		return enc.EncodeBool(v)
+		if v {
+			return append(out, msgpcode.True), nil
+		}
+		return append(out, msgpcode.False), nil
 	case string:
-		return enc.EncodeString(v)
+		return appendMsgpackString(out, v), nil
 	case json.Number:
-		return encodeNumber(enc, v)
+		return appendMsgpackNumber(out, v)
 	case json.Delim:
 		if depth >= maxDataDepth {
-			return fmt.Errorf("%w: nested deeper than %d", errBadData, maxDataDepth)
+			return nil, fmt.Errorf("%w: nested deeper than %d", errBadData, maxDataDepth)
 		}
-		switch v {
-		case '[':
-			var elems [][]byte
-			for dec.More() {
-				b, err := convertNested(dec, depth+1)
-				if err != nil {
-					return err
-				}
-				elems = append(elems, b)
-			}
-			if _, err := dec.Token(); err != nil { // ']'
-				return fmt.Errorf("%w: %v", errBadData, err)
-			}
-			if err := enc.EncodeArrayLen(len(elems)); err != nil {
-				return err
-			}
-			return writeAll(enc, elems)
-		case '{':
-			var pairs [][]byte
-			for dec.More() {
+		// A container's length comes before its elements, and JSON does
+		// not say it: the elements go into a body of their own first.
+		var body []byte
+		n := 0
+		for dec.More() {
+			if v == '{' {
 				keyTok, err := dec.Token()
 				if err != nil {
-					return fmt.Errorf("%w: %v", errBadData, err)
+					return nil, fmt.Errorf("%w: %v", errBadData, err)
 				}
 				key, _ := keyTok.(string)
-				var kb bytes.Buffer
-				if err := msgpack.NewEncoder(&kb).EncodeString(key); err != nil {
-					return err
-				}
-				b, err := convertNested(dec, depth+1)
-				if err != nil {
-					return err
-				}
-				pairs = append(pairs, kb.Bytes(), b)
+				body = appendMsgpackString(body, key)
 			}
-			if _, err := dec.Token(); err != nil { // '}'
-				return fmt.Errorf("%w: %v", errBadData, err)
+			if body, err = appendJSONValue(body, dec, depth+1); err != nil {
+				return nil, err
 			}
-			if err := enc.EncodeMapLen(len(pairs) / 2); err != nil {
-				return err
-			}
-			return writeAll(enc, pairs)
+			n++
 		}
-	}
-	return fmt.Errorf("%w: unexpected %v", errBadData, tok)
-}
-
-// convertNested converts one value into its own buffer: a container's
-// length must be written before its elements, and JSON does not say it.
-func convertNested(dec *json.Decoder, depth int) ([]byte, error) {
-	var buf bytes.Buffer
-	if err := convertJSONValue(dec, msgpack.NewEncoder(&buf), depth); err != nil {
-		return nil, err
-	}
-	return buf.Bytes(), nil
-}
-
-func writeAll(enc *msgpack.Encoder, parts [][]byte) error {
-	for _, p := range parts {
-		if err := enc.Encode(msgpack.RawMessage(p)); err != nil {
-			return err
+		if _, err := dec.Token(); err != nil { // the closing delimiter
+			return nil, fmt.Errorf("%w: %v", errBadData, err)
 		}
+		if v == '{' {
+			out = appendMsgpackLen(out, n, msgpcode.FixedMapLow, msgpcode.Map16, msgpcode.Map32)
+		} else {
+			out = appendMsgpackLen(out, n, msgpcode.FixedArrayLow, msgpcode.Array16, msgpcode.Array32)
+		}
+		return append(out, body...), nil
 	}
-	return nil
+	return nil, fmt.Errorf("%w: unexpected %v", errBadData, tok)
 }
 
-func encodeNumber(enc *msgpack.Encoder, n json.Number) error {
+// appendMsgpackLen writes a map or array header: fix form below 16.
+func appendMsgpackLen(out []byte, n int, fix, code16, code32 byte) []byte {
+	switch {
+	case n < 16:
+		return append(out, fix|byte(n))
+	case n <= math.MaxUint16:
+		return binary.BigEndian.AppendUint16(append(out, code16), uint16(n))
+	}
+	return binary.BigEndian.AppendUint32(append(out, code32), uint32(n))
+}
+
+func appendMsgpackString(out []byte, s string) []byte {
+	n := len(s)
+	switch {
+	case n < 32:
+		out = append(out, msgpcode.FixedStrLow|byte(n))
+	case n <= math.MaxUint8:
+		out = append(out, msgpcode.Str8, byte(n))
+	case n <= math.MaxUint16:
+		out = binary.BigEndian.AppendUint16(append(out, msgpcode.Str16), uint16(n))
+	default:
+		out = binary.BigEndian.AppendUint32(append(out, msgpcode.Str32), uint32(n))
+	}
+	return append(out, s...)
+}
+
+func appendMsgpackUint(out []byte, u uint64) []byte {
+	switch {
+	case u <= math.MaxInt8:
+		return append(out, byte(u)) // positive fixint
+	case u <= math.MaxUint8:
+		return append(out, msgpcode.Uint8, byte(u))
+	case u <= math.MaxUint16:
+		return binary.BigEndian.AppendUint16(append(out, msgpcode.Uint16), uint16(u))
+	case u <= math.MaxUint32:
+		return binary.BigEndian.AppendUint32(append(out, msgpcode.Uint32), uint32(u))
+	}
+	return binary.BigEndian.AppendUint64(append(out, msgpcode.Uint64), u)
+}
+
+func appendMsgpackInt(out []byte, i int64) []byte {
+	switch {
+	case i >= 0:
+		return appendMsgpackUint(out, uint64(i))
+	case i >= -32:
+		return append(out, byte(int8(i))) // negative fixint
+	case i >= math.MinInt8:
+		return append(out, msgpcode.Int8, byte(int8(i)))
+	case i >= math.MinInt16:
+		return binary.BigEndian.AppendUint16(append(out, msgpcode.Int16), uint16(int16(i)))
+	case i >= math.MinInt32:
+		return binary.BigEndian.AppendUint32(append(out, msgpcode.Int32), uint32(int32(i)))
+	}
+	return binary.BigEndian.AppendUint64(append(out, msgpcode.Int64), uint64(i))
+}
+
+func appendMsgpackNumber(out []byte, n json.Number) ([]byte, error) {
 	s := string(n)
 	if !strings.ContainsAny(s, ".eE") {
 		if i, err := strconv.ParseInt(s, 10, 64); err == nil {
-			return enc.EncodeInt(i)
+			return appendMsgpackInt(out, i), nil
 		}
 		if u, err := strconv.ParseUint(s, 10, 64); err == nil {
-			return enc.EncodeUint(u)
+			return appendMsgpackUint(out, u), nil
 		}
 	}
 	f, err := strconv.ParseFloat(s, 64)
 	if err != nil || math.IsInf(f, 0) {
-		return fmt.Errorf("%w: number %s does not fit a float64", errBadData, s)
+		return nil, fmt.Errorf("%w: number %s does not fit a float64", errBadData, s)
 	}
-	return enc.EncodeFloat64(f)
+	return binary.BigEndian.AppendUint64(append(out, msgpcode.Double), math.Float64bits(f)), nil
 }
 
 // msgpackToJSON converts one MessagePack value (as fsm.ValidateData allows

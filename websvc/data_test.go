@@ -2,7 +2,9 @@ package websvc
 
 import (
 	"encoding/json"
+	"fmt"
 	"math"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -168,4 +170,35 @@ func orNull(b []byte) []byte {
 		return []byte("null")
 	}
 	return b
+}
+
+// Every length class of MessagePack's headers, and every integer width at
+// its bounds, decodes (with the msgpack library) to the JSON it came from.
+func TestJSONToMsgpackBoundaries(t *testing.T) {
+	var cases []string
+	for _, n := range []int{0, 31, 32, 255, 256, 65535, 65536} {
+		s, _ := json.Marshal(strings.Repeat("é", n/2) + strings.Repeat("x", n%2))
+		cases = append(cases, string(s))
+	}
+	for _, n := range []int{0, 15, 16, 65535, 65536} {
+		elems := make([]string, n)
+		pairs := make([]string, n)
+		for i := range elems {
+			elems[i] = "1"
+			pairs[i] = fmt.Sprintf(`"k%d":%d`, i, i)
+		}
+		cases = append(cases, "["+strings.Join(elems, ",")+"]", "{"+strings.Join(pairs, ",")+"}")
+	}
+	for _, i := range []int64{127, 128, 255, 256, 65535, 65536, 1<<32 - 1, 1 << 32, -32, -33, -128, -129, -32768, -32769, -1 << 31, -1<<31 - 1} {
+		cases = append(cases, strconv.FormatInt(i, 10))
+	}
+	for _, in := range cases {
+		packed, err := jsonToMsgpack([]byte(in))
+		require.NoError(t, err)
+		var v any
+		require.NoError(t, msgpack.Unmarshal(packed, &v))
+		back, err := json.Marshal(v)
+		require.NoError(t, err)
+		require.JSONEq(t, in, string(back), "%.60s", in)
+	}
 }
