@@ -58,7 +58,10 @@ func runClients(b *testing.B, servers []*server, clients int, op func(c *havenCo
 	conns := make([]*havenConn, clients)
 	for i := range conns {
 		c := dialHaven(b, servers[i%len(servers)].cfg.Haven)
-		require.Eventually(b, func() bool { a, err := c.call(M{"action": "connect", "version": "1", "ttl_ms": 60000}); return err == nil && ok(a) },
+		require.Eventually(b, func() bool {
+			a, err := c.call(M{"action": "connect", "version": "1", "ttl_ms": 60000})
+			return err == nil && ok(a)
+		},
 			10*time.Second, 20*time.Millisecond)
 		conns[i] = c
 	}
@@ -122,7 +125,10 @@ func BenchmarkPush64(b *testing.B) {
 func benchRead(b *testing.B, consistency string) {
 	s := startDevCluster(b)
 	c := dialHaven(b, s[0].cfg.Haven)
-	require.Eventually(b, func() bool { a, err := c.call(M{"action": "connect", "version": "1", "ttl_ms": 60000}); return err == nil && ok(a) },
+	require.Eventually(b, func() bool {
+		a, err := c.call(M{"action": "connect", "version": "1", "ttl_ms": 60000})
+		return err == nil && ok(a)
+	},
 		10*time.Second, 20*time.Millisecond)
 	for i := 0; i < 16; i++ {
 		require.True(b, ok(c.mustCall(M{"action": "query", "type": "create", "path": fmt.Sprintf("/data/b%d", i), "data": item64})))
@@ -210,7 +216,10 @@ func BenchmarkCloseToNotify(b *testing.B) {
 	s := startDevCluster(b)
 	connect := func(i int) *havenConn {
 		c := dialHaven(b, s[i].cfg.Haven)
-		require.Eventually(b, func() bool { a, err := c.call(M{"action": "connect", "version": "1", "ttl_ms": 60000}); return err == nil && ok(a) },
+		require.Eventually(b, func() bool {
+			a, err := c.call(M{"action": "connect", "version": "1", "ttl_ms": 60000})
+			return err == nil && ok(a)
+		},
 			10*time.Second, 20*time.Millisecond)
 		return c
 	}
