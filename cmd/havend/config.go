@@ -55,6 +55,9 @@ type Config struct {
 	MaxInflight      int    `yaml:"max_inflight"`
 	RequestTimeoutMs int64  `yaml:"request_timeout_ms"`
 	SnapshotEvery    uint64 `yaml:"snapshot_every"`
+	SnapshotTail     uint64 `yaml:"snapshot_tail"`
+	MaxPendingWrites int    `yaml:"max_pending_writes"`
+	MaxPendingReads  int    `yaml:"max_pending_reads"`
 
 	// Timing (see docs/host.md for why these defaults).
 	Tick           time.Duration `yaml:"tick"`
@@ -84,7 +87,8 @@ func defaultConfig() Config {
 		InitialClusterState: "new",
 		MinTTLms:            500, MaxTTLms: 60000, DefaultTTLms: 5000,
 		MaxMessageBytes: 1 << 20, MaxItemBytes: 64 << 10,
-		MaxIntake: 16384, MaxInflight: 1024, RequestTimeoutMs: 5000, SnapshotEvery: 10000,
+		MaxIntake: 16384, MaxInflight: 1024, RequestTimeoutMs: 5000, SnapshotEvery: 10000, SnapshotTail: 5000,
+		MaxPendingWrites: 10000, MaxPendingReads: 10000,
 		Tick: 10 * time.Millisecond, ElectionTicks: 10, HeartbeatTicks: 1,
 		LogLevel: "info", LogFormat: "text",
 	}
@@ -113,6 +117,9 @@ func bindFlags(fs *flag.FlagSet, cfg *Config) {
 	fs.IntVar(&cfg.MaxInflight, "max-inflight", cfg.MaxInflight, "requests of one connection in flight before the node stops reading it")
 	fs.Int64Var(&cfg.RequestTimeoutMs, "request-timeout-ms", cfg.RequestTimeoutMs, "how long a request waits for a leader or a commit before Unavailable")
 	fs.Uint64Var(&cfg.SnapshotEvery, "snapshot-every", cfg.SnapshotEvery, "applied entries between snapshots (log compaction)")
+	fs.Uint64Var(&cfg.SnapshotTail, "snapshot-tail", cfg.SnapshotTail, "entries the log keeps behind a snapshot, for followers a little behind")
+	fs.IntVar(&cfg.MaxPendingWrites, "max-pending-writes", cfg.MaxPendingWrites, "writes waiting for their entry before new ones are answered Unavailable")
+	fs.IntVar(&cfg.MaxPendingReads, "max-pending-reads", cfg.MaxPendingReads, "reads waiting for a read index before new ones are answered Unavailable")
 	fs.DurationVar(&cfg.Tick, "tick", cfg.Tick, "length of one Raft tick")
 	fs.IntVar(&cfg.ElectionTicks, "election-ticks", cfg.ElectionTicks, "election timeout in ticks (randomised in [n, 2n))")
 	fs.IntVar(&cfg.HeartbeatTicks, "heartbeat-ticks", cfg.HeartbeatTicks, "leader heartbeat interval in ticks")

@@ -196,7 +196,8 @@ func (n *node) recover() error {
 	core, err := session.New(session.Config{
 		Raft: rcfg, Group: n.group, FSM: fsm.Options{MaxItemBytes: cfg.MaxItemBytes}, Rand: rnd,
 		MinTTLms: cfg.MinTTLms, MaxTTLms: cfg.MaxTTLms, DefaultTTLms: cfg.DefaultTTLms,
-		RequestTimeoutMs: cfg.RequestTimeoutMs, SnapshotEvery: cfg.SnapshotEvery,
+		RequestTimeoutMs: cfg.RequestTimeoutMs, SnapshotEvery: cfg.SnapshotEvery, SnapshotTail: cfg.SnapshotTail,
+		MaxPendingWrites: cfg.MaxPendingWrites, MaxPendingReads: cfg.MaxPendingReads,
 	}, raft.RestoredState{HardState: state.HardState, Snapshot: state.Snapshot, Entries: state.Entries})
 	if err != nil {
 		return err
