@@ -142,19 +142,16 @@ func (s *searcher) dfs(w *world, depth int, path []action) ([]action, *violation
 	return nil, nil
 }
 
-func (w *world) hash() uint64 { return stateHash(w) }
-
 // actions lists what may happen next. Identical messages in flight give
 // identical successors, so each distinct message is offered once.
 func (w *world) actions(b Bounds) []action {
 	var out []action
 	distinct := map[uint64]bool{}
-	for i := range w.network {
-		h := stateHash(&w.network[i])
-		if distinct[h] {
+	for i, f := range w.network {
+		if distinct[f.h] {
 			continue
 		}
-		distinct[h] = true
+		distinct[f.h] = true
 		out = append(out, action{kind: deliver, msg: i})
 		if w.used.Duplicates < b.Duplicates {
 			out = append(out, action{kind: duplicate, msg: i})
@@ -187,6 +184,7 @@ func (w *world) actions(b Bounds) []action {
 func (w *world) branch() *world {
 	return &world{
 		nodes:     slices.Clone(w.nodes),
+		nodeHash:  slices.Clone(w.nodeHash),
 		network:   slices.Clip(w.network), // appends must not write into w's array
 		used:      w.used,
 		leaders:   maps.Clone(w.leaders),
@@ -198,7 +196,7 @@ func (w *world) branch() *world {
 func (w *world) touches(a action) int {
 	switch a.kind {
 	case deliver, duplicate:
-		return int(w.network[a.msg].To) - 1
+		return int(w.network[a.msg].m.To) - 1
 	case drop:
 		return -1
 	}
@@ -211,10 +209,11 @@ func (w *world) apply(a action, b Bounds) (*violation, error) {
 	t := w.touches(a)
 	if t >= 0 {
 		w.nodes[t] = deepCopy(w.nodes[t])
+		w.nodeHash[t] = 0
 	}
 	switch a.kind {
 	case deliver, duplicate:
-		m := w.network[a.msg]
+		m := w.network[a.msg].m
 		if a.kind == deliver {
 			w.network = append(w.network[:a.msg:a.msg], w.network[a.msg+1:]...)
 		} else {
@@ -258,7 +257,7 @@ func campaigning(r *raft.Raft) bool {
 func (a action) describe(w *world) string {
 	switch a.kind {
 	case deliver, duplicate, drop:
-		m := w.network[a.msg]
+		m := w.network[a.msg].m
 		what := map[actionKind]string{deliver: "deliver", duplicate: "duplicate", drop: "drop"}[a.kind]
 		s := fmt.Sprintf("%s %v n%d→n%d t%d", what, m.Type, m.From, m.To, m.Term)
 		switch m.Type {

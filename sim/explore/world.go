@@ -27,15 +27,20 @@ type Bounds struct {
 // (Figure 8 needs three elections and a dozen steps), small enough for a
 // minute on two cores.
 func DefaultBounds() Bounds {
-	return Bounds{Nodes: 3, Depth: 13, Timeouts: 3, Heartbeats: 0, Proposals: 0, Crashes: 0, Duplicates: 0, Drops: 0}
+	return Bounds{Nodes: 3, Depth: 12, Timeouts: 3}
 }
 
 // world is one state of the whole system: every node, the messages in
 // flight, what is left of each budget, and what the checks remember. It is
 // plain data, copied whole at every branch.
 type world struct {
-	nodes   []*node
-	network []raft.Message
+	nodes []*node
+	// nodeHash caches each node's hash; 0 means not computed since the
+	// node last changed.
+	nodeHash []uint64
+	// network is the messages in flight, with each one's hash: the search
+	// sees it as a multiset (order of arrival does not matter).
+	network []inFlight
 	used    Bounds // how much of each budget the path to here spent
 	// leaders remembers who led each term (Election Safety).
 	leaders map[uint64]raft.NodeID
@@ -48,6 +53,11 @@ type world struct {
 // entry, and the term in which it was first seen committed.
 type commitRecord struct {
 	entryTerm, inTerm uint64
+}
+
+type inFlight struct {
+	m raft.Message
+	h uint64
 }
 
 // node is one server: its Raft core and its disk.
@@ -103,6 +113,7 @@ func newWorld(b Bounds) (*world, error) {
 		}
 		w.nodes = append(w.nodes, &node{id: id, r: r})
 	}
+	w.nodeHash = make([]uint64, len(w.nodes))
 	if v := w.settle(-1); v != nil {
 		return nil, fmt.Errorf("explore: the initial state already violates %s", v)
 	}
@@ -133,7 +144,7 @@ func (w *world) settle(touched int) *violation {
 					if v := n.checkDurableBeforeSend(m); v != nil {
 						return v
 					}
-					w.network = append(w.network, m)
+					w.network = append(w.network, inFlight{m: m, h: stateHash(&m)})
 				}
 				n.r.Advance()
 			}
@@ -195,6 +206,24 @@ func (n *node) lastDurable() uint64 {
 		return 0
 	}
 	return n.entries[len(n.entries)-1].Index
+}
+
+// hash identifies the state: equal states hash equal whatever the order
+// in which messages arrived in flight.
+func (w *world) hash() uint64 {
+	acc := combine(stateHash(&w.used), stateHash(&w.leaders))
+	acc = combine(acc, stateHash(&w.committed))
+	for i, n := range w.nodes {
+		if w.nodeHash[i] == 0 {
+			w.nodeHash[i] = stateHash(n) | 1
+		}
+		acc = combine(acc, w.nodeHash[i])
+	}
+	var net uint64
+	for _, f := range w.network {
+		net += mix(f.h)
+	}
+	return combine(acc, net)
 }
 
 // crash stops a node and starts it again from its disk: whatever was not
