@@ -66,16 +66,16 @@ var mutants = []mutant{
 		name: "commit-old-term-by-counting",
 		bug: "§5.4.2/Figure 8: the leader commits an entry of an earlier term by counting replicas. " +
 			"Caught by the check of the commit rule where a leader advances its commit index (heavy faults: one entry per message, so followers acknowledge old entries before the new leader's own; seeds 2, 4, 5, 7 …).",
-		edits: []edit{{"raft/replication.go", "if t, _ := r.log.term(candidate); t != r.term {", "if t, _ := r.log.term(candidate); t > r.term {"}},
-		flags: flagsHeavy,
+		edits:   []edit{{"raft/replication.go", "if t, _ := r.log.term(candidate); t != r.term {", "if t, _ := r.log.term(candidate); t > r.term {"}},
+		flags:   flagsHeavy,
 		explore: exploreDefault,
 	},
 	{
 		name: "vote-without-up-to-date-check",
 		bug: "§5.4.1: a vote is granted whatever the candidate's log. A stale candidate wins and the " +
 			"Leader Completeness check fails at its election (seeds 2, 12 …).",
-		edits: []edit{{"raft/election.go", "if canVote && r.log.isUpToDate(m.Index, m.LogTerm) {", "if canVote {"}},
-		flags: flagsSwarm,
+		edits:   []edit{{"raft/election.go", "if canVote && r.log.isUpToDate(m.Index, m.LogTerm) {", "if canVote {"}},
+		flags:   flagsSwarm,
 		explore: exploreDefault,
 	},
 	{
@@ -95,7 +95,7 @@ var mutants = []mutant{
 		edits: []edit{{"raft/ready.go",
 			"rd.MustSync = hs.Term != r.prevHard.Term || hs.Vote != r.prevHard.Vote",
 			"rd.MustSync = hs.Term != r.prevHard.Term"}},
-		flags: flagsSwarm,
+		flags:   flagsSwarm,
 		explore: exploreDefault,
 	},
 	{
