@@ -225,7 +225,7 @@ var mutants = []mutant{
 
 // mutantTree lists what the copy holds: the module files and every package
 // the simulator's command is built from.
-var mutantTree = []string{"raft", "fsm", "session", "sim", "sim/explore", "linearizability", "cmd/havensim"}
+var mutantTree = []string{"raft", "fsm", "session", "sim", "sim/explore", "sim/timeline", "linearizability", "cmd/havensim"}
 
 func TestMutantsAreCaught(t *testing.T) {
 	root, err := filepath.Abs("..")
@@ -313,6 +313,7 @@ func TestMutantsAreCaught(t *testing.T) {
 			require.NotEmpty(t, sum.FailedSeeds)
 			f := sum.FailedSeeds[0]
 			t.Logf("caught by seed %d at %.3fs: %s", f.Seed, f.AtSeconds, firstLine(f.Error))
+			requireTimelineShowsFailure(t, bin, f.Seed, m.flags)
 			if m.explore != nil {
 				sum, code := explore(t, bin, m.explore)
 				require.Equalf(t, 1, code, "mutant %s survived havensim %s; the bug: %s", m.name, strings.Join(m.explore, " "), m.bug)
@@ -321,6 +322,21 @@ func TestMutantsAreCaught(t *testing.T) {
 			}
 		})
 	}
+}
+
+// requireTimelineShowsFailure replays the seed that caught a mutant with
+// -timeline and -explain: the picture marks the failed check, and the story
+// ends with it.
+func requireTimelineShowsFailure(t *testing.T, bin string, seed uint64, flags []string) {
+	t.Helper()
+	path := filepath.Join(filepath.Dir(bin), "timeline.html")
+	args := append([]string{"-seed", strconv.FormatUint(seed, 10), "-duration", mutantDuration, "-timeline", path, "-explain"}, flags...)
+	out, _ := exec.Command(bin, args...).Output()
+	require.Containsf(t, string(out), "The check failed: ", "havensim %v -explain told no story:\n%s", args, out)
+	page, err := os.ReadFile(path)
+	require.NoError(t, err)
+	require.Containsf(t, string(page), `"failure":{"a":`, "the timeline of seed %d has no failure marker", seed)
+	require.Contains(t, string(page), `"k":"leader"`, "the timeline has no leader lane")
 }
 
 // explore runs havensim's bounded exhaustive search with flags and reads
@@ -375,8 +391,8 @@ func fileExists(path string) bool {
 	return err == nil
 }
 
-// copyModule copies go.mod, go.sum and the non-test Go files of
-// mutantTree's packages into dir.
+// copyModule copies go.mod, go.sum and the non-test files of mutantTree's
+// packages into dir.
 func copyModule(t *testing.T, root, dir string) {
 	t.Helper()
 	for _, f := range []string{"go.mod", "go.sum"} {
@@ -387,7 +403,8 @@ func copyModule(t *testing.T, root, dir string) {
 		require.NoError(t, err)
 		for _, e := range entries {
 			name := e.Name()
-			if e.IsDir() || !strings.HasSuffix(name, ".go") || strings.HasSuffix(name, "_test.go") {
+			// Non-Go files too: packages embed some (the timeline's page).
+			if e.IsDir() || strings.HasSuffix(name, "_test.go") {
 				continue
 			}
 			copyFile(t, filepath.Join(root, pkg, name), filepath.Join(dir, pkg, name))
