@@ -19,6 +19,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -57,17 +58,20 @@ Usage:
   havensim [flags]
 
 Examples:
+  havensim -explore               (every order of events within a bound: havensim -explore -help)
   havensim -seeds 200 -duration 60s -faults swarm
   havensim -seed 17 -trace seed-17.trace -viz seed-17.html
+  havensim -seed 17 -timeline seed-17-timeline.html -explain
   havensim -seeds 1000 -json
 
 Flags:
 `
 
 const usageTail = `
-With one seed, -trace and -viz write the given files (the visualization is
-written whatever the verdict). With several seeds, only failing seeds write
-them, with the seed number put before the file extension (trace-17.txt).
+With one seed, -trace, -viz and -timeline write the given files (whatever the
+verdict), and -explain tells the story of a failure. With several seeds, only
+failing seeds write them, with the seed number put before the file extension
+(trace-17.txt).
 
 Exit status: 0 if every seed passed, 1 if any failed, 2 for bad usage.
 `
@@ -91,6 +95,7 @@ type options struct {
 	compactEvery  uint64
 	stopOnFailure bool
 	checkTimeout  time.Duration
+	pictures      pictures
 }
 
 func main() {
@@ -105,6 +110,9 @@ func main() {
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
+	if slices.Contains(args, "-explore") || slices.Contains(args, "--explore") {
+		return runExplore(args, stdout, stderr)
+	}
 	fs := flag.NewFlagSet("havensim", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var o options
@@ -126,6 +134,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&o.workers, "workers", runtime.NumCPU(), "seeds run in parallel")
 	fs.BoolVar(&o.stopOnFailure, "stop-on-failure", false, "start no new seed after the first failure")
 	fs.DurationVar(&o.checkTimeout, "check-timeout", 30*time.Second, "time limit of each seed's linearizability check")
+	fs.StringVar(&o.pictures.timeline, "timeline", "", "write the timeline of the run (lanes of roles and terms, faults, messages, client operations, the failed check) to this HTML file")
+	fs.BoolVar(&o.pictures.explain, "explain", false, "print, in words, the part of the trace that matters to a failed check: the nodes, terms and indices it names, who led, what crashed, the faults")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, usageHead, sim.LivenessBound, runtime.NumCPU())
 		fs.PrintDefaults()
@@ -153,11 +163,19 @@ func run(args []string, stdout, stderr io.Writer) int {
 			len(camp.Seeds), o.duration, o.nodes, o.faults, o.workload, o.workers)
 		camp.Progress = progressPrinter(stderr, isTerminal(stderr))
 	}
+	if err := o.pictures.prepare(camp); err != nil {
+		fmt.Fprintf(stderr, "havensim: %v\n", err)
+		return 2
+	}
 	sum := camp.Run()
 	if !o.json && isTerminal(stderr) {
 		fmt.Fprint(stderr, "\r\033[K")
 	}
 	printFailures(stderr, &sum)
+	if err := o.pictures.write(camp, &sum, stdout, stderr); err != nil {
+		fmt.Fprintf(stderr, "havensim: %v\n", err)
+		return 2
+	}
 	if o.json {
 		printJSON(stdout, &sum)
 	} else {

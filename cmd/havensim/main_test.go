@@ -106,3 +106,34 @@ func TestHelpDescribesEveryFlag(t *testing.T) {
 	}
 	require.Contains(t, errOut, "Exit status")
 }
+
+func TestTimelineOfASeed(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "timeline.html")
+	code, out, errOut := havensim("-seed", "5", "-duration", "5s", "-faults", "heavy", "-timeline", path, "-explain")
+	require.Equal(t, 0, code, errOut)
+	require.Contains(t, errOut, "timeline of seed 5: "+path)
+	require.Contains(t, out, "nothing to explain", "a passing seed has no failure to explain")
+	html, err := os.ReadFile(path)
+	require.NoError(t, err)
+	page := string(html)
+	for _, want := range []string{"<canvas", `"nodes":["n1","n2","n3","n4","n5"]`, `"k":"leader"`, `"kinds":[`, `"failure":null`} {
+		require.Truef(t, strings.Contains(page, want), "the timeline lacks %s", want)
+	}
+}
+
+func TestExploreMode(t *testing.T) {
+	code, out, errOut := havensim("-explore", "-depth", "5", "-json")
+	require.Equal(t, 0, code, errOut)
+	var sum map[string]any
+	require.NoError(t, json.Unmarshal([]byte(strings.TrimSpace(out)), &sum))
+	require.Equal(t, true, sum["complete"])
+	require.Equal(t, 5.0, sum["depth"])
+	require.Greater(t, sum["explored"], 10.0)
+	require.Equal(t, 0.0, sum["failures"])
+	code, _, _ = havensim("-explore", "-nodes", "4")
+	require.Equal(t, 2, code, "4 nodes is not offered")
+	code, out, _ = havensim("-explore", "-help")
+	require.Equal(t, 0, code)
+	_ = out
+}
