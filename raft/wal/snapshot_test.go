@@ -18,9 +18,9 @@ func TestSnapshotFileRoundTrip(t *testing.T) {
 	}
 	for _, want := range tests {
 		dir := t.TempDir()
-		_, err := writeSnapshotFile(dir, &want, true)
+		_, err := writeSnapshotFile(OSFS{}, dir, &want, true)
 		require.NoError(t, err)
-		got, err := readSnapshotFile(dir, snapshotName{index: want.Meta.Index, term: want.Meta.Term})
+		got, err := readSnapshotFile(OSFS{}, dir, snapshotName{index: want.Meta.Index, term: want.Meta.Term})
 		require.NoError(t, err)
 		require.Equal(t, &want, got)
 	}
@@ -77,7 +77,7 @@ func TestSnapshotCorruptionIsDetected(t *testing.T) {
 
 func TestSnapshotRenamedIsDetected(t *testing.T) {
 	dir := t.TempDir()
-	_, err := writeSnapshotFile(dir, &raft.Snapshot{Meta: raft.SnapshotMeta{Index: 4, Term: 1}}, false)
+	_, err := writeSnapshotFile(OSFS{}, dir, &raft.Snapshot{Meta: raft.SnapshotMeta{Index: 4, Term: 1}}, false)
 	require.NoError(t, err)
 	require.NoError(t, os.Rename(filepath.Join(dir, snapshotName{4, 1}.String()), filepath.Join(dir, snapshotName{5, 1}.String())))
 	_, _, err = Open(dir, Options{NoSync: true})

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"sync"
 
@@ -22,6 +21,8 @@ const maxRetainedBuffer = 4 << 20
 type Options struct {
 	SegmentBytes int64 // rotate to a new segment file past this size; default 64 MiB
 	NoSync       bool  // skip fsync (tests and benchmarks of the in-memory path only)
+	// FS is where the files live; nil means OSFS, the operating system's.
+	FS FS
 }
 
 // State is what recovery found on disk.
@@ -43,10 +44,11 @@ type WAL struct {
 	mu   sync.Mutex
 	dir  string
 	opts Options
+	fs   FS
 
 	// segments lists the segment files, oldest first; the last is active.
 	segments   []segmentName
-	active     *os.File
+	active     File
 	activeSize int64
 	// headSize is how many bytes a segment holds right after creation. A
 	// segment holding no more is never rotated, however small
@@ -75,17 +77,21 @@ func Open(dir string, opts Options) (*WAL, *State, error) {
 	if opts.SegmentBytes <= 0 {
 		opts.SegmentBytes = DefaultSegmentBytes
 	}
-	if err := createDir(dir, !opts.NoSync); err != nil {
+	fsys := opts.FS
+	if fsys == nil {
+		fsys = OSFS{}
+	}
+	if err := createDir(fsys, dir, !opts.NoSync); err != nil {
 		return nil, nil, err
 	}
-	if err := removeTempFiles(dir); err != nil {
+	if err := removeTempFiles(fsys, dir); err != nil {
 		return nil, nil, err
 	}
-	snapshot, skipped, err := loadNewestSnapshot(dir)
+	snapshot, skipped, err := loadNewestSnapshot(fsys, dir)
 	if err != nil {
 		return nil, nil, err
 	}
-	segments, err := listSegments(dir)
+	segments, err := listSegments(fsys, dir)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -94,7 +100,7 @@ func Open(dir string, opts Options) (*WAL, *State, error) {
 	var lastSize, lastEnd int64
 	for i, seg := range segments {
 		path := filepath.Join(dir, seg.String())
-		data, err := os.ReadFile(path)
+		data, err := fsys.ReadFile(path)
 		if err != nil {
 			return nil, nil, fmt.Errorf("wal: reading %s: %w", path, err)
 		}
@@ -114,6 +120,7 @@ func Open(dir string, opts Options) (*WAL, *State, error) {
 	w := &WAL{
 		dir:       dir,
 		opts:      opts,
+		fs:        fsys,
 		segments:  segments,
 		hardState: state.HardState,
 		log:       newLogTerms(state.Snapshot, state.Entries),
@@ -128,7 +135,7 @@ func Open(dir string, opts Options) (*WAL, *State, error) {
 		}
 	} else {
 		path := filepath.Join(dir, segments[len(segments)-1].String())
-		w.active, err = openSegmentForAppend(path, lastSize, lastEnd, !opts.NoSync)
+		w.active, err = openSegmentForAppend(fsys, path, lastSize, lastEnd, !opts.NoSync)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -140,29 +147,25 @@ func Open(dir string, opts Options) (*WAL, *State, error) {
 // createDir makes dir and any missing parents, syncing each parent whose
 // entries changed: a directory whose own name is not durable can vanish in
 // a crash with every file in it.
-func createDir(dir string, sync bool) error {
+func createDir(fsys FS, dir string, sync bool) error {
 	dir = filepath.Clean(dir)
-	var missing []string
-	for d := dir; ; d = filepath.Dir(d) {
-		if _, err := os.Stat(d); err == nil {
-			break
-		} else if !errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("wal: checking %s: %w", d, err)
+	err := fsys.Mkdir(dir)
+	switch {
+	case err == nil:
+	case errors.Is(err, fs.ErrExist):
+		return nil
+	case isNotExist(err) && filepath.Dir(dir) != dir:
+		if err := createDir(fsys, filepath.Dir(dir), sync); err != nil {
+			return err
 		}
-		missing = append(missing, d)
-		if filepath.Dir(d) == d {
-			break
+		if err := fsys.Mkdir(dir); err != nil && !errors.Is(err, fs.ErrExist) {
+			return fmt.Errorf("wal: creating %s: %w", dir, err)
 		}
-	}
-	if err := os.MkdirAll(dir, 0o750); err != nil {
+	default:
 		return fmt.Errorf("wal: creating %s: %w", dir, err)
 	}
 	if sync {
-		for _, d := range missing {
-			if err := syncDir(filepath.Dir(d)); err != nil {
-				return err
-			}
-		}
+		return syncDir(fsys, filepath.Dir(dir))
 	}
 	return nil
 }
@@ -249,7 +252,7 @@ func (w *WAL) SaveSnapshot(s raft.Snapshot) error {
 		return fmt.Errorf("wal: snapshot at index %d, the saved one is at %d: %w",
 			s.Meta.Index, w.log.snapshotIndex, raft.ErrSnapshotTooOld)
 	}
-	published, err := writeSnapshotFile(w.dir, &s, !w.opts.NoSync)
+	published, err := writeSnapshotFile(w.fs, w.dir, &s, !w.opts.NoSync)
 	if err != nil {
 		if published {
 			w.failed = err
@@ -274,11 +277,11 @@ func (w *WAL) SaveSnapshot(s raft.Snapshot) error {
 		// back to, as long as the log still reaches back to it.
 		keep = append(keep, *previous)
 	}
-	if err := removeSnapshotsExcept(w.dir, keep...); err != nil {
+	if err := removeSnapshotsExcept(w.fs, w.dir, keep...); err != nil {
 		return err
 	}
 	if !w.opts.NoSync {
-		return syncDir(w.dir)
+		return syncDir(w.fs, w.dir)
 	}
 	return nil
 }
@@ -290,13 +293,13 @@ func (w *WAL) SaveSnapshot(s raft.Snapshot) error {
 func (w *WAL) removeSegmentsBelow(index uint64) error {
 	for len(w.segments) > 1 && w.segments[1].firstIndex <= index+1 {
 		path := filepath.Join(w.dir, w.segments[0].String())
-		if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		if err := w.fs.Remove(path); err != nil && !isNotExist(err) {
 			return fmt.Errorf("wal: removing compacted segment: %w", err)
 		}
 		// Synced one at a time so that the survivors stay consecutive
 		// whatever order the file system persists removals in.
 		if !w.opts.NoSync {
-			if err := syncDir(w.dir); err != nil {
+			if err := syncDir(w.fs, w.dir); err != nil {
 				return err
 			}
 		}
@@ -387,7 +390,7 @@ func (w *WAL) startSegment(seq uint64) error {
 	if !w.hardState.IsEmpty() {
 		head = appendFrame(nil, &record{kind: kindSave, hasHardState: true, hardState: w.hardState})
 	}
-	f, size, err := createSegment(w.dir, name, head, !w.opts.NoSync)
+	f, size, err := createSegment(w.fs, w.dir, name, head, !w.opts.NoSync)
 	if err != nil {
 		return err
 	}

@@ -168,7 +168,7 @@ func TestRotationAndCompaction(t *testing.T) {
 	require.Less(t, len(after), len(before))
 	// Exactly the segments wholly at or below 40 went: the oldest survivor
 	// may still hold entry 41 and above.
-	names, err := listSegments(dir)
+	names, err := listSegments(OSFS{}, dir)
 	require.NoError(t, err)
 	require.Greater(t, names[1].firstIndex, uint64(41))
 	for _, path := range before[:len(before)-len(after)] {
@@ -246,7 +246,7 @@ func TestSnapshotWithoutMarkerAfterCrash(t *testing.T) {
 			w, _ := mustOpen(t, dir, Options{NoSync: true})
 			require.NoError(t, w.Save(raft.HardState{Term: 3}, concat(makeEntries(1, 4, 1), makeEntries(5, 6, 2))))
 			require.NoError(t, w.Close())
-			_, err := writeSnapshotFile(dir, &raft.Snapshot{Meta: tt.meta, Data: []byte("x")}, false)
+			_, err := writeSnapshotFile(OSFS{}, dir, &raft.Snapshot{Meta: tt.meta, Data: []byte("x")}, false)
 			require.NoError(t, err)
 
 			w, st := mustOpen(t, dir, Options{NoSync: true})
