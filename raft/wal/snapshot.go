@@ -143,9 +143,19 @@ func readNodeIDs(r *bodyReader, what string) []raft.NodeID {
 // published reports whether the rename happened: after it, a failure leaves
 // the disk in a state the caller no longer knows.
 func writeSnapshotFile(fsys FS, dir string, s *raft.Snapshot, sync bool) (published bool, err error) {
+	tmp, err := writeSnapshotTemp(fsys, dir, s, sync)
+	if err != nil {
+		return false, err
+	}
+	return publishSnapshot(fsys, dir, s, tmp, sync)
+}
+
+// writeSnapshotTemp writes s under its temporary name and syncs it: the
+// long part of saving a snapshot, which touches nothing the WAL's other
+// methods use, so SaveSnapshot does it without holding the WAL's lock.
+func writeSnapshotTemp(fsys FS, dir string, s *raft.Snapshot, sync bool) (tmp string, err error) {
 	name := snapshotName{index: s.Meta.Index, term: s.Meta.Term}
-	path := filepath.Join(dir, name.String())
-	tmp := path + tempSuffix
+	tmp = filepath.Join(dir, name.String()) + tempSuffix
 
 	meta := encodeSnapshotMeta(s)
 	checksum := crc32.Update(crc32.Checksum(meta, castagnoli), castagnoli, s.Data)
@@ -156,7 +166,7 @@ func writeSnapshotFile(fsys FS, dir string, s *raft.Snapshot, sync bool) (publis
 
 	f, err := fsys.Create(tmp)
 	if err != nil {
-		return false, fmt.Errorf("wal: creating snapshot file: %w", err)
+		return "", fmt.Errorf("wal: creating snapshot file: %w", err)
 	}
 	_, err = f.Write(header)
 	if err == nil {
@@ -165,12 +175,20 @@ func writeSnapshotFile(fsys FS, dir string, s *raft.Snapshot, sync bool) (publis
 	if closeErr := f.Close(); err == nil {
 		err = closeErr
 	}
-	if err == nil {
-		err = fsys.Rename(tmp, path)
-	}
 	if err != nil {
 		_ = fsys.Remove(tmp)
-		return false, fmt.Errorf("wal: writing snapshot %s: %w", name, err)
+		return "", fmt.Errorf("wal: writing snapshot %s: %w", name, err)
+	}
+	return tmp, nil
+}
+
+// publishSnapshot renames the synced temporary file tmp to s's name and
+// syncs the directory.
+func publishSnapshot(fsys FS, dir string, s *raft.Snapshot, tmp string, sync bool) (published bool, err error) {
+	name := snapshotName{index: s.Meta.Index, term: s.Meta.Term}
+	if err := fsys.Rename(tmp, filepath.Join(dir, name.String())); err != nil {
+		_ = fsys.Remove(tmp)
+		return false, fmt.Errorf("wal: publishing snapshot %s: %w", name, err)
 	}
 	if sync {
 		if err := syncDir(fsys, dir); err != nil {

@@ -32,7 +32,7 @@ func TestSnapshotFileRoundTrip(t *testing.T) {
 func twoSnapshots(t *testing.T, compact bool) string {
 	t.Helper()
 	dir := t.TempDir()
-	opts := Options{NoSync: true}
+	opts := Options{NoSync: testNoSync}
 	if compact {
 		opts.SegmentBytes = 150
 	}
@@ -61,14 +61,14 @@ func TestSnapshotCorruptionIsDetected(t *testing.T) {
 	for _, d := range damages {
 		t.Run(d.name, func(t *testing.T) {
 			dir := t.TempDir()
-			w, _ := mustOpen(t, dir, Options{NoSync: true})
+			w, _ := mustOpen(t, dir, Options{NoSync: testNoSync})
 			require.NoError(t, w.Save(raft.HardState{Term: 1}, makeEntries(1, 5, 1)))
 			require.NoError(t, w.SaveSnapshot(raft.Snapshot{Meta: raft.SnapshotMeta{Index: 4, Term: 1}, Data: []byte("image at 4")}))
 			require.NoError(t, w.Close())
 
 			path := filepath.Join(dir, snapshotName{4, 1}.String())
 			d.damage(t, path)
-			_, _, err := Open(dir, Options{NoSync: true})
+			_, _, err := Open(dir, Options{NoSync: testNoSync})
 			require.ErrorIs(t, err, ErrCorrupt)
 			require.ErrorContains(t, err, filepath.Base(path))
 		})
@@ -80,7 +80,7 @@ func TestSnapshotRenamedIsDetected(t *testing.T) {
 	_, err := writeSnapshotFile(OSFS{}, dir, &raft.Snapshot{Meta: raft.SnapshotMeta{Index: 4, Term: 1}}, false)
 	require.NoError(t, err)
 	require.NoError(t, os.Rename(filepath.Join(dir, snapshotName{4, 1}.String()), filepath.Join(dir, snapshotName{5, 1}.String())))
-	_, _, err = Open(dir, Options{NoSync: true})
+	_, _, err = Open(dir, Options{NoSync: testNoSync})
 	require.ErrorIs(t, err, ErrCorrupt)
 	require.ErrorContains(t, err, "not what its name says")
 }
@@ -90,7 +90,7 @@ func TestCorruptNewestSnapshotFallsBack(t *testing.T) {
 	newest := filepath.Join(dir, snapshotName{20, 2}.String())
 	flipBit(t, newest, fileSize(t, newest)-1)
 
-	w, st := mustOpen(t, dir, Options{NoSync: true})
+	w, st := mustOpen(t, dir, Options{NoSync: testNoSync})
 	require.Equal(t, uint64(10), st.Snapshot.Meta.Index)
 	require.Equal(t, []byte("at 10"), st.Snapshot.Data)
 	require.Equal(t, makeEntries(11, 30, 2), st.Entries)
@@ -109,7 +109,7 @@ func TestCorruptNewestSnapshotWithoutLogToBridgeIsAnError(t *testing.T) {
 	dir := twoSnapshots(t, true)
 	newest := filepath.Join(dir, snapshotName{20, 2}.String())
 	flipBit(t, newest, fileSize(t, newest)-1)
-	_, _, err := Open(dir, Options{NoSync: true})
+	_, _, err := Open(dir, Options{NoSync: testNoSync})
 	require.ErrorIs(t, err, ErrCorrupt)
 	require.ErrorContains(t, err, "missing")
 }
@@ -119,7 +119,7 @@ func TestAllSnapshotsCorruptIsAnError(t *testing.T) {
 	for _, name := range snapshotFiles(t, dir) {
 		flipBit(t, filepath.Join(dir, name), int64(snapshotHeaderSize))
 	}
-	_, _, err := Open(dir, Options{NoSync: true})
+	_, _, err := Open(dir, Options{NoSync: testNoSync})
 	require.ErrorIs(t, err, ErrCorrupt)
 	require.ErrorContains(t, err, "no readable snapshot")
 	require.ErrorContains(t, err, snapshotName{20, 2}.String())
@@ -128,13 +128,13 @@ func TestAllSnapshotsCorruptIsAnError(t *testing.T) {
 
 func TestOldSnapshotFilesAreRemoved(t *testing.T) {
 	dir := t.TempDir()
-	w, _ := mustOpen(t, dir, Options{NoSync: true})
+	w, _ := mustOpen(t, dir, Options{NoSync: testNoSync})
 	require.NoError(t, w.Save(raft.HardState{Term: 1}, makeEntries(1, 10, 1)))
 	for _, index := range []uint64{2, 4, 6, 8} {
 		require.NoError(t, w.SaveSnapshot(raft.Snapshot{Meta: raft.SnapshotMeta{Index: index, Term: 1}}))
 	}
 	require.Equal(t, []string{snapshotName{8, 1}.String(), snapshotName{6, 1}.String()}, snapshotFiles(t, dir))
-	w, st := reopen(t, w, dir, Options{NoSync: true})
+	w, st := reopen(t, w, dir, Options{NoSync: testNoSync})
 	require.Equal(t, uint64(8), st.Snapshot.Meta.Index)
 	require.Equal(t, makeEntries(9, 10, 1), st.Entries)
 	require.NoError(t, w.Close())

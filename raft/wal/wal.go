@@ -41,10 +41,13 @@ type State struct {
 // and its snapshots, in one directory (one per Raft group). The methods may
 // be called from several goroutines; they are serialised.
 type WAL struct {
-	mu   sync.Mutex
-	dir  string
-	opts Options
-	fs   FS
+	mu sync.Mutex
+	// snapMu serialises SaveSnapshot calls, which write their file
+	// without holding mu.
+	snapMu sync.Mutex
+	dir    string
+	opts   Options
+	fs     FS
 
 	// segments lists the segment files, oldest first; the last is active.
 	segments   []segmentName
@@ -62,6 +65,9 @@ type WAL struct {
 	snapshot *snapshotName
 
 	buf []byte // encoding buffer, reused by each Save
+	// unsynced is set while the active segment ends in records written but
+	// not fsynced (commit-only saves).
+	unsynced bool
 
 	// failed is set when a write or sync failed. What reached the disk is
 	// then unknown (and after a failed fsync, the kernel may have dropped
@@ -174,7 +180,9 @@ func createDir(fsys FS, dir string, sync bool) error {
 // commit: however many entries the batch holds). entries replace every
 // stored entry at or above entries[0].Index. An empty hs, or one equal to
 // the last saved, means "unchanged"; with no entries either, Save writes
-// nothing.
+// nothing. A save that changes only the commit index is written but not
+// fsynced (it becomes durable with the next fsync); one that changes the
+// term, the vote or the entries always is, whatever the host believes.
 //
 // Figure 2: "Updated on stable storage before responding to RPCs". The
 // host must not send what depends on hs or entries before Save returns.
@@ -198,8 +206,13 @@ func (w *WAL) Save(hs raft.HardState, entries []raft.Entry) error {
 			return err
 		}
 	}
+	// Only what Raft must not forget is synced: a new term or vote (§5.2,
+	// one vote per term) and entries (§5.3, acknowledged once stored). A
+	// commit index alone can be recovered from the leader, and raft asks
+	// for no fsync then (Ready.MustSync); see the package documentation.
+	sync := len(entries) > 0 || (writeHardState && (hs.Term != w.hardState.Term || hs.Vote != w.hardState.Vote))
 	rec := record{kind: kindSave, hasHardState: writeHardState, hardState: hs, entries: entries}
-	if err := w.appendRecord(&rec); err != nil {
+	if err := w.appendRecord(&rec, sync); err != nil {
 		return err
 	}
 	if writeHardState {
@@ -239,20 +252,29 @@ func checkHardState(prev, next raft.HardState) error {
 // Entries following s stay if the log holds s's last entry with s's term;
 // otherwise the whole log is discarded (Figure 13, steps 6 and 7), so the
 // next Save must start at s.Meta.Index+1.
+//
+// The file is written and synced without holding the lock Save takes, so a
+// large snapshot does not hold up the log; the lock is taken to publish it.
+// SaveSnapshot calls are serialised with each other.
 func (w *WAL) SaveSnapshot(s raft.Snapshot) error {
+	w.snapMu.Lock()
+	defer w.snapMu.Unlock()
+	if err := w.checkSnapshot(&s); err != nil {
+		return err
+	}
+	// Only SaveSnapshot moves the snapshot index, and snapMu is held, so
+	// the check stays true while the file is written.
+	tmp, err := writeSnapshotTemp(w.fs, w.dir, &s, !w.opts.NoSync)
+	if err != nil {
+		return err
+	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if err := w.usable(); err != nil {
+		_ = w.fs.Remove(tmp)
 		return err
 	}
-	if s.Meta.Index == 0 {
-		return errors.New("wal: snapshot at index 0")
-	}
-	if s.Meta.Index <= w.log.snapshotIndex {
-		return fmt.Errorf("wal: snapshot at index %d, the saved one is at %d: %w",
-			s.Meta.Index, w.log.snapshotIndex, raft.ErrSnapshotTooOld)
-	}
-	published, err := writeSnapshotFile(w.fs, w.dir, &s, !w.opts.NoSync)
+	published, err := publishSnapshot(w.fs, w.dir, &s, tmp, !w.opts.NoSync)
 	if err != nil {
 		if published {
 			w.failed = err
@@ -261,7 +283,9 @@ func (w *WAL) SaveSnapshot(s raft.Snapshot) error {
 	}
 	marker := record{kind: kindSnapshot, snapshotIndex: s.Meta.Index, snapshotTerm: s.Meta.Term,
 		logDiscarded: !w.log.holds(s.Meta.Index, s.Meta.Term)}
-	if err := w.appendRecord(&marker); err != nil {
+	// Synced before any segment is deleted: the segments it lets go must
+	// not vanish while the record that says why could still be lost.
+	if err := w.appendRecord(&marker, true); err != nil {
 		return err
 	}
 	w.log.applySnapshot(s.Meta.Index, s.Meta.Term)
@@ -282,6 +306,23 @@ func (w *WAL) SaveSnapshot(s raft.Snapshot) error {
 	}
 	if !w.opts.NoSync {
 		return syncDir(w.fs, w.dir)
+	}
+	return nil
+}
+
+// checkSnapshot refuses a snapshot SaveSnapshot cannot store.
+func (w *WAL) checkSnapshot(s *raft.Snapshot) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if err := w.usable(); err != nil {
+		return err
+	}
+	if s.Meta.Index == 0 {
+		return errors.New("wal: snapshot at index 0")
+	}
+	if s.Meta.Index <= w.log.snapshotIndex {
+		return fmt.Errorf("wal: snapshot at index %d, the saved one is at %d: %w",
+			s.Meta.Index, w.log.snapshotIndex, raft.ErrSnapshotTooOld)
 	}
 	return nil
 }
@@ -342,10 +383,11 @@ func (w *WAL) usable() error {
 	return nil
 }
 
-// appendRecord writes rec to the active segment with one write and, unless
-// NoSync, one fsync, starting a new segment first if the active one is
-// full. Any failure makes the WAL unusable.
-func (w *WAL) appendRecord(rec *record) error {
+// appendRecord writes rec to the active segment with one write and, if sync
+// and not NoSync, one fsync (which also makes durable any unsynced records
+// before it), starting a new segment first if the active one is full. Any
+// failure makes the WAL unusable.
+func (w *WAL) appendRecord(rec *record, sync bool) error {
 	if w.activeSize >= w.opts.SegmentBytes && w.activeSize > w.headSize {
 		if err := w.rotate(); err != nil {
 			w.failed = err
@@ -360,11 +402,13 @@ func (w *WAL) appendRecord(rec *record) error {
 		w.buf = nil
 		return fmt.Errorf("wal: a record of %d bytes exceeds the limit of %d; save fewer entries at a time", size, maxBodySize)
 	}
-	err := writeAndSync(w.active, w.buf, !w.opts.NoSync)
+	sync = sync && !w.opts.NoSync
+	err := writeAndSync(w.active, w.buf, sync)
 	if err != nil {
 		w.failed = fmt.Errorf("wal: appending to %s: %w", w.segments[len(w.segments)-1], err)
 		return w.failed
 	}
+	w.unsynced = !sync && !w.opts.NoSync
 	w.activeSize += int64(len(w.buf))
 	if cap(w.buf) > maxRetainedBuffer {
 		w.buf = nil
@@ -372,8 +416,16 @@ func (w *WAL) appendRecord(rec *record) error {
 	return nil
 }
 
-// rotate closes the active segment and starts the next one.
+// rotate closes the active segment and starts the next one. An unsynced
+// record in it (a commit-only save) is synced first: a crash may only tear
+// the newest segment, and recovery calls damage anywhere else corruption.
 func (w *WAL) rotate() error {
+	if w.unsynced {
+		if err := w.active.Sync(); err != nil {
+			return fmt.Errorf("wal: syncing full segment: %w", err)
+		}
+		w.unsynced = false
+	}
 	if err := w.active.Close(); err != nil {
 		return fmt.Errorf("wal: closing full segment: %w", err)
 	}
