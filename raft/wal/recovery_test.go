@@ -250,6 +250,9 @@ func TestInconsistentRecordsAreAnError(t *testing.T) {
 	gap := appendFrame(nil, &record{kind: kindSave, entries: makeEntries(9, 9, 1)})
 	below := appendFrame(nil, &record{kind: kindSave, entries: makeEntries(2, 2, 1)})
 	marker := appendFrame(nil, &record{kind: kindSnapshot, snapshotIndex: 3, snapshotTerm: 1})
+	// (A marker at the same index again is allowed: a snapshot saved again
+	// after recovery fell back past its damaged file.)
+	lower := appendFrame(nil, &record{kind: kindSnapshot, snapshotIndex: 2, snapshotTerm: 1})
 	tests := []struct {
 		name  string
 		extra []byte
@@ -257,7 +260,7 @@ func TestInconsistentRecordsAreAnError(t *testing.T) {
 	}{
 		{"gap", gap, "gap after index 4"},
 		{"entries below a marker", append(append([]byte(nil), marker...), below...), "at or below the snapshot marker"},
-		{"marker not above the last", append(append([]byte(nil), marker...), marker...), "follows one at 3"},
+		{"marker below the last", append(append([]byte(nil), marker...), lower...), "marker at index 2 follows one at 3"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -103,6 +103,24 @@ func TestCorruptNewestSnapshotFallsBack(t *testing.T) {
 	require.NoError(t, w.Close())
 }
 
+// Found by the simulator's disk: after falling back from a damaged
+// snapshot, the host saves a snapshot at the same index again (its state
+// machine is there once more); the log then holds two markers of that
+// index, which recovery must accept.
+func TestSnapshotSavedAgainAfterFallingBack(t *testing.T) {
+	dir := twoSnapshots(t, false)
+	newest := filepath.Join(dir, snapshotName{20, 2}.String())
+	flipBit(t, newest, fileSize(t, newest)-1)
+	w, st := mustOpen(t, dir, Options{NoSync: testNoSync})
+	require.Equal(t, uint64(10), st.Snapshot.Meta.Index)
+	require.NoError(t, w.SaveSnapshot(raft.Snapshot{Meta: raft.SnapshotMeta{Index: 20, Term: 2}, Data: []byte("at 20 again")}))
+	w, st = reopen(t, w, dir, Options{NoSync: testNoSync})
+	require.Equal(t, uint64(20), st.Snapshot.Meta.Index)
+	require.Equal(t, []byte("at 20 again"), st.Snapshot.Data)
+	require.Equal(t, makeEntries(21, 30, 2), st.Entries)
+	require.NoError(t, w.Close())
+}
+
 func TestCorruptNewestSnapshotWithoutLogToBridgeIsAnError(t *testing.T) {
 	// The older snapshot cannot stand in once the log below the newer one
 	// is gone: entries 11..20 would be missing.
@@ -110,6 +128,35 @@ func TestCorruptNewestSnapshotWithoutLogToBridgeIsAnError(t *testing.T) {
 	newest := filepath.Join(dir, snapshotName{20, 2}.String())
 	flipBit(t, newest, fileSize(t, newest)-1)
 	_, _, err := Open(dir, Options{NoSync: testNoSync})
+	require.ErrorIs(t, err, ErrCorrupt)
+	require.ErrorContains(t, err, "missing")
+}
+
+// Found by the simulator's disk: with no entry after the newest snapshot,
+// recovery saw no log at all, so nothing told it that the log no longer
+// reached back to the older snapshot, and it returned that snapshot with
+// entries 31..40 silently gone. The newest snapshot's marker says how far
+// the log was compacted; the older one cannot stand in below it.
+// Reference: §7
+func TestCorruptNewestSnapshotWithNoEntriesAfterItIsAnError(t *testing.T) {
+	dir := t.TempDir()
+	// One record per segment: the newest segment holds only the repeated
+	// hard state and the marker, and every segment below it is deleted.
+	opts := Options{NoSync: testNoSync, SegmentBytes: 1}
+	w, _ := mustOpen(t, dir, opts)
+	for i := uint64(1); i <= 40; i++ {
+		require.NoError(t, w.Save(raft.HardState{Term: 2, Vote: 1, Commit: i}, makeEntries(i, i, 2)))
+	}
+	require.NoError(t, w.SaveSnapshot(raft.Snapshot{Meta: raft.SnapshotMeta{Index: 30, Term: 2}, Data: []byte("at 30")}))
+	require.NoError(t, w.SaveSnapshot(raft.Snapshot{Meta: raft.SnapshotMeta{Index: 40, Term: 2}, Data: []byte("at 40")}))
+	require.NoError(t, w.Close())
+	newest := filepath.Join(dir, snapshotName{40, 2}.String())
+	flipBit(t, newest, fileSize(t, newest)-1)
+	_, st, err := Open(dir, opts)
+	if err == nil {
+		t.Fatalf("recovered snapshot %d with %d entries and commit %d: entries 31..40 are lost",
+			st.Snapshot.Meta.Index, len(st.Entries), st.HardState.Commit)
+	}
 	require.ErrorIs(t, err, ErrCorrupt)
 	require.ErrorContains(t, err, "missing")
 }
