@@ -24,6 +24,7 @@ type Watch struct {
 
 	ch     chan Event
 	signal chan struct{} // wakes pump; buffered 1
+	stop   chan struct{} // closed by Close: pump drops what is left
 
 	mu         sync.Mutex
 	queue      []Event
@@ -57,7 +58,7 @@ func (c *Client) Watch(ctx context.Context, path string, opts ...WatchOption) (*
 	for _, opt := range opts {
 		opt(&o)
 	}
-	w := &Watch{c: c, path: path, ch: make(chan Event, 64), signal: make(chan struct{}, 1)}
+	w := &Watch{c: c, path: path, ch: make(chan Event, 64), signal: make(chan struct{}, 1), stop: make(chan struct{})}
 	if o.since != nil {
 		w.last = *o.since
 	}
@@ -231,6 +232,9 @@ func (w *Watch) end(err error) {
 	w.mu.Lock()
 	if !w.ended {
 		w.ended, w.err = true, err
+		if err == ErrClosed {
+			close(w.stop)
+		}
 	}
 	w.mu.Unlock()
 	w.wake()
@@ -250,13 +254,15 @@ func (w *Watch) pump() {
 		w.mu.Lock()
 		batch := w.queue
 		w.queue = nil
-		ended, err := w.ended, w.err
+		ended := w.ended
 		w.mu.Unlock()
+	send:
 		for _, ev := range batch {
-			if err == ErrClosed {
-				break // closed by the user: drop what is left
+			select {
+			case w.ch <- ev:
+			case <-w.stop:
+				break send // closed by the user: drop what is left
 			}
-			w.ch <- ev
 		}
 		if len(batch) == 0 && ended {
 			close(w.ch)
