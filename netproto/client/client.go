@@ -33,6 +33,11 @@ type Config struct {
 	// that stale reads are never older than it (PROTOCOL.md, "Reads"). The
 	// client keeps it up to date by itself from then on.
 	Seen uint64
+	// Token, if set, resumes the session it names (its secret token, as
+	// Token reports) instead of opening a new one: for example a session
+	// another process holds. A token the cluster does not know gives
+	// SessionExpired.
+	Token string
 	// Credentials, if set, go with every request (PROTOCOL.md: "Every
 	// request may carry ... credentials").
 	Credentials map[string]any
@@ -92,6 +97,7 @@ func Connect(ctx context.Context, cfg Config) (*Client, error) {
 		done:      make(chan struct{}),
 	}
 	c.seen.Store(cfg.Seen)
+	c.token = cfg.Token
 	if !cfg.Ordered {
 		c.next = rand.IntN(len(c.endpoints))
 	}
@@ -547,6 +553,18 @@ func (c *Client) do(ctx context.Context, req *request, retry bool) (*answer, *co
 		return a, cn, nil
 	}
 }
+
+// Token is the session's secret: whoever presents it is the session
+// (Config.Token resumes it elsewhere). Keep it private.
+func (c *Client) Token() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.token
+}
+
+// Abandon drops the connection without ending the session: its items live
+// on until its ttl runs out, or until another client resumes it with Token.
+func (c *Client) Abandon() { c.fail(ErrClosed) }
 
 // Close ends the session at once (its items are removed) and the
 // connection. It is safe to call more than once.
