@@ -1,0 +1,102 @@
+package main
+
+import (
+	"encoding/json"
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/havenproject/haven/netproto"
+)
+
+// statusJSON is GET /v1/status (BRIEF.md, "GET /v1/status JSON").
+type statusJSON struct {
+	Node          string       `json:"node"`
+	Role          string       `json:"role"`
+	Term          uint64       `json:"term"`
+	Leader        string       `json:"leader"`
+	LeaderAddress string       `json:"leader_address"`
+	Commit        uint64       `json:"commit"`
+	Applied       uint64       `json:"applied"`
+	Group         uint64       `json:"group"`
+	Sessions      int          `json:"sessions"`
+	Watches       int          `json:"watches"`
+	HavenAddress  string       `json:"haven_address"`
+	HTTPAddress   string       `json:"http_address"`
+	Members       []memberJSON `json:"members"`
+}
+
+type memberJSON struct {
+	ID          string `json:"id"`
+	Role        string `json:"role"`
+	Address     string `json:"address"`
+	HTTPAddress string `json:"http_address"`
+	Match       uint64 `json:"match"`
+}
+
+func (n *node) statusJSON() statusJSON {
+	hs := n.status.Load()
+	st := hs.Status
+	out := statusJSON{
+		Node: st.Node, Role: st.Role, Term: st.Term, Leader: st.Leader, LeaderAddress: st.LeaderAddress,
+		Commit: st.Commit, Applied: st.Applied, Group: st.Group, Sessions: st.Sessions, Watches: st.Watches,
+		HavenAddress: n.cfg.Haven, HTTPAddress: n.cfg.HTTP, Members: []memberJSON{},
+	}
+	for _, m := range st.Members {
+		out.Members = append(out.Members, memberJSON{ID: netproto.FormatNodeID(m.ID), Role: m.Role,
+			Address: m.Address, HTTPAddress: hs.addrs[m.ID].HTTP, Match: m.Match})
+	}
+	return out
+}
+
+// httpHandler serves /v1/status, /metrics and /healthz, and hands
+// everything else to site (websvc once it is mounted; a placeholder page
+// until then).
+func (n *node) httpHandler(site http.Handler) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Access-Control-Allow-Origin", "*")
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "no-store")
+		_ = json.NewEncoder(w).Encode(n.statusJSON())
+	})
+	mux.HandleFunc("OPTIONS /v1/status", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Access-Control-Allow-Origin", "*")
+		w.Header().Set("Access-Control-Allow-Methods", "GET, OPTIONS")
+		w.WriteHeader(http.StatusNoContent)
+	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(n.m.reg, promhttp.HandlerOpts{}))
+	// Healthy: the loop runs and the node knows a leader (it can serve
+	// reads and forward writes).
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		st := n.Status()
+		select {
+		case <-n.doneC:
+			http.Error(w, "stopped\n", http.StatusServiceUnavailable)
+			return
+		default:
+		}
+		if st.Leader == "" {
+			http.Error(w, "no leader\n", http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	if site == nil {
+		site = http.HandlerFunc(placeholder)
+	}
+	mux.Handle("/", site)
+	return mux
+}
+
+func placeholder(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path != "/" {
+		http.NotFound(w, r)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	_, _ = w.Write([]byte(`<!doctype html><title>Haven</title><h1>Haven</h1>
+<p>This node is running. The dashboard comes with websvc; until then see
+<a href="/v1/status">/v1/status</a>, <a href="/metrics">/metrics</a> and <a href="/healthz">/healthz</a>.</p>
+`))
+}

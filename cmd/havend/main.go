@@ -1,0 +1,155 @@
+// Command havend is the Haven server: one node of a Haven cluster, or with
+// -dev three of them in one process. See docs/host.md.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+)
+
+const usage = `havend: the Haven server.
+
+Usage:
+  havend [flags]                  one node (default: n1, ./haven-data, Haven 127.0.0.1:7400, HTTP :7480)
+  havend -config node.yaml        settings from a YAML file (keys as the flags, with _ for -)
+  havend -dev                     three nodes n1-n3 in this process, fresh data each run:
+                                  Haven 127.0.0.1:7401-7403, HTTP 7481-7483, peers 7501-7503
+  havend init -nodes 3 -dir cluster/
+                                  write keys, certificates and one config file per node
+                                  for a cluster of separate processes (see docs/host.md)
+
+Addresses: a node's HTTP port defaults to its Haven port + 80 and its peer
+port to Haven + 100.
+
+Flags:
+`
+
+func main() {
+	if len(os.Args) > 1 && os.Args[1] == "init" {
+		os.Exit(runInit(os.Args[2:], os.Stdout, os.Stderr))
+	}
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	cfg := defaultConfig()
+	fs := flag.NewFlagSet("havend", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(stderr, usage)
+		fs.PrintDefaults()
+	}
+	configPath := fs.String("config", "", "YAML config file (flags given as well win over it)")
+	dev := fs.Bool("dev", false, "run a three-node development cluster in this process")
+	bindFlags(fs, &cfg)
+	if err := fs.Parse(args); err != nil {
+		if err == flag.ErrHelp {
+			return 0
+		}
+		return 2
+	}
+	if *configPath != "" {
+		fileCfg := defaultConfig()
+		if err := loadConfigFile(*configPath, &fileCfg); err != nil {
+			fmt.Fprintln(stderr, "havend:", err)
+			return 2
+		}
+		// Flags set on the command line win over the file.
+		cfg = fileCfg
+		rebind := flag.NewFlagSet("", flag.ContinueOnError)
+		bindFlags(rebind, &cfg)
+		fs.Visit(func(f *flag.Flag) {
+			if rf := rebind.Lookup(f.Name); rf != nil {
+				_ = rf.Value.Set(f.Value.String())
+			}
+		})
+	}
+	logger, err := newLogger(cfg.LogLevel, cfg.LogFormat, stderr)
+	if err != nil {
+		fmt.Fprintln(stderr, "havend:", err)
+		return 2
+	}
+	if *dev {
+		return runDev(cfg, logger, stdout)
+	}
+	if err := cfg.resolve(); err != nil {
+		fmt.Fprintln(stderr, "havend:", err)
+		return 2
+	}
+	tr, err := peerTransportFor(&cfg, logger)
+	if err != nil {
+		fmt.Fprintln(stderr, "havend:", err)
+		return 2
+	}
+	s, err := startServer(&cfg, logger, tr)
+	if err != nil {
+		fmt.Fprintln(stderr, "havend:", err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "havend %s: Haven %s, HTTP http://%s/ (peer %s), data %s\n", cfg.ID, cfg.Haven, cfg.HTTP, cfg.Peer, cfg.DataDir)
+	return waitAndStop(logger, []*server{s})
+}
+
+// waitAndStop waits for SIGINT or SIGTERM (or a listener failing) and
+// shuts the servers down.
+func waitAndStop(logger *slog.Logger, servers []*server) int {
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(sig)
+	code := 0
+	errC := make(chan error, len(servers)*2)
+	for _, s := range servers {
+		go func(s *server) {
+			for {
+				if err := <-s.errC; err != nil {
+					errC <- err
+				}
+			}
+		}(s)
+	}
+	select {
+	case got := <-sig:
+		logger.Info("shutting down", "signal", got.String())
+	case err := <-errC:
+		logger.Error("listener failed", "err", err)
+		code = 1
+	}
+	done := make(chan struct{})
+	go func() {
+		for _, s := range servers {
+			if err := s.shutdown(2 * time.Second); err != nil {
+				code = 1
+			}
+		}
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-sig:
+		logger.Warn("second signal: exiting at once")
+		return 1
+	}
+	return code
+}
+
+func newLogger(level, format string, w io.Writer) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("log level %q: %w", level, err)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch strings.ToLower(format) {
+	case "text", "":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("log format %q is neither text nor json", format)
+}

@@ -1,0 +1,5 @@
+package netproto
+
+import "syscall"
+
+const syscallEMFILE = syscall.EMFILE

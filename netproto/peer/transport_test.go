@@ -1,0 +1,352 @@
+package peer
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"crypto/tls"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/havenproject/haven/raft"
+	"github.com/havenproject/haven/session"
+)
+
+// testNode is one transport served over real TLS on 127.0.0.1.
+type testNode struct {
+	t    *testing.T
+	cred *Node
+	tr   *Transport
+	addr string
+	srv  *http.Server
+	ca   *CA
+	mu   sync.Mutex
+	got  []session.PeerMessage
+	// conns counts TLS connections accepted; http1 the requests that did
+	// not come over HTTP/2.
+	conns, http1 int
+	arrived      chan struct{}
+}
+
+type testCluster struct {
+	ca    *CA
+	nodes map[raft.NodeID]*testNode
+	keys  map[raft.NodeID]ed25519.PublicKey
+}
+
+func newTestCluster(t *testing.T, ids ...raft.NodeID) *testCluster {
+	ca, creds, err := DevCluster(ids...)
+	require.NoError(t, err)
+	c := &testCluster{ca: ca, nodes: map[raft.NodeID]*testNode{}, keys: map[raft.NodeID]ed25519.PublicKey{}}
+	for id, cred := range creds {
+		c.keys[id] = cred.Public()
+	}
+	for _, id := range ids {
+		c.nodes[id] = c.start(t, creds[id], "127.0.0.1:0", nil)
+	}
+	for _, a := range c.nodes {
+		for id, b := range c.nodes {
+			a.tr.SetPeer(id, b.addr)
+		}
+	}
+	return c
+}
+
+func (c *testCluster) start(t *testing.T, cred *Node, addr string, tweak func(*Config)) *testNode {
+	n := &testNode{t: t, cred: cred, ca: c.ca, arrived: make(chan struct{}, 1)}
+	cfg := Config{
+		ID: cred.ID, Key: cred.Key, Keys: c.keys,
+		ServerTLS: ServerTLSConfig(c.ca.Pool(), cred), ClientTLS: ClientTLSConfig(c.ca.Pool(), cred),
+		Deliver: n.deliver,
+	}
+	if tweak != nil {
+		tweak(&cfg)
+	}
+	tr, err := New(cfg)
+	require.NoError(t, err)
+	n.tr = tr
+	n.listen(addr)
+	t.Cleanup(func() {
+		_ = n.tr.Close()
+		_ = n.srv.Close()
+	})
+	return n
+}
+
+func (n *testNode) listen(addr string) {
+	ln, err := net.Listen("tcp", addr)
+	require.NoError(n.t, err)
+	n.addr = ln.Addr().String()
+	h := n.tr.Handler()
+	n.srv = &http.Server{
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.ProtoMajor != 2 {
+				n.mu.Lock()
+				n.http1++
+				n.mu.Unlock()
+			}
+			h.ServeHTTP(w, r)
+		}),
+		ConnState: func(_ net.Conn, s http.ConnState) {
+			if s == http.StateNew {
+				n.mu.Lock()
+				n.conns++
+				n.mu.Unlock()
+			}
+		},
+		TLSConfig: n.tr.cfg.ServerTLS, ReadHeaderTimeout: 5 * time.Second,
+		ErrorLog: log.New(io.Discard, "", 0)}
+	go func() { _ = n.srv.ServeTLS(ln, "", "") }()
+}
+
+func (n *testNode) deliver(msgs []session.PeerMessage) {
+	n.mu.Lock()
+	n.got = append(n.got, msgs...)
+	n.mu.Unlock()
+	select {
+	case n.arrived <- struct{}{}:
+	default:
+	}
+}
+
+func (n *testNode) received() []session.PeerMessage {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return append([]session.PeerMessage(nil), n.got...)
+}
+
+// waitFor waits (up to 20 s: the machine is loaded) until cond holds of
+// what n received.
+func (n *testNode) waitFor(cond func([]session.PeerMessage) bool) []session.PeerMessage {
+	deadline := time.After(20 * time.Second)
+	for {
+		if got := n.received(); cond(got) {
+			return got
+		}
+		select {
+		case <-n.arrived:
+		case <-time.After(20 * time.Millisecond):
+		case <-deadline:
+			n.t.Fatalf("node %d: condition not met in time; received %d messages", n.cred.ID, len(n.received()))
+		}
+	}
+}
+
+func heartbeat(group uint64, from, to raft.NodeID, term uint64) session.PeerMessage {
+	return session.PeerMessage{Group: group, From: from, To: to, Raft: &raft.Message{Type: raft.MsgHeartbeat, From: from, To: to, Term: term, Commit: term}}
+}
+
+func TestDeliversBatchesBetweenThreeNodes(t *testing.T) {
+	c := newTestCluster(t, 1, 2, 3)
+	const perPeer = 2000
+	for from, n := range c.nodes {
+		var msgs []session.PeerMessage
+		for i := uint64(1); i <= perPeer; i++ {
+			for to := range c.nodes {
+				if to != from {
+					m := heartbeat(1, from, to, i)
+					m.Raft.Type = raft.MsgApp
+					m.Raft.Entries = []raft.Entry{{Term: 1, Index: i, Data: []byte("entry")}}
+					msgs = append(msgs, m)
+				}
+			}
+			if len(msgs) >= 100 {
+				n.tr.Send(msgs)
+				// The caller may reuse its buffers at once: Send encoded them.
+				for j := range msgs {
+					msgs[j].Raft.Entries[0].Data[0] = 'X'
+				}
+				msgs = msgs[:0]
+			}
+		}
+		n.tr.Send(msgs)
+	}
+	for id, n := range c.nodes {
+		got := n.waitFor(func(got []session.PeerMessage) bool { return len(got) >= 2*perPeer })
+		require.Len(t, got, 2*perPeer, "node %d", id)
+		next := map[raft.NodeID]uint64{}
+		for _, m := range got {
+			require.Equal(t, id, m.To)
+			require.Equal(t, "entry", string(m.Raft.Entries[0].Data))
+			// Each sender's messages arrive in the order sent.
+			next[m.From]++
+			require.Equal(t, next[m.From], m.Raft.Term)
+		}
+	}
+	for id, n := range c.nodes {
+		s := n.tr.Stats()
+		require.Equal(t, uint64(2*perPeer), s.Sent, "node %d", id)
+		require.Zero(t, s.Dropped)
+		require.Less(t, s.Batches, uint64(2*perPeer/10), "node %d sent batches, not one request per message", id)
+		n.mu.Lock()
+		// Long-lived HTTP/2 connections: one per peer (a second only if
+		// one was lost).
+		require.LessOrEqual(t, n.conns, 4, "node %d accepted connections", id)
+		require.Zero(t, n.http1, "node %d served HTTP/1", id)
+		n.mu.Unlock()
+	}
+}
+
+func TestGroupIDCrossesTheWire(t *testing.T) {
+	c := newTestCluster(t, 1, 2)
+	c.nodes[1].tr.Send([]session.PeerMessage{heartbeat(0, 1, 2, 1), heartbeat(7, 1, 2, 2), heartbeat(1<<40, 1, 2, 3)})
+	got := c.nodes[2].waitFor(func(got []session.PeerMessage) bool { return len(got) == 3 })
+	require.Equal(t, []uint64{0, 7, 1 << 40}, []uint64{got[0].Group, got[1].Group, got[2].Group})
+}
+
+// TestDeadPeerDoesNotBlockOthers: one peer accepts connections and never
+// answers, another refuses them; Send never blocks and the live peer keeps
+// getting its messages.
+func TestDeadPeerDoesNotBlockOthers(t *testing.T) {
+	c := newTestCluster(t, 1, 2)
+	// A black hole: accepts, never reads or answers.
+	hole, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer hole.Close()
+	var held []net.Conn
+	var heldMu sync.Mutex
+	go func() {
+		for {
+			conn, err := hole.Accept()
+			if err != nil {
+				return
+			}
+			heldMu.Lock()
+			held = append(held, conn)
+			heldMu.Unlock()
+		}
+	}()
+	defer func() {
+		heldMu.Lock()
+		for _, c := range held {
+			c.Close()
+		}
+		heldMu.Unlock()
+	}()
+	// A closed port.
+	closed, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	closedAddr := closed.Addr().String()
+	closed.Close()
+
+	sender := c.nodes[1].tr
+	sender.SetPeer(3, hole.Addr().String())
+	sender.SetPeer(4, closedAddr)
+
+	const rounds = 6000 // more than a queue holds
+	for i := uint64(1); i <= rounds; i++ {
+		sender.Send([]session.PeerMessage{heartbeat(1, 1, 3, i), heartbeat(1, 1, 4, i), heartbeat(1, 1, 2, i)})
+		if i%100 == 0 {
+			// Let the live peer's sender drain; the dead ones fill up.
+			c.nodes[2].waitFor(func(got []session.PeerMessage) bool { return len(got) > 0 && got[len(got)-1].Raft.Term == i })
+		}
+	}
+	got := c.nodes[2].waitFor(func(got []session.PeerMessage) bool { return len(got) == rounds })
+	require.Equal(t, uint64(rounds), got[rounds-1].Raft.Term)
+	s := sender.Stats()
+	// The dead peers' queues filled (bounded) and the rest was dropped.
+	require.Greater(t, s.Dropped, uint64(0))
+	require.Equal(t, uint64(3*rounds), s.Sent+s.Dropped)
+	require.Less(t, s.Sent, uint64(3*rounds))
+}
+
+func TestReconnectsAfterPeerRestart(t *testing.T) {
+	c := newTestCluster(t, 1, 2)
+	a, b := c.nodes[1], c.nodes[2]
+	a.tr.Send([]session.PeerMessage{heartbeat(1, 1, 2, 1)})
+	b.waitFor(func(got []session.PeerMessage) bool { return len(got) == 1 })
+
+	// Node 2 goes away: sends fail, the sender backs off.
+	require.NoError(t, b.srv.Close())
+	a.tr.Send([]session.PeerMessage{heartbeat(1, 1, 2, 2)})
+	deadline := time.Now().Add(20 * time.Second)
+	for a.tr.Stats().Failed == 0 {
+		require.True(t, time.Now().Before(deadline), "no failure seen")
+		time.Sleep(10 * time.Millisecond)
+	}
+	// It comes back on the same address; messages flow again.
+	b.listen(b.addr)
+	for i := uint64(3); ; i++ {
+		a.tr.Send([]session.PeerMessage{heartbeat(1, 1, 2, i)})
+		got := b.received()
+		if len(got) > 1 && got[len(got)-1].Raft.Term > 2 {
+			break
+		}
+		require.True(t, time.Now().Before(deadline.Add(10*time.Second)), "peer not reached again")
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func TestPeerOutsideTheCAIsRefusedByTLS(t *testing.T) {
+	c := newTestCluster(t, 1, 2)
+	other, err := NewCA("another CA")
+	require.NoError(t, err)
+	stranger, err := other.NewNode(1)
+	require.NoError(t, err)
+	// The stranger trusts our CA but shows a certificate of its own CA.
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: ClientTLSConfig(c.ca.Pool(), stranger)}}
+	body := EncodeBatch([]session.PeerMessage{heartbeat(1, 1, 2, 1)})
+	req, err := http.NewRequest(http.MethodPost, "https://"+c.nodes[2].addr+BatchPath, bytes.NewReader(body))
+	require.NoError(t, err)
+	m := httpMessage{method: req.Method, target: req.URL, header: req.Header}
+	require.NoError(t, signRequest(&m, body, c.nodes[1].cred.Key, "1", time.Now()))
+	resp, err := client.Do(req)
+	if err == nil {
+		resp.Body.Close()
+	}
+	require.Error(t, err)
+	require.Empty(t, c.nodes[2].received())
+	// And a node does not trust a server outside the CA either.
+	require.Error(t, tlsDial(c.nodes[2].addr, ClientTLSConfig(other.Pool(), stranger)))
+}
+
+func tlsDial(addr string, cfg *tls.Config) error {
+	conn, err := tls.Dial("tcp", addr, cfg)
+	if err != nil {
+		return err
+	}
+	return conn.Close()
+}
+
+func TestSetPeerForgetAndClose(t *testing.T) {
+	c := newTestCluster(t, 1, 2)
+	a, b := c.nodes[1], c.nodes[2]
+	a.tr.SetPeer(2, "")
+	a.tr.Send([]session.PeerMessage{heartbeat(1, 1, 2, 1)})
+	require.Equal(t, uint64(1), a.tr.Stats().Dropped, "a forgotten peer gets nothing")
+	a.tr.SetPeer(2, b.addr)
+	a.tr.Send([]session.PeerMessage{heartbeat(1, 1, 2, 2)})
+	got := b.waitFor(func(got []session.PeerMessage) bool { return len(got) == 1 })
+	require.Equal(t, uint64(2), got[0].Raft.Term)
+
+	require.NoError(t, a.tr.Close())
+	a.tr.Send([]session.PeerMessage{heartbeat(1, 1, 2, 3)})
+	require.Equal(t, uint64(2), a.tr.Stats().Dropped)
+	require.NoError(t, a.tr.Close(), "Close twice is fine")
+}
+
+func TestNewRefusesIncompleteConfig(t *testing.T) {
+	_, creds, err := DevCluster(1)
+	require.NoError(t, err)
+	good := Config{ID: 1, Key: creds[1].Key, ServerTLS: &tls.Config{}, ClientTLS: &tls.Config{}, Deliver: func([]session.PeerMessage) {}}
+	_, err = New(good)
+	require.NoError(t, err)
+	for _, bad := range []func(*Config){
+		func(c *Config) { c.ID = 0 },
+		func(c *Config) { c.Key = nil },
+		func(c *Config) { c.Deliver = nil },
+		func(c *Config) { c.ServerTLS = nil },
+		func(c *Config) { c.Keys = map[raft.NodeID]ed25519.PublicKey{2: {1, 2}} },
+	} {
+		cfg := good
+		bad(&cfg)
+		_, err := New(cfg)
+		require.Error(t, err)
+	}
+}

@@ -1,0 +1,320 @@
+package netproto
+
+import (
+	"net"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"github.com/vmihailenco/msgpack/v5"
+)
+
+func TestConnectPushReadUpdateDelete(t *testing.T) {
+	addr, _, _ := startServer(t, Options{})
+	c := dial(t, addr)
+	a := c.connect()
+	require.NotEmpty(t, a["session"])
+	require.Len(t, a["token"], 32)
+	require.EqualValues(t, 5000, a["ttl_ms"])
+	require.Equal(t, "n1", a["node"])
+
+	a = c.call(M{"action": "query", "type": "create", "path": "/data/a", "data": M{"x": 1, "list": []any{"y", true, nil}}})
+	require.Equal(t, true, a["result"], "%v", a)
+	item := a["item"].(map[string]any)
+	v := item["version"]
+	require.Equal(t, M{"x": int8(1), "list": []any{"y", true, nil}}, item["data"])
+
+	a = c.call(M{"action": "query", "type": "read", "path": "/data/a"})
+	require.Equal(t, true, a["result"])
+	require.Len(t, a["items"], 1)
+	require.EqualValues(t, v, a["version"])
+
+	a = c.call(M{"action": "query", "type": "update", "path": "/data/a", "item": v, "data": "new", "if_version": a["version"]})
+	require.Equal(t, true, a["result"], "%v", a)
+	require.Equal(t, "new", a["item"].(map[string]any)["data"])
+
+	a = c.call(M{"action": "query", "type": "update", "path": "/data/a", "item": v, "data": "stale", "if_version": 1})
+	require.Equal(t, "Conflict", errCode(a))
+
+	a = c.call(M{"action": "query", "type": "read", "path": "/data/a", "consistency": "stale"})
+	require.Equal(t, "new", a["items"].([]any)[0].(map[string]any)["data"])
+
+	a = c.call(M{"action": "query", "type": "delete", "path": "/data/a", "item": v})
+	require.Equal(t, true, a["result"], "%v", a)
+	require.Empty(t, a["items"])
+
+	a = c.call(M{"action": "query", "type": "delete", "path": "/data/a", "item": v})
+	require.Equal(t, "NotFound", errCode(a))
+
+	a = c.call(M{"action": "query", "type": "create", "path": "/bad", "data": 1})
+	require.Equal(t, "InvalidParameter", errCode(a))
+	require.NotEmpty(t, a["error"].(map[string]any)["message"])
+
+	a = c.call(M{"action": "close"})
+	require.Equal(t, true, a["result"])
+	require.True(t, c.closed(), "the server closes the connection after close")
+}
+
+func TestWatchEventsComeOnlyInHeartbeats(t *testing.T) {
+	addr, _, _ := startServer(t, Options{})
+	w := dial(t, addr)
+	w.connect()
+	a := w.call(M{"action": "query", "type": "watch", "path": "/data/w"})
+	require.Equal(t, true, a["result"], "%v", a)
+	require.EqualValues(t, 0, a["version"])
+
+	p := dial(t, addr)
+	p.connect()
+	for i := 0; i < 3; i++ {
+		require.Equal(t, true, p.call(M{"action": "query", "type": "create", "path": "/data/w", "data": i})["result"])
+	}
+	// A long poll answers as soon as events are there, with all of them.
+	var events []any
+	for len(events) < 3 {
+		a = w.call(M{"action": "heartbeat", "type": "ping", "wait_ms": 2000})
+		require.Equal(t, "pong", a["type"], "%v", a)
+		events = append(events, a["result"].([]any)...)
+	}
+	require.Len(t, events, 3, "each event exactly once")
+	for i, e := range events {
+		ev := e.(map[string]any)
+		require.Equal(t, "push", ev["kind"])
+		require.Equal(t, "/data/w", ev["path"])
+		require.EqualValues(t, i, ev["item"].(map[string]any)["data"])
+	}
+	// Nothing pending: a ping with wait_ms waits, then answers empty.
+	start := time.Now()
+	a = w.call(M{"action": "heartbeat", "type": "ping", "wait_ms": 300})
+	require.Empty(t, a["result"])
+	require.GreaterOrEqual(t, time.Since(start), 250*time.Millisecond)
+
+	// The pusher closes: its items are deleted and the watcher is told.
+	require.Equal(t, true, p.call(M{"action": "close"})["result"])
+	events = nil
+	for len(events) < 3 {
+		a = w.call(M{"action": "heartbeat", "type": "ping", "wait_ms": 2000})
+		events = append(events, a["result"].([]any)...)
+	}
+	for _, e := range events {
+		require.Equal(t, "delete", e.(map[string]any)["kind"])
+	}
+	require.Equal(t, true, w.call(M{"action": "query", "type": "unwatch", "path": "/data/w"})["result"])
+}
+
+func TestPipelinedRequestsAreAllAnswered(t *testing.T) {
+	addr, _, _ := startServer(t, Options{})
+	c := dial(t, addr)
+	c.connect()
+	const n = 200
+	rids := map[int]bool{}
+	for i := 0; i < n; i++ {
+		rids[c.send(M{"action": "query", "type": "create", "path": "/data/p", "data": i})] = true
+	}
+	for i := 0; i < n; i++ {
+		a := c.recv()
+		require.Equal(t, true, a["result"], "%v", a)
+		rid := toInt(a["rid"])
+		require.True(t, rids[rid], "rid %d answered twice or never asked", rid)
+		delete(rids, rid)
+	}
+	require.Empty(t, rids)
+}
+
+// Bad input gets the contract's code, the connection is closed, and the
+// node goes on serving everyone else.
+func TestBadInputIsAnsweredAndClosed(t *testing.T) {
+	addr, _, _ := startServer(t, Options{MaxMessageBytes: 4096})
+	healthy := dial(t, addr)
+	healthy.connect()
+
+	cases := []struct {
+		name  string
+		bytes func() []byte
+		code  string
+	}{
+		{"garbage", func() []byte { return []byte{0x81, 0xc1, 0xc1} }, "InvalidParameter"},
+		{"not a map", func() []byte { return []byte{0x93, 1, 2, 3} }, "InvalidParameter"},
+		{"oversized", func() []byte {
+			b, _ := msgpack.Marshal(M{"action": "connect", "pad": make([]byte, 8000)})
+			return b
+		}, "TooLarge"},
+		{"oversized header only", func() []byte { return []byte{0x81, 0xa1, 'x', 0xdb, 0x7f, 0xff, 0xff, 0xff} }, "TooLarge"},
+		{"wrong first message", func() []byte {
+			b, _ := msgpack.Marshal(M{"action": "query", "type": "read", "path": "/data/a", "rid": "r1"})
+			return b
+		}, "InvalidParameter"},
+		{"unknown action", func() []byte {
+			b, _ := msgpack.Marshal(M{"action": "dance", "rid": 7})
+			return b
+		}, "Unsupported"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c := dial(t, addr)
+			if tc.name == "unknown action" {
+				c.connect()
+			}
+			_, err := c.nc.Write(tc.bytes())
+			require.NoError(t, err)
+			a := c.recv()
+			if tc.name == "unknown action" {
+				require.EqualValues(t, 7, a["rid"])
+			}
+			if tc.name == "wrong first message" {
+				require.Equal(t, "r1", a["rid"])
+			}
+			require.Equal(t, false, a["result"])
+			require.Equal(t, tc.code, errCode(a), "%v", a)
+			require.True(t, c.closed())
+			// Everyone else is still served.
+			require.Equal(t, true, healthy.call(M{"action": "query", "type": "read", "path": "/data/a"})["result"])
+		})
+	}
+}
+
+func TestWrongFieldTypeKeepsTheConnection(t *testing.T) {
+	addr, _, _ := startServer(t, Options{})
+	c := dial(t, addr)
+	c.connect()
+	a := c.call(M{"action": "query", "type": "read", "path": 12})
+	require.Equal(t, "InvalidParameter", errCode(a))
+	a = c.call(M{"action": "query", "type": "update", "path": "/data/x", "item": -3, "data": 1})
+	require.Equal(t, "InvalidParameter", errCode(a))
+	a = c.call(M{"action": "query", "type": "dance", "path": "/data/x"})
+	require.Equal(t, "Unsupported", errCode(a))
+	a = c.call(M{"action": "connect", "version": "1"})
+	require.Equal(t, "InvalidParameter", errCode(a), "a second connect on one connection")
+	require.Equal(t, true, c.call(M{"action": "query", "type": "read", "path": "/data/x"})["result"])
+}
+
+func TestConnectVersionAndResume(t *testing.T) {
+	addr, _, _ := startServer(t, Options{})
+	c := dial(t, addr)
+	a := c.call(M{"action": "connect", "version": "2"})
+	require.Equal(t, "Unsupported", errCode(a))
+
+	c = dial(t, addr)
+	a = c.connect()
+	id, token := a["session"], a["token"]
+	require.Equal(t, true, c.call(M{"action": "query", "type": "create", "path": "/data/r", "data": 1})["result"])
+	c.nc.Close()
+
+	d := dial(t, addr)
+	a = d.call(M{"action": "connect", "version": "1", "session": token})
+	require.Equal(t, true, a["result"], "%v", a)
+	require.Equal(t, id, a["session"])
+	require.Equal(t, true, a["resumed"])
+	a = d.call(M{"action": "query", "type": "read", "path": "/data/r"})
+	require.Equal(t, id, a["items"].([]any)[0].(map[string]any)["owner"], "the items outlive the connection")
+
+	e := dial(t, addr)
+	a = e.call(M{"action": "connect", "version": "1", "session": "00112233445566778899aabbccddeeff"})
+	require.Equal(t, "SessionExpired", errCode(a))
+}
+
+func TestDiscover(t *testing.T) {
+	addr, _, _ := startServer(t, Options{})
+	c := dial(t, addr)
+	c.connect()
+	require.Eventually(t, func() bool {
+		return c.call(M{"action": "discover", "type": "quorum", "path": "/data/a"})["location"] == "127.0.0.1:1"
+	}, 5*time.Second, 20*time.Millisecond)
+	a := c.call(M{"action": "discover", "type": "uuid", "uuid": "n1"})
+	require.Equal(t, "127.0.0.1:1", a["location"])
+	a = c.call(M{"action": "discover", "type": "uuid", "uuid": "n9"})
+	require.Equal(t, "NotFound", errCode(a))
+	a = c.call(M{"action": "discover", "type": "location"})
+	require.Equal(t, []any{"127.0.0.1:1"}, a["locations"])
+	a = c.call(M{"action": "discover", "type": "quorum", "path": "nope"})
+	require.Equal(t, "InvalidParameter", errCode(a))
+}
+
+func TestFullNodeAnswersUnavailable(t *testing.T) {
+	addr, n, _ := startServer(t, Options{})
+	c := dial(t, addr)
+	c.connect()
+	n.full.Store(true)
+	a := c.call(M{"action": "query", "type": "read", "path": "/data/a"})
+	require.Equal(t, "Unavailable", errCode(a))
+	n.full.Store(false)
+	require.Equal(t, true, c.call(M{"action": "query", "type": "read", "path": "/data/a"})["result"])
+}
+
+// A thousand idle connections and a client that never reads its answers
+// do not hold up anyone else; the slow reader is closed, its memory
+// bounded by the connection's queues.
+func TestIdleConnectionsAndSlowReaderDoNotStallOthers(t *testing.T) {
+	addr, _, _ := startServer(t, Options{MaxQueuedBatches: 16, MaxInflight: 64, WriteTimeout: time.Second})
+	var idle []net.Conn
+	for i := 0; i < 1000; i++ {
+		nc, err := net.Dial("tcp", addr)
+		require.NoError(t, err)
+		idle = append(idle, nc)
+	}
+	defer func() {
+		for _, nc := range idle {
+			nc.Close()
+		}
+	}()
+
+	slow := dial(t, addr)
+	slow.connect()
+	// The slow reader asks for a large list again and again and never
+	// reads: its socket buffers fill, then its queue, then it is closed.
+	big := dial(t, addr)
+	big.connect()
+	for i := 0; i < 40; i++ {
+		big.call(M{"action": "query", "type": "create", "path": "/data/big", "data": make([]byte, 16000)})
+	}
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		b, _ := msgpack.Marshal(M{"action": "query", "type": "read", "path": "/data/big", "consistency": "stale"})
+		_ = slow.nc.SetWriteDeadline(time.Now().Add(20 * time.Second))
+		for i := 0; i < 5000; i++ {
+			if _, err := slow.nc.Write(b); err != nil {
+				return
+			}
+		}
+	}()
+
+	fast := dial(t, addr)
+	fast.connect()
+	start := time.Now()
+	for i := 0; i < 50; i++ {
+		a := fast.call(M{"action": "query", "type": "create", "path": "/data/fast", "data": i})
+		require.Equal(t, true, a["result"], "%v", a)
+	}
+	require.Less(t, time.Since(start), 10*time.Second)
+	wg.Wait()
+	// The slow reader's connection was closed by the server.
+	_ = slow.nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+	buf := make([]byte, 1<<20)
+	for {
+		if _, err := slow.nc.Read(buf); err != nil {
+			require.NotErrorIs(t, err, os.ErrDeadlineExceeded, "the slow reader was never closed")
+			break
+		}
+	}
+}
+
+func toInt(v any) int {
+	switch x := v.(type) {
+	case int8:
+		return int(x)
+	case int16:
+		return int(x)
+	case int32:
+		return int(x)
+	case int64:
+		return int(x)
+	case uint8:
+		return int(x)
+	case uint16:
+		return int(x)
+	}
+	return -1
+}
