@@ -268,7 +268,8 @@ func (a *app) discoverCommand() *cobra.Command {
 		Use:   "discover quorum [PATH] | uuid NODE | location",
 		Short: "Ask where a quorum, a node or the cluster's members are",
 		Long: `Ask the cluster (PROTOCOL.md, "discover"):
-  quorum [PATH]   the address of the leader serving PATH (default /data)
+  quorum [PATH]   the address of the leader serving PATH (default
+                  /data/default: today one quorum serves every path)
   uuid NODE       the Haven address of the node with id NODE
   location        the answering node's address and every member's`,
 		Example: `  haven discover quorum /data/services
@@ -306,7 +307,7 @@ func (a *app) discoverCommand() *cobra.Command {
 					var loc string
 					var err error
 					if args[0] == "quorum" {
-						path := "/data"
+						path := "/data/default"
 						if len(args) == 2 {
 							path = args[1]
 						}

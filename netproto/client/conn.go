@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 	"sync"
 
 	"github.com/havenproject/haven/fsm"
@@ -213,5 +214,7 @@ func answerError(a *answer, op, node string) error {
 	if !code.Valid() {
 		return &Error{Code: fsm.InternalError, Op: op, Node: node, Message: fmt.Sprintf("unknown code %q: %s", a.Error.Code, a.Error.Message)}
 	}
-	return &Error{Code: code, Op: op, Node: node, Message: a.Error.Message}
+	// Some nodes render the message as "Code: message"; say the code once.
+	msg := strings.TrimPrefix(a.Error.Message, a.Error.Code+": ")
+	return &Error{Code: code, Op: op, Node: node, Message: msg}
 }
