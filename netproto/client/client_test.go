@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -371,4 +372,40 @@ func TestElectionAndLock(t *testing.T) {
 	t2, err := m2.Lock(ctx)
 	require.NoError(t, err)
 	require.Greater(t, t2, t1)
+}
+
+// Many lockers at once: never two holders. (Regression: a candidate that
+// took its watch's initial items as the candidate set, before the events
+// between the watch and its push arrived, thought it led beside another.)
+func TestMutexExcludesConcurrentLockers(t *testing.T) {
+	f := newFakeCluster(t, 1)
+	ctx := testCtx(t)
+	var holders, maxHolders, rounds atomic.Int32
+	var wg sync.WaitGroup
+	for i := 0; i < 6; i++ {
+		c := connectFake(t, f)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			m := NewMutex(c, "/data/many")
+			for j := 0; j < 3; j++ {
+				_, err := m.Lock(ctx)
+				require.NoError(t, err)
+				n := holders.Add(1)
+				for {
+					old := maxHolders.Load()
+					if n <= old || maxHolders.CompareAndSwap(old, n) {
+						break
+					}
+				}
+				time.Sleep(5 * time.Millisecond)
+				holders.Add(-1)
+				rounds.Add(1)
+				require.NoError(t, m.Unlock(ctx))
+			}
+		}()
+	}
+	wg.Wait()
+	require.Equal(t, int32(18), rounds.Load())
+	require.Equal(t, int32(1), maxHolders.Load())
 }

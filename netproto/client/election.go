@@ -51,16 +51,19 @@ func (e *Election) Campaign(ctx context.Context, value any) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
-	members := map[uint64]bool{}
-	for _, it := range w.Items {
-		members[it.Version] = true
-	}
-	mine, err := e.push(ctx, value)
+	// The push's answer is the list as of our item (everything before it
+	// applied), so it is the candidate set exactly; the watch's events up
+	// to that version are already in it.
+	mine, list, err := e.push(ctx, value)
 	if err != nil {
 		_ = w.Close(context.WithoutCancel(ctx))
 		return 0, err
 	}
-	members[mine] = true
+	members := map[uint64]bool{mine: true}
+	for _, it := range list.Items {
+		members[it.Version] = true
+	}
+	upTo := list.Version
 	e.mu.Lock()
 	e.w, e.item = w, mine
 	e.lost, e.stopped = make(chan struct{}), make(chan struct{})
@@ -76,6 +79,9 @@ func (e *Election) Campaign(ctx context.Context, value any) (uint64, error) {
 			if !ok {
 				e.clear()
 				return 0, e.endErr(w)
+			}
+			if ev.Kind != KindReset && ev.Version <= upTo {
+				continue
 			}
 			if !apply(members, ev) && ev.Version < mine {
 				members[mine] = true // a reset from before our push
@@ -94,22 +100,22 @@ func (e *Election) Campaign(ctx context.Context, value any) (uint64, error) {
 
 // push makes our candidacy. If the connection broke before the answer, the
 // item may exist: look for one of ours before pushing again.
-func (e *Election) push(ctx context.Context, value any) (uint64, error) {
+func (e *Election) push(ctx context.Context, value any) (uint64, List, error) {
 	for {
 		wr, err := e.c.Push(ctx, e.path, value)
 		if err == nil {
-			return wr.Item.Version, nil
+			return wr.Item.Version, wr.List, nil
 		}
 		if CodeOf(err) != fsm.Unavailable || ctx.Err() != nil {
-			return 0, err
+			return 0, List{}, err
 		}
 		list, gerr := e.c.Get(ctx, e.path)
 		if gerr != nil {
-			return 0, err
+			return 0, List{}, err
 		}
 		for _, it := range list.Items {
 			if it.Owner == e.c.SessionID() {
-				return it.Version, nil
+				return it.Version, list, nil
 			}
 		}
 	}
