@@ -283,7 +283,7 @@ func TestElectTakeover(t *testing.T) {
 	require.Greater(t, num(lb["token"]), tokA)
 
 	b.signal(syscall.SIGINT)
-	require.Equal(t, "resigned", b.nextJSON(10*time.Second)["event"])
+	require.Equal(t, "resigned", b.nextJSON(10 * time.Second)["event"])
 	require.Equal(t, 0, b.wait(10*time.Second))
 	r := c.haven("-o", "json", "get", "/data/e")
 	require.Equal(t, []any{}, decodeJSON(t, r.stdout)["items"])
