@@ -558,8 +558,13 @@ func (s *cpuSampler) stop(ctx context.Context, ops int64) *float64 {
 		cctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		v, err := client.FetchCPUSeconds(cctx, h)
 		cancel()
-		if err == nil && v >= b {
+		switch {
+		case err != nil:
+		case v >= b:
 			total += v - b
+			any = true
+		default: // the process restarted meanwhile (failover): count its new life
+			total += v
 			any = true
 		}
 	}
