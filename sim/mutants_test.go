@@ -47,7 +47,13 @@ type mutant struct {
 	bug   string
 	edits []edit
 	flags []string
+	// explore, when set, are havensim flags of a bounded exhaustive search
+	// (havensim -explore) that must find this mutant too, besides the seeds.
+	explore []string
 }
+
+// exploreDefault is CI's bound of the exhaustive search (sim/explore).
+var exploreDefault = []string{"-explore"}
 
 var (
 	flagsSwarm    = []string{"-faults", "swarm", "-lease", "never"}
@@ -60,15 +66,17 @@ var mutants = []mutant{
 		name: "commit-old-term-by-counting",
 		bug: "§5.4.2/Figure 8: the leader commits an entry of an earlier term by counting replicas. " +
 			"Caught by the check of the commit rule where a leader advances its commit index (heavy faults: one entry per message, so followers acknowledge old entries before the new leader's own; seeds 2, 4, 5, 7 …).",
-		edits: []edit{{"raft/replication.go", "if t, _ := r.log.term(candidate); t != r.term {", "if t, _ := r.log.term(candidate); t > r.term {"}},
-		flags: flagsHeavy,
+		edits:   []edit{{"raft/replication.go", "if t, _ := r.log.term(candidate); t != r.term {", "if t, _ := r.log.term(candidate); t > r.term {"}},
+		flags:   flagsHeavy,
+		explore: exploreDefault,
 	},
 	{
 		name: "vote-without-up-to-date-check",
 		bug: "§5.4.1: a vote is granted whatever the candidate's log. A stale candidate wins and the " +
 			"Leader Completeness check fails at its election (seeds 2, 12 …).",
-		edits: []edit{{"raft/election.go", "if canVote && r.log.isUpToDate(m.Index, m.LogTerm) {", "if canVote {"}},
-		flags: flagsSwarm,
+		edits:   []edit{{"raft/election.go", "if canVote && r.log.isUpToDate(m.Index, m.LogTerm) {", "if canVote {"}},
+		flags:   flagsSwarm,
+		explore: exploreDefault,
 	},
 	{
 		name: "two-votes-in-one-term",
@@ -87,7 +95,8 @@ var mutants = []mutant{
 		edits: []edit{{"raft/ready.go",
 			"rd.MustSync = hs.Term != r.prevHard.Term || hs.Vote != r.prevHard.Vote",
 			"rd.MustSync = hs.Term != r.prevHard.Term"}},
-		flags: flagsSwarm,
+		flags:   flagsSwarm,
+		explore: exploreDefault,
 	},
 	{
 		name: "stale-append-truncates-matching-entries",
@@ -216,7 +225,7 @@ var mutants = []mutant{
 
 // mutantTree lists what the copy holds: the module files and every package
 // the simulator's command is built from.
-var mutantTree = []string{"raft", "fsm", "session", "sim", "linearizability", "cmd/havensim"}
+var mutantTree = []string{"raft", "fsm", "session", "sim", "sim/explore", "linearizability", "cmd/havensim"}
 
 func TestMutantsAreCaught(t *testing.T) {
 	root, err := filepath.Abs("..")
@@ -285,6 +294,15 @@ func TestMutantsAreCaught(t *testing.T) {
 			require.Equalf(t, 0, code, "the unmutated core fails with %s: %+v", key, sum.FailedSeeds)
 			require.Equal(t, mutantSeeds, sum.Seeds)
 		}
+		for _, m := range mutants {
+			key := strings.Join(m.explore, " ")
+			if m.explore == nil || seen[key] {
+				continue
+			}
+			seen[key] = true
+			sum, code := explore(t, bin, m.explore)
+			require.Equalf(t, 0, code, "the unmutated core fails havensim %s: %+v", key, sum.FailedSeeds)
+		}
 	})
 	for _, m := range mutants {
 		t.Run(m.name, func(t *testing.T) {
@@ -295,8 +313,36 @@ func TestMutantsAreCaught(t *testing.T) {
 			require.NotEmpty(t, sum.FailedSeeds)
 			f := sum.FailedSeeds[0]
 			t.Logf("caught by seed %d at %.3fs: %s", f.Seed, f.AtSeconds, firstLine(f.Error))
+			if m.explore != nil {
+				sum, code := explore(t, bin, m.explore)
+				require.Equalf(t, 1, code, "mutant %s survived havensim %s; the bug: %s", m.name, strings.Join(m.explore, " "), m.bug)
+				require.NotEmpty(t, sum.FailedSeeds)
+				t.Logf("found by havensim %s: %s", strings.Join(m.explore, " "), firstLine(sum.FailedSeeds[0].Error))
+			}
 		})
 	}
+}
+
+// explore runs havensim's bounded exhaustive search with flags and reads
+// its summary (the same shape as a campaign's).
+func explore(t *testing.T, bin string, flags []string) (campaignJSON, int) {
+	args := append([]string{"-json"}, flags...)
+	cmd := exec.Command(bin, args...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	code := 0
+	var exit *exec.ExitError
+	if errors.As(err, &exit) {
+		code = exit.ExitCode()
+	} else {
+		require.NoError(t, err)
+	}
+	require.NotEqualf(t, 3, code, "havensim %v ran out of time: %s", args, stdout.String())
+	lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
+	var sum campaignJSON
+	require.NoErrorf(t, json.Unmarshal([]byte(lines[len(lines)-1]), &sum), "havensim %v printed:\n%s\n%s", args, stdout.String(), stderr.String())
+	return sum, code
 }
 
 // campaignJSON is the part of havensim -json the test reads.

@@ -19,6 +19,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -57,6 +58,7 @@ Usage:
   havensim [flags]
 
 Examples:
+  havensim -explore               (every order of events within a bound: havensim -explore -help)
   havensim -seeds 200 -duration 60s -faults swarm
   havensim -seed 17 -trace seed-17.trace -viz seed-17.html
   havensim -seeds 1000 -json
@@ -105,6 +107,9 @@ func main() {
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
+	if slices.Contains(args, "-explore") || slices.Contains(args, "--explore") {
+		return runExplore(args, stdout, stderr)
+	}
 	fs := flag.NewFlagSet("havensim", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var o options
