@@ -156,7 +156,7 @@ func TestChecksCatchPlantedViolations(t *testing.T) {
 			for i, term := range terms {
 				n.entries = append(n.entries, raft.Entry{Term: term, Index: uint64(i + 1)})
 			}
-			r, err := raft.New(b.raftConfig(id), raft.RestoredState{HardState: n.durable, Entries: n.entries})
+			r, err := raft.New(b.raftConfig(id, false), raft.RestoredState{HardState: n.durable, Entries: n.entries})
 			require.NoError(t, err)
 			n.r = r
 			return n

@@ -87,13 +87,15 @@ const (
 	heartbeatTicks = 1
 )
 
-func (b Bounds) raftConfig(id raft.NodeID) raft.Config {
+// raftConfig is node id's configuration. Only a brand new cluster
+// bootstraps; a restart reads its configuration back from its log.
+func (b Bounds) raftConfig(id raft.NodeID, bootstrap bool) raft.Config {
 	voters := make([]raft.NodeID, b.Nodes)
 	for i := range voters {
 		voters[i] = raft.NodeID(i + 1)
 	}
 	return raft.Config{
-		ID: id, Voters: voters,
+		ID: id, Voters: voters, Bootstrap: bootstrap,
 		ElectionTicks: electionTicks, HeartbeatTicks: heartbeatTicks, Rand: fixedRand{},
 		PreVote: b.PreVote, CheckQuorum: b.CheckQuorum,
 		// One entry per AppendEntries, so that followers can hold any
@@ -107,7 +109,7 @@ func newWorld(b Bounds) (*world, error) {
 	w := &world{leaders: map[uint64]raft.NodeID{}, committed: map[uint64]commitRecord{}}
 	for i := range b.Nodes {
 		id := raft.NodeID(i + 1)
-		r, err := raft.New(b.raftConfig(id), raft.RestoredState{})
+		r, err := raft.New(b.raftConfig(id, true), raft.RestoredState{})
 		if err != nil {
 			return nil, err
 		}
@@ -232,7 +234,7 @@ func (w *world) crash(i int, b Bounds) error {
 	n := w.nodes[i]
 	n.unsynced = nil
 	restored := raft.RestoredState{HardState: n.durable, Entries: slices.Clone(n.entries)}
-	r, err := raft.New(b.raftConfig(n.id), restored)
+	r, err := raft.New(b.raftConfig(n.id, false), restored)
 	if err != nil {
 		return err
 	}
