@@ -4,6 +4,29 @@
 // be "updated on stable storage before responding to RPCs"; Save returns
 // only once its bytes are fsynced, and the host acts on them only after.
 //
+// # Which writes are synced
+//
+// Figure 2 names three persistent fields: currentTerm, votedFor and log[].
+// A Save that changes any of them (a new term, a vote, entries) is fsynced
+// before it returns, always: the WAL decides this from what it writes, not
+// from the host's Ready.MustSync, so a host cannot get it wrong. A Save that
+// only raises the commit index is written but not fsynced: commitIndex is
+// volatile state in Figure 2, a restarted server learns it again from the
+// leader, and raft sets MustSync false for exactly those Readys. It becomes
+// durable with the next fsync of its segment (every synced record after it,
+// the rotation to a new segment, which syncs the old one first, or Close).
+// A crash can therefore lose a commit index that was never fsynced, and
+// recovery may report a lower commit than the server last saved; never a
+// lower term, another vote, or fewer acknowledged entries.
+//
+// Snapshot files, snapshot markers, new segments, truncations at recovery
+// and every rename or removal (with a sync of the directory) are always
+// synced: each is the base that later deletions stand on.
+//
+// With Options.NoSync nothing is fsynced (tests of the in-memory path
+// only). Files are reached through the FS interface (fs.go); OSFS is the
+// operating system's, and the simulator runs the WAL on a simulated disk.
+//
 // The format is written by hand, with encoding/binary and nothing else, so
 // that it fits on this page: a reader can check a file with a hex dump, a
 // test can damage any byte of it on purpose, and nothing (no reflection, no

@@ -53,7 +53,7 @@ func reopen(t testingT, w *WAL, dir string, opts Options) (*WAL, *State) {
 // segmentFiles lists the segment paths of dir, oldest first.
 func segmentFiles(t testingT, dir string) []string {
 	t.Helper()
-	names, err := listSegments(dir)
+	names, err := listSegments(OSFS{}, dir)
 	require.NoError(t, err)
 	var paths []string
 	for _, n := range names {
@@ -90,7 +90,7 @@ func flipBit(t testingT, path string, offset int64) {
 // snapshotFiles lists the snapshot file names of dir, newest first.
 func snapshotFiles(t testingT, dir string) []string {
 	t.Helper()
-	names, err := listSnapshots(dir)
+	names, err := listSnapshots(OSFS{}, dir)
 	require.NoError(t, err)
 	var out []string
 	for _, n := range names {

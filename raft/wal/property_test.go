@@ -145,7 +145,7 @@ func TestWALMatchesModel(t *testing.T) {
 		dir, err := os.MkdirTemp(base, "wal")
 		require.NoError(rt, err)
 		defer os.RemoveAll(dir)
-		opts := Options{SegmentBytes: int64(rapid.IntRange(128, 1024).Draw(rt, "segment bytes")), NoSync: true}
+		opts := Options{SegmentBytes: int64(rapid.IntRange(128, 1024).Draw(rt, "segment bytes")), NoSync: testNoSync}
 		w, st, err := Open(dir, opts)
 		require.NoError(rt, err)
 		m := &walModel{}

@@ -24,7 +24,7 @@ type tornFixture struct {
 func newTornFixture(t *testing.T) tornFixture {
 	t.Helper()
 	dir := t.TempDir()
-	w, _ := mustOpen(t, dir, Options{NoSync: true})
+	w, _ := mustOpen(t, dir, Options{NoSync: testNoSync})
 	require.NoError(t, w.Save(raft.HardState{Term: 1, Vote: 1}, makeEntries(1, 2, 1)))
 	require.NoError(t, w.Save(raft.HardState{Term: 2, Vote: 2, Commit: 2}, makeEntries(3, 3, 2)))
 	path := lastSegment(t, dir)
@@ -47,7 +47,7 @@ func newTornFixture(t *testing.T) tornFixture {
 
 func TestTornTailAtEveryOffset(t *testing.T) {
 	fx := newTornFixture(t)
-	opts := Options{NoSync: true}
+	opts := Options{NoSync: testNoSync}
 	for cut := fx.lastStart; cut < int64(len(fx.content)); cut++ {
 		t.Run(fmt.Sprintf("cut at %d", cut), func(t *testing.T) {
 			dir := t.TempDir()
@@ -103,7 +103,7 @@ func TestTornTailWithGarbledBytes(t *testing.T) {
 			content := tt.damage(append([]byte(nil), fx.content...))
 			require.NoError(t, os.WriteFile(path, content, 0o640))
 
-			w, st := mustOpen(t, dir, Options{NoSync: true})
+			w, st := mustOpen(t, dir, Options{NoSync: testNoSync})
 			require.Equal(t, &fx.before, st)
 			require.Equal(t, fx.lastStart, fileSize(t, path))
 			require.NoError(t, w.Close())
@@ -117,7 +117,7 @@ func TestPreallocatedZerosAreTail(t *testing.T) {
 	path := filepath.Join(dir, fx.name)
 	require.NoError(t, os.WriteFile(path, append(append([]byte(nil), fx.content...), make([]byte, 1<<16)...), 0o640))
 
-	w, st := mustOpen(t, dir, Options{NoSync: true})
+	w, st := mustOpen(t, dir, Options{NoSync: testNoSync})
 	require.Equal(t, raft.HardState{Term: 3, Vote: 3, Commit: 2}, st.HardState)
 	require.Equal(t, concat(makeEntries(1, 2, 1), makeEntries(3, 4, 3)), st.Entries)
 	require.Equal(t, int64(len(fx.content)), fileSize(t, path))
@@ -158,7 +158,7 @@ func TestCorruptionBeforeTheTailIsAnError(t *testing.T) {
 			require.NoError(t, os.WriteFile(path, fx.content, 0o640))
 			flipBit(t, path, tt.offset)
 
-			_, _, err := Open(dir, Options{NoSync: true})
+			_, _, err := Open(dir, Options{NoSync: testNoSync})
 			recordStart := firstRecord
 			if tt.offset >= fx.lastStart-1 {
 				_, second, err := decodeRecord(fx.content[firstRecord:])
@@ -175,7 +175,7 @@ func TestCorruptionBeforeTheTailIsAnError(t *testing.T) {
 func manySegments(t *testing.T) (dir string, paths []string) {
 	t.Helper()
 	dir = t.TempDir()
-	w, _ := mustOpen(t, dir, Options{SegmentBytes: 150, NoSync: true})
+	w, _ := mustOpen(t, dir, Options{SegmentBytes: 150, NoSync: testNoSync})
 	for i := uint64(1); i <= 30; i++ {
 		require.NoError(t, w.Save(raft.HardState{Term: 1, Commit: i - 1}, makeEntries(i, i, 1)))
 	}
@@ -198,7 +198,7 @@ func TestCorruptionInAnOlderSegmentIsAnError(t *testing.T) {
 			last, offset = offset, offset+size
 		}
 		flipBit(t, paths[1], int64(len(data)-1))
-		_, _, err = Open(dir, Options{NoSync: true})
+		_, _, err = Open(dir, Options{NoSync: testNoSync})
 		requireCorruptAt(t, err, paths[1], int64(last))
 		require.Contains(t, err.Error(), "not the newest")
 	})
@@ -206,28 +206,28 @@ func TestCorruptionInAnOlderSegmentIsAnError(t *testing.T) {
 		dir, paths := manySegments(t)
 		size := fileSize(t, paths[0])
 		require.NoError(t, os.Truncate(paths[0], size-2))
-		_, _, err := Open(dir, Options{NoSync: true})
+		_, _, err := Open(dir, Options{NoSync: testNoSync})
 		require.ErrorIs(t, err, ErrCorrupt)
 		require.Contains(t, err.Error(), filepath.Base(paths[0]))
 	})
 	t.Run("missing middle segment", func(t *testing.T) {
 		dir, paths := manySegments(t)
 		require.NoError(t, os.Remove(paths[1]))
-		_, _, err := Open(dir, Options{NoSync: true})
+		_, _, err := Open(dir, Options{NoSync: testNoSync})
 		require.ErrorIs(t, err, ErrCorrupt)
 		require.ErrorContains(t, err, "not consecutive")
 	})
 	t.Run("missing oldest segment without a snapshot", func(t *testing.T) {
 		dir, paths := manySegments(t)
 		require.NoError(t, os.Remove(paths[0]))
-		_, _, err := Open(dir, Options{NoSync: true})
+		_, _, err := Open(dir, Options{NoSync: testNoSync})
 		require.ErrorIs(t, err, ErrCorrupt)
 		require.ErrorContains(t, err, "no snapshot")
 	})
 	t.Run("bad magic", func(t *testing.T) {
 		dir, paths := manySegments(t)
 		flipBit(t, paths[len(paths)-1], 2)
-		_, _, err := Open(dir, Options{NoSync: true})
+		_, _, err := Open(dir, Options{NoSync: testNoSync})
 		requireCorruptAt(t, err, paths[len(paths)-1], 0)
 	})
 }
@@ -240,7 +240,7 @@ func TestWholeButUnreadableTailIsAnError(t *testing.T) {
 	path := filepath.Join(dir, fx.name)
 	content := append(append([]byte(nil), fx.content...), frame([]byte{42, 1, 2, 3})...)
 	require.NoError(t, os.WriteFile(path, content, 0o640))
-	_, _, err := Open(dir, Options{NoSync: true})
+	_, _, err := Open(dir, Options{NoSync: testNoSync})
 	requireCorruptAt(t, err, path, int64(len(fx.content)))
 	require.ErrorContains(t, err, "unknown record kind 42")
 }
@@ -250,6 +250,9 @@ func TestInconsistentRecordsAreAnError(t *testing.T) {
 	gap := appendFrame(nil, &record{kind: kindSave, entries: makeEntries(9, 9, 1)})
 	below := appendFrame(nil, &record{kind: kindSave, entries: makeEntries(2, 2, 1)})
 	marker := appendFrame(nil, &record{kind: kindSnapshot, snapshotIndex: 3, snapshotTerm: 1})
+	// (A marker at the same index again is allowed: a snapshot saved again
+	// after recovery fell back past its damaged file.)
+	lower := appendFrame(nil, &record{kind: kindSnapshot, snapshotIndex: 2, snapshotTerm: 1})
 	tests := []struct {
 		name  string
 		extra []byte
@@ -257,7 +260,7 @@ func TestInconsistentRecordsAreAnError(t *testing.T) {
 	}{
 		{"gap", gap, "gap after index 4"},
 		{"entries below a marker", append(append([]byte(nil), marker...), below...), "at or below the snapshot marker"},
-		{"marker not above the last", append(append([]byte(nil), marker...), marker...), "follows one at 3"},
+		{"marker below the last", append(append([]byte(nil), marker...), lower...), "marker at index 2 follows one at 3"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -265,7 +268,7 @@ func TestInconsistentRecordsAreAnError(t *testing.T) {
 			dir := t.TempDir()
 			path := filepath.Join(dir, fx.name)
 			require.NoError(t, os.WriteFile(path, append(append([]byte(nil), fx.content...), tt.extra...), 0o640))
-			_, _, err := Open(dir, Options{NoSync: true})
+			_, _, err := Open(dir, Options{NoSync: testNoSync})
 			require.ErrorIs(t, err, ErrCorrupt)
 			require.ErrorContains(t, err, fx.name)
 			require.ErrorContains(t, err, tt.want)

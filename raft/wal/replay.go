@@ -43,7 +43,9 @@ func (r *replay) apply(rec *record, _ int64) error {
 			return r.appendEntries(rec.entries)
 		}
 	case kindSnapshot:
-		if rec.snapshotIndex <= r.markerIndex {
+		// Equal is allowed: a snapshot saved again at the index of one
+		// whose file was damaged, after recovery fell back past it.
+		if rec.snapshotIndex < r.markerIndex {
 			return fmt.Errorf("snapshot marker at index %d follows one at %d", rec.snapshotIndex, r.markerIndex)
 		}
 		r.markerIndex = rec.snapshotIndex
@@ -124,6 +126,15 @@ func (r *replay) finish() (*State, error) {
 	var snapshotIndex uint64
 	if r.snapshot != nil {
 		snapshotIndex = r.snapshot.Meta.Index
+	}
+	if !r.known() && r.markerIndex > snapshotIndex {
+		// The log was compacted up to a newer snapshot than the one
+		// chosen (whose file is damaged or gone), and no entry after it
+		// tells where the log starts: the entries in between are gone.
+		return nil, fmt.Errorf("wal: %w: the log was compacted through index %d but the newest readable snapshot ends at %d; entries %d to %d are missing",
+			ErrCorrupt, r.markerIndex, snapshotIndex, snapshotIndex+1, r.markerIndex)
+	}
+	if r.snapshot != nil {
 		r.applySnapshot(snapshotIndex, r.snapshot.Meta.Term)
 	}
 	if r.known() && r.first != snapshotIndex+1 {

@@ -3,7 +3,6 @@ package wal
 import (
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -43,14 +42,14 @@ func parseSegmentName(name string) (segmentName, bool) {
 // listSegments returns the segment files of dir, oldest first. Compaction
 // deletes the oldest segments only, so the survivors must be consecutive; a
 // hole means a file was lost, and replaying around it would make up a log.
-func listSegments(dir string) ([]segmentName, error) {
-	dirEntries, err := os.ReadDir(dir)
+func listSegments(fsys FS, dir string) ([]segmentName, error) {
+	names, err := fsys.List(dir)
 	if err != nil {
 		return nil, fmt.Errorf("wal: listing %s: %w", dir, err)
 	}
 	var segments []segmentName
-	for _, de := range dirEntries {
-		if s, ok := parseSegmentName(de.Name()); ok && de.Type().IsRegular() {
+	for _, name := range names {
+		if s, ok := parseSegmentName(name); ok {
 			segments = append(segments, s)
 		}
 	}
@@ -74,16 +73,15 @@ func listSegments(dir string) ([]segmentName, error) {
 
 // removeTempFiles deletes what a crash left half-written. Only this
 // package's own names are touched.
-func removeTempFiles(dir string) error {
-	dirEntries, err := os.ReadDir(dir)
+func removeTempFiles(fsys FS, dir string) error {
+	names, err := fsys.List(dir)
 	if err != nil {
 		return fmt.Errorf("wal: listing %s: %w", dir, err)
 	}
-	for _, de := range dirEntries {
-		name := de.Name()
+	for _, name := range names {
 		ours := strings.HasPrefix(name, "wal-") || strings.HasPrefix(name, "snap-")
-		if ours && strings.HasSuffix(name, tempSuffix) && de.Type().IsRegular() {
-			if err := os.Remove(filepath.Join(dir, name)); err != nil {
+		if ours && strings.HasSuffix(name, tempSuffix) {
+			if err := fsys.Remove(filepath.Join(dir, name)); err != nil {
 				return fmt.Errorf("wal: removing leftover %s: %w", name, err)
 			}
 		}
@@ -166,26 +164,26 @@ func allZero(b []byte) bool {
 // bytes every segment starts with: written under a temporary name, synced,
 // renamed, and the directory synced, so that a crash leaves either no
 // segment or a whole one. The returned file is open for appending.
-func createSegment(dir string, name segmentName, head []byte, sync bool) (*os.File, int64, error) {
+func createSegment(fsys FS, dir string, name segmentName, head []byte, sync bool) (File, int64, error) {
 	path := filepath.Join(dir, name.String())
 	tmp := path + tempSuffix
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY|os.O_APPEND, 0o640)
+	f, err := fsys.Create(tmp)
 	if err != nil {
 		return nil, 0, fmt.Errorf("wal: creating segment: %w", err)
 	}
 	content := append([]byte(segmentMagic), head...)
 	if err := writeAndSync(f, content, sync); err != nil {
 		_ = f.Close()
-		_ = os.Remove(tmp)
+		_ = fsys.Remove(tmp)
 		return nil, 0, fmt.Errorf("wal: writing segment %s: %w", name, err)
 	}
-	if err := os.Rename(tmp, path); err != nil {
+	if err := fsys.Rename(tmp, path); err != nil {
 		_ = f.Close()
-		_ = os.Remove(tmp)
+		_ = fsys.Remove(tmp)
 		return nil, 0, fmt.Errorf("wal: publishing segment %s: %w", name, err)
 	}
 	if sync {
-		if err := syncDir(dir); err != nil {
+		if err := syncDir(fsys, dir); err != nil {
 			_ = f.Close()
 			return nil, 0, err
 		}
@@ -196,8 +194,8 @@ func createSegment(dir string, name segmentName, head []byte, sync bool) (*os.Fi
 // openSegmentForAppend opens the newest segment, cutting it at end when
 // recovery found a torn tail there, so that the next record follows the
 // last good one directly.
-func openSegmentForAppend(path string, size, end int64, sync bool) (*os.File, error) {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+func openSegmentForAppend(fsys FS, path string, size, end int64, sync bool) (File, error) {
+	f, err := fsys.OpenAppend(path)
 	if err != nil {
 		return nil, fmt.Errorf("wal: opening %s: %w", path, err)
 	}
@@ -216,29 +214,12 @@ func openSegmentForAppend(path string, size, end int64, sync bool) (*os.File, er
 	return f, nil
 }
 
-func writeAndSync(f *os.File, data []byte, sync bool) error {
+func writeAndSync(f File, data []byte, sync bool) error {
 	if _, err := f.Write(data); err != nil {
 		return err
 	}
 	if sync {
 		return f.Sync()
-	}
-	return nil
-}
-
-// syncDir makes the directory's entries (created, renamed, removed files)
-// durable; syncing a file does not sync the name that points at it.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("wal: opening directory %s: %w", dir, err)
-	}
-	err = d.Sync()
-	if closeErr := d.Close(); err == nil {
-		err = closeErr
-	}
-	if err != nil {
-		return fmt.Errorf("wal: syncing directory %s: %w", dir, err)
 	}
 	return nil
 }

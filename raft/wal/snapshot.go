@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
-	"io/fs"
-	"os"
 	"path/filepath"
 	"slices"
 
@@ -39,14 +37,14 @@ func parseSnapshotName(name string) (snapshotName, bool) {
 }
 
 // listSnapshots returns the snapshot files of dir, newest first.
-func listSnapshots(dir string) ([]snapshotName, error) {
-	dirEntries, err := os.ReadDir(dir)
+func listSnapshots(fsys FS, dir string) ([]snapshotName, error) {
+	files, err := fsys.List(dir)
 	if err != nil {
 		return nil, fmt.Errorf("wal: listing %s: %w", dir, err)
 	}
 	var names []snapshotName
-	for _, de := range dirEntries {
-		if s, ok := parseSnapshotName(de.Name()); ok && de.Type().IsRegular() {
+	for _, file := range files {
+		if s, ok := parseSnapshotName(file); ok {
 			names = append(names, s)
 		}
 	}
@@ -144,10 +142,20 @@ func readNodeIDs(r *bodyReader, what string) []raft.NodeID {
 //
 // published reports whether the rename happened: after it, a failure leaves
 // the disk in a state the caller no longer knows.
-func writeSnapshotFile(dir string, s *raft.Snapshot, sync bool) (published bool, err error) {
+func writeSnapshotFile(fsys FS, dir string, s *raft.Snapshot, sync bool) (published bool, err error) {
+	tmp, err := writeSnapshotTemp(fsys, dir, s, sync)
+	if err != nil {
+		return false, err
+	}
+	return publishSnapshot(fsys, dir, s, tmp, sync)
+}
+
+// writeSnapshotTemp writes s under its temporary name and syncs it: the
+// long part of saving a snapshot, which touches nothing the WAL's other
+// methods use, so SaveSnapshot does it without holding the WAL's lock.
+func writeSnapshotTemp(fsys FS, dir string, s *raft.Snapshot, sync bool) (tmp string, err error) {
 	name := snapshotName{index: s.Meta.Index, term: s.Meta.Term}
-	path := filepath.Join(dir, name.String())
-	tmp := path + tempSuffix
+	tmp = filepath.Join(dir, name.String()) + tempSuffix
 
 	meta := encodeSnapshotMeta(s)
 	checksum := crc32.Update(crc32.Checksum(meta, castagnoli), castagnoli, s.Data)
@@ -156,9 +164,9 @@ func writeSnapshotFile(dir string, s *raft.Snapshot, sync bool) (published bool,
 	header = binary.LittleEndian.AppendUint32(header, checksum)
 	header = append(header, meta...)
 
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o640)
+	f, err := fsys.Create(tmp)
 	if err != nil {
-		return false, fmt.Errorf("wal: creating snapshot file: %w", err)
+		return "", fmt.Errorf("wal: creating snapshot file: %w", err)
 	}
 	_, err = f.Write(header)
 	if err == nil {
@@ -167,15 +175,23 @@ func writeSnapshotFile(dir string, s *raft.Snapshot, sync bool) (published bool,
 	if closeErr := f.Close(); err == nil {
 		err = closeErr
 	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
 	if err != nil {
-		_ = os.Remove(tmp)
-		return false, fmt.Errorf("wal: writing snapshot %s: %w", name, err)
+		_ = fsys.Remove(tmp)
+		return "", fmt.Errorf("wal: writing snapshot %s: %w", name, err)
+	}
+	return tmp, nil
+}
+
+// publishSnapshot renames the synced temporary file tmp to s's name and
+// syncs the directory.
+func publishSnapshot(fsys FS, dir string, s *raft.Snapshot, tmp string, sync bool) (published bool, err error) {
+	name := snapshotName{index: s.Meta.Index, term: s.Meta.Term}
+	if err := fsys.Rename(tmp, filepath.Join(dir, name.String())); err != nil {
+		_ = fsys.Remove(tmp)
+		return false, fmt.Errorf("wal: publishing snapshot %s: %w", name, err)
 	}
 	if sync {
-		if err := syncDir(dir); err != nil {
+		if err := syncDir(fsys, dir); err != nil {
 			return true, err
 		}
 	}
@@ -185,9 +201,9 @@ func writeSnapshotFile(dir string, s *raft.Snapshot, sync bool) (published bool,
 // readSnapshotFile loads and checks one snapshot file. A file whose content
 // is damaged, or disagrees with its name, gives a *CorruptionError; any
 // other error is an I/O failure.
-func readSnapshotFile(dir string, name snapshotName) (*raft.Snapshot, error) {
+func readSnapshotFile(fsys FS, dir string, name snapshotName) (*raft.Snapshot, error) {
 	path := filepath.Join(dir, name.String())
-	content, err := os.ReadFile(path)
+	content, err := fsys.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("wal: reading snapshot: %w", err)
 	}
@@ -208,13 +224,13 @@ func readSnapshotFile(dir string, name snapshotName) (*raft.Snapshot, error) {
 // falling back past damaged newer ones (which it lists in skipped). Having
 // snapshot files but no good one is an error: starting from nothing would
 // silently forget the compacted prefix of the log.
-func loadNewestSnapshot(dir string) (snap *raft.Snapshot, skipped []error, err error) {
-	names, err := listSnapshots(dir)
+func loadNewestSnapshot(fsys FS, dir string) (snap *raft.Snapshot, skipped []error, err error) {
+	names, err := listSnapshots(fsys, dir)
 	if err != nil {
 		return nil, nil, err
 	}
 	for _, name := range names {
-		s, err := readSnapshotFile(dir, name)
+		s, err := readSnapshotFile(fsys, dir, name)
 		var corrupt *CorruptionError
 		switch {
 		case err == nil:
@@ -232,8 +248,8 @@ func loadNewestSnapshot(dir string) (snap *raft.Snapshot, skipped []error, err e
 }
 
 // removeSnapshotsExcept deletes every snapshot file but the ones in keep.
-func removeSnapshotsExcept(dir string, keep ...snapshotName) error {
-	names, err := listSnapshots(dir)
+func removeSnapshotsExcept(fsys FS, dir string, keep ...snapshotName) error {
+	names, err := listSnapshots(fsys, dir)
 	if err != nil {
 		return err
 	}
@@ -241,8 +257,8 @@ func removeSnapshotsExcept(dir string, keep ...snapshotName) error {
 		if slices.Contains(keep, name) {
 			continue
 		}
-		err := os.Remove(filepath.Join(dir, name.String()))
-		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		err := fsys.Remove(filepath.Join(dir, name.String()))
+		if err != nil && !isNotExist(err) {
 			return fmt.Errorf("wal: removing old snapshot %s: %w", name, err)
 		}
 	}

@@ -18,9 +18,9 @@ func TestSnapshotFileRoundTrip(t *testing.T) {
 	}
 	for _, want := range tests {
 		dir := t.TempDir()
-		_, err := writeSnapshotFile(dir, &want, true)
+		_, err := writeSnapshotFile(OSFS{}, dir, &want, true)
 		require.NoError(t, err)
-		got, err := readSnapshotFile(dir, snapshotName{index: want.Meta.Index, term: want.Meta.Term})
+		got, err := readSnapshotFile(OSFS{}, dir, snapshotName{index: want.Meta.Index, term: want.Meta.Term})
 		require.NoError(t, err)
 		require.Equal(t, &want, got)
 	}
@@ -32,7 +32,7 @@ func TestSnapshotFileRoundTrip(t *testing.T) {
 func twoSnapshots(t *testing.T, compact bool) string {
 	t.Helper()
 	dir := t.TempDir()
-	opts := Options{NoSync: true}
+	opts := Options{NoSync: testNoSync}
 	if compact {
 		opts.SegmentBytes = 150
 	}
@@ -61,14 +61,14 @@ func TestSnapshotCorruptionIsDetected(t *testing.T) {
 	for _, d := range damages {
 		t.Run(d.name, func(t *testing.T) {
 			dir := t.TempDir()
-			w, _ := mustOpen(t, dir, Options{NoSync: true})
+			w, _ := mustOpen(t, dir, Options{NoSync: testNoSync})
 			require.NoError(t, w.Save(raft.HardState{Term: 1}, makeEntries(1, 5, 1)))
 			require.NoError(t, w.SaveSnapshot(raft.Snapshot{Meta: raft.SnapshotMeta{Index: 4, Term: 1}, Data: []byte("image at 4")}))
 			require.NoError(t, w.Close())
 
 			path := filepath.Join(dir, snapshotName{4, 1}.String())
 			d.damage(t, path)
-			_, _, err := Open(dir, Options{NoSync: true})
+			_, _, err := Open(dir, Options{NoSync: testNoSync})
 			require.ErrorIs(t, err, ErrCorrupt)
 			require.ErrorContains(t, err, filepath.Base(path))
 		})
@@ -77,10 +77,10 @@ func TestSnapshotCorruptionIsDetected(t *testing.T) {
 
 func TestSnapshotRenamedIsDetected(t *testing.T) {
 	dir := t.TempDir()
-	_, err := writeSnapshotFile(dir, &raft.Snapshot{Meta: raft.SnapshotMeta{Index: 4, Term: 1}}, false)
+	_, err := writeSnapshotFile(OSFS{}, dir, &raft.Snapshot{Meta: raft.SnapshotMeta{Index: 4, Term: 1}}, false)
 	require.NoError(t, err)
 	require.NoError(t, os.Rename(filepath.Join(dir, snapshotName{4, 1}.String()), filepath.Join(dir, snapshotName{5, 1}.String())))
-	_, _, err = Open(dir, Options{NoSync: true})
+	_, _, err = Open(dir, Options{NoSync: testNoSync})
 	require.ErrorIs(t, err, ErrCorrupt)
 	require.ErrorContains(t, err, "not what its name says")
 }
@@ -90,7 +90,7 @@ func TestCorruptNewestSnapshotFallsBack(t *testing.T) {
 	newest := filepath.Join(dir, snapshotName{20, 2}.String())
 	flipBit(t, newest, fileSize(t, newest)-1)
 
-	w, st := mustOpen(t, dir, Options{NoSync: true})
+	w, st := mustOpen(t, dir, Options{NoSync: testNoSync})
 	require.Equal(t, uint64(10), st.Snapshot.Meta.Index)
 	require.Equal(t, []byte("at 10"), st.Snapshot.Data)
 	require.Equal(t, makeEntries(11, 30, 2), st.Entries)
@@ -103,13 +103,60 @@ func TestCorruptNewestSnapshotFallsBack(t *testing.T) {
 	require.NoError(t, w.Close())
 }
 
+// Found by the simulator's disk: after falling back from a damaged
+// snapshot, the host saves a snapshot at the same index again (its state
+// machine is there once more); the log then holds two markers of that
+// index, which recovery must accept.
+func TestSnapshotSavedAgainAfterFallingBack(t *testing.T) {
+	dir := twoSnapshots(t, false)
+	newest := filepath.Join(dir, snapshotName{20, 2}.String())
+	flipBit(t, newest, fileSize(t, newest)-1)
+	w, st := mustOpen(t, dir, Options{NoSync: testNoSync})
+	require.Equal(t, uint64(10), st.Snapshot.Meta.Index)
+	require.NoError(t, w.SaveSnapshot(raft.Snapshot{Meta: raft.SnapshotMeta{Index: 20, Term: 2}, Data: []byte("at 20 again")}))
+	w, st = reopen(t, w, dir, Options{NoSync: testNoSync})
+	require.Equal(t, uint64(20), st.Snapshot.Meta.Index)
+	require.Equal(t, []byte("at 20 again"), st.Snapshot.Data)
+	require.Equal(t, makeEntries(21, 30, 2), st.Entries)
+	require.NoError(t, w.Close())
+}
+
 func TestCorruptNewestSnapshotWithoutLogToBridgeIsAnError(t *testing.T) {
 	// The older snapshot cannot stand in once the log below the newer one
 	// is gone: entries 11..20 would be missing.
 	dir := twoSnapshots(t, true)
 	newest := filepath.Join(dir, snapshotName{20, 2}.String())
 	flipBit(t, newest, fileSize(t, newest)-1)
-	_, _, err := Open(dir, Options{NoSync: true})
+	_, _, err := Open(dir, Options{NoSync: testNoSync})
+	require.ErrorIs(t, err, ErrCorrupt)
+	require.ErrorContains(t, err, "missing")
+}
+
+// Found by the simulator's disk: with no entry after the newest snapshot,
+// recovery saw no log at all, so nothing told it that the log no longer
+// reached back to the older snapshot, and it returned that snapshot with
+// entries 31..40 silently gone. The newest snapshot's marker says how far
+// the log was compacted; the older one cannot stand in below it.
+// Reference: §7
+func TestCorruptNewestSnapshotWithNoEntriesAfterItIsAnError(t *testing.T) {
+	dir := t.TempDir()
+	// One record per segment: the newest segment holds only the repeated
+	// hard state and the marker, and every segment below it is deleted.
+	opts := Options{NoSync: testNoSync, SegmentBytes: 1}
+	w, _ := mustOpen(t, dir, opts)
+	for i := uint64(1); i <= 40; i++ {
+		require.NoError(t, w.Save(raft.HardState{Term: 2, Vote: 1, Commit: i}, makeEntries(i, i, 2)))
+	}
+	require.NoError(t, w.SaveSnapshot(raft.Snapshot{Meta: raft.SnapshotMeta{Index: 30, Term: 2}, Data: []byte("at 30")}))
+	require.NoError(t, w.SaveSnapshot(raft.Snapshot{Meta: raft.SnapshotMeta{Index: 40, Term: 2}, Data: []byte("at 40")}))
+	require.NoError(t, w.Close())
+	newest := filepath.Join(dir, snapshotName{40, 2}.String())
+	flipBit(t, newest, fileSize(t, newest)-1)
+	_, st, err := Open(dir, opts)
+	if err == nil {
+		t.Fatalf("recovered snapshot %d with %d entries and commit %d: entries 31..40 are lost",
+			st.Snapshot.Meta.Index, len(st.Entries), st.HardState.Commit)
+	}
 	require.ErrorIs(t, err, ErrCorrupt)
 	require.ErrorContains(t, err, "missing")
 }
@@ -119,7 +166,7 @@ func TestAllSnapshotsCorruptIsAnError(t *testing.T) {
 	for _, name := range snapshotFiles(t, dir) {
 		flipBit(t, filepath.Join(dir, name), int64(snapshotHeaderSize))
 	}
-	_, _, err := Open(dir, Options{NoSync: true})
+	_, _, err := Open(dir, Options{NoSync: testNoSync})
 	require.ErrorIs(t, err, ErrCorrupt)
 	require.ErrorContains(t, err, "no readable snapshot")
 	require.ErrorContains(t, err, snapshotName{20, 2}.String())
@@ -128,13 +175,13 @@ func TestAllSnapshotsCorruptIsAnError(t *testing.T) {
 
 func TestOldSnapshotFilesAreRemoved(t *testing.T) {
 	dir := t.TempDir()
-	w, _ := mustOpen(t, dir, Options{NoSync: true})
+	w, _ := mustOpen(t, dir, Options{NoSync: testNoSync})
 	require.NoError(t, w.Save(raft.HardState{Term: 1}, makeEntries(1, 10, 1)))
 	for _, index := range []uint64{2, 4, 6, 8} {
 		require.NoError(t, w.SaveSnapshot(raft.Snapshot{Meta: raft.SnapshotMeta{Index: index, Term: 1}}))
 	}
 	require.Equal(t, []string{snapshotName{8, 1}.String(), snapshotName{6, 1}.String()}, snapshotFiles(t, dir))
-	w, st := reopen(t, w, dir, Options{NoSync: true})
+	w, st := reopen(t, w, dir, Options{NoSync: testNoSync})
 	require.Equal(t, uint64(8), st.Snapshot.Meta.Index)
 	require.Equal(t, makeEntries(9, 10, 1), st.Entries)
 	require.NoError(t, w.Close())

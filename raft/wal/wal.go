@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"sync"
 
@@ -22,6 +21,8 @@ const maxRetainedBuffer = 4 << 20
 type Options struct {
 	SegmentBytes int64 // rotate to a new segment file past this size; default 64 MiB
 	NoSync       bool  // skip fsync (tests and benchmarks of the in-memory path only)
+	// FS is where the files live; nil means OSFS, the operating system's.
+	FS FS
 }
 
 // State is what recovery found on disk.
@@ -40,13 +41,17 @@ type State struct {
 // and its snapshots, in one directory (one per Raft group). The methods may
 // be called from several goroutines; they are serialised.
 type WAL struct {
-	mu   sync.Mutex
-	dir  string
-	opts Options
+	mu sync.Mutex
+	// snapMu serialises SaveSnapshot calls, which write their file
+	// without holding mu.
+	snapMu sync.Mutex
+	dir    string
+	opts   Options
+	fs     FS
 
 	// segments lists the segment files, oldest first; the last is active.
 	segments   []segmentName
-	active     *os.File
+	active     File
 	activeSize int64
 	// headSize is how many bytes a segment holds right after creation. A
 	// segment holding no more is never rotated, however small
@@ -60,6 +65,9 @@ type WAL struct {
 	snapshot *snapshotName
 
 	buf []byte // encoding buffer, reused by each Save
+	// unsynced is set while the active segment ends in records written but
+	// not fsynced (commit-only saves).
+	unsynced bool
 
 	// failed is set when a write or sync failed. What reached the disk is
 	// then unknown (and after a failed fsync, the kernel may have dropped
@@ -75,17 +83,21 @@ func Open(dir string, opts Options) (*WAL, *State, error) {
 	if opts.SegmentBytes <= 0 {
 		opts.SegmentBytes = DefaultSegmentBytes
 	}
-	if err := createDir(dir, !opts.NoSync); err != nil {
+	fsys := opts.FS
+	if fsys == nil {
+		fsys = OSFS{}
+	}
+	if err := createDir(fsys, dir, !opts.NoSync); err != nil {
 		return nil, nil, err
 	}
-	if err := removeTempFiles(dir); err != nil {
+	if err := removeTempFiles(fsys, dir); err != nil {
 		return nil, nil, err
 	}
-	snapshot, skipped, err := loadNewestSnapshot(dir)
+	snapshot, skipped, err := loadNewestSnapshot(fsys, dir)
 	if err != nil {
 		return nil, nil, err
 	}
-	segments, err := listSegments(dir)
+	segments, err := listSegments(fsys, dir)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -94,7 +106,7 @@ func Open(dir string, opts Options) (*WAL, *State, error) {
 	var lastSize, lastEnd int64
 	for i, seg := range segments {
 		path := filepath.Join(dir, seg.String())
-		data, err := os.ReadFile(path)
+		data, err := fsys.ReadFile(path)
 		if err != nil {
 			return nil, nil, fmt.Errorf("wal: reading %s: %w", path, err)
 		}
@@ -114,6 +126,7 @@ func Open(dir string, opts Options) (*WAL, *State, error) {
 	w := &WAL{
 		dir:       dir,
 		opts:      opts,
+		fs:        fsys,
 		segments:  segments,
 		hardState: state.HardState,
 		log:       newLogTerms(state.Snapshot, state.Entries),
@@ -128,7 +141,7 @@ func Open(dir string, opts Options) (*WAL, *State, error) {
 		}
 	} else {
 		path := filepath.Join(dir, segments[len(segments)-1].String())
-		w.active, err = openSegmentForAppend(path, lastSize, lastEnd, !opts.NoSync)
+		w.active, err = openSegmentForAppend(fsys, path, lastSize, lastEnd, !opts.NoSync)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -140,29 +153,25 @@ func Open(dir string, opts Options) (*WAL, *State, error) {
 // createDir makes dir and any missing parents, syncing each parent whose
 // entries changed: a directory whose own name is not durable can vanish in
 // a crash with every file in it.
-func createDir(dir string, sync bool) error {
+func createDir(fsys FS, dir string, sync bool) error {
 	dir = filepath.Clean(dir)
-	var missing []string
-	for d := dir; ; d = filepath.Dir(d) {
-		if _, err := os.Stat(d); err == nil {
-			break
-		} else if !errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("wal: checking %s: %w", d, err)
+	err := fsys.Mkdir(dir)
+	switch {
+	case err == nil:
+	case errors.Is(err, fs.ErrExist):
+		return nil
+	case isNotExist(err) && filepath.Dir(dir) != dir:
+		if err := createDir(fsys, filepath.Dir(dir), sync); err != nil {
+			return err
 		}
-		missing = append(missing, d)
-		if filepath.Dir(d) == d {
-			break
+		if err := fsys.Mkdir(dir); err != nil && !errors.Is(err, fs.ErrExist) {
+			return fmt.Errorf("wal: creating %s: %w", dir, err)
 		}
-	}
-	if err := os.MkdirAll(dir, 0o750); err != nil {
+	default:
 		return fmt.Errorf("wal: creating %s: %w", dir, err)
 	}
 	if sync {
-		for _, d := range missing {
-			if err := syncDir(filepath.Dir(d)); err != nil {
-				return err
-			}
-		}
+		return syncDir(fsys, filepath.Dir(dir))
 	}
 	return nil
 }
@@ -171,7 +180,9 @@ func createDir(dir string, sync bool) error {
 // commit: however many entries the batch holds). entries replace every
 // stored entry at or above entries[0].Index. An empty hs, or one equal to
 // the last saved, means "unchanged"; with no entries either, Save writes
-// nothing.
+// nothing. A save that changes only the commit index is written but not
+// fsynced (it becomes durable with the next fsync); one that changes the
+// term, the vote or the entries always is, whatever the host believes.
 //
 // Figure 2: "Updated on stable storage before responding to RPCs". The
 // host must not send what depends on hs or entries before Save returns.
@@ -195,8 +206,13 @@ func (w *WAL) Save(hs raft.HardState, entries []raft.Entry) error {
 			return err
 		}
 	}
+	// Only what Raft must not forget is synced: a new term or vote (§5.2,
+	// one vote per term) and entries (§5.3, acknowledged once stored). A
+	// commit index alone can be recovered from the leader, and raft asks
+	// for no fsync then (Ready.MustSync); see the package documentation.
+	sync := len(entries) > 0 || (writeHardState && (hs.Term != w.hardState.Term || hs.Vote != w.hardState.Vote))
 	rec := record{kind: kindSave, hasHardState: writeHardState, hardState: hs, entries: entries}
-	if err := w.appendRecord(&rec); err != nil {
+	if err := w.appendRecord(&rec, sync); err != nil {
 		return err
 	}
 	if writeHardState {
@@ -236,20 +252,29 @@ func checkHardState(prev, next raft.HardState) error {
 // Entries following s stay if the log holds s's last entry with s's term;
 // otherwise the whole log is discarded (Figure 13, steps 6 and 7), so the
 // next Save must start at s.Meta.Index+1.
+//
+// The file is written and synced without holding the lock Save takes, so a
+// large snapshot does not hold up the log; the lock is taken to publish it.
+// SaveSnapshot calls are serialised with each other.
 func (w *WAL) SaveSnapshot(s raft.Snapshot) error {
+	w.snapMu.Lock()
+	defer w.snapMu.Unlock()
+	if err := w.checkSnapshot(&s); err != nil {
+		return err
+	}
+	// Only SaveSnapshot moves the snapshot index, and snapMu is held, so
+	// the check stays true while the file is written.
+	tmp, err := writeSnapshotTemp(w.fs, w.dir, &s, !w.opts.NoSync)
+	if err != nil {
+		return err
+	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if err := w.usable(); err != nil {
+		_ = w.fs.Remove(tmp)
 		return err
 	}
-	if s.Meta.Index == 0 {
-		return errors.New("wal: snapshot at index 0")
-	}
-	if s.Meta.Index <= w.log.snapshotIndex {
-		return fmt.Errorf("wal: snapshot at index %d, the saved one is at %d: %w",
-			s.Meta.Index, w.log.snapshotIndex, raft.ErrSnapshotTooOld)
-	}
-	published, err := writeSnapshotFile(w.dir, &s, !w.opts.NoSync)
+	published, err := publishSnapshot(w.fs, w.dir, &s, tmp, !w.opts.NoSync)
 	if err != nil {
 		if published {
 			w.failed = err
@@ -258,7 +283,9 @@ func (w *WAL) SaveSnapshot(s raft.Snapshot) error {
 	}
 	marker := record{kind: kindSnapshot, snapshotIndex: s.Meta.Index, snapshotTerm: s.Meta.Term,
 		logDiscarded: !w.log.holds(s.Meta.Index, s.Meta.Term)}
-	if err := w.appendRecord(&marker); err != nil {
+	// Synced before any segment is deleted: the segments it lets go must
+	// not vanish while the record that says why could still be lost.
+	if err := w.appendRecord(&marker, true); err != nil {
 		return err
 	}
 	w.log.applySnapshot(s.Meta.Index, s.Meta.Term)
@@ -274,11 +301,28 @@ func (w *WAL) SaveSnapshot(s raft.Snapshot) error {
 		// back to, as long as the log still reaches back to it.
 		keep = append(keep, *previous)
 	}
-	if err := removeSnapshotsExcept(w.dir, keep...); err != nil {
+	if err := removeSnapshotsExcept(w.fs, w.dir, keep...); err != nil {
 		return err
 	}
 	if !w.opts.NoSync {
-		return syncDir(w.dir)
+		return syncDir(w.fs, w.dir)
+	}
+	return nil
+}
+
+// checkSnapshot refuses a snapshot SaveSnapshot cannot store.
+func (w *WAL) checkSnapshot(s *raft.Snapshot) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if err := w.usable(); err != nil {
+		return err
+	}
+	if s.Meta.Index == 0 {
+		return errors.New("wal: snapshot at index 0")
+	}
+	if s.Meta.Index <= w.log.snapshotIndex {
+		return fmt.Errorf("wal: snapshot at index %d, the saved one is at %d: %w",
+			s.Meta.Index, w.log.snapshotIndex, raft.ErrSnapshotTooOld)
 	}
 	return nil
 }
@@ -290,13 +334,13 @@ func (w *WAL) SaveSnapshot(s raft.Snapshot) error {
 func (w *WAL) removeSegmentsBelow(index uint64) error {
 	for len(w.segments) > 1 && w.segments[1].firstIndex <= index+1 {
 		path := filepath.Join(w.dir, w.segments[0].String())
-		if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		if err := w.fs.Remove(path); err != nil && !isNotExist(err) {
 			return fmt.Errorf("wal: removing compacted segment: %w", err)
 		}
 		// Synced one at a time so that the survivors stay consecutive
 		// whatever order the file system persists removals in.
 		if !w.opts.NoSync {
-			if err := syncDir(w.dir); err != nil {
+			if err := syncDir(w.fs, w.dir); err != nil {
 				return err
 			}
 		}
@@ -339,10 +383,11 @@ func (w *WAL) usable() error {
 	return nil
 }
 
-// appendRecord writes rec to the active segment with one write and, unless
-// NoSync, one fsync, starting a new segment first if the active one is
-// full. Any failure makes the WAL unusable.
-func (w *WAL) appendRecord(rec *record) error {
+// appendRecord writes rec to the active segment with one write and, if sync
+// and not NoSync, one fsync (which also makes durable any unsynced records
+// before it), starting a new segment first if the active one is full. Any
+// failure makes the WAL unusable.
+func (w *WAL) appendRecord(rec *record, sync bool) error {
 	if w.activeSize >= w.opts.SegmentBytes && w.activeSize > w.headSize {
 		if err := w.rotate(); err != nil {
 			w.failed = err
@@ -357,11 +402,13 @@ func (w *WAL) appendRecord(rec *record) error {
 		w.buf = nil
 		return fmt.Errorf("wal: a record of %d bytes exceeds the limit of %d; save fewer entries at a time", size, maxBodySize)
 	}
-	err := writeAndSync(w.active, w.buf, !w.opts.NoSync)
+	sync = sync && !w.opts.NoSync
+	err := writeAndSync(w.active, w.buf, sync)
 	if err != nil {
 		w.failed = fmt.Errorf("wal: appending to %s: %w", w.segments[len(w.segments)-1], err)
 		return w.failed
 	}
+	w.unsynced = !sync && !w.opts.NoSync
 	w.activeSize += int64(len(w.buf))
 	if cap(w.buf) > maxRetainedBuffer {
 		w.buf = nil
@@ -369,8 +416,16 @@ func (w *WAL) appendRecord(rec *record) error {
 	return nil
 }
 
-// rotate closes the active segment and starts the next one.
+// rotate closes the active segment and starts the next one. An unsynced
+// record in it (a commit-only save) is synced first: a crash may only tear
+// the newest segment, and recovery calls damage anywhere else corruption.
 func (w *WAL) rotate() error {
+	if w.unsynced {
+		if err := w.active.Sync(); err != nil {
+			return fmt.Errorf("wal: syncing full segment: %w", err)
+		}
+		w.unsynced = false
+	}
 	if err := w.active.Close(); err != nil {
 		return fmt.Errorf("wal: closing full segment: %w", err)
 	}
@@ -387,7 +442,7 @@ func (w *WAL) startSegment(seq uint64) error {
 	if !w.hardState.IsEmpty() {
 		head = appendFrame(nil, &record{kind: kindSave, hasHardState: true, hardState: w.hardState})
 	}
-	f, size, err := createSegment(w.dir, name, head, !w.opts.NoSync)
+	f, size, err := createSegment(w.fs, w.dir, name, head, !w.opts.NoSync)
 	if err != nil {
 		return err
 	}

@@ -87,7 +87,7 @@ func TestSaveRefusesWhatBreaksRaftRules(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := t.TempDir()
-			w, _ := mustOpen(t, dir, Options{NoSync: true})
+			w, _ := mustOpen(t, dir, Options{NoSync: testNoSync})
 			require.NoError(t, w.Save(raft.HardState{Term: 3, Vote: 1, Commit: 2}, makeEntries(1, 10, 2)))
 			require.NoError(t, w.SaveSnapshot(raft.Snapshot{Meta: raft.SnapshotMeta{Index: 5, Term: 2}}))
 			size := fileSize(t, lastSegment(t, dir))
@@ -98,7 +98,7 @@ func TestSaveRefusesWhatBreaksRaftRules(t *testing.T) {
 
 			// A refusal is not a failure: the WAL goes on.
 			require.NoError(t, w.Save(raft.HardState{Term: 3, Vote: 1, Commit: 6}, makeEntries(11, 11, 3)))
-			w, st := reopen(t, w, dir, Options{NoSync: true})
+			w, st := reopen(t, w, dir, Options{NoSync: testNoSync})
 			require.Equal(t, concat(makeEntries(6, 10, 2), makeEntries(11, 11, 3)), st.Entries)
 			require.NoError(t, w.Close())
 		})
@@ -119,7 +119,7 @@ func TestHardStateSurvivesRestart(t *testing.T) {
 
 func TestHardStateSurvivesCompaction(t *testing.T) {
 	dir := t.TempDir()
-	opts := Options{SegmentBytes: 200, NoSync: true}
+	opts := Options{SegmentBytes: 200, NoSync: testNoSync}
 	w, _ := mustOpen(t, dir, opts)
 	hs := raft.HardState{Term: 5, Vote: 3, Commit: 1}
 	require.NoError(t, w.Save(hs, makeEntries(1, 1, 5)))
@@ -168,7 +168,7 @@ func TestRotationAndCompaction(t *testing.T) {
 	require.Less(t, len(after), len(before))
 	// Exactly the segments wholly at or below 40 went: the oldest survivor
 	// may still hold entry 41 and above.
-	names, err := listSegments(dir)
+	names, err := listSegments(OSFS{}, dir)
 	require.NoError(t, err)
 	require.Greater(t, names[1].firstIndex, uint64(41))
 	for _, path := range before[:len(before)-len(after)] {
@@ -199,7 +199,7 @@ func TestSnapshotKeepsOrDiscardsTheLog(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := t.TempDir()
-			opts := Options{NoSync: true}
+			opts := Options{NoSync: testNoSync}
 			w, _ := mustOpen(t, dir, opts)
 			require.NoError(t, w.Save(raft.HardState{Term: 3}, concat(makeEntries(1, 4, 1), makeEntries(5, 10, 2))))
 			require.NoError(t, w.SaveSnapshot(raft.Snapshot{Meta: tt.snapshot}))
@@ -220,7 +220,7 @@ func TestSnapshotKeepsOrDiscardsTheLog(t *testing.T) {
 
 func TestSnapshotMustMoveForward(t *testing.T) {
 	dir := t.TempDir()
-	w, _ := mustOpen(t, dir, Options{NoSync: true})
+	w, _ := mustOpen(t, dir, Options{NoSync: testNoSync})
 	require.NoError(t, w.Save(raft.HardState{Term: 1}, makeEntries(1, 10, 1)))
 	require.NoError(t, w.SaveSnapshot(raft.Snapshot{Meta: raft.SnapshotMeta{Index: 5, Term: 1}}))
 	require.ErrorIs(t, w.SaveSnapshot(raft.Snapshot{Meta: raft.SnapshotMeta{Index: 5, Term: 1}}), raft.ErrSnapshotTooOld)
@@ -243,13 +243,13 @@ func TestSnapshotWithoutMarkerAfterCrash(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := t.TempDir()
-			w, _ := mustOpen(t, dir, Options{NoSync: true})
+			w, _ := mustOpen(t, dir, Options{NoSync: testNoSync})
 			require.NoError(t, w.Save(raft.HardState{Term: 3}, concat(makeEntries(1, 4, 1), makeEntries(5, 6, 2))))
 			require.NoError(t, w.Close())
-			_, err := writeSnapshotFile(dir, &raft.Snapshot{Meta: tt.meta, Data: []byte("x")}, false)
+			_, err := writeSnapshotFile(OSFS{}, dir, &raft.Snapshot{Meta: tt.meta, Data: []byte("x")}, false)
 			require.NoError(t, err)
 
-			w, st := mustOpen(t, dir, Options{NoSync: true})
+			w, st := mustOpen(t, dir, Options{NoSync: testNoSync})
 			require.Equal(t, tt.meta, st.Snapshot.Meta)
 			require.Equal(t, tt.want, st.Entries)
 			require.NoError(t, w.Save(raft.HardState{}, makeEntries(tt.meta.Index+uint64(len(tt.want))+1, tt.meta.Index+uint64(len(tt.want))+1, 3)))
@@ -267,7 +267,7 @@ func TestOpenRemovesLeftoverTempFiles(t *testing.T) {
 	foreign := filepath.Join(dir, "notes.tmp")
 	require.NoError(t, os.WriteFile(foreign, []byte("not ours"), 0o640))
 
-	w, st := mustOpen(t, dir, Options{NoSync: true})
+	w, st := mustOpen(t, dir, Options{NoSync: testNoSync})
 	require.Nil(t, st.Snapshot)
 	for _, name := range leftovers {
 		require.NoFileExists(t, filepath.Join(dir, name))

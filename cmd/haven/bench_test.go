@@ -1,0 +1,94 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// The fields `haven bench -o json` documents, in every mode.
+var benchFields = []string{"mode", "clients", "placement", "value_size", "rate", "duration_s", "ops", "errors",
+	"throughput", "p50_ms", "p90_ms", "p99_ms", "p999_ms", "max_ms", "mean_ms", "cpu_seconds", "cpu_ms_per_op", "cpu_cores", "endpoints"}
+
+func checkBench(t *testing.T, r result, mode string) map[string]any {
+	t.Helper()
+	require.Equal(t, 0, r.code, r)
+	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
+	require.Len(t, lines, 1, "one JSON line")
+	m := decodeJSON(t, lines[0])
+	for _, f := range benchFields {
+		require.Contains(t, m, f, "%s: field %s", mode, f)
+	}
+	require.Equal(t, mode, m["mode"])
+	require.Greater(t, m["ops"].(float64), 0.0, mode)
+	require.Greater(t, m["throughput"].(float64), 0.0, mode)
+	p50, p99, mx := m["p50_ms"].(float64), m["p99_ms"].(float64), m["max_ms"].(float64)
+	require.Greater(t, p50, 0.0)
+	require.LessOrEqual(t, p50, p99)
+	require.LessOrEqual(t, p99, mx)
+	if mode != "failover" { // the killed node's CPU may not be readable
+		require.NotNil(t, m["cpu_seconds"], "the node's /metrics gave its CPU")
+	}
+	return m
+}
+
+func TestBenchModes(t *testing.T) {
+	c := startCluster(t, 1)
+	common := []string{"--duration", "1s", "--warmup", "200ms", "--quiet", "-o", "json"}
+	for _, mode := range [][]string{{"push", "--clients", "4"}, {"read"}, {"read", "--stale", "--clients", "4"}, {"watch", "--clients", "2"}, {"close-notify"}} {
+		r := c.haven(append(append([]string{"bench"}, mode...), common...)...)
+		m := checkBench(t, r, mode[0])
+		if len(mode) > 1 && mode[1] == "--stale" {
+			require.Equal(t, true, m["stale"])
+		}
+	}
+
+	// Open loop at a fixed rate: about rate × duration operations.
+	hist := filepath.Join(t.TempDir(), "push.hgrm")
+	r := c.haven(append([]string{"bench", "push", "--rate", "200", "--clients", "2", "--histogram", hist}, common...)...)
+	m := checkBench(t, r, "push")
+	require.Equal(t, 200.0, m["rate"])
+	require.InDelta(t, 200, m["ops"].(float64), 60)
+	b, err := os.ReadFile(hist)
+	require.NoError(t, err)
+	require.Contains(t, string(b), "Percentile")
+
+	// Text: the table, and live progress on stderr.
+	r = c.haven("bench", "push", "--duration", "1500ms", "--warmup", "0s")
+	require.Equal(t, 0, r.code, r)
+	for _, row := range []string{"mode", "measured", "throughput", "latency", "cluster CPU"} {
+		require.Regexp(t, "(?m)^"+row+`\s`, r.stdout)
+	}
+	require.Regexp(t, `p50 [\d.]+ms\s+p90 [\d.]+ms\s+p99 [\d.]+ms\s+p99.9 [\d.]+ms\s+max`, r.stdout)
+	require.Contains(t, r.stderr, "measuring]")
+
+	r = c.haven("bench", "fly")
+	require.Equal(t, 2, r.code, r)
+	r = c.haven("bench", "failover")
+	require.Equal(t, 2, r.code, r)
+	require.Contains(t, r.stderr, "--kill")
+}
+
+// failover: the kill command ends the leader; writes resume once the
+// cluster has one again (here the harness restarts the node, the only one).
+func TestBenchFailover(t *testing.T) {
+	c := startCluster(t, 1)
+	nd := c.nodes[0]
+	restarted := make(chan struct{})
+	go func() {
+		<-nd.exited
+		c.start(nd)
+		close(restarted)
+	}()
+	r := c.haven("bench", "failover", "--clients", "2", "--duration", "1s", "--warmup", "200ms", "--quiet", "-o", "json",
+		"--pids", fmt.Sprintf("n1=%d", nd.cmd.Process.Pid), "--kill", "kill -9 {pid}")
+	<-restarted
+	m := checkBench(t, r, "failover")
+	require.Equal(t, "n1", m["killed"])
+	require.NotNil(t, m["failover_ms"], r.stdout)
+	require.Greater(t, m["failover_ms"].(float64), 0.0)
+}

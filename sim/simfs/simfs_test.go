@@ -1,0 +1,233 @@
+package simfs
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	"pgregory.net/rapid"
+
+	"github.com/havenproject/haven/raft"
+	"github.com/havenproject/haven/raft/wal"
+)
+
+// testRand is a seeded generator with the methods the file system draws.
+type testRand struct{ r *rand.Rand }
+
+func newTestRand(seed uint64) *testRand { return &testRand{rand.New(rand.NewPCG(seed, 1))} }
+
+func (t *testRand) Intn(n int) int        { return t.r.IntN(n) }
+func (t *testRand) Chance(p float64) bool { return t.r.Float64() < p }
+
+func TestSyncedDataSurvivesAndUnsyncedMeetsEveryFate(t *testing.T) {
+	seen := map[string]bool{}
+	for seed := range uint64(300) {
+		f := New(newTestRand(seed), Faults{})
+		require.NoError(t, f.Mkdir("/d"))
+		h, err := f.Create("/d/a")
+		require.NoError(t, err)
+		_, _ = h.Write([]byte("synced"))
+		require.NoError(t, h.Sync())
+		require.NoError(t, f.SyncDir("/d"))
+		require.True(t, f.SyncPending())
+		require.True(t, f.Unsynced(), "an fsync counts only once it completes")
+		f.CompleteSyncs()
+		require.False(t, f.Unsynced())
+		g, err := f.Create("/d/b") // its data is synced, its name never
+		require.NoError(t, err)
+		_, _ = g.Write([]byte("b"))
+		require.NoError(t, g.Sync())
+		f.CompleteSyncs()
+		_, _ = h.Write([]byte("+one"))
+		_, _ = h.Write([]byte("+two"))
+		require.NoError(t, h.Sync()) // issued, never completed
+
+		f.Crash()
+		names, err := f.List("/d")
+		require.NoError(t, err)
+		require.Contains(t, names, "a")
+		got, err := f.ReadFile("/d/a")
+		require.NoError(t, err)
+		const all = "synced+one+two"
+		require.True(t, len(got) >= len("synced") && string(got) == all[:len(got)],
+			"what survives is what was synced plus a prefix of the writes after it: %q", got)
+		seen[string(got)] = true
+		seen[fmt.Sprint(names)] = true
+		require.False(t, f.Unsynced())
+		require.False(t, f.Damaged())
+	}
+	require.True(t, seen["synced"], "lost")
+	require.True(t, seen["synced+one+two"], "kept")
+	require.True(t, seen["[a]"] && seen["[a b]"], "an unsynced create is lost or kept")
+	torn := 0
+	for s := range seen {
+		if len(s) > len("synced") && len(s) < len("synced+one+two") && s != "synced+one" {
+			torn++
+		}
+	}
+	require.NotZero(t, torn, "a write is torn")
+}
+
+// walModel is what a WAL's caller knows it saved: the state after each
+// call, and which of them a completed fsync made durable.
+type walState struct {
+	hs      raft.HardState
+	snap    uint64
+	entries []raft.Entry
+}
+
+func recoveredState(st *wal.State) walState {
+	s := walState{hs: st.HardState, entries: st.Entries}
+	if st.Snapshot != nil {
+		s.snap = st.Snapshot.Meta.Index
+	}
+	return s
+}
+
+// sameState reports whether recovery's state got is the saved state want.
+// A damaged newest snapshot is passed over for the one before it, with the
+// log reaching back to it: the same log, from an older snapshot.
+func sameState(want, got walState) bool {
+	if got.snap < want.snap && got.hs == want.hs {
+		k := want.snap - got.snap
+		if k > uint64(len(got.entries)) {
+			return false
+		}
+		got.entries, got.snap = got.entries[k:], want.snap
+	}
+	a, b := want, got
+	if a.hs != b.hs || a.snap != b.snap || len(a.entries) != len(b.entries) {
+		return false
+	}
+	for i := range a.entries {
+		if a.entries[i].Index != b.entries[i].Index || a.entries[i].Term != b.entries[i].Term || string(a.entries[i].Data) != string(b.entries[i].Data) {
+			return false
+		}
+	}
+	return true
+}
+
+// TestWALOnSimFS runs the real WAL on the simulated disk through random
+// saves, compactions, completed and interrupted fsyncs and crashes, with and
+// without damaging faults. After every crash the WAL either refuses (only
+// ever when a fault damaged durable data) or recovers one of the states its
+// caller was told were saved since the last completed fsync: never less,
+// never anything else.
+func TestWALOnSimFS(t *testing.T) {
+	for _, faults := range []Faults{{}, {FlipPerCrash: 0.3, MisdirectPerWrite: 0.02}} {
+		t.Run(fmt.Sprintf("flips=%v", faults.FlipPerCrash), func(t *testing.T) {
+			refused := 0
+			rapid.Check(t, func(rt *rapid.T) {
+				if refusedRun(rt, faults) {
+					refused++
+				}
+			})
+			if faults.FlipPerCrash > 0 {
+				require.NotZero(t, refused, "damage is detected")
+			}
+		})
+	}
+}
+
+func refusedRun(rt *rapid.T, faults Faults) bool {
+	f := New(newTestRand(rapid.Uint64().Draw(rt, "seed")), faults)
+	opts := wal.Options{FS: f, SegmentBytes: int64(rapid.IntRange(100, 600).Draw(rt, "segment"))}
+	const dir = "/n1/wal"
+	w, st, err := wal.Open(dir, opts)
+	require.NoError(rt, err)
+	f.CompleteSyncs()
+	cur := recoveredState(st)
+	// candidates holds the states a crash may leave: the last one an
+	// fsync completed for, and every one after it.
+	candidates := []walState{cur}
+	term := uint64(1)
+	steps := rapid.IntRange(1, 60).Draw(rt, "steps")
+	for range steps {
+		switch rapid.IntRange(0, 9).Draw(rt, "op") {
+		case 0, 1, 2, 3: // entries, perhaps overwriting a suffix in a new term
+			last := cur.snap + uint64(len(cur.entries))
+			first := last + 1
+			if len(cur.entries) > 0 && rapid.Bool().Draw(rt, "overwrite") {
+				first = rapid.Uint64Range(max(cur.snap+1, cur.hs.Commit+1), last+1).Draw(rt, "from")
+				term++
+			}
+			n := rapid.Uint64Range(1, 5).Draw(rt, "n")
+			var ents []raft.Entry
+			for i := first; i < first+n; i++ {
+				ents = append(ents, raft.Entry{Index: i, Term: term, Data: fmt.Appendf(nil, "e%d.%d", i, term)})
+			}
+			hs := raft.HardState{Term: term, Vote: cur.hs.Vote, Commit: cur.hs.Commit}
+			if hs.Term != cur.hs.Term {
+				hs.Vote = 0
+			}
+			require.NoError(rt, w.Save(hs, ents))
+			cur.hs = hs
+			cur.entries = append(slices.Clone(cur.entries[:first-cur.snap-1]), ents...)
+		case 4, 5: // commit-only
+			last := cur.snap + uint64(len(cur.entries))
+			if cur.hs.Commit >= last {
+				continue
+			}
+			hs := cur.hs
+			hs.Commit = rapid.Uint64Range(hs.Commit+1, last).Draw(rt, "commit")
+			require.NoError(rt, w.Save(hs, nil))
+			cur.hs = hs
+		case 6: // compaction at the commit index
+			c := cur.hs.Commit
+			if c <= cur.snap {
+				continue
+			}
+			e := cur.entries[c-cur.snap-1]
+			require.NoError(rt, w.SaveSnapshot(raft.Snapshot{Meta: raft.SnapshotMeta{Index: c, Term: e.Term}, Data: []byte("s")}))
+			// A crash after the snapshot file but before its marker leaves
+			// any state before it with the snapshot applied (Figure 13).
+			for _, before := range slices.Clone(candidates) {
+				candidates = append(candidates, withSnapshot(before, c, e.Term))
+			}
+			cur.entries = slices.Clone(cur.entries[c-cur.snap:])
+			cur.snap = c
+		case 7, 8: // the pending fsyncs complete
+			f.CompleteSyncs()
+			if !f.Unsynced() {
+				candidates = candidates[:0]
+			}
+		case 9: // crash
+			require.NoError(rt, w.Close())
+			f.Crash()
+			var err error
+			w, st, err = wal.Open(dir, opts)
+			if err != nil {
+				require.True(rt, f.Damaged(), "the WAL refused what a crash alone left: %v", err)
+				require.True(rt, errors.Is(err, wal.ErrCorrupt), "refused with %v", err)
+				return true
+			}
+			f.CompleteSyncs()
+			got := recoveredState(st)
+			candidates = append(candidates, cur)
+			ok := slices.ContainsFunc(candidates, func(c walState) bool { return sameState(c, got) })
+			require.True(rt, ok, "recovered %+v, not one of the states saved since the last fsync %+v", got, candidates)
+			cur = got
+			candidates = []walState{cur}
+			continue
+		}
+		candidates = append(candidates, cur)
+	}
+	require.NoError(rt, w.Close())
+	return false
+}
+
+// withSnapshot is s after a snapshot ending at index/term, by Figure 13's
+// rule: the entries after it stay if s holds the entry, else all go.
+func withSnapshot(s walState, index, term uint64) walState {
+	out := walState{hs: s.hs, snap: index}
+	if index <= s.snap {
+		return s
+	}
+	if k := index - s.snap; k <= uint64(len(s.entries)) && s.entries[k-1].Term == term {
+		out.entries = slices.Clone(s.entries[k:])
+	}
+	return out
+}
