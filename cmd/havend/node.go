@@ -178,6 +178,9 @@ func (n *node) recover() error {
 		ID: n.id, ElectionTicks: cfg.ElectionTicks, HeartbeatTicks: cfg.HeartbeatTicks,
 		Rand: newCryptoRand(), PreVote: true, CheckQuorum: true,
 	}
+	if cfg.ReadLease {
+		rcfg.ReadMode = raft.ReadLease
+	}
 	switch {
 	case !empty:
 		n.log.Info("restarting from the data dir", "term", state.HardState.Term, "commit", state.HardState.Commit,
