@@ -199,7 +199,7 @@ func (n *node) recover() error {
 		// that may have voted (Figure 2: votedFor is persistent): ask the
 		// members it knows whether this id is one of theirs.
 		if by := n.askMembership(); by != "" {
-			return fmt.Errorf("the data dir is empty but %s lists %s as a member: a node that lost its data must rejoin under a new id (become learner), and the old id be removed", by, cfg.ID)
+			return fmt.Errorf("the data dir is empty but %s lists %s as a voter: a node that lost its data must rejoin under a new id (become learner), and the old id be removed", by, cfg.ID)
 		}
 		n.log.Info("empty data dir, joining an existing cluster: waiting to be added (become learner)")
 	}
@@ -576,7 +576,9 @@ func (n *node) publishStatus(force bool) {
 }
 
 // askMembership asks the other known members' /v1/status whether this
-// node's id is in their configuration; it returns the first that says so.
+// node's id is a voter in their configuration; it returns the first that
+// says so. (Only a voter can have voted; a learner may well be added
+// while it starts.)
 // Members that do not answer in time are passed over: the check guards
 // against a mistake, it cannot prove one absent.
 func (n *node) askMembership() string {
@@ -596,7 +598,7 @@ func (n *node) askMembership() string {
 			continue
 		}
 		for _, m := range st.Members {
-			if m.ID == n.name {
+			if m.ID == n.name && m.Role == "voter" {
 				return netproto.FormatNodeID(id)
 			}
 		}

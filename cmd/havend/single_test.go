@@ -154,5 +154,5 @@ func TestLostDataDirCannotRejoinUnderItsID(t *testing.T) {
 	cmd := exec.Command(havendBin, "-config", filepath.Join(c.dir, "n3.yaml"), "-initial-cluster-state", "existing")
 	out, err := cmd.CombinedOutput()
 	require.Error(t, err)
-	require.Contains(t, string(out), "lists n3 as a member")
+	require.Contains(t, string(out), "lists n3 as a voter")
 }
