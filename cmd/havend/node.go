@@ -52,6 +52,8 @@ type node struct {
 	peerIn chan []session.PeerMessage
 	detach chan session.ConnID
 	snaps  chan snapResult
+	// sent carries the transport's reports of snapshot sends.
+	sent chan snapSent
 	stopC  chan struct{}
 	doneC  chan struct{}
 
@@ -80,6 +82,21 @@ type hostStatus struct {
 type snapResult struct {
 	job  *session.SnapshotJob
 	data []byte
+}
+
+// snapSent is how a snapshot's send to a follower ended.
+type snapSent struct {
+	to raft.NodeID
+	ok bool
+}
+
+// snapshotSent is the transport's report; a failed send tells the leader
+// to probe again at once instead of after an election timeout.
+func (n *node) snapshotSent(to raft.NodeID, ok bool) {
+	select {
+	case n.sent <- snapSent{to, ok}:
+	default:
+	}
 }
 
 type connOut struct {
@@ -121,6 +138,7 @@ func openNode(cfg *Config, logger *slog.Logger, m *metrics) (*node, error) {
 		peerIn:  make(chan []session.PeerMessage, 4096),
 		detach:  make(chan session.ConnID, 4096),
 		snaps:   make(chan snapResult, 4),
+		sent:    make(chan snapSent, 64),
 		stopC:   make(chan struct{}),
 		doneC:   make(chan struct{}),
 		outs:    map[session.ConnID]outFn{},
@@ -308,6 +326,8 @@ func (n *node) run() {
 			n.core.ConnClosed(id)
 		case sr := <-n.snaps:
 			n.core.SnapshotDone(sr.job, sr.data)
+		case ss := <-n.sent:
+			n.core.Raft().ReportSnapshot(ss.to, ss.ok)
 		case <-ticker.C:
 		case <-n.stopC:
 			return
