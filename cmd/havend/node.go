@@ -53,9 +53,9 @@ type node struct {
 	detach chan session.ConnID
 	snaps  chan snapResult
 	// sent carries the transport's reports of snapshot sends.
-	sent chan snapSent
-	stopC  chan struct{}
-	doneC  chan struct{}
+	sent  chan snapSent
+	stopC chan struct{}
+	doneC chan struct{}
 
 	outsMu   sync.Mutex
 	outs     map[session.ConnID]outFn
