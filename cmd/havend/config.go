@@ -92,7 +92,7 @@ func defaultConfig() Config {
 		MaxMessageBytes: 1 << 20, MaxItemBytes: 64 << 10,
 		MaxIntake: 16384, MaxInflight: 1024, RequestTimeoutMs: 5000, SnapshotEvery: 10000, SnapshotTail: 5000,
 		MaxPendingWrites: 10000, MaxPendingReads: 10000,
-		Tick: 10 * time.Millisecond, ElectionTicks: 10, HeartbeatTicks: 1,
+		Tick: 10 * time.Millisecond, ElectionTicks: 10, HeartbeatTicks: 2,
 		LogLevel: "info", LogFormat: "text",
 	}
 }
