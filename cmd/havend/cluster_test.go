@@ -271,6 +271,16 @@ func TestClusterOfProcesses(t *testing.T) {
 		q, _ := c.connect(lead, nil)
 		a := q.mustCall(M{"action": "query", "type": "read", "path": "/data/e", "consistency": "stale"})
 		require.Len(t, a["items"], 3, "the restarted node has its state back")
+
+		// connect's seen: stale reads wait until the node applied that far.
+		st, err := c.status(lead)
+		require.NoError(t, err)
+		s1, _ := c.connect(lead, M{"seen": st.Applied})
+		a = s1.mustCall(M{"action": "query", "type": "read", "path": "/data/e", "consistency": "stale"})
+		require.True(t, ok(a), "%v", a)
+		s2, _ := c.connect(lead, M{"seen": st.Applied + 1_000_000})
+		a = s2.mustCall(M{"action": "query", "type": "read", "path": "/data/e", "consistency": "stale"})
+		require.Equal(t, "Unavailable", code(a), "a node never serves a stale read older than what the client saw: %v", a)
 	})
 
 	t.Run("a client that stops pinging expires", func(t *testing.T) {
