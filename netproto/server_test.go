@@ -338,3 +338,37 @@ func TestShutdownAnswersRequestsInFlight(t *testing.T) {
 	require.True(t, c.closed())
 	<-done
 }
+
+// A ping that cannot be answered OK is a failed pong (PROTOCOL.md,
+// "heartbeat"), with action and type like an OK one.
+func TestFailedPong(t *testing.T) {
+	addr, _, _ := startServer(t, Options{})
+	c := dial(t, addr)
+	a := c.call(M{"action": "connect", "version": "1", "ttl_ms": 100})
+	require.Equal(t, true, a["result"], "%v", a)
+	require.Eventually(t, func() bool {
+		a = c.call(M{"action": "heartbeat", "type": "ping"})
+		return a["result"] == false
+	}, 5*time.Second, 150*time.Millisecond, "a session that is not pinged expires")
+	require.Equal(t, "heartbeat", a["action"])
+	require.Equal(t, "pong", a["type"])
+	require.Equal(t, "SessionExpired", errCode(a))
+}
+
+// An answer over max_message_bytes: a write (which happened) is answered
+// without its list; a read is refused TooLarge, with its rid.
+func TestOversizedAnswers(t *testing.T) {
+	addr, _, _ := startServer(t, Options{MaxMessageBytes: 4096})
+	c := dial(t, addr)
+	c.connect()
+	var a M
+	for i := 0; i < 3; i++ {
+		a = c.call(M{"action": "query", "type": "create", "path": "/data/big", "data": string(make([]byte, 1500))})
+		require.Equal(t, true, a["result"], "%v", a)
+	}
+	require.Equal(t, true, a["items_omitted"], "the list of three no longer fits")
+	require.NotNil(t, a["item"])
+	a = c.call(M{"action": "query", "type": "read", "path": "/data/big"})
+	require.Equal(t, "TooLarge", errCode(a))
+	require.Equal(t, true, c.call(M{"action": "query", "type": "read", "path": "/data/other"})["result"], "the connection goes on")
+}

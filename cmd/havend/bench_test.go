@@ -23,7 +23,7 @@ import (
 // Each reports ops/s and p50/p99 latency (ms); the machine is shared, so
 // read the figures with its load in mind.
 
-func startDevCluster(b *testing.B) []*server {
+func startDevCluster(b *testing.B, tweak ...func(*Config)) []*server {
 	base := freeBase(b)
 	dir := b.TempDir()
 	var peers []PeerConfig
@@ -37,6 +37,9 @@ func startDevCluster(b *testing.B) []*server {
 	for _, p := range peers {
 		cfg := defaultConfig()
 		cfg.ID, cfg.Haven, cfg.DataDir, cfg.Peers = p.ID, p.Haven, filepath.Join(dir, p.ID), peers
+		for _, f := range tweak {
+			f(&cfg)
+		}
 		require.NoError(b, cfg.resolve())
 		s, err := startServer(&cfg, logger, transports(p.ID))
 		require.NoError(b, err)
@@ -122,8 +125,8 @@ func BenchmarkPush64(b *testing.B) {
 	runClients(b, s, 64, push)
 }
 
-func benchRead(b *testing.B, consistency string) {
-	s := startDevCluster(b)
+func benchRead(b *testing.B, consistency string, tweak ...func(*Config)) {
+	s := startDevCluster(b, tweak...)
 	c := dialHaven(b, s[0].cfg.Haven)
 	require.Eventually(b, func() bool {
 		a, err := c.call(M{"action": "connect", "version": "1", "ttl_ms": 60000})
@@ -144,6 +147,9 @@ func benchRead(b *testing.B, consistency string) {
 
 func BenchmarkReadLinearizable64(b *testing.B) { benchRead(b, "") }
 func BenchmarkReadStale64(b *testing.B)        { benchRead(b, "stale") }
+func BenchmarkReadLease64(b *testing.B) {
+	benchRead(b, "", func(c *Config) { c.ReadLease = true })
+}
 
 // BenchmarkFailover kills -9 the leader of a cluster of three processes
 // and measures the time to the first successful write: clients on both

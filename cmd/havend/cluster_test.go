@@ -271,6 +271,16 @@ func TestClusterOfProcesses(t *testing.T) {
 		q, _ := c.connect(lead, nil)
 		a := q.mustCall(M{"action": "query", "type": "read", "path": "/data/e", "consistency": "stale"})
 		require.Len(t, a["items"], 3, "the restarted node has its state back")
+
+		// connect's seen: stale reads wait until the node applied that far.
+		st, err := c.status(lead)
+		require.NoError(t, err)
+		s1, _ := c.connect(lead, M{"seen": st.Applied})
+		a = s1.mustCall(M{"action": "query", "type": "read", "path": "/data/e", "consistency": "stale"})
+		require.True(t, ok(a), "%v", a)
+		s2, _ := c.connect(lead, M{"seen": st.Applied + 1_000_000})
+		a = s2.mustCall(M{"action": "query", "type": "read", "path": "/data/e", "consistency": "stale"})
+		require.Equal(t, "Unavailable", code(a), "a node never serves a stale read older than what the client saw: %v", a)
 	})
 
 	t.Run("a client that stops pinging expires", func(t *testing.T) {
@@ -290,6 +300,13 @@ func TestClusterOfProcesses(t *testing.T) {
 	})
 
 	t.Run("become: learner, voter, leader, removed", func(t *testing.T) {
+		defer func() {
+			if t.Failed() {
+				for i := 1; i <= 4; i++ {
+					t.Logf("n%d:\n%s", i, c.logs(i))
+				}
+			}
+		}()
 		parent := c.t
 		c.t = t
 		defer func() { c.t = parent }()
@@ -318,7 +335,7 @@ func TestClusterOfProcesses(t *testing.T) {
 		require.Eventually(t, func() bool {
 			st, err := c.status(4)
 			return err == nil && st.Applied > 0 && st.Leader != ""
-		}, 15*time.Second, 50*time.Millisecond, "the learner catches up:\n%s", c.logs(4))
+		}, 15*time.Second, 50*time.Millisecond, "the learner catches up")
 		become("voter", "n4", nil)
 		become("leader", "n4", nil)
 		require.Eventually(t, func() bool {

@@ -50,8 +50,10 @@ type node struct {
 	peerIn chan []session.PeerMessage
 	detach chan session.ConnID
 	snaps  chan snapResult
-	stopC  chan struct{}
-	doneC  chan struct{}
+	// sent carries the transport's reports of snapshot sends.
+	sent  chan snapSent
+	stopC chan struct{}
+	doneC chan struct{}
 
 	outsMu   sync.Mutex
 	outs     map[session.ConnID]outFn
@@ -78,6 +80,21 @@ type hostStatus struct {
 type snapResult struct {
 	job  *session.SnapshotJob
 	data []byte
+}
+
+// snapSent is how a snapshot's send to a follower ended.
+type snapSent struct {
+	to raft.NodeID
+	ok bool
+}
+
+// snapshotSent is the transport's report; a failed send tells the leader
+// to probe again at once instead of after an election timeout.
+func (n *node) snapshotSent(to raft.NodeID, ok bool) {
+	select {
+	case n.sent <- snapSent{to, ok}:
+	default:
+	}
 }
 
 type connOut struct {
@@ -119,6 +136,7 @@ func openNode(cfg *Config, logger *slog.Logger, m *metrics) (*node, error) {
 		peerIn:  make(chan []session.PeerMessage, 4096),
 		detach:  make(chan session.ConnID, 4096),
 		snaps:   make(chan snapResult, 4),
+		sent:    make(chan snapSent, 64),
 		stopC:   make(chan struct{}),
 		doneC:   make(chan struct{}),
 		outs:    map[session.ConnID]outFn{},
@@ -176,6 +194,9 @@ func (n *node) recover() error {
 		ID: n.id, ElectionTicks: cfg.ElectionTicks, HeartbeatTicks: cfg.HeartbeatTicks,
 		Rand: newCryptoRand(), PreVote: true, CheckQuorum: true,
 	}
+	if cfg.ReadLease {
+		rcfg.ReadMode = raft.ReadLease
+	}
 	switch {
 	case !empty:
 		n.log.Info("restarting from the data dir", "term", state.HardState.Term, "commit", state.HardState.Commit,
@@ -190,6 +211,12 @@ func (n *node) recover() error {
 		}
 		n.log.Info("bootstrapping a new cluster", "voters", fmt.Sprint(voters))
 	default:
+		// A node that lost its data dir must not come back under an id
+		// that may have voted (Figure 2: votedFor is persistent): ask the
+		// members it knows whether this id is one of theirs.
+		if by := n.askMembership(); by != "" {
+			return fmt.Errorf("the data dir is empty but %s lists %s as a voter: a node that lost its data must rejoin under a new id (become learner), and the old id be removed", by, cfg.ID)
+		}
 		n.log.Info("empty data dir, joining an existing cluster: waiting to be added (become learner)")
 	}
 	rnd := newCryptoRand()
@@ -297,6 +324,8 @@ func (n *node) run() {
 			n.core.ConnClosed(id)
 		case sr := <-n.snaps:
 			n.core.SnapshotDone(sr.job, sr.data)
+		case ss := <-n.sent:
+			n.core.Raft().ReportSnapshot(ss.to, ss.ok)
 		case <-ticker.C:
 		case <-n.stopC:
 			return
@@ -472,94 +501,4 @@ func (n *node) answer(rd *session.Ready) {
 	for _, id := range closing {
 		n.core.ConnClosed(id)
 	}
-}
-
-// noteConfChange keeps the address book and the transport's peers in
-// step with the membership: a learner's address is in its ConfChange.
-func (n *node) noteConfChange(e *raft.Entry, committed bool) {
-	if e.Type != raft.EntryConfChange {
-		return
-	}
-	cc, err := raft.UnmarshalConfChange(e.Data)
-	if err != nil {
-		return
-	}
-	changed := false
-	switch cc.Type {
-	case raft.AddLearner:
-		if len(cc.Context) == 0 {
-			return
-		}
-		haven := string(cc.Context)
-		a := memberAddrs{Haven: haven}
-		a.HTTP, _ = offsetPort(haven, 80)
-		a.Peer, _ = offsetPort(haven, 100)
-		if old, ok := n.members[cc.Node]; !ok || old != a {
-			n.members[cc.Node] = a
-			changed = true
-			if n.tr != nil && cc.Node != n.id {
-				n.tr.SetPeer(cc.Node, a.Peer)
-			}
-		}
-	case raft.RemoveNode:
-		if committed {
-			if _, ok := n.members[cc.Node]; ok {
-				delete(n.members, cc.Node)
-				changed = true
-			}
-			if n.tr != nil && cc.Node != n.id {
-				n.tr.SetPeer(cc.Node, "")
-			}
-			if cc.Node == n.id {
-				n.log.Warn("this node was removed from the cluster")
-			}
-		}
-	}
-	if changed {
-		book := map[string]memberAddrs{}
-		for id, a := range n.members {
-			book[netproto.FormatNodeID(id)] = a
-		}
-		if err := n.dir.saveMembers(book); err != nil {
-			n.log.Warn("saving the address book", "err", err)
-		}
-	}
-}
-
-// publishStatus copies the core's status out for other goroutines, at
-// most every 2 ms unless forced.
-func (n *node) publishStatus(force bool) {
-	now := time.Now()
-	if !force && now.Sub(n.statusAt) < 2*time.Millisecond {
-		return
-	}
-	n.statusAt = now
-	st := n.core.Status()
-	addrs := make(map[raft.NodeID]memberAddrs, len(n.members))
-	for id, a := range n.members {
-		addrs[id] = a
-	}
-	// The members' Haven addresses are in the replicated configuration;
-	// their HTTP and peer addresses follow the port layout unless the
-	// config file said otherwise.
-	for i := range st.Members {
-		m := &st.Members[i]
-		a, known := addrs[m.ID]
-		if m.Address == "" {
-			m.Address = a.Haven
-		} else if !known || a.Haven != m.Address {
-			a = memberAddrs{Haven: m.Address}
-			a.HTTP, _ = offsetPort(m.Address, 80)
-			a.Peer, _ = offsetPort(m.Address, 100)
-			addrs[m.ID], n.members[m.ID] = a, a
-			if n.tr != nil && m.ID != n.id {
-				n.tr.SetPeer(m.ID, a.Peer)
-			}
-		}
-	}
-	if lead := n.core.Leader(); lead != raft.None && st.LeaderAddress == "" {
-		st.LeaderAddress = addrs[lead].Haven
-	}
-	n.status.Store(&hostStatus{Status: st, addrs: addrs})
-	n.m.observeStatus(&st)
 }

@@ -1,0 +1,135 @@
+package main
+
+import (
+	"encoding/json"
+	"net/http"
+	"time"
+
+	"github.com/havenproject/haven/netproto"
+	"github.com/havenproject/haven/raft"
+)
+
+// The node's address book: every member's Haven, HTTP and peer address.
+// The Haven addresses are replicated (raft's ConfState.Addresses); the
+// others follow the port layout unless the config file names them.
+
+// noteConfChange keeps the address book and the transport's peers in
+// step with the membership: a learner's address is in its ConfChange.
+func (n *node) noteConfChange(e *raft.Entry, committed bool) {
+	if e.Type != raft.EntryConfChange {
+		return
+	}
+	cc, err := raft.UnmarshalConfChange(e.Data)
+	if err != nil {
+		return
+	}
+	changed := false
+	switch cc.Type {
+	case raft.AddLearner:
+		if len(cc.Context) == 0 {
+			return
+		}
+		haven := string(cc.Context)
+		a := memberAddrs{Haven: haven}
+		a.HTTP, _ = offsetPort(haven, 80)
+		a.Peer, _ = offsetPort(haven, 100)
+		if old, ok := n.members[cc.Node]; !ok || old != a {
+			n.members[cc.Node] = a
+			changed = true
+			if n.tr != nil && cc.Node != n.id {
+				n.tr.SetPeer(cc.Node, a.Peer)
+			}
+		}
+	case raft.RemoveNode:
+		if committed {
+			if _, ok := n.members[cc.Node]; ok {
+				delete(n.members, cc.Node)
+				changed = true
+			}
+			if n.tr != nil && cc.Node != n.id {
+				n.tr.SetPeer(cc.Node, "")
+			}
+			if cc.Node == n.id {
+				n.log.Warn("this node was removed from the cluster")
+			}
+		}
+	}
+	if changed {
+		book := map[string]memberAddrs{}
+		for id, a := range n.members {
+			book[netproto.FormatNodeID(id)] = a
+		}
+		if err := n.dir.saveMembers(book); err != nil {
+			n.log.Warn("saving the address book", "err", err)
+		}
+	}
+}
+
+// publishStatus copies the core's status out for other goroutines, at
+// most every 2 ms unless forced.
+func (n *node) publishStatus(force bool) {
+	now := time.Now()
+	if !force && now.Sub(n.statusAt) < 2*time.Millisecond {
+		return
+	}
+	n.statusAt = now
+	st := n.core.Status()
+	addrs := make(map[raft.NodeID]memberAddrs, len(n.members))
+	for id, a := range n.members {
+		addrs[id] = a
+	}
+	// The members' Haven addresses are in the replicated configuration;
+	// their HTTP and peer addresses follow the port layout unless the
+	// config file said otherwise.
+	for i := range st.Members {
+		m := &st.Members[i]
+		a, known := addrs[m.ID]
+		if m.Address == "" {
+			m.Address = a.Haven
+		} else if !known || a.Haven != m.Address {
+			a = memberAddrs{Haven: m.Address}
+			a.HTTP, _ = offsetPort(m.Address, 80)
+			a.Peer, _ = offsetPort(m.Address, 100)
+			addrs[m.ID], n.members[m.ID] = a, a
+			if n.tr != nil && m.ID != n.id {
+				n.tr.SetPeer(m.ID, a.Peer)
+			}
+		}
+	}
+	if lead := n.core.Leader(); lead != raft.None && st.LeaderAddress == "" {
+		st.LeaderAddress = addrs[lead].Haven
+	}
+	n.status.Store(&hostStatus{Status: st, addrs: addrs})
+	n.m.observeStatus(&st)
+}
+
+// askMembership asks the other known members' /v1/status whether this
+// node's id is a voter in their configuration; it returns the first that
+// says so. (Only a voter can have voted; a learner may well be added
+// while it starts.)
+// Members that do not answer in time are passed over: the check guards
+// against a mistake, it cannot prove one absent.
+func (n *node) askMembership() string {
+	client := http.Client{Timeout: time.Second}
+	for id, a := range n.members {
+		if id == n.id || a.HTTP == "" {
+			continue
+		}
+		resp, err := client.Get("http://" + a.HTTP + "/v1/status")
+		if err != nil {
+			continue
+		}
+		var st statusJSON
+		err = json.NewDecoder(resp.Body).Decode(&st)
+		resp.Body.Close()
+		if err != nil {
+			continue
+		}
+		for _, m := range st.Members {
+			if m.ID == n.name && m.Role == "voter" {
+				return netproto.FormatNodeID(id)
+			}
+		}
+	}
+	return ""
+}
