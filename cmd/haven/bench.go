@@ -64,6 +64,7 @@ type benchResult struct {
 	Killed     string   `json:"killed,omitempty"`
 	Endpoints  []string `json:"endpoints"`
 	Leader     string   `json:"leader,omitempty"`
+	FirstError string   `json:"first_error,omitempty"`
 }
 
 func (a *app) benchCommand() *cobra.Command {
@@ -100,7 +101,8 @@ Live progress goes to stderr each second. -o json prints one line with the
 fields mode, stale, clients, placement, value_size, rate, duration_s, ops,
 errors, throughput, p50_ms, p90_ms, p99_ms, p999_ms, max_ms, mean_ms,
 cpu_seconds, cpu_ms_per_op, cpu_cores (null when /metrics is unreachable),
-failover_ms and killed (failover), endpoints, leader. --histogram FILE writes
+failover_ms and killed (failover), endpoints, leader, first_error (the first
+failure, if any). --histogram FILE writes
 the latency histogram in HdrHistogram's percentile format (milliseconds).`,
 		Example: `  haven bench push --clients 64 --duration 10s
   haven bench read --stale --clients 64
@@ -221,11 +223,12 @@ func (info clusterInfo) placementFor(i int, placement string, given []string) []
 
 // recorder collects latencies of the measured window.
 type recorder struct {
-	mu     sync.Mutex
-	hist   *hdrhistogram.Histogram
-	ops    atomic.Int64 // measured operations
-	errs   atomic.Int64
-	window atomic.Int64 // ops since the last progress line
+	mu       sync.Mutex
+	firstErr error // the first error of the measured window, for the report
+	hist     *hdrhistogram.Histogram
+	ops      atomic.Int64 // measured operations
+	errs     atomic.Int64
+	window   atomic.Int64 // ops since the last progress line
 }
 
 func newRecorder() *recorder {
@@ -244,6 +247,15 @@ func (r *recorder) record(d time.Duration) {
 	r.window.Add(1)
 }
 
+func (r *recorder) fail(err error) {
+	r.errs.Add(1)
+	r.mu.Lock()
+	if r.firstErr == nil {
+		r.firstErr = err
+	}
+	r.mu.Unlock()
+}
+
 func (r *recorder) quantileMs(q float64) float64 {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -258,6 +270,16 @@ type phase struct {
 
 func (p *phase) measuring(t time.Time) bool { return !t.Before(p.measureStart) }
 func (p *phase) over(t time.Time) bool      { return t.UnixNano() >= p.end.Load() }
+
+// window is how long the measured window was open: operations begun in it
+// are the ones counted (one still running at its end counts too).
+func (p *phase) window() time.Duration {
+	end := time.Unix(0, p.end.Load())
+	if now := time.Now(); now.Before(end) { // interrupted
+		end = now
+	}
+	return end.Sub(p.measureStart)
+}
 
 func runID() string {
 	b := make([]byte, 4)
@@ -384,7 +406,7 @@ func (a *app) bench(ctx context.Context, o *benchOptions) error {
 	}
 
 	runLoad(ctx, o, ph, rec, worker)
-	measured := time.Since(ph.measureStart)
+	measured := ph.window()
 	stopProgress()
 	res := a.finish(o, rec, measured, cpu.stop(ctx, rec.ops.Load()), info)
 	if o.mode == "failover" {
@@ -477,7 +499,7 @@ func runLoad(ctx context.Context, o *benchOptions, ph *phase, rec *recorder, wor
 				}
 				if err != nil {
 					if ctx.Err() == nil {
-						rec.errs.Add(1)
+						rec.fail(err)
 					}
 					continue
 				}
@@ -519,34 +541,40 @@ func (a *app) progress(o *benchOptions, rec *recorder, ph *phase) func() {
 	return func() { close(done); wg.Wait() }
 }
 
-// cpuSampler reads the cluster's CPU seconds before and after.
+// cpuSampler reads the cluster's CPU seconds before and after, once per
+// process: nodes whose /metrics give the same process start time (or the
+// same pid in /v1/status) are one process, as in havend -dev.
 type cpuSampler struct {
-	nodes  []string // HTTP addresses, one per process
-	before map[string]float64
+	before map[string]client.ProcessCPU // by HTTP address, one per process
 }
 
 func (a *app) startCPU(ctx context.Context, info clusterInfo) *cpuSampler {
-	s := &cpuSampler{before: map[string]float64{}}
+	s := &cpuSampler{before: map[string]client.ProcessCPU{}}
 	seenPID := map[int]bool{}
+	seenStart := map[float64]bool{}
 	for _, v := range info.views {
 		if v.Status == nil {
 			continue
 		}
-		// havend -dev runs three nodes in one process: count it once.
 		if pid := v.Status.PID; pid != 0 {
 			if seenPID[pid] {
 				continue
 			}
 			seenPID[pid] = true
 		}
-		s.nodes = append(s.nodes, v.HTTPAddress)
-	}
-	for _, h := range s.nodes {
 		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		if v, err := client.FetchCPUSeconds(cctx, h); err == nil {
-			s.before[h] = v
-		}
+		pc, err := client.FetchCPU(cctx, v.HTTPAddress)
 		cancel()
+		if err != nil {
+			continue
+		}
+		if pc.Started != 0 {
+			if seenStart[pc.Started] {
+				continue
+			}
+			seenStart[pc.Started] = true
+		}
+		s.before[v.HTTPAddress] = pc
 	}
 	return s
 }
@@ -556,15 +584,15 @@ func (s *cpuSampler) stop(ctx context.Context, ops int64) *float64 {
 	total, any := 0.0, false
 	for h, b := range s.before {
 		cctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		v, err := client.FetchCPUSeconds(cctx, h)
+		pc, err := client.FetchCPU(cctx, h)
 		cancel()
 		switch {
 		case err != nil:
-		case v >= b:
-			total += v - b
+		case pc.Started == b.Started && pc.Seconds >= b.Seconds:
+			total += pc.Seconds - b.Seconds
 			any = true
 		default: // the process restarted meanwhile (failover): count its new life
-			total += v
+			total += pc.Seconds
 			any = true
 		}
 	}
@@ -584,6 +612,9 @@ func (a *app) finish(o *benchOptions, rec *recorder, measured time.Duration, cpu
 		P99: float64(h.ValueAtQuantile(99)) / 1000, P999: float64(h.ValueAtQuantile(99.9)) / 1000,
 		Max: float64(h.Max()) / 1000, Mean: h.Mean() / 1000,
 		Endpoints: info.all, Leader: info.leader,
+	}
+	if rec.firstErr != nil {
+		res.FirstError = rec.firstErr.Error()
 	}
 	rec.mu.Unlock()
 	if measured > 0 {
@@ -631,6 +662,9 @@ func (a *app) report2(o *benchOptions, rec *recorder, res benchResult) error {
 	}
 	fmt.Fprintf(tw, "mode\t%s, %d clients, %s, placement %s, %d-byte values\n", mode, res.Clients, loop, res.Placement, res.ValueSize)
 	fmt.Fprintf(tw, "measured\t%.2fs, %d ops, %d errors\n", res.DurationS, res.Ops, res.Errors)
+	if res.FirstError != "" {
+		fmt.Fprintf(tw, "first error\t%s\n", res.FirstError)
+	}
 	fmt.Fprintf(tw, "throughput\t%.1f ops/s\n", res.Throughput)
 	fmt.Fprintf(tw, "latency\tp50 %.3fms  p90 %.3fms  p99 %.3fms  p99.9 %.3fms  max %.3fms  (mean %.3fms)\n", res.P50, res.P90, res.P99, res.P999, res.Max, res.Mean)
 	if res.CPUSeconds != nil {
