@@ -40,7 +40,7 @@ type memNode struct {
 func newMemNode(t *testing.T) *memNode {
 	rng := pcg{rand.New(rand.NewPCG(1, 2))}
 	core, err := session.New(session.Config{
-		Raft: raft.Config{ID: 1, Voters: []raft.NodeID{1}, ElectionTicks: 10, HeartbeatTicks: 1, Rand: rng, CheckQuorum: true, PreVote: true},
+		Raft: raft.Config{ID: 1, Bootstrap: true, Voters: []raft.NodeID{1}, Addresses: map[raft.NodeID]string{1: "127.0.0.1:1"}, ElectionTicks: 10, HeartbeatTicks: 1, Rand: rng, CheckQuorum: true, PreVote: true},
 		Rand: rng, MinTTLms: 100,
 	}, raft.RestoredState{})
 	require.NoError(t, err)

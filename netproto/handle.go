@@ -28,7 +28,9 @@ func (c *conn) handle(req *request, start time.Time) bool {
 			return c.answerLocal(req.rid, action, fsm.Unsupported, fmt.Sprintf("protocol version %q is not supported (this node speaks version 1)", req.version), start)
 		}
 		sr.Op, sr.TTLms, sr.Token = session.OpConnect, req.ttlMs, req.session
-		// TODO(session): pass req.seen once session.Request carries it.
+		if req.seen != nil {
+			sr.Seen = *req.seen
+		}
 	case "query":
 		p.action = req.typ
 		if !c.query(req, &sr) {

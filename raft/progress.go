@@ -37,8 +37,11 @@ type progress struct {
 	// cleared by an answer or by a heartbeat response, so a lost probe is
 	// retried once per heartbeat rather than never or constantly.
 	probeSent bool
-	// pendingSnapshot is the index of the snapshot in flight (Snapshot state).
-	pendingSnapshot uint64
+	// pendingSnapshot is the index of the snapshot in flight (Snapshot state)
+	// and snapshotSentTick the leader's tick when it was sent: it is taken
+	// as lost an election timeout after that (§7).
+	pendingSnapshot  uint64
+	snapshotSentTick uint64
 	// recentActive records that the peer answered since the last CheckQuorum
 	// round (§6.2, thesis: "a leader steps down if an election timeout
 	// elapses without a successful round of heartbeats to a majority").
@@ -52,6 +55,10 @@ type progress struct {
 	// makes the leader lease of §6.4.1 safe. It is stored plus one, so
 	// that zero means "no answer yet" even for a round sent at tick 0.
 	lastAckTick uint64
+	// ackedRound is the highest heartbeat round (Raft.readRound) the peer
+	// answered in this term: it confirms every read registered at or
+	// before that round (§6.4).
+	ackedRound uint64
 }
 
 func (p *progress) becomeProbe() {
@@ -71,8 +78,9 @@ func (p *progress) becomeReplicate() {
 	p.inflights.reset()
 }
 
-func (p *progress) becomeSnapshot(index uint64) {
+func (p *progress) becomeSnapshot(index, now uint64) {
 	p.state, p.probeSent, p.pendingSnapshot = progressSnapshot, false, index
+	p.snapshotSentTick = now
 	p.inflights.reset()
 }
 

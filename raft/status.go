@@ -1,6 +1,9 @@
 package raft
 
-import "slices"
+import (
+	"cmp"
+	"slices"
+)
 
 // PeerStatus is the leader's view of one peer's replication.
 type PeerStatus struct {
@@ -46,7 +49,7 @@ func (r *Raft) Status() Status {
 				Learner: pr.learner, Inflights: pr.inflights.count(),
 			})
 		}
-		slices.SortFunc(s.Peers, func(a, b PeerStatus) int { return int(a.ID) - int(b.ID) })
+		slices.SortFunc(s.Peers, func(a, b PeerStatus) int { return cmp.Compare(a.ID, b.ID) })
 	}
 	return s
 }

@@ -60,7 +60,7 @@ type node struct {
 // CheckQuorum on, as the issue asks, and the run's batching caps.
 func (w *World) raftConfig(id raft.NodeID) raft.Config {
 	cfg := raft.Config{
-		ID: id, Voters: w.voters,
+		ID: id, Voters: w.voters, Bootstrap: true,
 		ElectionTicks: ElectionTicks, HeartbeatTicks: HeartbeatTicks,
 		Rand:    w.rng,
 		PreVote: true, CheckQuorum: true,

@@ -39,8 +39,10 @@ type Config struct {
 	CACert  string `yaml:"ca_cert"`
 	Cert    string `yaml:"cert"`
 	CertKey string `yaml:"cert_key"`
-	// Key is this node's Ed25519 signing key; default <data_dir>/node.key.
+	// Key is this node's Ed25519 signing key; default <data_dir>/sign.key.
 	Key string `yaml:"key"`
+	// KeysDir holds the cluster's public signing keys, one <id>.pub each.
+	KeysDir string `yaml:"keys_dir"`
 
 	MinTTLms        uint64 `yaml:"min_ttl_ms"`
 	MaxTTLms        uint64 `yaml:"max_ttl_ms"`
@@ -100,7 +102,8 @@ func bindFlags(fs *flag.FlagSet, cfg *Config) {
 	fs.StringVar(&cfg.CACert, "ca-cert", cfg.CACert, "CA certificate (PEM) the peers' certificates are checked against")
 	fs.StringVar(&cfg.Cert, "cert", cfg.Cert, "this node's TLS certificate (PEM)")
 	fs.StringVar(&cfg.CertKey, "cert-key", cfg.CertKey, "this node's TLS key (PEM)")
-	fs.StringVar(&cfg.Key, "key", cfg.Key, "this node's Ed25519 signing key (PEM; default <data-dir>/node.key, made if missing)")
+	fs.StringVar(&cfg.Key, "key", cfg.Key, "this node's Ed25519 signing key (PEM; default <data-dir>/sign.key, made if missing)")
+	fs.StringVar(&cfg.KeysDir, "keys-dir", cfg.KeysDir, "directory of the cluster's public signing keys, one <id>.pub per node")
 	fs.Uint64Var(&cfg.MinTTLms, "min-ttl-ms", cfg.MinTTLms, "smallest session ttl granted")
 	fs.Uint64Var(&cfg.MaxTTLms, "max-ttl-ms", cfg.MaxTTLms, "largest session ttl granted")
 	fs.Uint64Var(&cfg.DefaultTTLms, "default-ttl-ms", cfg.DefaultTTLms, "ttl of a session that asks for none")

@@ -19,7 +19,7 @@ import (
 //
 //	LOCK            flock'd while a process has the directory open
 //	identity.json   {"id": "n1"}: the id this directory belongs to
-//	node.key        Ed25519 signing key (PKCS #8 PEM), unless -key says
+//	sign.key        Ed25519 signing key (PKCS #8 PEM), unless -key says
 //	members.json    haven/http/peer address of every member
 //	group-1/        raft/wal: segments and snapshots of Raft group 1
 type dataDir struct {

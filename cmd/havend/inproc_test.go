@@ -49,7 +49,7 @@ func startInProc(t testing.TB) []*server {
 	for i := 1; i <= 3; i++ {
 		peers = append(peers, PeerConfig{ID: fmt.Sprintf("n%d", i), Haven: fmt.Sprintf("127.0.0.1:%d", base+i)})
 	}
-	transports, _ := devTransports(dir, peers, nil)
+	transports := memTransports()
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	var servers []*server
 	for _, p := range peers {

@@ -49,6 +49,7 @@ type node struct {
 	intake chan session.Request
 	peerIn chan []session.PeerMessage
 	detach chan session.ConnID
+	snaps  chan snapResult
 	stopC  chan struct{}
 	doneC  chan struct{}
 
@@ -71,6 +72,12 @@ type node struct {
 type hostStatus struct {
 	session.Status
 	addrs map[raft.NodeID]memberAddrs
+}
+
+// snapResult is a snapshot serialised off the loop.
+type snapResult struct {
+	job  *session.SnapshotJob
+	data []byte
 }
 
 type connOut struct {
@@ -111,6 +118,7 @@ func openNode(cfg *Config, logger *slog.Logger, m *metrics) (*node, error) {
 		intake:  make(chan session.Request, cfg.MaxIntake),
 		peerIn:  make(chan []session.PeerMessage, 4096),
 		detach:  make(chan session.ConnID, 4096),
+		snaps:   make(chan snapResult, 4),
 		stopC:   make(chan struct{}),
 		doneC:   make(chan struct{}),
 		outs:    map[session.ConnID]outFn{},
@@ -175,7 +183,11 @@ func (n *node) recover() error {
 	case cfg.InitialClusterState == "new":
 		// Only a node told the cluster is new writes the initial
 		// configuration (like etcd's --initial-cluster-state new).
-		rcfg.Voters = voters
+		rcfg.Bootstrap, rcfg.Voters = true, voters
+		rcfg.Addresses = map[raft.NodeID]string{}
+		for _, id := range voters {
+			rcfg.Addresses[id] = n.members[id].Haven
+		}
 		n.log.Info("bootstrapping a new cluster", "voters", fmt.Sprint(voters))
 	default:
 		n.log.Info("empty data dir, joining an existing cluster: waiting to be added (become learner)")
@@ -282,6 +294,8 @@ func (n *node) run() {
 			n.step(msgs)
 		case id := <-n.detach:
 			n.core.ConnClosed(id)
+		case sr := <-n.snaps:
+			n.core.SnapshotDone(sr.job, sr.data)
 		case <-ticker.C:
 		case <-n.stopC:
 			return
@@ -348,15 +362,8 @@ func (n *node) handleReady() {
 		}
 		n.soft = rd.SoftState
 	}
-	// 1. Persist: a compaction of our own, a snapshot from the leader,
-	// then the hard state and entries with one fsync for all of them.
-	if rd.SavedSnapshot != nil {
-		if err := n.wal.SaveSnapshot(*rd.SavedSnapshot); err != nil && !errors.Is(err, raft.ErrSnapshotTooOld) {
-			n.fatal = err
-			return
-		}
-		n.m.snapshots.Inc()
-	}
+	// 2. Persist a snapshot from the leader, then the hard state and
+	// entries with one fsync for all of them (group commit).
 	if rd.Snapshot != nil {
 		if err := n.wal.SaveSnapshot(*rd.Snapshot); err != nil && !errors.Is(err, raft.ErrSnapshotTooOld) {
 			n.fatal = err
@@ -384,16 +391,35 @@ func (n *node) handleReady() {
 	for i := range rd.Entries {
 		n.noteConfChange(&rd.Entries[i], false)
 	}
-	// 2. Messages: only now, after the fsync (Figure 2).
+	// 3a. Messages: only now, after the fsync (Figure 2).
 	if len(rd.Messages) > 0 {
 		n.tr.Send(rd.Messages)
+	}
+	// 3b. A snapshot of the state machine is serialised off the loop.
+	if job := rd.SnapshotJob; job != nil {
+		go func() {
+			data := job.Serialize()
+			select {
+			case n.snaps <- snapResult{job, data}:
+			case <-n.stopC:
+			}
+		}()
 	}
 	for i := range rd.CommittedEntries {
 		n.noteConfChange(&rd.CommittedEntries[i], true)
 	}
-	// 3. Replies and events, copied out of the core's buffers, per
+	// 3c. Replies and events, copied out of the core's buffers, per
 	// connection; then the connections to close.
 	n.answer(&rd)
+	// 3d. A compaction of our own: its snapshot file, then the WAL drops
+	// the segments it covers.
+	if rd.SavedSnapshot != nil {
+		if err := n.wal.SaveSnapshot(*rd.SavedSnapshot); err != nil && !errors.Is(err, raft.ErrSnapshotTooOld) {
+			n.fatal = err
+			return
+		}
+		n.m.snapshots.Inc()
+	}
 	// 4.
 	n.core.Advance()
 }
@@ -506,10 +532,25 @@ func (n *node) publishStatus(force bool) {
 	for id, a := range n.members {
 		addrs[id] = a
 	}
+	// The members' Haven addresses are in the replicated configuration;
+	// their HTTP and peer addresses follow the port layout unless the
+	// config file said otherwise.
 	for i := range st.Members {
-		st.Members[i].Address = addrs[st.Members[i].ID].Haven
+		m := &st.Members[i]
+		a, known := addrs[m.ID]
+		if m.Address == "" {
+			m.Address = a.Haven
+		} else if !known || a.Haven != m.Address {
+			a = memberAddrs{Haven: m.Address}
+			a.HTTP, _ = offsetPort(m.Address, 80)
+			a.Peer, _ = offsetPort(m.Address, 100)
+			addrs[m.ID], n.members[m.ID] = a, a
+			if n.tr != nil && m.ID != n.id {
+				n.tr.SetPeer(m.ID, a.Peer)
+			}
+		}
 	}
-	if lead := n.core.Leader(); lead != raft.None {
+	if lead := n.core.Leader(); lead != raft.None && st.LeaderAddress == "" {
 		st.LeaderAddress = addrs[lead].Haven
 	}
 	n.status.Store(&hostStatus{Status: st, addrs: addrs})

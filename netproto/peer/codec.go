@@ -2,6 +2,7 @@ package peer
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/havenproject/haven/fsm"
 	"github.com/havenproject/haven/raft"
@@ -94,6 +95,7 @@ func appendRaftMessage(b []byte, m *raft.Message) []byte {
 		b = endNested(appendSnapshot(b, m.Snapshot), mark)
 	}
 	b = appendPresentBytes(b, 12, m.Context)
+	b = appendUint(b, 13, m.Round) // havend: raft's heartbeat round (raft branch, cea2604..e468bbd)
 	return b
 }
 
@@ -123,6 +125,20 @@ func appendConfState(b []byte, c *raft.ConfState) []byte {
 	}
 	for _, id := range c.Learners {
 		b = appendRepeatedUint(b, 2, uint64(id))
+	}
+	// havend: members' addresses (raft branch, cea2604), sorted by id so
+	// that equal states encode equally.
+	ids := make([]raft.NodeID, 0, len(c.Addresses))
+	for id := range c.Addresses {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	for _, id := range ids {
+		var mark int
+		b, mark = beginNested(b, 3)
+		b = appendUint(b, 1, uint64(id))
+		b = appendString(b, 2, c.Addresses[id])
+		b = endNested(b, mark)
 	}
 	return b
 }
@@ -328,6 +344,8 @@ func (d *decoder) raftMessage(buf []byte, m *raft.Message) error {
 			}
 		case 12:
 			m.Context, err = r.nested(wire)
+		case 13:
+			m.Round, err = r.uint(wire)
 		default:
 			return false, nil
 		}
@@ -402,6 +420,35 @@ func (d *decoder) confState(buf []byte, c *raft.ConfState) error {
 			list = &c.Voters
 		case 2:
 			list = &c.Learners
+		case 3:
+			sub, err := r.nested(wire)
+			if err == nil {
+				err = d.item()
+			}
+			if err != nil {
+				return true, err
+			}
+			var id uint64
+			var addr string
+			err = fields(sub, func(r *reader, field, wire int) (bool, error) {
+				var err error
+				switch field {
+				case 1:
+					id, err = r.uint(wire)
+				case 2:
+					addr, err = r.string(wire)
+				default:
+					return false, nil
+				}
+				return true, err
+			})
+			if err == nil {
+				if c.Addresses == nil {
+					c.Addresses = map[raft.NodeID]string{}
+				}
+				c.Addresses[raft.NodeID(id)] = addr
+			}
+			return true, err
 		default:
 			return false, nil
 		}
