@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -176,52 +177,83 @@ func TestHelpAndCompletion(t *testing.T) {
 }
 
 func TestStatusMembersDiscover(t *testing.T) {
-	c := startCluster(t, 1)
-	nd := c.nodes[0]
+	c := startCluster(t, 3)
+	lead := c.leader()
 	r := c.haven("status")
 	require.Equal(t, 0, r.code, r)
 	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
-	require.Len(t, lines, 1+len(c.nodes))
+	require.Len(t, lines, 1+len(c.nodes), r)
 	require.Regexp(t, `^ID\s+ADDRESS\s+HTTP\s+ROLE\s+TERM\s+LEADER\s+COMMIT\s+APPLIED`, lines[0])
-	require.Regexp(t, `^n1\s+`+nd.haven+`\s+`+nd.http+`\s+leader\s+\d+\s+n1\s+\d+\s+\d+`, lines[1])
+	for i, nd := range c.nodes {
+		role := "follower"
+		if nd == lead {
+			role = "leader"
+		}
+		require.Regexp(t, `^`+nd.id+`\s+`+nd.haven+`\s+`+nd.http+`\s+`+role+`\s+\d+\s+`+lead.id+`\s+\d+\s+\d+`, lines[1+i])
+	}
 
 	r = c.haven("-o", "json", "status")
 	require.Equal(t, 0, r.code, r)
-	require.Contains(t, r.stdout, `"role":"leader"`)
 	require.Equal(t, 1, strings.Count(r.stdout, "\n"), "one line")
+	var views []map[string]any
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &views))
+	require.Len(t, views, 3)
+	require.Equal(t, "n1", views[0]["id"])
+	require.Equal(t, c.nodes[0].http, views[0]["http_address"])
+	require.Contains(t, views[0]["status"], "commit")
 
 	r = c.haven("members")
 	require.Equal(t, 0, r.code, r)
-	require.Regexp(t, `n1\s+voter\s+`+nd.haven+`\s+`+nd.http, r.stdout)
+	for _, nd := range c.nodes {
+		require.Regexp(t, nd.id+`\s+voter\s+`+nd.haven+`\s+`+nd.http, r.stdout)
+	}
 
 	r = c.haven("discover", "location")
 	require.Equal(t, 0, r.code, r)
-	require.Contains(t, r.stdout, nd.haven)
+	for _, nd := range c.nodes {
+		require.Contains(t, r.stdout, nd.haven)
+	}
 	r = c.haven("-o", "json", "discover", "quorum", "/data/x")
 	require.Equal(t, 0, r.code, r)
-	require.Equal(t, nd.haven, decodeJSON(t, r.stdout)["location"])
-	r = c.haven("discover", "uuid", "n1")
+	require.Equal(t, lead.haven, decodeJSON(t, r.stdout)["location"])
+	r = c.haven("discover", "uuid", "n2")
 	require.Equal(t, 0, r.code, r)
-	require.Equal(t, nd.haven+"\n", r.stdout)
+	require.Equal(t, c.nodes[1].haven+"\n", r.stdout)
 	r = c.haven("discover", "elsewhere")
 	require.Equal(t, 2, r.code, r)
 
+	// Hand leadership to a follower; every node then names it.
+	target := c.nodes[0]
+	if target == lead {
+		target = c.nodes[1]
+	}
+	r = c.haven("become", "leader", target.id)
+	require.Equal(t, 0, r.code, r)
+	require.Equal(t, "leadership transferred to "+target.id+"\n", r.stdout)
+	require.Equal(t, target, c.leader())
+
 	r = c.haven("become", "sideways", "n2")
 	require.Equal(t, 2, r.code, r)
-	r = c.haven("become", "learner", "n2")
+	r = c.haven("become", "learner", "n4")
 	require.Equal(t, 2, r.code, r)
 	require.Contains(t, r.stderr, "--address")
 	r = c.haven("become", "leader", "n9")
 	require.NotEqual(t, 0, r.code, "no such node: %s", r)
 	require.Regexp(t, `Error: \w+:`, r.stderr)
+
+	// With a node down, status still shows it, as unreachable.
+	c.kill(c.nodes[2])
+	r = c.haven("status")
+	require.Equal(t, 0, r.code, r)
+	require.Regexp(t, `n3\s+\S+\s+\S+\s+unreachable`, r.stdout)
 }
 
 // watch prints the list, then every change; it keeps streaming across a
-// kill -9 of the node it is connected to (here the only one, restarted from
-// its data dir: the session and the watch resume there).
+// kill -9 of the node it is connected to: the client resumes its session on
+// another node and registers the watch from the last version it printed.
 func TestWatchAcrossNodeKill(t *testing.T) {
-	c := startCluster(t, 1)
-	w := c.background("-o", "json", "watch", "/data/w")
+	c := startCluster(t, 3)
+	w := c.background("-o", "json", "watch", "/data/w") // on n1, the first endpoint
 	first := w.nextJSON(10 * time.Second)
 	require.Equal(t, "/data/w", first["path"])
 	require.Equal(t, []any{}, first["items"])
@@ -249,8 +281,14 @@ func TestWatchAcrossNodeKill(t *testing.T) {
 	push("2")
 	read()
 	c.kill(c.nodes[0])
-	c.restart(c.nodes[0])
 	push("3")
+	push("4")
+	read()
+	// And once more, after the node it moved to dies too: n1 comes back,
+	// and n2 and n3 take turns failing.
+	c.restart(c.nodes[0])
+	c.kill(c.nodes[1])
+	push("5")
 	read()
 
 	r := c.haven("watch", "/data/w", "--since", "0", "--count", "2")
