@@ -545,39 +545,59 @@ func (a *app) progress(o *benchOptions, rec *recorder, ph *phase) func() {
 }
 
 // cpuSampler reads the cluster's CPU seconds before and after, once per
-// process: nodes whose /metrics give the same process start time (or the
-// same pid in /v1/status) are one process, as in havend -dev.
+// process: nodes with the same pid in /v1/status, or whose /metrics agree on
+// the process's start time, memory and CPU, are one process (havend -dev).
 type cpuSampler struct {
 	before map[string]client.ProcessCPU // by HTTP address, one per process
 }
 
 func (a *app) startCPU(ctx context.Context, info clusterInfo) *cpuSampler {
 	s := &cpuSampler{before: map[string]client.ProcessCPU{}}
-	seenPID := map[int]bool{}
-	seenStart := map[float64]bool{}
+	// Sample every node at once, so that one process seen through several
+	// nodes gives the same figures.
+	type sample struct {
+		view nodeView
+		pc   client.ProcessCPU
+		err  error
+	}
+	var samples []*sample
 	for _, v := range info.views {
-		if v.Status == nil {
+		if v.Status != nil {
+			samples = append(samples, &sample{view: v})
+		}
+	}
+	var wg sync.WaitGroup
+	for _, sm := range samples {
+		wg.Add(1)
+		go func(sm *sample) {
+			defer wg.Done()
+			cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			defer cancel()
+			sm.pc, sm.err = client.FetchCPU(cctx, sm.view.HTTPAddress)
+		}(sm)
+	}
+	wg.Wait()
+	seenPID := map[int]bool{}
+	var kept []client.ProcessCPU
+next:
+	for _, sm := range samples {
+		if sm.err != nil {
 			continue
 		}
-		if pid := v.Status.PID; pid != 0 {
+		if pid := sm.view.Status.PID; pid != 0 {
 			if seenPID[pid] {
 				continue
 			}
 			seenPID[pid] = true
-		}
-		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		pc, err := client.FetchCPU(cctx, v.HTTPAddress)
-		cancel()
-		if err != nil {
-			continue
-		}
-		if pc.Started != 0 {
-			if seenStart[pc.Started] {
-				continue
+		} else {
+			for _, k := range kept {
+				if k.SameProcess(sm.pc) {
+					continue next
+				}
 			}
-			seenStart[pc.Started] = true
 		}
-		s.before[v.HTTPAddress] = pc
+		kept = append(kept, sm.pc)
+		s.before[sm.view.HTTPAddress] = sm.pc
 	}
 	return s
 }

@@ -409,3 +409,10 @@ func TestMutexExcludesConcurrentLockers(t *testing.T) {
 	require.Equal(t, int32(18), rounds.Load())
 	require.Equal(t, int32(1), maxHolders.Load())
 }
+
+func TestSameProcess(t *testing.T) {
+	a := ProcessCPU{Seconds: 8.22, Started: 1.79616405967e+09, Resident: 5.3559296e+07}
+	require.True(t, a.SameProcess(ProcessCPU{Seconds: 8.23, Started: a.Started, Resident: a.Resident}), "one process seen through two nodes")
+	require.False(t, a.SameProcess(ProcessCPU{Seconds: 10.15, Started: a.Started, Resident: 5.238784e+07}), "started together, but two processes")
+	require.False(t, a.SameProcess(ProcessCPU{Seconds: 8.22, Started: a.Started + 1, Resident: a.Resident}))
+}

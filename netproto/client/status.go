@@ -75,9 +75,20 @@ func FetchStatus(ctx context.Context, httpAddr string) (NodeStatus, error) {
 type ProcessCPU struct {
 	// Seconds is process_cpu_seconds_total.
 	Seconds float64
-	// Started is process_start_time_seconds: nodes that report the same
-	// value share one process (havend -dev runs three).
+	// Started is process_start_time_seconds (10 ms resolution: processes
+	// started together share it).
 	Started float64
+	// Resident is process_resident_memory_bytes.
+	Resident float64
+}
+
+// SameProcess says whether two samples taken at about the same time come
+// from one process (havend -dev serves three nodes from one): the same
+// start time, the same resident memory to the byte, and CPU time within a
+// scheduler tick or two.
+func (p ProcessCPU) SameProcess(q ProcessCPU) bool {
+	d := p.Seconds - q.Seconds
+	return p.Started == q.Started && p.Resident == q.Resident && d < 0.05 && d > -0.05
 }
 
 // FetchCPU reads the process metrics from the node's /metrics.
@@ -106,6 +117,8 @@ func FetchCPU(ctx context.Context, httpAddr string) (ProcessCPU, error) {
 			pc.Seconds, found = v, true
 		case "process_start_time_seconds":
 			pc.Started = v
+		case "process_resident_memory_bytes":
+			pc.Resident = v
 		}
 	}
 	if !found {
