@@ -56,8 +56,9 @@ type Client struct {
 	log    *slog.Logger
 	rid    atomic.Uint64
 	seen   atomic.Uint64
-	ctx    context.Context // canceled by Close or expiry: stops the manager
-	cancel context.CancelFunc
+	ctx     context.Context // canceled by Close or expiry: stops the manager
+	cancel  context.CancelFunc
+	closing atomic.Bool // Close sent `close`: the node's hang-up is expected
 
 	mu        sync.Mutex
 	cur       *conn         // the connection in use; nil while reconnecting
@@ -236,7 +237,7 @@ func (c *Client) run(cn *conn) {
 			c.changed = make(chan struct{})
 		}
 		c.mu.Unlock()
-		if c.ctx.Err() != nil {
+		if c.ctx.Err() != nil || c.closing.Load() {
 			return
 		}
 		c.log.Info("haven: connection lost; failing over", "address", cn.addr, "err", err)
@@ -577,6 +578,7 @@ func (c *Client) Close(ctx context.Context) error {
 	c.mu.Unlock()
 	var closeErr error
 	if cn, err := c.current(ctx); err == nil {
+		c.closing.Store(true)
 		_, _, err := cn.call(ctx, c.rid.Add(1), newRequest("close"))
 		if err != nil && !errors.Is(err, errConnLost) {
 			closeErr = &Error{Code: fsm.Unavailable, Op: "close", Node: cn.addr, Message: err.Error(), cause: err}

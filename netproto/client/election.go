@@ -5,6 +5,7 @@ import (
 	"errors"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/havenproject/haven/fsm"
 )
@@ -56,7 +57,7 @@ func (e *Election) Campaign(ctx context.Context, value any) (uint64, error) {
 	// to that version are already in it.
 	mine, list, err := e.push(ctx, value)
 	if err != nil {
-		_ = w.Close(context.WithoutCancel(ctx))
+		_ = w.Close(quick(ctx))
 		return 0, err
 	}
 	members := map[uint64]bool{mine: true}
@@ -88,14 +89,23 @@ func (e *Election) Campaign(ctx context.Context, value any) (uint64, error) {
 			}
 			if !members[mine] {
 				e.clear()
-				_ = w.Close(context.WithoutCancel(ctx))
+				_ = w.Close(quick(ctx))
 				return 0, ErrLostCandidacy
 			}
 		case <-ctx.Done():
-			_ = e.Resign(context.WithoutCancel(ctx))
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			_ = e.Resign(rctx)
+			cancel()
 			return 0, &Error{Code: fsm.Unavailable, Op: "campaign", Message: "not elected in time: " + ctx.Err().Error(), cause: ctx.Err()}
 		}
 	}
+}
+
+// quick is a short context for cleaning up after ctx ended.
+func quick(ctx context.Context) context.Context {
+	c, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	context.AfterFunc(c, cancel)
+	return c
 }
 
 // push makes our candidacy. If the connection broke before the answer, the
