@@ -52,10 +52,10 @@ type Config struct {
 // again from the last version each saw. All methods are safe to call from
 // many goroutines; calls are pipelined on the connection.
 type Client struct {
-	cfg    Config
-	log    *slog.Logger
-	rid    atomic.Uint64
-	seen   atomic.Uint64
+	cfg     Config
+	log     *slog.Logger
+	rid     atomic.Uint64
+	seen    atomic.Uint64
 	ctx     context.Context // canceled by Close or expiry: stops the manager
 	cancel  context.CancelFunc
 	closing atomic.Bool // Close sent `close`: the node's hang-up is expected
