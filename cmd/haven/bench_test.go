@@ -39,11 +39,16 @@ func checkBench(t *testing.T, r result, mode string) map[string]any {
 func TestBenchModes(t *testing.T) {
 	c := startCluster(t, 3)
 	common := []string{"--duration", "1s", "--warmup", "200ms", "--quiet", "-o", "json"}
-	for _, mode := range [][]string{{"push", "--clients", "4"}, {"read"}, {"read", "--stale", "--clients", "4"}, {"watch", "--clients", "2"}, {"close-notify"}} {
+	for _, mode := range [][]string{{"push", "--clients", "4"}, {"read"}, {"read", "--stale", "--clients", "4"}, {"watch", "--clients", "2"}, {"close-notify"}, {"push", "--placement", "given", "--clients", "2"}} {
 		r := c.haven(append(append([]string{"bench"}, mode...), common...)...)
 		m := checkBench(t, r, mode[0])
 		if len(mode) > 1 && mode[1] == "--stale" {
 			require.Equal(t, true, m["stale"])
+		}
+		if len(mode) > 2 && mode[1] == "--placement" {
+			require.Equal(t, "given", m["placement"])
+		} else {
+			require.Equal(t, "followers-first", m["placement"])
 		}
 	}
 

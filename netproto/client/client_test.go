@@ -429,3 +429,24 @@ func TestSameProcess(t *testing.T) {
 	require.False(t, a.SameProcess(ProcessCPU{Seconds: 10.15, Started: a.Started, Resident: 5.238784e+07}), "started together, but two processes")
 	require.False(t, a.SameProcess(ProcessCPU{Seconds: 8.22, Started: a.Started + 1, Resident: a.Resident}))
 }
+
+// A node that answers pings Unavailable (it lost the leader) is left for
+// another before the session's ttl runs out; the session and its watch go
+// along.
+func TestUnavailablePingsMoveTheSession(t *testing.T) {
+	f := newFakeCluster(t, 2)
+	c := connectFake(t, f)
+	writer := connectFake(t, f, f.addrs()[1])
+	ctx := testCtx(t)
+	w, err := c.Watch(ctx, "/data/p")
+	require.NoError(t, err)
+	session := c.SessionID()
+	f.nodes[0].mu.Lock()
+	f.nodes[0].noLeader = true
+	f.nodes[0].mu.Unlock()
+	require.Eventually(t, func() bool { _, addr := c.Node(); return addr == f.addrs()[1] }, 10*time.Second, 10*time.Millisecond)
+	require.Equal(t, session, c.SessionID())
+	wr, err := writer.Push(ctx, "/data/p", 1)
+	require.NoError(t, err)
+	require.Equal(t, []uint64{wr.Item.Version}, collect(t, w, 1))
+}

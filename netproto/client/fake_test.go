@@ -38,6 +38,9 @@ type fakeNode struct {
 	mu   sync.Mutex
 	cs   map[*fakeConn]bool
 	dead bool
+	// noLeader makes the node answer pings Unavailable, as a node cut off
+	// from the leader does.
+	noLeader bool
 }
 
 type fakeConn struct {
@@ -360,6 +363,14 @@ func (f *fakeCluster) query(c *fakeConn, rid any, m map[string]any) {
 func (f *fakeCluster) heartbeat(c *fakeConn, rid any, m map[string]any) {
 	wait, _ := toU64(m["wait_ms"])
 	deadline := time.After(time.Duration(wait) * time.Millisecond)
+	c.node.mu.Lock()
+	noLeader := c.node.noLeader
+	c.node.mu.Unlock()
+	if noLeader {
+		time.Sleep(50 * time.Millisecond)
+		c.send(map[string]any{"rid": rid, "action": "heartbeat", "type": "pong", "result": false, "error": map[string]any{"code": "Unavailable", "message": "no leader"}})
+		return
+	}
 	for {
 		f.mu.Lock()
 		alive := false
