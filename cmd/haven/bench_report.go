@@ -176,4 +176,3 @@ func (a *app) report2(o *benchOptions, rec *recorder, res benchResult) error {
 	}
 	return tw.Flush()
 }
-
