@@ -450,3 +450,36 @@ func TestUnavailablePingsMoveTheSession(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, []uint64{wr.Item.Version}, collect(t, w, 1))
 }
+
+func TestWatchIterator(t *testing.T) {
+	f := newFakeCluster(t, 1)
+	c := connectFake(t, f)
+	ctx := testCtx(t)
+	w, err := c.Watch(ctx, "/data/it")
+	require.NoError(t, err)
+	for i := 0; i < 3; i++ {
+		_, err := c.Push(ctx, "/data/it", i)
+		require.NoError(t, err)
+	}
+	var kinds []Kind
+	for ev, err := range w.All(ctx) {
+		require.NoError(t, err)
+		kinds = append(kinds, ev.Kind)
+		if len(kinds) == 3 {
+			require.NoError(t, w.Close(ctx))
+		}
+	}
+	require.Equal(t, []Kind{KindPush, KindPush, KindPush}, kinds, "the range ends after Close, without error")
+	require.NoError(t, w.Err())
+
+	// The same path can be watched again once closed; twice at once cannot.
+	w2, err := c.Watch(ctx, "/data/it")
+	require.NoError(t, err)
+	_, err = c.Watch(ctx, "/data/it")
+	require.Equal(t, fsm.InvalidParameter, CodeOf(err))
+	short, cancel := context.WithCancel(ctx)
+	cancel()
+	for _, err := range w2.All(short) {
+		require.ErrorIs(t, err, context.Canceled)
+	}
+}
