@@ -483,3 +483,27 @@ func TestWatchIterator(t *testing.T) {
 		require.ErrorIs(t, err, context.Canceled)
 	}
 }
+
+// A leader whose session ends learns it: Lost closes.
+func TestElectionLostWithTheSession(t *testing.T) {
+	f := newFakeCluster(t, 1)
+	c := connectFake(t, f)
+	ctx := testCtx(t)
+	e := NewElection(c, "/data/lost")
+	tok, err := e.Campaign(ctx, "x")
+	require.NoError(t, err)
+	require.Equal(t, tok, e.Token())
+	select {
+	case <-e.Lost():
+		t.Fatal("lost while the session lives")
+	case <-time.After(50 * time.Millisecond):
+	}
+	f.mu.Lock()
+	clear(f.sess)
+	f.mu.Unlock()
+	select {
+	case <-e.Lost():
+	case <-time.After(10 * time.Second):
+		t.Fatal("leadership outlived the session")
+	}
+}
