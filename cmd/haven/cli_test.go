@@ -354,3 +354,23 @@ func TestLockExcludes(t *testing.T) {
 	r = c.haven("lock", "/data/l")
 	require.Equal(t, 2, r.code, r)
 }
+
+// A held push outlives the death of its node: the session moves to another
+// node within its ttl, and its item stays.
+func TestPushHoldsAcrossNodeKill(t *testing.T) {
+	c := startCluster(t, 3)
+	p := c.background("--ttl", "1s", "-o", "json", "push", "/data/held", `"mine"`) // on n1
+	pushed := p.nextJSON(10 * time.Second)
+	item := num(pushed["item"].(map[string]any)["version"])
+	c.kill(c.nodes[0])
+	time.Sleep(3 * time.Second) // three ttls
+	r := c.haven("-o", "json", "get", "/data/held")
+	require.Equal(t, 0, r.code, r)
+	items := decodeJSON(t, r.stdout)["items"].([]any)
+	require.Len(t, items, 1, "the item survived: %s", p.stderr.String())
+	require.Equal(t, item, num(items[0].(map[string]any)["version"]))
+	require.Equal(t, pushed["session"], items[0].(map[string]any)["owner"])
+	p.signal(syscall.SIGINT)
+	require.Equal(t, "released", p.nextJSON(10*time.Second)["event"])
+	require.Equal(t, 0, p.wait(10*time.Second))
+}
