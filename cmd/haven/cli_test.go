@@ -371,6 +371,6 @@ func TestPushHoldsAcrossNodeKill(t *testing.T) {
 	require.Equal(t, item, num(items[0].(map[string]any)["version"]))
 	require.Equal(t, pushed["session"], items[0].(map[string]any)["owner"])
 	p.signal(syscall.SIGINT)
-	require.Equal(t, "released", p.nextJSON(10*time.Second)["event"])
+	require.Equal(t, "released", p.nextJSON(10 * time.Second)["event"])
 	require.Equal(t, 0, p.wait(10*time.Second))
 }
