@@ -374,3 +374,29 @@ func TestPushHoldsAcrossNodeKill(t *testing.T) {
 	require.Equal(t, "released", p.nextJSON(10 * time.Second)["event"])
 	require.Equal(t, 0, p.wait(10*time.Second))
 }
+
+// If watch's session itself ends (here: the process is stopped for longer
+// than its ttl), it carries on in a new session from the last version it
+// printed, so the stream still has no gap.
+func TestWatchOutlivesItsSession(t *testing.T) {
+	c := startCluster(t, 1)
+	w := c.background("--ttl", "1s", "-v", "-o", "json", "watch", "/data/long")
+	w.nextJSON(10 * time.Second)
+	r := c.haven("push", "/data/long", `"before"`, "--then-exit")
+	require.Equal(t, 0, r.code, r)
+	require.Equal(t, "before", w.nextJSON(10*time.Second)["item"].(map[string]any)["data"])
+	w.nextJSON(10 * time.Second) // its delete
+
+	w.signal(syscall.SIGSTOP)
+	time.Sleep(2500 * time.Millisecond) // the session expires
+	r = c.haven("push", "/data/long", `"while stopped"`, "--then-exit")
+	require.Equal(t, 0, r.code, r)
+	w.signal(syscall.SIGCONT)
+	ev := w.nextJSON(20 * time.Second)
+	require.Equal(t, "push", ev["kind"], w.stderr.String())
+	require.Equal(t, "while stopped", ev["item"].(map[string]any)["data"])
+	require.Equal(t, "delete", w.nextJSON(10*time.Second)["kind"])
+	require.Contains(t, w.stderr.String(), "continuing after version")
+	w.signal(syscall.SIGINT)
+	require.Equal(t, 0, w.wait(10*time.Second))
+}
