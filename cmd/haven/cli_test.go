@@ -384,7 +384,7 @@ func TestWatchOutlivesItsSession(t *testing.T) {
 	w.nextJSON(10 * time.Second)
 	r := c.haven("push", "/data/long", `"before"`, "--then-exit")
 	require.Equal(t, 0, r.code, r)
-	require.Equal(t, "before", w.nextJSON(10*time.Second)["item"].(map[string]any)["data"])
+	require.Equal(t, "before", w.nextJSON(10 * time.Second)["item"].(map[string]any)["data"])
 	w.nextJSON(10 * time.Second) // its delete
 
 	w.signal(syscall.SIGSTOP)
@@ -395,7 +395,7 @@ func TestWatchOutlivesItsSession(t *testing.T) {
 	ev := w.nextJSON(20 * time.Second)
 	require.Equal(t, "push", ev["kind"], w.stderr.String())
 	require.Equal(t, "while stopped", ev["item"].(map[string]any)["data"])
-	require.Equal(t, "delete", w.nextJSON(10*time.Second)["kind"])
+	require.Equal(t, "delete", w.nextJSON(10 * time.Second)["kind"])
 	require.Contains(t, w.stderr.String(), "continuing after version")
 	w.signal(syscall.SIGINT)
 	require.Equal(t, 0, w.wait(10*time.Second))
