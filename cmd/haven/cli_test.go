@@ -400,3 +400,15 @@ func TestWatchOutlivesItsSession(t *testing.T) {
 	w.signal(syscall.SIGINT)
 	require.Equal(t, 0, w.wait(10*time.Second))
 }
+
+// A lock whose session ends stops its command and exits SessionExpired.
+func TestLockLostStopsTheCommand(t *testing.T) {
+	c := startCluster(t, 1)
+	p := c.background("--ttl", "1s", "lock", "/data/lost", "--", "sh", "-c", "echo running; exec sleep 30")
+	require.Equal(t, "running", p.next(10*time.Second))
+	p.signal(syscall.SIGSTOP)
+	time.Sleep(2500 * time.Millisecond)
+	p.signal(syscall.SIGCONT)
+	require.Equal(t, 8, p.wait(20*time.Second), p.stderr.String())
+	require.Contains(t, p.stderr.String(), "Error: SessionExpired: lock: lock lost")
+}
