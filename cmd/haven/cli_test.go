@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -412,3 +413,43 @@ func TestLockLostStopsTheCommand(t *testing.T) {
 	require.Equal(t, 8, p.wait(20*time.Second), p.stderr.String())
 	require.Contains(t, p.stderr.String(), "Error: SessionExpired: lock: lock lost")
 }
+
+// become: add a spare as a learner, promote it, then remove it.
+func TestBecomeLearnerVoterRemoved(t *testing.T) {
+	c := startClusterOf(t, 4, 3)
+	n4 := c.nodes[3]
+	c.start(n4)
+	eventually := func(args ...string) result {
+		t.Helper()
+		var r result
+		require.Eventually(t, func() bool { r = c.haven(args...); return r.code == 0 }, 20*time.Second, 200*time.Millisecond, "haven %v", args)
+		return r
+	}
+	r := eventually("become", "learner", "n4", "--address", n4.haven)
+	require.Equal(t, "n4 added as a learner at "+n4.haven+"\n", r.stdout)
+	require.Eventually(t, func() bool {
+		r := c.haven("members")
+		return regexpMatch(`n4\s+learner\s+`+n4.haven, r.stdout)
+	}, 20*time.Second, 100*time.Millisecond)
+	require.Eventually(t, func() bool {
+		st, err := fetchStatus(n4.http)
+		return err == nil && st.Applied > 0 && st.Leader != ""
+	}, 20*time.Second, 100*time.Millisecond, "the learner catches up")
+	r = eventually("become", "voter", "n4")
+	require.Equal(t, "n4 promoted to voter\n", r.stdout)
+	r = c.haven("-o", "json", "members")
+	require.Equal(t, 0, r.code, r)
+	var members []map[string]any
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &members))
+	require.Len(t, members, 4)
+	require.Contains(t, r.stdout, `"id":"n4","role":"voter"`)
+
+	r = eventually("become", "removed", "n4")
+	require.Equal(t, "n4 removed\n", r.stdout)
+	require.Eventually(t, func() bool {
+		r := c.haven("members")
+		return r.code == 0 && !strings.Contains(r.stdout, "n4")
+	}, 20*time.Second, 100*time.Millisecond)
+}
+
+func regexpMatch(re, s string) bool { return regexp.MustCompile(re).MatchString(s) }

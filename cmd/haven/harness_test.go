@@ -99,19 +99,23 @@ func freeBase(t *testing.T, n ...int) int {
 // startCluster writes an n-node cluster with `havend init` (keys,
 // certificates, one config file per node) and starts each node as its own
 // process.
-func startCluster(t *testing.T, n int) *testCluster {
+func startCluster(t *testing.T, n int) *testCluster { return startClusterOf(t, n, n) }
+
+// startClusterOf writes n nodes of which the first initial form the
+// cluster and start; the others are spares for `become learner`.
+func startClusterOf(t *testing.T, n, initial int) *testCluster {
 	t.Helper()
 	c := &testCluster{t: t}
 	base := freeBase(t, n)
 	dir := t.TempDir()
-	out, err := exec.Command(bin.havend, "init", "-nodes", fmt.Sprint(n), "-dir", dir, "-base-port", fmt.Sprint(base)).CombinedOutput()
+	out, err := exec.Command(bin.havend, "init", "-nodes", fmt.Sprint(n), "-initial", fmt.Sprint(initial), "-dir", dir, "-base-port", fmt.Sprint(base)).CombinedOutput()
 	require.NoError(t, err, "havend init: %s", out)
 	for i := range n {
 		nd := &testNode{id: fmt.Sprintf("n%d", i+1), haven: fmt.Sprintf("127.0.0.1:%d", base+i), http: fmt.Sprintf("127.0.0.1:%d", base+i+80),
 			config: filepath.Join(dir, fmt.Sprintf("n%d.yaml", i+1))}
 		c.nodes = append(c.nodes, nd)
 	}
-	for _, nd := range c.nodes {
+	for _, nd := range c.nodes[:initial] {
 		c.start(nd)
 	}
 	t.Cleanup(func() {
