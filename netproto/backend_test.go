@@ -35,6 +35,8 @@ type memNode struct {
 	done   chan struct{}
 	// full makes Submit refuse, to test backpressure answers.
 	full atomic.Bool
+	// hold makes Submit accept and never answer (a request in flight).
+	hold atomic.Bool
 }
 
 func newMemNode(t *testing.T) *memNode {
@@ -123,6 +125,9 @@ func (n *memNode) Attach(out outFn) session.ConnID {
 func (n *memNode) Submit(req session.Request) bool {
 	if n.full.Load() {
 		return false
+	}
+	if n.hold.Load() {
+		return true
 	}
 	select {
 	case n.in <- func(c *session.Core) { c.Submit(req) }:

@@ -221,6 +221,9 @@ func (s *Server) Close() error {
 	s.mu.Unlock()
 	for _, c := range conns {
 		c.drain()
+		// A writer stuck on a client that does not read gets a second,
+		// then its connection is cut.
+		time.AfterFunc(time.Second, c.shutdown)
 	}
 	s.wg.Wait()
 	return nil

@@ -1,6 +1,7 @@
 package netproto
 
 import (
+	"context"
 	"net"
 	"os"
 	"sync"
@@ -317,4 +318,23 @@ func toInt(v any) int {
 		return int(x)
 	}
 	return -1
+}
+
+// Shutdown answers what is still in flight Unavailable, then closes.
+func TestShutdownAnswersRequestsInFlight(t *testing.T) {
+	addr, n, s := startServer(t, Options{})
+	c := dial(t, addr)
+	c.connect()
+	n.hold.Store(true)
+	rid := c.send(M{"action": "query", "type": "create", "path": "/data/a", "data": 1})
+	time.Sleep(50 * time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	done := make(chan struct{})
+	go func() { s.Shutdown(ctx); close(done) }()
+	a := c.recv()
+	require.EqualValues(t, rid, a["rid"])
+	require.Equal(t, "Unavailable", errCode(a))
+	require.True(t, c.closed())
+	<-done
 }

@@ -242,7 +242,14 @@ func (l *raftLog) compact(index uint64) {
 		panic(fmt.Sprintf("raft: compact to %d beyond applied %d", index, l.applied))
 	}
 	t, _ := l.term(index)
-	l.entries = append([]Entry(nil), l.entries[index-l.snapIndex:]...)
+	// The entries kept move to a new array (the old one may still be read
+	// through entries handed out in a Ready or a message), as large as the
+	// old one: the log grows back to its usual length without regrowing
+	// and copying its entries again.
+	rest := l.entries[index-l.snapIndex:]
+	kept := make([]Entry, len(rest), max(cap(l.entries), 2*len(rest)))
+	copy(kept, rest)
+	l.entries = kept
 	l.snapIndex, l.snapTerm = index, t
 }
 

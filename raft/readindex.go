@@ -175,7 +175,8 @@ func (r *Raft) leaseValid() bool {
 	if r.leaseRevoked {
 		return false
 	}
-	acks := make([]uint64, 0, len(r.conf.voters))
+	var buf [8]uint64
+	acks := buf[:0]
 	for _, id := range r.conf.voters {
 		switch pr := r.progress[id]; {
 		case id == r.id:

@@ -38,16 +38,22 @@ func (r *Raft) canPropose() error {
 // adds them to the leader's own log.
 func (r *Raft) appendEntries(ents ...Entry) {
 	last := r.log.lastIndex()
+	confChanged := false
 	for i := range ents {
 		ents[i].Term = r.term
 		ents[i].Index = last + 1 + uint64(i)
 		r.log.append(ents[i])
-		r.conf.observe(&ents[i])
 		if ents[i].Type == EntryConfChange {
+			r.conf.observe(&ents[i])
 			r.pendingConfIndex = ents[i].Index
+			confChanged = true
 		}
 	}
-	r.onConfChange()
+	if confChanged {
+		// §4.1: in force once appended. Only then: rebuilding the progress
+		// table on every proposal would cost more than the proposal.
+		r.onConfChange()
+	}
 	// The leader's own match moves when the host has persisted the entries
 	// (Advance); a single-voter cluster commits then.
 }
@@ -205,7 +211,8 @@ func (r *Raft) checkQuorumActive() bool {
 // terms by counting replicas. Only log entries from the leader's current
 // term are committed by counting replicas."
 func (r *Raft) maybeCommit() bool {
-	matches := make([]uint64, 0, len(r.conf.voters))
+	var buf [8]uint64 // no allocation for clusters of up to 8 voters
+	matches := buf[:0]
 	for _, id := range r.conf.voters {
 		if pr := r.progress[id]; pr != nil {
 			matches = append(matches, pr.match)

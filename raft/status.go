@@ -46,7 +46,7 @@ func (r *Raft) Status() Status {
 		for id, pr := range r.progress {
 			s.Peers = append(s.Peers, PeerStatus{
 				ID: id, Match: pr.match, Next: pr.next, State: pr.state.String(),
-				Learner: pr.learner, Inflights: pr.inflights.count(),
+				Learner: pr.learner, Inflights: pr.inflights.count,
 			})
 		}
 		slices.SortFunc(s.Peers, func(a, b PeerStatus) int { return cmp.Compare(a.ID, b.ID) })

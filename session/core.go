@@ -375,6 +375,8 @@ func (c *Core) Ready() Ready {
 		SoftState: rd.SoftState, HardState: rd.HardState, Entries: rd.Entries,
 		Snapshot: rd.Snapshot, MustSync: rd.MustSync, SavedSnapshot: c.saved,
 		SnapshotJob: c.newJob, CommittedEntries: rd.CommittedEntries,
+		// Raft's messages come first, so its early ones stay first.
+		EarlyMessages: rd.EarlyMessages,
 	}
 	if c.newJob != nil {
 		c.job, c.newJob = c.newJob, nil

@@ -30,10 +30,13 @@
 //	       goroutine; the loop goes on feeding the core meanwhile, but
 //	       takes no other Ready: HasReady is false and Ready panics until
 //	       Advance.
+//	       Only rd.Messages[:rd.EarlyMessages] (a leader's appends and
+//	       heartbeats, raft's Ready.EarlyMessages, §10.2.1) may be sent
+//	       before or while this runs.
 //	    3. once that is durable, in this order:
-//	       a. send rd.Messages to peers (the transport copies them or
-//	          encodes them before Advance; the core reuses nothing it handed
-//	          out, but Raft reuses its message buffer);
+//	       a. send the other rd.Messages to peers (the transport copies
+//	          or encodes them before Advance; the core reuses nothing it
+//	          handed out, but Raft reuses its message buffer);
 //	       b. if rd.SnapshotJob is set, have rd.SnapshotJob.Serialize() run
 //	          anywhere (another goroutine), then call core.SnapshotDone(job,
 //	          bytes) on the loop, now or in a later round;

@@ -127,3 +127,29 @@ func TestTwoWritesToldOneIndexAreBothAnswered(t *testing.T) {
 	require.Len(t, first, 1, "the first write is answered when its index is applied")
 	require.Equal(t, fsm.Unavailable, first[0].Code)
 }
+
+// A session end removes all its items in one entry; a watcher of the list
+// gets a delete event for each, in item order (PROTOCOL.md: "all deletions
+// of one session end share that index").
+func TestSessionEndDeliversEveryDelete(t *testing.T) {
+	tc := newTestCluster(t, 3, nil)
+	l := tc.leader()
+	f := tc.follower()
+	tc.connect(l, 1, 60000)
+	tc.connect(f, 2, 60000)
+	require.Equal(t, fsm.OK, tc.do(f, Request{Conn: 2, Op: OpWatch, Path: "/data/many"}).Code)
+	var versions []uint64
+	for i := range 3 {
+		versions = append(versions, tc.do(l, Request{Conn: 1, Op: OpCreate, Path: "/data/many", Data: mustPack(i)}).Version)
+	}
+	end := tc.do(l, Request{Conn: 1, Op: OpClose})
+	require.Equal(t, fsm.OK, end.Code)
+	tc.tick(2)
+	evs := tc.nodes[f].deliveries[2]
+	require.Len(t, evs, 6)
+	for i, ev := range evs[3:] {
+		require.Equal(t, fsm.EventDelete, ev.Kind)
+		require.Equal(t, versions[i], ev.Item.Version)
+		require.Equal(t, evs[3].Version, ev.Version)
+	}
+}

@@ -47,6 +47,8 @@ type readTracker struct {
 	// this node to apply through their atIndex.
 	atApplied []*pendingRead
 	next      uint64
+	// refused is set when Raft refused the last ReadIndex (no leader).
+	refused bool
 }
 
 func (t *readTracker) init() {}
@@ -95,7 +97,7 @@ func (t *readTracker) enqueue(c *Core, r *pendingRead) {
 
 // canFlush reports whether flush would ask for a read index now.
 func (t *readTracker) canFlush(c *Core) bool {
-	if len(t.queue) == 0 {
+	if len(t.queue) == 0 || t.refused {
 		return false
 	}
 	soft := c.raft.SoftState()
@@ -110,8 +112,12 @@ func (t *readTracker) flush(c *Core) {
 	t.next++
 	b := &readBatch{ctx: "r" + strconv.FormatUint(t.next, 10), reads: t.queue, askedAt: c.now}
 	if err := c.raft.ReadIndex([]byte(b.ctx)); err != nil {
-		return // no leader known: keep them queued
+		// No leader known: keep them queued, and keep HasReady from
+		// spinning on them until the next tick or leader change retries.
+		t.refused = true
+		return
 	}
+	t.refused = false
 	t.queue = nil
 	t.batches = append(t.batches, b)
 }

@@ -79,3 +79,28 @@ func TestHasReadyIsFalseUntilAdvance(t *testing.T) {
 	items, _ := core.Machine().Read("/data/h")
 	require.Len(t, items, 2)
 }
+
+// Raft's early messages (a leader's appends, which may leave before its own
+// fsync, §10.2.1) stay the first Messages of the session's Ready.
+func TestEarlyMessagesAreRaftsFirst(t *testing.T) {
+	tc := newTestCluster(t, 3, nil)
+	l := tc.leader()
+	f := tc.follower()
+	tc.connect(f, 1, 60000)
+	core := tc.nodes[l].core
+	// A forwarded write (a service message waits for the reply) and a
+	// proposal at once.
+	require.NoError(t, core.Step(PeerMessage{Group: 1, From: f, To: l, Forward: &Forward{ID: 5,
+		Command: fsm.Encode(fsm.Noop{})}}))
+	rd := core.Ready()
+	require.Positive(t, rd.EarlyMessages)
+	for i, m := range rd.Messages {
+		if i < rd.EarlyMessages {
+			require.NotNil(t, m.Raft, "early message %d", i)
+			require.Equal(t, raft.MsgApp, m.Raft.Type)
+		}
+	}
+	require.NotNil(t, rd.Messages[len(rd.Messages)-1].ForwardReply)
+	tc.nodes[l].disk.save(rd)
+	core.Advance()
+}

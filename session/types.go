@@ -196,9 +196,13 @@ type Ready struct {
 	// simulator compares them with the committed log.
 	CommittedEntries []raft.Entry
 
-	Messages   []PeerMessage
-	Replies    []Reply
-	Deliveries []Delivery
+	Messages []PeerMessage
+	// EarlyMessages is how many of the first Messages may be sent before
+	// or while HardState and Entries are persisted (raft's
+	// Ready.EarlyMessages: a leader's appends and heartbeats, §10.2.1).
+	EarlyMessages int
+	Replies       []Reply
+	Deliveries    []Delivery
 	// Disconnect lists connections the host must close (after sending
 	// their replies): their watches lost continuity because this node
 	// installed a snapshot from the leader instead of applying the entries

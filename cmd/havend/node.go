@@ -362,6 +362,12 @@ func (n *node) handleReady() {
 		}
 		n.soft = rd.SoftState
 	}
+	// 0. A leader's appends and heartbeats leave before its own fsync,
+	// which then runs in parallel with the followers' (thesis §10.2.1).
+	early := rd.EarlyMessages
+	if early > 0 {
+		n.tr.Send(rd.Messages[:early])
+	}
 	// 2. Persist a snapshot from the leader, then the hard state and
 	// entries with one fsync for all of them (group commit).
 	if rd.Snapshot != nil {
@@ -392,8 +398,8 @@ func (n *node) handleReady() {
 		n.noteConfChange(&rd.Entries[i], false)
 	}
 	// 3a. Messages: only now, after the fsync (Figure 2).
-	if len(rd.Messages) > 0 {
-		n.tr.Send(rd.Messages)
+	if len(rd.Messages) > early {
+		n.tr.Send(rd.Messages[early:])
 	}
 	// 3b. A snapshot of the state machine is serialised off the loop.
 	if job := rd.SnapshotJob; job != nil {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/havenproject/haven/netproto"
+	"github.com/havenproject/haven/websvc"
 )
 
 // server is one node with its listeners: Haven (TCP), HTTP, and the peer
@@ -59,7 +60,16 @@ func startServer(cfg *Config, logger *slog.Logger, makeTransport func(*node) (tr
 		Observe:     m.observeRequest,
 		ConnChanged: func(d int) { m.connections.Add(float64(d)) },
 	})
-	s.http = &http.Server{Handler: n.httpHandler(nil), ReadHeaderTimeout: 10 * time.Second}
+	// Vera (websvc) serves everything on the HTTP listener but /v1/status,
+	// /metrics and /healthz; pages of every member's origin may use it.
+	var httpAddrs []string
+	for _, p := range cfg.Peers {
+		httpAddrs = append(httpAddrs, p.HTTP)
+	}
+	site := websvc.New(n, websvc.Config{
+		AllowedOrigins: websvc.Origins(httpAddrs, false), MaxMessageBytes: cfg.MaxMessageBytes, Logger: n.log,
+	})
+	s.http = &http.Server{Handler: n.httpHandler(site), ReadHeaderTimeout: 10 * time.Second}
 	go func() { s.errC <- ignoreClosed(s.haven.Serve(s.havenLn)) }()
 	go func() { s.errC <- ignoreClosed(s.http.Serve(s.httpLn)) }()
 	n.log.Info("serving", "haven", cfg.Haven, "http", cfg.HTTP, "peer", cfg.Peer)

@@ -46,6 +46,17 @@ func (c *havenConn) send(m M) int {
 	return c.rid
 }
 
+// trySend is send for goroutines that race a close.
+func (c *havenConn) trySend(m M) error {
+	b, err := msgpack.Marshal(m)
+	if err != nil {
+		return err
+	}
+	_ = c.nc.SetWriteDeadline(time.Now().Add(10 * time.Second))
+	_, err = c.nc.Write(b)
+	return err
+}
+
 func (c *havenConn) recv() (M, error) {
 	_ = c.nc.SetReadDeadline(time.Now().Add(15 * time.Second))
 	var m M

@@ -3,6 +3,7 @@ package peer
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -59,6 +60,11 @@ func newPeer(t *Transport, id raft.NodeID, address string) *peer {
 		// does not answer, rather than waited on until the request times
 		// out.
 		HTTP2: &http.HTTP2Config{SendPingTimeout: 5 * time.Second, PingTimeout: 3 * time.Second},
+	}
+	if t.http1 {
+		tr.ForceAttemptHTTP2 = false
+		tr.TLSNextProto = map[string]func(string, *tls.Conn) http.RoundTripper{}
+		tr.TLSClientConfig.NextProtos = []string{"http/1.1"}
 	}
 	p := &peer{
 		t: t, id: id, address: address, http: tr,

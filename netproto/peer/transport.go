@@ -83,6 +83,10 @@ type Transport struct {
 	closed bool
 	wg     sync.WaitGroup
 
+	// http1 makes new senders speak HTTP/1.1 (keep-alive) instead of
+	// HTTP/2: a benchmark's knob.
+	http1 bool
+
 	sent, dropped, batches, failed, received, refused atomic.Uint64
 	lastRefusalLog                                    atomic.Int64
 }

@@ -20,7 +20,7 @@ import (
 
 // testNode is one transport served over real TLS on 127.0.0.1.
 type testNode struct {
-	t    *testing.T
+	t    testing.TB
 	cred *Node
 	tr   *Transport
 	addr string
@@ -40,7 +40,7 @@ type testCluster struct {
 	keys  map[raft.NodeID]ed25519.PublicKey
 }
 
-func newTestCluster(t *testing.T, ids ...raft.NodeID) *testCluster {
+func newTestCluster(t testing.TB, ids ...raft.NodeID) *testCluster {
 	ca, creds, err := DevCluster(ids...)
 	require.NoError(t, err)
 	c := &testCluster{ca: ca, nodes: map[raft.NodeID]*testNode{}, keys: map[raft.NodeID]ed25519.PublicKey{}}
@@ -58,7 +58,7 @@ func newTestCluster(t *testing.T, ids ...raft.NodeID) *testCluster {
 	return c
 }
 
-func (c *testCluster) start(t *testing.T, cred *Node, addr string, tweak func(*Config)) *testNode {
+func (c *testCluster) start(t testing.TB, cred *Node, addr string, tweak func(*Config)) *testNode {
 	n := &testNode{t: t, cred: cred, ca: c.ca, arrived: make(chan struct{}, 1)}
 	cfg := Config{
 		ID: cred.ID, Key: cred.Key, Keys: c.keys,

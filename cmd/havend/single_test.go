@@ -1,0 +1,146 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"github.com/vmihailenco/msgpack/v5"
+)
+
+// startSingle runs one havend process of a one-node cluster on free ports.
+func startSingle(t *testing.T, dataDir string, args ...string) (*exec.Cmd, string, string, *bytes.Buffer) {
+	base := freeBase(t)
+	haven := fmt.Sprintf("127.0.0.1:%d", base)
+	httpAddr := fmt.Sprintf("127.0.0.1:%d", base+80)
+	cmd := exec.Command(havendBin, append([]string{"-data-dir", dataDir, "-haven", haven}, args...)...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _, _ = cmd.Process.Wait() })
+	return cmd, haven, httpAddr, &out
+}
+
+func TestSingleNodeProcess(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	cmd, haven, httpAddr, out := startSingle(t, dir)
+	c := dialHaven(t, haven)
+	var a M
+	require.Eventually(t, func() bool { a = c.mustCall(M{"action": "connect", "version": "1"}); return ok(a) }, 10*time.Second, 20*time.Millisecond)
+	require.True(t, ok(c.mustCall(M{"action": "query", "type": "create", "path": "/data/s", "data": "v"})))
+
+	t.Run("bad input is answered and the node keeps serving", func(t *testing.T) {
+		big, _ := msgpack.Marshal(M{"action": "connect", "pad": make([]byte, 2<<20)})
+		wrongFirst, _ := msgpack.Marshal(M{"action": "query", "type": "read", "path": "/data/s"})
+		unknown, _ := msgpack.Marshal(M{"action": "dance"})
+		for _, tc := range []struct {
+			name, code string
+			connect    bool
+			in         []byte
+		}{
+			{"garbage", "InvalidParameter", false, []byte{0x81, 0xc1, 0xff, 0xff}},
+			{"oversized", "TooLarge", false, big},
+			{"wrong first message", "InvalidParameter", false, wrongFirst},
+			{"unknown action", "Unsupported", true, unknown},
+		} {
+			b := dialHaven(t, haven)
+			if tc.connect {
+				require.True(t, ok(b.mustCall(M{"action": "connect", "version": "1"})))
+			}
+			_, _ = b.nc.Write(tc.in)
+			a, err := b.recv()
+			require.NoError(t, err, tc.name)
+			require.Equal(t, false, a["result"], tc.name)
+			require.Equal(t, tc.code, code(a), tc.name)
+			_, err = b.recv()
+			require.Error(t, err, "%s: the connection is closed", tc.name)
+			a = c.mustCall(M{"action": "query", "type": "read", "path": "/data/s"})
+			require.Len(t, a["items"], 1, "%s: the node keeps serving", tc.name)
+		}
+	})
+
+	t.Run("HTTP status, metrics and health", func(t *testing.T) {
+		resp, err := http.Get("http://" + httpAddr + "/v1/status")
+		require.NoError(t, err)
+		require.Equal(t, "*", resp.Header.Get("Access-Control-Allow-Origin"))
+		resp.Body.Close()
+		resp, err = http.Get("http://" + httpAddr + "/healthz")
+		require.NoError(t, err)
+		require.Equal(t, 200, resp.StatusCode)
+		resp.Body.Close()
+		resp, err = http.Get("http://" + httpAddr + "/metrics")
+		require.NoError(t, err)
+		var body bytes.Buffer
+		_, _ = body.ReadFrom(resp.Body)
+		resp.Body.Close()
+		for _, m := range []string{"haven_raft_term", "haven_raft_commit_index", "haven_wal_fsync_seconds", "haven_request_seconds", "haven_connections", "haven_sessions"} {
+			require.Contains(t, body.String(), m)
+		}
+	})
+
+	t.Run("a second process cannot open the data dir", func(t *testing.T) {
+		second := exec.Command(havendBin, "-data-dir", dir, "-haven", "127.0.0.1:0", "-http", "127.0.0.1:0", "-peer", "127.0.0.1:0")
+		b, err := second.CombinedOutput()
+		require.Error(t, err)
+		require.Contains(t, string(b), "in use by another process")
+	})
+
+	t.Run("SIGTERM stops it cleanly", func(t *testing.T) {
+		require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		select {
+		case err := <-done:
+			require.NoError(t, err, "%s", out)
+		case <-time.After(5 * time.Second):
+			t.Fatalf("havend did not stop within 5 s:\n%s", out)
+		}
+		require.Contains(t, out.String(), "WAL closed")
+	})
+
+	t.Run("restart from the data dir; another id is refused", func(t *testing.T) {
+		other := exec.Command(havendBin, "-id", "n2", "-data-dir", dir, "-haven", "127.0.0.1:0", "-http", "127.0.0.1:0", "-peer", "127.0.0.1:0",
+			"-peers", "n2=127.0.0.1:1")
+		b, err := other.CombinedOutput()
+		require.Error(t, err)
+		require.Contains(t, string(b), "belongs to node n1")
+
+		_, haven, _, _ := startSingle(t, dir)
+		d := dialHaven(t, haven)
+		require.Eventually(t, func() bool { return ok(d.mustCall(M{"action": "connect", "version": "1", "session": a["token"]})) },
+			10*time.Second, 50*time.Millisecond, "the session outlives a restart within its ttl")
+		a := d.mustCall(M{"action": "query", "type": "read", "path": "/data/s"})
+		require.Len(t, a["items"], 1)
+	})
+}
+
+// A node with an empty data dir told the cluster exists never writes a
+// configuration of its own: it waits to be added, leaderless.
+func TestEmptyDataDirNeverBootstrapsIntoAnExistingCluster(t *testing.T) {
+	c := newProcCluster(t, 2, 1)
+	c.kill(1) // the existing cluster is away; n2 must not take over
+	c.start(2)
+	hc := http.Client{Timeout: time.Second}
+	require.Eventually(t, func() bool {
+		resp, err := hc.Get("http://" + c.http(2) + "/v1/status")
+		if err == nil {
+			resp.Body.Close()
+		}
+		return err == nil
+	}, 10*time.Second, 20*time.Millisecond, "%s", c.logs(2))
+	time.Sleep(500 * time.Millisecond) // several election timeouts
+	st, err := c.status(2)
+	require.NoError(t, err)
+	require.Empty(t, st.Leader)
+	require.Empty(t, st.Members, "no configuration of its own")
+	require.Contains(t, c.logs(2), "waiting to be added")
+	_, err = os.Stat(filepath.Join(c.dir, "n2", "data", "identity.json"))
+	require.NoError(t, err)
+}
