@@ -123,7 +123,9 @@ func (c *Client) DiscoverNode(ctx context.Context, id string) (string, error) {
 	return a.Location, nil
 }
 
-// DiscoverLocations gives the answering node's address and every member's.
+// DiscoverLocations gives the location the node names (havend: the
+// leader's address, or its own while there is none) and every member's
+// address.
 func (c *Client) DiscoverLocations(ctx context.Context) (self string, all []string, err error) {
 	a, _, err := c.do(ctx, newRequest("discover").set("type", "location"), true)
 	if err != nil {
