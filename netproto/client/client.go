@@ -229,7 +229,9 @@ func (c *Client) learnMembers() {
 func (c *Client) run(cn *conn) {
 	for {
 		err := c.heartbeat(cn)
-		cn.close(err)
+		// Calls still waiting on cn learn that their answer is lost: a
+		// write among them may have been applied, so it is not sent again.
+		cn.close(fmt.Errorf("%w: %v", errConnLost, err))
 		c.mu.Lock()
 		if c.cur == cn {
 			c.cur = nil
@@ -568,24 +570,67 @@ func (c *Client) Token() string {
 func (c *Client) Abandon() { c.fail(ErrClosed) }
 
 // Close ends the session at once (its items are removed) and the
-// connection. It is safe to call more than once.
+// connection. If the node fails meanwhile, Close resumes the session on
+// another node to close it there, until ctx ends. It is safe to call more
+// than once.
 func (c *Client) Close(ctx context.Context) error {
 	c.mu.Lock()
 	if c.err != nil {
 		c.mu.Unlock()
 		return nil
 	}
+	cn := c.cur
 	c.mu.Unlock()
-	var closeErr error
-	if cn, err := c.current(ctx); err == nil {
-		c.closing.Store(true)
-		_, _, err := cn.call(ctx, c.rid.Add(1), newRequest("close"))
-		if err != nil && !errors.Is(err, errConnLost) {
-			closeErr = &Error{Code: fsm.Unavailable, Op: "close", Node: cn.addr, Message: err.Error(), cause: err}
+	c.closing.Store(true) // the manager no longer fails over
+	defer c.fail(ErrClosed)
+	var opened []*conn
+	defer func() {
+		for _, o := range opened {
+			o.close(ErrClosed)
 		}
-	} else {
-		closeErr = err
+	}()
+	var lastErr error
+	backoff := 10 * time.Millisecond
+	for {
+		if cn == nil || isDone(cn) {
+			var err error
+			cn, err = c.open(ctx, c.pick())
+			if CodeOf(err) == fsm.SessionExpired {
+				return nil // already ended
+			}
+			if err != nil {
+				lastErr, cn = err, nil
+			} else {
+				opened = append(opened, cn)
+			}
+		}
+		if cn != nil {
+			a, _, err := cn.call(ctx, c.rid.Add(1), newRequest("close"))
+			if err == nil {
+				err = answerError(a, "close", cn.addr)
+				if err == nil || CodeOf(err) == fsm.SessionExpired {
+					return nil
+				}
+				if CodeOf(err) != fsm.Unavailable {
+					return err
+				}
+			}
+			lastErr, cn = err, nil
+		}
+		select {
+		case <-ctx.Done():
+			return &Error{Code: fsm.Unavailable, Op: "close", Message: fmt.Sprintf("session not closed in time: %v", lastErr), cause: ctx.Err()}
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 200*time.Millisecond)
 	}
-	c.fail(ErrClosed)
-	return closeErr
+}
+
+func isDone(cn *conn) bool {
+	select {
+	case <-cn.done:
+		return true
+	default:
+		return false
+	}
 }

@@ -507,3 +507,21 @@ func TestElectionLostWithTheSession(t *testing.T) {
 		t.Fatal("leadership outlived the session")
 	}
 }
+
+// Close on a client whose node just died closes the session elsewhere.
+func TestCloseAfterNodeDeath(t *testing.T) {
+	f := newFakeCluster(t, 2)
+	c := connectFake(t, f)
+	watcher := connectFake(t, f, f.addrs()[1])
+	ctx := testCtx(t)
+	wr, err := c.Push(ctx, "/data/cd", 1)
+	require.NoError(t, err)
+	w, err := watcher.Watch(ctx, "/data/cd")
+	require.NoError(t, err)
+	f.kill(f.nodes[0])
+	require.NoError(t, c.Close(ctx))
+	ev := <-w.Events()
+	require.Equal(t, KindDelete, ev.Kind)
+	require.Equal(t, wr.Item.Version, ev.Item.Version)
+	require.ErrorIs(t, c.Err(), ErrClosed)
+}
