@@ -538,7 +538,7 @@ func (c *Client) do(ctx context.Context, req *request, retry bool) (*answer, *co
 			if c.Err() != nil {
 				return nil, nil, c.Err()
 			}
-			continue
+			return nil, nil, err // not a lost connection: encoding, ...
 		}
 		if err := answerError(a, op, cn.addr); err != nil {
 			if retry && CodeOf(err) == fsm.Unavailable {

@@ -525,3 +525,10 @@ func TestCloseAfterNodeDeath(t *testing.T) {
 	require.Equal(t, wr.Item.Version, ev.Item.Version)
 	require.ErrorIs(t, c.Err(), ErrClosed)
 }
+
+func TestUnencodableDataIsInvalidParameter(t *testing.T) {
+	f := newFakeCluster(t, 1)
+	c := connectFake(t, f)
+	_, err := c.Push(testCtx(t), "/data/x", make(chan int))
+	require.Equal(t, fsm.InvalidParameter, CodeOf(err))
+}
