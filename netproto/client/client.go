@@ -255,6 +255,7 @@ func (c *Client) run(cn *conn) {
 // heartbeat long-polls on cn until cn must be given up, and hands the events
 // to the watches. It returns why.
 func (c *Client) heartbeat(cn *conn) error {
+	lastOK := time.Now() // the connect (or resume) was answered just now
 	for {
 		c.mu.Lock()
 		ttl := c.ttl
@@ -278,10 +279,24 @@ func (c *Client) heartbeat(cn *conn) error {
 				c.fail(err)
 				return err
 			}
-			// Unavailable: this node cannot reach a leader in time. Move
-			// before the session's ttl runs out (ZooKeeper does the same).
+			// Unavailable: this node could not have the leader vouch for
+			// the session in time (no leader yet, or a new one still
+			// renewing sessions). Ask it again while half the ttl is left;
+			// then move, before the ttl runs out (as a ZooKeeper client
+			// leaves a server that lost its quorum).
+			if time.Since(lastOK) < ttl/2 {
+				select {
+				case <-time.After(min(ttl/20, 100*time.Millisecond)):
+					continue
+				case <-cn.done:
+					return fmt.Errorf("heartbeat: %w", errConnLost)
+				case <-c.ctx.Done():
+					return ErrClosed
+				}
+			}
 			return err
 		}
+		lastOK = time.Now()
 		for _, ev := range a.events {
 			c.observe(ev.Version)
 			c.mu.Lock()
