@@ -83,7 +83,8 @@ Modes:
                 session closes; latency from close to the watcher's delete
   failover      clients push while the leader is killed with --kill (e.g.
                 'kill -9 {pid}'; {pid}, {id} and {address} are filled in,
-                the pid from /v1/status or --pids); reports failover_ms, the
+                the pid from /v1/status, --pids, or the local process on the
+                leader's port); reports failover_ms, the
                 time from the kill to the first write begun after it that
                 succeeded
 
@@ -544,8 +545,8 @@ func (a *app) progress(o *benchOptions, rec *recorder, ph *phase) func() {
 
 type killInfo struct{ id, pid, address string }
 
-// killTarget names the leader to kill and its pid (from /v1/status, else
-// --pids).
+// killTarget names the leader to kill and its pid: from /v1/status, else
+// --pids, else the local process listening on its Haven address.
 func killTarget(info clusterInfo, pids string) (killInfo, error) {
 	if info.leaderID == "" {
 		return killInfo{}, &client.Error{Code: fsm.Unavailable, Op: "bench", Message: "no leader found in /v1/status to kill"}
@@ -563,7 +564,19 @@ func killTarget(info clusterInfo, pids string) (killInfo, error) {
 		}
 	}
 	if k.pid == "" {
-		return k, usageError("no pid for leader %s: /v1/status has none; give --pids %s=PID,...", k.id, k.id)
+		if pid := localPID(k.address); pid != 0 {
+			// One process serving several members (havend -dev) would take
+			// the whole cluster down with it: refuse.
+			for _, v := range info.views {
+				if v.ID != k.id && localPID(v.Address) == pid {
+					return k, usageError("leader %s shares process %d with %s (havend -dev?): failover needs separate processes", k.id, pid, v.ID)
+				}
+			}
+			k.pid = strconv.Itoa(pid)
+		}
+	}
+	if k.pid == "" {
+		return k, usageError("no pid for leader %s: /v1/status has none and no local process listens on %s; give --pids %s=PID,...", k.id, k.address, k.id)
 	}
 	return k, nil
 }

@@ -83,8 +83,9 @@ func TestBenchModes(t *testing.T) {
 func TestBenchFailover(t *testing.T) {
 	c := startCluster(t, 3)
 	lead := c.leader()
+	// No --pids: haven finds the process listening on the leader's port.
 	r := c.haven("bench", "failover", "--clients", "4", "--duration", "1s", "--warmup", "200ms", "--quiet", "-o", "json",
-		"--pids", c.pids(), "--kill", "kill -9 {pid}")
+		"--kill", "kill -9 {pid}")
 	m := checkBench(t, r, "failover")
 	require.Equal(t, lead.id, m["killed"])
 	require.NotNil(t, m["failover_ms"], r.stdout)

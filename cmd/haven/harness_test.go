@@ -153,17 +153,6 @@ func (c *testCluster) restart(nd *testNode) {
 	c.waitReady()
 }
 
-// pids is the --pids flag of haven bench for this cluster.
-func (c *testCluster) pids() string {
-	var out []string
-	for _, nd := range c.nodes {
-		if nd.cmd != nil {
-			out = append(out, fmt.Sprintf("%s=%d", nd.id, nd.cmd.Process.Pid))
-		}
-	}
-	return strings.Join(out, ",")
-}
-
 // leader is the node every running node names as leader, once they agree.
 func (c *testCluster) leader() *testNode {
 	c.t.Helper()
