@@ -338,3 +338,19 @@ func TestShutdownAnswersRequestsInFlight(t *testing.T) {
 	require.True(t, c.closed())
 	<-done
 }
+
+// A ping that cannot be answered OK is a failed pong (PROTOCOL.md,
+// "heartbeat"), with action and type like an OK one.
+func TestFailedPong(t *testing.T) {
+	addr, _, _ := startServer(t, Options{})
+	c := dial(t, addr)
+	a := c.call(M{"action": "connect", "version": "1", "ttl_ms": 100})
+	require.Equal(t, true, a["result"], "%v", a)
+	require.Eventually(t, func() bool {
+		a = c.call(M{"action": "heartbeat", "type": "ping"})
+		return a["result"] == false
+	}, 5*time.Second, 150*time.Millisecond, "a session that is not pinged expires")
+	require.Equal(t, "heartbeat", a["action"])
+	require.Equal(t, "pong", a["type"])
+	require.Equal(t, "SessionExpired", errCode(a))
+}

@@ -23,7 +23,7 @@ import (
 // Each reports ops/s and p50/p99 latency (ms); the machine is shared, so
 // read the figures with its load in mind.
 
-func startDevCluster(b *testing.B) []*server {
+func startDevCluster(b *testing.B, tweak ...func(*Config)) []*server {
 	base := freeBase(b)
 	dir := b.TempDir()
 	var peers []PeerConfig
@@ -37,6 +37,9 @@ func startDevCluster(b *testing.B) []*server {
 	for _, p := range peers {
 		cfg := defaultConfig()
 		cfg.ID, cfg.Haven, cfg.DataDir, cfg.Peers = p.ID, p.Haven, filepath.Join(dir, p.ID), peers
+		for _, f := range tweak {
+			f(&cfg)
+		}
 		require.NoError(b, cfg.resolve())
 		s, err := startServer(&cfg, logger, transports(p.ID))
 		require.NoError(b, err)
@@ -54,11 +57,14 @@ var item64 = string(make([]byte, 60)) // 64 bytes encoded (str8 header + 60... c
 
 // runClients runs clients sessions, each doing ops sequentially, spread
 // over the nodes, and reports throughput and latency percentiles.
-func runClients(b *testing.B, servers []*server, clients int, op func(c *havenConn, i int) M) {
+func runClients(b *testing.B, servers []*server, clients int, op func(c *havenConn, client, i int) M) {
 	conns := make([]*havenConn, clients)
 	for i := range conns {
 		c := dialHaven(b, servers[i%len(servers)].cfg.Haven)
-		require.Eventually(b, func() bool { a, err := c.call(M{"action": "connect", "version": "1", "ttl_ms": 60000}); return err == nil && ok(a) },
+		require.Eventually(b, func() bool {
+			a, err := c.call(M{"action": "connect", "version": "1", "ttl_ms": 60000})
+			return err == nil && ok(a)
+		},
 			10*time.Second, 20*time.Millisecond)
 		conns[i] = c
 	}
@@ -75,7 +81,7 @@ func runClients(b *testing.B, servers []*server, clients int, op func(c *havenCo
 			defer wg.Done()
 			for i := 0; i < per; i++ {
 				t0 := time.Now()
-				a := op(c, i)
+				a := op(c, ci, i)
 				lat[ci] = append(lat[ci], time.Since(t0))
 				if !ok(a) {
 					b.Errorf("%v", a)
@@ -102,8 +108,11 @@ func runClients(b *testing.B, servers []*server, clients int, op func(c *havenCo
 	b.ReportMetric(float64(cpu.Microseconds())/float64(len(all)), "cpu-us/op")
 }
 
-func push(c *havenConn, i int) M {
-	return c.mustCall(M{"action": "query", "type": "create", "path": fmt.Sprintf("/data/b%d", i%16), "data": item64})
+// push writes one 64-byte item into a list of its own: a create's answer
+// carries the whole list (PROTOCOL.md), so pushing into a few long lists
+// would measure the lists' growth, not the write path.
+func push(c *havenConn, client, i int) M {
+	return c.mustCall(M{"action": "query", "type": "create", "path": fmt.Sprintf("/data/c%d/%d", client, i), "data": item64})
 }
 
 func BenchmarkPush1(b *testing.B) {
@@ -116,15 +125,18 @@ func BenchmarkPush64(b *testing.B) {
 	runClients(b, s, 64, push)
 }
 
-func benchRead(b *testing.B, consistency string) {
-	s := startDevCluster(b)
+func benchRead(b *testing.B, consistency string, tweak ...func(*Config)) {
+	s := startDevCluster(b, tweak...)
 	c := dialHaven(b, s[0].cfg.Haven)
-	require.Eventually(b, func() bool { a, err := c.call(M{"action": "connect", "version": "1", "ttl_ms": 60000}); return err == nil && ok(a) },
+	require.Eventually(b, func() bool {
+		a, err := c.call(M{"action": "connect", "version": "1", "ttl_ms": 60000})
+		return err == nil && ok(a)
+	},
 		10*time.Second, 20*time.Millisecond)
 	for i := 0; i < 16; i++ {
-		require.True(b, ok(push(c, i)))
+		require.True(b, ok(c.mustCall(M{"action": "query", "type": "create", "path": fmt.Sprintf("/data/b%d", i), "data": item64})))
 	}
-	runClients(b, s, 64, func(c *havenConn, i int) M {
+	runClients(b, s, 64, func(c *havenConn, _, i int) M {
 		m := M{"action": "query", "type": "read", "path": fmt.Sprintf("/data/b%d", i%16)}
 		if consistency != "" {
 			m["consistency"] = consistency
@@ -135,6 +147,9 @@ func benchRead(b *testing.B, consistency string) {
 
 func BenchmarkReadLinearizable64(b *testing.B) { benchRead(b, "") }
 func BenchmarkReadStale64(b *testing.B)        { benchRead(b, "stale") }
+func BenchmarkReadLease64(b *testing.B) {
+	benchRead(b, "", func(c *Config) { c.ReadLease = true })
+}
 
 // BenchmarkFailover kills -9 the leader of a cluster of three processes
 // and measures the time to the first successful write: clients on both
@@ -207,7 +222,10 @@ func BenchmarkCloseToNotify(b *testing.B) {
 	s := startDevCluster(b)
 	connect := func(i int) *havenConn {
 		c := dialHaven(b, s[i].cfg.Haven)
-		require.Eventually(b, func() bool { a, err := c.call(M{"action": "connect", "version": "1", "ttl_ms": 60000}); return err == nil && ok(a) },
+		require.Eventually(b, func() bool {
+			a, err := c.call(M{"action": "connect", "version": "1", "ttl_ms": 60000})
+			return err == nil && ok(a)
+		},
 			10*time.Second, 20*time.Millisecond)
 		return c
 	}

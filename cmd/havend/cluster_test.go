@@ -170,7 +170,9 @@ func others(c *procCluster, not int) []int {
 }
 
 func TestClusterOfProcesses(t *testing.T) {
-	c := newProcCluster(t, 4, 3, "-min-ttl-ms", "300", "-request-timeout-ms", "1000")
+	// Small snapshots, so that restarts recover from one and the new
+	// member catches up from one.
+	c := newProcCluster(t, 4, 3, "-min-ttl-ms", "300", "-request-timeout-ms", "1000", "-snapshot-every", "20", "-snapshot-tail", "5")
 	lead := c.leader()
 	t.Logf("leader n%d", lead)
 	followers := others(c, lead)
@@ -292,6 +294,11 @@ func TestClusterOfProcesses(t *testing.T) {
 		c.t = t
 		defer func() { c.t = parent }()
 		adm, _ := c.connect(c.leader(), nil)
+		// Enough writes that the log n4 needs is compacted away: it
+		// catches up from a snapshot.
+		for i := 0; i < 40; i++ {
+			require.True(t, ok(adm.mustCall(M{"action": "query", "type": "create", "path": "/data/fill", "data": i})))
+		}
 		c.start(4)
 		become := func(typ string, node string, extra M) {
 			require.Eventually(t, func() bool {
@@ -338,5 +345,10 @@ func TestClusterOfProcesses(t *testing.T) {
 		}, 15*time.Second, 50*time.Millisecond)
 		q, _ := c.connect(4, nil)
 		require.True(t, ok(q.mustCall(M{"action": "query", "type": "create", "path": "/data/after", "data": 1})))
+		a := q.mustCall(M{"action": "query", "type": "read", "path": "/data/fill", "consistency": "stale"})
+		require.Len(t, a["items"], 40, "n4 has the state from before it joined")
+		snaps, _ := filepath.Glob(filepath.Join(c.dir, "n4", "data", "group-1", "snap-*.snap"))
+		all, _ := filepath.Glob(filepath.Join(c.dir, "n*", "data", "group-1", "*"))
+		require.NotEmpty(t, snaps, "n4 was sent a snapshot: %v", all)
 	})
 }

@@ -55,12 +55,18 @@ type Config struct {
 	MaxInflight      int    `yaml:"max_inflight"`
 	RequestTimeoutMs int64  `yaml:"request_timeout_ms"`
 	SnapshotEvery    uint64 `yaml:"snapshot_every"`
+	SnapshotTail     uint64 `yaml:"snapshot_tail"`
+	MaxPendingWrites int    `yaml:"max_pending_writes"`
+	MaxPendingReads  int    `yaml:"max_pending_reads"`
 
 	// Timing (see docs/host.md for why these defaults).
 	Tick           time.Duration `yaml:"tick"`
 	ElectionTicks  int           `yaml:"election_ticks"`
 	HeartbeatTicks int           `yaml:"heartbeat_ticks"`
 	NoFsync        bool          `yaml:"no_fsync"`
+	// ReadLease serves linearizable reads from the leader's lease
+	// (§6.4.1) instead of a ReadIndex round per batch.
+	ReadLease bool `yaml:"read_lease"`
 
 	LogLevel  string `yaml:"log_level"`
 	LogFormat string `yaml:"log_format"`
@@ -84,7 +90,8 @@ func defaultConfig() Config {
 		InitialClusterState: "new",
 		MinTTLms:            500, MaxTTLms: 60000, DefaultTTLms: 5000,
 		MaxMessageBytes: 1 << 20, MaxItemBytes: 64 << 10,
-		MaxIntake: 16384, MaxInflight: 1024, RequestTimeoutMs: 5000, SnapshotEvery: 10000,
+		MaxIntake: 16384, MaxInflight: 1024, RequestTimeoutMs: 5000, SnapshotEvery: 10000, SnapshotTail: 5000,
+		MaxPendingWrites: 10000, MaxPendingReads: 10000,
 		Tick: 10 * time.Millisecond, ElectionTicks: 10, HeartbeatTicks: 1,
 		LogLevel: "info", LogFormat: "text",
 	}
@@ -113,10 +120,14 @@ func bindFlags(fs *flag.FlagSet, cfg *Config) {
 	fs.IntVar(&cfg.MaxInflight, "max-inflight", cfg.MaxInflight, "requests of one connection in flight before the node stops reading it")
 	fs.Int64Var(&cfg.RequestTimeoutMs, "request-timeout-ms", cfg.RequestTimeoutMs, "how long a request waits for a leader or a commit before Unavailable")
 	fs.Uint64Var(&cfg.SnapshotEvery, "snapshot-every", cfg.SnapshotEvery, "applied entries between snapshots (log compaction)")
+	fs.Uint64Var(&cfg.SnapshotTail, "snapshot-tail", cfg.SnapshotTail, "entries the log keeps behind a snapshot, for followers a little behind")
+	fs.IntVar(&cfg.MaxPendingWrites, "max-pending-writes", cfg.MaxPendingWrites, "writes waiting for their entry before new ones are answered Unavailable")
+	fs.IntVar(&cfg.MaxPendingReads, "max-pending-reads", cfg.MaxPendingReads, "reads waiting for a read index before new ones are answered Unavailable")
 	fs.DurationVar(&cfg.Tick, "tick", cfg.Tick, "length of one Raft tick")
 	fs.IntVar(&cfg.ElectionTicks, "election-ticks", cfg.ElectionTicks, "election timeout in ticks (randomised in [n, 2n))")
 	fs.IntVar(&cfg.HeartbeatTicks, "heartbeat-ticks", cfg.HeartbeatTicks, "leader heartbeat interval in ticks")
 	fs.BoolVar(&cfg.NoFsync, "no-fsync", cfg.NoFsync, "do not fsync the WAL (unsafe: tests and experiments only)")
+	fs.BoolVar(&cfg.ReadLease, "read-lease", cfg.ReadLease, "linearizable reads trust the leader's lease (CheckQuorum, clocks drifting < 25%) instead of a ReadIndex round")
 	fs.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "debug, info, warn or error")
 	fs.StringVar(&cfg.LogFormat, "log-format", cfg.LogFormat, "text or json")
 }

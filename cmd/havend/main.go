@@ -3,6 +3,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -39,44 +40,23 @@ func main() {
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
-	cfg := defaultConfig()
-	fs := flag.NewFlagSet("havend", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprint(stderr, usage)
-		fs.PrintDefaults()
+	var cfg Config
+	dev, err := parseArgs(args, &cfg, stderr)
+	if err == flag.ErrHelp {
+		return 0
 	}
-	configPath := fs.String("config", "", "YAML config file (flags given as well win over it)")
-	dev := fs.Bool("dev", false, "run a three-node development cluster in this process")
-	bindFlags(fs, &cfg)
-	if err := fs.Parse(args); err != nil {
-		if err == flag.ErrHelp {
-			return 0
+	if err != nil {
+		if err != errUsage {
+			fmt.Fprintln(stderr, "havend:", err)
 		}
 		return 2
-	}
-	if *configPath != "" {
-		fileCfg := defaultConfig()
-		if err := loadConfigFile(*configPath, &fileCfg); err != nil {
-			fmt.Fprintln(stderr, "havend:", err)
-			return 2
-		}
-		// Flags set on the command line win over the file.
-		cfg = fileCfg
-		rebind := flag.NewFlagSet("", flag.ContinueOnError)
-		bindFlags(rebind, &cfg)
-		fs.Visit(func(f *flag.Flag) {
-			if rf := rebind.Lookup(f.Name); rf != nil {
-				_ = rf.Value.Set(f.Value.String())
-			}
-		})
 	}
 	logger, err := newLogger(cfg.LogLevel, cfg.LogFormat, stderr)
 	if err != nil {
 		fmt.Fprintln(stderr, "havend:", err)
 		return 2
 	}
-	if *dev {
+	if dev {
 		return runDev(cfg, logger, stdout)
 	}
 	if err := cfg.resolve(); err != nil {
@@ -95,6 +75,55 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stdout, "havend %s: Haven %s, HTTP http://%s/ (peer %s), data %s\n", cfg.ID, cfg.Haven, cfg.HTTP, cfg.Peer, cfg.DataDir)
 	return waitAndStop(logger, []*server{s})
+}
+
+// errUsage: the flag package has already said what is wrong.
+var errUsage = errors.New("usage")
+
+// parseArgs reads the flags and the -config file into cfg: the file over
+// the defaults, flags given on the command line over the file.
+func parseArgs(args []string, cfg *Config, stderr io.Writer) (dev bool, err error) {
+	*cfg = defaultConfig()
+	fs := flag.NewFlagSet("havend", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(stderr, usage)
+		fs.PrintDefaults()
+	}
+	configPath := fs.String("config", "", "YAML config file (flags given as well win over it)")
+	devFlag := fs.Bool("dev", false, "run a three-node development cluster in this process")
+	bindFlags(fs, cfg)
+	if err := fs.Parse(args); err != nil {
+		if err == flag.ErrHelp {
+			return false, err
+		}
+		return false, errUsage
+	}
+	if fs.NArg() > 0 {
+		return false, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if *configPath == "" {
+		return *devFlag, nil
+	}
+	// The flags' values are read before cfg, which they are bound to, is
+	// overwritten by the file's.
+	given := map[string]string{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = f.Value.String() })
+	fileCfg := defaultConfig()
+	if err := loadConfigFile(*configPath, &fileCfg); err != nil {
+		return false, err
+	}
+	*cfg = fileCfg
+	rebind := flag.NewFlagSet("", flag.ContinueOnError)
+	bindFlags(rebind, cfg)
+	for name, v := range given {
+		if rf := rebind.Lookup(name); rf != nil {
+			if err := rf.Value.Set(v); err != nil {
+				return false, fmt.Errorf("-%s: %w", name, err)
+			}
+		}
+	}
+	return *devFlag, nil
 }
 
 // waitAndStop waits for SIGINT or SIGTERM (or a listener failing) and

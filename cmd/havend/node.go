@@ -2,10 +2,12 @@ package main
 
 import (
 	crand "crypto/rand"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"net/http"
 	"os"
 	"slices"
 	"sync"
@@ -176,6 +178,9 @@ func (n *node) recover() error {
 		ID: n.id, ElectionTicks: cfg.ElectionTicks, HeartbeatTicks: cfg.HeartbeatTicks,
 		Rand: newCryptoRand(), PreVote: true, CheckQuorum: true,
 	}
+	if cfg.ReadLease {
+		rcfg.ReadMode = raft.ReadLease
+	}
 	switch {
 	case !empty:
 		n.log.Info("restarting from the data dir", "term", state.HardState.Term, "commit", state.HardState.Commit,
@@ -190,13 +195,20 @@ func (n *node) recover() error {
 		}
 		n.log.Info("bootstrapping a new cluster", "voters", fmt.Sprint(voters))
 	default:
+		// A node that lost its data dir must not come back under an id
+		// that may have voted (Figure 2: votedFor is persistent): ask the
+		// members it knows whether this id is one of theirs.
+		if by := n.askMembership(); by != "" {
+			return fmt.Errorf("the data dir is empty but %s lists %s as a member: a node that lost its data must rejoin under a new id (become learner), and the old id be removed", by, cfg.ID)
+		}
 		n.log.Info("empty data dir, joining an existing cluster: waiting to be added (become learner)")
 	}
 	rnd := newCryptoRand()
 	core, err := session.New(session.Config{
 		Raft: rcfg, Group: n.group, FSM: fsm.Options{MaxItemBytes: cfg.MaxItemBytes}, Rand: rnd,
 		MinTTLms: cfg.MinTTLms, MaxTTLms: cfg.MaxTTLms, DefaultTTLms: cfg.DefaultTTLms,
-		RequestTimeoutMs: cfg.RequestTimeoutMs, SnapshotEvery: cfg.SnapshotEvery,
+		RequestTimeoutMs: cfg.RequestTimeoutMs, SnapshotEvery: cfg.SnapshotEvery, SnapshotTail: cfg.SnapshotTail,
+		MaxPendingWrites: cfg.MaxPendingWrites, MaxPendingReads: cfg.MaxPendingReads,
 	}, raft.RestoredState{HardState: state.HardState, Snapshot: state.Snapshot, Entries: state.Entries})
 	if err != nil {
 		return err
@@ -561,4 +573,33 @@ func (n *node) publishStatus(force bool) {
 	}
 	n.status.Store(&hostStatus{Status: st, addrs: addrs})
 	n.m.observeStatus(&st)
+}
+
+// askMembership asks the other known members' /v1/status whether this
+// node's id is in their configuration; it returns the first that says so.
+// Members that do not answer in time are passed over: the check guards
+// against a mistake, it cannot prove one absent.
+func (n *node) askMembership() string {
+	client := http.Client{Timeout: time.Second}
+	for id, a := range n.members {
+		if id == n.id || a.HTTP == "" {
+			continue
+		}
+		resp, err := client.Get("http://" + a.HTTP + "/v1/status")
+		if err != nil {
+			continue
+		}
+		var st statusJSON
+		err = json.NewDecoder(resp.Body).Decode(&st)
+		resp.Body.Close()
+		if err != nil {
+			continue
+		}
+		for _, m := range st.Members {
+			if m.ID == n.name {
+				return netproto.FormatNodeID(id)
+			}
+		}
+	}
+	return ""
 }

@@ -144,3 +144,15 @@ func TestEmptyDataDirNeverBootstrapsIntoAnExistingCluster(t *testing.T) {
 	_, err = os.Stat(filepath.Join(c.dir, "n2", "data", "identity.json"))
 	require.NoError(t, err)
 }
+
+// A node whose data dir was lost may not rejoin under its old id.
+func TestLostDataDirCannotRejoinUnderItsID(t *testing.T) {
+	c := newProcCluster(t, 3, 3)
+	c.leader()
+	c.kill(3)
+	require.NoError(t, os.RemoveAll(filepath.Join(c.dir, "n3", "data")))
+	cmd := exec.Command(havendBin, "-config", filepath.Join(c.dir, "n3.yaml"), "-initial-cluster-state", "existing")
+	out, err := cmd.CombinedOutput()
+	require.Error(t, err)
+	require.Contains(t, string(out), "lists n3 as a member")
+}

@@ -2,6 +2,7 @@ package peer
 
 import (
 	"crypto/ed25519"
+	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
@@ -159,6 +160,12 @@ func signRequest(m *httpMessage, body []byte, key ed25519.PrivateKey, keyid stri
 	m.header.Set("Date", now.UTC().Format(http.TimeFormat))
 	m.header.Set("Content-Digest", contentDigest(body))
 	params := signatureParams(coveredComponents, now.Unix(), keyid, algEd25519)
+	// havend: a nonce (§2.3), so that two equal batches within one second
+	// (a repeated heartbeat answer) do not sign alike and get refused as
+	// replays; the verifier signs over the parameters as received.
+	var nonce [12]byte
+	_, _ = rand.Read(nonce[:])
+	params += ";nonce=" + quoteString(base64.RawURLEncoding.EncodeToString(nonce[:]))
 	base, err := signatureBase(m, coveredComponents, params)
 	if err != nil {
 		return err

@@ -106,11 +106,29 @@ func TestSignAndVerify(t *testing.T) {
 	now := time.Unix(1_800_000_000, 0)
 	m, body, priv, v := testSigner(t)
 	require.NoError(t, signRequest(m, body, priv, "1", now))
-	require.Equal(t, `haven=("@method" "@target-uri" "date" "content-digest");created=1800000000;keyid="1";alg="ed25519"`, m.header.Get("Signature-Input"))
+	require.Regexp(t, `^haven=\("@method" "@target-uri" "date" "content-digest"\);created=1800000000;keyid="1";alg="ed25519";nonce="[A-Za-z0-9_-]{16}"$`, m.header.Get("Signature-Input"))
 	got, err := v.verify(m, body, now.Add(10*time.Second))
 	require.NoError(t, err)
 	require.Equal(t, "1", got.keyid)
 	require.Len(t, got.signature, ed25519.SignatureSize)
+}
+
+// Two equal batches signed in the same second differ by their nonce, so
+// the second is not refused as a replay of the first (havend saw its
+// repeated heartbeat answers refused 401 otherwise).
+func TestEqualBatchesInOneSecondAreNotReplays(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	m1, body, priv, v := testSigner(t)
+	m2 := &httpMessage{method: m1.method, target: m1.target, header: http.Header{}}
+	require.NoError(t, signRequest(m1, body, priv, "1", now))
+	require.NoError(t, signRequest(m2, body, priv, "1", now))
+	require.NotEqual(t, m1.header.Get("Signature"), m2.header.Get("Signature"))
+	cache := newReplayCache(30*time.Second, 100)
+	for _, m := range []*httpMessage{m1, m2} {
+		got, err := v.verify(m, body, now)
+		require.NoError(t, err)
+		require.True(t, cache.admit(got.signature, got.created.Unix(), now))
+	}
 }
 
 func TestVerifyRefuses(t *testing.T) {

@@ -1,0 +1,49 @@
+package main
+
+import (
+	"io"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestConfigFileAndFlags(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "n2.yaml")
+	require.NoError(t, os.WriteFile(path, []byte(`
+id: n2
+data_dir: /var/lib/haven
+haven: 10.0.0.2:7402
+snapshot_every: 100
+tick: 20ms
+peers:
+  - {id: n1, haven: 10.0.0.1:7401}
+  - {id: n2, haven: 10.0.0.2:7402, http: 10.0.0.2:9000}
+`), 0o600))
+	var cfg Config
+	_, err := parseArgs([]string{"-config", path, "-snapshot-every", "7", "-log-level", "warn"}, &cfg, io.Discard)
+	require.NoError(t, err)
+	require.Equal(t, "n2", cfg.ID)
+	require.Equal(t, uint64(7), cfg.SnapshotEvery, "a flag wins over the file")
+	require.Equal(t, 20*time.Millisecond, cfg.Tick, "the file wins over the default")
+	require.Equal(t, "warn", cfg.LogLevel)
+	require.NoError(t, cfg.resolve())
+	require.Equal(t, "10.0.0.2:7482", cfg.HTTP, "Haven port + 80")
+	require.Equal(t, "10.0.0.2:7502", cfg.Peer, "Haven port + 100")
+	require.Equal(t, "10.0.0.1:7481", cfg.Peers[0].HTTP)
+	require.Equal(t, "10.0.0.2:9000", cfg.Peers[1].HTTP, "configured beats the layout")
+}
+
+func TestDefaultsArePROTOCOLs(t *testing.T) {
+	var cfg Config
+	_, err := parseArgs(nil, &cfg, io.Discard)
+	require.NoError(t, err)
+	require.NoError(t, cfg.resolve())
+	require.Equal(t, "n1", cfg.ID)
+	require.Equal(t, "./haven-data", cfg.DataDir)
+	require.Equal(t, "127.0.0.1:7400", cfg.Haven)
+	require.Equal(t, "127.0.0.1:7480", cfg.HTTP)
+}
