@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -426,6 +427,16 @@ func TestBecomeLearnerVoterRemoved(t *testing.T) {
 	c := startClusterOf(t, 4, 3)
 	n4 := c.nodes[3]
 	c.start(n4)
+	// havend checks at start that no member lists its id yet (a node that
+	// lost its data must not come back under its old id), so add it only
+	// once it listens.
+	require.Eventually(t, func() bool {
+		conn, err := net.DialTimeout("tcp", n4.http, 100*time.Millisecond)
+		if err == nil {
+			conn.Close()
+		}
+		return err == nil
+	}, 20*time.Second, 20*time.Millisecond, "n4 starts:\n%s", n4.log.String())
 	eventually := func(args ...string) result {
 		t.Helper()
 		var r result
@@ -441,7 +452,7 @@ func TestBecomeLearnerVoterRemoved(t *testing.T) {
 	require.Eventually(t, func() bool {
 		st, err := fetchStatus(n4.http)
 		return err == nil && st.Applied > 0 && st.Leader != ""
-	}, 20*time.Second, 100*time.Millisecond, "the learner catches up")
+	}, 20*time.Second, 100*time.Millisecond, "the learner catches up:\n%s", n4.log.String())
 	r = eventually("become", "voter", "n4")
 	require.Equal(t, "n4 promoted to voter\n", r.stdout)
 	r = c.haven("-o", "json", "members")
