@@ -140,6 +140,11 @@ func (e *Election) follow(w *Watch, members map[uint64]bool, mine uint64) {
 	for {
 		select {
 		case ev, ok := <-w.Events():
+			select {
+			case <-stopped:
+				return // Resign closed the watch: not a loss
+			default:
+			}
 			if !ok {
 				close(lost)
 				return
