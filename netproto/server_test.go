@@ -354,3 +354,21 @@ func TestFailedPong(t *testing.T) {
 	require.Equal(t, "pong", a["type"])
 	require.Equal(t, "SessionExpired", errCode(a))
 }
+
+// An answer over max_message_bytes: a write (which happened) is answered
+// without its list; a read is refused TooLarge, with its rid.
+func TestOversizedAnswers(t *testing.T) {
+	addr, _, _ := startServer(t, Options{MaxMessageBytes: 4096})
+	c := dial(t, addr)
+	c.connect()
+	var a M
+	for i := 0; i < 3; i++ {
+		a = c.call(M{"action": "query", "type": "create", "path": "/data/big", "data": string(make([]byte, 1500))})
+		require.Equal(t, true, a["result"], "%v", a)
+	}
+	require.Equal(t, true, a["items_omitted"], "the list of three no longer fits")
+	require.NotNil(t, a["item"])
+	a = c.call(M{"action": "query", "type": "read", "path": "/data/big"})
+	require.Equal(t, "TooLarge", errCode(a))
+	require.Equal(t, true, c.call(M{"action": "query", "type": "read", "path": "/data/other"})["result"], "the connection goes on")
+}

@@ -73,7 +73,11 @@ func (w *writer) batch(b *batch) (bool, error) {
 			w.c.ttlMs.Store(r.TTLms)
 		}
 		w.buf = encodeReply(w.buf[:0], p, r, w.c.s.b)
-		w.c.s.opts.Observe(p.action, r.Code, time.Since(p.start))
+		code := r.Code
+		if len(w.buf) > w.c.s.opts.MaxMessageBytes {
+			w.buf, code = oversized(w.buf[:0], p, r)
+		}
+		w.c.s.opts.Observe(p.action, code, time.Since(p.start))
 		if err := w.write(w.buf); err != nil {
 			return closeAfter, err
 		}
@@ -261,4 +265,25 @@ func encodeReply(b []byte, p *pendingReq, r *session.Reply, backend Backend) []b
 		}
 	}
 	return a.end()
+}
+
+// oversized answers a request whose answer does not fit in
+// max_message_bytes (a huge list). A write has happened, so it must not be
+// told it failed: its answer goes without the list (items_omitted: true;
+// the client reads the list if it needs it). Anything else is TooLarge.
+func oversized(b []byte, p *pendingReq, r *session.Reply) ([]byte, fsm.Code) {
+	a := begin(b, p.rid)
+	switch r.Op {
+	case session.OpCreate, session.OpUpdate, session.OpDelete:
+		a.bool("result", true)
+		if r.Item != nil {
+			a.key("item")
+			a.b = appendItem(a.b, r.Item)
+		}
+		a.uint("version", r.Version)
+		a.bool("items_omitted", true)
+		return a.end(), r.Code
+	}
+	a.fail(fsm.TooLarge, "the answer is larger than max_message_bytes")
+	return a.end(), fsm.TooLarge
 }

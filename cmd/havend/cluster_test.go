@@ -290,6 +290,13 @@ func TestClusterOfProcesses(t *testing.T) {
 	})
 
 	t.Run("become: learner, voter, leader, removed", func(t *testing.T) {
+		defer func() {
+			if t.Failed() {
+				for i := 1; i <= 4; i++ {
+					t.Logf("n%d:\n%s", i, c.logs(i))
+				}
+			}
+		}()
 		parent := c.t
 		c.t = t
 		defer func() { c.t = parent }()
@@ -318,7 +325,7 @@ func TestClusterOfProcesses(t *testing.T) {
 		require.Eventually(t, func() bool {
 			st, err := c.status(4)
 			return err == nil && st.Applied > 0 && st.Leader != ""
-		}, 15*time.Second, 50*time.Millisecond, "the learner catches up:\n%s", c.logs(4))
+		}, 15*time.Second, 50*time.Millisecond, "the learner catches up")
 		become("voter", "n4", nil)
 		become("leader", "n4", nil)
 		require.Eventually(t, func() bool {

@@ -52,8 +52,10 @@ type node struct {
 	peerIn chan []session.PeerMessage
 	detach chan session.ConnID
 	snaps  chan snapResult
-	stopC  chan struct{}
-	doneC  chan struct{}
+	// sent carries the transport's reports of snapshot sends.
+	sent  chan snapSent
+	stopC chan struct{}
+	doneC chan struct{}
 
 	outsMu   sync.Mutex
 	outs     map[session.ConnID]outFn
@@ -80,6 +82,21 @@ type hostStatus struct {
 type snapResult struct {
 	job  *session.SnapshotJob
 	data []byte
+}
+
+// snapSent is how a snapshot's send to a follower ended.
+type snapSent struct {
+	to raft.NodeID
+	ok bool
+}
+
+// snapshotSent is the transport's report; a failed send tells the leader
+// to probe again at once instead of after an election timeout.
+func (n *node) snapshotSent(to raft.NodeID, ok bool) {
+	select {
+	case n.sent <- snapSent{to, ok}:
+	default:
+	}
 }
 
 type connOut struct {
@@ -121,6 +138,7 @@ func openNode(cfg *Config, logger *slog.Logger, m *metrics) (*node, error) {
 		peerIn:  make(chan []session.PeerMessage, 4096),
 		detach:  make(chan session.ConnID, 4096),
 		snaps:   make(chan snapResult, 4),
+		sent:    make(chan snapSent, 64),
 		stopC:   make(chan struct{}),
 		doneC:   make(chan struct{}),
 		outs:    map[session.ConnID]outFn{},
@@ -199,7 +217,7 @@ func (n *node) recover() error {
 		// that may have voted (Figure 2: votedFor is persistent): ask the
 		// members it knows whether this id is one of theirs.
 		if by := n.askMembership(); by != "" {
-			return fmt.Errorf("the data dir is empty but %s lists %s as a member: a node that lost its data must rejoin under a new id (become learner), and the old id be removed", by, cfg.ID)
+			return fmt.Errorf("the data dir is empty but %s lists %s as a voter: a node that lost its data must rejoin under a new id (become learner), and the old id be removed", by, cfg.ID)
 		}
 		n.log.Info("empty data dir, joining an existing cluster: waiting to be added (become learner)")
 	}
@@ -308,6 +326,8 @@ func (n *node) run() {
 			n.core.ConnClosed(id)
 		case sr := <-n.snaps:
 			n.core.SnapshotDone(sr.job, sr.data)
+		case ss := <-n.sent:
+			n.core.Raft().ReportSnapshot(ss.to, ss.ok)
 		case <-ticker.C:
 		case <-n.stopC:
 			return
@@ -576,7 +596,9 @@ func (n *node) publishStatus(force bool) {
 }
 
 // askMembership asks the other known members' /v1/status whether this
-// node's id is in their configuration; it returns the first that says so.
+// node's id is a voter in their configuration; it returns the first that
+// says so. (Only a voter can have voted; a learner may well be added
+// while it starts.)
 // Members that do not answer in time are passed over: the check guards
 // against a mistake, it cannot prove one absent.
 func (n *node) askMembership() string {
@@ -596,7 +618,7 @@ func (n *node) askMembership() string {
 			continue
 		}
 		for _, m := range st.Members {
-			if m.ID == n.name {
+			if m.ID == n.name && m.Role == "voter" {
 				return netproto.FormatNodeID(id)
 			}
 		}

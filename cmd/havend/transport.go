@@ -37,7 +37,7 @@ func startPeerTransport(n *node, addr string, pool *x509.CertPool, creds *peer.N
 	tr, err := peer.New(peer.Config{
 		ID: n.id, Key: creds.Key, Keys: keys,
 		ServerTLS: peer.ServerTLSConfig(pool, creds), ClientTLS: peer.ClientTLSConfig(pool, creds),
-		Deliver: n.deliver, Logger: logger.With("node", n.name, "part", "peer"),
+		Deliver: n.deliver, SnapshotSent: n.snapshotSent, Logger: logger.With("node", n.name, "part", "peer"),
 	})
 	if err != nil {
 		return nil, err
