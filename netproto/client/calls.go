@@ -85,7 +85,7 @@ func (c *Client) written(ctx context.Context, req *request) (Written, error) {
 	if err != nil {
 		return Written{}, err
 	}
-	w := Written{List: List{Items: a.Items, Version: a.Version}}
+	w := Written{List: List{Items: a.Items, Version: a.Version, ItemsOmitted: a.ItemsOmitted}}
 	if a.Item != nil {
 		w.Item = *a.Item
 	}
@@ -102,7 +102,7 @@ func (c *Client) Delete(ctx context.Context, path string, item uint64, opts ...W
 	if err != nil {
 		return List{}, err
 	}
-	return List{Items: a.Items, Version: a.Version}, nil
+	return List{Items: a.Items, Version: a.Version, ItemsOmitted: a.ItemsOmitted}, nil
 }
 
 // DiscoverQuorum names the address of the leader serving path.

@@ -391,7 +391,15 @@ func TestElectionAndLock(t *testing.T) {
 // took its watch's initial items as the candidate set, before the events
 // between the watch and its push arrived, thought it led beside another.)
 func TestMutexExcludesConcurrentLockers(t *testing.T) {
+	t.Run("list in the push's answer", func(t *testing.T) { testMutexExcludes(t, false) })
+	// A list too large for the answer: the candidates count the watch's
+	// events up to their own push instead.
+	t.Run("items omitted", func(t *testing.T) { testMutexExcludes(t, true) })
+}
+
+func testMutexExcludes(t *testing.T, omit bool) {
 	f := newFakeCluster(t, 1)
+	f.omitItems = omit
 	ctx := testCtx(t)
 	var holders, maxHolders, rounds atomic.Int32
 	var wg sync.WaitGroup

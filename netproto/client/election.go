@@ -65,13 +65,25 @@ func (e *Election) Campaign(ctx context.Context, value any) (uint64, error) {
 		members[it.Version] = true
 	}
 	upTo := list.Version
+	// synced: the set is known up to our own item. If the answer had no
+	// room for the list, start from the watch's items and count its events
+	// until our own push comes by.
+	synced := true
+	if list.ItemsOmitted {
+		clear(members)
+		for _, it := range w.Items {
+			members[it.Version] = true
+		}
+		members[mine] = true
+		upTo, synced = w.Version, false
+	}
 	e.mu.Lock()
 	e.w, e.item = w, mine
 	e.lost, e.stopped = make(chan struct{}), make(chan struct{})
 	e.mu.Unlock()
 
 	for {
-		if lowest(members) == mine {
+		if synced && lowest(members) == mine {
 			go e.follow(w, members, mine)
 			return mine, nil
 		}
@@ -86,6 +98,9 @@ func (e *Election) Campaign(ctx context.Context, value any) (uint64, error) {
 			}
 			if !apply(members, ev) && ev.Version < mine {
 				members[mine] = true // a reset from before our push
+			}
+			if ev.Version >= mine {
+				synced = true
 			}
 			if !members[mine] {
 				e.clear()

@@ -29,6 +29,7 @@ type fakeCluster struct {
 	slowPath   string        // reads of this path wait slowDelay
 	slowDelay  time.Duration //
 	forgetHist bool          // answer watches with since by reset
+	omitItems  bool          // answer writes without their list (items_omitted)
 	connects   int
 }
 
@@ -307,6 +308,10 @@ func (f *fakeCluster) query(c *fakeConn, rid any, m map[string]any) {
 		f.emit(Event{Path: path, Version: f.index, Kind: KindPush, Item: it})
 		a := list()
 		a["item"] = itemMap(it)
+		if f.omitItems {
+			delete(a, "items")
+			a["items_omitted"] = true
+		}
 		c.send(a)
 	case "update", "delete":
 		v, _ := toU64(m["item"])
