@@ -5,13 +5,11 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"os"
 	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"text/tabwriter"
 	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
@@ -64,6 +62,7 @@ type benchResult struct {
 	Killed     string   `json:"killed,omitempty"`
 	Endpoints  []string `json:"endpoints"`
 	Leader     string   `json:"leader,omitempty"`
+	FirstError string   `json:"first_error,omitempty"`
 }
 
 func (a *app) benchCommand() *cobra.Command {
@@ -84,7 +83,8 @@ Modes:
                 session closes; latency from close to the watcher's delete
   failover      clients push while the leader is killed with --kill (e.g.
                 'kill -9 {pid}'; {pid}, {id} and {address} are filled in,
-                the pid from /v1/status or --pids); reports failover_ms, the
+                the pid from /v1/status, --pids, or the local process on the
+                leader's port); reports failover_ms, the
                 time from the kill to the first write begun after it that
                 succeeded
 
@@ -100,7 +100,8 @@ Live progress goes to stderr each second. -o json prints one line with the
 fields mode, stale, clients, placement, value_size, rate, duration_s, ops,
 errors, throughput, p50_ms, p90_ms, p99_ms, p999_ms, max_ms, mean_ms,
 cpu_seconds, cpu_ms_per_op, cpu_cores (null when /metrics is unreachable),
-failover_ms and killed (failover), endpoints, leader. --histogram FILE writes
+failover_ms and killed (failover), endpoints, leader, first_error (the first
+failure, if any). --histogram FILE writes
 the latency histogram in HdrHistogram's percentile format (milliseconds).`,
 		Example: `  haven bench push --clients 64 --duration 10s
   haven bench read --stale --clients 64
@@ -221,11 +222,12 @@ func (info clusterInfo) placementFor(i int, placement string, given []string) []
 
 // recorder collects latencies of the measured window.
 type recorder struct {
-	mu     sync.Mutex
-	hist   *hdrhistogram.Histogram
-	ops    atomic.Int64 // measured operations
-	errs   atomic.Int64
-	window atomic.Int64 // ops since the last progress line
+	mu       sync.Mutex
+	firstErr error // the first error of the measured window, for the report
+	hist     *hdrhistogram.Histogram
+	ops      atomic.Int64 // measured operations
+	errs     atomic.Int64
+	window   atomic.Int64 // ops since the last progress line
 }
 
 func newRecorder() *recorder {
@@ -244,6 +246,15 @@ func (r *recorder) record(d time.Duration) {
 	r.window.Add(1)
 }
 
+func (r *recorder) fail(err error) {
+	r.errs.Add(1)
+	r.mu.Lock()
+	if r.firstErr == nil {
+		r.firstErr = err
+	}
+	r.mu.Unlock()
+}
+
 func (r *recorder) quantileMs(q float64) float64 {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -258,6 +269,16 @@ type phase struct {
 
 func (p *phase) measuring(t time.Time) bool { return !t.Before(p.measureStart) }
 func (p *phase) over(t time.Time) bool      { return t.UnixNano() >= p.end.Load() }
+
+// window is how long the measured window was open: operations begun in it
+// are the ones counted (one still running at its end counts too).
+func (p *phase) window() time.Duration {
+	end := time.Unix(0, p.end.Load())
+	if now := time.Now(); now.Before(end) { // interrupted
+		end = now
+	}
+	return end.Sub(p.measureStart)
+}
 
 func runID() string {
 	b := make([]byte, 4)
@@ -384,7 +405,7 @@ func (a *app) bench(ctx context.Context, o *benchOptions) error {
 	}
 
 	runLoad(ctx, o, ph, rec, worker)
-	measured := time.Since(ph.measureStart)
+	measured := ph.window()
 	stopProgress()
 	res := a.finish(o, rec, measured, cpu.stop(ctx, rec.ops.Load()), info)
 	if o.mode == "failover" {
@@ -457,7 +478,10 @@ func runLoad(ctx context.Context, o *benchOptions, ph *phase, rec *recorder, wor
 			}
 			for ctx.Err() == nil {
 				now := time.Now()
-				if ph.over(now) {
+				// Open loop: every operation due before the end is sent,
+				// however late (else a slow cluster would shed the very
+				// operations that show it is slow), up to a grace period.
+				if o.rate == 0 && ph.over(now) || ph.over(now.Add(-10*time.Second)) {
 					return
 				}
 				began := now
@@ -477,7 +501,7 @@ func runLoad(ctx context.Context, o *benchOptions, ph *phase, rec *recorder, wor
 				}
 				if err != nil {
 					if ctx.Err() == nil {
-						rec.errs.Add(1)
+						rec.fail(err)
 					}
 					continue
 				}
@@ -519,143 +543,10 @@ func (a *app) progress(o *benchOptions, rec *recorder, ph *phase) func() {
 	return func() { close(done); wg.Wait() }
 }
 
-// cpuSampler reads the cluster's CPU seconds before and after.
-type cpuSampler struct {
-	nodes  []string // HTTP addresses, one per process
-	before map[string]float64
-}
-
-func (a *app) startCPU(ctx context.Context, info clusterInfo) *cpuSampler {
-	s := &cpuSampler{before: map[string]float64{}}
-	seenPID := map[int]bool{}
-	for _, v := range info.views {
-		if v.Status == nil {
-			continue
-		}
-		// havend -dev runs three nodes in one process: count it once.
-		if pid := v.Status.PID; pid != 0 {
-			if seenPID[pid] {
-				continue
-			}
-			seenPID[pid] = true
-		}
-		s.nodes = append(s.nodes, v.HTTPAddress)
-	}
-	for _, h := range s.nodes {
-		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		if v, err := client.FetchCPUSeconds(cctx, h); err == nil {
-			s.before[h] = v
-		}
-		cancel()
-	}
-	return s
-}
-
-// stop gives the CPU seconds used since start (nil if none could be read).
-func (s *cpuSampler) stop(ctx context.Context, ops int64) *float64 {
-	total, any := 0.0, false
-	for h, b := range s.before {
-		cctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		v, err := client.FetchCPUSeconds(cctx, h)
-		cancel()
-		switch {
-		case err != nil:
-		case v >= b:
-			total += v - b
-			any = true
-		default: // the process restarted meanwhile (failover): count its new life
-			total += v
-			any = true
-		}
-	}
-	if !any {
-		return nil
-	}
-	return &total
-}
-
-func (a *app) finish(o *benchOptions, rec *recorder, measured time.Duration, cpu *float64, info clusterInfo) benchResult {
-	rec.mu.Lock()
-	h := rec.hist
-	res := benchResult{
-		Mode: o.mode, Stale: o.stale, Clients: o.clients, Placement: o.placement, ValueSize: o.valueSize, Rate: o.rate,
-		DurationS: measured.Seconds(), Ops: rec.ops.Load(), Errors: rec.errs.Load(),
-		P50: float64(h.ValueAtQuantile(50)) / 1000, P90: float64(h.ValueAtQuantile(90)) / 1000,
-		P99: float64(h.ValueAtQuantile(99)) / 1000, P999: float64(h.ValueAtQuantile(99.9)) / 1000,
-		Max: float64(h.Max()) / 1000, Mean: h.Mean() / 1000,
-		Endpoints: info.all, Leader: info.leader,
-	}
-	rec.mu.Unlock()
-	if measured > 0 {
-		res.Throughput = float64(res.Ops) / measured.Seconds()
-	}
-	if cpu != nil {
-		res.CPUSeconds = cpu
-		cores := *cpu / measured.Seconds()
-		res.CPUCores = &cores
-		if res.Ops > 0 {
-			per := *cpu * 1000 / float64(res.Ops)
-			res.CPUPerOp = &per
-		}
-	}
-	return res
-}
-
-func (a *app) report2(o *benchOptions, rec *recorder, res benchResult) error {
-	if o.histogram != "" {
-		f, err := os.Create(o.histogram)
-		if err != nil {
-			return usageError("--histogram: %v", err)
-		}
-		rec.mu.Lock()
-		_, err = rec.hist.PercentilesPrint(f, 5, 1000)
-		rec.mu.Unlock()
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
-		if err != nil {
-			return &client.Error{Code: fsm.InternalError, Op: "bench", Message: err.Error()}
-		}
-	}
-	if a.json() {
-		return a.emitJSON(res)
-	}
-	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-	mode := res.Mode
-	if res.Stale {
-		mode += " (stale)"
-	}
-	loop := "closed loop"
-	if res.Rate > 0 {
-		loop = fmt.Sprintf("open loop at %.0f/s", res.Rate)
-	}
-	fmt.Fprintf(tw, "mode\t%s, %d clients, %s, placement %s, %d-byte values\n", mode, res.Clients, loop, res.Placement, res.ValueSize)
-	fmt.Fprintf(tw, "measured\t%.2fs, %d ops, %d errors\n", res.DurationS, res.Ops, res.Errors)
-	fmt.Fprintf(tw, "throughput\t%.1f ops/s\n", res.Throughput)
-	fmt.Fprintf(tw, "latency\tp50 %.3fms  p90 %.3fms  p99 %.3fms  p99.9 %.3fms  max %.3fms  (mean %.3fms)\n", res.P50, res.P90, res.P99, res.P999, res.Max, res.Mean)
-	if res.CPUSeconds != nil {
-		per := "-"
-		if res.CPUPerOp != nil {
-			per = fmt.Sprintf("%.3f ms per op", *res.CPUPerOp)
-		}
-		fmt.Fprintf(tw, "cluster CPU\t%.2fs (%.2f cores), %s\n", *res.CPUSeconds, *res.CPUCores, per)
-	} else {
-		fmt.Fprintf(tw, "cluster CPU\tunknown (no /metrics answered)\n")
-	}
-	if res.Mode == "failover" {
-		if res.FailoverMs != nil {
-			fmt.Fprintf(tw, "failover\t%.1fms from killing %s to the first write that succeeded after it\n", *res.FailoverMs, res.Killed)
-		} else {
-			fmt.Fprintf(tw, "failover\tno write succeeded after killing %s\n", res.Killed)
-		}
-	}
-	return tw.Flush()
-}
-
 type killInfo struct{ id, pid, address string }
 
-// killTarget names the leader to kill and its pid (from /v1/status, else
-// --pids).
+// killTarget names the leader to kill and its pid: from /v1/status, else
+// --pids, else the local process listening on its Haven address.
 func killTarget(info clusterInfo, pids string) (killInfo, error) {
 	if info.leaderID == "" {
 		return killInfo{}, &client.Error{Code: fsm.Unavailable, Op: "bench", Message: "no leader found in /v1/status to kill"}
@@ -673,7 +564,19 @@ func killTarget(info clusterInfo, pids string) (killInfo, error) {
 		}
 	}
 	if k.pid == "" {
-		return k, usageError("no pid for leader %s: /v1/status has none; give --pids %s=PID,...", k.id, k.id)
+		if pid := localPID(k.address); pid != 0 {
+			// One process serving several members (havend -dev) would take
+			// the whole cluster down with it: refuse.
+			for _, v := range info.views {
+				if v.ID != k.id && localPID(v.Address) == pid {
+					return k, usageError("leader %s shares process %d with %s (havend -dev?): failover needs separate processes", k.id, pid, v.ID)
+				}
+			}
+			k.pid = strconv.Itoa(pid)
+		}
+	}
+	if k.pid == "" {
+		return k, usageError("no pid for leader %s: /v1/status has none and no local process listens on %s; give --pids %s=PID,...", k.id, k.address, k.id)
 	}
 	return k, nil
 }

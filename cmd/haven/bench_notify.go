@@ -102,12 +102,12 @@ func (a *app) benchWatch(ctx context.Context, o *benchOptions, info clusterInfo,
 		defer cancel()
 		_, err := writer.Update(wctx, path, first.Item.Version, stamped{T: time.Now().UnixNano(), Pad: pad})
 		if err != nil && ph.measuring(time.Now()) {
-			rec.errs.Add(1)
+			rec.fail(err)
 		}
 		return nil
 	})
 	time.Sleep(200 * time.Millisecond) // the last events in flight
-	measured := time.Since(ph.measureStart) - 200*time.Millisecond
+	measured := ph.window()
 	stopProgress()
 	for _, w := range ws {
 		_ = w.Close(context.Background())
@@ -159,7 +159,7 @@ func (a *app) benchCloseNotify(ctx context.Context, o *benchOptions, info cluste
 				}
 				if err != nil {
 					if ctx.Err() == nil {
-						rec.errs.Add(1)
+						rec.fail(err)
 					}
 					if client.CodeOf(w.Err()) == fsm.SessionExpired {
 						return
@@ -171,7 +171,7 @@ func (a *app) benchCloseNotify(ctx context.Context, o *benchOptions, info cluste
 		}(i)
 	}
 	wg.Wait()
-	measured := time.Since(ph.measureStart)
+	measured := ph.window()
 	stopProgress()
 	res := a.finish(o, rec, measured, cpu.stop(ctx, rec.ops.Load()), info)
 	return a.report2(o, rec, res)

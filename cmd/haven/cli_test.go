@@ -1,9 +1,12 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -176,52 +179,90 @@ func TestHelpAndCompletion(t *testing.T) {
 }
 
 func TestStatusMembersDiscover(t *testing.T) {
-	c := startCluster(t, 1)
-	nd := c.nodes[0]
+	c := startCluster(t, 3)
+	c.leader()
+	// The machine may be loaded enough for an election at any moment, so
+	// the table is checked against itself, not against an earlier leader.
 	r := c.haven("status")
 	require.Equal(t, 0, r.code, r)
 	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
-	require.Len(t, lines, 1+len(c.nodes))
-	require.Regexp(t, `^ID\s+ADDRESS\s+HTTP\s+ROLE\s+TERM\s+LEADER\s+COMMIT\s+APPLIED`, lines[0])
-	require.Regexp(t, `^n1\s+`+nd.haven+`\s+`+nd.http+`\s+leader\s+\d+\s+n1\s+\d+\s+\d+`, lines[1])
+	require.Len(t, lines, 1+len(c.nodes), r)
+	require.Regexp(t, `^ID\s+ADDRESS\s+HTTP\s+ROLE\s+TERM\s+LEADER\s+COMMIT\s+APPLIED\s+SESSIONS\s+WATCHES$`, lines[0])
+	leaders := 0
+	for i, nd := range c.nodes {
+		require.Regexp(t, `^`+nd.id+`\s+`+nd.haven+`\s+`+nd.http+`\s+(leader|follower|candidate|pre-candidate|learner)\s+\d+\s+(n\d|-)\s+\d+\s+\d+\s+\d+\s+\d+$`, lines[1+i])
+		if strings.Fields(lines[1+i])[3] == "leader" {
+			leaders++
+		}
+	}
+	require.LessOrEqual(t, leaders, 1, r.stdout)
 
 	r = c.haven("-o", "json", "status")
 	require.Equal(t, 0, r.code, r)
-	require.Contains(t, r.stdout, `"role":"leader"`)
 	require.Equal(t, 1, strings.Count(r.stdout, "\n"), "one line")
+	var views []map[string]any
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &views))
+	require.Len(t, views, 3)
+	require.Equal(t, "n1", views[0]["id"])
+	require.Equal(t, c.nodes[0].http, views[0]["http_address"])
+	require.Contains(t, views[0]["status"], "commit")
 
 	r = c.haven("members")
 	require.Equal(t, 0, r.code, r)
-	require.Regexp(t, `n1\s+voter\s+`+nd.haven+`\s+`+nd.http, r.stdout)
+	for _, nd := range c.nodes {
+		require.Regexp(t, nd.id+`\s+voter\s+`+nd.haven+`\s+`+nd.http, r.stdout)
+	}
 
 	r = c.haven("discover", "location")
 	require.Equal(t, 0, r.code, r)
-	require.Contains(t, r.stdout, nd.haven)
+	for _, nd := range c.nodes {
+		require.Contains(t, r.stdout, nd.haven)
+	}
 	r = c.haven("-o", "json", "discover", "quorum", "/data/x")
 	require.Equal(t, 0, r.code, r)
-	require.Equal(t, nd.haven, decodeJSON(t, r.stdout)["location"])
-	r = c.haven("discover", "uuid", "n1")
+	require.Contains(t, c.endpoints(), decodeJSON(t, r.stdout)["location"].(string))
+	r = c.haven("discover", "uuid", "n2")
 	require.Equal(t, 0, r.code, r)
-	require.Equal(t, nd.haven+"\n", r.stdout)
+	require.Equal(t, c.nodes[1].haven+"\n", r.stdout)
 	r = c.haven("discover", "elsewhere")
 	require.Equal(t, 2, r.code, r)
 
+	// Hand leadership to a follower; the nodes then name it.
+	lead := c.leader()
+	target := c.nodes[0]
+	if target == lead {
+		target = c.nodes[1]
+	}
+	r = c.haven("become", "leader", target.id)
+	require.Equal(t, 0, r.code, r)
+	require.Equal(t, "leadership transferred to "+target.id+"\n", r.stdout)
+	require.Eventually(t, func() bool {
+		st, err := fetchStatus(target.http)
+		return err == nil && st.Role == "leader"
+	}, 10*time.Second, 20*time.Millisecond)
+
 	r = c.haven("become", "sideways", "n2")
 	require.Equal(t, 2, r.code, r)
-	r = c.haven("become", "learner", "n2")
+	r = c.haven("become", "learner", "n4")
 	require.Equal(t, 2, r.code, r)
 	require.Contains(t, r.stderr, "--address")
 	r = c.haven("become", "leader", "n9")
 	require.NotEqual(t, 0, r.code, "no such node: %s", r)
 	require.Regexp(t, `Error: \w+:`, r.stderr)
+
+	// With a node down, status still shows it, as unreachable.
+	c.kill(c.nodes[2])
+	r = c.haven("status")
+	require.Equal(t, 0, r.code, r)
+	require.Regexp(t, `n3\s+\S+\s+\S+\s+unreachable`, r.stdout)
 }
 
 // watch prints the list, then every change; it keeps streaming across a
-// kill -9 of the node it is connected to (here the only one, restarted from
-// its data dir: the session and the watch resume there).
+// kill -9 of the node it is connected to: the client resumes its session on
+// another node and registers the watch from the last version it printed.
 func TestWatchAcrossNodeKill(t *testing.T) {
-	c := startCluster(t, 1)
-	w := c.background("-o", "json", "watch", "/data/w")
+	c := startCluster(t, 3)
+	w := c.background("-o", "json", "watch", "/data/w") // on n1, the first endpoint
 	first := w.nextJSON(10 * time.Second)
 	require.Equal(t, "/data/w", first["path"])
 	require.Equal(t, []any{}, first["items"])
@@ -249,8 +290,14 @@ func TestWatchAcrossNodeKill(t *testing.T) {
 	push("2")
 	read()
 	c.kill(c.nodes[0])
-	c.restart(c.nodes[0])
 	push("3")
+	push("4")
+	read()
+	// And once more, after the node it moved to dies too: n1 comes back,
+	// and n2 and n3 take turns failing.
+	c.restart(c.nodes[0])
+	c.kill(c.nodes[1])
+	push("5")
 	read()
 
 	r := c.haven("watch", "/data/w", "--since", "0", "--count", "2")
@@ -316,3 +363,111 @@ func TestLockExcludes(t *testing.T) {
 	r = c.haven("lock", "/data/l")
 	require.Equal(t, 2, r.code, r)
 }
+
+// A held push outlives the death of its node: the session moves to another
+// node within its ttl, and its item stays.
+func TestPushHoldsAcrossNodeKill(t *testing.T) {
+	c := startCluster(t, 3)
+	p := c.background("--ttl", "1s", "-o", "json", "push", "/data/held", `"mine"`) // on n1
+	pushed := p.nextJSON(10 * time.Second)
+	item := num(pushed["item"].(map[string]any)["version"])
+	c.kill(c.nodes[0])
+	time.Sleep(3 * time.Second) // three ttls
+	r := c.haven("-o", "json", "get", "/data/held")
+	require.Equal(t, 0, r.code, r)
+	items := decodeJSON(t, r.stdout)["items"].([]any)
+	require.Len(t, items, 1, "the item survived: %s", p.stderr.String())
+	require.Equal(t, item, num(items[0].(map[string]any)["version"]))
+	require.Equal(t, pushed["session"], items[0].(map[string]any)["owner"])
+	p.signal(syscall.SIGINT)
+	require.Equal(t, "released", p.nextJSON(10 * time.Second)["event"])
+	require.Equal(t, 0, p.wait(10*time.Second))
+}
+
+// If watch's session itself ends (here: the process is stopped for longer
+// than its ttl), it carries on in a new session from the last version it
+// printed, so the stream still has no gap.
+func TestWatchOutlivesItsSession(t *testing.T) {
+	c := startCluster(t, 1)
+	w := c.background("--ttl", "1s", "-v", "-o", "json", "watch", "/data/long")
+	w.nextJSON(10 * time.Second)
+	r := c.haven("push", "/data/long", `"before"`, "--then-exit")
+	require.Equal(t, 0, r.code, r)
+	require.Equal(t, "before", w.nextJSON(10 * time.Second)["item"].(map[string]any)["data"])
+	w.nextJSON(10 * time.Second) // its delete
+
+	w.signal(syscall.SIGSTOP)
+	time.Sleep(2500 * time.Millisecond) // the session expires
+	r = c.haven("push", "/data/long", `"while stopped"`, "--then-exit")
+	require.Equal(t, 0, r.code, r)
+	w.signal(syscall.SIGCONT)
+	ev := w.nextJSON(20 * time.Second)
+	require.Equal(t, "push", ev["kind"], w.stderr.String())
+	require.Equal(t, "while stopped", ev["item"].(map[string]any)["data"])
+	require.Equal(t, "delete", w.nextJSON(10 * time.Second)["kind"])
+	require.Contains(t, w.stderr.String(), "continuing after version")
+	w.signal(syscall.SIGINT)
+	require.Equal(t, 0, w.wait(10*time.Second))
+}
+
+// A lock whose session ends stops its command and exits SessionExpired.
+func TestLockLostStopsTheCommand(t *testing.T) {
+	c := startCluster(t, 1)
+	p := c.background("--ttl", "1s", "lock", "/data/lost", "--", "sh", "-c", "echo running; exec sleep 30")
+	require.Equal(t, "running", p.next(10*time.Second))
+	p.signal(syscall.SIGSTOP)
+	time.Sleep(2500 * time.Millisecond)
+	p.signal(syscall.SIGCONT)
+	require.Equal(t, 8, p.wait(20*time.Second), p.stderr.String())
+	require.Contains(t, p.stderr.String(), "Error: SessionExpired: lock: lock lost")
+}
+
+// become: add a spare as a learner, promote it, then remove it.
+func TestBecomeLearnerVoterRemoved(t *testing.T) {
+	c := startClusterOf(t, 4, 3)
+	n4 := c.nodes[3]
+	c.start(n4)
+	// havend checks at start that no member lists its id yet (a node that
+	// lost its data must not come back under its old id), so add it only
+	// once it listens.
+	require.Eventually(t, func() bool {
+		conn, err := net.DialTimeout("tcp", n4.http, 100*time.Millisecond)
+		if err == nil {
+			conn.Close()
+		}
+		return err == nil
+	}, 20*time.Second, 20*time.Millisecond, "n4 starts:\n%s", n4.log.String())
+	eventually := func(args ...string) result {
+		t.Helper()
+		var r result
+		require.Eventually(t, func() bool { r = c.haven(args...); return r.code == 0 }, 20*time.Second, 200*time.Millisecond, "haven %v", args)
+		return r
+	}
+	r := eventually("become", "learner", "n4", "--address", n4.haven)
+	require.Equal(t, "n4 added as a learner at "+n4.haven+"\n", r.stdout)
+	require.Eventually(t, func() bool {
+		r := c.haven("members")
+		return regexpMatch(`n4\s+learner\s+`+n4.haven, r.stdout)
+	}, 20*time.Second, 100*time.Millisecond)
+	require.Eventually(t, func() bool {
+		st, err := fetchStatus(n4.http)
+		return err == nil && st.Applied > 0 && st.Leader != ""
+	}, 20*time.Second, 100*time.Millisecond, "the learner catches up:\n%s", n4.log.String())
+	r = eventually("become", "voter", "n4")
+	require.Equal(t, "n4 promoted to voter\n", r.stdout)
+	r = c.haven("-o", "json", "members")
+	require.Equal(t, 0, r.code, r)
+	var members []map[string]any
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &members))
+	require.Len(t, members, 4)
+	require.Contains(t, r.stdout, `"id":"n4","role":"voter"`)
+
+	r = eventually("become", "removed", "n4")
+	require.Equal(t, "n4 removed\n", r.stdout)
+	require.Eventually(t, func() bool {
+		r := c.haven("members")
+		return r.code == 0 && !strings.Contains(r.stdout, "n4")
+	}, 20*time.Second, 100*time.Millisecond)
+}
+
+func regexpMatch(re, s string) bool { return regexp.MustCompile(re).MatchString(s) }

@@ -271,7 +271,8 @@ func (a *app) discoverCommand() *cobra.Command {
   quorum [PATH]   the address of the leader serving PATH (default
                   /data/default: today one quorum serves every path)
   uuid NODE       the Haven address of the node with id NODE
-  location        the answering node's address and every member's`,
+  location        the location the node names (the leader's address, or its
+                  own while there is none) and every member's address`,
 		Example: `  haven discover quorum /data/services
   haven discover uuid n2
   haven discover location -o json`,
@@ -333,7 +334,7 @@ func (a *app) discoverCommand() *cobra.Command {
 					if a.json() {
 						return a.emitJSON(map[string]any{"location": self, "locations": all})
 					}
-					fmt.Fprintf(a.stdout, "answered by %s\n%s\n", self, strings.Join(all, "\n"))
+					fmt.Fprintf(a.stdout, "location %s\nmembers:\n  %s\n", self, strings.Join(all, "\n  "))
 				}
 				return nil
 			})

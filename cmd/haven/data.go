@@ -135,9 +135,10 @@ state (possibly stale, never torn).`,
 }
 
 type listOut struct {
-	Path    string        `json:"path"`
-	Items   []client.Item `json:"items"`
-	Version uint64        `json:"version"`
+	Path         string        `json:"path"`
+	Items        []client.Item `json:"items"`
+	Version      uint64        `json:"version"`
+	ItemsOmitted bool          `json:"items_omitted,omitempty"`
 }
 
 func listJSON(path string, l client.List) listOut {
@@ -145,7 +146,7 @@ func listJSON(path string, l client.List) listOut {
 	if items == nil {
 		items = []client.Item{}
 	}
-	return listOut{Path: path, Items: items, Version: l.Version}
+	return listOut{Path: path, Items: items, Version: l.Version, ItemsOmitted: l.ItemsOmitted}
 }
 
 func (a *app) pushCommand() *cobra.Command {
@@ -188,7 +189,11 @@ act as this session: haven --session TOKEN update ...`,
 				return err
 			}
 			if a.json() {
-				if err := a.emitJSON(map[string]any{"event": "pushed", "path": args[0], "item": w.Item, "items": nonNil(w.Items), "version": w.Version, "session": c.SessionID(), "token": c.Token()}); err != nil {
+				out := map[string]any{"event": "pushed", "path": args[0], "item": w.Item, "items": nonNil(w.Items), "version": w.Version, "session": c.SessionID(), "token": c.Token()}
+				if w.ItemsOmitted {
+					out["items_omitted"] = true
+				}
+				if err := a.emitJSON(out); err != nil {
 					return err
 				}
 			} else {
@@ -282,7 +287,11 @@ push -o json prints it), else the answer is Forbidden.`,
 					return err
 				}
 				if a.json() {
-					return a.emitJSON(map[string]any{"path": args[0], "item": w.Item, "items": nonNil(w.Items), "version": w.Version})
+					out := map[string]any{"path": args[0], "item": w.Item, "items": nonNil(w.Items), "version": w.Version}
+					if w.ItemsOmitted {
+						out["items_omitted"] = true
+					}
+					return a.emitJSON(out)
 				}
 				fmt.Fprintf(a.stdout, "updated item %d on %s (modified %d)\n", w.Item.Version, args[0], w.Item.Modified)
 				return nil

@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/havenproject/haven/netproto/client"
 	"github.com/stretchr/testify/require"
 )
 
@@ -50,10 +51,10 @@ func TestMain(m *testing.M) {
 // testNode is one havend process of a test cluster.
 type testNode struct {
 	id, haven, http string
-	dataDir         string
+	config          string
 	cmd             *exec.Cmd
 	exited          chan struct{}
-	log             *bytes.Buffer
+	log             *syncBuffer
 }
 
 // testCluster is havend processes on free loopback ports (not the
@@ -62,22 +63,27 @@ type testNode struct {
 type testCluster struct {
 	t     *testing.T
 	nodes []*testNode
-	peers string
 }
 
-// freeBase finds a port P with P, P+80 and P+100 free.
-func freeBase(t *testing.T) int {
+// freeBase finds a port P with P..P+n-1, and the same +80 and +100, free.
+func freeBase(t *testing.T, n ...int) int {
+	count := 1
+	if len(n) > 0 {
+		count = n[0]
+	}
 	for range 200 {
 		p := 20000 + rand.IntN(20000)
 		ok := true
 		var lns []net.Listener
-		for _, q := range []int{p, p + 80, p + 100} {
-			ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", q))
-			if err != nil {
-				ok = false
-				break
+		for i := range count {
+			for _, q := range []int{p + i, p + i + 80, p + i + 100} {
+				ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", q))
+				if err != nil {
+					ok = false
+					break
+				}
+				lns = append(lns, ln)
 			}
-			lns = append(lns, ln)
 		}
 		for _, ln := range lns {
 			ln.Close()
@@ -90,20 +96,26 @@ func freeBase(t *testing.T) int {
 	return 0
 }
 
-// startCluster starts n separate havend processes. Until havend's peer
-// transport runs between processes, n is 1.
-func startCluster(t *testing.T, n int) *testCluster {
+// startCluster writes an n-node cluster with `havend init` (keys,
+// certificates, one config file per node) and starts each node as its own
+// process.
+func startCluster(t *testing.T, n int) *testCluster { return startClusterOf(t, n, n) }
+
+// startClusterOf writes n nodes of which the first initial form the
+// cluster and start; the others are spares for `become learner`.
+func startClusterOf(t *testing.T, n, initial int) *testCluster {
 	t.Helper()
 	c := &testCluster{t: t}
-	var peers []string
+	base := freeBase(t, n)
+	dir := t.TempDir()
+	out, err := exec.Command(bin.havend, "init", "-nodes", fmt.Sprint(n), "-initial", fmt.Sprint(initial), "-dir", dir, "-base-port", fmt.Sprint(base)).CombinedOutput()
+	require.NoError(t, err, "havend init: %s", out)
 	for i := range n {
-		p := freeBase(t)
-		nd := &testNode{id: fmt.Sprintf("n%d", i+1), haven: fmt.Sprintf("127.0.0.1:%d", p), http: fmt.Sprintf("127.0.0.1:%d", p+80), dataDir: t.TempDir()}
+		nd := &testNode{id: fmt.Sprintf("n%d", i+1), haven: fmt.Sprintf("127.0.0.1:%d", base+i), http: fmt.Sprintf("127.0.0.1:%d", base+i+80),
+			config: filepath.Join(dir, fmt.Sprintf("n%d.yaml", i+1))}
 		c.nodes = append(c.nodes, nd)
-		peers = append(peers, nd.id+"="+nd.haven)
 	}
-	c.peers = strings.Join(peers, ",")
-	for _, nd := range c.nodes {
+	for _, nd := range c.nodes[:initial] {
 		c.start(nd)
 	}
 	t.Cleanup(func() {
@@ -117,12 +129,8 @@ func startCluster(t *testing.T, n int) *testCluster {
 
 func (c *testCluster) start(nd *testNode) {
 	c.t.Helper()
-	args := []string{"-id", nd.id, "-data-dir", nd.dataDir, "-haven", nd.haven, "-log-level", "warn"}
-	if len(c.nodes) > 1 {
-		args = append(args, "-peers", c.peers)
-	}
-	nd.log = &bytes.Buffer{}
-	nd.cmd = exec.Command(bin.havend, args...)
+	nd.log = &syncBuffer{}
+	nd.cmd = exec.Command(bin.havend, "-config", nd.config, "-log-level", "warn")
 	nd.cmd.Stdout, nd.cmd.Stderr = nd.log, nd.log
 	require.NoError(c.t, nd.cmd.Start())
 	nd.exited = make(chan struct{})
@@ -145,11 +153,51 @@ func (c *testCluster) restart(nd *testNode) {
 	c.waitReady()
 }
 
+// leader is the node every running node names as leader, once they agree.
+func (c *testCluster) leader() *testNode {
+	c.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		lead := ""
+		agree := true
+		for _, nd := range c.nodes {
+			if nd.cmd == nil {
+				continue
+			}
+			st, err := fetchStatus(nd.http)
+			if err != nil || st.Leader == "" || (lead != "" && st.Leader != lead) {
+				agree = false
+				break
+			}
+			lead = st.Leader
+		}
+		if agree {
+			for _, nd := range c.nodes {
+				if nd.id == lead && nd.cmd != nil {
+					return nd
+				}
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	c.t.Fatal("the nodes agree on no leader")
+	return nil
+}
+
+func fetchStatus(httpAddr string) (client.NodeStatus, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	return client.FetchStatus(ctx, httpAddr)
+}
+
 // waitReady waits until every node's /healthz is OK (it knows a leader).
 func (c *testCluster) waitReady() {
 	c.t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for _, nd := range c.nodes {
+		if nd.cmd == nil {
+			continue
+		}
 		for {
 			resp, err := http.Get("http://" + nd.http + "/healthz")
 			if err == nil {

@@ -3,9 +3,15 @@
 //
 //	haven [--endpoints a,b,c] [--ttl 5s] [-o text|json] COMMAND
 //
+// Commands: get, push (holds its item until interrupted), update, delete,
+// watch (streams events across failovers), elect, lock PATH -- CMD, status,
+// members, become, discover, version, bench (push, read, watch,
+// close-notify, failover) and completion (bash, zsh, ...).
+//
 // Every command has --help. Output is readable text by default; -o json
 // prints one JSON value per line (streams print one per event). Errors name
 // the contract's code and exit non-zero (see "haven --help" for the codes).
+// The commands are built on the Go client, netproto/client.
 package main
 
 import (

@@ -85,7 +85,7 @@ func (c *Client) written(ctx context.Context, req *request) (Written, error) {
 	if err != nil {
 		return Written{}, err
 	}
-	w := Written{List: List{Items: a.Items, Version: a.Version}}
+	w := Written{List: List{Items: a.Items, Version: a.Version, ItemsOmitted: a.ItemsOmitted}}
 	if a.Item != nil {
 		w.Item = *a.Item
 	}
@@ -102,7 +102,7 @@ func (c *Client) Delete(ctx context.Context, path string, item uint64, opts ...W
 	if err != nil {
 		return List{}, err
 	}
-	return List{Items: a.Items, Version: a.Version}, nil
+	return List{Items: a.Items, Version: a.Version, ItemsOmitted: a.ItemsOmitted}, nil
 }
 
 // DiscoverQuorum names the address of the leader serving path.
@@ -123,7 +123,9 @@ func (c *Client) DiscoverNode(ctx context.Context, id string) (string, error) {
 	return a.Location, nil
 }
 
-// DiscoverLocations gives the answering node's address and every member's.
+// DiscoverLocations gives the location the node names (havend: the
+// leader's address, or its own while there is none) and every member's
+// address.
 func (c *Client) DiscoverLocations(ctx context.Context) (self string, all []string, err error) {
 	a, _, err := c.do(ctx, newRequest("discover").set("type", "location"), true)
 	if err != nil {

@@ -52,12 +52,13 @@ type Config struct {
 // again from the last version each saw. All methods are safe to call from
 // many goroutines; calls are pipelined on the connection.
 type Client struct {
-	cfg    Config
-	log    *slog.Logger
-	rid    atomic.Uint64
-	seen   atomic.Uint64
-	ctx    context.Context // canceled by Close or expiry: stops the manager
-	cancel context.CancelFunc
+	cfg     Config
+	log     *slog.Logger
+	rid     atomic.Uint64
+	seen    atomic.Uint64
+	ctx     context.Context // canceled by Close or expiry: stops the manager
+	cancel  context.CancelFunc
+	closing atomic.Bool // Close sent `close`: the node's hang-up is expected
 
 	mu        sync.Mutex
 	cur       *conn         // the connection in use; nil while reconnecting
@@ -228,7 +229,9 @@ func (c *Client) learnMembers() {
 func (c *Client) run(cn *conn) {
 	for {
 		err := c.heartbeat(cn)
-		cn.close(err)
+		// Calls still waiting on cn learn that their answer is lost: a
+		// write among them may have been applied, so it is not sent again.
+		cn.close(fmt.Errorf("%w: %v", errConnLost, err))
 		c.mu.Lock()
 		if c.cur == cn {
 			c.cur = nil
@@ -236,7 +239,7 @@ func (c *Client) run(cn *conn) {
 			c.changed = make(chan struct{})
 		}
 		c.mu.Unlock()
-		if c.ctx.Err() != nil {
+		if c.ctx.Err() != nil || c.closing.Load() {
 			return
 		}
 		c.log.Info("haven: connection lost; failing over", "address", cn.addr, "err", err)
@@ -252,6 +255,7 @@ func (c *Client) run(cn *conn) {
 // heartbeat long-polls on cn until cn must be given up, and hands the events
 // to the watches. It returns why.
 func (c *Client) heartbeat(cn *conn) error {
+	lastOK := time.Now() // the connect (or resume) was answered just now
 	for {
 		c.mu.Lock()
 		ttl := c.ttl
@@ -275,10 +279,24 @@ func (c *Client) heartbeat(cn *conn) error {
 				c.fail(err)
 				return err
 			}
-			// Unavailable: this node cannot reach a leader in time. Move
-			// before the session's ttl runs out (ZooKeeper does the same).
+			// Unavailable: this node could not have the leader vouch for
+			// the session in time (no leader yet, or a new one still
+			// renewing sessions). Ask it again while half the ttl is left;
+			// then move, before the ttl runs out (as a ZooKeeper client
+			// leaves a server that lost its quorum).
+			if time.Since(lastOK) < ttl/2 {
+				select {
+				case <-time.After(min(ttl/20, 100*time.Millisecond)):
+					continue
+				case <-cn.done:
+					return fmt.Errorf("heartbeat: %w", errConnLost)
+				case <-c.ctx.Done():
+					return ErrClosed
+				}
+			}
 			return err
 		}
+		lastOK = time.Now()
 		for _, ev := range a.events {
 			c.observe(ev.Version)
 			c.mu.Lock()
@@ -535,7 +553,7 @@ func (c *Client) do(ctx context.Context, req *request, retry bool) (*answer, *co
 			if c.Err() != nil {
 				return nil, nil, c.Err()
 			}
-			continue
+			return nil, nil, err // not a lost connection: encoding, ...
 		}
 		if err := answerError(a, op, cn.addr); err != nil {
 			if retry && CodeOf(err) == fsm.Unavailable {
@@ -567,23 +585,67 @@ func (c *Client) Token() string {
 func (c *Client) Abandon() { c.fail(ErrClosed) }
 
 // Close ends the session at once (its items are removed) and the
-// connection. It is safe to call more than once.
+// connection. If the node fails meanwhile, Close resumes the session on
+// another node to close it there, until ctx ends. It is safe to call more
+// than once.
 func (c *Client) Close(ctx context.Context) error {
 	c.mu.Lock()
 	if c.err != nil {
 		c.mu.Unlock()
 		return nil
 	}
+	cn := c.cur
 	c.mu.Unlock()
-	var closeErr error
-	if cn, err := c.current(ctx); err == nil {
-		_, _, err := cn.call(ctx, c.rid.Add(1), newRequest("close"))
-		if err != nil && !errors.Is(err, errConnLost) {
-			closeErr = &Error{Code: fsm.Unavailable, Op: "close", Node: cn.addr, Message: err.Error(), cause: err}
+	c.closing.Store(true) // the manager no longer fails over
+	defer c.fail(ErrClosed)
+	var opened []*conn
+	defer func() {
+		for _, o := range opened {
+			o.close(ErrClosed)
 		}
-	} else {
-		closeErr = err
+	}()
+	var lastErr error
+	backoff := 10 * time.Millisecond
+	for {
+		if cn == nil || isDone(cn) {
+			var err error
+			cn, err = c.open(ctx, c.pick())
+			if CodeOf(err) == fsm.SessionExpired {
+				return nil // already ended
+			}
+			if err != nil {
+				lastErr, cn = err, nil
+			} else {
+				opened = append(opened, cn)
+			}
+		}
+		if cn != nil {
+			a, _, err := cn.call(ctx, c.rid.Add(1), newRequest("close"))
+			if err == nil {
+				err = answerError(a, "close", cn.addr)
+				if err == nil || CodeOf(err) == fsm.SessionExpired {
+					return nil
+				}
+				if CodeOf(err) != fsm.Unavailable {
+					return err
+				}
+			}
+			lastErr, cn = err, nil
+		}
+		select {
+		case <-ctx.Done():
+			return &Error{Code: fsm.Unavailable, Op: "close", Message: fmt.Sprintf("session not closed in time: %v", lastErr), cause: ctx.Err()}
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 200*time.Millisecond)
 	}
-	c.fail(ErrClosed)
-	return closeErr
+}
+
+func isDone(cn *conn) bool {
+	select {
+	case <-cn.done:
+		return true
+	default:
+		return false
+	}
 }

@@ -191,14 +191,27 @@ func TestResumeWithoutHistoryGivesReset(t *testing.T) {
 	f.kill(f.nodes[0])
 	wr, err := writer.Push(ctx, "/data/r", "x")
 	require.NoError(t, err)
+	// The reset comes first; the push is in its items or follows it,
+	// depending on whether the client re-registered before the push.
+	var ev Event
 	select {
-	case ev := <-w.Events():
-		require.Equal(t, KindReset, ev.Kind)
-		require.Len(t, ev.Items, 1)
-		require.Equal(t, wr.Item.Version, ev.Items[0].Version)
+	case ev = <-w.Events():
 	case <-time.After(10 * time.Second):
 		t.Fatal("no reset event")
 	}
+	require.Equal(t, KindReset, ev.Kind)
+	if len(ev.Items) == 0 {
+		select {
+		case ev = <-w.Events():
+		case <-time.After(10 * time.Second):
+			t.Fatal("no push after the reset")
+		}
+		require.Equal(t, KindPush, ev.Kind)
+		require.Equal(t, wr.Item.Version, ev.Item.Version)
+		return
+	}
+	require.Len(t, ev.Items, 1)
+	require.Equal(t, wr.Item.Version, ev.Items[0].Version)
 }
 
 func TestSessionExpiryEndsClientAndWatches(t *testing.T) {
@@ -378,7 +391,15 @@ func TestElectionAndLock(t *testing.T) {
 // took its watch's initial items as the candidate set, before the events
 // between the watch and its push arrived, thought it led beside another.)
 func TestMutexExcludesConcurrentLockers(t *testing.T) {
+	t.Run("list in the push's answer", func(t *testing.T) { testMutexExcludes(t, false) })
+	// A list too large for the answer: the candidates count the watch's
+	// events up to their own push instead.
+	t.Run("items omitted", func(t *testing.T) { testMutexExcludes(t, true) })
+}
+
+func testMutexExcludes(t *testing.T, omit bool) {
 	f := newFakeCluster(t, 1)
+	f.omitItems = omit
 	ctx := testCtx(t)
 	var holders, maxHolders, rounds atomic.Int32
 	var wg sync.WaitGroup
@@ -408,4 +429,114 @@ func TestMutexExcludesConcurrentLockers(t *testing.T) {
 	wg.Wait()
 	require.Equal(t, int32(18), rounds.Load())
 	require.Equal(t, int32(1), maxHolders.Load())
+}
+
+func TestSameProcess(t *testing.T) {
+	a := ProcessCPU{Seconds: 8.22, Started: 1.79616405967e+09, Resident: 5.3559296e+07}
+	require.True(t, a.SameProcess(ProcessCPU{Seconds: 8.23, Started: a.Started, Resident: a.Resident}), "one process seen through two nodes")
+	require.False(t, a.SameProcess(ProcessCPU{Seconds: 10.15, Started: a.Started, Resident: 5.238784e+07}), "started together, but two processes")
+	require.False(t, a.SameProcess(ProcessCPU{Seconds: 8.22, Started: a.Started + 1, Resident: a.Resident}))
+}
+
+// A node that answers pings Unavailable (it lost the leader) is left for
+// another before the session's ttl runs out; the session and its watch go
+// along.
+func TestUnavailablePingsMoveTheSession(t *testing.T) {
+	f := newFakeCluster(t, 2)
+	c := connectFake(t, f)
+	writer := connectFake(t, f, f.addrs()[1])
+	ctx := testCtx(t)
+	w, err := c.Watch(ctx, "/data/p")
+	require.NoError(t, err)
+	session := c.SessionID()
+	f.nodes[0].mu.Lock()
+	f.nodes[0].noLeader = true
+	f.nodes[0].mu.Unlock()
+	require.Eventually(t, func() bool { _, addr := c.Node(); return addr == f.addrs()[1] }, 10*time.Second, 10*time.Millisecond)
+	require.Equal(t, session, c.SessionID())
+	wr, err := writer.Push(ctx, "/data/p", 1)
+	require.NoError(t, err)
+	require.Equal(t, []uint64{wr.Item.Version}, collect(t, w, 1))
+}
+
+func TestWatchIterator(t *testing.T) {
+	f := newFakeCluster(t, 1)
+	c := connectFake(t, f)
+	ctx := testCtx(t)
+	w, err := c.Watch(ctx, "/data/it")
+	require.NoError(t, err)
+	for i := 0; i < 3; i++ {
+		_, err := c.Push(ctx, "/data/it", i)
+		require.NoError(t, err)
+	}
+	var kinds []Kind
+	for ev, err := range w.All(ctx) {
+		require.NoError(t, err)
+		kinds = append(kinds, ev.Kind)
+		if len(kinds) == 3 {
+			require.NoError(t, w.Close(ctx))
+		}
+	}
+	require.Equal(t, []Kind{KindPush, KindPush, KindPush}, kinds, "the range ends after Close, without error")
+	require.NoError(t, w.Err())
+
+	// The same path can be watched again once closed; twice at once cannot.
+	w2, err := c.Watch(ctx, "/data/it")
+	require.NoError(t, err)
+	_, err = c.Watch(ctx, "/data/it")
+	require.Equal(t, fsm.InvalidParameter, CodeOf(err))
+	short, cancel := context.WithCancel(ctx)
+	cancel()
+	for _, err := range w2.All(short) {
+		require.ErrorIs(t, err, context.Canceled)
+	}
+}
+
+// A leader whose session ends learns it: Lost closes.
+func TestElectionLostWithTheSession(t *testing.T) {
+	f := newFakeCluster(t, 1)
+	c := connectFake(t, f)
+	ctx := testCtx(t)
+	e := NewElection(c, "/data/lost")
+	tok, err := e.Campaign(ctx, "x")
+	require.NoError(t, err)
+	require.Equal(t, tok, e.Token())
+	select {
+	case <-e.Lost():
+		t.Fatal("lost while the session lives")
+	case <-time.After(50 * time.Millisecond):
+	}
+	f.mu.Lock()
+	clear(f.sess)
+	f.mu.Unlock()
+	select {
+	case <-e.Lost():
+	case <-time.After(10 * time.Second):
+		t.Fatal("leadership outlived the session")
+	}
+}
+
+// Close on a client whose node just died closes the session elsewhere.
+func TestCloseAfterNodeDeath(t *testing.T) {
+	f := newFakeCluster(t, 2)
+	c := connectFake(t, f)
+	watcher := connectFake(t, f, f.addrs()[1])
+	ctx := testCtx(t)
+	wr, err := c.Push(ctx, "/data/cd", 1)
+	require.NoError(t, err)
+	w, err := watcher.Watch(ctx, "/data/cd")
+	require.NoError(t, err)
+	f.kill(f.nodes[0])
+	require.NoError(t, c.Close(ctx))
+	ev := <-w.Events()
+	require.Equal(t, KindDelete, ev.Kind)
+	require.Equal(t, wr.Item.Version, ev.Item.Version)
+	require.ErrorIs(t, c.Err(), ErrClosed)
+}
+
+func TestUnencodableDataIsInvalidParameter(t *testing.T) {
+	f := newFakeCluster(t, 1)
+	c := connectFake(t, f)
+	_, err := c.Push(testCtx(t), "/data/x", make(chan int))
+	require.Equal(t, fsm.InvalidParameter, CodeOf(err))
 }

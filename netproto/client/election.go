@@ -5,6 +5,7 @@ import (
 	"errors"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/havenproject/haven/fsm"
 )
@@ -56,7 +57,7 @@ func (e *Election) Campaign(ctx context.Context, value any) (uint64, error) {
 	// to that version are already in it.
 	mine, list, err := e.push(ctx, value)
 	if err != nil {
-		_ = w.Close(context.WithoutCancel(ctx))
+		_ = w.Close(quick(ctx))
 		return 0, err
 	}
 	members := map[uint64]bool{mine: true}
@@ -64,13 +65,25 @@ func (e *Election) Campaign(ctx context.Context, value any) (uint64, error) {
 		members[it.Version] = true
 	}
 	upTo := list.Version
+	// synced: the set is known up to our own item. If the answer had no
+	// room for the list, start from the watch's items and count its events
+	// until our own push comes by.
+	synced := true
+	if list.ItemsOmitted {
+		clear(members)
+		for _, it := range w.Items {
+			members[it.Version] = true
+		}
+		members[mine] = true
+		upTo, synced = w.Version, false
+	}
 	e.mu.Lock()
 	e.w, e.item = w, mine
 	e.lost, e.stopped = make(chan struct{}), make(chan struct{})
 	e.mu.Unlock()
 
 	for {
-		if lowest(members) == mine {
+		if synced && lowest(members) == mine {
 			go e.follow(w, members, mine)
 			return mine, nil
 		}
@@ -86,16 +99,28 @@ func (e *Election) Campaign(ctx context.Context, value any) (uint64, error) {
 			if !apply(members, ev) && ev.Version < mine {
 				members[mine] = true // a reset from before our push
 			}
+			if ev.Version >= mine {
+				synced = true
+			}
 			if !members[mine] {
 				e.clear()
-				_ = w.Close(context.WithoutCancel(ctx))
+				_ = w.Close(quick(ctx))
 				return 0, ErrLostCandidacy
 			}
 		case <-ctx.Done():
-			_ = e.Resign(context.WithoutCancel(ctx))
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			_ = e.Resign(rctx)
+			cancel()
 			return 0, &Error{Code: fsm.Unavailable, Op: "campaign", Message: "not elected in time: " + ctx.Err().Error(), cause: ctx.Err()}
 		}
 	}
+}
+
+// quick is a short context for cleaning up after ctx ended.
+func quick(ctx context.Context) context.Context {
+	c, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	context.AfterFunc(c, cancel)
+	return c
 }
 
 // push makes our candidacy. If the connection broke before the answer, the
@@ -130,6 +155,11 @@ func (e *Election) follow(w *Watch, members map[uint64]bool, mine uint64) {
 	for {
 		select {
 		case ev, ok := <-w.Events():
+			select {
+			case <-stopped:
+				return // Resign closed the watch: not a loss
+			default:
+			}
 			if !ok {
 				close(lost)
 				return

@@ -29,6 +29,7 @@ type fakeCluster struct {
 	slowPath   string        // reads of this path wait slowDelay
 	slowDelay  time.Duration //
 	forgetHist bool          // answer watches with since by reset
+	omitItems  bool          // answer writes without their list (items_omitted)
 	connects   int
 }
 
@@ -38,6 +39,9 @@ type fakeNode struct {
 	mu   sync.Mutex
 	cs   map[*fakeConn]bool
 	dead bool
+	// noLeader makes the node answer pings Unavailable, as a node cut off
+	// from the leader does.
+	noLeader bool
 }
 
 type fakeConn struct {
@@ -304,6 +308,10 @@ func (f *fakeCluster) query(c *fakeConn, rid any, m map[string]any) {
 		f.emit(Event{Path: path, Version: f.index, Kind: KindPush, Item: it})
 		a := list()
 		a["item"] = itemMap(it)
+		if f.omitItems {
+			delete(a, "items")
+			a["items_omitted"] = true
+		}
 		c.send(a)
 	case "update", "delete":
 		v, _ := toU64(m["item"])
@@ -360,6 +368,14 @@ func (f *fakeCluster) query(c *fakeConn, rid any, m map[string]any) {
 func (f *fakeCluster) heartbeat(c *fakeConn, rid any, m map[string]any) {
 	wait, _ := toU64(m["wait_ms"])
 	deadline := time.After(time.Duration(wait) * time.Millisecond)
+	c.node.mu.Lock()
+	noLeader := c.node.noLeader
+	c.node.mu.Unlock()
+	if noLeader {
+		time.Sleep(50 * time.Millisecond)
+		c.send(map[string]any{"rid": rid, "action": "heartbeat", "type": "pong", "result": false, "error": map[string]any{"code": "Unavailable", "message": "no leader"}})
+		return
+	}
 	for {
 		f.mu.Lock()
 		alive := false

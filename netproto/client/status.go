@@ -71,21 +71,60 @@ func FetchStatus(ctx context.Context, httpAddr string) (NodeStatus, error) {
 	return st, nil
 }
 
-// FetchCPUSeconds reads process_cpu_seconds_total from the node's /metrics.
-func FetchCPUSeconds(ctx context.Context, httpAddr string) (float64, error) {
+// ProcessCPU is what a node's /metrics says of its process.
+type ProcessCPU struct {
+	// Seconds is process_cpu_seconds_total.
+	Seconds float64
+	// Started is process_start_time_seconds (10 ms resolution: processes
+	// started together share it).
+	Started float64
+	// Resident is process_resident_memory_bytes.
+	Resident float64
+}
+
+// SameProcess says whether two samples taken at about the same time come
+// from one process (havend -dev serves three nodes from one): the same
+// start time, the same resident memory to the byte, and CPU time within a
+// scheduler tick or two.
+func (p ProcessCPU) SameProcess(q ProcessCPU) bool {
+	d := p.Seconds - q.Seconds
+	return p.Started == q.Started && p.Resident == q.Resident && d < 0.05 && d > -0.05
+}
+
+// FetchCPU reads the process metrics from the node's /metrics.
+func FetchCPU(ctx context.Context, httpAddr string) (ProcessCPU, error) {
+	var pc ProcessCPU
 	body, err := httpGet(ctx, httpAddr, "/metrics")
 	if err != nil {
-		return 0, err
+		return pc, err
 	}
+	found := false
 	for _, line := range strings.Split(string(body), "\n") {
-		if strings.HasPrefix(line, "process_cpu_seconds_total") {
-			f := strings.Fields(line)
-			if len(f) >= 2 {
-				return strconv.ParseFloat(f[len(f)-1], 64)
-			}
+		f := strings.Fields(line)
+		if len(f) < 2 || strings.HasPrefix(line, "#") {
+			continue
+		}
+		name := f[0]
+		if i := strings.IndexByte(name, '{'); i >= 0 {
+			name = name[:i]
+		}
+		v, err := strconv.ParseFloat(f[len(f)-1], 64)
+		if err != nil {
+			continue
+		}
+		switch name {
+		case "process_cpu_seconds_total":
+			pc.Seconds, found = v, true
+		case "process_start_time_seconds":
+			pc.Started = v
+		case "process_resident_memory_bytes":
+			pc.Resident = v
 		}
 	}
-	return 0, errorf(fsm.Unsupported, "metrics", "%s: no process_cpu_seconds_total", httpAddr)
+	if !found {
+		return pc, errorf(fsm.Unsupported, "metrics", "%s: no process_cpu_seconds_total", httpAddr)
+	}
+	return pc, nil
 }
 
 func httpGet(ctx context.Context, addr, path string) ([]byte, error) {

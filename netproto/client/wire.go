@@ -87,6 +87,10 @@ type List struct {
 	Items []Item `json:"items"`
 	// Version is the log index of the list's last change (0: never written).
 	Version uint64 `json:"version"`
+	// ItemsOmitted says a write's answer had no room for the list under
+	// max_message_bytes (the write happened; Items is empty): read the
+	// list if it is needed.
+	ItemsOmitted bool `json:"items_omitted,omitempty"`
 }
 
 // wireError is the error map of a failed answer.
@@ -113,6 +117,9 @@ type answer struct {
 	Items   []Item `msgpack:"items"`
 	Version uint64 `msgpack:"version"`
 	Reset   bool   `msgpack:"reset"`
+	// ItemsOmitted: a write's answer too large for the stream comes
+	// without its list (havend's decision, docs/decisions.md).
+	ItemsOmitted bool `msgpack:"items_omitted"`
 
 	Location  string   `msgpack:"location"`
 	Locations []string `msgpack:"locations"`
