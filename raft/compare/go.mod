@@ -1,6 +1,6 @@
 module github.com/havenproject/haven/raft/compare
 
-go 1.26
+go 1.26.0
 
 require (
 	github.com/havenproject/haven v0.0.0
@@ -10,7 +10,7 @@ require (
 require (
 	github.com/gogo/protobuf v1.3.2 // indirect
 	github.com/golang/protobuf v1.5.4 // indirect
-	google.golang.org/protobuf v1.33.0 // indirect
+	google.golang.org/protobuf v1.36.12 // indirect
 )
 
 replace github.com/havenproject/haven => ../..
