@@ -81,6 +81,22 @@ func (t *readTracker) waitApplied(c *Core, req *Request, index uint64) {
 	})
 }
 
+// cancelWaitingWatches answers Unavailable the watches of path that conn
+// registered with a since this node has not applied through yet: the
+// client unwatched the path after asking them.
+func (t *readTracker) cancelWaitingWatches(c *Core, conn ConnID, path string) {
+	waiting := t.atApplied[:0]
+	for _, r := range t.atApplied {
+		if r.req.Op == OpWatch && r.req.Conn == conn && r.req.Path == path {
+			c.fail(&r.req, fsm.Unavailable, "unwatched before this node applied through since")
+			continue
+		}
+		waiting = append(waiting, r)
+	}
+	clear(t.atApplied[len(waiting):])
+	t.atApplied = waiting
+}
+
 func (c *Core) answerRead(req *Request) {
 	items, version := c.fsm.Read(req.Path)
 	c.reply(Reply{Conn: req.Conn, ID: req.ID, Op: req.Op, Items: items, Version: version})
