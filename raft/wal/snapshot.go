@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io/fs"
-	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -84,7 +83,11 @@ func encodeSnapshotMeta(s *raft.Snapshot) []byte {
 	buf = binary.AppendUvarint(buf, s.Meta.Term)
 	buf = appendNodeIDs(buf, s.Meta.Conf.Voters)
 	buf = appendNodeIDs(buf, s.Meta.Conf.Learners)
-	ids := slices.Sorted(maps.Keys(s.Meta.Conf.Addresses))
+	ids := make([]raft.NodeID, 0, len(s.Meta.Conf.Addresses))
+	for id := range s.Meta.Conf.Addresses {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
 	buf = binary.AppendUvarint(buf, uint64(len(ids)))
 	for _, id := range ids {
 		address := s.Meta.Conf.Addresses[id]
