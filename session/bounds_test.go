@@ -74,3 +74,42 @@ func TestTooManyDeliveriesCloseTheConnection(t *testing.T) {
 	require.Len(t, tc.nodes[l].deliveries[3], 3, "the next three")
 	require.Contains(t, tc.nodes[l].dropped, ConnID(3), "and again")
 }
+
+// The bound closes a connection at an entry's boundary, never inside one: a
+// session end deletes all its items in one entry, and their events share
+// its index (PROTOCOL.md). A client that got only some of them would
+// resume with since = that index and never get the rest: a gap.
+func TestTooManyDeliveriesNeverSplitAnEntry(t *testing.T) {
+	tc := newTestCluster(t, 1, func(c *Config) { c.MaxDeliveriesPerReady = 2 })
+	l := tc.leader()
+	tc.connect(l, 1, 60000)
+	hello := tc.connect(l, 2, 60000)
+	for i := range 3 {
+		require.Equal(t, fsm.OK, tc.do(l, Request{Conn: 1, Op: OpCreate, Path: "/data/d", Data: mustPack(i)}).Code)
+	}
+	require.Equal(t, fsm.OK, tc.do(l, Request{Conn: 2, Op: OpWatch, Path: "/data/d"}).Code)
+	// A push (one event) and the session's end (four deletes) applied in one
+	// Ready.
+	tc.nodes[l].core.Submit(Request{Conn: 1, ID: 900, Op: OpCreate, Path: "/data/d", Data: mustPack(9)})
+	tc.nodes[l].core.Submit(Request{Conn: 1, ID: 901, Op: OpClose})
+	tc.settle()
+	got := tc.nodes[l].deliveries[2]
+	require.Contains(t, tc.nodes[l].dropped, ConnID(2), "five events, over the bound of two")
+	require.Len(t, got, 1, "the push only: none of the session end's deletes, since not all of them fit")
+	require.Equal(t, fsm.EventPush, got[0].Kind)
+
+	// The client resumes after the last version it got, and gets the whole
+	// entry at once, although it is over the bound.
+	tc.do(l, Request{Conn: 3, Op: OpConnect, Token: hello.Token})
+	since := got[0].Version
+	w := tc.do(l, Request{Conn: 3, Op: OpWatch, Path: "/data/d", Since: &since})
+	require.Equal(t, fsm.OK, w.Code)
+	require.False(t, w.Reset)
+	evs := tc.nodes[l].deliveries[3]
+	require.Len(t, evs, 4, "every delete of the session end")
+	for _, ev := range evs {
+		require.Equal(t, fsm.EventDelete, ev.Kind)
+		require.Equal(t, evs[0].Version, ev.Version)
+	}
+	require.NotContains(t, tc.nodes[l].dropped, ConnID(3))
+}

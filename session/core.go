@@ -48,8 +48,9 @@ type Config struct {
 	// stale reads and watches waiting to apply; over either bound a request
 	// is refused Unavailable at once. MaxDeliveriesPerReady bounds the
 	// events one Ready hands one connection: a connection that would get
-	// more is closed after the events it got, and its client resumes its
-	// watches with since. Defaults 10000, 10000 and 10000.
+	// more is closed after the entries it got whole (one entry's events
+	// are never split), and its client resumes its watches with since.
+	// Defaults 10000, 10000 and 10000.
 	MaxPendingWrites, MaxPendingReads, MaxDeliveriesPerReady int
 	// ReadRetryMs is how long a ReadIndex may go unanswered before it is
 	// asked again (a message may have been lost).

@@ -153,3 +153,35 @@ func TestSessionEndDeliversEveryDelete(t *testing.T) {
 		require.Equal(t, evs[3].Version, ev.Version)
 	}
 }
+
+// Requests of one connection take effect in order: an unwatch sent after a
+// watch with since that is still waiting for the node to apply through
+// since cancels it. Otherwise the watch would start later, and deliver
+// events the client said it no longer wants (PROTOCOL.md: watches last
+// "until unwatch").
+func TestUnwatchCancelsAWatchWaitingForSince(t *testing.T) {
+	tc := newTestCluster(t, 3, nil)
+	l := tc.leader()
+	f := tc.follower()
+	tc.connect(l, 1, 60000)
+	tc.connect(f, 2, 60000)
+	tc.cut[f] = true
+	r := tc.do(l, Request{Conn: 1, Op: OpCreate, Path: "/data/u", Data: mustPack(1)})
+	require.Equal(t, fsm.OK, r.Code)
+	since := r.Version
+	tc.nodes[f].core.Submit(Request{Conn: 2, ID: 800, Op: OpWatch, Path: "/data/u", Since: &since})
+	tc.nodes[f].core.Submit(Request{Conn: 2, ID: 801, Op: OpUnwatch, Path: "/data/u"})
+	tc.process()
+	delete(tc.cut, f)
+	tc.tick(10)
+	require.Equal(t, fsm.OK, tc.do(l, Request{Conn: 1, Op: OpCreate, Path: "/data/u", Data: mustPack(2)}).Code)
+	tc.tick(10)
+	require.Empty(t, tc.nodes[f].deliveries[2], "no events after unwatch")
+	var ids []uint64
+	for _, rep := range tc.nodes[f].replies[2] {
+		if rep.ID == 800 || rep.ID == 801 {
+			ids = append(ids, rep.ID)
+		}
+	}
+	require.Equal(t, []uint64{800, 801}, ids, "both answered, in order")
+}

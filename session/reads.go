@@ -47,8 +47,6 @@ type readTracker struct {
 	// this node to apply through their atIndex.
 	atApplied []*pendingRead
 	next      uint64
-	// refused is set when Raft refused the last ReadIndex (no leader).
-	refused bool
 }
 
 func (t *readTracker) init() {}
@@ -81,6 +79,22 @@ func (t *readTracker) waitApplied(c *Core, req *Request, index uint64) {
 	})
 }
 
+// cancelWaitingWatches answers Unavailable the watches of path that conn
+// registered with a since this node has not applied through yet: the
+// client unwatched the path after asking them.
+func (t *readTracker) cancelWaitingWatches(c *Core, conn ConnID, path string) {
+	waiting := t.atApplied[:0]
+	for _, r := range t.atApplied {
+		if r.req.Op == OpWatch && r.req.Conn == conn && r.req.Path == path {
+			c.fail(&r.req, fsm.Unavailable, "unwatched before this node applied through since")
+			continue
+		}
+		waiting = append(waiting, r)
+	}
+	clear(t.atApplied[len(waiting):])
+	t.atApplied = waiting
+}
+
 func (c *Core) answerRead(req *Request) {
 	items, version := c.fsm.Read(req.Path)
 	c.reply(Reply{Conn: req.Conn, ID: req.ID, Op: req.Op, Items: items, Version: version})
@@ -95,9 +109,12 @@ func (t *readTracker) enqueue(c *Core, r *pendingRead) {
 	t.queue = append(t.queue, r)
 }
 
-// canFlush reports whether flush would ask for a read index now.
+// canFlush reports whether flush would ask for a read index now: reads are
+// queued and a leader is known (Raft refuses ReadIndex only without one, so
+// HasReady does not spin on reads it cannot ask for; the next tick or
+// leader change asks).
 func (t *readTracker) canFlush(c *Core) bool {
-	if len(t.queue) == 0 || t.refused {
+	if len(t.queue) == 0 {
 		return false
 	}
 	soft := c.raft.SoftState()
@@ -112,12 +129,10 @@ func (t *readTracker) flush(c *Core) {
 	t.next++
 	b := &readBatch{ctx: "r" + strconv.FormatUint(t.next, 10), reads: t.queue, askedAt: c.now}
 	if err := c.raft.ReadIndex([]byte(b.ctx)); err != nil {
-		// No leader known: keep them queued, and keep HasReady from
-		// spinning on them until the next tick or leader change retries.
-		t.refused = true
+		// No leader known: keep them queued until the next tick or leader
+		// change retries (canFlush is false meanwhile).
 		return
 	}
-	t.refused = false
 	t.queue = nil
 	t.batches = append(t.batches, b)
 }

@@ -104,3 +104,46 @@ func TestEarlyMessagesAreRaftsFirst(t *testing.T) {
 	tc.nodes[l].disk.save(rd)
 	core.Advance()
 }
+
+// A read refused a read index for want of a leader must not make a later
+// read wait for a tick once a leader is known again: the refusal was about
+// the reads queued then. Here the node's reads time out while it knows no
+// leader, a leader is found, and the next read must go out at once.
+func TestReadAfterARefusalGoesOutWithoutATick(t *testing.T) {
+	tc := newTestCluster(t, 3, func(c *Config) { c.RequestTimeoutMs = 100 })
+	tc.leader()
+	f := tc.follower()
+	tc.connect(f, 2, 60000)
+	tc.cut[f] = true
+	for range 40 { // f loses its leader
+		tc.tick(1)
+		if tc.nodes[f].core.Raft().SoftState().Lead == raft.None {
+			break
+		}
+	}
+	require.Equal(t, raft.None, tc.nodes[f].core.Raft().SoftState().Lead)
+	tc.nodes[f].core.Submit(Request{Conn: 2, ID: 700, Op: OpRead, Path: "/data/r"})
+	tc.settle()
+	require.False(t, tc.nodes[f].core.HasReady(), "a read that cannot be asked for keeps the host busy")
+	tc.tick(15) // it times out
+	var failed *Reply
+	for i, r := range tc.nodes[f].replies[2] {
+		if r.ID == 700 {
+			failed = &tc.nodes[f].replies[2][i]
+		}
+	}
+	require.NotNil(t, failed)
+	require.Equal(t, fsm.Unavailable, failed.Code)
+
+	delete(tc.cut, f)
+	for range 60 {
+		tc.tick(1)
+		if lead := tc.nodes[f].core.Raft().SoftState().Lead; lead != raft.None && lead != f {
+			break
+		}
+	}
+	require.NotEqual(t, raft.None, tc.nodes[f].core.Raft().SoftState().Lead)
+	r := submitNoTick(tc, f, Request{Conn: 2, Op: OpRead, Path: "/data/r"})
+	require.NotNil(t, r, "the read waits for a tick")
+	require.Equal(t, fsm.OK, r.Code, r.Message)
+}

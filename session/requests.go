@@ -79,6 +79,9 @@ func (c *Core) Submit(req Request) {
 			delete(cn.watches, req.Path)
 			c.removeWatcher(req.Path, req.Conn)
 		}
+		// A watch of this path still waiting for its since ends here too:
+		// started later, it would outlive the unwatch sent after it.
+		c.reads.cancelWaitingWatches(c, req.Conn, req.Path)
 		c.reply(Reply{Conn: req.Conn, ID: req.ID, Op: req.Op})
 	case OpPing:
 		c.liveness.ping(c, &req)

@@ -68,10 +68,14 @@ func (c *Core) register(req *Request, cn *conn) {
 	}
 	cn.watches[req.Path] = w
 	c.reply(reply)
-	for _, ev := range replay {
-		if ev.Version <= version {
-			c.deliver(req.Conn, ev)
+	// One entry's events at a time (they share its index).
+	for start := 0; start < len(replay) && replay[start].Version <= version; {
+		end := start + 1
+		for end < len(replay) && replay[end].Version == replay[start].Version {
+			end++
 		}
+		c.deliver(req.Conn, replay[start:end])
+		start = end
 	}
 }
 
@@ -118,9 +122,7 @@ func (c *Core) publish(index uint64, events []fsm.Event) {
 			if w == nil || w.after >= index {
 				continue
 			}
-			for _, ev := range events[start:end] {
-				c.deliver(id, ev)
-			}
+			c.deliver(id, events[start:end])
 			w.after = index
 		}
 		start = end

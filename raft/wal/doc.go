@@ -78,9 +78,10 @@
 // newest hard state (its own first record, or a later one), which is how
 // the hard state outlives compaction without a file of its own.
 //
-// A snapshot file is the 8 bytes "HVNSNAP1", a uint32 little-endian CRC32C
+// A snapshot file is the 8 bytes "HVNSNAP2", a uint32 little-endian CRC32C
 // of the rest, then index, term, voter count, voters, learner count,
-// learners and data length as varints, then the data. It is written under
+// learners, address count and per address (by id) the id, the length and
+// the bytes, and data length as varints, then the data. It is written under
 // a temporary name, fsynced, renamed into place and the directory fsynced.
 // Only then does its marker go into the log; after that, the segments
 // wholly at or below the snapshot are deleted, oldest first, and every

@@ -12,7 +12,8 @@ import (
 )
 
 // snapshotMagic opens every snapshot file: the format's name and version.
-const snapshotMagic = "HVNSNAP1"
+// Version 2 added the members' addresses (ConfState.Addresses).
+const snapshotMagic = "HVNSNAP2"
 
 // snapshotHeaderSize is the magic and the checksum of everything after it.
 const snapshotHeaderSize = len(snapshotMagic) + 4
@@ -70,14 +71,48 @@ func compareDescending(a, b uint64) int {
 }
 
 // encodeSnapshotMeta is the part of a snapshot file between the header and
-// the data: index, term, voters, learners, data length, all uvarints.
+// the data: index, term, voters, learners, addresses, data length, all
+// uvarints. Addresses are a count, then per member (by id) its id and its
+// address, length first: once the entries that added the members are
+// compacted, the snapshot is the only place that holds them.
 func encodeSnapshotMeta(s *raft.Snapshot) []byte {
 	buf := make([]byte, 0, 64)
 	buf = binary.AppendUvarint(buf, s.Meta.Index)
 	buf = binary.AppendUvarint(buf, s.Meta.Term)
 	buf = appendNodeIDs(buf, s.Meta.Conf.Voters)
 	buf = appendNodeIDs(buf, s.Meta.Conf.Learners)
+	ids := make([]raft.NodeID, 0, len(s.Meta.Conf.Addresses))
+	for id := range s.Meta.Conf.Addresses {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	buf = binary.AppendUvarint(buf, uint64(len(ids)))
+	for _, id := range ids {
+		address := s.Meta.Conf.Addresses[id]
+		buf = binary.AppendUvarint(buf, uint64(id))
+		buf = binary.AppendUvarint(buf, uint64(len(address)))
+		buf = append(buf, address...)
+	}
 	return binary.AppendUvarint(buf, uint64(len(s.Data)))
+}
+
+// readAddresses reads what encodeSnapshotMeta wrote of the addresses; none
+// is nil, as raft keeps it.
+func readAddresses(r *bodyReader) map[raft.NodeID]string {
+	count := r.uvarint("address count")
+	if r.err != nil || count == 0 {
+		return nil
+	}
+	if count > uint64(len(r.rest))/2 { // each takes at least two bytes
+		r.fail("address count %d exceeds what %d bytes can hold", count, len(r.rest))
+		return nil
+	}
+	addresses := make(map[raft.NodeID]string, count)
+	for range count {
+		id := raft.NodeID(r.uvarint("address id"))
+		addresses[id] = string(r.bytes(r.uvarint("address length"), "address"))
+	}
+	return addresses
 }
 
 func appendNodeIDs(buf []byte, ids []raft.NodeID) []byte {
@@ -103,6 +138,7 @@ func decodeSnapshotFile(content []byte) (*raft.Snapshot, error) {
 	s.Meta.Term = r.uvarint("term")
 	s.Meta.Conf.Voters = readNodeIDs(&r, "voters")
 	s.Meta.Conf.Learners = readNodeIDs(&r, "learners")
+	s.Meta.Conf.Addresses = readAddresses(&r)
 	dataLen := r.uvarint("data length")
 	if r.err == nil && dataLen != uint64(len(r.rest)) {
 		r.fail("data length %d but %d bytes follow", dataLen, len(r.rest))

@@ -15,6 +15,12 @@ func TestSnapshotFileRoundTrip(t *testing.T) {
 		{Meta: raft.SnapshotMeta{Index: 1, Term: 1}},
 		{Meta: raft.SnapshotMeta{Index: 77, Term: 4, Conf: raft.ConfState{Voters: []raft.NodeID{1, 2, 3}, Learners: []raft.NodeID{9}}}, Data: []byte("image")},
 		{Meta: raft.SnapshotMeta{Index: 1 << 62, Term: 1 << 40, Conf: raft.ConfState{Learners: []raft.NodeID{1 << 63}}}, Data: make([]byte, 70000)},
+		// Members' addresses live only in the snapshot once the entries
+		// that added them are compacted (issue 7, item 10).
+		{Meta: raft.SnapshotMeta{Index: 5, Term: 2, Conf: raft.ConfState{
+			Voters: []raft.NodeID{1, 2}, Learners: []raft.NodeID{7},
+			Addresses: map[raft.NodeID]string{1: "127.0.0.1:7401", 2: "[::1]:7402", 7: "n7.example:7407"},
+		}}, Data: []byte("with addresses")},
 	}
 	for _, want := range tests {
 		dir := t.TempDir()
