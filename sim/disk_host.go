@@ -68,6 +68,11 @@ func (n *node) openWAL() (restored raft.RestoredState, ok bool, err error) {
 		return raft.RestoredState{}, false, fmt.Errorf("the WAL refuses to recover what crashes left (no damaging fault hit this disk): %w", err)
 	}
 	hs := st.HardState
+	if st.Snapshot != nil {
+		// A snapshot is committed (§7), whether or not the commit-only
+		// save that said so survived (it is not synced).
+		hs.Commit = max(hs.Commit, st.Snapshot.Meta.Index)
+	}
 	// Figure 2: currentTerm and votedFor are "updated on stable storage
 	// before responding to RPCs"; a restart must find them.
 	switch {

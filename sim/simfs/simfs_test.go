@@ -223,7 +223,6 @@ func refusedRun(rt *rapid.T, faults Faults) bool {
 // rule: the entries after it stay if s holds the entry, else all go.
 func withSnapshot(s walState, index, term uint64) walState {
 	out := walState{hs: s.hs, snap: index}
-	out.hs.Commit = max(out.hs.Commit, index)
 	if index <= s.snap {
 		return s
 	}
