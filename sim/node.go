@@ -221,7 +221,9 @@ func (n *node) drive() {
 	}
 }
 
-// persist writes a Ready's durable state to the disk (not yet synced).
+// persist saves a Ready's durable state with the node's WAL (its fsync, if
+// any, completes when the host's fsync event comes due) and records it in
+// the host's mirror.
 func (n *node) persist(rd *hostReady) error {
 	w := n.w
 	if rd.saved != nil {
