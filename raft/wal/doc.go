@@ -2,7 +2,8 @@
 // (currentTerm, votedFor, commit), the log, and snapshots, kept in one
 // directory per Raft group. Figure 2 of the Raft paper asks that this state
 // be "updated on stable storage before responding to RPCs"; Save returns
-// only once its bytes are fsynced, and the host acts on them only after.
+// only once a new term, vote or entries are fsynced, and the host acts on
+// them only after.
 //
 // # Which writes are synced
 //
