@@ -173,7 +173,18 @@ func (n *node) crashDisk() string {
 // writeMirror records a Ready's writes in the host's mirror as the WAL
 // makes them: the leader's snapshot (SaveSnapshot, always synced), then the
 // Save, marked commit-only if that is all it changes.
-func (n *node) writeMirror(g writeGroup) error {
+//
+// It first holds the Ready to raft's side of the contract (raft/ready.go):
+// MustSync is set whenever the term, the vote, the entries or the snapshot
+// change. The WAL here syncs those by itself whatever MustSync says, so a
+// raft that forgot to ask would go unnoticed by every other check; a host
+// that trusts MustSync to decide its fsyncs would send a vote before it is
+// durable.
+func (n *node) writeMirror(g writeGroup, mustSync bool) error {
+	if !mustSync && (g.hasTermVote || len(g.entries) > 0 || g.snap != nil) {
+		return fmt.Errorf("Figure 2: a Ready changes the term, vote, entries or snapshot (term %v, %d entries, snapshot %v) without MustSync",
+			g.hasTermVote, len(g.entries), g.snap != nil)
+	}
 	if g.snap != nil {
 		if err := n.disk.write(writeGroup{snap: g.snap, snapChain: g.snapChain}); err != nil {
 			return err

@@ -270,7 +270,7 @@ func (n *node) persist(rd *hostReady) error {
 			}
 		}
 	}
-	return n.writeMirror(g)
+	return n.writeMirror(g, rd.mustSync)
 }
 
 // prevChain is the chain hash just before index first, in the written view
