@@ -19,23 +19,23 @@ const walDir = "/haven/wal"
 const walSegmentBytes = 16 << 10
 
 // The damaging faults are rare: a node whose disk they hit is lost to the
-// run (see openWAL), and they are injected only while no other node's disk
-// has failed, so that a quorum stays.
+// run (see openWAL). They hit one node's disk per run at most, and only
+// while the run is in its fault phase with three nodes or more, so that a
+// quorum stays.
 var diskFaults = simfs.Faults{FlipPerCrash: 0.005, MisdirectPerWrite: 2e-6}
 
-// setDiskFaults turns the damaging faults on for n while the run is in its
-// fault phase and no node's disk has failed, off otherwise.
-func (n *node) setDiskFaults() {
+// damageAllowed says whether a damaging fault drawn for n's disk happens.
+func (n *node) damageAllowed() bool {
 	w := n.w
-	on := w.phase == phaseFaults && len(w.nodes) >= 3
+	if w.phase != phaseFaults || len(w.nodes) < 3 {
+		return false
+	}
 	for _, o := range w.nodes {
-		on = on && !o.diskFailed
+		if o != n && (o.diskFailed || (o.fs != nil && o.fs.Flips+o.fs.Misdirected > 0)) {
+			return false
+		}
 	}
-	if on {
-		n.fs.SetFaults(diskFaults)
-	} else {
-		n.fs.SetFaults(simfs.Faults{})
-	}
+	return true
 }
 
 // openWAL opens the node's WAL and returns what it recovered, having held
@@ -51,9 +51,10 @@ func (n *node) setDiskFaults() {
 func (n *node) openWAL() (restored raft.RestoredState, ok bool, err error) {
 	w := n.w
 	if n.fs == nil {
-		n.fs = simfs.New(w.rng, simfs.Faults{})
+		faults := diskFaults
+		faults.Allow = n.damageAllowed
+		n.fs = simfs.New(w.rng, faults)
 	}
-	n.setDiskFaults()
 	before := n.disk.durable.hard
 	l, st, err := wal.Open(walDir, wal.Options{FS: n.fs, SegmentBytes: walSegmentBytes})
 	// Opening blocks on its fsyncs; they are done when it returns.
@@ -144,7 +145,6 @@ func (n *node) unsynced() bool { return n.fs.Unsynced() }
 // the file system decides the fate of what was not durable.
 func (n *node) crashDisk() string {
 	w := n.w
-	n.setDiskFaults()
 	rep := n.fs.Crash()
 	n.wal = nil
 	switch {

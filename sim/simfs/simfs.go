@@ -51,7 +51,12 @@ type Faults struct {
 	// MisdirectPerWrite is the probability that a write lands at a wrong
 	// offset.
 	MisdirectPerWrite float64
+	// Allow, if set, is asked before each damaging fault drawn is
+	// injected: the host can keep damage to as many disks as it can lose.
+	Allow func() bool
 }
+
+func (f *FS) allowed() bool { return f.faults.Allow == nil || f.faults.Allow() }
 
 // FS is one node's disk. It is not safe for concurrent use: the simulator
 // runs everything on one goroutine.
@@ -78,9 +83,6 @@ func New(rng Rand, faults Faults) *FS {
 	// The roots exist from the start, as they do on a real machine.
 	return &FS{rng: rng, faults: faults, dirs: map[string]*dir{"/": newDir(), ".": newDir()}}
 }
-
-// SetFaults changes the rates of the damaging faults.
-func (f *FS) SetFaults(faults Faults) { f.faults = faults }
 
 type syncIntent struct {
 	ino *inode
@@ -365,7 +367,7 @@ func (f *FS) Crash() CrashReport {
 		}
 	}
 	f.forgetClean()
-	if f.faults.FlipPerCrash > 0 && f.rng.Chance(f.faults.FlipPerCrash) {
+	if f.faults.FlipPerCrash > 0 && f.rng.Chance(f.faults.FlipPerCrash) && f.allowed() {
 		rep.Flipped = f.flip(dirNames)
 	}
 	return rep
@@ -425,7 +427,7 @@ func (h *file) Write(p []byte) (int, error) {
 	}
 	h.fs.issue()
 	gap := 0
-	if m := h.fs.faults.MisdirectPerWrite; m > 0 && h.fs.rng.Chance(m) {
+	if m := h.fs.faults.MisdirectPerWrite; m > 0 && h.fs.rng.Chance(m) && h.fs.allowed() {
 		// The bytes land past where they belong; the place they were
 		// meant for reads as zeros.
 		gap = 1 + h.fs.rng.Intn(64)
