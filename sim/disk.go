@@ -4,20 +4,22 @@ import (
 	"fmt"
 
 	"github.com/havenproject/haven/raft"
+	"github.com/havenproject/haven/raft/wal"
 )
 
-// The simulated disk models a node's durable store the way raft/wal keeps
-// it: an append-only log of checksummed records, one record per Ready (one
-// Save), fsynced before anything that depends on it is acknowledged, and a
-// recovery that keeps the longest prefix of whole records and truncates a
-// torn tail. Snapshot files are written atomically (write, fsync, rename).
+// Each node's durable store is the real raft/wal, running on a simulated
+// file system (sim/simfs) that keeps synced and unsynced data apart and, at
+// a crash, loses, tears or keeps what was not synced. This file holds what
+// the host keeps beside it to check the node: its mirror of the log it
+// handed to the WAL, with a chain hash per entry, in two views.
 //
-// So the disk holds two views of the store: written, what the process has
-// handed to the operating system, and durable, what an fsync has made
-// permanent. A crash keeps durable plus a random prefix of the Readys
-// written since the last fsync — none of them (lost), all of them (kept), or
-// some, the next one torn and truncated away (torn) — and never anything out
-// of order, half a Ready, or anything already synced.
+// written is every Save the host made; durable is what it had seen made
+// durable: a completed fsync after which the file system held nothing that
+// a crash could still lose. The checks read written for Log Matching and
+// State Machine Safety, and durable for the promises of Figure 2 (a vote or
+// an acknowledgement is sent only once it is on stable storage). After a
+// crash both views are rebuilt from what the WAL recovers, which the host
+// first holds against the durable view the crash began with.
 
 // storedEntry is a log entry and the hash of the log up to it: chain(i) =
 // H(chain(i-1), term(i), data(i)). Two logs hold the same entry at index i
@@ -79,6 +81,9 @@ type writeGroup struct {
 	entries     []storedEntry
 	hasCommit   bool
 	commit      uint64
+	// commitOnly marks a Save that changed only the commit index, which
+	// the WAL writes without an fsync.
+	commitOnly bool
 }
 
 func (g *writeGroup) empty() bool {
@@ -143,7 +148,7 @@ func (v *logView) compact(snap *raft.Snapshot, chain uint64) {
 	v.snap, v.snapChain = snap, chain
 }
 
-// disk is a node's durable store across crashes.
+// disk is the host's mirror of a node's durable store.
 type disk struct {
 	durable logView
 	written logView
@@ -162,77 +167,72 @@ func (d *disk) write(g writeGroup) error {
 }
 
 // sync makes everything written durable: an fsync completed.
-func (d *disk) sync() error {
-	for i := range d.pending {
+func (d *disk) sync() error { return d.syncAllBut(0) }
+
+// syncAllBut makes everything written durable but the last k groups.
+func (d *disk) syncAllBut(k int) error {
+	n := len(d.pending) - k
+	for i := range n {
 		if err := d.durable.apply(&d.pending[i]); err != nil {
 			return err
 		}
 	}
-	d.pending = d.pending[:0]
+	d.pending = append(d.pending[:0], d.pending[n:]...)
 	return nil
 }
 
-// unsynced reports whether anything written is not durable yet.
-func (d *disk) unsynced() bool { return len(d.pending) > 0 }
-
-// crashFate is what became of the unsynced writes at a crash.
-type crashFate uint8
-
-const (
-	fateNothingPending crashFate = iota
-	fateLost
-	fateTorn
-	fateKept
-)
-
-// crash decides the fate of the unsynced writes and leaves the disk as a
-// restarted process finds it.
-func (d *disk) crash(r *Rand) (crashFate, error) {
-	total := len(d.pending)
-	fate, keep := fateNothingPending, 0
-	if total > 0 {
-		switch r.Intn(3) {
-		case 0:
-			fate, keep = fateLost, 0
-		case 1:
-			fate, keep = fateKept, total
-		default:
-			// The record after the kept ones was cut short; recovery
-			// truncates it and everything after it.
-			fate, keep = fateTorn, r.Intn(total)
-		}
+// trailingCommitOnly counts the commit-only groups written last.
+func (d *disk) trailingCommitOnly() int {
+	k := 0
+	for i := len(d.pending) - 1; i >= 0 && d.pending[i].commitOnly; i-- {
+		k++
 	}
-	for i := range keep {
-		if err := d.durable.apply(&d.pending[i]); err != nil {
-			return fate, err
-		}
-	}
-	d.pending = d.pending[:0]
-	d.written = d.durable.clone()
-	return fate, nil
+	return k
 }
 
-// compact stores a snapshot the host took of its own state machine. The
-// snapshot file is written and fsynced on its own, so it is durable at
-// once; the entries it covers are dropped from both views.
+// compact records a snapshot the host took of its own state machine and
+// saved with the WAL, which returns once its file is durable; the entries
+// it covers are dropped from both views.
 func (d *disk) compact(snap *raft.Snapshot, chain uint64) {
 	d.written.compact(snap, chain)
 	d.durable.compact(snap, chain)
 }
 
-// restored is what a restarting node reads back.
-func (d *disk) restored() raft.RestoredState {
-	v := &d.durable
-	rs := raft.RestoredState{HardState: v.hard}
-	if v.snap != nil {
-		snap := *v.snap
-		rs.Snapshot = &snap
+// recovered resets both views to what the WAL recovered at a restart. The
+// snapshot's chain is the one of the entry it ends at, as the checker knows
+// it; every entry's chain is computed again and checked by written (Log
+// Matching against every log seen), so that a WAL returning wrong data is
+// caught here.
+func (d *disk) recovered(st *wal.State, chainOf func(index, term uint64) (uint64, bool), written func(*storedEntry) error) error {
+	v := logView{hard: st.HardState}
+	if st.Snapshot != nil {
+		snap := *st.Snapshot
+		chain, ok := chainOf(snap.Meta.Index, snap.Meta.Term)
+		if !ok {
+			return fmt.Errorf("the WAL recovered a snapshot at index %d of term %d, an entry no node ever wrote", snap.Meta.Index, snap.Meta.Term)
+		}
+		v.snap, v.snapChain = &snap, chain
 	}
-	if len(v.entries) > 0 {
-		rs.Entries = make([]raft.Entry, len(v.entries))
-		for i := range v.entries {
-			rs.Entries[i] = v.entries[i].Entry
+	prev := v.snapChain
+	if len(st.Entries) > 0 {
+		if want := v.snapIndex() + 1; st.Entries[0].Index != want {
+			return fmt.Errorf("the WAL recovered entries from index %d after a snapshot at %d", st.Entries[0].Index, want-1)
+		}
+		v.entries = make([]storedEntry, len(st.Entries))
+		for i := range st.Entries {
+			e := st.Entries[i]
+			prev = chainHash(prev, &e)
+			v.entries[i] = storedEntry{Entry: e, chain: prev}
+			if err := written(&v.entries[i]); err != nil {
+				return err
+			}
 		}
 	}
-	return rs
+	d.written, d.durable, d.pending = v, v.clone(), d.pending[:0]
+	return nil
+}
+
+// restoredState is what the node's raft restarts from.
+func restoredState(st *wal.State) raft.RestoredState {
+	return raft.RestoredState{HardState: st.HardState, Snapshot: st.Snapshot, Entries: st.Entries}
 }

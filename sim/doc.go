@@ -123,12 +123,16 @@
 // clears. Clients reach their node whatever the partitions, so a cut-off
 // leader keeps serving the clients that can still reach it.
 //
-// Disks (disk.go): a Ready's writes are pending until an fsync completes
-// after a simulated latency. A crash loses, tears or keeps what was written
-// since the last fsync — always a prefix of the records in write order,
-// never anything already synced — as a write-ahead log that checksums its
-// records and truncates a torn tail would recover it. Snapshot files are
-// written atomically. Crash points crash a node right after it sent a
+// Disks (disk_host.go, sim/simfs): every node runs the real raft/wal on a
+// simulated file system of its own. A write is durable once an fsync that
+// followed it completes, after a simulated latency; a create, rename or
+// remove once its directory is synced. A crash loses, tears or keeps what
+// was not durable — in each file a prefix of the writes in order, the next
+// one cut short — and never anything already synced. Rarely, a bit flips in
+// synced data or a write lands at a wrong offset: the WAL must refuse such
+// a disk on restart (the node then stays down for the rest of the run, its
+// disk failed), never return wrong data, which the host's checks of what it
+// recovers would catch. Crash points crash a node right after it sent a
 // Ready's messages while writes are still unsynced, the moment random crash
 // times almost never hit.
 //

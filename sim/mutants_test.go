@@ -221,11 +221,64 @@ var mutants = []mutant{
 			"fsm.CloseSession{ID: c.fsm.Sessions()[0].ID, Expired: true}"}},
 		flags: flagsSessions,
 	},
+	// The WAL's mutants: the simulator runs the real raft/wal on its
+	// simulated disk (sim/simfs), so durability bugs in it show.
+	{
+		name: "wal-entries-not-synced",
+		bug: "Figure 2 (log[] on stable storage before responding): the WAL fsyncs a save only for a new term or vote, " +
+			"not for entries. After the fsync the host waited for, the disk still holds unsynced writes the WAL owed, and " +
+			"the node's acknowledgment is caught by the durable-before-send check (seed 1).",
+		edits: []edit{{"raft/wal/wal.go",
+			"sync := len(entries) > 0 || (writeHardState && (hs.Term != w.hardState.Term || hs.Vote != w.hardState.Vote))",
+			"sync := writeHardState && (hs.Term != w.hardState.Term || hs.Vote != w.hardState.Vote)"}},
+		flags: flagsSwarm,
+	},
+	{
+		name: "wal-vote-not-synced",
+		bug: "Figure 2 (votedFor on stable storage before responding; §5.2 one vote per term): the WAL fsyncs only saves " +
+			"with entries. The vote is granted while it is not durable: caught by the durable-before-send check (seed 1).",
+		edits: []edit{{"raft/wal/wal.go",
+			"sync := len(entries) > 0 || (writeHardState && (hs.Term != w.hardState.Term || hs.Vote != w.hardState.Vote))",
+			"sync := len(entries) > 0"}},
+		flags: flagsSwarm,
+	},
+	{
+		name: "wal-torn-tail-not-truncated",
+		bug: "Recovery finds a torn tail but does not cut the file there, so the next records follow the torn bytes; the " +
+			"next recovery sees damage followed by valid records and refuses a disk that only crashes touched (seed 2).",
+		edits: []edit{{"raft/wal/segment.go", "if end < size {", "if end < 0 {"}},
+		flags: flagsSwarm,
+	},
+	{
+		name: "wal-single-entry-record-skipped",
+		bug: "Recovery skips save records holding a single entry: the replayed log has holes, and recovery refuses a " +
+			"disk that only crashes touched (a snapshot marker beyond the log it rebuilt; seed 1).",
+		edits: []edit{{"raft/wal/replay.go", "if len(rec.entries) > 0 {", "if len(rec.entries) > 1 {"}},
+		flags: flagsSwarm,
+	},
+	{
+		name: "wal-snapshot-data-not-synced",
+		bug: "§7: the snapshot file's data is not fsynced before it is renamed into place and the segments it covers " +
+			"are deleted, so a crash can leave a damaged snapshot and no log to fall back on. The host sees writes the WAL " +
+			"owed still unsynced after the fsync it waited for, and the next acknowledgment is caught by the " +
+			"durable-before-send check (seed 1).",
+		edits: []edit{{"raft/wal/snapshot.go", "err = writeAndSync(f, s.Data, sync)", "err = writeAndSync(f, s.Data, false)"}},
+		flags: flagsSwarm,
+	},
+	{
+		name: "wal-rotation-leaves-tail-unsynced",
+		bug: "A segment whose last record is an unsynced commit-only save is closed without an fsync when the WAL " +
+			"rotates; a crash can then tear a segment that is not the newest, which recovery must call corruption. The " +
+			"unsynced write outlives the fsyncs the host waits for, and an acknowledgment is caught by the " +
+			"durable-before-send check (seed 4).",
+		edits: []edit{{"raft/wal/wal.go", "\tif w.unsynced {", "\tif false && w.unsynced {"}},
+		flags: flagsSwarm,
+	},
 }
 
 // mutantTree lists what the copy holds: the module files and every package
 // the simulator's command is built from.
-var mutantTree = []string{"raft", "fsm", "session", "sim", "sim/explore", "sim/timeline", "linearizability", "cmd/havensim"}
+var mutantTree = []string{"raft", "raft/wal", "fsm", "session", "sim", "sim/simfs", "sim/explore", "sim/timeline", "linearizability", "cmd/havensim"}
 
 func TestMutantsAreCaught(t *testing.T) {
 	root, err := filepath.Abs("..")

@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/havenproject/haven/raft"
+	"github.com/havenproject/haven/raft/wal"
+	"github.com/havenproject/haven/sim/simfs"
 )
 
 // node is the simulator's host for one node: what cmd/havend does with
@@ -19,8 +21,17 @@ type node struct {
 	idx int
 
 	// app is what runs on the node; nil while it is down.
-	app  replica
+	app replica
+	// fs is the node's simulated disk, which outlives its incarnations;
+	// wal is the WAL this incarnation opened on it; disk is the host's
+	// mirror of what it saved (disk.go, disk_host.go).
+	fs   *simfs.FS
+	wal  *wal.WAL
 	disk disk
+	// diskFailed is set once the WAL refused a damaged disk: the node
+	// stays down for the rest of the run.
+	diskFailed  bool
+	misdirected int // misdirected writes counted so far
 
 	up     bool
 	paused bool
@@ -92,7 +103,13 @@ func (n *node) localMs(t time.Duration) int64 {
 // start brings up a new incarnation of the node from its durable store.
 func (n *node) start() error {
 	w := n.w
-	restored := n.disk.restored()
+	if n.diskFailed {
+		return nil
+	}
+	restored, ok, err := n.openWAL()
+	if err != nil || !ok {
+		return err
+	}
 	cfg := w.raftConfig(n.id)
 	app, err := w.newReplica(n, cfg, restored)
 	if err != nil && cfg.ReadMode == raft.ReadLease && !cfg.CheckQuorum {
@@ -192,7 +209,7 @@ func (n *node) drive() {
 			w.fail(err)
 			return
 		}
-		if rd.mustSync {
+		if n.waitsForSync(rd) {
 			// Figure 2: persistent state is "updated on stable storage
 			// before responding to RPCs"; the messages wait for the fsync.
 			n.syncing = true
@@ -204,7 +221,9 @@ func (n *node) drive() {
 	}
 }
 
-// persist writes a Ready's durable state to the disk (not yet synced).
+// persist saves a Ready's durable state with the node's WAL (its fsync, if
+// any, completes when the host's fsync event comes due) and records it in
+// the host's mirror.
 func (n *node) persist(rd *hostReady) error {
 	w := n.w
 	if rd.saved != nil {
@@ -213,6 +232,9 @@ func (n *node) persist(rd *hostReady) error {
 		if err := n.compacted(rd.saved, snapshotDigest(rd.saved)); err != nil {
 			return err
 		}
+	}
+	if err := n.saveReady(rd); err != nil {
+		return err
 	}
 	var g writeGroup
 	hs := rd.hard
@@ -248,7 +270,7 @@ func (n *node) persist(rd *hostReady) error {
 			}
 		}
 	}
-	return n.disk.write(g)
+	return n.writeMirror(g, rd.mustSync)
 }
 
 // prevChain is the chain hash just before index first, in the written view
@@ -274,6 +296,9 @@ func (n *node) compacted(snap *raft.Snapshot, digest uint64) error {
 		return nil
 	}
 	if err := w.check.snapshotState(n, snap.Meta.Index, digest); err != nil {
+		return err
+	}
+	if err := n.saveCompaction(snap); err != nil {
 		return err
 	}
 	n.disk.compact(snap, chain)
@@ -343,7 +368,7 @@ func (n *node) fsyncDone(ev event) {
 		n.parked = append(n.parked, ev)
 		return
 	}
-	if err := n.disk.sync(); err != nil {
+	if err := n.syncDone(); err != nil {
 		n.w.failf("node %d: %v", n.id, err)
 		return
 	}
@@ -368,7 +393,7 @@ func (n *node) finish(rd *hostReady) {
 		m := &rd.serviceMsgs[i]
 		w.sendMessage(wireMessage{Message: raft.Message{From: m.From, To: m.To}, service: m})
 	}
-	if w.phase == phaseFaults && len(rd.raftMsgs)+len(rd.serviceMsgs) > 0 && n.disk.unsynced() && w.rng.Chance(w.params.CrashPoint) {
+	if w.phase == phaseFaults && len(rd.raftMsgs)+len(rd.serviceMsgs) > 0 && n.unsynced() && w.rng.Chance(w.params.CrashPoint) {
 		w.stats.count(countCrashPoint)
 		w.crash(n, w.rng.Exp(w.params.FaultLength/4)+time.Millisecond)
 		return
@@ -398,20 +423,8 @@ func (w *World) crash(n *node, downtime time.Duration) {
 	if !n.up {
 		return
 	}
-	fate, err := n.disk.crash(w.rng)
-	if err != nil {
-		w.failf("node %d: crash recovery: %v", n.id, err)
-		return
-	}
-	switch fate {
-	case fateLost:
-		w.stats.count(countUnsyncedLost)
-	case fateTorn:
-		w.stats.count(countUnsyncedTorn)
-	case fateKept:
-		w.stats.count(countUnsyncedKept)
-	}
-	w.tracef("n%d crashes (unsynced writes: %s), restarts in %v", n.id, fate, downtime)
+	fate := n.crashDisk()
+	w.tracef("n%d crashes (unsynced: %s), restarts in %v", n.id, fate, downtime)
 	n.up, n.paused, n.syncing, n.ticking = false, false, false, false
 	n.app = nil
 	n.ready = hostReady{}
@@ -505,8 +518,4 @@ func (w *World) resume(n *node) {
 		n.ticking = true
 		w.queue.push(event{at: n.nextTick, kind: evTick, node: uint8(n.idx), gen: n.incarnation})
 	}
-}
-
-func (f crashFate) String() string {
-	return [...]string{"none pending", "lost", "torn", "kept"}[f]
 }

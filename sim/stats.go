@@ -20,13 +20,16 @@ const (
 	countUnsyncedTorn                 // crashes that tore the unsynced writes
 	countUnsyncedKept                 // crashes that kept all unsynced writes
 	countConfigRefused                // lease-without-CheckQuorum configurations refused
+	countDiskFlip                     // bit flips in synced data (sim/simfs)
+	countDiskMisdirect                // writes landed at a wrong offset (sim/simfs)
+	countDiskFailed                   // disks whose WAL refused them on restart (detected damage)
 	numCounters
 )
 
 var counterNames = [numCounters]string{
 	"msg-loss", "msg-duplicate", "msg-reorder", "msg-slow-tail", "msg-partitioned",
 	"msg-clogged", "crash-point", "unsynced-lost", "unsynced-torn", "unsynced-kept",
-	"lease-config-refused",
+	"lease-config-refused", "disk-bit-flip", "disk-misdirected-write", "disk-failed",
 }
 
 // Stats counts what happened in a run.

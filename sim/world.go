@@ -325,6 +325,9 @@ func (w *World) settled() bool {
 		return false
 	}
 	for _, n := range w.nodes {
+		if n.diskFailed {
+			continue // lost to the run with its disk (disk_host.go)
+		}
 		if !n.up || n.paused || n.syncing || n.applied != last {
 			return false
 		}

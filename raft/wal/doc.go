@@ -2,7 +2,8 @@
 // (currentTerm, votedFor, commit), the log, and snapshots, kept in one
 // directory per Raft group. Figure 2 of the Raft paper asks that this state
 // be "updated on stable storage before responding to RPCs"; Save returns
-// only once its bytes are fsynced, and the host acts on them only after.
+// only once a new term, vote or entries are fsynced, and the host acts on
+// them only after.
 //
 // # Which writes are synced
 //
@@ -104,7 +105,11 @@
 //     between publishing its file and writing its marker.
 //   - The log must then start at the snapshot's index plus one (or at 1
 //     without a snapshot), and segment numbers must be consecutive;
-//     anything else is an error.
+//     anything else is an error. So is a log compacted through a newer
+//     marker than the chosen snapshot (its file damaged) with no entry
+//     after that marker: the entries in between are gone. Two markers of
+//     the same index are fine: a snapshot saved again after recovery fell
+//     back past its damaged file.
 //
 // A record that fails its framing (cut short, impossible length, CRC
 // mismatch) is told apart as follows:

@@ -22,6 +22,10 @@ import (
 //   - after a crash, unsynced bytes may be lost, kept, or kept in part (a
 //     prefix of what was written, a torn write), and unsynced names may be
 //     as before or as after.
+//
+// The WAL may call an FS from two goroutines at once (SaveSnapshot writes
+// its file while a Save appends), so an FS shared that way must be safe for
+// concurrent use, as the operating system is.
 type FS interface {
 	// Mkdir creates one directory. It fails with an error matching
 	// fs.ErrExist if the name exists, fs.ErrNotExist if the parent does not.

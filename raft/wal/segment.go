@@ -32,11 +32,41 @@ func (s segmentName) String() string {
 
 // parseSegmentName accepts exactly the names String produces.
 func parseSegmentName(name string) (segmentName, bool) {
-	var s segmentName
-	if _, err := fmt.Sscanf(name, "wal-%016x-%016x.log", &s.seq, &s.firstIndex); err != nil {
-		return segmentName{}, false
+	a, b, ok := parseTwoHex(name, "wal-", ".log")
+	return segmentName{seq: a, firstIndex: b}, ok
+}
+
+// parseTwoHex parses prefix + 16 hex digits + "-" + 16 hex digits +
+// suffix, the shape of every file name the WAL writes, in lower case as
+// String writes it. (By hand: it runs at every compaction, for every file.)
+func parseTwoHex(name, prefix, suffix string) (a, b uint64, ok bool) {
+	rest, found := strings.CutPrefix(name, prefix)
+	if !found {
+		return 0, 0, false
 	}
-	return s, s.String() == name
+	rest, found = strings.CutSuffix(rest, suffix)
+	if !found || len(rest) != 33 || rest[16] != '-' {
+		return 0, 0, false
+	}
+	a, okA := parseHex16(rest[:16])
+	b, okB := parseHex16(rest[17:])
+	return a, b, okA && okB
+}
+
+func parseHex16(s string) (uint64, bool) {
+	var v uint64
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case '0' <= c && c <= '9':
+			v = v<<4 | uint64(c-'0')
+		case 'a' <= c && c <= 'f':
+			v = v<<4 | uint64(c-'a'+10)
+		default:
+			return 0, false
+		}
+	}
+	return v, true
 }
 
 // listSegments returns the segment files of dir, oldest first. Compaction

@@ -30,11 +30,8 @@ func (s snapshotName) String() string {
 
 // parseSnapshotName accepts exactly the names String produces.
 func parseSnapshotName(name string) (snapshotName, bool) {
-	var s snapshotName
-	if _, err := fmt.Sscanf(name, "snap-%016x-%016x.snap", &s.index, &s.term); err != nil {
-		return snapshotName{}, false
-	}
-	return s, s.String() == name
+	a, b, ok := parseTwoHex(name, "snap-", ".snap")
+	return snapshotName{index: a, term: b}, ok
 }
 
 // listSnapshots returns the snapshot files of dir, newest first.

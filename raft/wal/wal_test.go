@@ -282,8 +282,15 @@ func TestSegmentNames(t *testing.T) {
 	got, ok := parseSegmentName(name.String())
 	require.True(t, ok)
 	require.Equal(t, name, got)
-	for _, bad := range []string{"wal-3-1234.log", "wal-0000000000000003-0000000000001234.log.tmp", "snap-0000000000000003-0000000000001234.snap", "wal-000000000000000g-0000000000001234.log"} {
+	for _, bad := range []string{"wal-3-1234.log", "wal-0000000000000003-0000000000001234.log.tmp", "snap-0000000000000003-0000000000001234.snap", "wal-000000000000000g-0000000000001234.log",
+		"wal-000000000000000A-0000000000001234.log", "wal-0000000000000003+0000000000001234.log"} {
 		_, ok := parseSegmentName(bad)
 		require.False(t, ok, bad)
 	}
+	snap := snapshotName{index: 0xffffffffffffffff, term: 7}
+	gotSnap, ok := parseSnapshotName(snap.String())
+	require.True(t, ok)
+	require.Equal(t, snap, gotSnap)
+	_, ok = parseSnapshotName(name.String())
+	require.False(t, ok)
 }

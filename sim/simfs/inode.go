@@ -57,6 +57,11 @@ type inode struct {
 	lastWrite int
 	// damaged is set once a fault reached the durable content.
 	damaged bool
+	// links counts the names the process sees for the file; dirty is set
+	// while the file is on its file system's list of files with
+	// operations not yet durable.
+	links int
+	dirty bool
 }
 
 func newInode() *inode { return &inode{shared: true} }
@@ -211,6 +216,7 @@ type dir struct {
 	names, durable map[string]*inode
 	ops            []dirOp
 	seq, durSeq    uint64
+	dirty          bool
 }
 
 func newDir() *dir {
@@ -232,6 +238,16 @@ func (op *dirOp) apply(names map[string]*inode) {
 }
 
 func (d *dir) do(op dirOp) {
+	switch op.kind {
+	case opCreate:
+		op.ino.links++
+	case opRename:
+		if old, ok := d.names[op.to]; ok && old != d.names[op.name] {
+			old.links--
+		}
+	case opRemove:
+		d.names[op.name].links--
+	}
 	op.apply(d.names)
 	d.ops = append(d.ops, op)
 	d.seq++

@@ -51,7 +51,12 @@ type Faults struct {
 	// MisdirectPerWrite is the probability that a write lands at a wrong
 	// offset.
 	MisdirectPerWrite float64
+	// Allow, if set, is asked before each damaging fault drawn is
+	// injected: the host can keep damage to as many disks as it can lose.
+	Allow func() bool
 }
+
+func (f *FS) allowed() bool { return f.faults.Allow == nil || f.faults.Allow() }
 
 // FS is one node's disk. It is not safe for concurrent use: the simulator
 // runs everything on one goroutine.
@@ -61,6 +66,11 @@ type FS struct {
 	dirs   map[string]*dir
 	// syncs are the fsyncs issued and not yet completed, in order.
 	syncs []syncIntent
+	// dirtyFiles and dirtyDirs hold what has operations not yet durable
+	// (and perhaps some that no longer have), so that the host's questions
+	// after every fsync cost nothing like a walk of every file.
+	dirtyFiles []*inode
+	dirtyDirs  []*dir
 
 	// Flips and Misdirected count the damaging faults injected.
 	Flips, Misdirected int
@@ -74,13 +84,44 @@ func New(rng Rand, faults Faults) *FS {
 	return &FS{rng: rng, faults: faults, dirs: map[string]*dir{"/": newDir(), ".": newDir()}}
 }
 
-// SetFaults changes the rates of the damaging faults.
-func (f *FS) SetFaults(faults Faults) { f.faults = faults }
-
 type syncIntent struct {
 	ino *inode
 	dir *dir
 	seq uint64 // make everything up to this operation durable
+}
+
+func (f *FS) fileChanged(ino *inode) {
+	if !ino.dirty {
+		ino.dirty = true
+		f.dirtyFiles = append(f.dirtyFiles, ino)
+	}
+}
+
+func (f *FS) dirChanged(d *dir) {
+	if !d.dirty {
+		d.dirty = true
+		f.dirtyDirs = append(f.dirtyDirs, d)
+	}
+}
+
+// forgetClean drops from the dirty lists what has nothing pending.
+func (f *FS) forgetClean() {
+	files := f.dirtyFiles[:0]
+	for _, ino := range f.dirtyFiles {
+		if ino.dirty = len(ino.ops) > 0; ino.dirty {
+			files = append(files, ino)
+		}
+	}
+	clear(f.dirtyFiles[len(files):])
+	f.dirtyFiles = files
+	dirs := f.dirtyDirs[:0]
+	for _, d := range f.dirtyDirs {
+		if d.dirty = len(d.ops) > 0; d.dirty {
+			dirs = append(dirs, d)
+		}
+	}
+	clear(f.dirtyDirs[len(dirs):])
+	f.dirtyDirs = dirs
 }
 
 func (f *FS) split(name string) (*dir, string, error) {
@@ -136,10 +177,12 @@ func (f *FS) Create(name string) (wal.File, error) {
 	}
 	if ino, ok := d.names[base]; ok {
 		ino.truncate(0)
+		f.fileChanged(ino)
 		return &file{fs: f, ino: ino}, nil
 	}
 	ino := newInode()
 	d.do(dirOp{kind: opCreate, name: base, ino: ino})
+	f.dirChanged(d)
 	return &file{fs: f, ino: ino}, nil
 }
 
@@ -175,6 +218,7 @@ func (f *FS) Rename(oldName, newName string) error {
 		return &fs.PathError{Op: "rename", Path: oldName, Err: fs.ErrNotExist}
 	}
 	d.do(dirOp{kind: opRename, name: oldBase, to: newBase, ino: ino})
+	f.dirChanged(d)
 	return nil
 }
 
@@ -189,6 +233,7 @@ func (f *FS) Remove(name string) error {
 		return &fs.PathError{Op: "remove", Path: name, Err: fs.ErrNotExist}
 	}
 	d.do(dirOp{kind: opRemove, name: base})
+	f.dirChanged(d)
 	return nil
 }
 
@@ -227,25 +272,38 @@ func (f *FS) CompleteSyncs() {
 	}
 	clear(f.syncs)
 	f.syncs = f.syncs[:0]
+	f.forgetClean()
 }
 
 // Unsynced reports whether anything the process wrote could still be lost
 // in a crash: a write, a create or a rename not yet durable. (A removal
 // that is not durable loses nothing: at worst the file comes back.)
 func (f *FS) Unsynced() bool {
-	for _, d := range f.dirs {
-		for _, op := range d.ops {
-			if op.kind != opRemove {
-				return true
-			}
+	writes, other := f.UnsyncedWrites()
+	return writes > 0 || other
+}
+
+// UnsyncedWrites counts the writes to existing files not yet durable, and
+// reports whether anything else is (a create, a rename, a truncation).
+func (f *FS) UnsyncedWrites() (writes int, other bool) {
+	for _, d := range f.dirtyDirs {
+		for i := range d.ops {
+			other = other || d.ops[i].kind != opRemove
 		}
-		for _, ino := range d.names {
-			if len(ino.ops) > 0 {
-				return true
+	}
+	for _, ino := range f.dirtyFiles {
+		if ino.links == 0 {
+			continue // removed: nothing of it is the process's any more
+		}
+		for i := range ino.ops {
+			if ino.ops[i].truncate {
+				other = true
+			} else {
+				writes++
 			}
 		}
 	}
-	return false
+	return writes, other
 }
 
 // Damaged reports whether a fault damaged durable data in a file that still
@@ -290,7 +348,26 @@ func (f *FS) Crash() CrashReport {
 			f.count(&rep, d.names[name].crash(f.rng))
 		}
 	}
-	if f.faults.FlipPerCrash > 0 && f.rng.Chance(f.faults.FlipPerCrash) {
+	for _, ino := range f.dirtyFiles {
+		ino.links = 0
+	}
+	for _, dn := range dirNames {
+		for _, ino := range f.dirs[dn].names {
+			ino.links = 0
+		}
+	}
+	for _, dn := range dirNames {
+		for _, ino := range f.dirs[dn].names {
+			ino.links++
+		}
+	}
+	for _, ino := range f.dirtyFiles {
+		if ino.links == 0 {
+			ino.ops = ino.ops[:0] // a file no name reaches is gone
+		}
+	}
+	f.forgetClean()
+	if f.faults.FlipPerCrash > 0 && f.rng.Chance(f.faults.FlipPerCrash) && f.allowed() {
 		rep.Flipped = f.flip(dirNames)
 	}
 	return rep
@@ -350,13 +427,14 @@ func (h *file) Write(p []byte) (int, error) {
 	}
 	h.fs.issue()
 	gap := 0
-	if m := h.fs.faults.MisdirectPerWrite; m > 0 && h.fs.rng.Chance(m) {
+	if m := h.fs.faults.MisdirectPerWrite; m > 0 && h.fs.rng.Chance(m) && h.fs.allowed() {
 		// The bytes land past where they belong; the place they were
 		// meant for reads as zeros.
 		gap = 1 + h.fs.rng.Intn(64)
 		h.fs.Misdirected++
 	}
 	h.ino.write(p, gap)
+	h.fs.fileChanged(h.ino)
 	return len(p), nil
 }
 
@@ -377,6 +455,7 @@ func (h *file) Truncate(size int64) error {
 	}
 	h.fs.issue()
 	h.ino.truncate(int(size))
+	h.fs.fileChanged(h.ino)
 	return nil
 }
 

@@ -1,0 +1,196 @@
+package sim
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/havenproject/haven/raft"
+	"github.com/havenproject/haven/raft/wal"
+	"github.com/havenproject/haven/sim/simfs"
+)
+
+// How the node host runs raft/wal on its simulated file system.
+
+// walDir is where each node keeps its WAL, on a file system of its own.
+const walDir = "/haven/wal"
+
+// walSegmentBytes is small, so that compaction deletes segments and
+// recovery crosses several in every run.
+const walSegmentBytes = 16 << 10
+
+// The damaging faults are rare: a node whose disk they hit is lost to the
+// run (see openWAL). They hit one node's disk per run at most, and only
+// while the run is in its fault phase with three nodes or more, so that a
+// quorum stays.
+var diskFaults = simfs.Faults{FlipPerCrash: 0.005, MisdirectPerWrite: 2e-6}
+
+// damageAllowed says whether a damaging fault drawn for n's disk happens.
+func (n *node) damageAllowed() bool {
+	w := n.w
+	if w.phase != phaseFaults || len(w.nodes) < 3 {
+		return false
+	}
+	for _, o := range w.nodes {
+		if o != n && (o.diskFailed || (o.fs != nil && o.fs.Flips+o.fs.Misdirected > 0)) {
+			return false
+		}
+	}
+	return true
+}
+
+// openWAL opens the node's WAL and returns what it recovered, having held
+// it against what the host saw made durable before the crash, and rebuilt
+// the host's mirror from it.
+//
+// A WAL that refuses to open (an error) on a disk that a damaging fault hit
+// did its job: it detected the damage instead of returning wrong data. The
+// node's disk is then failed, and the node stays down for the rest of the
+// run: a real operator would replace the disk and add the server back as a
+// new member, which this simulator does not do. ok is false then. A WAL
+// that refuses what crashes alone left is a bug, and an error.
+func (n *node) openWAL() (restored raft.RestoredState, ok bool, err error) {
+	w := n.w
+	if n.fs == nil {
+		faults := diskFaults
+		faults.Allow = n.damageAllowed
+		n.fs = simfs.New(w.rng, faults)
+	}
+	before := n.disk.durable.hard
+	l, st, err := wal.Open(walDir, wal.Options{FS: n.fs, SegmentBytes: walSegmentBytes})
+	// Opening blocks on its fsyncs; they are done when it returns.
+	n.fs.CompleteSyncs()
+	if err != nil {
+		if n.fs.Damaged() && errors.Is(err, wal.ErrCorrupt) {
+			n.diskFailed = true
+			w.stats.count(countDiskFailed)
+			w.tracef("n%d: its WAL refuses its damaged disk, which fails: %v", n.id, err)
+			return raft.RestoredState{}, false, nil
+		}
+		return raft.RestoredState{}, false, fmt.Errorf("the WAL refuses to recover what crashes left (no damaging fault hit this disk): %w", err)
+	}
+	hs := st.HardState
+	if st.Snapshot != nil {
+		// A snapshot is committed (§7), whether or not the commit-only
+		// save that said so survived (it is not synced).
+		hs.Commit = max(hs.Commit, st.Snapshot.Meta.Index)
+	}
+	// Figure 2: currentTerm and votedFor are "updated on stable storage
+	// before responding to RPCs"; a restart must find them.
+	switch {
+	case hs.Term < before.Term:
+		return restored, false, fmt.Errorf("the WAL recovered term %d, below the durable term %d", hs.Term, before.Term)
+	case hs.Term == before.Term && before.Vote != raft.None && hs.Vote != before.Vote:
+		return restored, false, fmt.Errorf("the WAL recovered vote %d in term %d, not the durable vote %d", hs.Vote, hs.Term, before.Vote)
+	case hs.Commit < before.Commit:
+		return restored, false, fmt.Errorf("the WAL recovered commit index %d, below the durable %d", hs.Commit, before.Commit)
+	}
+	if err := n.disk.recovered(st, w.check.chainOf, func(e *storedEntry) error { return w.check.entryWritten(n, e) }); err != nil {
+		return restored, false, err
+	}
+	n.wal = l
+	return restoredState(st), true, nil
+}
+
+// saveReady writes a Ready's durable part with the WAL: a snapshot from
+// the leader, then the hard state and entries, in one Save.
+func (n *node) saveReady(rd *hostReady) error {
+	if rd.snapshot != nil {
+		if err := n.wal.SaveSnapshot(*rd.snapshot); err != nil {
+			return fmt.Errorf("saving the leader's snapshot: %w", err)
+		}
+	}
+	return n.wal.Save(rd.hard, rd.entries)
+}
+
+// saveCompaction saves a snapshot the node took of its own state machine.
+// SaveSnapshot returns once the file is durable: its fsyncs complete with
+// it.
+func (n *node) saveCompaction(snap *raft.Snapshot) error {
+	if snap.Meta.Index <= n.disk.written.snapIndex() {
+		return nil // the WAL holds a snapshot this far already
+	}
+	if err := n.wal.SaveSnapshot(*snap); err != nil {
+		return fmt.Errorf("saving a snapshot at %d: %w", snap.Meta.Index, err)
+	}
+	n.fs.CompleteSyncs()
+	return nil
+}
+
+// waitsForSync reports whether a Ready waits for an fsync before its
+// messages go: raft asked for one, or the WAL issued one (it decides by
+// itself, from what it writes, and a real Save would block on it).
+func (n *node) waitsForSync(rd *hostReady) bool { return rd.mustSync || n.fs.SyncPending() }
+
+// syncDone completes the fsyncs a Ready waited for, and moves the host's
+// durable view up to what the file system now holds. The WAL leaves only
+// commit-only saves unsynced (raft/wal/doc.go), each one write: if the
+// writes still unsynced are no more than the commit-only saves written
+// last, everything before them is durable; anything else unsynced (more
+// writes, a new name, a truncation) means the WAL skipped an fsync it owed,
+// and the durable view stays where it was, for beforeSend to catch what
+// the node then vouches for.
+func (n *node) syncDone() error {
+	n.fs.CompleteSyncs()
+	writes, other := n.fs.UnsyncedWrites()
+	if other || writes > n.disk.trailingCommitOnly() {
+		return nil
+	}
+	return n.disk.syncAllBut(writes)
+}
+
+// unsynced reports whether a crash now could lose something written.
+func (n *node) unsynced() bool { return n.fs.Unsynced() }
+
+// crashDisk is the power loss at a crash: the WAL is dropped unclosed and
+// the file system decides the fate of what was not durable.
+func (n *node) crashDisk() string {
+	w := n.w
+	rep := n.fs.Crash()
+	n.wal = nil
+	switch {
+	case rep.Torn > 0:
+		w.stats.count(countUnsyncedTorn)
+	case rep.Lost > 0:
+		w.stats.count(countUnsyncedLost)
+	case rep.Kept > 0:
+		w.stats.count(countUnsyncedKept)
+	}
+	what := fmt.Sprintf("lost %d, torn %d, kept %d", rep.Lost, rep.Torn, rep.Kept)
+	if rep.Flipped != "" {
+		w.stats.count(countDiskFlip)
+		what += ", a bit flipped in " + rep.Flipped
+	}
+	if k := n.fs.Misdirected - n.misdirected; k > 0 {
+		for range k {
+			w.stats.count(countDiskMisdirect)
+		}
+		n.misdirected = n.fs.Misdirected
+		what += fmt.Sprintf(", %d misdirected writes since the last crash", k)
+	}
+	return what
+}
+
+// writeMirror records a Ready's writes in the host's mirror as the WAL
+// makes them: the leader's snapshot (SaveSnapshot, always synced), then the
+// Save, marked commit-only if that is all it changes.
+//
+// It first holds the Ready to raft's side of the contract (raft/ready.go):
+// MustSync is set whenever the term, the vote, the entries or the snapshot
+// change. The WAL here syncs those by itself whatever MustSync says, so a
+// raft that forgot to ask would go unnoticed by every other check; a host
+// that trusts MustSync to decide its fsyncs would send a vote before it is
+// durable.
+func (n *node) writeMirror(g writeGroup, mustSync bool) error {
+	if !mustSync && (g.hasTermVote || len(g.entries) > 0 || g.snap != nil) {
+		return fmt.Errorf("Figure 2: a Ready changes the term, vote, entries or snapshot (term %v, %d entries, snapshot %v) without MustSync",
+			g.hasTermVote, len(g.entries), g.snap != nil)
+	}
+	if g.snap != nil {
+		if err := n.disk.write(writeGroup{snap: g.snap, snapChain: g.snapChain}); err != nil {
+			return err
+		}
+		g.snap, g.snapChain = nil, 0
+	}
+	g.commitOnly = g.hasCommit && !g.hasTermVote && len(g.entries) == 0
+	return n.disk.write(g)
+}
