@@ -107,9 +107,9 @@ func BenchmarkTransport(b *testing.B) {
 	for _, proto := range []string{"h2", "http1"} {
 		b.Run(proto, func(b *testing.B) {
 			c := newTestCluster(b, 1, 2)
-			if proto == "http1" {
+			if proto == "h2" {
 				c.nodes[1].tr.SetPeer(2, "")
-				c.nodes[1].tr.http1 = true
+				c.nodes[1].tr.http2 = true
 				c.nodes[1].tr.SetPeer(2, c.nodes[2].addr)
 			}
 			var received, requests atomic.Int64
@@ -180,9 +180,9 @@ func BenchmarkTransportPingPong(b *testing.B) {
 	for _, proto := range []string{"h2", "http1"} {
 		b.Run(proto, func(b *testing.B) {
 			c := newTestCluster(b, 1, 2)
-			if proto == "http1" {
+			if proto == "h2" {
 				c.nodes[1].tr.SetPeer(2, "")
-				c.nodes[1].tr.http1 = true
+				c.nodes[1].tr.http2 = true
 				c.nodes[1].tr.SetPeer(2, c.nodes[2].addr)
 			}
 			got := make(chan struct{}, 1)

@@ -17,7 +17,10 @@
 // delays nobody: not the core's loop, not the other peers. A failed batch
 // is dropped and the sender backs off (50 ms doubling to 2 s, jittered)
 // before it tries again; net/http dials a new connection when the old one
-// is gone, and HTTP/2 pings find a connection that went silent. If
+// is gone, and a request's timeout (with TCP keep-alive) finds one that
+// went silent. Batches travel over HTTP/1.1 keep-alive: one batch in flight
+// needs one connection, and its round trip costs fewer goroutine hand-offs
+// than HTTP/2's (docs/decisions.md). If
 // Config.SnapshotSent is set, it hears how each MsgSnap's batch ended, for
 // raft's ReportSnapshot.
 //

@@ -55,16 +55,20 @@ func newPeer(t *Transport, id raft.NodeID, address string) *peer {
 		DialContext:         dialer.DialContext,
 		TLSClientConfig:     t.cfg.ClientTLS.Clone(),
 		TLSHandshakeTimeout: 3 * time.Second,
-		ForceAttemptHTTP2:   true,
 		MaxIdleConnsPerHost: 2,
 		IdleConnTimeout:     2 * time.Minute,
+	}
+	if t.http2 {
+		tr.ForceAttemptHTTP2 = true
 		// A connection that went quiet is probed, and dropped if the peer
 		// does not answer, rather than waited on until the request times
 		// out.
-		HTTP2: &http.HTTP2Config{SendPingTimeout: 5 * time.Second, PingTimeout: 3 * time.Second},
-	}
-	if t.http1 {
-		tr.ForceAttemptHTTP2 = false
+		tr.HTTP2 = &http.HTTP2Config{SendPingTimeout: 5 * time.Second, PingTimeout: 3 * time.Second}
+	} else {
+		// HTTP/1.1 keep-alive: one batch in flight per peer needs one
+		// connection, and a round trip through it takes fewer goroutine
+		// hand-offs than through HTTP/2's framer (docs/decisions.md).
+		// RequestTimeout (and TCP keep-alive) find a dead connection.
 		tr.TLSNextProto = map[string]func(string, *tls.Conn) http.RoundTripper{}
 		tr.TLSClientConfig.NextProtos = []string{"http/1.1"}
 	}

@@ -92,9 +92,11 @@ type Transport struct {
 	closed bool
 	wg     sync.WaitGroup
 
-	// http1 makes new senders speak HTTP/1.1 (keep-alive) instead of
-	// HTTP/2: a benchmark's knob.
-	http1 bool
+	// http2 makes new senders speak HTTP/2 instead of HTTP/1.1
+	// keep-alive: a benchmark's knob (docs/decisions.md, "Between nodes":
+	// HTTP/1.1 costs less per batch, and a batch's round trip is on every
+	// write's path).
+	http2 bool
 
 	// nonces are noncePrefix (random, per Transport: a restarted node
 	// does not repeat its predecessor's) and a counter.
