@@ -370,6 +370,9 @@ func TestWatchEventsAndSince(t *testing.T) {
 	a := c.call(M{"action": "query", "type": "create", "path": p, "data": "before"})
 	requireOK(t, a)
 	first := a["item"].(map[string]any)
+	// A watch registers at the answering node's applied state (as a ZooKeeper
+	// watch does; docs/decisions.md), so a linearizable read first brings n2 up to date.
+	requireOK(t, w.call(M{"action": "query", "type": "read", "path": p}))
 	a = w.call(M{"action": "query", "type": "watch", "path": p})
 	requireOK(t, a)
 	require.Len(t, a["items"], 1, "watch answers with the current items")
@@ -398,7 +401,11 @@ func TestWatchEventsAndSince(t *testing.T) {
 	require.Empty(t, a["result"])
 	require.GreaterOrEqual(t, time.Since(start), 250*time.Millisecond, "waits up to wait_ms for an event")
 	// long poll wakes on an event
-	go func() { time.Sleep(200 * time.Millisecond); c2, _ := connect(t, 3, nil); c2.call(M{"action": "query", "type": "create", "path": p, "data": "late"}) }()
+	go func() {
+		time.Sleep(200 * time.Millisecond)
+		c2, _ := connect(t, 3, nil)
+		c2.call(M{"action": "query", "type": "create", "path": p, "data": "late"})
+	}()
 	a = w.call(M{"action": "heartbeat", "type": "ping", "wait_ms": 2000})
 	require.Len(t, a["result"], 1)
 
