@@ -335,11 +335,15 @@ func TestSessionLifecycle(t *testing.T) {
 	// Expiry: a session not heard from for ttl_ms expires.
 	e, eh := connect(t, 2, M{"ttl_ms": 500})
 	requireOK(t, e.call(M{"action": "query", "type": "create", "path": p, "data": "ephemeral"}))
+	requireOK(t, e.call(M{"action": "query", "type": "create", "path": p, "data": "ephemeral2"}))
 	e.nc.Close()
 	require.Eventually(t, func() bool {
 		g := w.call(M{"action": "query", "type": "read", "path": p})
 		return len(g["items"].([]any)) == 0
 	}, 10*time.Second, 50*time.Millisecond, "removed when its owner's session expires")
+	evs = collect(t, w, 4)
+	require.Equal(t, []any{"push", "push", "delete", "delete"}, []any{evs[0]["kind"], evs[1]["kind"], evs[2]["kind"], evs[3]["kind"]})
+	require.Equal(t, u(evs[2]["version"]), u(evs[3]["version"]), "an expiry's deletions share one index")
 	d = dial(t, 3)
 	a = d.call(M{"action": "connect", "version": "1", "session": eh["token"]})
 	requireFail(t, a, "SessionExpired")

@@ -23,9 +23,10 @@ import (
 type M = map[string]any
 
 var (
-	havendBin string
-	base      int // n1's Haven port; nN is base+N-1, HTTP +80
-	procs     []*exec.Cmd
+	havendBin  string
+	base       int // n1's Haven port; nN is base+N-1, HTTP +80
+	procs      []*exec.Cmd
+	clusterDir string
 )
 
 func havenAddr(i int) string { return fmt.Sprintf("127.0.0.1:%d", base+i-1) }
@@ -75,6 +76,7 @@ func run(m *testing.M) int {
 	}
 	base = freeBase()
 	dir := filepath.Join(tmp, "cluster")
+	clusterDir = dir
 	if out, err := exec.Command(havendBin, "init", "-nodes", "3", "-dir", dir, "-base-port", fmt.Sprint(base)).CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "havend init: %v\n%s", err, out)
 		return 1

@@ -189,6 +189,15 @@ func TestVeraActionsAndNotify(t *testing.T) {
 	_ = hello
 }
 
+func TestVeraInvalidCookie(t *testing.T) {
+	w, resp, err := wsDial(t, 2, "", &http.Cookie{Name: "haven_session", Value: "not-a-token"}, "")
+	require.NoError(t, err)
+	require.NotNil(t, cookieOf(resp), "an upgrade without a valid cookie sets one")
+	h, err := w.read()
+	require.NoError(t, err)
+	require.Equal(t, false, h["resumed"])
+}
+
 func TestVeraOrigin(t *testing.T) {
 	_, resp, err := wsDial(t, 1, "", nil, "http://evil.example")
 	require.Error(t, err)
