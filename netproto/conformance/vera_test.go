@@ -286,3 +286,28 @@ func TestStatus(t *testing.T) {
 		}
 	}
 }
+
+// "the cookie haven_session holds the token" and "Whoever presents the token
+// is that session": a Vera session resumes over Haven with the cookie's value.
+func TestVeraCookieIsTheToken(t *testing.T) {
+	w, resp, err := wsDial(t, 1, "", nil, "")
+	require.NoError(t, err)
+	h, err := w.read()
+	require.NoError(t, err)
+	p := path("cookie")
+	require.Equal(t, "OK", w.call(M{"action": "push", "path": p, "data": "v"})["code"])
+	ck := cookieOf(resp)
+	require.NotNil(t, ck)
+	c, a := connect(t, 3, M{"session": ck.Value})
+	require.Equal(t, h["session"], a["session"])
+	r := c.call(M{"action": "query", "type": "read", "path": p})
+	require.Equal(t, h["session"], r["items"].([]any)[0].(map[string]any)["owner"])
+
+	// If-None-Match that does not match: 200.
+	req, _ := http.NewRequest("GET", "http://"+httpAddr(1)+p, nil)
+	req.Header.Set("If-None-Match", `"1"`)
+	res, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	res.Body.Close()
+	require.Equal(t, 200, res.StatusCode)
+}
