@@ -251,10 +251,16 @@ func TestConnectFirstAndBadInput(t *testing.T) {
 		for _, v := range []any{"2", "0", "1.1"} {
 			requireFail(t, c.call(M{"action": "connect", "version": v}), "Unsupported", "version %v", v)
 		}
-		// version 1 as an integer, not the string "1": a malformed request or an unknown version.
-		a := c.call(M{"action": "connect", "version": int64(1)})
-		require.Equal(t, false, a["result"])
-		require.Contains(t, []string{"Unsupported", "InvalidParameter"}, code(a))
+		// docs/decisions.md: "connect's version may be the string "1" ... or
+		// the number 1; ... anything else is Unsupported", whatever width the
+		// client's MessagePack library gives the number.
+		for _, v := range []any{int64(2), uint16(7), int8(3)} {
+			requireFail(t, c.call(M{"action": "connect", "version": v}), "Unsupported", "version %T %v", v, v)
+		}
+		for _, v := range []any{int8(1), int64(1), uint32(1)} {
+			d := dial(t, 1)
+			requireOK(t, d.call(M{"action": "connect", "version": v}), "version %T %v", v, v)
+		}
 	})
 	t.Run("unknown action and type", func(t *testing.T) {
 		c, _ := connect(t, 1, nil)
