@@ -265,6 +265,20 @@ func TestHTTPRead(t *testing.T) {
 }
 
 func TestStatus(t *testing.T) {
+	// "Version: ?version=1 on the upgrade or on HTTP requests; none means the latest."
+	for q, want := range map[string]int{"?version=1": 200, "?version=2": 400} {
+		resp, err := http.Get("http://" + httpAddr(1) + "/v1/status" + q)
+		require.NoError(t, err)
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		require.Equal(t, want, resp.StatusCode, "%s: %s", q, body)
+		if want == 400 {
+			var e M
+			require.NoError(t, json.Unmarshal(body, &e))
+			require.Equal(t, "Unsupported", e["code"])
+			require.IsType(t, "", e["message"])
+		}
+	}
 	for i := 1; i <= 3; i++ {
 		resp, err := http.Get("http://" + httpAddr(i) + "/v1/status")
 		require.NoError(t, err)
