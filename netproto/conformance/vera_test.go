@@ -325,3 +325,23 @@ func TestVeraCookieIsTheToken(t *testing.T) {
 	res.Body.Close()
 	require.Equal(t, 200, res.StatusCode)
 }
+
+// A dropped socket does not end the session at once; not heard from for
+// its ttl, it expires and its items go, and a watcher is notified.
+func TestVeraSessionExpiry(t *testing.T) {
+	p := path("veraexp")
+	watcher, _, err := wsDial(t, 1, "", nil, "")
+	require.NoError(t, err)
+	_, _ = watcher.read()
+	require.Equal(t, "OK", watcher.call(M{"action": "watch", "path": p})["code"])
+	w, _, err := wsDial(t, 2, "?ttl_ms=500", nil, "")
+	require.NoError(t, err)
+	h, _ := w.read()
+	require.Equal(t, float64(500), h["ttl_ms"])
+	require.Equal(t, "OK", w.call(M{"action": "push", "path": p, "data": 1})["code"])
+	require.NoError(t, w.c.UnderlyingConn().Close())
+	evs := watcher.events(2)
+	require.Equal(t, "push", evs[0]["kind"])
+	require.Equal(t, "delete", evs[1]["kind"])
+	require.Equal(t, h["session"], evs[1]["item"].(map[string]any)["owner"])
+}
