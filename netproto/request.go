@@ -102,10 +102,15 @@ func (req *request) field(r *byteReader, key string) (err error) {
 		req.typ, err = r.str(key)
 	case "version":
 		req.hasVersion = true
-		// "1" as the contract writes it; the number 1 is accepted too.
-		if c, perr := r.peek(); perr == nil && c <= 0x7f {
-			r.off++
-			req.version = strconv.Itoa(int(c))
+		// "1" as the contract writes it; the number 1 is accepted too, in
+		// whatever width the client's MessagePack library encodes it
+		// (Go's vmihailenco writes an int64 in 9 bytes).
+		if c, perr := r.peek(); perr == nil && kind(c) == "integer" {
+			n, err := r.uint(key)
+			if err != nil {
+				return err
+			}
+			req.version = strconv.FormatUint(n, 10)
 			return nil
 		}
 		req.version, err = r.str(key)

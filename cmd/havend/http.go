@@ -6,6 +6,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/havenproject/haven/fsm"
 	"github.com/havenproject/haven/netproto"
 )
 
@@ -58,6 +59,15 @@ func (n *node) httpHandler(site http.Handler) http.Handler {
 		w.Header().Set("Access-Control-Allow-Origin", "*")
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Cache-Control", "no-store")
+		// PROTOCOL.md: "?version=1 on the upgrade or on HTTP requests;
+		// none means the latest": another version is refused as websvc
+		// refuses it on /ws and /data.
+		if v := r.URL.Query().Get("version"); v != "" && v != "1" {
+			w.WriteHeader(http.StatusBadRequest)
+			_ = json.NewEncoder(w).Encode(map[string]string{"code": string(fsm.Unsupported),
+				"message": "protocol version " + v + " is not supported; this server speaks version 1"})
+			return
+		}
 		_ = json.NewEncoder(w).Encode(n.statusJSON())
 	})
 	mux.HandleFunc("OPTIONS /v1/status", func(w http.ResponseWriter, r *http.Request) {
