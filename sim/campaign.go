@@ -36,6 +36,9 @@ func ReplayCommand(cfg Config) string {
 	if cfg.Keys != 100 {
 		fmt.Fprintf(&b, " -keys %d", cfg.Keys)
 	}
+	if cfg.Knobs != "" {
+		fmt.Fprintf(&b, " -knobs %s", cfg.Knobs)
+	}
 	fmt.Fprintf(&b, " -trace seed-%d.trace -viz seed-%d.html", cfg.Seed, cfg.Seed)
 	return b.String()
 }

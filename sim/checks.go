@@ -140,6 +140,9 @@ func (c *checker) committed(n *node, upto uint64) error {
 			c.truth[i-1].committedBy = min(c.truth[i-1].committedBy, n.term)
 		case i == t+1:
 			c.truth = append(c.truth, truthEntry{chain: e.chain, entry: e.Entry, committedBy: n.term})
+			if e.Type == raft.EntryConfChange {
+				c.w.committedConfChange(&e.Entry)
+			}
 		default:
 			return c.w.errorf("node %d commits entry %d, but the committed log known so far ends at %d", n.id, i, t)
 		}

@@ -139,7 +139,7 @@ func (w *World) clientDelay() time.Duration {
 
 // sendMessage puts a message on the network.
 func (w *World) sendMessage(m wireMessage) {
-	from, to := int(m.From)-1, int(m.To)-1
+	from, to := w.slotOf(m.From), w.slotOf(m.To)
 	w.stats.Messages++
 	if w.net.blocked[w.net.link(from, to)] {
 		w.stats.count(countBlocked)
@@ -191,7 +191,7 @@ func (w *World) unclog(from, to int) {
 // deliver handles a message's arrival.
 func (w *World) deliver(ev event) {
 	m := &w.msgs.items[ev.ref]
-	from, to := int(m.From)-1, int(m.To)-1
+	from, to := w.slotOf(m.From), w.slotOf(m.To)
 	l := w.net.link(from, to)
 	if w.net.blocked[l] {
 		// A partition also drops what was already on the wire.
@@ -205,7 +205,9 @@ func (w *World) deliver(ev event) {
 		return
 	}
 	n := w.nodes[to]
-	if !n.up {
+	if !n.up || n.id != m.To {
+		// Down, or the slot's server has since left and come back under
+		// another id: nobody listens at that address any more.
 		w.msgs.take(ev.ref)
 		return
 	}

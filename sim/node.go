@@ -24,6 +24,9 @@ type node struct {
 
 	up     bool
 	paused bool
+	// retired is set once the node's removal is committed: it is down for
+	// good under its id (membership.go).
+	retired bool
 	// incarnation counts restarts; events of an older incarnation (its
 	// ticks, its fsyncs) are dropped when they come due.
 	incarnation uint32
@@ -57,14 +60,21 @@ type node struct {
 }
 
 // raftConfig is the configuration every node runs with: PreVote and
-// CheckQuorum on, as the issue asks, and the run's batching caps.
+// CheckQuorum as the run's parameters say (on unless drawn off), and the
+// run's batching caps.
 func (w *World) raftConfig(id raft.NodeID) raft.Config {
 	cfg := raft.Config{
-		ID: id, Voters: w.voters,
+		ID:            id,
 		ElectionTicks: ElectionTicks, HeartbeatTicks: HeartbeatTicks,
 		Rand:    w.rng,
-		PreVote: true, CheckQuorum: true,
+		PreVote: !w.params.NoPreVote, CheckQuorum: !w.params.NoCheckQuorum,
 		MaxMsgBytes: w.params.MaxMsgBytes, MaxInflightMsgs: w.params.MaxInflight,
+	}
+	if int(id) <= len(w.nodes) {
+		// One of the founding members; a node that joins later (under a
+		// new id) starts with no configuration and learns it from the
+		// leader.
+		cfg.Voters = w.voters
 	}
 	if w.params.LeaseReads {
 		cfg.ReadMode = raft.ReadLease
@@ -436,7 +446,7 @@ func (n *node) dropParked() {
 }
 
 func (w *World) restart(n *node) {
-	if n.up {
+	if n.up || n.retired {
 		return
 	}
 	w.tracef("n%d restarts", n.id)

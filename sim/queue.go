@@ -19,6 +19,10 @@ const (
 	evHeal                                  // the fault phase ends
 	evLivenessDeadline                      // the liveness bound expires
 	evSettleDeadline                        // the settling bound expires
+	evMembership                            // a membership change is due
+	evTransfer                              // a leadership transfer is due
+	evRetire                                // a removed node shuts down (aux: its id)
+	evHoldRelease                           // held-back messages are delivered (ref: fault)
 	numEventKinds
 )
 
@@ -27,6 +31,7 @@ var eventKindNames = [numEventKinds]string{
 	evToClient: "reply", evClientWake: "wake", evFault: "fault", evFaultStep: "fault-step",
 	evRestart: "restart", evResume: "resume", evHeal: "heal",
 	evLivenessDeadline: "liveness-deadline", evSettleDeadline: "settle-deadline",
+	evMembership: "membership", evTransfer: "transfer", evRetire: "retire", evHoldRelease: "hold-release",
 }
 
 func (k eventKind) String() string {

@@ -20,13 +20,16 @@ const (
 	countUnsyncedTorn                 // crashes that tore the unsynced writes
 	countUnsyncedKept                 // crashes that kept all unsynced writes
 	countConfigRefused                // lease-without-CheckQuorum configurations refused
+	countMembership                   // membership changes proposed
+	countTransfer                     // leadership transfers begun
+	countHeldBack                     // messages held back for seconds
 	numCounters
 )
 
 var counterNames = [numCounters]string{
 	"msg-loss", "msg-duplicate", "msg-reorder", "msg-slow-tail", "msg-partitioned",
 	"msg-clogged", "crash-point", "unsynced-lost", "unsynced-torn", "unsynced-kept",
-	"lease-config-refused",
+	"lease-config-refused", "membership-changes", "leader-transfers", "msg-held-back",
 }
 
 // Stats counts what happened in a run.

@@ -81,6 +81,7 @@ type options struct {
 	faults        string
 	workload      string
 	lease         string
+	knobs         string
 	trace         string
 	viz           string
 	json          bool
@@ -116,6 +117,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.faults, "faults", "swarm", "fault profile: none, light, heavy, or swarm (each seed draws its own mix)")
 	fs.StringVar(&o.workload, "workload", "kv", "client workload: kv (key-value store above raft), or sessions (the Haven service core: sessions, lists, watches)")
 	fs.StringVar(&o.lease, "lease", "drawn", "lease reads (§6.4.1): drawn (as the fault profile draws them), never, always, or no-checkquorum (ask raft for leases without CheckQuorum, which it must refuse)")
+	fs.StringVar(&o.knobs, "knobs", "", "force corners on in every seed, comma-separated: no-prevote, no-checkquorum, membership, transfer, adversarial-drift, diverge, holdback")
 	fs.StringVar(&o.trace, "trace", "", "write the event trace to this file")
 	fs.StringVar(&o.viz, "viz", "", "write the porcupine HTML visualization of the history to this file")
 	fs.BoolVar(&o.json, "json", false, "print one JSON object summarizing the run as the last line, and no progress")
@@ -190,7 +192,7 @@ func (o *options) campaign(seedSet bool) (*sim.Campaign, error) {
 	base := sim.Config{
 		Nodes: o.nodes, Duration: o.duration, Faults: profile, Workload: o.workload,
 		ClientRate: o.rate, Clients: o.clients, Keys: o.keys, CheckTimeout: o.checkTimeout,
-		Lease: lease, CompactEvery: o.compactEvery,
+		Lease: lease, CompactEvery: o.compactEvery, Knobs: o.knobs,
 	}
 	if err := sim.CheckWorkload(&base); err != nil {
 		return nil, err
