@@ -43,6 +43,11 @@ type checker struct {
 	digests map[uint64]uint64
 	// acked maps the index of each acknowledged write to its term.
 	ackedAt map[uint64]uint64
+	// lastVote is the highest term in which each node granted a vote.
+	lastVote map[raft.NodeID]uint64
+	// firstCommits holds, by term, when each term's leader first
+	// committed an entry of its own.
+	firstCommits []firstCommit
 }
 
 type voteKey struct {
@@ -64,12 +69,13 @@ type truthEntry struct {
 
 func newChecker(w *World) checker {
 	return checker{
-		w:       w,
-		leaders: map[uint64]raft.NodeID{},
-		votes:   map[voteKey]raft.NodeID{},
-		chains:  map[entryKey]uint64{},
-		digests: map[uint64]uint64{},
-		ackedAt: map[uint64]uint64{},
+		w:        w,
+		leaders:  map[uint64]raft.NodeID{},
+		votes:    map[voteKey]raft.NodeID{},
+		chains:   map[entryKey]uint64{},
+		digests:  map[uint64]uint64{},
+		ackedAt:  map[uint64]uint64{},
+		lastVote: map[raft.NodeID]uint64{},
 	}
 }
 
@@ -250,6 +256,7 @@ func (c *checker) beforeSend(n *node, m *raft.Message) error {
 			return c.w.errorf("node %d votes for %d in term %d after voting for %d in that term (Figure 2: votedFor)", n.id, m.To, m.Term, prev)
 		}
 		c.votes[k] = m.To
+		c.lastVote[n.id] = max(c.lastVote[n.id], m.Term)
 		d := &n.disk.durable.hard
 		if d.Term < m.Term || (d.Term == m.Term && d.Vote != m.To) {
 			return c.w.errorf("node %d grants its vote in term %d to %d before the vote is durable (durable term %d, vote %d)", n.id, m.Term, m.To, d.Term, d.Vote)

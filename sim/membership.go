@@ -95,6 +95,7 @@ func (w *World) changeMembership() {
 		return
 	}
 	w.stats.count(countMembership)
+	l.direct.confAt = w.now
 	w.tracef("membership: n%d proposes to %s n%d at index %d", l.id, what, cc.Node, index)
 	if joining != nil {
 		// The new server starts empty and learns everything from the
@@ -126,6 +127,7 @@ func (w *World) transferLeadership() {
 		return
 	}
 	w.stats.count(countTransfer)
+	l.direct.transferAt = w.now
 	w.tracef("transfer: n%d hands leadership over to n%d", l.id, target)
 	l.drive()
 }

@@ -226,5 +226,8 @@ func (w *World) deliver(ev event) {
 		w.failf("node %d refused a message: %v", n.id, err)
 		return
 	}
+	if msg.service == nil {
+		w.check.stepped(n, &msg.Message)
+	}
 	n.drive()
 }

@@ -57,6 +57,13 @@ type node struct {
 	leaderTerm uint64 // the last term in which this node was seen leading
 	// truthChecked is the highest index compared with the committed log.
 	truthChecked uint64
+	// direct is what the direct checks know of this incarnation
+	// (checks_direct.go).
+	direct directState
+	// msBase and msAt anchor the node's millisecond clock (localMs) where
+	// its rate last changed; lastMs keeps it monotonic.
+	msBase, lastMs int64
+	msAt           time.Duration
 }
 
 // raftConfig is the configuration every node runs with: PreVote and
@@ -96,7 +103,20 @@ func (w *World) newReplica(n *node, cfg raft.Config, restored raft.RestoredState
 // runs at clockRate, so two nodes disagree on how long an interval lasts
 // by up to the run's drift.
 func (n *node) localMs(t time.Duration) int64 {
-	return int64(float64(t) * n.clockRate / float64(time.Millisecond))
+	ms := n.msBase + int64(float64(t-n.msAt)*n.clockRate/float64(time.Millisecond))
+	n.lastMs = max(n.lastMs, ms)
+	return n.lastMs
+}
+
+// setTickEvery changes the node's clock rate from now on (adversarial
+// drift); its millisecond clock goes on from where it is.
+func (n *node) setTickEvery(d time.Duration) {
+	if d == n.tickEvery {
+		return
+	}
+	n.msBase, n.msAt = n.localMs(n.w.now), n.w.now
+	n.tickEvery = d
+	n.clockRate = float64(TickInterval) / float64(d)
 }
 
 // start brings up a new incarnation of the node from its durable store.
@@ -131,6 +151,11 @@ func (n *node) start() error {
 	n.soft = raft.SoftState{}
 	n.term = restored.HardState.Term
 	n.applied, n.leaderTerm = 0, 0
+	n.direct.reset(len(w.nodes), w.now, cfg.CheckQuorum)
+	// What a node commits as it starts (a new cluster's bootstrap
+	// configuration) nobody had to vouch for.
+	st := app.raftCore().Status()
+	n.direct.vouchTerm, n.direct.vouchIndex = st.Term, st.Commit
 	if a, ok := app.(*raftReplica); ok {
 		if err := a.start(restored); err != nil {
 			return err
@@ -174,6 +199,12 @@ func (n *node) tick(ev event) {
 	w := n.w
 	n.app.tick(n.localMs(w.now))
 	n.drive()
+	if n.up {
+		if err := w.check.isolatedLeader(n); err != nil {
+			w.fail(err)
+			return
+		}
+	}
 	n.nextTick = w.now + n.tickEvery
 	w.queue.push(event{at: n.nextTick, kind: evTick, node: uint8(n.idx), gen: n.incarnation})
 }
@@ -299,6 +330,9 @@ func (n *node) observe(rd *hostReady) error {
 		if hs.Term < n.term {
 			return w.errorf("node %d: term went back from %d to %d", n.id, n.term, hs.Term)
 		}
+		if err := w.check.preVoteTerm(n, rd, n.term, hs.Term); err != nil {
+			return err
+		}
 		n.term = hs.Term
 		if hs.Commit < n.commit {
 			return w.errorf("node %d: commit index moved back from %d to %d", n.id, n.commit, hs.Commit)
@@ -308,6 +342,9 @@ func (n *node) observe(rd *hostReady) error {
 				if err := w.check.leaderCommit(n, hs.Commit, hs.Term); err != nil {
 					return err
 				}
+				w.check.leaderCommitted(n, hs.Term, hs.Commit)
+			} else if err := w.check.followerCommit(n, hs.Commit, hs.Term); err != nil {
+				return err
 			}
 			n.commit = hs.Commit
 			if err := w.check.committed(n, n.commit); err != nil {
@@ -321,9 +358,16 @@ func (n *node) observe(rd *hostReady) error {
 	}
 	if rd.soft.State == raft.StateLeader && n.leaderTerm != n.term {
 		n.leaderTerm = n.term
+		n.direct.leaderSince = w.now
 		w.stats.Elections++
 		w.tracef("n%d leads term %d (last index %d)", n.id, n.term, n.disk.written.lastIndex())
+		if w.params.AdversarialDrift {
+			w.adversarialDrift(n)
+		}
 		return w.check.leaderElected(n)
+	}
+	if rd.soft.State == raft.StateLeader {
+		return w.check.matchInSharedLog(n)
 	}
 	return nil
 }
@@ -369,6 +413,10 @@ func (n *node) finish(rd *hostReady) {
 	for i := range rd.raftMsgs {
 		m := &rd.raftMsgs[i]
 		if err := w.check.beforeSend(n, m); err != nil {
+			w.fail(err)
+			return
+		}
+		if err := w.check.heartbeatCommit(n, m); err != nil {
 			w.fail(err)
 			return
 		}
@@ -519,4 +567,19 @@ func (w *World) resume(n *node) {
 
 func (f crashFate) String() string {
 	return [...]string{"none pending", "lost", "torn", "kept"}[f]
+}
+
+// adversarialDrift makes the new leader's clock the slowest the run allows
+// and every other node's the fastest: the leader's lease then lasts longest
+// in real time and its voters' promises shortest (§6.4.1).
+func (w *World) adversarialDrift(leader *node) {
+	slow := time.Duration(float64(TickInterval) * (1 + w.params.Drift))
+	fast := time.Duration(float64(TickInterval) * (1 - w.params.Drift))
+	for _, n := range w.nodes {
+		if n == leader {
+			n.setTickEvery(slow)
+		} else {
+			n.setTickEvery(fast)
+		}
+	}
 }
