@@ -149,12 +149,23 @@ func (c *checker) committed(n *node, upto uint64) error {
 			if e.Type == raft.EntryConfChange {
 				c.w.committedConfChange(&e.Entry)
 			}
+			if o, ok := c.w.workload.(committedObserver); ok {
+				if err := o.committedEntry(c.w, &e.Entry); err != nil {
+					return err
+				}
+			}
 		default:
 			return c.w.errorf("node %d commits entry %d, but the committed log known so far ends at %d", n.id, i, t)
 		}
 	}
 	n.truthChecked = max(n.truthChecked, upto)
 	return nil
+}
+
+// committedObserver is a workload that checks each entry as it joins the
+// committed log.
+type committedObserver interface {
+	committedEntry(w *World, e *raft.Entry) error
 }
 
 // leaderCommit checks the commit rule of §5.4.2 (Figure 8) where a leader

@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"encoding/binary"
 	"slices"
 	"time"
 
@@ -60,8 +61,38 @@ type directState struct {
 	transferAt   time.Duration
 	confAt       time.Duration
 	checkQuorum  bool
-	// readAsked maps a read context to the request's arrival (kv).
-	readAsked map[string]readAsk
+	// readAsked maps a read context (8 bytes: the kv service's) to the
+	// request's arrival.
+	readAsked map[uint64]readAsk
+	// voters is the node's configuration as of its last Ready that could
+	// change it (confIndex: the newest configuration entry seen in its
+	// log).
+	voters    []raft.NodeID
+	confIndex uint64
+}
+
+// observeConf keeps the node's voters up to date as a Ready changes its
+// log: a configuration entry, a snapshot, or a truncation that may drop a
+// configuration entry (§4.1: the latest one in the log is in force).
+func (n *node) observeConf(rd *hostReady) {
+	d := &n.direct
+	refresh := rd.snapshot != nil || (len(rd.entries) > 0 && rd.entries[0].Index <= d.confIndex)
+	for i := range rd.entries {
+		if rd.entries[i].Type == raft.EntryConfChange {
+			d.confIndex = rd.entries[i].Index
+			refresh = true
+		}
+	}
+	if refresh {
+		d.voters = n.app.raftCore().Status().Conf.Voters
+	}
+}
+
+func readKey(ctx []byte) (uint64, bool) {
+	if len(ctx) != 8 {
+		return 0, false
+	}
+	return binary.BigEndian.Uint64(ctx), true
 }
 
 type readAsk struct {
@@ -76,7 +107,7 @@ func (d *directState) reset(n int, now time.Duration, checkQuorum bool) {
 		startedAt: now, checkQuorum: checkQuorum, readAsked: d.readAsked,
 	}
 	if d.readAsked == nil {
-		d.readAsked = map[string]readAsk{}
+		d.readAsked = map[uint64]readAsk{}
 	}
 	clear(d.readAsked)
 }
@@ -196,12 +227,13 @@ func (c *checker) preVoteTerm(n *node, rd *hostReady, from, to uint64) error {
 func (c *checker) matchInSharedLog(n *node) error {
 	w := c.w
 	lv := &n.disk.written
-	for _, p := range n.app.raftCore().Status().Peers {
+	st := n.app.raftCore().Status()
+	for _, p := range st.Peers {
 		if p.ID == n.id || p.Match == 0 {
 			continue
 		}
 		f := w.nodes[w.slotOf(p.ID)]
-		if f.id != p.ID || !f.up || f.term != n.term {
+		if f.id != p.ID || !f.up || f.term != st.Term {
 			continue // gone, or moved on to a later term: the view is old
 		}
 		fv := &f.disk.durable
@@ -215,7 +247,7 @@ func (c *checker) matchInSharedLog(n *node) error {
 		fch, ok := fv.chainAt(p.Match)
 		if !ok || fch != lch {
 			return w.errorf("match index violated: node %d, leader of term %d, believes node %d holds its log through %d, but node %d's durable log %s",
-				n.id, n.term, p.ID, p.Match, p.ID, describeAt(fv, p.Match, ok))
+				n.id, st.Term, p.ID, p.Match, p.ID, describeAt(fv, p.Match, ok))
 		}
 	}
 	return nil
@@ -342,19 +374,19 @@ func (c *checker) isolatedLeader(n *node) error {
 	if w.now-since <= bound {
 		return nil
 	}
-	conf := n.app.raftCore().Status().Conf
+	voters := d.voters
 	heard := 0
-	for _, id := range conf.Voters {
+	for _, id := range voters {
 		s := w.slotOf(id)
 		if id == n.id || (d.heardTerm[s] == term && w.now-d.heardFrom[s] <= bound) {
 			heard++
 		}
 	}
-	if heard >= len(conf.Voters)/2+1 {
+	if heard >= len(voters)/2+1 {
 		return nil
 	}
-	return w.errorf("CheckQuorum violated: node %d still leads term %d, but has heard from only %d of its %d voters in the last %v (two election timeouts of its clock)",
-		n.id, term, heard, len(conf.Voters), bound)
+	return w.errorf("CheckQuorum violated: node %d still leads term %d, but has heard from only %d of its %d voters %v in the last %v (two election timeouts of its clock)",
+		n.id, term, heard, len(voters), voters, bound)
 }
 
 func uitoa(v uint64) string {

@@ -156,6 +156,8 @@ func (n *node) start() error {
 	// configuration) nobody had to vouch for.
 	st := app.raftCore().Status()
 	n.direct.vouchTerm, n.direct.vouchIndex = st.Term, st.Commit
+	n.direct.voters = st.Conf.Voters
+	n.direct.confIndex = st.LastIndex // a configuration at or below it may be in force
 	if a, ok := app.(*raftReplica); ok {
 		if err := a.start(restored); err != nil {
 			return err
@@ -199,8 +201,13 @@ func (n *node) tick(ev event) {
 	w := n.w
 	n.app.tick(n.localMs(w.now))
 	n.drive()
-	if n.up {
+	if n.up && n.soft.State == raft.StateLeader {
+		// Once a tick: both need the leader's own view.
 		if err := w.check.isolatedLeader(n); err != nil {
+			w.fail(err)
+			return
+		}
+		if err := w.check.matchInSharedLog(n); err != nil {
 			w.fail(err)
 			return
 		}
@@ -326,6 +333,7 @@ func (n *node) compacted(snap *raft.Snapshot, digest uint64) error {
 func (n *node) observe(rd *hostReady) error {
 	w := n.w
 	n.soft = rd.soft
+	n.observeConf(rd)
 	if hs := rd.hard; !hs.IsEmpty() {
 		if hs.Term < n.term {
 			return w.errorf("node %d: term went back from %d to %d", n.id, n.term, hs.Term)
@@ -365,9 +373,6 @@ func (n *node) observe(rd *hostReady) error {
 			w.adversarialDrift(n)
 		}
 		return w.check.leaderElected(n)
-	}
-	if rd.soft.State == raft.StateLeader {
-		return w.check.matchInSharedLog(n)
 	}
 	return nil
 }

@@ -131,11 +131,15 @@ func (a *raftReplica) ready() hostReady {
 func (a *raftReplica) observed(rd *hostReady) error {
 	n, w := a.n, a.n.w
 	for _, rs := range rd.raft.ReadStates {
-		ask, ok := n.direct.readAsked[string(rs.Context)]
+		key, ok := readKey(rs.Context)
 		if !ok {
 			continue
 		}
-		delete(n.direct.readAsked, string(rs.Context))
+		ask, ok := n.direct.readAsked[key]
+		if !ok {
+			continue
+		}
+		delete(n.direct.readAsked, key)
 		if rd.soft.State == raft.StateLeader && w.params.LeaseReads && ask.event == w.stats.Events {
 			if err := w.check.leaseRead(n, rs.Index); err != nil {
 				return err
@@ -215,7 +219,9 @@ func (n *node) ReadIndex(ctx []byte) error {
 	if err := n.app.raftCore().ReadIndex(ctx); err != nil {
 		return err
 	}
-	n.direct.readAsked[string(ctx)] = readAsk{at: n.w.now, event: n.w.stats.Events}
+	if key, ok := readKey(ctx); ok {
+		n.direct.readAsked[key] = readAsk{at: n.w.now, event: n.w.stats.Events}
+	}
 	return nil
 }
 

@@ -27,8 +27,12 @@ type sessionsTruth struct {
 	// applied its own RenewAll (from then on it expires sessions).
 	proposedAt map[entryKey]time.Duration
 	renewedAt  map[uint64]time.Duration
-	// closeKind and renewKind are the kind bytes of those commands.
-	closeKind, renewKind byte
+	// closeKind and renewKind are the kind bytes of those commands;
+	// pushKind and updateKind those of the writes whose data is unique.
+	closeKind, renewKind, pushKind, updateKind byte
+	// writes maps the data of each committed push and update (unique per
+	// client write) to its index: a client write is committed once.
+	writes map[string]uint64
 }
 
 type sessionOpened struct {
@@ -57,6 +61,36 @@ func (t *sessionsTruth) init() {
 	t.renewedAt = map[uint64]time.Duration{}
 	t.closeKind = fsm.Encode(fsm.CloseSession{ID: "x"})[1]
 	t.renewKind = fsm.Encode(fsm.RenewAll{Term: 1})[1]
+	t.pushKind = fsm.Encode(fsm.Push{Session: "x", Path: "/x"})[1]
+	t.updateKind = fsm.Encode(fsm.Update{Session: "x", Path: "/x"})[1]
+	t.writes = map[string]uint64{}
+}
+
+// once checks that the client write an entry carries was not committed
+// before.
+func (t *sessionsTruth) once(w *World, e *raft.Entry) {
+	if k := t.kindOf(e); k != t.pushKind && k != t.updateKind {
+		return
+	}
+	cmd, err := fsm.Decode(e.Data)
+	if err != nil {
+		return
+	}
+	var data []byte
+	var what string
+	switch c := cmd.(type) {
+	case fsm.Push:
+		data, what = c.Data, "push to "+c.Path
+	case fsm.Update:
+		data, what = c.Data, "update of "+c.Path
+	default:
+		return
+	}
+	if prev, dup := t.writes[string(data)]; dup {
+		w.failf("double commit: one client write (%s, data %q) is committed at index %d and again at index %d", what, data, prev, e.Index)
+		return
+	}
+	t.writes[string(data)] = e.Index
 }
 
 func (t *sessionsTruth) kindOf(e *raft.Entry) byte {
@@ -109,7 +143,12 @@ func (t *sessionsTruth) advance(wl *sessionsWorkload) {
 		if e.Type != raft.EntryNormal {
 			continue
 		}
+		t.once(w, e)
 		res, events := t.machine.Apply(e.Index, e.Data)
+		if err := t.machine.CheckInvariants(); err != nil {
+			w.failf("state machine bug: applying the committed entry %d (term %d) breaks an invariant of fsm: %v", e.Index, e.Term, err)
+			return
+		}
 		for _, ev := range events {
 			t.events[ev.Path] = append(t.events[ev.Path], ev)
 		}
