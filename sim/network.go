@@ -160,7 +160,15 @@ func (w *World) sendMessage(m wireMessage) {
 	}
 	for range copies {
 		slot := w.msgs.put(m)
-		w.queue.push(event{at: w.now + w.messageDelay(), kind: evDeliver, node: uint8(to), ref: slot})
+		at := w.now + w.messageDelay()
+		if w.holdUntil > w.now && w.rng.Chance(w.holdShare) {
+			// Held for seconds, across whatever leader changes happen
+			// meanwhile, then delivered (FaultHoldBack).
+			w.stats.count(countHeldBack)
+			at = w.holdUntil + w.rng.Duration(0, 500*time.Millisecond)
+			w.heldLast = max(w.heldLast, at)
+		}
+		w.queue.push(event{at: at, kind: evDeliver, node: uint8(to), ref: slot})
 	}
 }
 

@@ -282,6 +282,11 @@ func (n *node) persist(rd *hostReady) error {
 	}
 	if len(rd.entries) > 0 {
 		first := rd.entries[0].Index
+		if first <= n.disk.written.lastIndex() && first > n.disk.written.snapIndex() {
+			// A leader overwrites a divergent suffix (§5.3).
+			w.stats.count(countTruncation)
+			w.stats.TruncatedEntries += n.disk.written.lastIndex() - first + 1
+		}
 		prev, ok := n.prevChain(g, first)
 		if !ok {
 			return errors.New("Ready entries leave a gap in the log")

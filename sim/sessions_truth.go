@@ -338,7 +338,9 @@ func (wl *sessionsWorkload) checkDeadSessions() bool {
 		return false
 	}
 	for _, s := range t.machine.Sessions() {
-		start := max(renewed, t.opened[s.ID].committedAt, w.liveAt, wl.heardAt[s.ID])
+		// A keepalive the hold-back fault held past the healing renews the
+		// session when it finally arrives: count from then too.
+		start := max(renewed, t.opened[s.ID].committedAt, w.liveAt, wl.heardAt[s.ID], w.heldLast)
 		if deadline := start + wl.deadSessionBound(s.TTLms); w.now > deadline {
 			w.failf("session checker: session %s (ttl %d ms, %d items) is still alive %v after nothing kept it alive (a node's last request of it, "+
 				"the leader's renewal or the run becoming live again, at %v); dead sessions must end within %v",

@@ -46,6 +46,12 @@ type World struct {
 	workload Workload
 	schedule []Fault
 	clogs    map[int]*clogRun
+	// holdUntil is when the hold-back fault in force ends; holdShare the
+	// share of messages it holds (FaultHoldBack).
+	holdUntil time.Duration
+	holdShare float64
+	// heldLast is when the last held-back message is delivered.
+	heldLast time.Duration
 
 	phase    phase
 	healedAt time.Duration

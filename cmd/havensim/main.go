@@ -289,7 +289,7 @@ func printSummary(w io.Writer, sum *sim.Summary) {
 			sum.Sessions, sum.WatchEvents)
 	}
 	fmt.Fprintf(w, "events:           %d (%d messages between nodes)\n", sum.Stats.Events, sum.Stats.Messages)
-	fmt.Fprintf(w, "elections:        %d leaders seen, %d log compactions\n", sum.Stats.Elections, sum.Stats.Compactions)
+	fmt.Fprintf(w, "elections:        %d leaders seen, %d log compactions, %d divergent entries overwritten\n", sum.Stats.Elections, sum.Stats.Compactions, sum.Stats.TruncatedEntries)
 	fmt.Fprintf(w, "faults injected:\n")
 	for _, c := range sum.Stats.FaultCounts() {
 		fmt.Fprintf(w, "  %-22s %d\n", c.Name, c.Count)
