@@ -69,6 +69,9 @@ type directState struct {
 	// log).
 	voters    []raft.NodeID
 	confIndex uint64
+	// prevVoters is the configuration before the last change seen: a
+	// decision made just before a change took effect counts by it.
+	prevVoters []raft.NodeID
 }
 
 // observeConf keeps the node's voters up to date as a Ready changes its
@@ -84,6 +87,7 @@ func (n *node) observeConf(rd *hostReady) {
 		}
 	}
 	if refresh {
+		d.prevVoters = d.voters
 		d.voters = n.app.raftCore().Status().Conf.Voters
 	}
 }
@@ -400,4 +404,73 @@ func uitoa(v uint64) string {
 			return string(b[i:])
 		}
 	}
+}
+
+// quorumHolds counts the voters whose durable log holds the entry the
+// chain ch names at index.
+func (c *checker) quorumHolds(voters []raft.NodeID, index, ch uint64) (int, []raft.NodeID) {
+	w := c.w
+	held := 0
+	var missing []raft.NodeID
+	for _, id := range voters {
+		v := w.nodes[w.slotOf(id)]
+		if v.id == id {
+			dv := &v.disk.durable
+			if got, ok := dv.chainAt(index); (ok && got == ch) || index < dv.snapIndex() {
+				held++
+				continue
+			}
+		}
+		missing = append(missing, id)
+	}
+	return held, missing
+}
+
+// commitQuorum checks a leader's new commit index: a quorum of its voters
+// holds the entry durably (§5.3: "A log entry is committed once the leader
+// that created the entry has replicated it on a majority of the servers").
+func (c *checker) commitQuorum(n *node, commit uint64) error {
+	ch, ok := n.disk.written.chainAt(commit)
+	if !ok {
+		return nil
+	}
+	d := &n.direct
+	held, missing := c.quorumHolds(d.voters, commit, ch)
+	if held >= len(d.voters)/2+1 {
+		return nil
+	}
+	if d.prevVoters != nil {
+		if h, _ := c.quorumHolds(d.prevVoters, commit, ch); h >= len(d.prevVoters)/2+1 {
+			return nil
+		}
+	}
+	return c.w.errorf("commit quorum violated: node %d, leader of term %d, commits index %d, which only %d of its %d voters %v hold durably (missing: %v)",
+		n.id, n.term, commit, held, len(d.voters), d.voters, missing)
+}
+
+// electionQuorum checks a new leader: a quorum of its configuration's
+// voters granted it their vote in its term (§5.2).
+func (c *checker) electionQuorum(n *node) error {
+	d := &n.direct
+	count := func(voters []raft.NodeID) (int, []raft.NodeID) {
+		got := 0
+		var granted []raft.NodeID
+		for _, id := range voters {
+			if id == n.id || c.votes[voteKey{id, n.term}] == n.id {
+				got++
+				granted = append(granted, id)
+			}
+		}
+		return got, granted
+	}
+	got, granted := count(d.voters)
+	if got >= len(d.voters)/2+1 {
+		return nil
+	}
+	if d.prevVoters != nil {
+		if g, _ := count(d.prevVoters); g >= len(d.prevVoters)/2+1 {
+			return nil
+		}
+	}
+	return c.w.errorf("election quorum violated: node %d leads term %d with the votes of only %v of its voters %v", n.id, n.term, granted, d.voters)
 }

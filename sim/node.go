@@ -356,6 +356,9 @@ func (n *node) observe(rd *hostReady) error {
 					return err
 				}
 				w.check.leaderCommitted(n, hs.Term, hs.Commit)
+				if err := w.check.commitQuorum(n, hs.Commit); err != nil {
+					return err
+				}
 			} else if err := w.check.followerCommit(n, hs.Commit, hs.Term); err != nil {
 				return err
 			}
@@ -376,6 +379,9 @@ func (n *node) observe(rd *hostReady) error {
 		w.tracef("n%d leads term %d (last index %d)", n.id, n.term, n.disk.written.lastIndex())
 		if w.params.AdversarialDrift {
 			w.adversarialDrift(n)
+		}
+		if err := w.check.electionQuorum(n); err != nil {
+			return err
 		}
 		return w.check.leaderElected(n)
 	}
