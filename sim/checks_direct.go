@@ -285,6 +285,14 @@ func (c *checker) leaseRead(n *node, index uint64) error {
 			unbound = append(unbound, id)
 			continue
 		}
+		if v.up && v.app.raftCore().Term() > n.term {
+			// In a later term already; free if it voted there (perhaps
+			// for itself), even before a Ready says so.
+			if st := v.app.raftCore().Status(); st.Vote != raft.None {
+				unbound = append(unbound, id)
+				continue
+			}
+		}
 		promise := time.Duration(ElectionTicks-1) * v.tickEvery
 		d := &v.direct
 		switch {

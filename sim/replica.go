@@ -141,6 +141,7 @@ func (a *raftReplica) observed(rd *hostReady) error {
 		}
 		delete(n.direct.readAsked, key)
 		if rd.soft.State == raft.StateLeader && w.params.LeaseReads && ask.event == w.stats.Events {
+			w.stats.count(countLeaseRead)
 			if err := w.check.leaseRead(n, rs.Index); err != nil {
 				return err
 			}

@@ -24,13 +24,14 @@ const (
 	countTransfer                     // leadership transfers begun
 	countHeldBack                     // messages held back for seconds
 	countTruncation                   // divergent log suffixes overwritten
+	countLeaseRead                    // lease reads whose quorum promise was checked
 	numCounters
 )
 
 var counterNames = [numCounters]string{
 	"msg-loss", "msg-duplicate", "msg-reorder", "msg-slow-tail", "msg-partitioned",
 	"msg-clogged", "crash-point", "unsynced-lost", "unsynced-torn", "unsynced-kept",
-	"lease-config-refused", "membership-changes", "leader-transfers", "msg-held-back", "log-truncations",
+	"lease-config-refused", "membership-changes", "leader-transfers", "msg-held-back", "log-truncations", "lease-reads-checked",
 }
 
 // Stats counts what happened in a run.
