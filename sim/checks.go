@@ -208,7 +208,9 @@ func (c *checker) apply(n *node, e *raft.Entry) error {
 func (c *checker) snapshotState(n *node, index, digest uint64) error {
 	if d, ok := c.digests[index]; ok {
 		if d != digest {
-			return c.w.errorf("State Machine Safety violated: node %d's state at index %d differs from another node's at the same index", n.id, index)
+			// Every entry a node applies was checked against the committed
+			// log (apply), so the logs agree: the state machine is at fault.
+			return c.w.errorf("state machine bug: node %d's state at index %d differs from another node's at the same index, though both applied the same committed log (the state machine is not deterministic, or its snapshot or restore loses state)", n.id, index)
 		}
 		return nil
 	}
@@ -309,7 +311,7 @@ func (c *checker) convergedState() error {
 			continue
 		}
 		if n.applied == first.applied && n.app.digest() != first.app.digest() {
-			return c.w.errorf("State Machine Safety violated: nodes %d and %d applied through %d but hold different states", first.id, n.id, n.applied)
+			return c.w.errorf("state machine bug: nodes %d and %d applied the same committed log through %d but hold different states", first.id, n.id, n.applied)
 		}
 	}
 	return nil

@@ -352,7 +352,11 @@ func checkLinearizable(w *World, cfg *Config, model porcupine.Model, ops []porcu
 		if result.VisualizationPath != "" {
 			where = " (visualization: " + result.VisualizationPath + ")"
 		}
-		return fmt.Errorf("linearizability violated: the history of %d %s has no linearization%s", len(ops), what, where)
+		culprit := ""
+		if result.Culprit != "" {
+			culprit = ": " + result.Culprit
+		}
+		return fmt.Errorf("linearizability violated: the history of %d %s has no linearization%s%s", len(ops), what, culprit, where)
 	}
 	return nil
 }
