@@ -208,6 +208,7 @@ func runRandomCluster(t *rapid.T) {
 	live := func(id NodeID) bool { return !c.nodes[id].down }
 	model := newSafetyModel()
 	proposals := 0
+	reads := newReadModel()
 
 	for range steps {
 		switch {
@@ -290,13 +291,18 @@ func runRandomCluster(t *rapid.T) {
 			}
 		default: // a client reads anywhere
 			if id := pick(); live(id) {
-				_ = c.node(id).ReadIndex([]byte(fmt.Sprintf("r%d", rng.Uint64())))
+				ctx := fmt.Sprintf("r%d", rng.Uint64())
+				if c.node(id).ReadIndex([]byte(ctx)) == nil {
+					reads.issued(ctx, model, c)
+				}
 			}
 		}
 		c.process()
 		model.check(t, c)
+		reads.check(t, c)
 	}
 	propStats.add(steps, model, proposals, c)
+	propStats.reads += reads.checked
 
 	// Liveness after the storm: heal, restart everyone, and a leader must
 	// commit a new entry on every voter of its configuration.
@@ -330,11 +336,65 @@ func runRandomCluster(t *rapid.T) {
 	t.Fatalf("no progress after healing: leader %d, %+v", lead, statuses(c))
 }
 
+// readModel checks every read state a server hands out (§6.4): its index
+// covers every entry committed anywhere before the read was asked for —
+// a write acknowledged to a client then is visible to the read.
+type readModel struct {
+	// floor maps a read's context to the highest index committed on any
+	// server when it was issued.
+	floor map[string]uint64
+	// seen is how many of each server's read states were checked.
+	seen    map[NodeID]int
+	checked int
+}
+
+func newReadModel() *readModel {
+	return &readModel{floor: map[string]uint64{}, seen: map[NodeID]int{}}
+}
+
+func (m *readModel) issued(ctx string, sm *safetyModel, c *cluster) {
+	var floor uint64
+	for idx := range sm.committed {
+		floor = max(floor, idx)
+	}
+	for _, id := range c.ids {
+		if n := c.nodes[id]; n != nil && !n.down {
+			floor = max(floor, n.raft.log.committed)
+		}
+	}
+	m.floor[ctx] = floor
+}
+
+func (m *readModel) check(t testingT, c *cluster) {
+	t.Helper()
+	for _, id := range c.ids {
+		n := c.nodes[id]
+		if n == nil {
+			continue
+		}
+		if len(n.reads) < m.seen[id] {
+			m.seen[id] = 0 // a restart started a new list
+		}
+		for _, rs := range n.reads[m.seen[id]:] {
+			floor, ok := m.floor[string(rs.Context)]
+			if !ok {
+				t.Fatalf("ReadIndex: server %d returned a read state for context %q that nobody asked for", id, rs.Context)
+			}
+			if rs.Index < floor {
+				t.Fatalf("ReadIndex (§6.4): server %d answers read %q at index %d, but index %d was committed before the read was asked for",
+					id, rs.Context, rs.Index, floor)
+			}
+			m.checked++
+		}
+		m.seen[id] = len(n.reads)
+	}
+}
+
 // propStats counts what the random runs exercised, so a test can insist
 // they did something.
 var propStats runStats
 
-type runStats struct{ runs, steps, terms, committed, proposals, snapshots int }
+type runStats struct{ runs, steps, terms, committed, proposals, snapshots, reads int }
 
 func (s *runStats) add(steps int, m *safetyModel, proposals int, c *cluster) {
 	s.runs++
@@ -377,6 +437,7 @@ func TestPropertyRaftSafety(t *testing.T) {
 	require.Greater(t, propStats.terms, propStats.runs)
 	require.Greater(t, propStats.committed, 10*propStats.runs)
 	require.Positive(t, propStats.snapshots)
+	require.Positive(t, propStats.reads, "read states checked")
 }
 
 // TestSafetyModelCatchesViolations checks that the model's checks can fail:
