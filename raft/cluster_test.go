@@ -111,6 +111,12 @@ type cluster struct {
 	// that Ready was persisted and its messages sent, before it applies
 	// anything or advances.
 	crashAfter func(id NodeID, rd Ready) bool
+	// sendEarly makes the hosts send each Ready's early messages
+	// (Ready.EarlyMessages) before persisting it, as a leader may (§10.2.1);
+	// crashBeforeSave, if set and true, then crashes the node after those
+	// sends and before anything of the Ready is durable.
+	sendEarly       bool
+	crashBeforeSave func(id NodeID, rd Ready) bool
 }
 
 type voteKey struct {
@@ -120,7 +126,7 @@ type voteKey struct {
 
 func defaultConfig(id NodeID, voters []NodeID, seed uint64) Config {
 	return Config{
-		ID: id, Voters: voters,
+		ID: id, Voters: voters, Bootstrap: true,
 		ElectionTicks: 10, HeartbeatTicks: 1,
 		Rand:        newRand(seed + uint64(id)),
 		PreVote:     true,
@@ -189,6 +195,19 @@ func (c *cluster) process() {
 		}
 		for n.raft.HasReady() {
 			rd := n.raft.Ready()
+			late := rd.Messages
+			if c.sendEarly {
+				early := rd.Messages[:rd.EarlyMessages]
+				if c.checks {
+					c.checkEarlySends(id, n.store, early)
+				}
+				c.queue = append(c.queue, early...)
+				late = rd.Messages[rd.EarlyMessages:]
+				if c.crashBeforeSave != nil && c.crashBeforeSave(id, rd) {
+					n.down = true
+					break
+				}
+			}
 			n.store.save(rd)
 			if c.checks {
 				c.checkDurableBeforeSend(id, n.store, rd)
@@ -196,7 +215,7 @@ func (c *cluster) process() {
 			if c.onReady != nil {
 				c.onReady(id, rd)
 			}
-			c.queue = append(c.queue, rd.Messages...)
+			c.queue = append(c.queue, late...)
 			if c.crashAfter != nil && c.crashAfter(id, rd) {
 				n.down = true
 				break
@@ -368,6 +387,22 @@ func (c *cluster) checkDurableBeforeSend(id NodeID, store *memStore, rd Ready) {
 			if sameTerm && m.Index > store.lastIndex() {
 				c.t.Fatalf("node %d acknowledges index %d but stored only through %d", id, m.Index, store.lastIndex())
 			}
+		}
+	}
+}
+
+// checkEarlySends asserts that the messages a host may send before
+// persisting a Ready depend on nothing that Ready persists (§10.2.1): they
+// are a leader's AppendEntries, heartbeats or snapshots, at the term it has
+// already stored together with its vote for itself.
+func (c *cluster) checkEarlySends(id NodeID, store *memStore, early []Message) {
+	c.t.Helper()
+	for _, m := range early {
+		switch {
+		case m.Type != MsgApp && m.Type != MsgHeartbeat && m.Type != MsgSnap:
+			c.t.Fatalf("node %d may send %s before its fsync", id, m.Type)
+		case m.Term != store.hard.Term || store.hard.Vote != id:
+			c.t.Fatalf("node %d sends %s at term %d early, but has stored term %d vote %d", id, m.Type, m.Term, store.hard.Term, store.hard.Vote)
 		}
 	}
 }

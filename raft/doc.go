@@ -11,19 +11,31 @@
 // beside a piece of code was checked by breaking that code and watching
 // the test fail.
 //
-// # Driving a server
+// # The host contract
 //
-// A host owns one *Raft and calls it from one goroutine:
+// This is the one place that says how a host drives a server; Ready's and
+// the methods' comments point here. A host owns one *Raft and calls it from
+// one goroutine (the steps of a Ready may run on others, see below).
 //
+// Starting:
 //   - New(cfg, restored) builds the server from what the host read back
 //     from durable storage (RestoredState: HardState, Snapshot, Entries).
-//     A brand new cluster passes its members in Config.Voters and an empty
-//     RestoredState: every member then writes the same configuration
-//     entries at term 1, already committed, so logs agree from the start. A
-//     server joining later starts with no Voters and learns the membership
-//     from the leader's log. New refuses impossible configurations and
-//     stored states (a lease without CheckQuorum, a commit index beyond the
-//     log, entries that do not follow the snapshot).
+//     A brand new cluster is created only when the host says so: with
+//     Config.Bootstrap and an empty RestoredState, every member writes the
+//     same configuration entries for Config.Voters (and their
+//     Config.Addresses) at term 1, already committed, so logs agree from
+//     the start. Storage that is not empty always wins over Bootstrap;
+//     empty storage with Voters but without Bootstrap is refused (a server
+//     that lost its disk forgot its vote and must rejoin as a new member).
+//     TestBootstrapOnlyWhenTheHostSaysSo. A server joining later starts with
+//     no Voters and learns the membership from the leader's log. New
+//     refuses impossible configurations and stored states (a lease without
+//     CheckQuorum or with a margin outside [1, ElectionTicks), a commit index
+//     beyond the log, entries that do not follow the snapshot one by one
+//     or whose terms go back). TestConfigValidation,
+//     TestLeaseMarginValidated, TestNewRefusesBadRestoredEntries
+//
+// Inputs, at any time (also between Ready and Advance):
 //   - Tick() advances the logical clock. ElectionTicks is the base election
 //     timeout (each term a follower waits a random number of ticks in
 //     [ElectionTicks, 2*ElectionTicks)); HeartbeatTicks the leader's
@@ -37,33 +49,68 @@
 //     below. TestStepRefusesMalformedMessages
 //   - Propose(data) appends a command on the leader and returns its index
 //     and term (ErrNotLeader, ErrTransferring, ErrProposalDropped
-//     otherwise). The command is committed when the host applies an entry
-//     with that index and term; if the index shows up with another term, it
-//     was lost to a leader change.
+//     otherwise; ErrTooManyUncommitted, which wraps ErrProposalDropped,
+//     once MaxUncommittedEntries wait to commit:
+//     TestUncommittedEntriesBounded). The command is committed when the host
+//     applies an entry with that index and term; if the index shows up with
+//     another term, it was lost to a leader change.
 //   - ReadIndex(ctx) asks for a linearizable read. The answer is a
 //     ReadState{Index, ctx} in a later Ready, on this server even if it is
 //     a follower; the host serves the read once it has applied through
-//     Index. No answer (leader lost, message lost) means retry.
+//     Index. No answer (leader lost, message lost) means retry. ctx need be
+//     unique only among this host's outstanding reads: raft matches
+//     confirmations by its own round numbers. A read makes work at once
+//     (HasReady is true right after it, outside Ready..Advance), so it
+//     never waits for a tick. TestReadIndexMakesWorkVisibleAtOnce
 //   - ProposeConfChange(cc) appends a membership change (AddLearner,
-//     AddVoter, RemoveNode); it is in force as soon as it is in a log.
+//     AddVoter, RemoveNode; cc.Context is the member's address); it is in
+//     force as soon as it is in a log.
 //   - TransferLeadership(target) moves leadership to another voter.
-//   - Compact(index, data) records that the host captured its state
-//     machine at an applied index; the log before it is dropped and the
-//     returned Snapshot must be stored durably by the host.
-//   - HasReady, Ready and Advance hand out the effects. For each Ready the
-//     host must, in this order: (1) persist Snapshot, HardState and Entries
-//     (Entries replace every stored entry from Entries[0].Index on), with an
-//     fsync when MustSync is set, before (2) sending Messages; then (3)
-//     install Snapshot into the state machine, apply CommittedEntries in
-//     order and serve ReadStates whose Index is applied; then (4) call
-//     Advance. Between Ready and Advance the host may keep calling Tick,
-//     Step and the request methods, but not Ready. Entries and snapshots
-//     handed out in a Ready or a Message are never modified afterwards; the
-//     Messages slice itself is reused once Advance is called, so a host that
-//     keeps a message past Advance copies the Message value.
-//     TestReadyMessagesStayIntactUntilAdvance
-//   - Status, Entries and CheckInvariants are for dashboards, checkers and
-//     tests.
+//   - ReportSnapshot(to, ok) tells the leader a snapshot send failed, if
+//     the transport knows. TestReportSnapshotFailure
+//
+// Outputs: while HasReady(), take rd := Ready() and, in this order:
+//
+//  0. Messages[:rd.EarlyMessages] may be sent at once, before or while
+//     step 1 runs: a leader's AppendEntries, heartbeats and snapshots at a
+//     term it had already stored with its vote (thesis §10.2.1: the leader
+//     writes its own log in parallel with replicating it; its own copy
+//     counts towards commitment only once Advance reports it durable). A
+//     host that does not care sends them with the others in step 2.
+//     TestLeaderAppendsMayLeaveBeforeTheFsync,
+//     TestScenarioEarlyAppendsSurviveLeaderCrashes
+//  1. Persist rd.Snapshot (if any), then rd.HardState (if not empty) and
+//     rd.Entries (Entries replace every stored entry from Entries[0].Index
+//     on), with an fsync before step 2 when rd.MustSync is set (the term,
+//     the vote or the log changed; a commit-only HardState needs none).
+//  2. Send Messages[rd.EarlyMessages:] — votes, acknowledgements, a
+//     candidacy, anything at a term this Ready makes durable.
+//  3. Install rd.Snapshot into the state machine (if any), apply
+//     rd.CommittedEntries in order (at most MaxCommittedBytesPerReady, but
+//     at least one entry, per Ready: TestCommittedEntriesPerReadyBounded),
+//     then serve rd.ReadStates whose Index is applied. Here the host may
+//     call Compact(index, data) for any index it has applied, including
+//     the entries of this Ready (TestCompactFromTheApplyStep); the log
+//     before index is dropped and the returned Snapshot must be stored
+//     durably by the host.
+//  4. Call Advance(). Advance can itself create work — entries just made
+//     durable commit (a lone voter, or a leader whose own copy was the
+//     missing acknowledgement), become appliable, and the new commit index
+//     is announced — so go back to HasReady. TestAdvanceCanCreateWork
+//
+// Between Ready and Advance, HasReady is false whatever happens, so a host
+// that runs steps 0–3 on another goroutine (an fsync, say) may keep calling
+// Tick, Step and the request methods on the server's goroutine and never
+// takes a second Ready early; calling Ready twice without Advance is a bug
+// in the host and panics (TestReadyAdvanceProtocol). Entries and snapshots
+// handed out in a Ready or a Message are never modified afterwards; the
+// Messages slice itself is reused once Advance is called, so a host that
+// keeps a message past Advance copies the Message value.
+// TestReadyMessagesStayIntactUntilAdvance
+//
+// Status, Entries and CheckInvariants are for dashboards, checkers and
+// tests; Status().Conf.Addresses holds the members' addresses, kept
+// through snapshots and restarts (TestAddressesFollowTheConfiguration).
 //
 // # Figure 2, state
 //
@@ -169,10 +216,14 @@
 //     (replication.go). TestCheckQuorumLeaderStepsDown,
 //     TestCheckQuorumDeposesPartitionedLeader
 //   - no votes within an election timeout of hearing from a leader unless
-//     the request comes from a transfer (§4.2.3): stepTerm.
-//     TestLeaseIgnoresVoteRequests, TestRemovedServerCannotDisrupt; a
-//     server that cannot campaign still lets that window run out
-//     (tickElection). TestScenarioLearnerLeaseExpires
+//     the request comes from a transfer (§4.2.3): stepTerm,
+//     withholdingVotes, kept in its own counter (withholdVotesUntil, as
+//     LogCabin does) that no term or leader change resets.
+//     TestLeaseIgnoresVoteRequests, TestRemovedServerCannotDisrupt,
+//     TestLeasePromiseSurvivesTermBump,
+//     TestScenarioLeaseSurvivesTermBumpWithoutPreVote; a server that cannot
+//     campaign still lets that window run out.
+//     TestScenarioLearnerLeaseExpires
 //
 // Replication (replication.go, progress.go, log.go):
 //   - fast backtracking with the conflict term and index (§5.3).
@@ -203,12 +254,18 @@
 //   - rule 7: otherwise, including a conflicting entry at the snapshot's
 //     index, the whole log goes. TestSnapshotRule7DiscardsLog,
 //     TestScenarioSnapshotConflictAtLastIndex
-//   - a snapshot (or its answer) lost in the network is sent again after
-//     an election timeout (tickHeartbeat). TestLostSnapshotIsResent
+//   - a snapshot (or its answer) lost in the network is sent again an
+//     election timeout after it was sent (tickHeartbeat), or at once when
+//     the host reports the send failed (ReportSnapshot).
+//     TestLostSnapshotIsResent, TestSnapshotInFlightTimedFromSend,
+//     TestReportSnapshotFailure
 //
 // Membership, one server at a time (membership.go; thesis chapter 4):
 //   - a configuration is in force once in the log, and reverts if the
 //     entry is truncated (configuration). TestConfigurationInForceWhenAppended
+//   - members' addresses ride in the configuration (applyConfChange):
+//     set by the change that adds a member, dropped with it, kept in
+//     snapshots. TestAddressesFollowTheConfiguration
 //   - learners catch up, do not vote and do not count.
 //     TestLearnerCatchesUpWithoutVoting, TestLearnerGetsNoVoteRequests
 //   - promotion and removal. TestPromoteLearner, TestRemoveFollower
@@ -233,6 +290,15 @@
 //   - ReadIndex on the leader, confirmed by a quorum's heartbeat answers;
 //     one round confirms all earlier reads. TestReadIndexOnLeader,
 //     TestReadIndexConfirmsEarlierReads
+//   - heartbeat rounds are numbered by the leader (readRound, carried in
+//     Message.Round); each voter counts with the highest round it answered
+//     and a read is confirmed by a quorum at or past the round begun after
+//     it arrived (confirmReads) — never by matching the hosts' contexts.
+//     TestReadConfirmedOnlyByLaterRound, TestReadConfirmedByAnyLaterRound
+//   - a leader that appended its own removal leads a configuration without
+//     itself (§4.1): it does not count its own answer, and is no lone voter.
+//     TestScenarioSelfRemovedLeaderOfTwoCannotReadAlone,
+//     TestScenarioSelfRemovedLeaderOfFourCannotCountItself
 //   - on a follower, forwarded to the leader.
 //     TestReadIndexOnFollowerServedAfterApply
 //   - never before the leader committed an entry of its term.
@@ -244,7 +310,8 @@
 //     lease runs ElectionTicks−LeaseMarginTicks from the sending of a
 //     heartbeat round a quorum answered (leaseValid), ends for good with a
 //     transfer, and a restarted server does not vote for its first election
-//     timeout (leaseStartupGuard). TestLeaseRead,
+//     timeout (withholdVotesUntil set in New). The drift it tolerates is
+//     stated on Config.LeaseMarginTicks. TestLeaseRead,
 //     TestLeaseNeverOutlivesNewLeader, TestLeaseRevokedByTransfer,
 //     TestLeaseStaysRevokedAfterTransfer, TestLeaseStartupGuard
 //

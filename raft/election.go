@@ -10,10 +10,10 @@ const campaignTransfer = "transfer"
 func (r *Raft) tickElection() {
 	r.electionElapsed++
 	// Only a server that campaigns restarts its timer here. One that cannot
-	// (a learner, or a voter that has not yet received its promotion) keeps
-	// counting, so that the lease of §4.2.3 runs out and it answers vote
-	// requests; restarting its count would keep it "within the minimum
-	// election timeout of hearing from a current leader" forever.
+	// (a learner, or a voter that has not yet received its promotion) just
+	// keeps counting; its promise not to vote (withholdVotesUntil, §4.2.3)
+	// runs out on its own, so it answers vote requests once no leader has
+	// been heard for an election timeout.
 	if r.electionElapsed >= r.randomizedElectionTimeout && r.promotable() {
 		r.electionElapsed = 0
 		r.campaign(false)

@@ -208,16 +208,28 @@ func (l *raftLog) unpersisted() []Entry {
 // unapplied returns committed entries the host has not applied yet. Only
 // persisted entries are handed out: an entry is applied after it is durable
 // on this server, so a crash never forgets what the state machine saw.
-func (l *raftLog) unapplied() []Entry {
-	hi := l.committed
-	if hi > l.persisted {
-		hi = l.persisted
-	}
-	if l.applied >= hi || l.applied < l.snapIndex {
-		// Nothing new, or a received snapshot must be installed first.
+//
+// At most maxBytes are handed out at once (but always one entry), so a
+// long replay is applied over several Readys.
+func (l *raftLog) unapplied(maxBytes uint64) []Entry {
+	if !l.hasUnapplied() {
 		return nil
 	}
-	return l.entries[l.applied-l.snapIndex : hi-l.snapIndex]
+	ents := l.entries[l.applied-l.snapIndex : min(l.committed, l.persisted)-l.snapIndex]
+	var size uint64
+	for i := range ents {
+		size += ents[i].size()
+		if i > 0 && size > maxBytes {
+			return ents[:i]
+		}
+	}
+	return ents
+}
+
+// hasUnapplied reports whether unapplied has anything to hand out: a
+// received snapshot must be installed first.
+func (l *raftLog) hasUnapplied() bool {
+	return l.applied < min(l.committed, l.persisted) && l.applied >= l.snapIndex
 }
 
 // compact drops entries up to and including index, which the host has
@@ -230,7 +242,14 @@ func (l *raftLog) compact(index uint64) {
 		panic(fmt.Sprintf("raft: compact to %d beyond applied %d", index, l.applied))
 	}
 	t, _ := l.term(index)
-	l.entries = append([]Entry(nil), l.entries[index-l.snapIndex:]...)
+	// The entries kept move to a new array (the old one may still be read
+	// through entries handed out in a Ready or a message), as large as the
+	// old one: the log grows back to its usual length without regrowing
+	// and copying its entries again.
+	rest := l.entries[index-l.snapIndex:]
+	kept := make([]Entry, len(rest), max(cap(l.entries), 2*len(rest)))
+	copy(kept, rest)
+	l.entries = kept
 	l.snapIndex, l.snapTerm = index, t
 }
 

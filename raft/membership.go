@@ -3,6 +3,7 @@ package raft
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 )
 
@@ -12,8 +13,9 @@ import (
 // configuration (from the snapshot) and every configuration entry after it,
 // and can fall back when a conflicting suffix of the log is truncated.
 type configuration struct {
-	voters   []NodeID // sorted
-	learners []NodeID // sorted
+	voters    []NodeID // sorted
+	learners  []NodeID // sorted
+	addresses map[NodeID]string
 	// lastIndex is the index of the entry that made the current
 	// configuration (the snapshot index for the base one, 0 at bootstrap).
 	lastIndex uint64
@@ -37,15 +39,24 @@ func cloneConfState(cs ConfState) ConfState {
 	v, l := slices.Clone(cs.Voters), slices.Clone(cs.Learners)
 	slices.Sort(v)
 	slices.Sort(l)
-	return ConfState{Voters: v, Learners: l}
+	return ConfState{Voters: v, Learners: l, Addresses: cloneAddresses(cs.Addresses)}
+}
+
+// cloneAddresses copies an address map; empty becomes nil, so equal
+// configurations compare equal.
+func cloneAddresses(a map[NodeID]string) map[NodeID]string {
+	if len(a) == 0 {
+		return nil
+	}
+	return maps.Clone(a)
 }
 
 func (c *configuration) set(cs ConfState, index uint64) {
-	c.voters, c.learners, c.lastIndex = cs.Voters, cs.Learners, index
+	c.voters, c.learners, c.addresses, c.lastIndex = cs.Voters, cs.Learners, cs.Addresses, index
 }
 
 func (c *configuration) state() ConfState {
-	return ConfState{Voters: slices.Clone(c.voters), Learners: slices.Clone(c.learners)}
+	return ConfState{Voters: slices.Clone(c.voters), Learners: slices.Clone(c.learners), Addresses: cloneAddresses(c.addresses)}
 }
 
 func (c *configuration) isVoter(id NodeID) bool { return slices.Contains(c.voters, id) }
@@ -119,6 +130,10 @@ func (c *configuration) compact(index uint64) {
 func applyConfChange(cs ConfState, cc ConfChange) ConfState {
 	voters := slices.DeleteFunc(slices.Clone(cs.Voters), func(id NodeID) bool { return id == cc.Node })
 	learners := slices.DeleteFunc(slices.Clone(cs.Learners), func(id NodeID) bool { return id == cc.Node })
+	addresses := maps.Clone(cs.Addresses)
+	if addresses == nil {
+		addresses = map[NodeID]string{}
+	}
 	switch cc.Type {
 	case AddLearner:
 		if slices.Contains(cs.Voters, cc.Node) {
@@ -128,8 +143,12 @@ func applyConfChange(cs ConfState, cc ConfChange) ConfState {
 	case AddVoter:
 		voters = append(voters, cc.Node)
 	case RemoveNode:
+		delete(addresses, cc.Node)
 	}
-	return cloneConfState(ConfState{Voters: voters, Learners: learners})
+	if cc.Type != RemoveNode && len(cc.Context) > 0 {
+		addresses[cc.Node] = string(cc.Context)
+	}
+	return cloneConfState(ConfState{Voters: voters, Learners: learners, Addresses: addresses})
 }
 
 // ProposeConfChange appends a membership change (§4.1, §4.2.1: add a server

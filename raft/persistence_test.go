@@ -190,7 +190,7 @@ func TestConfigValidation(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := plainConfig(1)
-			cfg.Voters = []NodeID{1, 2, 3}
+			cfg.Voters, cfg.Bootstrap = []NodeID{1, 2, 3}, true
 			tt.tweak(&cfg)
 			_, err := New(cfg, RestoredState{})
 			if tt.ok {

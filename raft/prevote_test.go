@@ -142,11 +142,16 @@ func TestLowerTermPreVoteRejectedWithTerm(t *testing.T) {
 // election could ever succeed.
 // Reference: §9.6
 func TestPreCandidateForgetsLeader(t *testing.T) {
-	cfg := func(c *Config) { c.PreVote, c.CheckQuorum = true, true }
+	cfg := func(c *Config) {
+		c.PreVote, c.CheckQuorum = true, true
+		c.Rand = fixedRand(0) // the timer fires after exactly ElectionTicks
+	}
 	r := newTestRaft(t, 1, []NodeID{1, 2, 3}, 2, logOf(1, 2), cfg)
 	step(t, r, Message{From: 2, Type: MsgHeartbeat, Term: 2})
 	require.Equal(t, NodeID(2), r.lead)
-	fireElection(r)
+	for range r.cfg.ElectionTicks {
+		r.Tick()
+	}
 	require.Equal(t, StatePreCandidate, r.state)
 	require.Equal(t, None, r.lead)
 	drain(r)

@@ -37,8 +37,11 @@ type progress struct {
 	// cleared by an answer or by a heartbeat response, so a lost probe is
 	// retried once per heartbeat rather than never or constantly.
 	probeSent bool
-	// pendingSnapshot is the index of the snapshot in flight (Snapshot state).
-	pendingSnapshot uint64
+	// pendingSnapshot is the index of the snapshot in flight (Snapshot state)
+	// and snapshotSentTick the leader's tick when it was sent: it is taken
+	// as lost an election timeout after that (§7).
+	pendingSnapshot  uint64
+	snapshotSentTick uint64
 	// recentActive records that the peer answered since the last CheckQuorum
 	// round (§6.2, thesis: "a leader steps down if an election timeout
 	// elapses without a successful round of heartbeats to a majority").
@@ -52,6 +55,10 @@ type progress struct {
 	// makes the leader lease of §6.4.1 safe. It is stored plus one, so
 	// that zero means "no answer yet" even for a round sent at tick 0.
 	lastAckTick uint64
+	// ackedRound is the highest heartbeat round (Raft.readRound) the peer
+	// answered in this term: it confirms every read registered at or
+	// before that round (§6.4).
+	ackedRound uint64
 }
 
 func (p *progress) becomeProbe() {
@@ -71,8 +78,9 @@ func (p *progress) becomeReplicate() {
 	p.inflights.reset()
 }
 
-func (p *progress) becomeSnapshot(index uint64) {
+func (p *progress) becomeSnapshot(index, now uint64) {
 	p.state, p.probeSent, p.pendingSnapshot = progressSnapshot, false, index
+	p.snapshotSentTick = now
 	p.inflights.reset()
 }
 
@@ -139,12 +147,15 @@ func (p *progress) sentEntries(last uint64, bytes uint64, empty bool) {
 }
 
 // inflights is the window of pipelined AppendEntries: each slot is the last
-// index of one message and its size. The window is full when either the
-// count or the byte budget is used up.
+// index of one message and its size, oldest first, in a ring buffer that is
+// allocated once (MaxInflightMsgs slots) and never shifted. The window is
+// full when either the count or the byte budget is used up.
 type inflights struct {
 	maxCount int
 	maxBytes uint64
 
+	start int // slot of the oldest message
+	count int
 	last  []uint64
 	sizes []uint64
 	bytes uint64
@@ -155,38 +166,39 @@ func newInflights(maxCount int, maxBytes uint64) inflights {
 }
 
 func (in *inflights) add(last, bytes uint64) {
-	in.last = append(in.last, last)
-	in.sizes = append(in.sizes, bytes)
+	if in.last == nil {
+		in.last = make([]uint64, in.maxCount)
+		in.sizes = make([]uint64, in.maxCount)
+	}
+	if in.count == in.maxCount {
+		panic(fmt.Sprintf("raft: %d messages in flight in a window of %d", in.count+1, in.maxCount))
+	}
+	slot := (in.start + in.count) % in.maxCount
+	in.last[slot], in.sizes[slot] = last, bytes
+	in.count++
 	in.bytes += bytes
 }
 
 // freeLE releases every message whose last index is ≤ index (acknowledged).
 func (in *inflights) freeLE(index uint64) {
-	n := 0
-	for n < len(in.last) && in.last[n] <= index {
-		in.bytes -= in.sizes[n]
-		n++
+	for in.count > 0 && in.last[in.start] <= index {
+		in.bytes -= in.sizes[in.start]
+		in.start = (in.start + 1) % in.maxCount
+		in.count--
 	}
-	if n == 0 {
-		return
-	}
-	in.last = append(in.last[:0], in.last[n:]...)
-	in.sizes = append(in.sizes[:0], in.sizes[n:]...)
 }
 
 // freeFirst releases the oldest message.
 func (in *inflights) freeFirst() {
-	if len(in.last) > 0 {
-		in.freeLE(in.last[0])
+	if in.count > 0 {
+		in.freeLE(in.last[in.start])
 	}
 }
 
 func (in *inflights) full() bool {
-	return len(in.last) >= in.maxCount || (in.maxBytes > 0 && in.bytes >= in.maxBytes)
+	return in.count >= in.maxCount || (in.maxBytes > 0 && in.bytes >= in.maxBytes)
 }
 
-func (in *inflights) count() int { return len(in.last) }
-
 func (in *inflights) reset() {
-	in.last, in.sizes, in.bytes = in.last[:0], in.sizes[:0], 0
+	in.start, in.count, in.bytes = 0, 0, 0
 }

@@ -32,11 +32,22 @@ const (
 type Config struct {
 	// ID is this server. It must not be None.
 	ID NodeID
-	// Voters is the initial configuration of a brand new cluster; it is
-	// used only when the restored state has no snapshot and no entries.
-	// A server joining an existing cluster starts with none and learns the
-	// configuration from the leader.
-	Voters []NodeID
+	// Bootstrap says the host knows this is a brand new cluster (it has
+	// just created the server's storage, "havend init"): with an empty
+	// RestoredState, the server writes Voters' configuration into its log.
+	// A restored state that is not empty always wins over Bootstrap. Empty
+	// storage without Bootstrap but with Voters is refused: that is a
+	// server that lost its disk and forgot its vote (Figure 2: currentTerm
+	// and votedFor are persistent), which must not write a configuration
+	// of its own; it rejoins as a new member.
+	Bootstrap bool
+	// Voters is the initial configuration of a brand new cluster, and
+	// Addresses its members' addresses (opaque to raft, kept in
+	// ConfState.Addresses). Both are used only with Bootstrap and empty
+	// storage. A server joining an existing cluster starts with none and
+	// learns the configuration from the leader.
+	Voters    []NodeID
+	Addresses map[NodeID]string
 
 	// ElectionTicks is the base election timeout in ticks; each term a
 	// follower waits a random number in [ElectionTicks, 2*ElectionTicks)
@@ -55,8 +66,18 @@ type Config struct {
 	ReadMode    ReadMode
 	// LeaseMarginTicks is subtracted from the election timeout to bound
 	// the leader lease, allowing for clocks that tick at different rates
-	// (§6.4.1: "the lease ... minus a bound on clock drift"). Default:
-	// ElectionTicks/4, so up to 25% drift between servers is safe.
+	// (§6.4.1: the lease holds for the election timeout "minus some bound
+	// on clock drift"). The lease ends ElectionTicks−LeaseMarginTicks of the
+	// leader's ticks after the tick at which the heartbeat round was sent.
+	// A voter that answered withholds its vote for ElectionTicks of its own
+	// ticks from receipt, but its first tick may come at once after the
+	// heartbeat, so it withholds for at least ElectionTicks−1 of its tick
+	// periods. The lease is therefore safe while no voter's clock runs
+	// faster than the leader's by more than the factor
+	// (ElectionTicks−1)/(ElectionTicks−LeaseMarginTicks): with 10 election
+	// ticks and the default margin of 2, 9/8 — 12.5% drift; a margin of 1
+	// tolerates none. It must be at least 1 and below ElectionTicks.
+	// Default (0): max(1, ElectionTicks/4).
 	LeaseMarginTicks int
 
 	// MaxMsgBytes caps the entries of one AppendEntries (batching).
@@ -64,6 +85,17 @@ type Config struct {
 	// MaxInflightMsgs and MaxInflightBytes bound pipelining per follower.
 	MaxInflightMsgs  int
 	MaxInflightBytes uint64
+	// MaxUncommittedEntries bounds the entries a leader holds that are not
+	// committed yet: beyond it Propose fails with ErrTooManyUncommitted
+	// (which wraps ErrProposalDropped), so a leader whose followers cannot
+	// keep up pushes back instead of growing its log without bound.
+	// Default 10000.
+	MaxUncommittedEntries int
+	// MaxCommittedBytesPerReady bounds the committed entries one Ready
+	// hands out to apply (always at least one entry), so a long replay
+	// after a restart is applied in steps between which the host can tick
+	// and serve. Default 16 MiB.
+	MaxCommittedBytesPerReady uint64
 }
 
 func (c *Config) validate() error {
@@ -79,14 +111,23 @@ func (c *Config) validate() error {
 	case c.ReadMode == ReadLease && !c.CheckQuorum:
 		return errors.New("raft: lease reads need CheckQuorum")
 	}
-	if c.LeaseMarginTicks <= 0 {
-		c.LeaseMarginTicks = c.ElectionTicks / 4
+	if c.LeaseMarginTicks == 0 {
+		c.LeaseMarginTicks = max(1, c.ElectionTicks/4)
+	}
+	if c.LeaseMarginTicks < 1 || c.LeaseMarginTicks >= c.ElectionTicks {
+		return fmt.Errorf("raft: LeaseMarginTicks %d must be in [1, ElectionTicks=%d)", c.LeaseMarginTicks, c.ElectionTicks)
 	}
 	if c.MaxMsgBytes == 0 {
 		c.MaxMsgBytes = 1 << 20
 	}
 	if c.MaxInflightMsgs <= 0 {
 		c.MaxInflightMsgs = 256
+	}
+	if c.MaxUncommittedEntries <= 0 {
+		c.MaxUncommittedEntries = 10000
+	}
+	if c.MaxCommittedBytesPerReady == 0 {
+		c.MaxCommittedBytesPerReady = 16 << 20
 	}
 	return nil
 }
@@ -135,6 +176,9 @@ type Raft struct {
 	// reads holds ReadIndex requests waiting for leadership confirmation or
 	// for the first commit of the leader's term (§6.4).
 	reads readQueue
+	// readRound numbers the heartbeat rounds this server sent as leader
+	// (§6.4); it only grows, across terms too.
+	readRound uint64
 
 	// Volatile state on candidates: votes received this election.
 	votes map[NodeID]bool
@@ -144,7 +188,15 @@ type Raft struct {
 	// freshly (re)started server from voting within its first election
 	// timeout (§4.2.3), since it cannot know whether it recently heard
 	// from a leader.
-	ticks                     uint64
+	ticks uint64
+	// withholdVotesUntil is the tick before which this server grants no
+	// vote to a candidate that does not come from a transfer: an election
+	// timeout after it last heard from a leader (§4.2.3), or after it
+	// started with lease reads on (it may have answered a heartbeat just
+	// before a crash). It is the promise the leader lease counts on
+	// (§6.4.1), so it is kept apart from the leader id and the term, which
+	// any higher-term message resets (LogCabin's withholdVotesUntil).
+	withholdVotesUntil        uint64
 	electionElapsed           int
 	heartbeatElapsed          int
 	randomizedElectionTimeout int
@@ -153,14 +205,20 @@ type Raft struct {
 	msgs []Message
 	// msgsHanded is the message buffer the last Ready handed out; Advance
 	// recycles it as msgsSpare, so steady state sends allocate nothing.
-	msgsHanded   []Message
-	msgsSpare    []Message
-	readStates   []ReadState
-	snapshot     *Snapshot // newest snapshot, kept to send to followers
-	snapshotNew  bool      // snapshot received from the leader, to install
-	prevHard     HardState
-	prevSoft     SoftState
-	readyPending *readyMark
+	msgsHanded []Message
+	msgsSpare  []Message
+	// msgsLate is scratch space for ordering a Ready's messages (early ones
+	// first, see Ready.EarlyMessages).
+	msgsLate    []Message
+	readStates  []ReadState
+	snapshot    *Snapshot // newest snapshot, kept to send to followers
+	snapshotNew bool      // snapshot received from the leader, to install
+	prevHard    HardState
+	prevSoft    SoftState
+	// handed is set from Ready to Advance; mark remembers what that Ready
+	// handed out.
+	handed bool
+	mark   readyMark
 }
 
 // New makes a server from its configuration and the state its host
@@ -173,8 +231,8 @@ func New(cfg Config, restored RestoredState) (*Raft, error) {
 	if restored.Snapshot != nil {
 		meta = &restored.Snapshot.Meta
 	}
-	if meta != nil && len(restored.Entries) > 0 && restored.Entries[0].Index != meta.Index+1 {
-		return nil, fmt.Errorf("raft: restored entries start at %d, snapshot ends at %d", restored.Entries[0].Index, meta.Index)
+	if err := checkRestoredEntries(meta, restored); err != nil {
+		return nil, err
 	}
 	r := &Raft{
 		id:       cfg.ID,
@@ -189,7 +247,10 @@ func New(cfg Config, restored RestoredState) (*Raft, error) {
 		r.snapshot = &snap
 		r.conf = newConfiguration(snap.Meta.Conf)
 	} else if len(restored.Entries) == 0 && restored.HardState.IsEmpty() && len(cfg.Voters) > 0 {
-		r.bootstrap(cfg.Voters)
+		if !cfg.Bootstrap {
+			return nil, errors.New("raft: storage is empty but the host did not say the cluster is new (Config.Bootstrap): a server that lost its storage must rejoin as a new member")
+		}
+		r.bootstrap(cfg.Voters, cfg.Addresses)
 	}
 	// §4.1: the latest configuration in the log is in force, committed or not.
 	for i := range r.log.entries {
@@ -202,9 +263,38 @@ func New(cfg Config, restored RestoredState) (*Raft, error) {
 		r.log.committed = c
 	}
 	r.prevHard = restored.HardState
+	if cfg.ReadMode == ReadLease {
+		// The startup guard: act as if a leader was heard just now (§6.4.1).
+		r.withholdVotesUntil = uint64(cfg.ElectionTicks)
+	}
 	r.becomeFollower(r.term, None)
 	r.prevSoft = r.softState()
 	return r, nil
+}
+
+// checkRestoredEntries refuses entries read back from storage that cannot be
+// a log: storage is input from outside, and New must answer it with an
+// error, not trip the log's invariants. The entries follow the snapshot (or
+// start at 1) one index at a time, their terms never go back, never go
+// below the snapshot's and never exceed the stored current term.
+func checkRestoredEntries(meta *SnapshotMeta, restored RestoredState) error {
+	prevIndex, prevTerm := uint64(0), uint64(0)
+	if meta != nil {
+		prevIndex, prevTerm = meta.Index, meta.Term
+	}
+	for i := range restored.Entries {
+		e := &restored.Entries[i]
+		switch {
+		case e.Index != prevIndex+1:
+			return fmt.Errorf("raft: restored entry %d follows index %d", e.Index, prevIndex)
+		case e.Term < prevTerm:
+			return fmt.Errorf("raft: restored entry %d has term %d below the previous term %d", e.Index, e.Term, prevTerm)
+		case e.Term > restored.HardState.Term:
+			return fmt.Errorf("raft: restored entry %d has term %d beyond the stored term %d", e.Index, e.Term, restored.HardState.Term)
+		}
+		prevIndex, prevTerm = e.Index, e.Term
+	}
+	return nil
 }
 
 // bootstrap writes the initial configuration into the log as one
@@ -212,14 +302,17 @@ func New(cfg Config, restored RestoredState) (*Raft, error) {
 // of a new cluster writes the same entries, so their logs agree; and a
 // server that joins later learns the whole membership history from the log
 // like any other entry, instead of from a side channel.
-func (r *Raft) bootstrap(voters []NodeID) {
+func (r *Raft) bootstrap(voters []NodeID, addresses map[NodeID]string) {
 	voters = slices.Clone(voters)
 	slices.Sort(voters)
 	voters = slices.Compact(voters)
 	r.term = 1
 	for i, id := range voters {
-		e := Entry{Term: 1, Index: uint64(i + 1), Type: EntryConfChange,
-			Data: ConfChange{Type: AddVoter, Node: id}.Marshal()}
+		cc := ConfChange{Type: AddVoter, Node: id}
+		if a := addresses[id]; a != "" {
+			cc.Context = []byte(a)
+		}
+		e := Entry{Term: 1, Index: uint64(i + 1), Type: EntryConfChange, Data: cc.Marshal()}
 		r.log.entries = append(r.log.entries, e)
 	}
 	r.log.persisted = 0
@@ -330,20 +423,16 @@ func checkMessage(m *Message) error {
 // stepTerm applies Figure 2's "Rules for Servers" about terms before a
 // message is dispatched, and reports whether the message should be handled.
 func (r *Raft) stepTerm(m Message) bool {
+	if (m.Type == MsgVote || m.Type == MsgPreVote) && m.Term >= r.term && r.withholdingVotes(m) {
+		// §4.2.3: a server that heard from a leader within the minimum
+		// election timeout ignores vote requests, so that a removed or
+		// partitioned server cannot depose a working leader — whatever
+		// happened to its term and leader id since (§6.4.1: the lease
+		// counts on it).
+		return false
+	}
 	switch {
 	case m.Term > r.term:
-		if m.Type == MsgVote || m.Type == MsgPreVote {
-			// §4.2.3: a server that heard from a leader within the minimum
-			// election timeout ignores vote requests, so that a removed or
-			// partitioned server cannot depose a working leader — unless
-			// the request comes from a leadership transfer (§3.10).
-			transfer := string(m.Context) == campaignTransfer
-			inLease := r.cfg.CheckQuorum && r.electionElapsed < r.cfg.ElectionTicks &&
-				(r.lead != None || r.leaseStartupGuard())
-			if inLease && !transfer {
-				return false
-			}
-		}
 		switch {
 		case m.Type == MsgPreVote:
 			// §9.6: a pre-vote does not change anyone's term.
@@ -390,13 +479,23 @@ func (r *Raft) stepTerm(m Message) bool {
 	return true
 }
 
-// leaseStartupGuard: with lease reads, a server in its first election
-// timeout after (re)starting acts as if it had just heard from a leader. It
-// may have acknowledged a heartbeat just before it crashed, and the leader's
-// lease counts on it not voting for another candidate until an election
-// timeout after that (§6.4.1).
-func (r *Raft) leaseStartupGuard() bool {
-	return r.cfg.ReadMode == ReadLease && r.ticks < uint64(r.cfg.ElectionTicks)
+// withholdingVotes reports whether the vote request m is to be ignored: with
+// CheckQuorum, a leader and a server within an election timeout of hearing
+// from one (withholdVotesUntil) do not vote, unless the request comes from
+// a leadership transfer (§3.10).
+func (r *Raft) withholdingVotes(m Message) bool {
+	if !r.cfg.CheckQuorum || string(m.Context) == campaignTransfer {
+		return false
+	}
+	return r.state == StateLeader || r.ticks < r.withholdVotesUntil
+}
+
+// heardFromLeader renews the promise not to vote for an election timeout
+// (§4.2.3, §6.4.1).
+func (r *Raft) heardFromLeader(m Message) {
+	r.electionElapsed = 0
+	r.lead = m.From
+	r.withholdVotesUntil = max(r.withholdVotesUntil, r.ticks+uint64(r.cfg.ElectionTicks))
 }
 
 // SoftState is volatile state the host may want to show or react to.

@@ -19,21 +19,24 @@ type readRequest struct {
 	index uint64
 	from  NodeID // who asked: this server, or a follower to answer
 	ctx   []byte
-	acks  map[NodeID]bool
+	// round is the first heartbeat round the leader began after the request
+	// arrived: only answers to it or to a later round confirm the request.
+	// Rounds are numbered by the leader, never by the hosts' contexts,
+	// which are unique only on the server that made them.
+	round uint64
 }
 
-// readQueue keeps requests in arrival order: a heartbeat round that confirms
-// one request also confirms every request queued before it, because those
-// rounds were sent earlier and leadership was held throughout.
+// readQueue keeps requests in arrival order, hence in round order: a round
+// that confirms one request also confirms every request queued before it.
 type readQueue struct {
 	// waiting holds requests that arrived before the leader committed an
 	// entry of its term (step 1).
 	waiting []readRequest
-	pending []*readRequest
+	pending []readRequest
 }
 
 func (q *readQueue) reset() {
-	q.waiting, q.pending = nil, nil
+	q.waiting, q.pending = q.waiting[:0], q.pending[:0]
 }
 
 // ReadIndex asks for a read index for ctx, which must be unique among the
@@ -82,15 +85,20 @@ func (r *Raft) leaderRead(req readRequest) {
 		return
 	}
 	req.index = r.log.committed
-	if len(r.conf.voters) == 1 || (r.cfg.ReadMode == ReadLease && r.leaseValid()) {
-		// Alone, or within the lease: no round of heartbeats is needed
-		// (§6.4.1).
+	if r.cfg.ReadMode == ReadLease && r.leaseValid() {
+		// Within the lease: no round of heartbeats is needed (§6.4.1).
 		r.answerRead(req)
 		return
 	}
-	req.acks = map[NodeID]bool{r.id: true}
-	r.reads.pending = append(r.reads.pending, &req)
-	r.bcastHeartbeat(req.ctx)
+	// Step 3: a new round of heartbeats; the request is confirmed once a
+	// quorum of the configuration in force answered this round or a later
+	// one. A lone voter confirms at once — but only if that voter is this
+	// server: a leader that appended its own removal leads a configuration
+	// without itself (§4.1) and must hear from the others.
+	req.round = r.readRound + 1
+	r.reads.pending = append(r.reads.pending, req)
+	r.bcastHeartbeat()
+	r.confirmReads()
 }
 
 func (r *Raft) answerRead(req readRequest) {
@@ -113,26 +121,47 @@ func (r *Raft) releaseReadsAfterFirstCommit() {
 	}
 }
 
-// handleReadAck counts a heartbeat answer towards the read it confirms.
-func (r *Raft) handleReadAck(m Message) {
-	if len(m.Context) == 0 || !r.conf.isVoter(m.From) {
+// handleReadAck records the heartbeat round a peer answered and answers
+// the reads a quorum has now confirmed.
+func (r *Raft) handleReadAck(m Message, pr *progress) {
+	pr.ackedRound = max(pr.ackedRound, m.Round)
+	if len(r.reads.pending) > 0 {
+		r.confirmReads()
+	}
+}
+
+// confirmReads answers every pending read whose round a quorum of voters
+// has answered (step 3 done). Each voter counts with the highest round it
+// answered; this server counts only if it is a voter, with the round it
+// just sent.
+func (r *Raft) confirmReads() {
+	var buf [8]uint64
+	rounds := buf[:0]
+	for _, id := range r.conf.voters {
+		switch pr := r.progress[id]; {
+		case id == r.id:
+			rounds = append(rounds, r.readRound)
+		case pr != nil:
+			rounds = append(rounds, pr.ackedRound)
+		default:
+			rounds = append(rounds, 0)
+		}
+	}
+	if len(rounds) == 0 {
 		return
 	}
-	for i, req := range r.reads.pending {
-		if string(req.ctx) != string(m.Context) {
-			continue
-		}
-		req.acks[m.From] = true
-		if len(req.acks) < r.quorum() {
-			return
-		}
-		// Step 3 done for this request and all before it.
-		done := r.reads.pending[:i+1]
-		r.reads.pending = append([]*readRequest(nil), r.reads.pending[i+1:]...)
-		for _, d := range done {
-			r.answerRead(*d)
-		}
-		return
+	slices.Sort(rounds)
+	// The quorum-th highest round was answered by a quorum.
+	confirmed := rounds[len(rounds)-r.quorum()]
+	n := 0
+	for n < len(r.reads.pending) && r.reads.pending[n].round <= confirmed {
+		r.answerRead(r.reads.pending[n])
+		n++
+	}
+	if n > 0 {
+		rest := copy(r.reads.pending, r.reads.pending[n:])
+		clear(r.reads.pending[rest:])
+		r.reads.pending = r.reads.pending[:rest]
 	}
 }
 
@@ -146,7 +175,8 @@ func (r *Raft) leaseValid() bool {
 	if r.leaseRevoked {
 		return false
 	}
-	acks := make([]uint64, 0, len(r.conf.voters))
+	var buf [8]uint64
+	acks := buf[:0]
 	for _, id := range r.conf.voters {
 		switch pr := r.progress[id]; {
 		case id == r.id:

@@ -30,8 +30,9 @@ func TestReadIndexOnLeader(t *testing.T) {
 	beats := ofType(rd.Messages, MsgHeartbeat)
 	require.Len(t, beats, 4)
 	for _, m := range beats {
-		require.Equal(t, "r1", string(m.Context))
+		require.Equal(t, beats[0].Round, m.Round, "one round, numbered by the leader")
 	}
+	round := beats[0].Round
 	// A write commits meanwhile; the read index stays what it was.
 	_, _, err := r.Propose([]byte("w"))
 	require.NoError(t, err)
@@ -39,10 +40,10 @@ func TestReadIndexOnLeader(t *testing.T) {
 	step(t, r, Message{From: 2, Type: MsgAppResp, Term: r.term, Index: 3})
 	step(t, r, Message{From: 3, Type: MsgAppResp, Term: r.term, Index: 3})
 
-	step(t, r, Message{From: 2, Type: MsgHeartbeatResp, Term: r.term, Context: []byte("r1")})
-	step(t, r, Message{From: 2, Type: MsgHeartbeatResp, Term: r.term, Context: []byte("r1")})
+	step(t, r, Message{From: 2, Type: MsgHeartbeatResp, Term: r.term, Round: round})
+	step(t, r, Message{From: 2, Type: MsgHeartbeatResp, Term: r.term, Round: round})
 	require.Empty(t, readyOnce(r).ReadStates, "two acknowledgements (one repeated) of five")
-	step(t, r, Message{From: 5, Type: MsgHeartbeatResp, Term: r.term, Context: []byte("r1")})
+	step(t, r, Message{From: 5, Type: MsgHeartbeatResp, Term: r.term, Round: round})
 	rd = readyOnce(r)
 	require.Equal(t, []ReadState{{Index: 2, Context: []byte("r1")}}, rd.ReadStates)
 }
@@ -58,8 +59,9 @@ func TestReadIndexConfirmsEarlierReads(t *testing.T) {
 	for i := range 3 {
 		require.NoError(t, r.ReadIndex([]byte(fmt.Sprintf("r%d", i))))
 	}
-	drain(r)
-	step(t, r, Message{From: 3, Type: MsgHeartbeatResp, Term: r.term, Context: []byte("r2")})
+	beats := ofType(drain(r), MsgHeartbeat)
+	last := beats[len(beats)-1].Round
+	step(t, r, Message{From: 3, Type: MsgHeartbeatResp, Term: r.term, Round: last})
 	rd := readyOnce(r)
 	require.Len(t, rd.ReadStates, 3)
 	for i, rs := range rd.ReadStates {
@@ -92,7 +94,9 @@ func TestReadIndexWaitsForCurrentTermCommit(t *testing.T) {
 			// In lease mode too: no heartbeat round has been answered yet,
 			// so there is no lease and the read takes a round.
 			require.Empty(t, rd.ReadStates)
-			step(t, r, Message{From: 2, Type: MsgHeartbeatResp, Term: r.term, Context: []byte("r")})
+			beats := ofType(rd.Messages, MsgHeartbeat)
+			require.NotEmpty(t, beats, "the round starts once the no-op commits")
+			step(t, r, Message{From: 2, Type: MsgHeartbeatResp, Term: r.term, Round: beats[0].Round})
 			rd = readyOnce(r)
 			require.Equal(t, []ReadState{{Index: 3, Context: []byte("r")}}, rd.ReadStates,
 				"the read index covers the no-op, hence every earlier commit")
@@ -190,7 +194,7 @@ func TestLeaseRead(t *testing.T) {
 	hbs := ofType(rd.Messages, MsgHeartbeat)
 	require.NotEmpty(t, hbs)
 	sent := hbs[0].Index
-	step(t, r, Message{From: 2, Type: MsgHeartbeatResp, Term: r.term, Context: []byte("first"), Index: sent})
+	step(t, r, Message{From: 2, Type: MsgHeartbeatResp, Term: r.term, Round: hbs[0].Round, Index: sent})
 	require.Len(t, readyOnce(r).ReadStates, 1)
 
 	// Within the lease: answered at once, no round.

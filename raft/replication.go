@@ -27,6 +27,9 @@ func (r *Raft) canPropose() error {
 		// A leader that removed itself keeps replicating until the removal
 		// commits (§4.2.2) but takes no new work.
 		return ErrProposalDropped
+	case r.log.lastIndex()-r.log.committed >= uint64(r.cfg.MaxUncommittedEntries):
+		// Backpressure: followers are not keeping up (or are gone).
+		return ErrTooManyUncommitted
 	}
 	return nil
 }
@@ -35,16 +38,22 @@ func (r *Raft) canPropose() error {
 // adds them to the leader's own log.
 func (r *Raft) appendEntries(ents ...Entry) {
 	last := r.log.lastIndex()
+	confChanged := false
 	for i := range ents {
 		ents[i].Term = r.term
 		ents[i].Index = last + 1 + uint64(i)
 		r.log.append(ents[i])
-		r.conf.observe(&ents[i])
 		if ents[i].Type == EntryConfChange {
+			r.conf.observe(&ents[i])
 			r.pendingConfIndex = ents[i].Index
+			confChanged = true
 		}
 	}
-	r.onConfChange()
+	if confChanged {
+		// §4.1: in force once appended. Only then: rebuilding the progress
+		// table on every proposal would cost more than the proposal.
+		r.onConfChange()
+	}
 	// The leader's own match moves when the host has persisted the entries
 	// (Advance); a single-voter cluster commits then.
 }
@@ -117,20 +126,25 @@ func (r *Raft) sendAppend(to NodeID, sendIfEmpty bool) bool {
 // sendHeartbeat tells a peer the leader is alive (§5.2) and how far it may
 // commit. The commit sent is capped at what the peer is known to hold, since
 // a heartbeat carries no entries to check it against.
-func (r *Raft) sendHeartbeat(to NodeID, ctx []byte) {
+func (r *Raft) sendHeartbeat(to NodeID) {
 	pr := r.progress[to]
 	r.send(Message{
 		To: to, Type: MsgHeartbeat,
-		Commit:  min(pr.match, r.log.committed),
-		Context: ctx,
+		Commit: min(pr.match, r.log.committed),
 		// Dates the round for the lease (§6.4.1); echoed in the answer.
 		Index: r.ticks,
+		// Numbers the round for ReadIndex (§6.4); echoed in the answer.
+		Round: r.readRound,
 	})
 }
 
-func (r *Raft) bcastHeartbeat(ctx []byte) {
+// bcastHeartbeat begins a new heartbeat round. Every round, periodic or
+// started by a read, is numbered, so any answer to a round begun after a
+// read arrived helps confirm it (§6.4).
+func (r *Raft) bcastHeartbeat() {
+	r.readRound++
 	for _, id := range r.peerIDs() {
-		r.sendHeartbeat(id, ctx)
+		r.sendHeartbeat(id)
 	}
 }
 
@@ -138,6 +152,17 @@ func (r *Raft) bcastHeartbeat(ctx []byte) {
 func (r *Raft) tickHeartbeat() {
 	r.heartbeatElapsed++
 	r.electionElapsed++
+	// §7: a snapshot not acknowledged within an election timeout of being
+	// sent was lost, or its answer was (unless the host reports on it,
+	// ReportSnapshot). Probe the follower again: the probe finds out
+	// whether it installed the snapshot, and sends it anew if not. Timed
+	// from the send, so a snapshot still on its way is not sent twice.
+	for _, id := range r.peerIDs() {
+		if pr := r.progress[id]; pr.state == progressSnapshot &&
+			r.ticks-pr.snapshotSentTick >= uint64(r.cfg.ElectionTicks) {
+			pr.becomeProbe()
+		}
+	}
 	if r.electionElapsed >= r.cfg.ElectionTicks {
 		r.electionElapsed = 0
 		if r.cfg.CheckQuorum && !r.checkQuorumActive() {
@@ -152,22 +177,13 @@ func (r *Raft) tickHeartbeat() {
 			// timeout is aborted and the leader takes requests again.
 			r.leadTransferee = None
 		}
-		// §7: a snapshot not acknowledged within an election timeout was
-		// lost, or its answer was (the host does not report on the
-		// snapshots it sends). Probe the follower again: the probe finds
-		// out whether it installed the snapshot, and sends it anew if not.
-		for _, id := range r.peerIDs() {
-			if pr := r.progress[id]; pr.state == progressSnapshot {
-				pr.becomeProbe()
-			}
-		}
 	}
 	if r.state != StateLeader {
 		return
 	}
 	if r.heartbeatElapsed >= r.cfg.HeartbeatTicks {
 		r.heartbeatElapsed = 0
-		r.bcastHeartbeat(nil)
+		r.bcastHeartbeat()
 	}
 }
 
@@ -195,7 +211,8 @@ func (r *Raft) checkQuorumActive() bool {
 // terms by counting replicas. Only log entries from the leader's current
 // term are committed by counting replicas."
 func (r *Raft) maybeCommit() bool {
-	matches := make([]uint64, 0, len(r.conf.voters))
+	var buf [8]uint64 // no allocation for clusters of up to 8 voters
+	matches := buf[:0]
 	for _, id := range r.conf.voters {
 		if pr := r.progress[id]; pr != nil {
 			matches = append(matches, pr.match)
@@ -253,7 +270,7 @@ func (r *Raft) stepLeader(m Message) {
 		if pr.match < r.log.lastIndex() {
 			r.sendAppend(m.From, true)
 		}
-		r.handleReadAck(m)
+		r.handleReadAck(m, pr)
 	}
 }
 
@@ -305,16 +322,13 @@ func (r *Raft) handleAppendResponse(m Message, pr *progress) {
 func (r *Raft) stepFollower(m Message) {
 	switch m.Type {
 	case MsgApp:
-		r.electionElapsed = 0
-		r.lead = m.From
+		r.heardFromLeader(m)
 		r.handleAppend(m)
 	case MsgHeartbeat:
-		r.electionElapsed = 0
-		r.lead = m.From
+		r.heardFromLeader(m)
 		r.handleHeartbeat(m)
 	case MsgSnap:
-		r.electionElapsed = 0
-		r.lead = m.From
+		r.heardFromLeader(m)
 		r.handleSnapshot(m)
 	case MsgTimeoutNow:
 		// §3.10: the leader asks us to start an election at once, which
@@ -363,5 +377,5 @@ func (r *Raft) handleHeartbeat(m Message) {
 	// The leader caps Commit at our match, so it is in our log; the min is
 	// a guard against a confused peer, not a rule of the algorithm.
 	r.log.commitTo(min(m.Commit, r.log.lastIndex()))
-	r.send(Message{To: m.From, Type: MsgHeartbeatResp, Context: m.Context, Index: m.Index})
+	r.send(Message{To: m.From, Type: MsgHeartbeatResp, Index: m.Index, Round: m.Round})
 }

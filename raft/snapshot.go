@@ -6,13 +6,22 @@ import "fmt"
 // it has applied) in data, and drops the log up to index (§7). It returns
 // the snapshot for the host to store durably; the server keeps a copy to
 // send to followers that fall behind the compacted log.
+//
+// The host may compact from its apply step (step 3 of a Ready, before
+// Advance) through any entry that Ready handed it to apply: compacting
+// through index also tells raft the host has applied through it.
 func (r *Raft) Compact(index uint64, data []byte) (Snapshot, error) {
 	if index <= r.log.snapIndex {
 		return Snapshot{}, ErrSnapshotTooOld
 	}
-	if index > r.log.applied {
-		return Snapshot{}, fmt.Errorf("%w: compact to %d beyond applied %d", ErrUnavailable, index, r.log.applied)
+	applied := r.log.applied
+	if r.handed {
+		applied = max(applied, r.mark.lastApplied)
 	}
+	if index > applied {
+		return Snapshot{}, fmt.Errorf("%w: compact to %d beyond applied %d", ErrUnavailable, index, applied)
+	}
+	r.log.applied = max(r.log.applied, index)
 	term, _ := r.log.term(index)
 	snap := Snapshot{
 		Meta: SnapshotMeta{Index: index, Term: term, Conf: r.conf.stateAt(index)},
@@ -33,7 +42,7 @@ func (r *Raft) sendSnapshot(to NodeID, pr *progress) bool {
 	}
 	snap := *r.snapshot
 	r.send(Message{To: to, Type: MsgSnap, Snapshot: &snap})
-	pr.becomeSnapshot(snap.Meta.Index)
+	pr.becomeSnapshot(snap.Meta.Index, r.ticks)
 	return true
 }
 
@@ -72,4 +81,20 @@ func (r *Raft) handleSnapshot(m Message) {
 	r.snapshotNew = true
 	r.onConfChange()
 	r.send(Message{To: m.From, Type: MsgAppResp, Index: r.log.lastIndex()})
+}
+
+// ReportSnapshot lets the host say how sending a snapshot to a follower
+// ended, when its transport knows. A failure makes the leader give up
+// waiting for the answer: the follower is probed again at the next
+// heartbeat answer, which sends the snapshot anew if still needed. Success
+// changes nothing (the follower's answer moves it on); without any report
+// a snapshot unanswered for an election timeout after it was sent is
+// taken as lost (tickHeartbeat).
+func (r *Raft) ReportSnapshot(to NodeID, ok bool) {
+	if r.state != StateLeader || ok {
+		return
+	}
+	if pr := r.progress[to]; pr != nil && pr.state == progressSnapshot {
+		pr.becomeProbe()
+	}
 }

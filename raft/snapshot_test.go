@@ -243,3 +243,77 @@ func TestLostSnapshotIsResent(t *testing.T) {
 		})
 	}
 }
+
+// snapshotSends restarts follower f of a cluster whose leader compacted
+// past it, right before the leader's election-timeout boundary, loses
+// every snapshot to f (as if each were still in flight), and returns the
+// leader's tick at each snapshot it sent to f over the given ticks.
+func snapshotSends(t *testing.T, c *cluster, ticks int, report func(l, f NodeID)) (sends []uint64, l NodeID) {
+	t.Helper()
+	c.propose("a")
+	l = c.leader()
+	f := c.others(l)[0]
+	c.crash(f)
+	for i := range 5 {
+		c.propose(fmt.Sprintf("b%d", i))
+	}
+	c.compact(l)
+	for c.node(l).electionElapsed != c.node(l).cfg.ElectionTicks-2 {
+		c.tick(1)
+	}
+	c.restart(f)
+	c.dropFn = func(m Message) bool { return m.Type == MsgSnap && m.To == f }
+	c.onReady = func(id NodeID, rd Ready) {
+		if id != l {
+			return
+		}
+		for _, m := range rd.Messages {
+			if m.Type == MsgSnap && m.To == f {
+				sends = append(sends, c.node(l).ticks)
+				if report != nil {
+					report(l, f)
+				}
+			}
+		}
+	}
+	c.tick(ticks)
+	require.Equal(t, l, c.leader())
+	return sends, l
+}
+
+// TestSnapshotInFlightTimedFromSend: a snapshot not acknowledged within an
+// election timeout is taken as lost and sent again — an election timeout
+// after it was sent, not at the next boundary of the leader's election
+// timer, which may come a tick later and would send a large snapshot twice
+// while the first is still on its way.
+// Reference: §7
+func TestSnapshotInFlightTimedFromSend(t *testing.T) {
+	c := newCluster(t, 3, nil)
+	sends, l := snapshotSends(t, c, 4*10, nil)
+	require.GreaterOrEqual(t, len(sends), 2, "a lost snapshot is sent again")
+	for i := 1; i < len(sends); i++ {
+		require.GreaterOrEqual(t, sends[i]-sends[i-1], uint64(c.node(l).cfg.ElectionTicks),
+			"snapshot sent again %d ticks after the last one (sends at %v)", sends[i]-sends[i-1], sends)
+	}
+}
+
+// TestReportSnapshotFailure: a host that knows a snapshot did not get
+// through (its transport failed) says so, and the leader tries again at
+// the next heartbeat instead of waiting out the election timeout.
+// Reference: §7
+func TestReportSnapshotFailure(t *testing.T) {
+	c := newCluster(t, 3, nil)
+	var reported []NodeID
+	sends, _ := snapshotSends(t, c, 10, func(l, f NodeID) { reported = append(reported, f) })
+	require.NotEmpty(t, reported)
+	require.Equal(t, 1, len(sends), "no report yet: one send")
+
+	c = newCluster(t, 3, nil)
+	sends, _ = snapshotSends(t, c, 10, func(l, f NodeID) { reportSnapshotFailure(c.node(l), f) })
+	require.GreaterOrEqual(t, len(sends), 3, "each failure reported is retried at the next heartbeat")
+	for i := 1; i < len(sends); i++ {
+		require.LessOrEqual(t, sends[i]-sends[i-1], uint64(2), "sends at %v", sends)
+	}
+}
+
+func reportSnapshotFailure(r *Raft, f NodeID) { r.ReportSnapshot(f, false) }

@@ -1,6 +1,9 @@
 package raft
 
-import "slices"
+import (
+	"cmp"
+	"slices"
+)
 
 // PeerStatus is the leader's view of one peer's replication.
 type PeerStatus struct {
@@ -43,10 +46,10 @@ func (r *Raft) Status() Status {
 		for id, pr := range r.progress {
 			s.Peers = append(s.Peers, PeerStatus{
 				ID: id, Match: pr.match, Next: pr.next, State: pr.state.String(),
-				Learner: pr.learner, Inflights: pr.inflights.count(),
+				Learner: pr.learner, Inflights: pr.inflights.count,
 			})
 		}
-		slices.SortFunc(s.Peers, func(a, b PeerStatus) int { return int(a.ID) - int(b.ID) })
+		slices.SortFunc(s.Peers, func(a, b PeerStatus) int { return cmp.Compare(a.ID, b.ID) })
 	}
 	return s
 }

@@ -60,10 +60,14 @@ type HardState struct {
 func (h HardState) IsEmpty() bool { return h == HardState{} }
 
 // ConfState is a cluster configuration: who votes and who only listens.
-// Both lists are kept sorted.
+// Both lists are kept sorted. Addresses holds each member's address, opaque
+// to raft (the service writes its client address there): set by the change
+// that adds the member (ConfChange.Context) or by bootstrap, kept in
+// snapshots, deleted with the member; nil when no member has one.
 type ConfState struct {
-	Voters   []NodeID
-	Learners []NodeID
+	Voters    []NodeID
+	Learners  []NodeID
+	Addresses map[NodeID]string
 }
 
 // SnapshotMeta describes the state a snapshot captures (Figure 13:
@@ -105,8 +109,10 @@ func (t ConfChangeType) String() string {
 	return fmt.Sprintf("ConfChangeType(%d)", uint8(t))
 }
 
-// ConfChange is the command carried by an EntryConfChange entry. Context is
-// for the host (a new member's address, for instance); raft ignores it.
+// ConfChange is the command carried by an EntryConfChange entry. Context,
+// on AddLearner and AddVoter, is the member's address: raft keeps it in
+// ConfState.Addresses without reading it (an empty Context on a promotion
+// keeps the address the learner was added with).
 type ConfChange struct {
 	Type    ConfChangeType
 	Node    NodeID
@@ -169,8 +175,10 @@ const (
 	MsgPreVote
 	// MsgPreVoteResp answers MsgPreVote.
 	MsgPreVoteResp
-	// MsgHeartbeat is an empty AppendEntries that also carries commit and,
-	// when Context is set, confirms leadership for ReadIndex (§6.4).
+	// MsgHeartbeat is an empty AppendEntries that also carries commit; its
+	// Round numbers the heartbeat round, which confirms leadership for
+	// ReadIndex (§6.4), and its Index dates the round for the lease
+	// (§6.4.1).
 	MsgHeartbeat
 	// MsgHeartbeatResp answers MsgHeartbeat.
 	MsgHeartbeatResp
@@ -220,9 +228,14 @@ type Message struct {
 	// first index of the conflicting term (§5.3, thesis §3.5).
 	RejectHint uint64
 	Snapshot   *Snapshot
-	// Context is opaque: a ReadIndex request id, or campaignTransfer on a
-	// vote request that comes from a leadership transfer.
+	// Context is opaque: a ReadIndex request id (MsgReadIndex and its
+	// answer), or campaignTransfer on a vote request that comes from a
+	// leadership transfer.
 	Context []byte
+	// Round is, on MsgHeartbeat, the number the leader gave the heartbeat
+	// round, echoed in MsgHeartbeatResp: an answer confirms the reads
+	// registered up to that round (§6.4).
+	Round uint64
 }
 
 // ReadState says a read registered with ReadIndex(Context) may be served
@@ -265,4 +278,8 @@ var (
 	ErrTransferring      = errors.New("raft: leadership transfer in progress")
 	ErrSnapshotTooOld    = errors.New("raft: snapshot is older than the current one")
 	ErrUnavailable       = errors.New("raft: index not available")
+	// ErrTooManyUncommitted refuses a proposal while the leader holds
+	// Config.MaxUncommittedEntries uncommitted entries. It wraps
+	// ErrProposalDropped: the client may retry later.
+	ErrTooManyUncommitted = fmt.Errorf("%w: too many uncommitted entries", ErrProposalDropped)
 )

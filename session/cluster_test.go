@@ -95,7 +95,7 @@ func newTestCluster(t testing.TB, n int, tweak func(*Config)) *testCluster {
 func (tc *testCluster) config(id raft.NodeID) Config {
 	cfg := Config{
 		Raft: raft.Config{
-			ID: id, Voters: tc.ids, ElectionTicks: 10, HeartbeatTicks: 1,
+			ID: id, Voters: tc.ids, Bootstrap: true, ElectionTicks: 10, HeartbeatTicks: 1,
 			Rand: newPCG(uint64(id)), PreVote: true, CheckQuorum: true,
 		},
 		Rand: newPCG(uint64(id) + 100),

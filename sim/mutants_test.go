@@ -116,7 +116,7 @@ var mutants = []mutant{
 		bug: "§6.4 step 3: the leader answers a ReadIndex without a heartbeat round. A deposed leader " +
 			"that does not know it yet serves reads below the new leader's commit index: the stale-read check fails (heavy faults; seeds 1, 6, 11 …).",
 		edits: []edit{{"raft/readindex.go",
-			"if len(r.conf.voters) == 1 || (r.cfg.ReadMode == ReadLease && r.leaseValid()) {",
+			"if r.cfg.ReadMode == ReadLease && r.leaseValid() {",
 			"if true {"}},
 		flags: flagsHeavy,
 	},
@@ -146,7 +146,7 @@ var mutants = []mutant{
 		name: "heartbeat-commit-not-capped-at-match",
 		bug: "§5.3: heartbeats carry the leader's whole commit index instead of min(match, commit), so a " +
 			"follower with a stale conflicting suffix commits it. State Machine Safety fails (seeds 1, 2, 3 …).",
-		edits: []edit{{"raft/replication.go", "Commit:  min(pr.match, r.log.committed),", "Commit:  max(pr.match, r.log.committed),"}},
+		edits: []edit{{"raft/replication.go", "Commit: min(pr.match, r.log.committed),", "Commit: max(pr.match, r.log.committed),"}},
 		flags: flagsSwarm,
 	},
 	{
@@ -254,8 +254,8 @@ var mutants = []mutant{
 		bug: "§4.2.1: the leader counts learners' match indexes when it computes the commit index. With a " +
 			"learner caught up and voters behind, an entry commits on fewer than a quorum of voters: the " +
 			"commit-quorum check fails (membership changes; seeds 1, 2).",
-		edits: []edit{{"raft/replication.go", "\tmatches := make([]uint64, 0, len(r.conf.voters))\n\tfor _, id := range r.conf.voters {",
-			"\tmatches := make([]uint64, 0, len(r.conf.voters))\n\tfor _, id := range r.conf.members() {"}},
+		edits: []edit{{"raft/replication.go", "\tmatches := buf[:0]\n\tfor _, id := range r.conf.voters {",
+			"\tmatches := buf[:0]\n\tfor _, id := range r.conf.members() {"}},
 		flags: flagsChurn,
 	},
 	{
@@ -298,7 +298,7 @@ var mutants = []mutant{
 		bug: "§4.2.3: a follower that heard from the leader within the election timeout grants votes anyway " +
 			"(and refuses only transfers'). Another leader is elected while the old one's lease stands: the lease " +
 			"check fails (heavy faults; seed 8).",
-		edits: []edit{{"raft/raft.go", "if inLease && !transfer {", "if inLease && transfer {"}},
+		edits: []edit{{"raft/raft.go", "if !r.cfg.CheckQuorum || string(m.Context) == campaignTransfer {", "if !r.cfg.CheckQuorum || string(m.Context) != campaignTransfer {"}},
 		flags: flagsLeaseHeavy,
 	},
 	{

@@ -81,7 +81,7 @@ func (w *World) raftConfig(id raft.NodeID) raft.Config {
 		// One of the founding members; a node that joins later (under a
 		// new id) starts with no configuration and learns it from the
 		// leader.
-		cfg.Voters = w.voters
+		cfg.Voters, cfg.Bootstrap = w.voters, true
 	}
 	if w.params.LeaseReads {
 		cfg.ReadMode = raft.ReadLease
