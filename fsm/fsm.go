@@ -1,7 +1,6 @@
 package fsm
 
 import (
-	"cmp"
 	"fmt"
 	"slices"
 	"strings"
@@ -79,10 +78,11 @@ type Result struct {
 	// Expired echoes CloseSession.Expired.
 	Expired bool
 
-	// items is the list after a push, update or delete. It is a snapshot the
-	// Machine never writes to again (lists are copy-on-write, see list), so
-	// it stays right however many entries are applied after this one.
-	items []Item
+	// items is the list after a push, update or delete. It is a frozen
+	// view the Machine never writes to again (lists are copy-on-write, see
+	// items.go), so it stays right however many entries are applied after
+	// this one.
+	items items
 }
 
 // Items returns, for a push, update or delete, the list's items right after
@@ -91,11 +91,7 @@ type Result struct {
 //
 // It is a method rather than a field so that the copy is made only by the
 // one node that answers the client, not by every node for every entry.
-func (r Result) Items() []Item {
-	out := make([]Item, len(r.items))
-	copy(out, r.items)
-	return out
-}
+func (r Result) Items() []Item { return r.items.flat() }
 
 // Err returns nil for OK, else an *Error with the result's code and message.
 func (r Result) Err() error {
@@ -164,24 +160,17 @@ type ownedItem struct {
 type list struct {
 	path    string
 	version uint64
-	// items are ordered by version, ascending. The slice is copy-on-write:
-	// once an element at index i < len(items) has been published (in a
-	// Result), nothing writes to it again. A push appends (writing past the
-	// end, where no published slice reaches); an update or delete builds a
-	// new backing array. So a published slice is an immutable snapshot.
-	items []Item
+	// items are ordered by version, ascending, in copy-on-write chunks
+	// (items.go): a view handed out in a Result never changes, and an
+	// update or delete copies one chunk, not the list.
+	items items
 }
 
-// snapshot returns the list's items capped at their length, so an append
-// by whoever holds it can never reach the machine's backing array.
-func (l *list) snapshot() []Item { return l.items[:len(l.items):len(l.items)] }
+// snapshot returns a frozen view of the list's items.
+func (l *list) snapshot() items { return l.items.frozen() }
 
 // find returns the position of the item with version, if present.
-func (l *list) find(version uint64) (int, bool) {
-	return slices.BinarySearchFunc(l.items, version, func(item Item, v uint64) int {
-		return cmp.Compare(item.Version, v)
-	})
-}
+func (l *list) find(version uint64) (position, bool) { return l.items.find(version) }
 
 func (s *session) info() SessionInfo {
 	return SessionInfo{ID: s.id, TokenHash: s.tokenHash, TTLms: s.ttlMs, Opened: s.opened, Items: len(s.owned)}
@@ -256,7 +245,7 @@ func (m *Machine) Read(path string) ([]Item, uint64) {
 	if l == nil {
 		return []Item{}, 0
 	}
-	return slices.Clone(l.items[:len(l.items):len(l.items)]), l.version
+	return l.items.flat(), l.version
 }
 
 // Paths returns the path of every list ever written (emptied ones too),

@@ -34,9 +34,13 @@ func (m *Machine) CheckInvariants() error {
 		if l.version == 0 || l.version > m.applied {
 			return fmt.Errorf("fsm invariant: list %s has version %d (applied %d)", path, l.version, m.applied)
 		}
-		for i, item := range l.items {
-			if i > 0 && l.items[i-1].Version >= item.Version {
-				return fmt.Errorf("fsm invariant: list %s: item %d follows item %d", path, item.Version, l.items[i-1].Version)
+		if err := l.items.check(); err != nil {
+			return fmt.Errorf("fsm invariant: list %s: %w", path, err)
+		}
+		all := l.items.flat()
+		for i, item := range all {
+			if i > 0 && all[i-1].Version >= item.Version {
+				return fmt.Errorf("fsm invariant: list %s: item %d follows item %d", path, item.Version, all[i-1].Version)
 			}
 			if item.Version == 0 || item.Modified < item.Version || item.Modified > l.version {
 				return fmt.Errorf("fsm invariant: list %s (version %d): item %d modified at %d", path, l.version, item.Version, item.Modified)
@@ -75,7 +79,7 @@ func (m *Machine) CheckInvariants() error {
 				return fmt.Errorf("fsm invariant: session %q owns item %d in %s, which was never written", id, o.version, o.path)
 			}
 			position, found := l.find(o.version)
-			if !found || l.items[position].Owner != id {
+			if !found || l.items.at(position).Owner != id {
 				return fmt.Errorf("fsm invariant: session %q owns item %d in %s, which the list does not hold as its", id, o.version, o.path)
 			}
 		}

@@ -34,9 +34,8 @@ func (m *Machine) push(index uint64, raw *rawCommand) (Result, []Event) {
 		m.lists[path] = l
 	}
 	item := Item{Version: index, Modified: index, Owner: writer.id, Data: string(raw.data)}
-	// Appending writes past the end of every published snapshot (they are
-	// capped at their length), so no snapshot changes.
-	l.items = append(l.items, item)
+	// Appending writes past the end of every frozen view, so none changes.
+	l.items.push(item)
 	l.version = index
 	writer.owned = append(writer.owned, ownedItem{version: index, path: l.path})
 	m.itemCount++
@@ -63,12 +62,10 @@ func (m *Machine) update(index uint64, raw *rawCommand) (Result, []Event) {
 		return failed(err), nil
 	}
 
-	before := l.items[position]
+	before := l.items.at(position)
 	item := Item{Version: before.Version, Modified: index, Owner: before.Owner, Data: string(raw.data)}
-	// Copy-on-write: published snapshots share the old array.
-	items := slices.Clone(l.items)
-	items[position] = item
-	l.items = items
+	// Copy-on-write: frozen views keep the old chunk.
+	l.items.replace(position, item)
 	l.version = index
 	m.dataBytes += len(item.Data) - len(before.Data)
 
@@ -90,12 +87,9 @@ func (m *Machine) delete(index uint64, raw *rawCommand) (Result, []Event) {
 		return failed(err), nil
 	}
 
-	item := l.items[position]
-	// Copy-on-write: a new array without the item.
-	items := make([]Item, 0, len(l.items)-1)
-	items = append(items, l.items[:position]...)
-	items = append(items, l.items[position+1:]...)
-	l.items = items
+	item := l.items.at(position)
+	// Copy-on-write: a new chunk without the item.
+	l.items.remove(position)
 	l.version = index
 	writer.forget(item.Version)
 	m.itemCount--
@@ -119,22 +113,22 @@ func (m *Machine) writer(raw *rawCommand) (*session, error) {
 
 // ownedItem finds the item an update or delete names and checks that the
 // writer may change it, in the fixed order NotFound, Forbidden, Conflict.
-func (m *Machine) ownedItem(raw *rawCommand, writer *session) (*list, int, error) {
+func (m *Machine) ownedItem(raw *rawCommand, writer *session) (*list, position, error) {
 	l := m.lists[string(raw.path)]
 	if l == nil {
-		return nil, 0, Errorf(NotFound, "no item %d in %s: the list is empty", raw.item, raw.path)
+		return nil, position{}, Errorf(NotFound, "no item %d in %s: the list is empty", raw.item, raw.path)
 	}
-	position, found := l.find(raw.item)
+	at, found := l.find(raw.item)
 	if !found {
-		return nil, 0, Errorf(NotFound, "no item %d in %s", raw.item, raw.path)
+		return nil, position{}, Errorf(NotFound, "no item %d in %s", raw.item, raw.path)
 	}
-	if owner := l.items[position].Owner; owner != writer.id {
-		return nil, 0, Errorf(Forbidden, "item %d in %s belongs to session %q, not %q", raw.item, raw.path, owner, writer.id)
+	if owner := l.items.at(at).Owner; owner != writer.id {
+		return nil, position{}, Errorf(Forbidden, "item %d in %s belongs to session %q, not %q", raw.item, raw.path, owner, writer.id)
 	}
 	if err := checkIfVersion(raw, l); err != nil {
-		return nil, 0, err
+		return nil, position{}, err
 	}
-	return l, position, nil
+	return l, at, nil
 }
 
 // checkIfVersion is the etag test-and-set: with if_version, the write goes

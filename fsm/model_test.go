@@ -115,7 +115,7 @@ func (md *model) apply(index uint64, cmd Command) (Result, []Event) {
 		it := Item{Version: index, Modified: index, Owner: c.Session, Data: string(c.Data)}
 		l.items = append(l.items, it)
 		l.version = index
-		return Result{Code: OK, Item: it, Version: index, items: slices.Clone(l.items)},
+		return Result{Code: OK, Item: it, Version: index, items: itemsOf(l.items)},
 			[]Event{{Path: c.Path, Version: index, Kind: EventPush, Item: it}}
 	case Update:
 		if ValidatePath(c.Path) != nil {
@@ -132,7 +132,7 @@ func (md *model) apply(index uint64, cmd Command) (Result, []Event) {
 		l.items[position].Modified = index
 		l.version = index
 		it := l.items[position]
-		return Result{Code: OK, Item: it, Version: index, items: slices.Clone(l.items)},
+		return Result{Code: OK, Item: it, Version: index, items: itemsOf(l.items)},
 			[]Event{{Path: c.Path, Version: index, Kind: EventUpdate, Item: it}}
 	case Delete:
 		if ValidatePath(c.Path) != nil {
@@ -145,7 +145,7 @@ func (md *model) apply(index uint64, cmd Command) (Result, []Event) {
 		it := l.items[position]
 		l.items = append(l.items[:position:position], l.items[position+1:]...)
 		l.version = index
-		return Result{Code: OK, Item: it, Version: index, items: slices.Clone(l.items)},
+		return Result{Code: OK, Item: it, Version: index, items: itemsOf(l.items)},
 			[]Event{{Path: c.Path, Version: index, Kind: EventDelete, Item: it}}
 	case RenewAll:
 		if c.Term < md.renewalTerm {
@@ -311,4 +311,12 @@ func TestMachineMatchesModel(t *testing.T) {
 			}
 		}
 	})
+}
+
+// itemsOf wraps a copy of the model's list as a Result's items.
+func itemsOf(list []Item) items {
+	if len(list) == 0 {
+		return items{}
+	}
+	return items{chunks: [][]Item{slices.Clone(list)}, n: len(list)}
 }

@@ -93,25 +93,21 @@ func (m *Machine) closeSession(index uint64, raw *rawCommand) (Result, []Event) 
 // at path) in one copy-on-write pass, appending a delete event for each.
 func (m *Machine) removeFromList(index uint64, path string, gone []ownedItem, events []Event) []Event {
 	l := m.lists[path]
-	if l == nil || len(gone) > len(l.items) {
+	if l == nil || len(gone) > l.items.n {
 		panic(fmt.Sprintf("fsm: a session owns %d items in %s, which holds fewer", len(gone), path))
 	}
-	kept := make([]Item, 0, len(l.items)-len(gone))
 	next := 0 // the next of gone to find; both sides ascend by version
-	for _, item := range l.items {
-		if next < len(gone) && item.Version == gone[next].version {
-			events = append(events, Event{Path: l.path, Version: index, Kind: EventDelete, Item: item})
-			m.itemCount--
-			m.dataBytes -= len(item.Data)
-			next++
-			continue
-		}
-		kept = append(kept, item)
-	}
+	l.items.removeEach(func(item Item) bool {
+		return next < len(gone) && item.Version == gone[next].version
+	}, func(item Item) {
+		events = append(events, Event{Path: l.path, Version: index, Kind: EventDelete, Item: item})
+		m.itemCount--
+		m.dataBytes -= len(item.Data)
+		next++
+	})
 	if next != len(gone) {
 		panic(fmt.Sprintf("fsm: a session owns item %d in %s, which the list does not hold", gone[next].version, path))
 	}
-	l.items = kept
 	l.version = index
 	return events
 }

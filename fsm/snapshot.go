@@ -40,55 +40,104 @@ const (
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // Snapshot renders the whole state. Restore(Snapshot()) on any machine gives
-// a machine whose Snapshot() is the same bytes.
-func (m *Machine) Snapshot() []byte {
-	ids := make([]string, 0, len(m.sessions))
-	for id := range m.sessions {
-		ids = append(ids, id)
+// a machine whose Snapshot() is the same bytes. It is Freeze().Serialize().
+func (m *Machine) Snapshot() []byte { return m.Freeze().Serialize() }
+
+// Frozen is the machine's state at one applied index, frozen in O(sessions
+// + lists + chunks) without copying any item: lists are copy-on-write
+// (items.go), so the frozen views stay as they were however the machine
+// moves on. A Frozen shares no memory the machine writes, so Serialize may
+// run on another goroutine while the machine keeps applying entries.
+type Frozen struct {
+	applied, renewalIndex, renewalTerm uint64
+	sessions                           []frozenSession
+	lists                              []frozenList
+	itemCount, dataBytes               int
+}
+
+type frozenSession struct {
+	id        string
+	tokenHash [32]byte
+	ttlMs     uint64
+	opened    uint64
+}
+
+type frozenList struct {
+	path    string
+	version uint64
+	items   items
+}
+
+// Freeze captures the machine's state for a snapshot taken later.
+func (m *Machine) Freeze() *Frozen {
+	f := &Frozen{
+		applied: m.applied, renewalIndex: m.renewalIndex, renewalTerm: m.renewalTerm,
+		sessions:  make([]frozenSession, 0, len(m.sessions)),
+		lists:     make([]frozenList, 0, len(m.lists)),
+		itemCount: m.itemCount, dataBytes: m.dataBytes,
 	}
-	slices.Sort(ids)
-	ownerPosition := make(map[string]uint64, len(ids))
-	for position, id := range ids {
-		ownerPosition[id] = uint64(position)
+	for _, s := range m.sessions {
+		f.sessions = append(f.sessions, frozenSession{id: s.id, tokenHash: s.tokenHash, ttlMs: s.ttlMs, opened: s.opened})
 	}
-	paths := m.Paths()
+	for _, l := range m.lists {
+		// The chunk index is copied: appending to a list rewrites its last
+		// chunk's header in place, which another goroutine must not read.
+		view := l.items.frozen()
+		view.chunks = slices.Clone(view.chunks)
+		f.lists = append(f.lists, frozenList{path: l.path, version: l.version, items: view})
+	}
+	return f
+}
+
+// Index is the applied index the state was frozen at.
+func (f *Frozen) Index() uint64 { return f.applied }
+
+// Serialize renders the frozen state in the canonical snapshot form (the
+// bytes Snapshot gives for that state). Sorting happens here, off the
+// machine's path.
+func (f *Frozen) Serialize() []byte {
+	slices.SortFunc(f.sessions, func(a, b frozenSession) int { return strings.Compare(a.id, b.id) })
+	slices.SortFunc(f.lists, func(a, b frozenList) int { return strings.Compare(a.path, b.path) })
+	ownerPosition := make(map[string]uint64, len(f.sessions))
+	for position, s := range f.sessions {
+		ownerPosition[s.id] = uint64(position)
+	}
 
 	// A generous estimate, so the buffer grows once at most.
 	size := len(snapshotMagic) + 1 + 3*binary.MaxVarintLen64 + 4 +
-		len(ids)*(32+MaxSessionIDBytes+3*binary.MaxVarintLen64) +
-		len(paths)*(3*binary.MaxVarintLen64) + m.itemCount*(4*binary.MaxVarintLen64) + m.dataBytes
-	for _, path := range paths {
-		size += len(path)
+		len(f.sessions)*(32+MaxSessionIDBytes+3*binary.MaxVarintLen64) +
+		len(f.lists)*(3*binary.MaxVarintLen64) + f.itemCount*(4*binary.MaxVarintLen64) + f.dataBytes
+	for _, l := range f.lists {
+		size += len(l.path)
 	}
 	buf := make([]byte, 0, size)
 
 	buf = append(buf, snapshotMagic...)
 	buf = append(buf, snapshotFormat)
-	buf = binary.AppendUvarint(buf, m.applied)
-	buf = binary.AppendUvarint(buf, m.renewalIndex)
-	buf = binary.AppendUvarint(buf, m.renewalTerm)
+	buf = binary.AppendUvarint(buf, f.applied)
+	buf = binary.AppendUvarint(buf, f.renewalIndex)
+	buf = binary.AppendUvarint(buf, f.renewalTerm)
 
-	buf = binary.AppendUvarint(buf, uint64(len(ids)))
-	for _, id := range ids {
-		s := m.sessions[id]
+	buf = binary.AppendUvarint(buf, uint64(len(f.sessions)))
+	for _, s := range f.sessions {
 		buf = appendBytes(buf, s.id)
 		buf = append(buf, s.tokenHash[:]...)
 		buf = binary.AppendUvarint(buf, s.ttlMs)
 		buf = binary.AppendUvarint(buf, s.opened)
 	}
 
-	buf = binary.AppendUvarint(buf, uint64(len(paths)))
-	for _, path := range paths {
-		l := m.lists[path]
+	buf = binary.AppendUvarint(buf, uint64(len(f.lists)))
+	for _, l := range f.lists {
 		buf = appendBytes(buf, l.path)
 		buf = binary.AppendUvarint(buf, l.version)
-		buf = binary.AppendUvarint(buf, uint64(len(l.items)))
-		for _, item := range l.items {
+		buf = binary.AppendUvarint(buf, uint64(l.items.n))
+		l.items.each(func(item Item) bool {
 			buf = binary.AppendUvarint(buf, item.Version)
 			buf = binary.AppendUvarint(buf, item.Modified)
 			buf = binary.AppendUvarint(buf, ownerPosition[item.Owner])
 			buf = appendBytes(buf, item.Data)
-		}
+			return true
+		})
 	}
 	return binary.BigEndian.AppendUint32(buf, crc32.Checksum(buf, castagnoli))
 }
@@ -188,7 +237,7 @@ func decodeSnapshot(snapshot []byte, maxItemBytes int) (*Machine, error) {
 		if version == 0 || version > m.applied {
 			return nil, fmt.Errorf("list %s: version %d is not in 1..%d", path, version, m.applied)
 		}
-		l := &list{path: string(path), version: version, items: make([]Item, 0, itemCount)}
+		l := &list{path: string(path), version: version}
 		previousPath = l.path
 		m.lists[l.path] = l
 		for range itemCount {
@@ -210,7 +259,7 @@ func decodeSnapshot(snapshot []byte, maxItemBytes int) (*Machine, error) {
 			if itemVersion <= owner.opened {
 				return nil, fmt.Errorf("list %s item %d was created before its owner %q opened at %d", l.path, itemVersion, owner.id, owner.opened)
 			}
-			l.items = append(l.items, Item{Version: itemVersion, Modified: modified, Owner: owner.id, Data: string(data)})
+			l.items.push(Item{Version: itemVersion, Modified: modified, Owner: owner.id, Data: string(data)})
 			owner.owned = append(owner.owned, ownedItem{version: itemVersion, path: l.path})
 			m.itemCount++
 			m.dataBytes += len(data)
@@ -243,8 +292,8 @@ func checkRestoredItem(l *list, version, modified, ownerPosition uint64, table [
 	if version == 0 || modified < version || modified > l.version {
 		return fmt.Errorf("list %s (version %d): item %d modified at %d is not possible", l.path, l.version, version, modified)
 	}
-	if n := len(l.items); n > 0 && l.items[n-1].Version >= version {
-		return fmt.Errorf("list %s: item %d is not after item %d: items must be sorted by version", l.path, version, l.items[n-1].Version)
+	if l.items.n > 0 && l.items.last().Version >= version {
+		return fmt.Errorf("list %s: item %d is not after item %d: items must be sorted by version", l.path, version, l.items.last().Version)
 	}
 	if ownerPosition >= uint64(len(table)) {
 		return fmt.Errorf("list %s item %d: owner %d is not in the table of %d sessions", l.path, version, ownerPosition, len(table))

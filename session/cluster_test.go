@@ -129,6 +129,7 @@ func (tc *testCluster) process() {
 				n.deliveries[d.Conn] = append(n.deliveries[d.Conn], d.Event)
 			}
 			n.dropped = append(n.dropped, rd.Disconnect...)
+			serialise(n.core, &rd)
 			n.core.Advance()
 			require.NoError(tc.t, n.core.Raft().CheckInvariants())
 		}
@@ -419,7 +420,7 @@ func TestBecomeLeaderMovesLeadership(t *testing.T) {
 }
 
 func TestRestartReplaysAndCompacts(t *testing.T) {
-	tc := newTestCluster(t, 3, func(c *Config) { c.SnapshotEvery = 10 })
+	tc := newTestCluster(t, 3, func(c *Config) { c.SnapshotEvery = 10; c.SnapshotTail = 2 })
 	l := tc.leader()
 	f := tc.follower()
 	tc.connect(l, 1, 60000)
@@ -438,7 +439,7 @@ func TestRestartReplaysAndCompacts(t *testing.T) {
 }
 
 func TestSnapshotInstallDisconnectsWatchers(t *testing.T) {
-	tc := newTestCluster(t, 3, func(c *Config) { c.SnapshotEvery = 5 })
+	tc := newTestCluster(t, 3, func(c *Config) { c.SnapshotEvery = 5; c.SnapshotTail = 1 })
 	l := tc.leader()
 	f := tc.follower()
 	tc.connect(l, 1, 60000)
@@ -460,4 +461,12 @@ func TestSnapshotInstallDisconnectsWatchers(t *testing.T) {
 	r := tc.do(f, Request{Conn: 3, Op: OpWatch, Path: "/data/snap", Since: &since})
 	require.True(t, r.Reset, "the events inside the snapshot are gone")
 	require.Len(t, r.Items, 20)
+}
+
+// serialise carries out a Ready's snapshot job, as a host does on another
+// goroutine (here at once).
+func serialise(core *Core, rd *Ready) {
+	if rd.SnapshotJob != nil {
+		core.SnapshotDone(rd.SnapshotJob, rd.SnapshotJob.Serialize())
+	}
 }

@@ -32,8 +32,25 @@ type Config struct {
 	// HistoryPerPath is how many recent events each list keeps for watches
 	// that resume with `since`.
 	HistoryPerPath int
-	// SnapshotEvery is how many applied entries trigger a compaction.
+	// SnapshotEvery is how many applied entries after the last snapshot
+	// trigger the next one (default 10000).
 	SnapshotEvery uint64
+	// SnapshotTail is how many applied entries the log keeps behind a
+	// snapshot (default 5000, etcd's SnapshotCatchUpEntries): a snapshot
+	// frozen at index X compacts the log only once the node has applied
+	// X+SnapshotTail, so a follower less than a tail behind catches up from
+	// entries, and its watchers keep their connections, instead of getting
+	// a snapshot that closes them (§7).
+	SnapshotTail uint64
+	// Backpressure (bounds.go). MaxPendingWrites bounds the writes
+	// (connects, closes, becomes) waiting for their entry, MaxPendingReads
+	// the linearizable reads and resumes waiting for a read index and the
+	// stale reads and watches waiting to apply; over either bound a request
+	// is refused Unavailable at once. MaxDeliveriesPerReady bounds the
+	// events one Ready hands one connection: a connection that would get
+	// more is closed after the events it got, and its client resumes its
+	// watches with since. Defaults 10000, 10000 and 10000.
+	MaxPendingWrites, MaxPendingReads, MaxDeliveriesPerReady int
 	// ReadRetryMs is how long a ReadIndex may go unanswered before it is
 	// asked again (a message may have been lost).
 	ReadRetryMs int64
@@ -58,6 +75,18 @@ func (c *Config) setDefaults() {
 	if c.SnapshotEvery == 0 {
 		c.SnapshotEvery = 10000
 	}
+	if c.SnapshotTail == 0 {
+		c.SnapshotTail = 5000
+	}
+	if c.MaxPendingWrites == 0 {
+		c.MaxPendingWrites = 10000
+	}
+	if c.MaxPendingReads == 0 {
+		c.MaxPendingReads = 10000
+	}
+	if c.MaxDeliveriesPerReady == 0 {
+		c.MaxDeliveriesPerReady = 10000
+	}
 	if c.ReadRetryMs == 0 {
 		c.ReadRetryMs = 500
 	}
@@ -79,8 +108,10 @@ type Core struct {
 	now  int64 // milliseconds, from the host's clock
 	soft raft.SoftState
 
-	conns    map[ConnID]*conn
-	watchers map[string]map[ConnID]bool
+	conns map[ConnID]*conn
+	// watchers lists, per path, the connections watching it, sorted, so
+	// events go out in the same order on every run without a sort each.
+	watchers map[string][]ConnID
 	history  history
 
 	writes   writeTracker
@@ -89,10 +120,25 @@ type Core struct {
 
 	// lastSnapshot is the index of the newest snapshot taken or installed.
 	lastSnapshot uint64
+	// Snapshots in the making (snapshots.go): newJob waits to go out in a
+	// Ready, job is with the host being serialised, serialised waits for
+	// the tail behind it before it compacts the log.
+	newJob, job *SnapshotJob
+	serialised  *serialisedSnapshot
+	// checked is the leader's snapshot Step last decoded (checkSnapshot).
+	checked *checkedSnapshot
+
+	// readyOut is set from Ready to Advance: the host is carrying out a
+	// Ready (perhaps persisting it on another goroutine) and gets no other.
+	readyOut bool
 
 	messages   []PeerMessage
 	replies    []Reply
 	deliveries []Delivery
+	// delivered counts this Ready's deliveries per connection; overflowed
+	// are the connections over MaxDeliveriesPerReady (bounds.go).
+	delivered  map[ConnID]int
+	overflowed []ConnID
 	disconnect []ConnID
 	saved      *raft.Snapshot
 }
@@ -101,6 +147,10 @@ type Core struct {
 type conn struct {
 	session string
 	watches map[string]*watch
+	// seen is the highest version this connection's client has seen: the
+	// `seen` it named on connect, or a version this node answered with.
+	// Its stale reads wait until the node has applied that far.
+	seen uint64
 }
 
 // New builds a node's core from its configuration and what its host
@@ -116,26 +166,31 @@ func New(cfg Config, restored raft.RestoredState) (*Core, error) {
 		return nil, err
 	}
 	c := &Core{
-		cfg:      cfg,
-		id:       cfg.Raft.ID,
-		raft:     r,
-		fsm:      fsm.New(cfg.FSM),
-		conns:    map[ConnID]*conn{},
-		watchers: map[string]map[ConnID]bool{},
-		history:  newHistory(cfg.HistoryPerPath),
+		cfg:       cfg,
+		id:        cfg.Raft.ID,
+		raft:      r,
+		fsm:       fsm.New(cfg.FSM),
+		conns:     map[ConnID]*conn{},
+		delivered: map[ConnID]int{},
+		watchers:  map[string][]ConnID{},
+		history:   newHistory(cfg.HistoryPerPath),
 	}
 	c.writes.init()
 	c.reads.init()
 	c.liveness.init()
-	// Forwards and keepalives are numbered from a random start (below 2^63,
+	// Forwards, keepalives and reads are numbered from a random start (below 2^63,
 	// so the numbers never wrap): an answer meant for an earlier
 	// incarnation of this node, held up in the network or by a paused
 	// leader, must never match one of this incarnation's. Counting from 0
 	// on every start, the simulator found a restarted follower answering a
 	// client's push with another push's entry, and proposing a write twice
 	// (sessions workload, swarm faults, seeds 1422 and 1472).
+	// Read contexts likewise: a read index answer held up in the network
+	// must not serve a new incarnation's read at an index from before it
+	// was asked (§6.4).
 	c.writes.nextForward = cfg.Rand.Uint64() >> 1
 	c.liveness.nextBatch = cfg.Rand.Uint64() >> 1
+	c.reads.next = cfg.Rand.Uint64() >> 1
 	if restored.Snapshot != nil {
 		if err := c.fsm.Restore(restored.Snapshot.Data); err != nil {
 			return nil, fmt.Errorf("session: restore snapshot: %w", err)
@@ -180,6 +235,9 @@ func (c *Core) Step(m PeerMessage) error {
 	}
 	switch {
 	case m.Raft != nil:
+		if err := c.checkSnapshot(m.Raft); err != nil {
+			return err
+		}
 		if err := c.raft.Step(*m.Raft); err != nil {
 			return err
 		}
@@ -198,6 +256,45 @@ func (c *Core) Step(m PeerMessage) error {
 	return nil
 }
 
+// checkSnapshot refuses an InstallSnapshot whose state this node's state
+// machine cannot read, before Raft installs it: once installed, the node
+// could neither apply it nor follow the log after it, and a panic would
+// bring it down again at every restart. Refused, the snapshot is an error
+// for the host to report; the node keeps its state and keeps serving, and
+// the leader sends it again (a corrupt copy may be a transport's fault).
+func (c *Core) checkSnapshot(m *raft.Message) error {
+	if m.Type != raft.MsgSnap || m.Snapshot == nil || m.Snapshot.Meta.Index <= c.fsm.AppliedIndex() {
+		return nil
+	}
+	restored := fsm.New(c.cfg.FSM)
+	if err := restored.Restore(m.Snapshot.Data); err != nil {
+		return fmt.Errorf("session: snapshot at %d from node %d refused: %w", m.Snapshot.Meta.Index, m.From, err)
+	}
+	// Kept, so that installing it does not decode it again.
+	c.checked = &checkedSnapshot{meta: m.Snapshot.Meta, data: m.Snapshot.Data, machine: restored}
+	return nil
+}
+
+// checkedSnapshot is the last snapshot checkSnapshot decoded.
+type checkedSnapshot struct {
+	meta    raft.SnapshotMeta
+	data    []byte
+	machine *fsm.Machine
+}
+
+// restoreSnapshot replaces the state machine with snap's state, reusing
+// checkSnapshot's decoding when it is the same snapshot.
+func (c *Core) restoreSnapshot(snap *raft.Snapshot) error {
+	checked := c.checked
+	c.checked = nil
+	if checked != nil && checked.meta.Index == snap.Meta.Index && checked.meta.Term == snap.Meta.Term &&
+		len(checked.data) == len(snap.Data) && (len(snap.Data) == 0 || &checked.data[0] == &snap.Data[0]) {
+		*c.fsm = *checked.machine
+		return nil
+	}
+	return c.fsm.Restore(snap.Data)
+}
+
 // send queues a service message to a peer.
 func (c *Core) send(to raft.NodeID, m PeerMessage) {
 	m.Group, m.From, m.To = c.cfg.Group, c.id, to
@@ -213,6 +310,9 @@ func (c *Core) reply(r Reply) {
 	}
 	r.Node = c.id
 	r.Leader = c.soft.Lead
+	if cn := c.conns[r.Conn]; cn != nil && r.Version > cn.seen {
+		cn.seen = r.Version
+	}
 	c.replies = append(c.replies, r)
 }
 
@@ -233,10 +333,16 @@ func (c *Core) ConnClosed(id ConnID) {
 	delete(c.conns, id)
 }
 
-// HasReady reports whether Ready has anything for the host.
+// HasReady reports whether Ready has anything for the host. Reads, resumes
+// and pings queued for a read index count once a leader is known: Ready
+// asks for their index, so its round goes out now, not at the next tick.
 func (c *Core) HasReady() bool {
+	if c.readyOut {
+		return false
+	}
 	return c.raft.HasReady() || len(c.messages) > 0 || len(c.replies) > 0 ||
-		len(c.deliveries) > 0 || len(c.disconnect) > 0 || c.saved != nil
+		len(c.deliveries) > 0 || len(c.disconnect) > 0 || c.saved != nil ||
+		c.newJob != nil || c.reads.canFlush(c)
 }
 
 // Ready collects the node's effects. Committed entries are applied to the
@@ -244,6 +350,10 @@ func (c *Core) HasReady() bool {
 // out only persisted entries) — and the answers and events they cause are
 // part of this Ready, which the host sends only after persisting it.
 func (c *Core) Ready() Ready {
+	if c.readyOut {
+		panic("session: Ready called before Advance of the previous Ready (see the package doc)")
+	}
+	c.readyOut = true
 	// Reads that arrived since the last Ready ask for their read index
 	// now, so its messages leave with this Ready.
 	c.reads.flush(c)
@@ -259,11 +369,17 @@ func (c *Core) Ready() Ready {
 	}
 	c.reads.serve(c)
 	c.noticeRoleChange()
+	c.closeOverflowed()
 
 	out := Ready{
 		SoftState: rd.SoftState, HardState: rd.HardState, Entries: rd.Entries,
 		Snapshot: rd.Snapshot, MustSync: rd.MustSync, SavedSnapshot: c.saved,
-		CommittedEntries: rd.CommittedEntries,
+		SnapshotJob: c.newJob, CommittedEntries: rd.CommittedEntries,
+		// Raft's messages come first, so its early ones stay first.
+		EarlyMessages: rd.EarlyMessages,
+	}
+	if c.newJob != nil {
+		c.job, c.newJob = c.newJob, nil
 	}
 	out.Messages = make([]PeerMessage, 0, len(rd.Messages)+len(c.messages))
 	// Raft reuses its message buffer at Advance; the host may still hold
@@ -279,33 +395,27 @@ func (c *Core) Ready() Ready {
 	return out
 }
 
-// Advance tells the core the host carried out the last Ready.
+// Advance tells the core the host carried out the last Ready. It may
+// itself create work (entries now durable become appliable, a commit to
+// broadcast, a compaction): the host checks HasReady again.
 func (c *Core) Advance() {
+	if !c.readyOut {
+		panic("session: Advance called without a Ready")
+	}
+	c.readyOut = false
 	c.raft.Advance()
 	c.maybeCompact()
 }
 
-func (c *Core) maybeCompact() {
-	applied := c.fsm.AppliedIndex()
-	if applied < c.lastSnapshot+c.cfg.SnapshotEvery {
-		return
-	}
-	snap, err := c.raft.Compact(applied, c.fsm.Snapshot())
-	if err != nil {
-		return // raft has not recorded the apply yet; try after the next Ready
-	}
-	c.lastSnapshot = applied
-	c.saved = &snap
-}
-
 func (c *Core) installSnapshot(snap *raft.Snapshot) {
-	if err := c.fsm.Restore(snap.Data); err != nil {
-		// The leader's snapshot is the cluster's own state; failing to read
-		// it means this node can no longer follow the log.
+	if err := c.restoreSnapshot(snap); err != nil {
+		// checkSnapshot read this snapshot before Raft took it; failing
+		// now is a bug in this process, not bad input.
 		panic(fmt.Sprintf("session: node %d cannot restore snapshot at %d: %v", c.id, snap.Meta.Index, err))
 	}
 	c.history.reset(snap.Meta.Index)
 	c.lastSnapshot = snap.Meta.Index
+	c.dropSnapshotsBelow(snap.Meta.Index)
 	c.writes.forgetBelow(c, snap.Meta.Index)
 	// Watchers cannot be told what changed inside the snapshot: carrying on
 	// would leave a gap in their events. Their connections are closed, and
@@ -349,13 +459,4 @@ func (c *Core) noticeRoleChange() {
 		c.writes.retryWaiting(c)
 		c.reads.flush(c)
 	}
-}
-
-func sortedConns(set map[ConnID]bool) []ConnID {
-	ids := make([]ConnID, 0, len(set))
-	for id := range set {
-		ids = append(ids, id)
-	}
-	slices.Sort(ids)
-	return ids
 }

@@ -2,22 +2,60 @@
 // watches of PROTOCOL.md, on top of the Raft core (package raft) and the
 // ephemeral list store (package fsm). Like both of them it is sans-IO: no
 // goroutines, clocks, randomness or I/O. Its host — cmd/havend with real
-// sockets and disks, or the simulator with virtual ones — drives it:
+// sockets and disks, or the simulator with virtual ones — drives it.
 //
-//	core, _ := session.New(cfg, restoredFromDisk)
-//	every tick:          core.Tick(nowMs)
-//	a peer's message:    core.Step(msg)
-//	a client's request:  core.Submit(req)     (answers come out of Ready)
-//	a closed connection: core.ConnClosed(conn)
-//	then, while core.HasReady():
-//	    rd := core.Ready()
-//	    persist rd.Snapshot, rd.HardState, rd.Entries (fsync if rd.MustSync)
-//	    persist rd.SavedSnapshot (a local compaction)
-//	    send rd.Messages to peers
-//	    send rd.Replies and rd.Deliveries to connections, then close the
-//	      connections of replies with CloseConn and of rd.Disconnect
-//	    core.Advance()
+// # The host contract
 //
+// This is the one place the contract is written down; Ready's fields and
+// raft's own contract (raft/doc.go, "Driving a server") agree with it.
+// One goroutine, the host's loop, owns the core and makes every call on
+// it; no call blocks.
+//
+//	core, err := session.New(cfg, restoredFromDisk)
+//	loop:
+//	  feed it, in any order, at any time (also between Ready and Advance):
+//	    core.Tick(nowMs)                 at a fixed interval
+//	    core.Step(msg)                   a peer's message (an error: log it, drop the message)
+//	    core.Submit(req)                 a client's request; answers come out of Ready
+//	    core.ConnClosed(conn)            a client connection went away
+//	    core.SnapshotDone(job, bytes)    a snapshot job's bytes (step 3b)
+//	  if core.HasReady():
+//	    1. rd := core.Ready()
+//	       Ready applies the committed entries to the state machine (Raft
+//	       hands out only entries durable on this node), answers what they
+//	       complete and asks for read indexes; everything comes out in rd.
+//	    2. persist rd.Snapshot (from the leader), then rd.HardState and
+//	       rd.Entries (Entries replace every stored entry from their first
+//	       index on), fsyncing if rd.MustSync. This may run on another
+//	       goroutine; the loop goes on feeding the core meanwhile, but
+//	       takes no other Ready: HasReady is false and Ready panics until
+//	       Advance.
+//	       Only rd.Messages[:rd.EarlyMessages] (a leader's appends and
+//	       heartbeats, raft's Ready.EarlyMessages, §10.2.1) may be sent
+//	       before or while this runs.
+//	    3. once that is durable, in this order:
+//	       a. send the other rd.Messages to peers (the transport copies
+//	          or encodes them before Advance; the core reuses nothing it
+//	          handed out, but Raft reuses its message buffer);
+//	       b. if rd.SnapshotJob is set, have rd.SnapshotJob.Serialize() run
+//	          anywhere (another goroutine), then call core.SnapshotDone(job,
+//	          bytes) on the loop, now or in a later round;
+//	       c. send rd.Replies and rd.Deliveries to their connections, then
+//	          close the connections of Replies with CloseConn and those in
+//	          rd.Disconnect, calling ConnClosed for each;
+//	       d. store rd.SavedSnapshot (a local compaction) at leisure, but
+//	          before deleting the log it covers.
+//	    4. core.Advance()
+//	       Advance may itself create work (entries now durable become
+//	       appliable, a leader's new commit to broadcast, a snapshot to
+//	       freeze or a compaction): check HasReady again.
+//
+// Nothing the core tells a client is newer than what the node applied, and
+// nothing goes out before the Ready it came with is durable (step 3 after
+// step 2): an answer never promises what a crash could take back.
+// Queued reads, resumes and pings count for HasReady once a leader is
+// known, so their ReadIndex round goes out at once, not at the next tick.
+
 // # What happens where
 //
 //   - requests.go: Submit — validation before anything reaches the log,
@@ -32,7 +70,17 @@
 //     a client that must know reads the list (item versions make that easy).
 //   - reads.go: linearizable reads share one ReadIndex round per batch and
 //     are answered once applied through the read index; stale reads answer
-//     from local state, which only moves forward.
+//     from local state, which only moves forward, once the node has applied
+//     through the `seen` the client named on connect. Read contexts, like
+//     forward and keepalive ids, start at a random number per incarnation.
+//   - snapshots.go: a snapshot is a frozen copy-on-write view of the state
+//     machine, serialised by the host off its loop; the log keeps
+//     SnapshotTail entries behind it for followers a little behind.
+//   - bounds.go: backpressure — pending writes and reads are bounded and
+//     refused Unavailable over the bound; a connection handed too many
+//     events in one Ready is closed, and its client resumes with since.
+//   - expiry.go: the leader's deadline heap, so an expiry check costs what
+//     is due.
 //   - watches.go: per connection watches, delivered in log order with no
 //     gaps or duplicates (each watcher remembers the last version it was
 //     given), and the per-list history of recent events that serves

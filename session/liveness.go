@@ -32,6 +32,8 @@ type liveness struct {
 
 	// Leader only.
 	lastHeard map[string]int64
+	due       expiryHeap      // one entry per session in queued (expiry.go)
+	queued    map[string]bool // sessions with an entry in due
 	active    bool            // RenewAll of this term applied: expiry runs
 	renewTerm uint64          // term whose RenewAll was proposed
 	expiring  map[string]bool // expiry proposed, not yet applied
@@ -47,14 +49,13 @@ type keepaliveBatch struct {
 
 func (l *liveness) init() {
 	l.heardHere = map[string]bool{}
-	l.lastHeard = map[string]int64{}
-	l.expiring = map[string]bool{}
+	l.untrack()
 }
 
 // heard records that a session's client spoke to this node.
 func (l *liveness) heard(c *Core, session string) {
 	if c.soft.State == raft.StateLeader {
-		l.lastHeard[session] = c.now
+		l.track(c.now, session)
 		return
 	}
 	l.heardHere[session] = true
@@ -65,7 +66,7 @@ func (l *liveness) handleKeepAlive(c *Core, from raft.NodeID, ka *KeepAlive) {
 		return
 	}
 	for _, s := range ka.Sessions {
-		l.lastHeard[s] = c.now
+		l.track(c.now, s)
 	}
 	// The acknowledgment waits for the leadership to be confirmed.
 	l.confirm(c, &pendingRead{keepalive: ka, from: from})
@@ -171,11 +172,10 @@ func (l *liveness) handleKeepAliveAck(c *Core, ack *KeepAliveAck) {
 
 func (l *liveness) becameLeader(c *Core, term uint64) {
 	l.active = false
-	l.lastHeard = map[string]int64{}
-	l.expiring = map[string]bool{}
+	l.untrack()
 	// Sessions heard here while following count from now.
 	for s := range l.heardHere {
-		l.lastHeard[s] = c.now
+		l.track(c.now, s)
 	}
 	l.heardHere = map[string]bool{}
 	l.renewTerm = 0
@@ -190,8 +190,7 @@ func (l *liveness) proposeRenewal(c *Core, term uint64) {
 
 func (l *liveness) lostLeadership() {
 	l.active = false
-	l.lastHeard = map[string]int64{}
-	l.expiring = map[string]bool{}
+	l.untrack()
 	l.renewTerm = 0
 }
 
@@ -207,7 +206,7 @@ func (l *liveness) applied(c *Core, e *raft.Entry, res fsm.Result) {
 	switch {
 	case res.Session.ID != "" && res.Session.Opened == e.Index:
 		if leader {
-			l.lastHeard[res.Session.ID] = c.now
+			l.track(c.now, res.Session.ID)
 		}
 	case res.Session.ID != "":
 		delete(l.lastHeard, res.Session.ID)
@@ -219,7 +218,7 @@ func (l *liveness) applied(c *Core, e *raft.Entry, res fsm.Result) {
 			// Every session gets a fresh full ttl from now.
 			l.active = true
 			for _, s := range c.fsm.Sessions() {
-				l.lastHeard[s.ID] = c.now
+				l.track(c.now, s.ID)
 			}
 		}
 	}
@@ -285,18 +284,30 @@ func (l *liveness) tick(c *Core) {
 }
 
 // expire proposes the end of every session silent for longer than its ttl.
+// It looks only at the sessions due (expiry.go).
 func (l *liveness) expire(c *Core) {
-	for _, s := range c.fsm.Sessions() {
-		last, ok := l.lastHeard[s.ID]
-		if !ok {
-			l.lastHeard[s.ID] = c.now
-			continue
-		}
-		if l.expiring[s.ID] || c.now-last <= int64(s.TTLms) {
-			continue
-		}
-		if _, _, err := c.raft.Propose(fsm.Encode(fsm.CloseSession{ID: s.ID, Expired: true})); err == nil {
-			l.expiring[s.ID] = true
+	for len(l.due) > 0 && l.due[0].at < c.now {
+		id := l.due.pop().session
+		delete(l.queued, id)
+		s, alive := c.fsm.Session(id)
+		last, heard := l.lastHeard[id]
+		switch {
+		case !alive || !heard:
+			// Ended (or named by a keepalive but never opened): forget it.
+			delete(l.lastHeard, id)
+		case l.expiring[id]:
+			// Its end is proposed; applying it forgets the session.
+		case c.now-last <= int64(s.TTLms):
+			l.queued[id] = true
+			l.due.push(expiry{at: last + int64(s.TTLms), session: id})
+		default:
+			if _, _, err := c.raft.Propose(fsm.Encode(fsm.CloseSession{ID: id, Expired: true})); err == nil {
+				l.expiring[id] = true
+			} else {
+				// Try again at the next tick.
+				l.queued[id] = true
+				l.due.push(expiry{at: c.now, session: id})
+			}
 		}
 	}
 }

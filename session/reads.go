@@ -11,7 +11,10 @@ import (
 // arrive together share one ReadIndex round (§6.4): the batch gets a read
 // index from the leader and is answered once this node has applied through
 // it. Stale reads are answered from local state at once; local state only
-// moves forward, so a session never sees it go back on this node.
+// moves forward, so a session never sees it go back on this node — and,
+// across a restart that lost the node's commit index or a move to another
+// node, a connection's stale reads wait until the node has applied through
+// the `seen` its client named on connect (PROTOCOL.md).
 
 type pendingRead struct {
 	req    Request
@@ -24,6 +27,9 @@ type pendingRead struct {
 	from      raft.NodeID
 	term      uint64
 	deadline  int64
+	// atIndex is, for a stale read, the index this node must have applied
+	// before it answers.
+	atIndex uint64
 }
 
 type readBatch struct {
@@ -37,7 +43,12 @@ type readBatch struct {
 type readTracker struct {
 	queue   []*pendingRead // not yet asked
 	batches []*readBatch   // asked, waiting for the index or the apply
-	next    uint64
+	// atApplied holds stale reads and watches with since, waiting for
+	// this node to apply through their atIndex.
+	atApplied []*pendingRead
+	next      uint64
+	// refused is set when Raft refused the last ReadIndex (no leader).
+	refused bool
 }
 
 func (t *readTracker) init() {}
@@ -48,10 +59,26 @@ func (c *Core) read(req *Request) {
 		return
 	}
 	if req.Stale {
+		if cn := c.conns[req.Conn]; cn != nil && cn.seen > c.fsm.AppliedIndex() {
+			c.reads.waitApplied(c, req, cn.seen)
+			return
+		}
 		c.answerRead(req)
 		return
 	}
 	c.reads.enqueue(c, &pendingRead{req: *req})
+}
+
+// waitApplied holds a stale read or a watch with since until this node has
+// applied through index.
+func (t *readTracker) waitApplied(c *Core, req *Request, index uint64) {
+	if t.full(c) {
+		c.fail(req, fsm.Unavailable, "too many reads pending on this node; try again later")
+		return
+	}
+	t.atApplied = append(t.atApplied, &pendingRead{
+		req: *req, atIndex: index, deadline: c.now + c.cfg.RequestTimeoutMs,
+	})
 }
 
 func (c *Core) answerRead(req *Request) {
@@ -60,8 +87,21 @@ func (c *Core) answerRead(req *Request) {
 }
 
 func (t *readTracker) enqueue(c *Core, r *pendingRead) {
+	if t.full(c) {
+		c.fail(&r.req, fsm.Unavailable, "too many reads pending on this node; try again later")
+		return
+	}
 	r.deadline = c.now + c.cfg.RequestTimeoutMs
 	t.queue = append(t.queue, r)
+}
+
+// canFlush reports whether flush would ask for a read index now.
+func (t *readTracker) canFlush(c *Core) bool {
+	if len(t.queue) == 0 || t.refused {
+		return false
+	}
+	soft := c.raft.SoftState()
+	return soft.State == raft.StateLeader || soft.Lead != raft.None
 }
 
 // flush asks for one read index for every queued read.
@@ -72,8 +112,12 @@ func (t *readTracker) flush(c *Core) {
 	t.next++
 	b := &readBatch{ctx: "r" + strconv.FormatUint(t.next, 10), reads: t.queue, askedAt: c.now}
 	if err := c.raft.ReadIndex([]byte(b.ctx)); err != nil {
-		return // no leader known: keep them queued
+		// No leader known: keep them queued, and keep HasReady from
+		// spinning on them until the next tick or leader change retries.
+		t.refused = true
+		return
 	}
+	t.refused = false
 	t.queue = nil
 	t.batches = append(t.batches, b)
 }
@@ -91,6 +135,22 @@ func (t *readTracker) indexKnown(rs raft.ReadState) {
 // serve answers every batch whose read index has been applied.
 func (t *readTracker) serve(c *Core) {
 	applied := c.fsm.AppliedIndex()
+	if len(t.atApplied) > 0 {
+		waiting := t.atApplied[:0]
+		for _, r := range t.atApplied {
+			if r.atIndex > applied {
+				waiting = append(waiting, r)
+				continue
+			}
+			if r.req.Op == OpWatch {
+				c.watchApplied(&r.req)
+			} else {
+				c.answerRead(&r.req)
+			}
+		}
+		clear(t.atApplied[len(waiting):])
+		t.atApplied = waiting
+	}
 	kept := t.batches[:0]
 	for _, b := range t.batches {
 		if !b.known || b.index > applied {
@@ -135,6 +195,7 @@ func (t *readTracker) tick(c *Core) {
 	t.batches = kept
 
 	t.queue = failExpired(c, t.queue, "timed out waiting for a read index")
+	t.atApplied = failExpired(c, t.atApplied, "timed out waiting for this node to apply through the version the client has seen")
 	t.flush(c)
 }
 

@@ -123,6 +123,9 @@ func (c *Core) clampTTL(ttl uint64) uint64 {
 // session the cluster has opened — the session may have been opened on
 // another node a moment ago.
 func (c *Core) connect(req *Request, cn *conn) {
+	// Recorded before anything else: a stale read pipelined behind this
+	// connect must already wait for it (PROTOCOL.md, "Reads").
+	cn.seen = max(cn.seen, req.Seen)
 	if cn.session != "" {
 		c.fail(req, fsm.InvalidParameter, "this connection already has session %s", cn.session)
 		return

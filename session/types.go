@@ -69,6 +69,12 @@ type Request struct {
 	// session to resume (empty: open a new one).
 	TTLms uint64
 	Token string
+	// Seen is, for OpConnect, the highest version the client has seen
+	// (PROTOCOL.md's `seen`, 0 if not given): this connection's stale
+	// reads wait until the node has applied that far, so they never go
+	// back behind what the session saw, even from a node that restarted
+	// with a lower commit index.
+	Seen uint64
 
 	// For OpBecome.
 	Become  BecomeKind
@@ -166,15 +172,11 @@ type KeepAliveAck struct {
 	Refused []string
 }
 
-// Ready is the batch of effects the host carries out, in this order:
-//
-//  1. Persist Snapshot (received from the leader), HardState and Entries,
-//     durably if MustSync (as raft.Ready); persist SavedSnapshot (a local
-//     compaction) at leisure, but before deleting log segments below it.
-//  2. Send Messages.
-//  3. Send Replies and Deliveries to their connections, then close the
-//     connections of Replies with CloseConn and those in Disconnect.
-//  4. Call Advance.
+// Ready is the batch of effects the host carries out, in the order the
+// package doc's "The host contract" gives: persist Snapshot, HardState and
+// Entries (fsync if MustSync); then send Messages, start SnapshotJob,
+// send Replies and Deliveries and close connections (CloseConn,
+// Disconnect), store SavedSnapshot; then Advance.
 type Ready struct {
 	SoftState raft.SoftState
 	HardState raft.HardState
@@ -183,6 +185,10 @@ type Ready struct {
 	MustSync  bool
 
 	SavedSnapshot *raft.Snapshot
+	// SnapshotJob, if set, is the state machine frozen for a snapshot: the
+	// host calls its Serialize (on any goroutine) and then SnapshotDone
+	// with the bytes (on its loop). See snapshots.go.
+	SnapshotJob *SnapshotJob
 
 	// CommittedEntries are the entries this Ready applied to the state
 	// machine, in order. They are already applied; the host need not do
@@ -190,9 +196,13 @@ type Ready struct {
 	// simulator compares them with the committed log.
 	CommittedEntries []raft.Entry
 
-	Messages   []PeerMessage
-	Replies    []Reply
-	Deliveries []Delivery
+	Messages []PeerMessage
+	// EarlyMessages is how many of the first Messages may be sent before
+	// or while HardState and Entries are persisted (raft's
+	// Ready.EarlyMessages: a leader's appends and heartbeats, §10.2.1).
+	EarlyMessages int
+	Replies       []Reply
+	Deliveries    []Delivery
 	// Disconnect lists connections the host must close (after sending
 	// their replies): their watches lost continuity because this node
 	// installed a snapshot from the leader instead of applying the entries

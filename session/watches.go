@@ -1,6 +1,8 @@
 package session
 
 import (
+	"slices"
+
 	"github.com/havenproject/haven/fsm"
 )
 
@@ -22,6 +24,32 @@ type watch struct {
 }
 
 func (c *Core) watch(req *Request, cn *conn) {
+	if req.Since != nil && *req.Since > c.fsm.AppliedIndex() {
+		// PROTOCOL.md: "A node answers a watch with since only once it has
+		// applied at least through since." Answering now would give an
+		// older list, and the events up to since would never come.
+		c.reads.waitApplied(c, req, *req.Since)
+		return
+	}
+	c.register(req, cn)
+}
+
+// watchApplied registers a watch that waited for this node to apply
+// through its since, if its connection and session are still there.
+func (c *Core) watchApplied(req *Request) {
+	cn := c.conns[req.Conn]
+	if cn == nil {
+		return
+	}
+	if _, alive := c.fsm.Session(cn.session); !alive {
+		c.fail(req, fsm.SessionExpired, "session %s has ended", cn.session)
+		return
+	}
+	c.register(req, cn)
+}
+
+// register answers a watch with the list and starts its events.
+func (c *Core) register(req *Request, cn *conn) {
 	items, version := c.fsm.Read(req.Path)
 	w := &watch{after: version}
 	reply := Reply{Conn: req.Conn, ID: req.ID, Op: req.Op, Items: items, Version: version}
@@ -42,26 +70,30 @@ func (c *Core) watch(req *Request, cn *conn) {
 	c.reply(reply)
 	for _, ev := range replay {
 		if ev.Version <= version {
-			c.deliveries = append(c.deliveries, Delivery{Conn: req.Conn, Event: ev})
+			c.deliver(req.Conn, ev)
 		}
 	}
 }
 
 func (c *Core) addWatcher(path string, id ConnID) {
 	set := c.watchers[path]
-	if set == nil {
-		set = map[ConnID]bool{}
-		c.watchers[path] = set
+	if i, found := slices.BinarySearch(set, id); !found {
+		c.watchers[path] = slices.Insert(set, i, id)
 	}
-	set[id] = true
 }
 
 func (c *Core) removeWatcher(path string, id ConnID) {
 	set := c.watchers[path]
-	delete(set, id)
+	i, found := slices.BinarySearch(set, id)
+	if !found {
+		return
+	}
+	set = slices.Delete(set, i, i+1)
 	if len(set) == 0 {
 		delete(c.watchers, path)
+		return
 	}
+	c.watchers[path] = set
 }
 
 // publish records the events of one entry and hands them to watchers.
@@ -72,27 +104,26 @@ func (c *Core) publish(index uint64, events []fsm.Event) {
 		return
 	}
 	c.history.add(events)
-	var touched []string
-	for _, ev := range events {
-		set := c.watchers[ev.Path]
-		if len(set) == 0 {
-			continue
+	// The events of one entry come sorted by path: deliver each path's
+	// run of events, then move its watchers past this entry.
+	for start := 0; start < len(events); {
+		path := events[start].Path
+		end := start + 1
+		for end < len(events) && events[end].Path == path {
+			end++
 		}
-		if len(touched) == 0 || touched[len(touched)-1] != ev.Path {
-			touched = append(touched, ev.Path)
-		}
-		for _, id := range sortedConns(set) {
-			if w := c.conns[id].watches[ev.Path]; w != nil && ev.Version > w.after {
-				c.deliveries = append(c.deliveries, Delivery{Conn: id, Event: ev})
+		set := c.watchers[path]
+		for _, id := range set {
+			w := c.conns[id].watches[path]
+			if w == nil || w.after >= index {
+				continue
 			}
-		}
-	}
-	for _, path := range touched {
-		for id := range c.watchers[path] {
-			if w := c.conns[id].watches[path]; w != nil && w.after < index {
-				w.after = index
+			for _, ev := range events[start:end] {
+				c.deliver(id, ev)
 			}
+			w.after = index
 		}
+		start = end
 	}
 }
 
@@ -102,8 +133,9 @@ func (c *Core) publish(index uint64, events []fsm.Event) {
 // items: watches last "for as long as the session lives" (PROTOCOL.md), and
 // the simulator's watch checker holds the core to exactly that.
 func (c *Core) endSessionWatches(session string) {
-	for _, id := range sortedConnIDs(c.conns) {
-		cn := c.conns[id]
+	// Only watcher sets change here, and their order is kept by id, so
+	// the connections can be visited in any order.
+	for id, cn := range c.conns {
 		if cn.session != session {
 			continue
 		}
@@ -115,11 +147,12 @@ func (c *Core) endSessionWatches(session string) {
 }
 
 func sortedConnIDs(conns map[ConnID]*conn) []ConnID {
-	set := make(map[ConnID]bool, len(conns))
+	ids := make([]ConnID, 0, len(conns))
 	for id := range conns {
-		set[id] = true
+		ids = append(ids, id)
 	}
-	return sortedConns(set)
+	slices.Sort(ids)
+	return ids
 }
 
 // history keeps the most recent events of each list, for watches that

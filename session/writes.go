@@ -47,11 +47,15 @@ type appliedResult struct {
 const recentResults = 1024
 
 type writeTracker struct {
-	byIndex     map[uint64]*pending
+	// byIndex holds the writes waiting for the entry at an index. Two can
+	// wait on one index, told it in different terms (a leader change
+	// overwrote the first one's entry): both are answered when it applies.
+	byIndex     map[uint64][]*pending
 	forwards    map[uint64]*pending
 	waiting     []*pending // for a leader to be known
 	queue       []*pending // every pending write in submission order, for timeouts
 	nextForward uint64
+	live        int // submitted and not yet answered
 	recent      [recentResults]appliedResult
 
 	// Leader side: the answers given to recent forwards, so that a Forward
@@ -73,7 +77,7 @@ type forwardKey struct {
 const rememberedForwards = 4096
 
 func (w *writeTracker) init() {
-	w.byIndex = map[uint64]*pending{}
+	w.byIndex = map[uint64][]*pending{}
 	w.forwards = map[uint64]*pending{}
 	w.answered = map[forwardKey]ForwardReply{}
 }
@@ -90,6 +94,11 @@ func (w *writeTracker) remember(key forwardKey, reply ForwardReply) {
 }
 
 func (w *writeTracker) submit(c *Core, p *pending) {
+	if w.live >= c.cfg.MaxPendingWrites {
+		c.fail(&p.req, fsm.Unavailable, "too many writes pending on this node (%d); try again later", w.live)
+		return
+	}
+	w.live++
 	p.deadline = c.now + c.cfg.RequestTimeoutMs
 	w.queue = append(w.queue, p)
 	w.try(c, p)
@@ -109,8 +118,7 @@ func (w *writeTracker) try(c *Core, p *pending) {
 			// A leadership transfer: accepted, nothing to wait for.
 			w.finish(c, p, fsm.Result{Code: fsm.OK})
 		default:
-			p.index, p.term = index, term
-			w.byIndex[index] = p
+			w.await(p, index, term)
 		}
 	case c.soft.Lead != raft.None:
 		w.nextForward++
@@ -197,27 +205,33 @@ func (w *writeTracker) handleForwardReply(c *Core, r *ForwardReply) {
 			w.finish(c, p, rec.res)
 		}
 	default:
-		p.index, p.term = r.Index, r.Term
-		w.byIndex[r.Index] = p
+		w.await(p, r.Index, r.Term)
 	}
+}
+
+// await makes p wait for the entry at index, which it expects in term.
+func (w *writeTracker) await(p *pending, index, term uint64) {
+	p.index, p.term = index, term
+	w.byIndex[index] = append(w.byIndex[index], p)
 }
 
 // applied answers the write waiting on entry e, if any.
 func (w *writeTracker) applied(c *Core, e *raft.Entry, res fsm.Result) {
 	w.recent[e.Index%recentResults] = appliedResult{index: e.Index, term: e.Term, res: res}
-	p := w.byIndex[e.Index]
-	if p == nil {
+	waiting := w.byIndex[e.Index]
+	if waiting == nil {
 		return
 	}
 	delete(w.byIndex, e.Index)
-	if p.done {
-		return
+	for _, p := range waiting {
+		switch {
+		case p.done:
+		case e.Term != p.term:
+			w.finishErr(c, p, fsm.Unavailable, "lost to a leader change; nothing was applied")
+		default:
+			w.finish(c, p, res)
+		}
 	}
-	if e.Term != p.term {
-		w.finishErr(c, p, fsm.Unavailable, "lost to a leader change; nothing was applied")
-		return
-	}
-	w.finish(c, p, res)
 }
 
 func (w *writeTracker) finishErr(c *Core, p *pending, code fsm.Code, msg string) {
@@ -230,6 +244,7 @@ func (w *writeTracker) finish(c *Core, p *pending, res fsm.Result) {
 		return
 	}
 	p.done = true
+	w.live--
 	req := &p.req
 	if res.Code != fsm.OK {
 		c.reply(Reply{Conn: req.Conn, ID: req.ID, Op: req.Op, Code: res.Code, Message: res.Message})
@@ -308,8 +323,10 @@ func (w *writeTracker) forgetBelow(c *Core, index uint64) {
 	}
 	slices.Sort(gone)
 	for _, i := range gone {
-		p := w.byIndex[i]
+		waiting := w.byIndex[i]
 		delete(w.byIndex, i)
-		w.finishErr(c, p, fsm.InternalError, "outcome unknown: a snapshot replaced the log; read to find out")
+		for _, p := range waiting {
+			w.finishErr(c, p, fsm.InternalError, "outcome unknown: a snapshot replaced the log; read to find out")
+		}
 	}
 }

@@ -179,6 +179,10 @@ func (c *coreReplica) complete(rd *hostReady) {
 			c.wl.connDropped(conn)
 		}
 	}
+	if job := rd.core.SnapshotJob; job != nil {
+		// A real host serialises on another goroutine; here at once.
+		c.core.SnapshotDone(job, job.Serialize())
+	}
 	c.core.Advance()
 }
 

@@ -454,7 +454,12 @@ func (n *node) finish(rd *hostReady) {
 func (n *node) request(ev event) {
 	w := n.w
 	if !n.up {
-		w.rpcs.take(ev.ref)
+		r := w.rpcs.take(ev.ref)
+		if cw, ok := w.workload.(coreWorkload); ok && n.retired {
+			// Nothing listens at a removed node's address any more: the
+			// connection is refused at once, as TCP would.
+			cw.connUnknown(n, r.client, r.payload)
+		}
 		return
 	}
 	if n.paused {

@@ -127,7 +127,10 @@ func (wl *sessionsWorkload) NewService(NodeHost) Service {
 func (wl *sessionsWorkload) coreConfig(rc raft.Config) session.Config {
 	return session.Config{
 		Raft: rc, Group: wl.w.coreGroup(), Rand: wl.w.rng,
-		SnapshotEvery:  wl.w.params.CompactEvery,
+		SnapshotEvery: wl.w.params.CompactEvery,
+		// Half an interval of tail: followers a little behind catch up
+		// from entries, those further behind still get snapshots.
+		SnapshotTail:   max(wl.w.params.CompactEvery/2, 1),
 		HistoryPerPath: wl.historyPerPath,
 	}
 }
