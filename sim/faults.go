@@ -393,6 +393,7 @@ func (w *World) heal() {
 	w.params.Loss, w.params.Duplicate, w.params.Reorder, w.params.TailChance = 0, 0, 0, 0
 	w.params.CrashPoint = 0
 	w.holdUntil = 0
+	w.retireRemoved()
 	for _, n := range w.nodes {
 		if !n.up {
 			w.restart(n)

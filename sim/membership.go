@@ -3,6 +3,7 @@ package sim
 import (
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/havenproject/haven/raft"
 )
@@ -28,8 +29,10 @@ import (
 // slotOf is the node slot of an id.
 func (w *World) slotOf(id raft.NodeID) int { return (int(id) - 1) % len(w.nodes) }
 
-// minVoters is the fewest voters the world shrinks the cluster to.
-func (w *World) minVoters() int { return min(3, len(w.nodes)) }
+// minVoters is the fewest voters the world shrinks the cluster to: one, so
+// that a leader of two can remove itself and leave a single other voter
+// (issue 7, item 1).
+func (w *World) minVoters() int { return 1 }
 
 func (w *World) scheduleMembership() {
 	if len(w.nodes) < 2 {
@@ -96,13 +99,38 @@ func (w *World) changeMembership() {
 	}
 	w.stats.count(countMembership)
 	l.direct.confAt = w.now
-	w.tracef("membership: n%d proposes to %s n%d at index %d", l.id, what, cc.Node, index)
+	w.tracef("membership: n%d proposes to %s n%d at index %d (voters %v, learners %v)", l.id, what, cc.Node, index, conf.Voters, conf.Learners)
 	if joining != nil {
 		// The new server starts empty and learns everything from the
 		// leader (§4.2.1: it joins as a learner first).
 		joining.join(cc.Node)
 	}
 	l.drive()
+	if cc.Type == raft.RemoveNode && cc.Node == l.id && w.rng.Chance(0.5) {
+		// The worst moment to lose the leader: its removal goes out to
+		// the others, but their acknowledgements never come back; then it
+		// is cut off entirely. The others, in the configuration without
+		// it, elect a leader and commit while it still leads its own
+		// (§4.2.2; issue 7, item 1).
+		w.isolate(l, true)
+		w.queue.push(event{at: w.now + 20*time.Millisecond, kind: evIsolate, node: uint8(l.idx), gen: l.incarnation})
+	}
+}
+
+// isolate cuts node n off: from hearing anyone (deaf), or from everyone,
+// for a fault's typical length.
+func (w *World) isolate(n *node, deaf bool) {
+	if w.phase != phaseFaults || !n.up {
+		return
+	}
+	length := max(10*time.Millisecond, w.rng.Exp(max(w.params.FaultLength, 500*time.Millisecond)))
+	gen := w.net.setPartition(func(a, b int) bool { return b == n.idx || (!deaf && a == n.idx) })
+	what := "isolate"
+	if deaf {
+		what, length = "deafen", 20*time.Millisecond
+	}
+	w.tracef("fault: %s n%d, which just proposed its own removal, for %v", what, n.id, length)
+	w.queue.push(event{at: w.now + length, kind: evHealPartition, aux: uint64(gen)})
 }
 
 // transferLeadership asks the current leader to hand over to a random
@@ -133,7 +161,9 @@ func (w *World) transferLeadership() {
 }
 
 // committedConfChange is called as a configuration change joins the
-// committed log: a removed node shuts down.
+// committed log: a removed node shuts down once it knows (it has committed
+// the change itself), as a host stops a server when it applies its own
+// removal. Until then it may go on serving as it believes it should.
 func (w *World) committedConfChange(e *raft.Entry) {
 	cc, err := raft.UnmarshalConfChange(e.Data)
 	if err != nil || cc.Type != raft.RemoveNode {
@@ -143,8 +173,32 @@ func (w *World) committedConfChange(e *raft.Entry) {
 	if n.id != cc.Node || n.retired {
 		return
 	}
-	// Not now: the node may be in the middle of its own Ready.
-	w.queue.push(event{at: w.now, kind: evRetire, node: uint8(n.idx), aux: uint64(cc.Node)})
+	n.removedAt = e.Index
+	if w.phase != phaseFaults {
+		// Healed: nobody will tell it (see retireRemoved).
+		w.queue.push(event{at: w.now, kind: evRetire, node: uint8(n.idx), aux: uint64(n.id)})
+		return
+	}
+	n.checkRemoved()
+}
+
+// checkRemoved retires the node once it has committed its own removal.
+func (n *node) checkRemoved() {
+	if n.removedAt > 0 && n.up && n.commit >= n.removedAt {
+		// Not now: the node may be in the middle of its own Ready.
+		n.w.queue.push(event{at: n.w.now, kind: evRetire, node: uint8(n.idx), aux: uint64(n.id)})
+	}
+}
+
+// retireRemoved, at healing, shuts down every node whose removal is
+// committed but which never learned it: no leader will tell it, and it is
+// no member the cluster owes a log (§4.2.3).
+func (w *World) retireRemoved() {
+	for _, n := range w.nodes {
+		if n.removedAt > 0 && !n.retired {
+			w.retire(n, n.id)
+		}
+	}
 }
 
 // retire shuts down a node whose removal is committed; it never restarts
@@ -171,7 +225,7 @@ func (w *World) retire(n *node, id raft.NodeID) {
 func (n *node) join(id raft.NodeID) {
 	w := n.w
 	n.id = id
-	n.retired = false
+	n.retired, n.removedAt = false, 0
 	n.disk = disk{}
 	w.tracef("n%d joins with an empty disk", id)
 	if err := n.start(); err != nil {

@@ -24,9 +24,11 @@ type node struct {
 
 	up     bool
 	paused bool
-	// retired is set once the node's removal is committed: it is down for
-	// good under its id (membership.go).
-	retired bool
+	// retired is set once the node's removal is committed and known to
+	// it: it is down for good under its id (membership.go). removedAt is
+	// the index of its removal, once committed.
+	retired   bool
+	removedAt uint64
 	// incarnation counts restarts; events of an older incarnation (its
 	// ticks, its fsyncs) are dropped when they come due.
 	incarnation uint32
@@ -366,6 +368,7 @@ func (n *node) observe(rd *hostReady) error {
 			if err := w.check.committed(n, n.commit); err != nil {
 				return err
 			}
+			n.checkRemoved()
 		}
 	}
 	if rd.snapshot != nil && rd.snapshot.Meta.Index > n.commit {

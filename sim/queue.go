@@ -22,7 +22,8 @@ const (
 	evMembership                            // a membership change is due
 	evTransfer                              // a leadership transfer is due
 	evRetire                                // a removed node shuts down (aux: its id)
-	evHoldRelease                           // held-back messages are delivered (ref: fault)
+	evIsolate                               // a node is cut off (membership.go)
+	evHealPartition                         // the partition of generation aux ends
 	numEventKinds
 )
 
@@ -31,7 +32,7 @@ var eventKindNames = [numEventKinds]string{
 	evToClient: "reply", evClientWake: "wake", evFault: "fault", evFaultStep: "fault-step",
 	evRestart: "restart", evResume: "resume", evHeal: "heal",
 	evLivenessDeadline: "liveness-deadline", evSettleDeadline: "settle-deadline",
-	evMembership: "membership", evTransfer: "transfer", evRetire: "retire", evHoldRelease: "hold-release",
+	evMembership: "membership", evTransfer: "transfer", evRetire: "retire", evIsolate: "isolate", evHealPartition: "heal-partition",
 }
 
 func (k eventKind) String() string {

@@ -257,6 +257,14 @@ func (w *World) dispatch(ev event) {
 		w.transferLeadership()
 	case evRetire:
 		w.retire(w.nodes[ev.node], raft.NodeID(ev.aux))
+	case evIsolate:
+		if n := w.nodes[ev.node]; ev.gen == n.incarnation {
+			w.isolate(n, false)
+		}
+	case evHealPartition:
+		if w.phase == phaseFaults && uint32(ev.aux) == w.net.partitionGen {
+			w.net.clearPartition()
+		}
 	case evLivenessDeadline:
 		if w.phase == phaseLiveness {
 			what := "no leader"
