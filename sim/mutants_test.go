@@ -61,6 +61,9 @@ var (
 	flagsDiverge       = []string{"-faults", "swarm", "-lease", "never", "-knobs", "diverge"}
 	flagsLeaseTransfer = []string{"-faults", "heavy", "-lease", "always", "-knobs", "transfer,no-prevote"}
 	flagsLeaseHeavy    = []string{"-faults", "heavy", "-lease", "always"}
+	// flagsSmallChurn: three nodes whose membership changes, down to a
+	// single voter.
+	flagsSmallChurn = []string{"-nodes", "3", "-faults", "swarm", "-lease", "never", "-knobs", "membership"}
 )
 
 var mutants = []mutant{
@@ -302,6 +305,19 @@ var mutants = []mutant{
 		flags: flagsLeaseHeavy,
 	},
 	{
+		// Issue 7, item 1, fixed on the raft branch (7e66659): re-planted.
+		name: "removed-leader-reads-alone",
+		bug: "§4.1, §6.4: a leader that appended its own removal leads a configuration without itself, yet " +
+			"answers reads alone when one other voter remains, and counts its own answer to a heartbeat round " +
+			"otherwise. Cut off, it serves reads below what the remaining voter, now leader, has committed: the " +
+			"check that no read is answered after a newer leader committed fails (three nodes; seed 4).",
+		edits: []edit{
+			{"raft/readindex.go", "if r.cfg.ReadMode == ReadLease && r.leaseValid() {", "if len(r.conf.voters) == 1 || (r.cfg.ReadMode == ReadLease && r.leaseValid()) {"},
+			{"raft/readindex.go", "\trounds := buf[:0]\n", "\trounds := buf[:0]\n\tif !r.conf.isVoter(r.id) {\n\t\trounds = append(rounds, r.readRound)\n\t}\n"},
+		},
+		flags: flagsSmallChurn,
+	},
+	{
 		name: "forward-proposed-again",
 		bug: "The service core: a leader proposes a Forward that it already answered when the network repeats " +
 			"it, so one client write is committed twice: the double-commit check fails (seeds 2, 4).",
@@ -469,5 +485,5 @@ func requireTreeCoversImports(t *testing.T, root string) {
 		}
 	}
 	require.NotEmpty(t, mutants)
-	require.GreaterOrEqual(t, len(mutants), 27, fmt.Sprintf("%d mutants", len(mutants)))
+	require.GreaterOrEqual(t, len(mutants), 28, fmt.Sprintf("%d mutants", len(mutants)))
 }
