@@ -328,7 +328,7 @@ var mutants = []mutant{
 
 // mutantTree lists what the copy holds: the module files and every package
 // the simulator's command is built from.
-var mutantTree = []string{"raft", "fsm", "session", "sim", "linearizability", "cmd/havensim"}
+var mutantTree = []string{"raft", "fsm", "session", "sim", "linearizability", "linearizability/history", "cmd/havensim"}
 
 func TestMutantsAreCaught(t *testing.T) {
 	root, err := filepath.Abs("..")

@@ -96,6 +96,9 @@ type Config struct {
 	// linearizable.
 	VisualizationPath string
 	VisualizeAlways   bool
+	// HistoryPath, if set, is where the run's history goes, as JSON lines
+	// in the format of package linearizability/history.
+	HistoryPath string
 	// CheckTimeout bounds the linearizability check (default 30 s).
 	CheckTimeout time.Duration
 	// Workload names the application: "kv" (the default: a key-value

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/havenproject/haven/fsm"
+	"github.com/havenproject/haven/linearizability/history"
 	"github.com/havenproject/haven/raft"
 )
 
@@ -238,7 +239,8 @@ func (wl *sessionsWorkload) checkEvent(c *sessClient, conn *sessConn, ev *fsm.Ev
 		c.id, ev.Path, conn.id, conn.node, describeEvent(ev), what, want)
 }
 
-// expirySlack is how much earlier than its ttl a session may look silent to
+// The slack of the no-false-expiry rule (history.ExpiryBounds.Slack) is how
+// much earlier than its ttl a session may look silent to
 // the checker and still have been expired rightly. The leader measures
 // silence with its own clock, in whole ticks:
 //
@@ -247,17 +249,13 @@ func (wl *sessionsWorkload) checkEvent(c *sessClient, conn *sessConn, ev *fsm.Ev
 //   - it notes when it heard a session as the time of its last tick, up to
 //     one tick early, and checks for silence only on ticks, so the time it
 //     reads when it proposes is up to a tick late: two ticks in all.
-func (wl *sessionsWorkload) expirySlack(ttl uint64) time.Duration {
-	d := time.Duration(ttl) * time.Millisecond
-	return time.Duration(float64(d)*wl.w.params.Drift) + 2*TickInterval
-}
 
 // checkFalseExpiry is the session checker's no-false-expiry rule.
 // decisions.md: an OK ping means the leader heard it, so a client that
 // keeps getting OK pings within its ttl is never expired, across leader
 // changes too. Precisely: a session expired by an entry its leader proposed
 // at virtual time T was expired falsely if its client got an OK answer to a
-// ping it sent in (T − ttl + expirySlack, T]: the leader, or any leader
+// ping it sent in (T − ttl + slack, T]: the leader, or any leader
 // before it, heard that ping less than a ttl before T. (A ping sent after T
 // cannot have kept the leader from deciding at T; it is not a false expiry
 // if it got an OK answer while the end was being committed.)
@@ -275,15 +273,18 @@ func (wl *sessionsWorkload) checkFalseExpiry(rec *sessRecord) {
 		return
 	}
 	ttl := time.Duration(rec.ttl) * time.Millisecond
-	from := end.proposedAt - ttl + wl.expirySlack(rec.ttl)
-	for i := len(rec.okPings) - 1; i >= 0; i-- {
-		if sent := rec.okPings[i]; sent > from && sent <= end.proposedAt {
-			w.failf("session checker: false expiry: session %s (client %d, ttl %v) was expired by entry %d, proposed at %v, "+
-				"but a ping its client sent at %v (%v before) was answered OK",
-				rec.id, rec.client, ttl, end.index, end.proposedAt, sent, end.proposedAt-sent)
-			return
-		}
+	// The rule is linearizability/history's, which real clusters' histories
+	// are checked with too.
+	if sent, bad := history.FalseExpiry(ttl, end.proposedAt, rec.okPings, wl.expiryBounds()); bad {
+		w.failf("session checker: false expiry: session %s (client %d, ttl %v) was expired by entry %d, proposed at %v, "+
+			"but a ping its client sent at %v (%v before) was answered OK",
+			rec.id, rec.client, ttl, end.index, end.proposedAt, sent, end.proposedAt-sent)
 	}
+}
+
+// expiryBounds are the no-false-expiry check's tolerances in this run.
+func (wl *sessionsWorkload) expiryBounds() history.ExpiryBounds {
+	return history.ExpiryBounds{Drift: wl.w.params.Drift, Tick: TickInterval}
 }
 
 // maxMessageDelay bounds how long a message between nodes can take with

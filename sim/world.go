@@ -118,6 +118,11 @@ func Run(cfg Config) (res Result) {
 	if w.failure == nil {
 		w.finish(&res)
 	}
+	if cfg.HistoryPath != "" {
+		if err := w.writeHistory(cfg.HistoryPath); err != nil && w.failure == nil {
+			w.failure = historyError(cfg.HistoryPath, err)
+		}
+	}
 	if w.failure != nil {
 		res.Err, res.FailedAt = w.failure, w.now
 	}
