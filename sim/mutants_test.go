@@ -56,11 +56,12 @@ var (
 	// flagsChurn adds membership changes, transfers, divergence and
 	// hold-back faults to the swarm; flagsLeaseTransfer reads by lease
 	// while leadership moves (with PreVote off, so elections really
-	// happen); flagsLeaseHeavy reads by lease under heavy faults.
-	flagsChurn         = []string{"-faults", "swarm", "-lease", "never", "-knobs", "membership,transfer,diverge,holdback"}
-	flagsDiverge       = []string{"-faults", "swarm", "-lease", "never", "-knobs", "diverge"}
-	flagsLeaseTransfer = []string{"-faults", "heavy", "-lease", "always", "-knobs", "transfer,no-prevote"}
-	flagsLeaseHeavy    = []string{"-faults", "heavy", "-lease", "always"}
+	// happen); flagsLeaseNoPreVote reads by lease under heavy faults with
+	// PreVote off.
+	flagsChurn          = []string{"-faults", "swarm", "-lease", "never", "-knobs", "membership,transfer,diverge,holdback"}
+	flagsDiverge        = []string{"-faults", "swarm", "-lease", "never", "-knobs", "diverge"}
+	flagsLeaseTransfer  = []string{"-faults", "heavy", "-lease", "always", "-knobs", "transfer,no-prevote"}
+	flagsLeaseNoPreVote = []string{"-faults", "heavy", "-lease", "always", "-knobs", "no-prevote"}
 	// flagsSmallChurn: three nodes whose membership changes, down to a
 	// single voter.
 	flagsSmallChurn = []string{"-nodes", "3", "-faults", "swarm", "-lease", "never", "-knobs", "membership"}
@@ -176,11 +177,11 @@ var mutants = []mutant{
 			"(12 of the 40 seeds: 1, 2, 6, 7 …).",
 		edits: []edit{
 			{"session/liveness.go",
-				"\tl.active = false\n\tl.lastHeard = map[string]int64{}\n\tl.expiring = map[string]bool{}\n\t// Sessions heard here",
-				"\tl.active = true\n\tl.expiring = map[string]bool{}\n\t// Sessions heard here"},
+				"\tl.active = false\n\tl.untrack()\n\t// Sessions heard here",
+				"\tl.active = true\n\t// Sessions heard here"},
 			{"session/liveness.go",
-				"\tl.active = false\n\tl.lastHeard = map[string]int64{}\n\tl.expiring = map[string]bool{}\n\tl.renewTerm = 0\n}",
-				"\tl.active = false\n\tl.expiring = map[string]bool{}\n\tl.renewTerm = 0\n}"},
+				"\tl.active = false\n\tl.untrack()\n\tl.renewTerm = 0\n}",
+				"\tl.active = false\n\tl.renewTerm = 0\n}"},
 		},
 		flags: flagsSessions,
 	},
@@ -190,8 +191,8 @@ var mutants = []mutant{
 			"entry is committed and applied. Caught where the node host sends an event of an entry it has not applied " +
 			"(and, had it not been, by the watch checker when the proposal is lost; every seed).",
 		edits: []edit{{"session/writes.go",
-			"\t\t\tp.index, p.term = index, term\n\t\t\tw.byIndex[index] = p\n",
-			"\t\t\tp.index, p.term = index, term\n\t\t\tw.byIndex[index] = p\n" +
+			"\t\tdefault:\n\t\t\tw.await(p, index, term)\n",
+			"\t\tdefault:\n\t\t\tw.await(p, index, term)\n" +
 				"\t\t\tif cn := c.conns[p.req.Conn]; cn != nil && p.req.Op == OpCreate {\n" +
 				"\t\t\t\tc.publish(index, []fsm.Event{{Path: p.req.Path, Version: index, Kind: fsm.EventPush, " +
 				"Item: fsm.Item{Version: index, Modified: index, Owner: cn.session, Data: string(p.req.Data)}}})\n" +
@@ -219,7 +220,7 @@ var mutants = []mutant{
 			"session falls silent, so a live session's items are removed. Its client was pinging: the session " +
 			"checker's no-false-expiry rule fails (every seed).",
 		edits: []edit{{"session/liveness.go",
-			"fsm.CloseSession{ID: s.ID, Expired: true}",
+			"fsm.CloseSession{ID: id, Expired: true}",
 			"fsm.CloseSession{ID: c.fsm.Sessions()[0].ID, Expired: true}"}},
 		flags: flagsSessions,
 	},
@@ -300,9 +301,9 @@ var mutants = []mutant{
 		name: "vote-inside-lease",
 		bug: "§4.2.3: a follower that heard from the leader within the election timeout grants votes anyway " +
 			"(and refuses only transfers'). Another leader is elected while the old one's lease stands: the lease " +
-			"check fails (heavy faults; seed 8).",
+			"check fails (heavy faults, PreVote off; seed 4).",
 		edits: []edit{{"raft/raft.go", "if !r.cfg.CheckQuorum || string(m.Context) == campaignTransfer {", "if !r.cfg.CheckQuorum || string(m.Context) != campaignTransfer {"}},
-		flags: flagsLeaseHeavy,
+		flags: flagsLeaseNoPreVote,
 	},
 	{
 		// Issue 7, item 1, fixed on the raft branch (7e66659): re-planted.
