@@ -209,7 +209,11 @@
 //
 // The trace has one line per event and notes for elections, crashes, faults
 // and the failure; the HTML shows the history with the faults drawn under
-// it. CI runs TestSwarm (HAVEN_SIM_SEEDS seeds, default 200, of
+// it. `havensim -history FILE` writes the run's history as JSON lines in the
+// format of package linearizability/history (committed log, operations with
+// call and return times, sessions, pings and their answers, expiry
+// decisions); its no-false-expiry checker is the one the sessions workload
+// runs, and a real cluster's recorded history can go through it too. CI runs TestSwarm (HAVEN_SIM_SEEDS seeds, default 200, of
 // HAVEN_SIM_DURATION, default 60s; HAVEN_SIM_LEASE picks the lease-read
 // mode), TestSessionsSwarm (the sessions workload: HAVEN_SIM_SESSIONS_SEEDS
 // seeds, default 200, of HAVEN_SIM_SESSIONS_DURATION, default 60s, and
