@@ -57,6 +57,13 @@ type kvWorkload struct {
 	committedOp map[uint64]uint64
 }
 
+// refused answers a request sent to a removed node's address: refused,
+// so certainly not applied; the client tries elsewhere.
+func (wl *kvWorkload) refused(node raft.NodeID, client int, request any) {
+	req := request.(kvRequest)
+	wl.w.sendToClientAt(client, node, kvReply{status: kvNotLeader, attempt: req.attempt}, wl.w.now+wl.w.clientDelay())
+}
+
 // committedEntry checks a put as it joins the committed log: a client
 // write is committed once, however often it was retried or delivered.
 func (wl *kvWorkload) committedEntry(w *World, e *raft.Entry) error {

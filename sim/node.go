@@ -458,10 +458,16 @@ func (n *node) request(ev event) {
 	w := n.w
 	if !n.up {
 		r := w.rpcs.take(ev.ref)
-		if cw, ok := w.workload.(coreWorkload); ok && n.retired {
+		if n.retired {
 			// Nothing listens at a removed node's address any more: the
-			// connection is refused at once, as TCP would.
-			cw.connUnknown(n, r.client, r.payload)
+			// connection is refused at once, as TCP would, and the client
+			// knows its request had no effect.
+			switch wl := w.workload.(type) {
+			case coreWorkload:
+				wl.connUnknown(n, r.client, r.payload)
+			case refuser:
+				wl.refused(n.id, r.client, r.payload)
+			}
 		}
 		return
 	}
@@ -606,4 +612,10 @@ func (w *World) adversarialDrift(leader *node) {
 			n.setTickEvery(fast)
 		}
 	}
+}
+
+// refuser is a workload whose clients learn at once that a node's address
+// refused their request (a removed node).
+type refuser interface {
+	refused(node raft.NodeID, client int, request any)
 }
