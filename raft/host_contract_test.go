@@ -175,10 +175,17 @@ func TestLeaderAppendsMayLeaveBeforeTheFsync(t *testing.T) {
 	require.NotEmpty(t, ofType(rd.Messages, MsgVote))
 	require.Zero(t, rd.EarlyMessages, "a candidacy waits for its term and vote to be durable")
 
-	// A lone voter with a learner wins at once: its appends to the learner
-	// carry a term this very Ready makes durable, so they wait too.
-	lone := newTestRaftConf(t, 1, ConfState{Voters: []NodeID{1}, Learners: []NodeID{2}}, 1, logOf(1), nil)
+	// A lone voter with a learner, which led term 1, wins term 2 at once:
+	// its appends to the learner carry a term this very Ready makes
+	// durable, so they wait too, though its stored vote is its own.
+	lone, err := New(plainConfig(1), RestoredState{
+		HardState: HardState{Term: 1, Vote: 1},
+		Snapshot:  &Snapshot{Meta: SnapshotMeta{Conf: ConfState{Voters: []NodeID{1}, Learners: []NodeID{2}}}},
+		Entries:   logOf(1),
+	})
+	require.NoError(t, err)
 	fireElection(lone)
+	require.Equal(t, uint64(2), lone.term)
 	require.Equal(t, StateLeader, lone.state)
 	rd = readyOnce(lone)
 	require.NotEmpty(t, ofType(rd.Messages, MsgApp))

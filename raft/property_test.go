@@ -27,6 +27,17 @@ type safetyModel struct {
 	// committed maps each index seen committed on some server to its entry
 	// and to the lowest term a server that saw it committed was at.
 	committed map[uint64]committedEntry
+	// maxCommitted is the highest index seen committed anywhere, and
+	// readFloor, for each read asked (by server and context), maxCommitted
+	// when it was asked: §6.4 promises a read index at least that high
+	// ("linearizable reads must not return stale data").
+	maxCommitted uint64
+	readFloor    map[readKey]uint64
+}
+
+type readKey struct {
+	node NodeID
+	ctx  string
 }
 
 type committedEntry struct {
@@ -37,7 +48,7 @@ type committedEntry struct {
 }
 
 func newSafetyModel() *safetyModel {
-	return &safetyModel{leaders: map[uint64]NodeID{}, committed: map[uint64]committedEntry{}}
+	return &safetyModel{leaders: map[uint64]NodeID{}, committed: map[uint64]committedEntry{}, readFloor: map[readKey]uint64{}}
 }
 
 // check runs every property on the cluster's current state.
@@ -87,6 +98,7 @@ func (m *safetyModel) recordCommitted(t testingT, c *cluster) {
 			if idx > r.log.snapIndex {
 				ce.data, ce.known = string(r.log.entry(idx).Data), true
 			}
+			m.maxCommitted = max(m.maxCommitted, idx)
 			prev, ok := m.committed[idx]
 			if !ok {
 				m.committed[idx] = ce
@@ -100,6 +112,20 @@ func (m *safetyModel) recordCommitted(t testingT, c *cluster) {
 			}
 			prev.seenTerm = min(prev.seenTerm, ce.seenTerm)
 			m.committed[idx] = prev
+		}
+	}
+}
+
+// checkReads: every read answered on a server got a read index at least as
+// high as everything committed before it was asked (§6.4).
+func (m *safetyModel) checkReads(t testingT, id NodeID, states []ReadState) {
+	for _, rs := range states {
+		floor, ok := m.readFloor[readKey{id, string(rs.Context)}]
+		if !ok {
+			t.Fatalf("node %d got a read state for %q it never asked", id, rs.Context)
+		}
+		if rs.Index < floor {
+			t.Fatalf("stale read: node %d's read %q got index %d, but %d was committed before it was asked", id, rs.Context, rs.Index, floor)
 		}
 	}
 }
@@ -208,6 +234,10 @@ func runRandomCluster(t *rapid.T) {
 	live := func(id NodeID) bool { return !c.nodes[id].down }
 	model := newSafetyModel()
 	proposals := 0
+	// Each server numbers its reads on its own, across restarts, as a host
+	// does: contexts collide between servers, never on one.
+	readSeq := map[NodeID]int{}
+	c.onReady = func(id NodeID, rd Ready) { model.checkReads(t, id, rd.ReadStates) }
 
 	for range steps {
 		switch {
@@ -290,7 +320,10 @@ func runRandomCluster(t *rapid.T) {
 			}
 		default: // a client reads anywhere
 			if id := pick(); live(id) {
-				_ = c.node(id).ReadIndex([]byte(fmt.Sprintf("r%d", rng.Uint64())))
+				readSeq[id]++
+				ctx := fmt.Sprintf("r%d", readSeq[id])
+				model.readFloor[readKey{id, ctx}] = model.maxCommitted
+				_ = c.node(id).ReadIndex([]byte(ctx))
 			}
 		}
 		c.process()

@@ -108,7 +108,7 @@ var mutants = []mutant{
 		bug: "§6.4 step 3: the leader answers a ReadIndex without a heartbeat round. A deposed leader " +
 			"that does not know it yet serves reads below the new leader's commit index: the stale-read check fails (heavy faults; seeds 1, 6, 11 …).",
 		edits: []edit{{"raft/readindex.go",
-			"if len(r.conf.voters) == 1 || (r.cfg.ReadMode == ReadLease && r.leaseValid()) {",
+			"if r.cfg.ReadMode == ReadLease && r.leaseValid() {",
 			"if true {"}},
 		flags: flagsHeavy,
 	},
@@ -138,7 +138,7 @@ var mutants = []mutant{
 		name: "heartbeat-commit-not-capped-at-match",
 		bug: "§5.3: heartbeats carry the leader's whole commit index instead of min(match, commit), so a " +
 			"follower with a stale conflicting suffix commits it. State Machine Safety fails (seeds 1, 2, 3 …).",
-		edits: []edit{{"raft/replication.go", "Commit:  min(pr.match, r.log.committed),", "Commit:  max(pr.match, r.log.committed),"}},
+		edits: []edit{{"raft/replication.go", "Commit: min(pr.match, r.log.committed),", "Commit: max(pr.match, r.log.committed),"}},
 		flags: flagsSwarm,
 	},
 	{
