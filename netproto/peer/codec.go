@@ -182,7 +182,19 @@ func appendKeepAliveAck(b []byte, k *session.KeepAliveAck) []byte {
 func DecodeBatch(body []byte) ([]session.PeerMessage, error) {
 	d := decoder{}
 	r := reader{buf: body}
-	var msgs []session.PeerMessage
+	// Size the result once: a first pass over the top-level keys and
+	// lengths counts the messages (and checks the framing).
+	n, err := countMessages(body)
+	if err != nil {
+		return nil, err
+	}
+	if n == 0 {
+		return nil, nil
+	}
+	msgs := make([]session.PeerMessage, 0, n)
+	// Raft messages are most of a batch: one slab for all of them.
+	d.rafts = make([]raft.Message, 0, n)
+	d.entryHint = n
 	for !r.done() {
 		field, wire, err := r.key()
 		if err != nil {
@@ -209,9 +221,60 @@ func DecodeBatch(body []byte) ([]session.PeerMessage, error) {
 	return msgs, nil
 }
 
+// countMessages counts a batch's messages without decoding them.
+func countMessages(body []byte) (int, error) {
+	r := reader{buf: body}
+	n := 0
+	for !r.done() {
+		field, wire, err := r.key()
+		if err != nil {
+			return 0, err
+		}
+		if err := r.skip(wire); err != nil {
+			return 0, err
+		}
+		if field == 1 {
+			if n == MaxBatchMessages {
+				return 0, fmt.Errorf("peer: more than %d messages in a batch", MaxBatchMessages)
+			}
+			n++
+		}
+	}
+	return n, nil
+}
+
 // decoder counts what a batch has allocated so far.
 type decoder struct {
 	items int
+	// rafts and entries are slabs the batch's raft messages and entries
+	// are taken from; entryHint sizes the entries' first slab.
+	rafts     []raft.Message
+	entries   []raft.Entry
+	entryHint int
+}
+
+// newEntry takes an entry from the slab for the message whose entries
+// start at start there, and returns where they start now: a full slab is
+// replaced by a larger one, and the message's entries so far move with it
+// (a message's entries must be contiguous; earlier messages keep theirs in
+// the old slab).
+func (d *decoder) newEntry(start int) (*raft.Entry, int) {
+	if len(d.entries) == cap(d.entries) {
+		mine := d.entries[start:]
+		grown := make([]raft.Entry, len(mine), max(2*len(mine), d.entryHint, 16))
+		copy(grown, mine)
+		d.entries, start = grown, 0
+	}
+	d.entries = d.entries[:len(d.entries)+1]
+	return &d.entries[len(d.entries)-1], start
+}
+
+func (d *decoder) newRaftMessage() *raft.Message {
+	if len(d.rafts) == cap(d.rafts) {
+		d.rafts = make([]raft.Message, 0, 16)
+	}
+	d.rafts = d.rafts[:len(d.rafts)+1]
+	return &d.rafts[len(d.rafts)-1]
 }
 
 func (d *decoder) item() error {
@@ -245,8 +308,12 @@ func fields(buf []byte, fn func(r *reader, field, wire int) (handled bool, err e
 }
 
 func (d *decoder) peerMessage(buf []byte, m *session.PeerMessage) error {
-	return fields(buf, func(r *reader, field, wire int) (bool, error) {
-		var err error
+	r := reader{buf: buf}
+	for !r.done() {
+		field, wire, err := r.key()
+		if err != nil {
+			return err
+		}
 		var v uint64
 		var sub []byte
 		switch field {
@@ -261,7 +328,7 @@ func (d *decoder) peerMessage(buf []byte, m *session.PeerMessage) error {
 		case 4:
 			if sub, err = r.nested(wire); err == nil {
 				if m.Raft == nil {
-					m.Raft = &raft.Message{}
+					m.Raft = d.newRaftMessage()
 				}
 				err = d.raftMessage(sub, m.Raft)
 			}
@@ -294,15 +361,25 @@ func (d *decoder) peerMessage(buf []byte, m *session.PeerMessage) error {
 				err = d.keepAliveAck(sub, m.KeepAliveAck)
 			}
 		default:
-			return false, nil
+			err = r.skip(wire)
 		}
-		return true, err
-	})
+		if err != nil {
+			return fmt.Errorf("field %d: %w", field, err)
+		}
+	}
+	return nil
 }
 
 func (d *decoder) raftMessage(buf []byte, m *raft.Message) error {
-	return fields(buf, func(r *reader, field, wire int) (bool, error) {
-		var err error
+	// The entries go to the batch's slab, unless a repeated field merges
+	// into entries decoded before.
+	slab, start := m.Entries == nil, len(d.entries)
+	r := reader{buf: buf}
+	for !r.done() {
+		field, wire, err := r.key()
+		if err != nil {
+			return err
+		}
 		var v uint64
 		var t uint8
 		var sub []byte
@@ -325,8 +402,14 @@ func (d *decoder) raftMessage(buf []byte, m *raft.Message) error {
 		case 7:
 			if sub, err = r.nested(wire); err == nil {
 				if err = d.item(); err == nil {
-					m.Entries = append(m.Entries, raft.Entry{})
-					err = d.entry(sub, &m.Entries[len(m.Entries)-1])
+					var e *raft.Entry
+					if slab {
+						e, start = d.newEntry(start)
+					} else {
+						m.Entries = append(m.Entries, raft.Entry{})
+						e = &m.Entries[len(m.Entries)-1]
+					}
+					err = d.entry(sub, e)
 				}
 			}
 		case 8:
@@ -347,15 +430,25 @@ func (d *decoder) raftMessage(buf []byte, m *raft.Message) error {
 		case 13:
 			m.Round, err = r.uint(wire)
 		default:
-			return false, nil
+			err = r.skip(wire)
 		}
-		return true, err
-	})
+		if err != nil {
+			return fmt.Errorf("field %d: %w", field, err)
+		}
+	}
+	if slab && len(d.entries) > start {
+		m.Entries = d.entries[start:len(d.entries):len(d.entries)]
+	}
+	return nil
 }
 
 func (d *decoder) entry(buf []byte, e *raft.Entry) error {
-	return fields(buf, func(r *reader, field, wire int) (bool, error) {
-		var err error
+	r := reader{buf: buf}
+	for !r.done() {
+		field, wire, err := r.key()
+		if err != nil {
+			return err
+		}
 		var t uint8
 		switch field {
 		case 1:
@@ -368,10 +461,13 @@ func (d *decoder) entry(buf []byte, e *raft.Entry) error {
 		case 4:
 			e.Data, err = r.nested(wire)
 		default:
-			return false, nil
+			err = r.skip(wire)
 		}
-		return true, err
-	})
+		if err != nil {
+			return fmt.Errorf("field %d: %w", field, err)
+		}
+	}
+	return nil
 }
 
 func (d *decoder) snapshot(buf []byte, s *raft.Snapshot) error {
@@ -464,8 +560,12 @@ func (d *decoder) confState(buf []byte, c *raft.ConfState) error {
 }
 
 func (d *decoder) forward(buf []byte, f *session.Forward) error {
-	return fields(buf, func(r *reader, field, wire int) (bool, error) {
-		var err error
+	r := reader{buf: buf}
+	for !r.done() {
+		field, wire, err := r.key()
+		if err != nil {
+			return err
+		}
 		var v uint64
 		var s string
 		switch field {
@@ -482,15 +582,22 @@ func (d *decoder) forward(buf []byte, f *session.Forward) error {
 		case 5:
 			f.Address, err = r.string(wire)
 		default:
-			return false, nil
+			err = r.skip(wire)
 		}
-		return true, err
-	})
+		if err != nil {
+			return fmt.Errorf("field %d: %w", field, err)
+		}
+	}
+	return nil
 }
 
 func (d *decoder) forwardReply(buf []byte, f *session.ForwardReply) error {
-	return fields(buf, func(r *reader, field, wire int) (bool, error) {
-		var err error
+	r := reader{buf: buf}
+	for !r.done() {
+		field, wire, err := r.key()
+		if err != nil {
+			return err
+		}
 		var s string
 		switch field {
 		case 1:
@@ -505,40 +612,48 @@ func (d *decoder) forwardReply(buf []byte, f *session.ForwardReply) error {
 		case 5:
 			f.Message, err = r.string(wire)
 		default:
-			return false, nil
+			err = r.skip(wire)
 		}
-		return true, err
-	})
+		if err != nil {
+			return fmt.Errorf("field %d: %w", field, err)
+		}
+	}
+	return nil
 }
 
 func (d *decoder) keepAlive(buf []byte, k *session.KeepAlive) error {
-	return fields(buf, func(r *reader, field, wire int) (bool, error) {
-		return d.idAndStrings(r, field, wire, &k.ID, &k.Sessions)
-	})
+	return d.idAndStrings(buf, &k.ID, &k.Sessions)
 }
 
 func (d *decoder) keepAliveAck(buf []byte, k *session.KeepAliveAck) error {
-	return fields(buf, func(r *reader, field, wire int) (bool, error) {
-		return d.idAndStrings(r, field, wire, &k.ID, &k.Refused)
-	})
+	return d.idAndStrings(buf, &k.ID, &k.Refused)
 }
 
 // idAndStrings reads KeepAlive and KeepAliveAck, which share their shape:
 // 1 id, 2 repeated string.
-func (d *decoder) idAndStrings(r *reader, field, wire int, id *uint64, list *[]string) (bool, error) {
-	var err error
-	var s string
-	switch field {
-	case 1:
-		*id, err = r.uint(wire)
-	case 2:
-		if s, err = r.string(wire); err == nil {
-			if err = d.item(); err == nil {
-				*list = append(*list, s)
-			}
+func (d *decoder) idAndStrings(buf []byte, id *uint64, list *[]string) error {
+	r := reader{buf: buf}
+	for !r.done() {
+		field, wire, err := r.key()
+		if err != nil {
+			return err
 		}
-	default:
-		return false, nil
+		var s string
+		switch field {
+		case 1:
+			*id, err = r.uint(wire)
+		case 2:
+			if s, err = r.string(wire); err == nil {
+				if err = d.item(); err == nil {
+					*list = append(*list, s)
+				}
+			}
+		default:
+			err = r.skip(wire)
+		}
+		if err != nil {
+			return fmt.Errorf("field %d: %w", field, err)
+		}
 	}
-	return true, err
+	return nil
 }

@@ -259,6 +259,18 @@ func genStrings(t *rapid.T, label string) []string {
 	return s
 }
 
+func genAddresses(t *rapid.T) map[raft.NodeID]string {
+	m := rapid.MapOfN(rapid.Uint64(), rapid.String(), 0, 4).Draw(t, "addresses")
+	if len(m) == 0 {
+		return nil
+	}
+	out := make(map[raft.NodeID]string, len(m))
+	for id, a := range m {
+		out[raft.NodeID(id)] = a
+	}
+	return out
+}
+
 func genRaft(t *rapid.T) *raft.Message {
 	m := &raft.Message{
 		Type: raft.MessageType(rapid.Uint8().Draw(t, "type")), From: raft.NodeID(rapid.Uint64().Draw(t, "rfrom")),
@@ -266,6 +278,7 @@ func genRaft(t *rapid.T) *raft.Message {
 		LogTerm: rapid.Uint64().Draw(t, "logterm"), Index: rapid.Uint64().Draw(t, "index"),
 		Commit: rapid.Uint64().Draw(t, "commit"), Reject: rapid.Bool().Draw(t, "reject"),
 		RejectHint: rapid.Uint64().Draw(t, "hint"), Context: genBytes(t, "context"),
+		Round: rapid.Uint64().Draw(t, "round"),
 	}
 	for i := rapid.IntRange(0, 4).Draw(t, "entries"); i > 0; i-- {
 		m.Entries = append(m.Entries, raft.Entry{Term: rapid.Uint64().Draw(t, "eterm"), Index: rapid.Uint64().Draw(t, "eindex"),
@@ -273,7 +286,7 @@ func genRaft(t *rapid.T) *raft.Message {
 	}
 	if rapid.Bool().Draw(t, "snap") {
 		m.Snapshot = &raft.Snapshot{Meta: raft.SnapshotMeta{Index: rapid.Uint64().Draw(t, "sindex"), Term: rapid.Uint64().Draw(t, "sterm"),
-			Conf: raft.ConfState{Voters: genIDs(t, "voters"), Learners: genIDs(t, "learners")}}, Data: genBytes(t, "sdata")}
+			Conf: raft.ConfState{Voters: genIDs(t, "voters"), Learners: genIDs(t, "learners"), Addresses: genAddresses(t)}}, Data: genBytes(t, "sdata")}
 	}
 	return m
 }

@@ -1,9 +1,9 @@
 package peer
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strconv"
 	"time"
@@ -84,20 +84,19 @@ func (t *Transport) serve(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
+// readBody reads the body up to limit. The declared length sizes the
+// buffer only up to a MiB: a claim of a large body costs memory only as the
+// bytes actually arrive.
 func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
-	body := http.MaxBytesReader(w, r.Body, limit)
-	if r.ContentLength > 0 && r.ContentLength <= limit {
-		buf := make([]byte, r.ContentLength)
-		if _, err := io.ReadFull(body, buf); err != nil {
-			return nil, err
-		}
-		// Nothing may follow the declared length.
-		if n, _ := body.Read(make([]byte, 1)); n > 0 {
-			return nil, errors.New("body longer than its Content-Length")
-		}
-		return buf, nil
+	size := r.ContentLength
+	if size < 0 || size > 1<<20 {
+		size = 1 << 20
 	}
-	return io.ReadAll(body)
+	buf := bytes.NewBuffer(make([]byte, 0, size+1))
+	if _, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, limit)); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
 }
 
 // refuse answers an error, and logs it (at most once a second: a flood of

@@ -5,6 +5,8 @@ import (
 	"crypto/ed25519"
 	"io"
 	"net/http"
+	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -22,12 +24,16 @@ type signed struct {
 	body   []byte
 }
 
+var testNonces atomic.Uint64
+
+func nonce() string { return "test" + strconv.FormatUint(testNonces.Add(1), 10) }
+
 func sign(t *testing.T, url string, body []byte, key ed25519.PrivateKey, keyid string, now time.Time) signed {
 	req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
 	require.NoError(t, err)
 	req.Header.Set("Content-Type", contentType)
 	m := httpMessage{method: req.Method, target: req.URL, header: req.Header}
-	require.NoError(t, signRequest(&m, body, key, keyid, now))
+	require.NoError(t, signRequest(&m, body, key, keyid, nonce(), now))
 	return signed{url: url, header: req.Header, body: body}
 }
 
@@ -97,6 +103,13 @@ func TestRefusesBadRequestsAndKeepsWorking(t *testing.T) {
 			require.Contains(t, text, tc.why)
 		})
 	}
+	// A recording is no better on a connection of its own.
+	fresh := &http.Client{Transport: &http.Transport{TLSClientConfig: ClientTLSConfig(c.ca.Pool(), c.nodes[3].cred), ForceAttemptHTTP2: true}}
+	defer fresh.CloseIdleConnections()
+	code, text := good.send(t, fresh, http.MethodPost, url)
+	require.Equal(t, http.StatusUnauthorized, code, text)
+	require.Contains(t, text, "already seen")
+
 	code, _ = good.send(t, client, http.MethodGet, url)
 	require.Equal(t, http.StatusMethodNotAllowed, code)
 	code, _ = good.send(t, client, http.MethodPost, "https://"+receiver.addr+"/other")
@@ -114,7 +127,7 @@ func TestRefusesBadRequestsAndKeepsWorking(t *testing.T) {
 	sender.tr.Send([]session.PeerMessage{heartbeat(1, 1, 2, 21)})
 	got = receiver.waitFor(func(got []session.PeerMessage) bool { return len(got) == 3 })
 	require.Equal(t, []uint64{1, 20, 21}, []uint64{got[0].Raft.Term, got[1].Raft.Term, got[2].Raft.Term})
-	require.GreaterOrEqual(t, receiver.tr.Stats().Refused, uint64(14))
+	require.GreaterOrEqual(t, receiver.tr.Stats().Refused, uint64(15))
 }
 
 func TestRefusesOversizedBody(t *testing.T) {

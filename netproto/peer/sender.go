@@ -39,6 +39,8 @@ type peer struct {
 	// pending is the body of the next batch: messages encoded back to back.
 	pending []byte
 	count   int
+	// snapshots counts the MsgSnaps in pending.
+	snapshots int
 	// lastBatch sizes the next pending buffer.
 	lastBatch int
 
@@ -104,6 +106,9 @@ func (p *peer) enqueue(m *session.PeerMessage) bool {
 		return false
 	}
 	p.count++
+	if m.Raft != nil && m.Raft.Type == raft.MsgSnap {
+		p.snapshots++
+	}
 	p.mu.Unlock()
 	select {
 	case p.wake <- struct{}{}:
@@ -113,17 +118,26 @@ func (p *peer) enqueue(m *session.PeerMessage) bool {
 }
 
 // take removes the pending batch.
-func (p *peer) take() (body []byte, count int, address string) {
+func (p *peer) take() (body []byte, count, snapshots int, address string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	body, count, address = p.pending, p.count, p.address
+	body, count, snapshots, address = p.pending, p.count, p.snapshots, p.address
 	// The body now belongs to the request (the HTTP client may read it
 	// after the round trip returns), so the next batch gets a new buffer.
-	p.pending, p.count = nil, 0
+	p.pending, p.count, p.snapshots = nil, 0, 0
 	if count > 0 {
 		p.lastBatch = min(len(body), 1<<20)
 	}
-	return body, count, address
+	return body, count, snapshots, address
+}
+
+// reportSnapshots tells the host how a batch's snapshots ended.
+func (p *peer) reportSnapshots(snapshots int, ok bool) {
+	if hook := p.t.cfg.SnapshotSent; hook != nil {
+		for range snapshots {
+			hook(p.id, ok)
+		}
+	}
 }
 
 func (p *peer) run() {
@@ -137,11 +151,13 @@ func (p *peer) run() {
 		case <-p.wake:
 		}
 		for {
-			body, count, address := p.take()
+			body, count, snapshots, address := p.take()
 			if count == 0 {
 				break
 			}
-			if err := p.post(address, body); err != nil {
+			err := p.post(address, body)
+			p.reportSnapshots(snapshots, err == nil)
+			if err != nil {
 				p.t.failed.Add(1)
 				if backoff == 0 {
 					p.t.cfg.Logger.Warn("peer unreachable; retrying with backoff", "peer", p.id, "address", address, "err", err)
@@ -179,7 +195,7 @@ func (p *peer) post(address string, body []byte) error {
 	}
 	req.Header.Set("Content-Type", contentType)
 	m := httpMessage{method: req.Method, target: req.URL, header: req.Header}
-	if err := signRequest(&m, body, p.t.cfg.Key, p.t.keyid, p.t.cfg.Now()); err != nil {
+	if err := signRequest(&m, body, p.t.cfg.Key, p.t.keyid, p.t.nonce(), p.t.cfg.Now()); err != nil {
 		return err
 	}
 	resp, err := p.client.Do(req)

@@ -2,7 +2,6 @@ package peer
 
 import (
 	"crypto/ed25519"
-	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
@@ -101,7 +100,7 @@ func (m *httpMessage) componentValue(name string) (string, error) {
 
 // signatureParams serializes the "@signature-params" value (§2.3), which is
 // also the Signature-Input member's value.
-func signatureParams(components []string, created int64, keyid, alg string) string {
+func signatureParams(components []string, created int64, keyid, alg, nonce string) string {
 	var b strings.Builder
 	b.WriteByte('(')
 	for i, c := range components {
@@ -117,6 +116,10 @@ func signatureParams(components []string, created int64, keyid, alg string) stri
 	if alg != "" {
 		b.WriteString(";alg=")
 		b.WriteString(quoteString(alg))
+	}
+	if nonce != "" {
+		b.WriteString(";nonce=")
+		b.WriteString(quoteString(nonce))
 	}
 	return b.String()
 }
@@ -155,17 +158,14 @@ func contentDigest(body []byte) string {
 }
 
 // signRequest adds Date, Content-Digest, Signature-Input and Signature to a
-// request whose method, URL and body are final.
-func signRequest(m *httpMessage, body []byte, key ed25519.PrivateKey, keyid string, now time.Time) error {
+// request whose method, URL and body are final. nonce must differ between
+// requests: Ed25519 is deterministic and created counts seconds, so two
+// equal batches in one second (Raft may well repeat a message) would
+// otherwise carry the same signature and the second be refused as a replay.
+func signRequest(m *httpMessage, body []byte, key ed25519.PrivateKey, keyid, nonce string, now time.Time) error {
 	m.header.Set("Date", now.UTC().Format(http.TimeFormat))
 	m.header.Set("Content-Digest", contentDigest(body))
-	params := signatureParams(coveredComponents, now.Unix(), keyid, algEd25519)
-	// havend: a nonce (§2.3), so that two equal batches within one second
-	// (a repeated heartbeat answer) do not sign alike and get refused as
-	// replays; the verifier signs over the parameters as received.
-	var nonce [12]byte
-	_, _ = rand.Read(nonce[:])
-	params += ";nonce=" + quoteString(base64.RawURLEncoding.EncodeToString(nonce[:]))
+	params := signatureParams(coveredComponents, now.Unix(), keyid, algEd25519, nonce)
 	base, err := signatureBase(m, coveredComponents, params)
 	if err != nil {
 		return err

@@ -2,7 +2,9 @@ package peer
 
 import (
 	"crypto/ed25519"
+	"crypto/rand"
 	"crypto/tls"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -58,6 +60,13 @@ type Config struct {
 	MaxBodyBytes int64
 	// RequestTimeout bounds one batch's round trip (plus a second per MiB).
 	RequestTimeout time.Duration
+
+	// SnapshotSent, if set, is told how each MsgSnap's batch ended: ok once
+	// the peer accepted it, not ok if it failed (the host passes this to
+	// raft's ReportSnapshot, so the leader retries without waiting for an
+	// election timeout). Called from the peer's sender goroutine, never
+	// from Send; it must not block long.
+	SnapshotSent func(to raft.NodeID, ok bool)
 }
 
 // Stats counts what a Transport did, for metrics and tests.
@@ -86,6 +95,11 @@ type Transport struct {
 	// http1 makes new senders speak HTTP/1.1 (keep-alive) instead of
 	// HTTP/2: a benchmark's knob.
 	http1 bool
+
+	// nonces are noncePrefix (random, per Transport: a restarted node
+	// does not repeat its predecessor's) and a counter.
+	noncePrefix string
+	nonceSeq    atomic.Uint64
 
 	sent, dropped, batches, failed, received, refused atomic.Uint64
 	lastRefusalLog                                    atomic.Int64
@@ -131,13 +145,23 @@ func New(cfg Config) (*Transport, error) {
 		}
 		keys[keyID(id)] = k
 	}
+	var prefix [8]byte
+	if _, err := rand.Read(prefix[:]); err != nil {
+		return nil, err
+	}
 	return &Transport{
-		cfg:      cfg,
-		keyid:    keyID(cfg.ID),
-		verifier: verifier{keys: keys, window: cfg.ReplayWindow, required: coveredComponents},
-		replay:   newReplayCache(cfg.ReplayWindow, maxReplayEntries),
-		peers:    make(map[raft.NodeID]*peer),
+		noncePrefix: base64.RawURLEncoding.EncodeToString(prefix[:]) + ".",
+		cfg:         cfg,
+		keyid:       keyID(cfg.ID),
+		verifier:    verifier{keys: keys, window: cfg.ReplayWindow, required: coveredComponents},
+		replay:      newReplayCache(cfg.ReplayWindow, maxReplayEntries),
+		peers:       make(map[raft.NodeID]*peer),
 	}, nil
+}
+
+// nonce is a value no other request of this node carries.
+func (t *Transport) nonce() string {
+	return t.noncePrefix + strconv.FormatUint(t.nonceSeq.Add(1), 36)
 }
 
 // keyID is a node's keyid: its id in decimal.

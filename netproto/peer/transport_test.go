@@ -6,8 +6,10 @@ import (
 	"crypto/tls"
 	"io"
 	"log"
+	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -64,6 +66,7 @@ func (c *testCluster) start(t testing.TB, cred *Node, addr string, tweak func(*C
 		ID: cred.ID, Key: cred.Key, Keys: c.keys,
 		ServerTLS: ServerTLSConfig(c.ca.Pool(), cred), ClientTLS: ClientTLSConfig(c.ca.Pool(), cred),
 		Deliver: n.deliver,
+		Logger:  testLogger(t),
 	}
 	if tweak != nil {
 		tweak(&cfg)
@@ -236,6 +239,10 @@ func TestDeadPeerDoesNotBlockOthers(t *testing.T) {
 	closed.Close()
 
 	sender := c.nodes[1].tr
+	// The black hole holds a request for as long as the test runs: had Send
+	// or the live peer's sender waited on it even once, the test would
+	// hang instead of finishing.
+	sender.cfg.RequestTimeout = time.Hour
 	sender.SetPeer(3, hole.Addr().String())
 	sender.SetPeer(4, closedAddr)
 
@@ -295,7 +302,7 @@ func TestPeerOutsideTheCAIsRefusedByTLS(t *testing.T) {
 	req, err := http.NewRequest(http.MethodPost, "https://"+c.nodes[2].addr+BatchPath, bytes.NewReader(body))
 	require.NoError(t, err)
 	m := httpMessage{method: req.Method, target: req.URL, header: req.Header}
-	require.NoError(t, signRequest(&m, body, c.nodes[1].cred.Key, "1", time.Now()))
+	require.NoError(t, signRequest(&m, body, c.nodes[1].cred.Key, "1", "n1", time.Now()))
 	resp, err := client.Do(req)
 	if err == nil {
 		resp.Body.Close()
@@ -349,4 +356,84 @@ func TestNewRefusesIncompleteConfig(t *testing.T) {
 		_, err := New(cfg)
 		require.Error(t, err)
 	}
+}
+
+// testLogger logs through t, so a failing test shows the transport's view.
+func testLogger(t testing.TB) *slog.Logger {
+	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
+}
+
+type testWriter struct{ t testing.TB }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
+}
+
+// TestIdenticalBatchesInOneSecondAreDelivered: Raft may send the same
+// message twice within a second (a repeated probe or answer); Ed25519 is
+// deterministic, so without a nonce the second batch would carry the same
+// signature and be refused as a replay.
+func TestIdenticalBatchesInOneSecondAreDelivered(t *testing.T) {
+	frozen := time.Now()
+	c := newTestCluster(t)
+	ca, creds, err := DevCluster(1, 2)
+	require.NoError(t, err)
+	c.ca = ca
+	for id, cred := range creds {
+		c.keys[id] = cred.Public()
+	}
+	clock := func(cfg *Config) { cfg.Now = func() time.Time { return frozen } }
+	a := c.start(t, creds[1], "127.0.0.1:0", clock)
+	b := c.start(t, creds[2], "127.0.0.1:0", clock)
+	a.tr.SetPeer(2, b.addr)
+	for i := 1; i <= 3; i++ {
+		a.tr.Send([]session.PeerMessage{heartbeat(1, 1, 2, 5)})
+		b.waitFor(func(got []session.PeerMessage) bool { return len(got) == i })
+	}
+	require.Zero(t, a.tr.Stats().Failed)
+}
+
+func TestSnapshotSentReportsHowSnapshotsEnded(t *testing.T) {
+	type report struct {
+		to raft.NodeID
+		ok bool
+	}
+	reports := make(chan report, 16)
+	c := newTestCluster(t)
+	ca, creds, err := DevCluster(1, 2)
+	require.NoError(t, err)
+	c.ca = ca
+	for id, cred := range creds {
+		c.keys[id] = cred.Public()
+	}
+	a := c.start(t, creds[1], "127.0.0.1:0", func(cfg *Config) {
+		cfg.SnapshotSent = func(to raft.NodeID, ok bool) { reports <- report{to, ok} }
+	})
+	b := c.start(t, creds[2], "127.0.0.1:0", nil)
+	closed, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	deadAddr := closed.Addr().String()
+	closed.Close()
+	a.tr.SetPeer(2, b.addr)
+	a.tr.SetPeer(4, deadAddr)
+
+	snap := func(to raft.NodeID) session.PeerMessage {
+		return session.PeerMessage{Group: 1, From: 1, To: to, Raft: &raft.Message{Type: raft.MsgSnap, From: 1, To: to, Term: 2,
+			Snapshot: &raft.Snapshot{Meta: raft.SnapshotMeta{Index: 10, Term: 2, Conf: raft.ConfState{Voters: []raft.NodeID{1, 2}}}, Data: []byte("state")}}}
+	}
+	a.tr.Send([]session.PeerMessage{snap(2), heartbeat(1, 1, 2, 2)})
+	a.tr.Send([]session.PeerMessage{snap(4)})
+	got := map[raft.NodeID]bool{}
+	for len(got) < 2 {
+		select {
+		case r := <-reports:
+			got[r.to] = r.ok
+		case <-time.After(20 * time.Second):
+			t.Fatalf("reports so far: %v", got)
+		}
+	}
+	require.Equal(t, map[raft.NodeID]bool{2: true, 4: false}, got)
+	msgs := b.waitFor(func(got []session.PeerMessage) bool { return len(got) == 2 })
+	require.Equal(t, []byte("state"), msgs[0].Raft.Snapshot.Data)
 }

@@ -110,6 +110,16 @@ type reader struct {
 func (r *reader) done() bool { return r.off >= len(r.buf) }
 
 func (r *reader) uvarint() (uint64, error) {
+	// Most keys and many values fit in one byte.
+	if r.off < len(r.buf) && r.buf[r.off] < 0x80 {
+		v := r.buf[r.off]
+		r.off++
+		return uint64(v), nil
+	}
+	return r.uvarintSlow()
+}
+
+func (r *reader) uvarintSlow() (uint64, error) {
 	v, n := binary.Uvarint(r.buf[r.off:])
 	if n == 0 {
 		return 0, errTruncated
