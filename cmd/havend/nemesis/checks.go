@@ -262,15 +262,39 @@ func resolveEnd(s *session, observers map[string]*watchRec, ops []*op) uint64 {
 
 // buildHistory makes the linearizability History: every operation, and
 // one EndSession per ended session.
-func buildHistory(r *recorder, observers map[string]*watchRec, tl []fault, extraRow int) *linearizability.History {
+//
+// A push or update whose client never learned the outcome is resolved from
+// the observer of its path when that stream is complete (complete: it
+// reached the final read's version with no reset): every write's data is
+// unique, so the event carrying it gives its index, and no such event means
+// it never committed. That pins down what would otherwise double the search.
+func buildHistory(r *recorder, observers map[string]*watchRec, tl []fault, extraRow int, complete bool) (*linearizability.History, map[string]int) {
 	h := &linearizability.History{}
+	counts := map[string]int{}
 	ts := func(t time.Time) int64 { return int64(t.Sub(r.t0)) }
 	for _, o := range r.ops {
 		id := h.Begin(o.row, o.in, ts(o.call))
 		if o.out != nil {
 			h.End(id, *o.out, ts(o.ret))
+			continue
+		}
+		h.Unknown(id)
+		obs := observers[o.in.Path]
+		if !complete || obs == nil || obs.reset || (o.in.Op != linearizability.PushItem && o.in.Op != linearizability.UpdateItem) {
+			counts["unknown "+o.in.Op.String()]++
+			continue
+		}
+		kind := client.KindPush
+		if o.in.Op == linearizability.UpdateItem {
+			kind = client.KindUpdate
+		}
+		i := slices.IndexFunc(obs.events, func(ev client.Event) bool { return ev.Kind == kind && string(ev.Item.Data) == o.in.Data })
+		if i >= 0 {
+			h.Resolve(id, linearizability.ListsOutput{Code: linearizability.CodeOK, Version: obs.events[i].Version})
+			counts["resolved committed "+o.in.Op.String()]++
 		} else {
-			h.Unknown(id)
+			h.Resolve(id, linearizability.ListsOutput{Code: linearizability.CodeUnavailable})
+			counts["resolved never committed "+o.in.Op.String()]++
 		}
 	}
 	for i, s := range r.sessions {
@@ -280,6 +304,11 @@ func buildHistory(r *recorder, observers map[string]*watchRec, tl []fault, extra
 		in := linearizability.ListsInput{Op: linearizability.EndSession, Session: s.id}
 		id := h.Begin(extraRow+i%8, in, ts(s.endCall))
 		v := resolveEnd(s, observers, r.ops)
+		if v == 0 {
+			counts["unresolved session end"]++
+		} else {
+			counts["resolved session end"]++
+		}
 		switch {
 		case v == 0:
 			h.Unknown(id)
@@ -292,5 +321,5 @@ func buildHistory(r *recorder, observers map[string]*watchRec, tl []fault, extra
 	for _, f := range tl {
 		h.Annotate(linearizability.Annotation{Start: ts(f.Start), End: ts(f.End), Text: f.Text, Color: "#ff9191"})
 	}
-	return h
+	return h, counts
 }

@@ -75,7 +75,7 @@ func report(t *testing.T, o options, res *result) {
 	for _, f := range res.verdicts.failures {
 		t.Logf("FAIL: %s", f)
 	}
-	if res.failed() {
+	if res.failed() || os.Getenv("HAVEN_NEMESIS_KEEP") != "" {
 		t.Logf("run directory (history, porcupine HTML, faults, node logs): %s", res.dir)
 	} else {
 		os.RemoveAll(res.dir)

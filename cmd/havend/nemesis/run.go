@@ -172,7 +172,7 @@ func run(o options) (*result, error) {
 		}
 		return out, true
 	}
-	catchUp := func(final map[string]client.List) {
+	catchUp := func(final map[string]client.List) bool {
 		until := time.Now().Add(30 * time.Second)
 		for time.Now().Before(until) {
 			obsMu.Lock()
@@ -189,10 +189,11 @@ func run(o options) (*result, error) {
 			}
 			obsMu.Unlock()
 			if !behind {
-				return
+				return true
 			}
 			time.Sleep(100 * time.Millisecond)
 		}
+		return false
 	}
 
 	// No acknowledged write lost: read while the last sessions live.
@@ -217,11 +218,12 @@ func run(o options) (*result, error) {
 	const deadBound = 15 * time.Second
 	time.Sleep(5*time.Second + deadBound)
 	final, ok := readAll()
+	complete := false
 	if ok {
 		r.mu.Lock()
 		checkDead(v, r.sessions, final)
 		r.mu.Unlock()
-		catchUp(final)
+		complete = catchUp(final)
 		obsMu.Lock()
 		r.mu.Lock()
 		checkWatches(v, observers, r.watches, r.ops, final)
@@ -234,7 +236,8 @@ func run(o options) (*result, error) {
 	// Linearizability, by porcupine on the existing Lists model.
 	obsMu.Lock()
 	r.mu.Lock()
-	h := buildHistory(r, observers, tl.all(), o.workers+1)
+	h, counts := buildHistory(r, observers, tl.all(), o.workers+1, complete)
+	v.note("outcomes not answered: %v", counts)
 	res.ops = len(r.ops)
 	r.mu.Unlock()
 	obsMu.Unlock()

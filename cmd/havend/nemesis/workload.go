@@ -153,6 +153,8 @@ func worker(ctx context.Context, r *recorder, row int, endpoints []string, seed 
 				continue
 			default:
 			}
+			// Think time: fewer operations keep porcupine's search short.
+			time.Sleep(time.Duration(20+rng.IntN(60)) * time.Millisecond)
 			path := paths[rng.IntN(len(paths))]
 			octx, cancel := context.WithTimeout(ctx, 5*time.Second)
 			in := linearizability.ListsInput{Path: path, Session: s.id}
