@@ -240,8 +240,11 @@ func endSession(r *recorder, s *session, close bool) {
 	}
 }
 
+// isExpired reports whether the session ended by expiry (not by Close:
+// CodeOf counts ErrClosed as SessionExpired too).
 func isExpired(c *client.Client) bool {
-	return client.CodeOf(c.Err()) == fsm.SessionExpired
+	err := c.Err()
+	return err != nil && !errors.Is(err, client.ErrClosed) && client.CodeOf(err) == fsm.SessionExpired
 }
 
 // watchPath registers a watch and records what it delivers until it ends.
