@@ -54,7 +54,12 @@ func nemesis(ctx context.Context, c *cluster, rng *rand.Rand, tl *timeline, logf
 		if lead >= 0 && rng.IntN(2) == 0 {
 			victim = lead
 		}
+		// Some faults outlast a 5 s ttl: a client on the wrong side must
+		// move to where the leader is, or its session expires.
 		hold := between(time.Second, 4*time.Second)
+		if rng.IntN(3) == 0 {
+			hold = between(5*time.Second, 8*time.Second)
+		}
 		start := time.Now()
 		var text string
 		switch k := rng.IntN(6); k {

@@ -196,6 +196,16 @@ func run(o options) (*result, error) {
 		return false
 	}
 
+	// Sessions that expired under a client still using them; the last
+	// sessions are checked before the end below.
+	r.mu.Lock()
+	for _, s := range r.sessions {
+		if s.how == "live" && isExpired(s.client) {
+			s.how, s.endCall = "expired", s.start
+		}
+	}
+	checkNoLiveExpiry(v, r.sessions)
+	r.mu.Unlock()
 	// No acknowledged write lost: read while the last sessions live.
 	if final, ok := readAll(); ok {
 		r.mu.Lock()
