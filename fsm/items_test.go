@@ -1,7 +1,9 @@
 package fsm
 
 import (
+	"math/rand/v2"
 	"runtime"
+	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -129,4 +131,81 @@ func TestFrozenStateSerialisesAsOfItsFreeze(t *testing.T) {
 	require.Equal(t, want, <-done)
 	require.Equal(t, want, frozen.Serialize(), "serialising twice gives the same bytes")
 	require.NotEqual(t, want, h.m.Snapshot())
+}
+
+// The chunked sequence against a plain slice, over many random changes to
+// long lists: the same items in the same order, a sound chunk structure,
+// and every frozen view still what it was when frozen.
+func TestItemsMatchAPlainSlice(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 7))
+	var s items
+	var model []Item
+	type frozenAt struct {
+		view items
+		want []Item
+	}
+	var views []frozenAt
+	version := uint64(0)
+	for step := range 20000 {
+		switch op := r.IntN(10); {
+		case op < 5 || len(model) == 0:
+			version += 1 + uint64(r.IntN(3))
+			item := Item{Version: version, Modified: version}
+			s.push(item)
+			model = append(model, item)
+		case op < 7:
+			i := r.IntN(len(model))
+			p, found := s.find(model[i].Version)
+			require.True(t, found)
+			item := model[i]
+			item.Modified = uint64(step) + 1<<32
+			s.replace(p, item)
+			model[i] = item
+		case op < 9:
+			i := r.IntN(len(model))
+			p, found := s.find(model[i].Version)
+			require.True(t, found)
+			s.remove(p)
+			model = append(model[:i:i], model[i+1:]...)
+		case r.IntN(20) > 0:
+			// Now and then (rarely, so lists grow long): remove every item
+			// whose version is divisible by a small k, as a session end.
+			continue
+		default:
+			k := uint64(2 + r.IntN(5))
+			var gone, kept []Item
+			for _, item := range model {
+				if item.Version%k == 0 {
+					gone = append(gone, item)
+				} else {
+					kept = append(kept, item)
+				}
+			}
+			var removed []Item
+			n := s.removeEach(func(item Item) bool { return item.Version%k == 0 }, func(item Item) { removed = append(removed, item) })
+			require.Equal(t, len(gone), n)
+			require.Equal(t, gone, removed)
+			model = kept
+		}
+		if step%97 == 0 {
+			require.NoError(t, s.check())
+			require.Equal(t, len(model), s.n)
+			if len(model) > 0 {
+				require.Equal(t, model, s.flat())
+			}
+			if _, found := s.find(version + 1); found {
+				t.Fatal("found a version never pushed")
+			}
+			views = append(views, frozenAt{view: s.frozen(), want: slices.Clone(model)})
+		}
+	}
+	longest := 0
+	for _, v := range views {
+		require.Equal(t, len(v.want), v.view.n)
+		if len(v.want) > 0 {
+			require.Equal(t, v.want, v.view.flat())
+		}
+		longest = max(longest, len(v.want))
+	}
+	require.Greater(t, longest, 10*chunkItems, "long lists were tried")
 }

@@ -46,6 +46,11 @@ type Result struct {
 	// Info is porcupine's linearization data when Check computed it (when it
 	// wrote a visualization): partial linearizations, for further analysis.
 	Info porcupine.LinearizationInfo
+	// Culprit, for an illegal history of operations, names the first
+	// partition that has no linearization (for the lists model, one list
+	// path) and the first operation, by call time, that its longest
+	// partial linearization leaves out: where to start reading.
+	Culprit string
 }
 
 // CheckOption adjusts Check.
@@ -84,11 +89,71 @@ func WithAnnotations(annotations ...Annotation) CheckOption {
 // recording the partial linearizations the visualization needs, so a
 // failing check can take up to twice the timeout.
 func Check(model porcupine.Model, ops []porcupine.Operation, timeout time.Duration, options ...CheckOption) (Result, error) {
-	return check(model, options,
+	res, err := check(model, options,
 		func() porcupine.CheckResult { return porcupine.CheckOperationsTimeout(model, ops, timeout) },
 		func() (porcupine.CheckResult, porcupine.LinearizationInfo) {
 			return porcupine.CheckOperationsVerbose(model, ops, timeout)
 		})
+	if res.Verdict == VerdictIllegal {
+		res.Culprit = culprit(model, ops, &res.Info)
+	}
+	return res, err
+}
+
+// culprit finds the first partition without a linearization and the first
+// operation its longest partial linearization cannot place. Porcupine
+// checks the partitions model.Partition returns, in that order.
+func culprit(model porcupine.Model, ops []porcupine.Operation, info *porcupine.LinearizationInfo) string {
+	parts := [][]porcupine.Operation{ops}
+	if model.Partition != nil {
+		parts = model.Partition(ops)
+	}
+	partials := info.PartialLinearizationsOperations()
+	type key struct {
+		client        int
+		call, return_ int64
+	}
+	describe := func(op porcupine.Operation) string {
+		if model.DescribeOperation != nil {
+			return model.DescribeOperation(op.Input, op.Output)
+		}
+		return fmt.Sprintf("%v -> %v", op.Input, op.Output)
+	}
+	for i, part := range parts {
+		if i >= len(partials) {
+			break
+		}
+		var best []porcupine.Operation
+		for _, pl := range partials[i] {
+			if len(pl) > len(best) {
+				best = pl
+			}
+		}
+		if len(best) >= len(part) {
+			continue
+		}
+		placed := map[key]bool{}
+		for _, op := range best {
+			placed[key{op.ClientId, op.Call, op.Return}] = true
+		}
+		var first *porcupine.Operation
+		for j := range part {
+			op := &part[j]
+			if !placed[key{op.ClientId, op.Call, op.Return}] && (first == nil || op.Call < first.Call) {
+				first = op
+			}
+		}
+		if first == nil {
+			continue
+		}
+		last := "none"
+		if len(best) > 0 {
+			last = describe(best[len(best)-1])
+		}
+		return fmt.Sprintf("partition %d of %d (%d operations) has no linearization: the longest places %d, the last of them %s; it cannot place %s (client %d, called at %d, returned at %d)",
+			i+1, len(parts), len(part), len(best), last, describe(*first), first.ClientId, first.Call, first.Return)
+	}
+	return ""
 }
 
 // CheckEvents is Check for a history of call and return events without

@@ -128,3 +128,16 @@ func TestPorcupineAnnotationsDefaultTheRow(t *testing.T) {
 		{Tag: "n1", Start: 3, End: 3, Description: "leader n1", BackgroundColor: "#efaefc"},
 	}, converted)
 }
+
+func TestCheckNamesTheListAndOperationThatFail(t *testing.T) {
+	ops := append([]porcupine.Operation{
+		listOp(2, 0, 5, pushIn("/data/b", "s2", "y"), okAt(3)),
+		listOp(2, 6, 9, readIn("/data/b"), listed(3, item(3, "s2", "y"))),
+	}, staleReadHistory...)
+	result, err := Check(ListsModel, ops, time.Minute, VisualizeTo(filepath.Join(t.TempDir(), "h.html")))
+	require.NoError(t, err)
+	require.Equal(t, VerdictIllegal, result.Verdict)
+	require.Contains(t, result.Culprit, "read(/data/a) -> v0 []", "the stale read is the operation that cannot be placed")
+	require.Contains(t, result.Culprit, `push(/data/a, s1, "x") -> OK @5`, "after the push it should have seen")
+	require.NotContains(t, result.Culprit, "/data/b", "the other list is linearizable")
+}

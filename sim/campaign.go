@@ -36,6 +36,9 @@ func ReplayCommand(cfg Config) string {
 	if cfg.Keys != 100 {
 		fmt.Fprintf(&b, " -keys %d", cfg.Keys)
 	}
+	if cfg.Knobs != "" {
+		fmt.Fprintf(&b, " -knobs %s", cfg.Knobs)
+	}
 	fmt.Fprintf(&b, " -trace seed-%d.trace -viz seed-%d.html", cfg.Seed, cfg.Seed)
 	return b.String()
 }
@@ -54,6 +57,9 @@ type Campaign struct {
 	// a single seed they are used as given; for several, the seed number is
 	// put before the extension, and only failing seeds write them.
 	TracePath, VisualizationPath string
+	// HistoryPath, if set, is where each seed writes its history (the
+	// seed number goes before the extension when there are several).
+	HistoryPath string
 	// Progress, if set, is called after each seed, from one goroutine at a
 	// time.
 	Progress func(done, total int, r *Result)
@@ -161,6 +167,7 @@ func (c *Campaign) runSeed(seed uint64, single bool) Result {
 	cfg := c.Base
 	cfg.Seed = seed
 	cfg.VisualizationPath = seedPath(c.VisualizationPath, seed, single)
+	cfg.HistoryPath = seedPath(c.HistoryPath, seed, single)
 	// One seed writes its visualization whatever the verdict; a campaign
 	// only those of histories that are not linearizable.
 	cfg.VisualizeAlways = single

@@ -43,6 +43,11 @@ type checker struct {
 	digests map[uint64]uint64
 	// acked maps the index of each acknowledged write to its term.
 	ackedAt map[uint64]uint64
+	// lastVote is the highest term in which each node granted a vote.
+	lastVote map[raft.NodeID]uint64
+	// firstCommits holds, by term, when each term's leader first
+	// committed an entry of its own.
+	firstCommits []firstCommit
 }
 
 type voteKey struct {
@@ -64,12 +69,13 @@ type truthEntry struct {
 
 func newChecker(w *World) checker {
 	return checker{
-		w:       w,
-		leaders: map[uint64]raft.NodeID{},
-		votes:   map[voteKey]raft.NodeID{},
-		chains:  map[entryKey]uint64{},
-		digests: map[uint64]uint64{},
-		ackedAt: map[uint64]uint64{},
+		w:        w,
+		leaders:  map[uint64]raft.NodeID{},
+		votes:    map[voteKey]raft.NodeID{},
+		chains:   map[entryKey]uint64{},
+		digests:  map[uint64]uint64{},
+		ackedAt:  map[uint64]uint64{},
+		lastVote: map[raft.NodeID]uint64{},
 	}
 }
 
@@ -140,12 +146,26 @@ func (c *checker) committed(n *node, upto uint64) error {
 			c.truth[i-1].committedBy = min(c.truth[i-1].committedBy, n.term)
 		case i == t+1:
 			c.truth = append(c.truth, truthEntry{chain: e.chain, entry: e.Entry, committedBy: n.term})
+			if e.Type == raft.EntryConfChange {
+				c.w.committedConfChange(&e.Entry)
+			}
+			if o, ok := c.w.workload.(committedObserver); ok {
+				if err := o.committedEntry(c.w, &e.Entry); err != nil {
+					return err
+				}
+			}
 		default:
 			return c.w.errorf("node %d commits entry %d, but the committed log known so far ends at %d", n.id, i, t)
 		}
 	}
 	n.truthChecked = max(n.truthChecked, upto)
 	return nil
+}
+
+// committedObserver is a workload that checks each entry as it joins the
+// committed log.
+type committedObserver interface {
+	committedEntry(w *World, e *raft.Entry) error
 }
 
 // leaderCommit checks the commit rule of §5.4.2 (Figure 8) where a leader
@@ -188,7 +208,9 @@ func (c *checker) apply(n *node, e *raft.Entry) error {
 func (c *checker) snapshotState(n *node, index, digest uint64) error {
 	if d, ok := c.digests[index]; ok {
 		if d != digest {
-			return c.w.errorf("State Machine Safety violated: node %d's state at index %d differs from another node's at the same index", n.id, index)
+			// Every entry a node applies was checked against the committed
+			// log (apply), so the logs agree: the state machine is at fault.
+			return c.w.errorf("state machine bug: node %d's state at index %d differs from another node's at the same index, though both applied the same committed log (the state machine is not deterministic, or its snapshot or restore loses state)", n.id, index)
 		}
 		return nil
 	}
@@ -247,6 +269,7 @@ func (c *checker) beforeSend(n *node, m *raft.Message) error {
 			return c.w.errorf("node %d votes for %d in term %d after voting for %d in that term (Figure 2: votedFor)", n.id, m.To, m.Term, prev)
 		}
 		c.votes[k] = m.To
+		c.lastVote[n.id] = max(c.lastVote[n.id], m.Term)
 		d := &n.disk.durable.hard
 		if d.Term < m.Term || (d.Term == m.Term && d.Vote != m.To) {
 			return c.w.errorf("node %d grants its vote in term %d to %d before the vote is durable (durable term %d, vote %d)", n.id, m.Term, m.To, d.Term, d.Vote)
@@ -288,7 +311,7 @@ func (c *checker) convergedState() error {
 			continue
 		}
 		if n.applied == first.applied && n.app.digest() != first.app.digest() {
-			return c.w.errorf("State Machine Safety violated: nodes %d and %d applied through %d but hold different states", first.id, n.id, n.applied)
+			return c.w.errorf("state machine bug: nodes %d and %d applied the same committed log through %d but hold different states", first.id, n.id, n.applied)
 		}
 	}
 	return nil

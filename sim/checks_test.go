@@ -154,7 +154,7 @@ func TestCheckerCatches(t *testing.T) {
 		w := checkWorld(t)
 		require.NoError(t, w.check.snapshotState(w.nodes[0], 10, 111))
 		require.NoError(t, w.check.snapshotState(w.nodes[1], 10, 111))
-		require.ErrorContains(t, w.check.snapshotState(w.nodes[2], 10, 222), "State Machine Safety")
+		require.ErrorContains(t, w.check.snapshotState(w.nodes[2], 10, 222), "state machine bug")
 	})
 	t.Run("acknowledged write not committed", func(t *testing.T) {
 		w := checkWorld(t)

@@ -52,6 +52,27 @@ type kvWorkload struct {
 	latency       Histogram
 	acked         int
 	unknown       int
+	// committedOp maps each operation whose put is in the committed log to
+	// its index: a client write is committed once.
+	committedOp map[uint64]uint64
+}
+
+// committedEntry checks a put as it joins the committed log: a client
+// write is committed once, however often it was retried or delivered.
+func (wl *kvWorkload) committedEntry(w *World, e *raft.Entry) error {
+	p, err := decodePut(e.Data)
+	if err != nil {
+		return nil
+	}
+	if wl.committedOp == nil {
+		wl.committedOp = map[uint64]uint64{}
+	}
+	if prev, dup := wl.committedOp[p.op]; dup {
+		return w.errorf("double commit: the write of operation %d (client %d, put %s=%s) is committed at index %d and again at index %d",
+			p.op, p.client, p.key, p.value, prev, e.Index)
+	}
+	wl.committedOp[p.op] = e.Index
+	return nil
 }
 
 type kvOpInfo struct {
@@ -331,7 +352,11 @@ func checkLinearizable(w *World, cfg *Config, model porcupine.Model, ops []porcu
 		if result.VisualizationPath != "" {
 			where = " (visualization: " + result.VisualizationPath + ")"
 		}
-		return fmt.Errorf("linearizability violated: the history of %d %s has no linearization%s", len(ops), what, where)
+		culprit := ""
+		if result.Culprit != "" {
+			culprit = ": " + result.Culprit
+		}
+		return fmt.Errorf("linearizability violated: the history of %d %s has no linearization%s%s", len(ops), what, culprit, where)
 	}
 	return nil
 }

@@ -126,6 +126,13 @@ func (c *coreReplica) observed(rd *hostReady) error {
 			return err
 		}
 	}
+	if len(rd.core.CommittedEntries) > 0 || rd.snapshot != nil {
+		// fsm's own invariants, on the node's machine as it applied them
+		// (the session truth checks the log's image after every entry).
+		if err := c.core.Machine().CheckInvariants(); err != nil {
+			return n.w.errorf("state machine bug: node %d's fsm breaks an invariant after applying through %d: %v", n.id, n.applied, err)
+		}
+	}
 	c.wl.coreObserved(n, rd)
 	return nil
 }

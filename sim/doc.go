@@ -31,8 +31,9 @@
 // there is no "if simulated" anywhere in them. Time is measured in ticks: one
 // tick is 10 ms of virtual time (TickInterval), an election timeout is 10 to
 // 19 ticks (ElectionTicks), a heartbeat goes out every tick (HeartbeatTicks);
-// every node runs with PreVote and CheckQuorum on. The service core also
-// reads a clock, in milliseconds: the node's own, which drifts with it.
+// nodes run with PreVote and CheckQuorum on unless the seed draws either off
+// (Params.NoPreVote, NoCheckQuorum). The service core also reads a clock, in
+// milliseconds: the node's own, which drifts with it.
 //
 // Two workloads exist (Config.Workload). "kv" plugs in above raft through
 // two interfaces (service.go): a Service is a node's replicated state
@@ -135,7 +136,24 @@
 // Nodes: crash and restart (from what the disk kept), process pauses (no
 // ticks, nothing handled; on resume the host first makes up the missed ticks,
 // then handles what queued up in an arbitrary order), and clock drift (each
-// node ticks at its own rate).
+// node ticks at its own rate; with adversarial drift, whichever node leads
+// ticks slowest and every other fastest, within what the lease margin
+// tolerates).
+//
+// Membership and leadership (membership.go): while faults run, whoever leads
+// is asked now and then to add a learner, promote it, remove a follower, a
+// learner or itself, add a removed node back under a new id with an empty
+// disk, or hand leadership to a random voter, caught up or lagging. A
+// removed node shuts down once it has committed its own removal; a leader
+// that proposes its own removal is sometimes deafened, then cut off, before
+// the acknowledgements return. The cluster may shrink to one voter.
+//
+// Divergence and late replays: a divergence fault cuts the leader and a
+// minority with it off from the rest (back to back, several terms of entries
+// only a minority holds, which the next leader overwrites); a hold-back fault
+// holds a share of every message — raft's and the service's — for seconds,
+// across leader changes, then delivers it. Config.Knobs (havensim -knobs)
+// forces any of these corners on.
 //
 // Each seed draws its own fault intensities (Params) from its profile;
 // "swarm" switches each kind of fault on or off by a coin and draws its
@@ -156,6 +174,21 @@
 // acknowledgments sent only once durable, and every acknowledged write in
 // the committed log. Every Get must be served at a read index covering
 // everything committed before it began (§6.4).
+//
+// Direct checks (checks_direct.go), so that a bug that is wrong but lucky
+// fails at once: each leader's match index for a follower lies in the log
+// they share; a heartbeat vouches only for what the follower acknowledged,
+// and a follower commits only what was vouched for; a committed entry is
+// held durably by a quorum of the leader's voters, and a new leader had a
+// quorum of its voters' votes; at every lease read a quorum of voters is
+// still bound not to vote for another (each heard from the leader within
+// its promise, counted in its own ticks, and voted in no later term); no
+// read is answered by a leader of an older term for a request that arrived
+// after a newer leader committed; a node's term rises only through a real
+// message or its own campaign, never a pre-vote; a leader running
+// CheckQuorum steps down within two election timeouts of losing its quorum;
+// a client write is committed once; fsm.CheckInvariants holds after every
+// entry applied (sessions workload).
 //
 // After the fault phase (Config.Duration) everything heals: crashed nodes
 // restart, paused ones resume, partitions and clogs clear, and loss,

@@ -43,12 +43,26 @@ const (
 	// at that moment: the node whose failure tests the most.
 	FaultCrashLeader
 	FaultPauseLeader
+	// FaultDiverge cuts the leader and a minority with it (Nodes, if it
+	// names a minority, else drawn from Pick) off from the rest: the leader
+	// goes on taking writes that only the minority holds while the majority
+	// elects another leader and writes over the same indexes. Back to back,
+	// they leave several terms of entries on different minorities, which
+	// the healing makes the next leader truncate (§5.3).
+	FaultDiverge
+	// FaultHoldBack holds back a share of every message between nodes —
+	// raft's and the service's — for the fault's Length (at least two
+	// seconds), then delivers them over the following half second: late
+	// replays of AppendEntries, votes, read acknowledgements, forwards and
+	// keepalives across leader changes.
+	FaultHoldBack
 	numFaultKinds
 )
 
 var faultKindNames = [numFaultKinds]string{
 	"partition-halves", "partition-oneway", "partition-bridge", "isolate-leader",
 	"isolate-node", "clog", "crash", "pause", "crash-leader", "pause-leader",
+	"diverge", "hold-back",
 }
 
 func (k FaultKind) String() string {
@@ -98,6 +112,8 @@ func drawSchedule(r *Rand, p *Params, nodes int, duration time.Duration) []Fault
 	add(p.ClogEvery, func() FaultKind { return FaultClog })
 	add(p.CrashEvery, func() FaultKind { return []FaultKind{FaultCrash, FaultCrashLeader}[r.Intn(2)] })
 	add(p.PauseEvery, func() FaultKind { return []FaultKind{FaultPause, FaultPauseLeader}[r.Intn(2)] })
+	add(p.DivergeEvery, func() FaultKind { return FaultDiverge })
+	add(p.HoldBackEvery, func() FaultKind { return FaultHoldBack })
 	slices.SortStableFunc(faults, func(a, b Fault) int { return int(a.At - b.At) })
 	return faults
 }
@@ -211,6 +227,29 @@ func (w *World) startFault(i int) {
 		text = fmt.Sprintf("isolate n%d", n.id)
 	case FaultClog:
 		text = w.startClog(i)
+	case FaultDiverge:
+		l := w.leader()
+		if l == nil {
+			return
+		}
+		side := uint32(1) << l.idx
+		minority := (len(w.nodes) - 1) / 2
+		r := newRand(f.Pick)
+		for _, j := range r.perm(len(w.nodes)) {
+			if bits.OnesCount32(side) >= minority {
+				break
+			}
+			if j != l.idx && !w.nodes[j].retired {
+				side |= 1 << j
+			}
+		}
+		w.partition(i, func(a, b int) bool { return in(side, a) != in(side, b) })
+		text = fmt.Sprintf("diverge: leader n%d with %s cut off from %s", l.id, w.nodeSet(side), w.nodeSet(w.allNodes()&^side))
+	case FaultHoldBack:
+		length := max(f.Length, 2*time.Second)
+		w.holdUntil = max(w.holdUntil, w.now+length)
+		w.holdShare = 0.05 + float64(f.Pick%30)/100
+		text = fmt.Sprintf("hold back %.0f%% of messages for %v", 100*w.holdShare, length)
 	case FaultCrash, FaultCrashLeader:
 		n := w.pickNode(f)
 		if l := w.leader(); f.Kind == FaultCrashLeader && l != nil {
@@ -327,7 +366,7 @@ func (w *World) nodeSet(mask uint32) string {
 
 var faultColors = [numFaultKinds]string{
 	"#ffcc80", "#ffe0b2", "#ffab91", "#ef9a9a", "#f8bbd0", "#b3e5fc", "#e57373", "#c5e1a5",
-	"#e57373", "#c5e1a5",
+	"#e57373", "#c5e1a5", "#ffab91", "#d1c4e9",
 }
 
 func (w *World) annotate(start, end time.Duration, text string, kind FaultKind) {
@@ -353,6 +392,8 @@ func (w *World) heal() {
 	clear(w.clogs)
 	w.params.Loss, w.params.Duplicate, w.params.Reorder, w.params.TailChance = 0, 0, 0, 0
 	w.params.CrashPoint = 0
+	w.holdUntil = 0
+	w.retireRemoved()
 	for _, n := range w.nodes {
 		if !n.up {
 			w.restart(n)

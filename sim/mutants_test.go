@@ -53,6 +53,17 @@ var (
 	flagsSwarm    = []string{"-faults", "swarm", "-lease", "never"}
 	flagsHeavy    = []string{"-faults", "heavy", "-lease", "never"}
 	flagsSessions = []string{"-workload", "sessions", "-faults", "swarm"}
+	// flagsChurn adds membership changes, transfers, divergence and
+	// hold-back faults to the swarm; flagsLeaseTransfer reads by lease
+	// while leadership moves (with PreVote off, so elections really
+	// happen); flagsLeaseHeavy reads by lease under heavy faults.
+	flagsChurn         = []string{"-faults", "swarm", "-lease", "never", "-knobs", "membership,transfer,diverge,holdback"}
+	flagsDiverge       = []string{"-faults", "swarm", "-lease", "never", "-knobs", "diverge"}
+	flagsLeaseTransfer = []string{"-faults", "heavy", "-lease", "always", "-knobs", "transfer,no-prevote"}
+	flagsLeaseHeavy    = []string{"-faults", "heavy", "-lease", "always"}
+	// flagsSmallChurn: three nodes whose membership changes, down to a
+	// single voter.
+	flagsSmallChurn = []string{"-nodes", "3", "-faults", "swarm", "-lease", "never", "-knobs", "membership"}
 )
 
 var mutants = []mutant{
@@ -212,11 +223,112 @@ var mutants = []mutant{
 			"fsm.CloseSession{ID: c.fsm.Sessions()[0].ID, Expired: true}"}},
 		flags: flagsSessions,
 	},
+
+	// Bugs only the direct checks, membership, transfers and the new
+	// faults make visible (issue 8). The seeds that caught each when they
+	// were written are noted.
+	{
+		name: "prevote-raises-receiver-term",
+		bug: "§9.6: a server that receives a pre-vote of a higher term adopts that term, as for a real vote. " +
+			"Nothing breaks safety, but every pre-candidate now disrupts the cluster; the PreVote check sees a term " +
+			"rise that no real message or campaign explains (seed 1).",
+		edits: []edit{{"raft/raft.go", "\t\tcase m.Type == MsgPreVote:\n\t\t\t// §9.6: a pre-vote does not change anyone's term.",
+			"\t\tcase false:\n\t\t\t// §9.6: a pre-vote does not change anyone's term."}},
+		flags: flagsChurn,
+	},
+	{
+		name: "checkquorum-never-steps-down",
+		bug: "§6.2: the leader checks for a quorum every election timeout but never steps down. Outcomes stay " +
+			"correct (an isolated leader's writes never commit), so only the CheckQuorum check sees it: the " +
+			"leader still leads two election timeouts after a quorum fell silent (seeds 1, 2).",
+		edits: []edit{{"raft/replication.go", "if r.cfg.CheckQuorum && !r.checkQuorumActive() {", "if r.cfg.CheckQuorum && !r.checkQuorumActive() && r.term == 0 {"}},
+		flags: flagsChurn,
+	},
+	{
+		name: "follower-commit-beyond-last-new-entry",
+		bug: "Figure 2 AppendEntries rule 5: a follower commits up to min(leaderCommit, its own last index) " +
+			"instead of the last new entry, so a stale suffix beyond what the message matched counts as committed. " +
+			"The vouched-commit check sees a follower commit past what its leader vouched for (divergence faults; seed 5).",
+		edits: []edit{{"raft/replication.go", "r.log.commitTo(min(m.Commit, lastNew))", "r.log.commitTo(min(m.Commit, r.log.lastIndex()))"}},
+		flags: flagsDiverge,
+	},
+	{
+		name: "learner-counted-for-commit",
+		bug: "§4.2.1: the leader counts learners' match indexes when it computes the commit index. With a " +
+			"learner caught up and voters behind, an entry commits on fewer than a quorum of voters: the " +
+			"commit-quorum check fails (membership changes; seeds 1, 2).",
+		edits: []edit{{"raft/replication.go", "\tmatches := buf[:0]\n\tfor _, id := range r.conf.voters {",
+			"\tmatches := buf[:0]\n\tfor _, id := range r.conf.members() {"}},
+		flags: flagsChurn,
+	},
+	{
+		name: "learner-vote-counted",
+		bug: "§4.2.1: a candidate asks learners for their votes too and counts them. A leader is elected without " +
+			"a quorum of voters: the election-quorum check fails (membership changes; seed 1).",
+		edits: []edit{
+			{"raft/election.go", "\tif !r.conf.isVoter(from) {\n\t\treturn false\n\t}", "\tif !r.conf.isVoter(from) && !r.conf.isLearner(from) {\n\t\treturn false\n\t}"},
+			{"raft/election.go", "\tfor _, id := range r.conf.voters {\n\t\tif id == r.id {\n\t\t\tcontinue\n\t\t}\n\t\tr.send(Message{",
+				"\tfor _, id := range r.conf.members() {\n\t\tif id == r.id {\n\t\t\tcontinue\n\t\t}\n\t\tr.send(Message{"},
+		},
+		flags: flagsChurn,
+	},
+	{
+		name: "stale-term-append-accepted",
+		bug: "Figure 2 AppendEntries rule 1: an AppendEntries of an older term is handled instead of refused. " +
+			"A deposed leader's late messages (held back for seconds) rewrite a follower's log and move its term " +
+			"back (seed 2).",
+		edits: []edit{{"raft/raft.go", "\tcase m.Term < r.term:\n\t\tswitch {", "\tcase m.Term < r.term && m.Type != MsgApp:\n\t\tswitch {"}},
+		flags: flagsChurn,
+	},
+	{
+		name: "lease-survives-transfer",
+		bug: "§6.4.1, §3.10: a leader that sent TimeoutNow keeps its lease. The voters grant the target its votes " +
+			"at once, so the old leader serves lease reads that no quorum backs any more: the lease check fails at " +
+			"the first such read (transfers; seeds 1, 2).",
+		edits: []edit{{"raft/transfer.go", "\tfor _, pr := range r.progress {\n\t\tpr.lastAckTick = 0\n\t}\n\tr.leaseRevoked = true\n", ""}},
+		flags: flagsLeaseTransfer,
+	},
+	{
+		name: "lease-outlives-promise",
+		bug: "§6.4.1: the lease adds the drift margin instead of subtracting it, so it lasts longer than the " +
+			"voters' promise not to vote. Reads are rarely stale in outcome, but the lease check sees reads served " +
+			"after a quorum's promises ran out (seeds 1, 2).",
+		edits: []edit{{"raft/readindex.go", "uint64(r.cfg.ElectionTicks-r.cfg.LeaseMarginTicks)", "uint64(r.cfg.ElectionTicks+r.cfg.LeaseMarginTicks)"}},
+		flags: flagsLeaseTransfer,
+	},
+	{
+		name: "vote-inside-lease",
+		bug: "§4.2.3: a follower that heard from the leader within the election timeout grants votes anyway " +
+			"(and refuses only transfers'). Another leader is elected while the old one's lease stands: the lease " +
+			"check fails (heavy faults; seed 8).",
+		edits: []edit{{"raft/raft.go", "if !r.cfg.CheckQuorum || string(m.Context) == campaignTransfer {", "if !r.cfg.CheckQuorum || string(m.Context) != campaignTransfer {"}},
+		flags: flagsLeaseHeavy,
+	},
+	{
+		// Issue 7, item 1, fixed on the raft branch (7e66659): re-planted.
+		name: "removed-leader-reads-alone",
+		bug: "§4.1, §6.4: a leader that appended its own removal leads a configuration without itself, yet " +
+			"answers reads alone when one other voter remains, and counts its own answer to a heartbeat round " +
+			"otherwise. Cut off, it serves reads below what the remaining voter, now leader, has committed: the " +
+			"check that no read is answered after a newer leader committed fails (three nodes; seed 4).",
+		edits: []edit{
+			{"raft/readindex.go", "if r.cfg.ReadMode == ReadLease && r.leaseValid() {", "if len(r.conf.voters) == 1 || (r.cfg.ReadMode == ReadLease && r.leaseValid()) {"},
+			{"raft/readindex.go", "\trounds := buf[:0]\n", "\trounds := buf[:0]\n\tif !r.conf.isVoter(r.id) {\n\t\trounds = append(rounds, r.readRound)\n\t}\n"},
+		},
+		flags: flagsSmallChurn,
+	},
+	{
+		name: "forward-proposed-again",
+		bug: "The service core: a leader proposes a Forward that it already answered when the network repeats " +
+			"it, so one client write is committed twice: the double-commit check fails (seeds 2, 4).",
+		edits: []edit{{"session/writes.go", "if earlier, seen := w.answered[key]; seen {", "if earlier, seen := w.answered[key]; seen && earlier.ID == 0 {"}},
+		flags: flagsSessions,
+	},
 }
 
 // mutantTree lists what the copy holds: the module files and every package
 // the simulator's command is built from.
-var mutantTree = []string{"raft", "fsm", "session", "sim", "linearizability", "cmd/havensim"}
+var mutantTree = []string{"raft", "fsm", "session", "sim", "linearizability", "linearizability/history", "cmd/havensim"}
 
 func TestMutantsAreCaught(t *testing.T) {
 	root, err := filepath.Abs("..")
@@ -373,5 +485,5 @@ func requireTreeCoversImports(t *testing.T, root string) {
 		}
 	}
 	require.NotEmpty(t, mutants)
-	require.GreaterOrEqual(t, len(mutants), 17, fmt.Sprintf("%d mutants", len(mutants)))
+	require.GreaterOrEqual(t, len(mutants), 28, fmt.Sprintf("%d mutants", len(mutants)))
 }

@@ -139,7 +139,7 @@ func (w *World) clientDelay() time.Duration {
 
 // sendMessage puts a message on the network.
 func (w *World) sendMessage(m wireMessage) {
-	from, to := int(m.From)-1, int(m.To)-1
+	from, to := w.slotOf(m.From), w.slotOf(m.To)
 	w.stats.Messages++
 	if w.net.blocked[w.net.link(from, to)] {
 		w.stats.count(countBlocked)
@@ -160,7 +160,15 @@ func (w *World) sendMessage(m wireMessage) {
 	}
 	for range copies {
 		slot := w.msgs.put(m)
-		w.queue.push(event{at: w.now + w.messageDelay(), kind: evDeliver, node: uint8(to), ref: slot})
+		at := w.now + w.messageDelay()
+		if w.holdUntil > w.now && w.rng.Chance(w.holdShare) {
+			// Held for seconds, across whatever leader changes happen
+			// meanwhile, then delivered (FaultHoldBack).
+			w.stats.count(countHeldBack)
+			at = w.holdUntil + w.rng.Duration(0, 500*time.Millisecond)
+			w.heldLast = max(w.heldLast, at)
+		}
+		w.queue.push(event{at: at, kind: evDeliver, node: uint8(to), ref: slot})
 	}
 }
 
@@ -191,7 +199,7 @@ func (w *World) unclog(from, to int) {
 // deliver handles a message's arrival.
 func (w *World) deliver(ev event) {
 	m := &w.msgs.items[ev.ref]
-	from, to := int(m.From)-1, int(m.To)-1
+	from, to := w.slotOf(m.From), w.slotOf(m.To)
 	l := w.net.link(from, to)
 	if w.net.blocked[l] {
 		// A partition also drops what was already on the wire.
@@ -205,7 +213,9 @@ func (w *World) deliver(ev event) {
 		return
 	}
 	n := w.nodes[to]
-	if !n.up {
+	if !n.up || n.id != m.To {
+		// Down, or the slot's server has since left and come back under
+		// another id: nobody listens at that address any more.
 		w.msgs.take(ev.ref)
 		return
 	}
@@ -223,6 +233,9 @@ func (w *World) deliver(ev event) {
 	if err != nil {
 		w.failf("node %d refused a message: %v", n.id, err)
 		return
+	}
+	if msg.service == nil {
+		w.check.stepped(n, &msg.Message)
 	}
 	n.drive()
 }

@@ -24,6 +24,11 @@ type node struct {
 
 	up     bool
 	paused bool
+	// retired is set once the node's removal is committed and known to
+	// it: it is down for good under its id (membership.go). removedAt is
+	// the index of its removal, once committed.
+	retired   bool
+	removedAt uint64
 	// incarnation counts restarts; events of an older incarnation (its
 	// ticks, its fsyncs) are dropped when they come due.
 	incarnation uint32
@@ -54,17 +59,31 @@ type node struct {
 	leaderTerm uint64 // the last term in which this node was seen leading
 	// truthChecked is the highest index compared with the committed log.
 	truthChecked uint64
+	// direct is what the direct checks know of this incarnation
+	// (checks_direct.go).
+	direct directState
+	// msBase and msAt anchor the node's millisecond clock (localMs) where
+	// its rate last changed; lastMs keeps it monotonic.
+	msBase, lastMs int64
+	msAt           time.Duration
 }
 
 // raftConfig is the configuration every node runs with: PreVote and
-// CheckQuorum on, as the issue asks, and the run's batching caps.
+// CheckQuorum as the run's parameters say (on unless drawn off), and the
+// run's batching caps.
 func (w *World) raftConfig(id raft.NodeID) raft.Config {
 	cfg := raft.Config{
-		ID: id, Voters: w.voters, Bootstrap: true,
+		ID:            id,
 		ElectionTicks: ElectionTicks, HeartbeatTicks: HeartbeatTicks,
 		Rand:    w.rng,
-		PreVote: true, CheckQuorum: true,
+		PreVote: !w.params.NoPreVote, CheckQuorum: !w.params.NoCheckQuorum,
 		MaxMsgBytes: w.params.MaxMsgBytes, MaxInflightMsgs: w.params.MaxInflight,
+	}
+	if int(id) <= len(w.nodes) {
+		// One of the founding members; a node that joins later (under a
+		// new id) starts with no configuration and learns it from the
+		// leader.
+		cfg.Voters, cfg.Bootstrap = w.voters, true
 	}
 	if w.params.LeaseReads {
 		cfg.ReadMode = raft.ReadLease
@@ -86,7 +105,20 @@ func (w *World) newReplica(n *node, cfg raft.Config, restored raft.RestoredState
 // runs at clockRate, so two nodes disagree on how long an interval lasts
 // by up to the run's drift.
 func (n *node) localMs(t time.Duration) int64 {
-	return int64(float64(t) * n.clockRate / float64(time.Millisecond))
+	ms := n.msBase + int64(float64(t-n.msAt)*n.clockRate/float64(time.Millisecond))
+	n.lastMs = max(n.lastMs, ms)
+	return n.lastMs
+}
+
+// setTickEvery changes the node's clock rate from now on (adversarial
+// drift); its millisecond clock goes on from where it is.
+func (n *node) setTickEvery(d time.Duration) {
+	if d == n.tickEvery {
+		return
+	}
+	n.msBase, n.msAt = n.localMs(n.w.now), n.w.now
+	n.tickEvery = d
+	n.clockRate = float64(TickInterval) / float64(d)
 }
 
 // start brings up a new incarnation of the node from its durable store.
@@ -121,6 +153,13 @@ func (n *node) start() error {
 	n.soft = raft.SoftState{}
 	n.term = restored.HardState.Term
 	n.applied, n.leaderTerm = 0, 0
+	n.direct.reset(len(w.nodes), w.now, cfg.CheckQuorum)
+	// What a node commits as it starts (a new cluster's bootstrap
+	// configuration) nobody had to vouch for.
+	st := app.raftCore().Status()
+	n.direct.vouchTerm, n.direct.vouchIndex = st.Term, st.Commit
+	n.direct.voters = st.Conf.Voters
+	n.direct.confIndex = st.LastIndex // a configuration at or below it may be in force
 	if a, ok := app.(*raftReplica); ok {
 		if err := a.start(restored); err != nil {
 			return err
@@ -164,6 +203,17 @@ func (n *node) tick(ev event) {
 	w := n.w
 	n.app.tick(n.localMs(w.now))
 	n.drive()
+	if n.up && n.soft.State == raft.StateLeader {
+		// Once a tick: both need the leader's own view.
+		if err := w.check.isolatedLeader(n); err != nil {
+			w.fail(err)
+			return
+		}
+		if err := w.check.matchInSharedLog(n); err != nil {
+			w.fail(err)
+			return
+		}
+	}
 	n.nextTick = w.now + n.tickEvery
 	w.queue.push(event{at: n.nextTick, kind: evTick, node: uint8(n.idx), gen: n.incarnation})
 }
@@ -234,6 +284,11 @@ func (n *node) persist(rd *hostReady) error {
 	}
 	if len(rd.entries) > 0 {
 		first := rd.entries[0].Index
+		if first <= n.disk.written.lastIndex() && first > n.disk.written.snapIndex() {
+			// A leader overwrites a divergent suffix (§5.3).
+			w.stats.count(countTruncation)
+			w.stats.TruncatedEntries += n.disk.written.lastIndex() - first + 1
+		}
 		prev, ok := n.prevChain(g, first)
 		if !ok {
 			return errors.New("Ready entries leave a gap in the log")
@@ -285,9 +340,13 @@ func (n *node) compacted(snap *raft.Snapshot, digest uint64) error {
 func (n *node) observe(rd *hostReady) error {
 	w := n.w
 	n.soft = rd.soft
+	n.observeConf(rd)
 	if hs := rd.hard; !hs.IsEmpty() {
 		if hs.Term < n.term {
 			return w.errorf("node %d: term went back from %d to %d", n.id, n.term, hs.Term)
+		}
+		if err := w.check.preVoteTerm(n, rd, n.term, hs.Term); err != nil {
+			return err
 		}
 		n.term = hs.Term
 		if hs.Commit < n.commit {
@@ -298,11 +357,18 @@ func (n *node) observe(rd *hostReady) error {
 				if err := w.check.leaderCommit(n, hs.Commit, hs.Term); err != nil {
 					return err
 				}
+				w.check.leaderCommitted(n, hs.Term, hs.Commit)
+				if err := w.check.commitQuorum(n, hs.Commit); err != nil {
+					return err
+				}
+			} else if err := w.check.followerCommit(n, hs.Commit, hs.Term); err != nil {
+				return err
 			}
 			n.commit = hs.Commit
 			if err := w.check.committed(n, n.commit); err != nil {
 				return err
 			}
+			n.checkRemoved()
 		}
 	}
 	if rd.snapshot != nil && rd.snapshot.Meta.Index > n.commit {
@@ -311,8 +377,15 @@ func (n *node) observe(rd *hostReady) error {
 	}
 	if rd.soft.State == raft.StateLeader && n.leaderTerm != n.term {
 		n.leaderTerm = n.term
+		n.direct.leaderSince = w.now
 		w.stats.Elections++
 		w.tracef("n%d leads term %d (last index %d)", n.id, n.term, n.disk.written.lastIndex())
+		if w.params.AdversarialDrift {
+			w.adversarialDrift(n)
+		}
+		if err := w.check.electionQuorum(n); err != nil {
+			return err
+		}
 		return w.check.leaderElected(n)
 	}
 	return nil
@@ -362,6 +435,10 @@ func (n *node) finish(rd *hostReady) {
 			w.fail(err)
 			return
 		}
+		if err := w.check.heartbeatCommit(n, m); err != nil {
+			w.fail(err)
+			return
+		}
 		w.sendMessage(wireMessage{Message: *m})
 	}
 	for i := range rd.serviceMsgs {
@@ -380,7 +457,12 @@ func (n *node) finish(rd *hostReady) {
 func (n *node) request(ev event) {
 	w := n.w
 	if !n.up {
-		w.rpcs.take(ev.ref)
+		r := w.rpcs.take(ev.ref)
+		if cw, ok := w.workload.(coreWorkload); ok && n.retired {
+			// Nothing listens at a removed node's address any more: the
+			// connection is refused at once, as TCP would.
+			cw.connUnknown(n, r.client, r.payload)
+		}
 		return
 	}
 	if n.paused {
@@ -436,7 +518,7 @@ func (n *node) dropParked() {
 }
 
 func (w *World) restart(n *node) {
-	if n.up {
+	if n.up || n.retired {
 		return
 	}
 	w.tracef("n%d restarts", n.id)
@@ -509,4 +591,19 @@ func (w *World) resume(n *node) {
 
 func (f crashFate) String() string {
 	return [...]string{"none pending", "lost", "torn", "kept"}[f]
+}
+
+// adversarialDrift makes the new leader's clock the slowest the run allows
+// and every other node's the fastest: the leader's lease then lasts longest
+// in real time and its voters' promises shortest (§6.4.1).
+func (w *World) adversarialDrift(leader *node) {
+	slow := time.Duration(float64(TickInterval) * (1 + w.params.Drift))
+	fast := time.Duration(float64(TickInterval) * (1 - w.params.Drift))
+	for _, n := range w.nodes {
+		if n == leader {
+			n.setTickEvery(slow)
+		} else {
+			n.setTickEvery(fast)
+		}
+	}
 }

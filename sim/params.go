@@ -82,6 +82,10 @@ type Config struct {
 	// CompactEvery, if set, overrides how often hosts compact their log
 	// (every this many applied entries).
 	CompactEvery uint64
+	// Knobs, if set, turn on corners of the fault model in every run,
+	// whatever the profile drew: a comma-separated list of knobNames
+	// (e.g. "membership,transfer,no-prevote").
+	Knobs string
 	// Schedule, if set, replaces the fault schedule the parameters would
 	// draw (the property test shrinks schedules this way).
 	Schedule []Fault
@@ -92,6 +96,9 @@ type Config struct {
 	// linearizable.
 	VisualizationPath string
 	VisualizeAlways   bool
+	// HistoryPath, if set, is where the run's history goes, as JSON lines
+	// in the format of package linearizability/history.
+	HistoryPath string
 	// CheckTimeout bounds the linearizability check (default 30 s).
 	CheckTimeout time.Duration
 	// Workload names the application: "kv" (the default: a key-value
@@ -244,6 +251,33 @@ type Params struct {
 	// rather than spread over all of them: contention is what makes a
 	// stale read visible, and spreading is what keeps porcupine fast.
 	HotKeys float64
+
+	// NoPreVote and NoCheckQuorum turn raft's PreVote (§9.6) and
+	// CheckQuorum (§6.2) off: the configurations in which a disruptive
+	// candidate really bumps terms and an isolated leader never steps down
+	// by itself. (Lease reads keep CheckQuorum, which raft requires.)
+	NoPreVote, NoCheckQuorum bool
+	// MembershipEvery is the mean time between membership changes under
+	// load (membership.go): add a learner, promote it, remove a follower
+	// or the leader, add a removed node back with a new id. TransferEvery
+	// is the mean time between leadership transfers (§3.10) to a random
+	// voter, caught up or lagging. Zero disables each.
+	MembershipEvery, TransferEvery time.Duration
+	// AdversarialDrift makes whichever node leads tick slowest (1+Drift)
+	// and every other node fastest (1−Drift): the worst case for a leader
+	// lease (§6.4.1). Drift is then capped at what the lease margin
+	// tolerates (leaseSafeDrift).
+	AdversarialDrift bool
+	// DivergeEvery is the mean time between divergence faults: the leader
+	// and a minority with it are cut off from the rest (so it writes
+	// entries only a minority holds) and healed in an order that forces a
+	// later leader to truncate them (FaultDiverge).
+	DivergeEvery time.Duration
+	// HoldBackEvery is the mean time between hold-back faults: for the
+	// fault's length, a share of every message between nodes — raft's and
+	// the service's alike — is held and only delivered seconds later,
+	// across leader changes (FaultHoldBack).
+	HoldBackEvery time.Duration
 }
 
 func calmParams() Params {
@@ -332,7 +366,36 @@ func drawSwarm(r *Rand) Params {
 	if r.Chance(0.5) {
 		ps.HotKeys = r.Range(0.2, 0.8)
 	}
+	// Drawn after everything above, so that the seeds drawn before these
+	// knobs existed keep their fault mix.
+	ps.NoPreVote = r.Chance(0.25)
+	ps.NoCheckQuorum = !ps.LeaseReads && r.Chance(0.25)
+	if r.Chance(0.4) {
+		ps.MembershipEvery = sec(1, 8)
+	}
+	if r.Chance(0.4) {
+		ps.TransferEvery = sec(0.5, 6)
+	}
+	if ps.LeaseReads && r.Chance(0.5) {
+		ps.AdversarialDrift = true
+		ps.Drift = r.Range(0, leaseSafeDrift(ElectionTicks, ElectionTicks/4))
+	}
+	if r.Chance(0.3) {
+		ps.DivergeEvery = sec(1, 6)
+	}
+	if r.Chance(0.3) {
+		ps.HoldBackEvery = sec(2, 15)
+	}
 	return ps
+}
+
+// leaseSafeDrift is the largest clock drift a leader lease of
+// electionTicks − marginTicks leader ticks tolerates against followers'
+// promise of electionTicks − 1 of their own ticks (a follower's first tick
+// after a heartbeat may come at once): (E−m)(1+d) ≤ (E−1)(1−d).
+func leaseSafeDrift(electionTicks, marginTicks int) float64 {
+	e, m := float64(electionTicks), float64(marginTicks)
+	return (m - 1) / (2*e - m - 1)
 }
 
 // String shows the parameters compactly, for failure reports and traces.
@@ -348,13 +411,63 @@ func (p Params) String() string {
 		p.PartitionEvery, p.ClogEvery, p.CrashEvery, p.PauseEvery, p.FaultLength, p.CrashPoint)
 	fmt.Fprintf(&b, " compact=%d maxmsg=%d inflight=%d lease=%t leaseNoCQ=%t hot=%.2f",
 		p.CompactEvery, p.MaxMsgBytes, p.MaxInflight, p.LeaseReads, p.LeaseWithoutCheckQuorum, p.HotKeys)
+	fmt.Fprintf(&b, " prevote=%t checkquorum=%t membership/%v transfer/%v adversarial-drift=%t diverge/%v holdback/%v",
+		!p.NoPreVote, !p.NoCheckQuorum, p.MembershipEvery, p.TransferEvery, p.AdversarialDrift, p.DivergeEvery, p.HoldBackEvery)
 	return b.String()
+}
+
+// knobNames are the corners Config.Knobs can force on.
+var knobNames = []string{"no-prevote", "no-checkquorum", "membership", "transfer", "adversarial-drift", "diverge", "holdback"}
+
+// applyKnobs forces the knobs named in list on p.
+func applyKnobs(list string, p *Params) error {
+	if list == "" {
+		return nil
+	}
+	for _, k := range strings.Split(list, ",") {
+		switch strings.TrimSpace(k) {
+		case "no-prevote":
+			p.NoPreVote = true
+		case "no-checkquorum":
+			p.NoCheckQuorum = true
+		case "membership":
+			if p.MembershipEvery == 0 {
+				p.MembershipEvery = 2 * time.Second
+			}
+		case "transfer":
+			if p.TransferEvery == 0 {
+				p.TransferEvery = time.Second
+			}
+		case "adversarial-drift":
+			p.AdversarialDrift = true
+			p.Drift = leaseSafeDrift(ElectionTicks, ElectionTicks/4)
+		case "diverge":
+			if p.DivergeEvery == 0 {
+				p.DivergeEvery = 2 * time.Second
+			}
+		case "holdback":
+			if p.HoldBackEvery == 0 {
+				p.HoldBackEvery = 4 * time.Second
+			}
+		default:
+			return fmt.Errorf("sim: unknown knob %q (want %s)", k, strings.Join(knobNames, ", "))
+		}
+	}
+	if p.LeaseReads {
+		// Lease reads need CheckQuorum (§6.4.1); raft refuses them
+		// without it.
+		p.NoCheckQuorum = false
+	}
+	return nil
 }
 
 // CheckWorkload reports whether cfg names a workload that can run.
 func CheckWorkload(cfg *Config) error {
 	c := *cfg
 	c.setDefaults()
+	if err := applyKnobs(c.Knobs, &Params{}); err != nil {
+		return err
+	}
 	_, err := newWorkload(&c)
 	return err
 }

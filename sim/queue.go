@@ -19,6 +19,11 @@ const (
 	evHeal                                  // the fault phase ends
 	evLivenessDeadline                      // the liveness bound expires
 	evSettleDeadline                        // the settling bound expires
+	evMembership                            // a membership change is due
+	evTransfer                              // a leadership transfer is due
+	evRetire                                // a removed node shuts down (aux: its id)
+	evIsolate                               // a node is cut off (membership.go)
+	evHealPartition                         // the partition of generation aux ends
 	numEventKinds
 )
 
@@ -27,6 +32,7 @@ var eventKindNames = [numEventKinds]string{
 	evToClient: "reply", evClientWake: "wake", evFault: "fault", evFaultStep: "fault-step",
 	evRestart: "restart", evResume: "resume", evHeal: "heal",
 	evLivenessDeadline: "liveness-deadline", evSettleDeadline: "settle-deadline",
+	evMembership: "membership", evTransfer: "transfer", evRetire: "retire", evIsolate: "isolate", evHealPartition: "heal-partition",
 }
 
 func (k eventKind) String() string {

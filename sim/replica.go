@@ -126,7 +126,32 @@ func (a *raftReplica) ready() hostReady {
 	}
 }
 
-func (a *raftReplica) observed(*hostReady) error { return nil }
+// observed checks the read states of the Ready at once: a read the leader
+// answered in the very event that asked for it was served from its lease.
+func (a *raftReplica) observed(rd *hostReady) error {
+	n, w := a.n, a.n.w
+	for _, rs := range rd.raft.ReadStates {
+		key, ok := readKey(rs.Context)
+		if !ok {
+			continue
+		}
+		ask, ok := n.direct.readAsked[key]
+		if !ok {
+			continue
+		}
+		delete(n.direct.readAsked, key)
+		if rd.soft.State == raft.StateLeader && w.params.LeaseReads && ask.event == w.stats.Events {
+			w.stats.count(countLeaseRead)
+			if err := w.check.leaseRead(n, rs.Index); err != nil {
+				return err
+			}
+		}
+		if err := w.check.readAfterNewLeader(n, n.term, ask.at, rs.Index); err != nil {
+			return err
+		}
+	}
+	return nil
+}
 
 // complete is step 3 and 4 of raft's Ready contract: install the snapshot,
 // apply the committed entries, serve the read states, Advance; then compact
@@ -191,7 +216,15 @@ func (n *node) Propose(data []byte) (uint64, uint64, error) {
 	return n.app.raftCore().Propose(data)
 }
 
-func (n *node) ReadIndex(ctx []byte) error { return n.app.raftCore().ReadIndex(ctx) }
+func (n *node) ReadIndex(ctx []byte) error {
+	if err := n.app.raftCore().ReadIndex(ctx); err != nil {
+		return err
+	}
+	if key, ok := readKey(ctx); ok {
+		n.direct.readAsked[key] = readAsk{at: n.w.now, event: n.w.stats.Events}
+	}
+	return nil
+}
 
 func (n *node) Leader() raft.NodeID { return n.soft.Lead }
 

@@ -178,6 +178,9 @@ func (wl *sessionsWorkload) ClientWake(client int, token uint64) {
 
 // openConn opens a connection from client c to node.
 func (wl *sessionsWorkload) openConn(c *sessClient, node raft.NodeID) *sessConn {
+	// Whoever serves that node's address now: a removed node's slot may
+	// have come back under a new id (membership.go).
+	node = wl.w.nodes[wl.w.slotOf(node)].id
 	wl.nextConn++
 	conn := &sessConn{id: wl.nextConn, client: c.id, node: node, seen: map[string]uint64{}}
 	wl.conns[conn.id] = conn

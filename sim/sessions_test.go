@@ -50,6 +50,7 @@ func TestSessionsProfiles(t *testing.T) {
 			require.Equal(t, 4, sum.Verdicts["ok"])
 			require.Greater(t, sum.Acked, 0, "writes acknowledged")
 			require.Greater(t, sum.Sessions, 0)
+			requireKnobsExercised(t, tt.cfg.Knobs, sum)
 		})
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/havenproject/haven/fsm"
+	"github.com/havenproject/haven/linearizability/history"
 	"github.com/havenproject/haven/raft"
 )
 
@@ -27,8 +28,12 @@ type sessionsTruth struct {
 	// applied its own RenewAll (from then on it expires sessions).
 	proposedAt map[entryKey]time.Duration
 	renewedAt  map[uint64]time.Duration
-	// closeKind and renewKind are the kind bytes of those commands.
-	closeKind, renewKind byte
+	// closeKind and renewKind are the kind bytes of those commands;
+	// pushKind and updateKind those of the writes whose data is unique.
+	closeKind, renewKind, pushKind, updateKind byte
+	// writes maps the data of each committed push and update (unique per
+	// client write) to its index: a client write is committed once.
+	writes map[string]uint64
 }
 
 type sessionOpened struct {
@@ -57,6 +62,36 @@ func (t *sessionsTruth) init() {
 	t.renewedAt = map[uint64]time.Duration{}
 	t.closeKind = fsm.Encode(fsm.CloseSession{ID: "x"})[1]
 	t.renewKind = fsm.Encode(fsm.RenewAll{Term: 1})[1]
+	t.pushKind = fsm.Encode(fsm.Push{Session: "x", Path: "/x"})[1]
+	t.updateKind = fsm.Encode(fsm.Update{Session: "x", Path: "/x"})[1]
+	t.writes = map[string]uint64{}
+}
+
+// once checks that the client write an entry carries was not committed
+// before.
+func (t *sessionsTruth) once(w *World, e *raft.Entry) {
+	if k := t.kindOf(e); k != t.pushKind && k != t.updateKind {
+		return
+	}
+	cmd, err := fsm.Decode(e.Data)
+	if err != nil {
+		return
+	}
+	var data []byte
+	var what string
+	switch c := cmd.(type) {
+	case fsm.Push:
+		data, what = c.Data, "push to "+c.Path
+	case fsm.Update:
+		data, what = c.Data, "update of "+c.Path
+	default:
+		return
+	}
+	if prev, dup := t.writes[string(data)]; dup {
+		w.failf("double commit: one client write (%s, data %q) is committed at index %d and again at index %d", what, data, prev, e.Index)
+		return
+	}
+	t.writes[string(data)] = e.Index
 }
 
 func (t *sessionsTruth) kindOf(e *raft.Entry) byte {
@@ -109,7 +144,12 @@ func (t *sessionsTruth) advance(wl *sessionsWorkload) {
 		if e.Type != raft.EntryNormal {
 			continue
 		}
+		t.once(w, e)
 		res, events := t.machine.Apply(e.Index, e.Data)
+		if err := t.machine.CheckInvariants(); err != nil {
+			w.failf("state machine bug: applying the committed entry %d (term %d) breaks an invariant of fsm: %v", e.Index, e.Term, err)
+			return
+		}
 		for _, ev := range events {
 			t.events[ev.Path] = append(t.events[ev.Path], ev)
 		}
@@ -199,7 +239,8 @@ func (wl *sessionsWorkload) checkEvent(c *sessClient, conn *sessConn, ev *fsm.Ev
 		c.id, ev.Path, conn.id, conn.node, describeEvent(ev), what, want)
 }
 
-// expirySlack is how much earlier than its ttl a session may look silent to
+// The slack of the no-false-expiry rule (history.ExpiryBounds.Slack) is how
+// much earlier than its ttl a session may look silent to
 // the checker and still have been expired rightly. The leader measures
 // silence with its own clock, in whole ticks:
 //
@@ -208,17 +249,13 @@ func (wl *sessionsWorkload) checkEvent(c *sessClient, conn *sessConn, ev *fsm.Ev
 //   - it notes when it heard a session as the time of its last tick, up to
 //     one tick early, and checks for silence only on ticks, so the time it
 //     reads when it proposes is up to a tick late: two ticks in all.
-func (wl *sessionsWorkload) expirySlack(ttl uint64) time.Duration {
-	d := time.Duration(ttl) * time.Millisecond
-	return time.Duration(float64(d)*wl.w.params.Drift) + 2*TickInterval
-}
 
 // checkFalseExpiry is the session checker's no-false-expiry rule.
 // decisions.md: an OK ping means the leader heard it, so a client that
 // keeps getting OK pings within its ttl is never expired, across leader
 // changes too. Precisely: a session expired by an entry its leader proposed
 // at virtual time T was expired falsely if its client got an OK answer to a
-// ping it sent in (T − ttl + expirySlack, T]: the leader, or any leader
+// ping it sent in (T − ttl + slack, T]: the leader, or any leader
 // before it, heard that ping less than a ttl before T. (A ping sent after T
 // cannot have kept the leader from deciding at T; it is not a false expiry
 // if it got an OK answer while the end was being committed.)
@@ -236,15 +273,18 @@ func (wl *sessionsWorkload) checkFalseExpiry(rec *sessRecord) {
 		return
 	}
 	ttl := time.Duration(rec.ttl) * time.Millisecond
-	from := end.proposedAt - ttl + wl.expirySlack(rec.ttl)
-	for i := len(rec.okPings) - 1; i >= 0; i-- {
-		if sent := rec.okPings[i]; sent > from && sent <= end.proposedAt {
-			w.failf("session checker: false expiry: session %s (client %d, ttl %v) was expired by entry %d, proposed at %v, "+
-				"but a ping its client sent at %v (%v before) was answered OK",
-				rec.id, rec.client, ttl, end.index, end.proposedAt, sent, end.proposedAt-sent)
-			return
-		}
+	// The rule is linearizability/history's, which real clusters' histories
+	// are checked with too.
+	if sent, bad := history.FalseExpiry(ttl, end.proposedAt, rec.okPings, wl.expiryBounds()); bad {
+		w.failf("session checker: false expiry: session %s (client %d, ttl %v) was expired by entry %d, proposed at %v, "+
+			"but a ping its client sent at %v (%v before) was answered OK",
+			rec.id, rec.client, ttl, end.index, end.proposedAt, sent, end.proposedAt-sent)
 	}
+}
+
+// expiryBounds are the no-false-expiry check's tolerances in this run.
+func (wl *sessionsWorkload) expiryBounds() history.ExpiryBounds {
+	return history.ExpiryBounds{Drift: wl.w.params.Drift, Tick: TickInterval}
 }
 
 // maxMessageDelay bounds how long a message between nodes can take with
@@ -299,7 +339,9 @@ func (wl *sessionsWorkload) checkDeadSessions() bool {
 		return false
 	}
 	for _, s := range t.machine.Sessions() {
-		start := max(renewed, t.opened[s.ID].committedAt, w.liveAt, wl.heardAt[s.ID])
+		// A keepalive the hold-back fault held past the healing renews the
+		// session when it finally arrives: count from then too.
+		start := max(renewed, t.opened[s.ID].committedAt, w.liveAt, wl.heardAt[s.ID], w.heldLast)
 		if deadline := start + wl.deadSessionBound(s.TTLms); w.now > deadline {
 			w.failf("session checker: session %s (ttl %d ms, %d items) is still alive %v after nothing kept it alive (a node's last request of it, "+
 				"the leader's renewal or the run becoming live again, at %v); dead sessions must end within %v",

@@ -84,10 +84,11 @@ func TestSwarm(t *testing.T) {
 	require.Greater(t, sum.Acked, 0)
 	require.Equal(t, seeds, sum.Verdicts["ok"], "every history linearizable")
 	for _, kind := range []FaultKind{FaultPartitionHalves, FaultPartitionOneWay, FaultPartitionBridge,
-		FaultIsolateLeader, FaultIsolateNode, FaultClog, FaultCrash, FaultPause} {
+		FaultIsolateLeader, FaultIsolateNode, FaultClog, FaultCrash, FaultPause, FaultDiverge, FaultHoldBack} {
 		require.Greater(t, sum.Stats.Faults[kind], uint64(0), "fault %s injected", kind)
 	}
-	for _, c := range []counter{countLoss, countDuplicate, countReorder, countTail, countCrashPoint, countUnsyncedTorn} {
+	for _, c := range []counter{countLoss, countDuplicate, countReorder, countTail, countCrashPoint, countUnsyncedTorn,
+		countMembership, countTransfer, countHeldBack, countTruncation, countLeaseRead} {
 		require.Greater(t, sum.Stats.Counts[c], uint64(0), "%s", counterNames[c])
 	}
 	require.Greater(t, sum.Stats.Compactions, uint64(0))
@@ -111,6 +112,12 @@ var profiles = []struct {
 	{"lease reads", Config{Faults: FaultsHeavy, Lease: LeaseAlways}},
 	{"lease asked without CheckQuorum", Config{Faults: FaultsLight, Lease: LeaseWithoutCheckQuorum}},
 	{"frequent snapshots", Config{Faults: FaultsHeavy, CompactEvery: 3}},
+	{"PreVote off", Config{Faults: FaultsSwarm, Knobs: "no-prevote,membership,transfer"}},
+	{"CheckQuorum off", Config{Faults: FaultsSwarm, Knobs: "no-checkquorum,membership,transfer"}},
+	{"lease reads, PreVote off", Config{Faults: FaultsHeavy, Lease: LeaseAlways, Knobs: "no-prevote,transfer"}},
+	{"lease reads, adversarial drift", Config{Faults: FaultsSwarm, Lease: LeaseAlways, Knobs: "adversarial-drift,transfer,membership"}},
+	{"membership and transfers", Config{Faults: FaultsHeavy, Knobs: "membership,transfer"}},
+	{"divergence and hold-back", Config{Faults: FaultsSwarm, Knobs: "diverge,holdback,transfer"}},
 }
 
 // TestProfiles runs every profile on the key-value workload.
@@ -134,7 +141,25 @@ func TestProfiles(t *testing.T) {
 			if tt.cfg.Lease == LeaseWithoutCheckQuorum {
 				require.Greater(t, sum.Stats.Counts[countConfigRefused], uint64(0), "raft refused lease reads without CheckQuorum")
 			}
+			if tt.cfg.Lease == LeaseAlways {
+				require.Greater(t, sum.Stats.Counts[countLeaseRead], uint64(0), "lease reads checked against the quorum's promise")
+			}
+			requireKnobsExercised(t, tt.cfg.Knobs, sum)
 		})
+	}
+}
+
+// requireKnobsExercised checks that a campaign did what its knobs ask.
+func requireKnobsExercised(t *testing.T, knobs string, sum Summary) {
+	t.Helper()
+	for knob, c := range map[string]counter{"membership": countMembership, "transfer": countTransfer, "holdback": countHeldBack} {
+		if strings.Contains(knobs, knob) {
+			require.Greater(t, sum.Stats.Counts[c], uint64(0), "%s: %s", knob, counterNames[c])
+		}
+	}
+	if strings.Contains(knobs, "diverge") {
+		require.Greater(t, sum.Stats.Faults[FaultDiverge], uint64(0), "divergence faults")
+		require.Greater(t, sum.Stats.TruncatedEntries, uint64(0), "divergent entries overwritten")
 	}
 }
 

@@ -20,13 +20,18 @@ const (
 	countUnsyncedTorn                 // crashes that tore the unsynced writes
 	countUnsyncedKept                 // crashes that kept all unsynced writes
 	countConfigRefused                // lease-without-CheckQuorum configurations refused
+	countMembership                   // membership changes proposed
+	countTransfer                     // leadership transfers begun
+	countHeldBack                     // messages held back for seconds
+	countTruncation                   // divergent log suffixes overwritten
+	countLeaseRead                    // lease reads whose quorum promise was checked
 	numCounters
 )
 
 var counterNames = [numCounters]string{
 	"msg-loss", "msg-duplicate", "msg-reorder", "msg-slow-tail", "msg-partitioned",
 	"msg-clogged", "crash-point", "unsynced-lost", "unsynced-torn", "unsynced-kept",
-	"lease-config-refused",
+	"lease-config-refused", "membership-changes", "leader-transfers", "msg-held-back", "log-truncations", "lease-reads-checked",
 }
 
 // Stats counts what happened in a run.
@@ -35,8 +40,11 @@ type Stats struct {
 	Messages    uint64
 	Elections   uint64 // (node, term) pairs seen leading
 	Compactions uint64
-	Faults      [numFaultKinds]uint64
-	Counts      [numCounters]uint64
+	// TruncatedEntries counts the entries of divergent suffixes that
+	// leaders made followers overwrite.
+	TruncatedEntries uint64
+	Faults           [numFaultKinds]uint64
+	Counts           [numCounters]uint64
 }
 
 func (s *Stats) count(c counter) { s.Counts[c]++ }
@@ -46,6 +54,7 @@ func (s *Stats) add(o *Stats) {
 	s.Messages += o.Messages
 	s.Elections += o.Elections
 	s.Compactions += o.Compactions
+	s.TruncatedEntries += o.TruncatedEntries
 	for i := range s.Faults {
 		s.Faults[i] += o.Faults[i]
 	}

@@ -46,6 +46,12 @@ type World struct {
 	workload Workload
 	schedule []Fault
 	clogs    map[int]*clogRun
+	// holdUntil is when the hold-back fault in force ends; holdShare the
+	// share of messages it holds (FaultHoldBack).
+	holdUntil time.Duration
+	holdShare float64
+	// heldLast is when the last held-back message is delivered.
+	heldLast time.Duration
 
 	phase    phase
 	healedAt time.Duration
@@ -112,6 +118,11 @@ func Run(cfg Config) (res Result) {
 	if w.failure == nil {
 		w.finish(&res)
 	}
+	if cfg.HistoryPath != "" {
+		if err := w.writeHistory(cfg.HistoryPath); err != nil && w.failure == nil {
+			w.failure = historyError(cfg.HistoryPath, err)
+		}
+	}
 	if w.failure != nil {
 		res.Err, res.FailedAt = w.failure, w.now
 	}
@@ -129,6 +140,9 @@ func newWorld(cfg Config) (*World, error) {
 		w.params = drawParams(cfg.Faults, w.rng)
 	}
 	cfg.Lease.apply(&w.params)
+	if err := applyKnobs(cfg.Knobs, &w.params); err != nil {
+		return nil, err
+	}
 	if cfg.CompactEvery > 0 {
 		w.params.CompactEvery = cfg.CompactEvery
 	}
@@ -187,6 +201,7 @@ func (w *World) start() {
 	}
 	w.workload.Start(w)
 	w.scheduleFaults()
+	w.scheduleMembership()
 	w.queue.push(event{at: w.cfg.Duration, kind: evHeal})
 }
 
@@ -241,6 +256,20 @@ func (w *World) dispatch(ev event) {
 		}
 	case evHeal:
 		w.heal()
+	case evMembership:
+		w.changeMembership()
+	case evTransfer:
+		w.transferLeadership()
+	case evRetire:
+		w.retire(w.nodes[ev.node], raft.NodeID(ev.aux))
+	case evIsolate:
+		if n := w.nodes[ev.node]; ev.gen == n.incarnation {
+			w.isolate(n, false)
+		}
+	case evHealPartition:
+		if w.phase == phaseFaults && uint32(ev.aux) == w.net.partitionGen {
+			w.net.clearPartition()
+		}
 	case evLivenessDeadline:
 		if w.phase == phaseLiveness {
 			what := "no leader"
@@ -324,7 +353,13 @@ func (w *World) settled() bool {
 	if l.commit != last {
 		return false
 	}
+	conf := l.app.raftCore().Status().Conf
 	for _, n := range w.nodes {
+		if !isMember(conf, n.id) {
+			// Removed, or joined by a change a later leader overwrote:
+			// nobody owes it the log.
+			continue
+		}
 		if !n.up || n.paused || n.syncing || n.applied != last {
 			return false
 		}
@@ -338,8 +373,9 @@ func (w *World) finish(res *Result) {
 		return
 	}
 	var services []Service
+	conf := w.members()
 	for _, n := range w.nodes {
-		if a, ok := n.app.(*raftReplica); ok && n.up {
+		if a, ok := n.app.(*raftReplica); ok && n.up && isMember(conf, n.id) {
 			services = append(services, a.svc)
 		}
 	}
@@ -421,13 +457,13 @@ func (w *World) settleBound() time.Duration {
 // answer to arrive at a given time: the sessions workload's connections
 // keep their order that way.
 func (w *World) sendToNodeAt(client int, node raft.NodeID, request any, at time.Duration) {
-	idx := int(node) - 1
+	idx := w.slotOf(node)
 	slot := w.rpcs.put(rpc{client: client, node: idx, payload: request})
 	w.queue.push(event{at: at, kind: evToNode, node: uint8(idx), ref: slot})
 }
 
 func (w *World) sendToClientAt(client int, node raft.NodeID, reply any, at time.Duration) {
-	slot := w.rpcs.put(rpc{client: client, node: int(node) - 1, payload: reply})
+	slot := w.rpcs.put(rpc{client: client, node: w.slotOf(node), payload: reply})
 	w.queue.push(event{at: at, kind: evToClient, ref: slot})
 }
 
@@ -435,7 +471,7 @@ func (w *World) sendToClientAt(client int, node raft.NodeID, reply any, at time.
 // whatever the partitions; a crashed node loses the request and a paused
 // one handles it when it resumes.
 func (w *World) SendToNode(client int, node raft.NodeID, request any) {
-	idx := int(node) - 1
+	idx := w.slotOf(node)
 	slot := w.rpcs.put(rpc{client: client, node: idx, payload: request})
 	w.queue.push(event{at: w.now + w.clientDelay(), kind: evToNode, node: uint8(idx), ref: slot})
 }

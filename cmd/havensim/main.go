@@ -81,6 +81,8 @@ type options struct {
 	faults        string
 	workload      string
 	lease         string
+	knobs         string
+	history       string
 	trace         string
 	viz           string
 	json          bool
@@ -116,7 +118,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.faults, "faults", "swarm", "fault profile: none, light, heavy, or swarm (each seed draws its own mix)")
 	fs.StringVar(&o.workload, "workload", "kv", "client workload: kv (key-value store above raft), or sessions (the Haven service core: sessions, lists, watches)")
 	fs.StringVar(&o.lease, "lease", "drawn", "lease reads (§6.4.1): drawn (as the fault profile draws them), never, always, or no-checkquorum (ask raft for leases without CheckQuorum, which it must refuse)")
+	fs.StringVar(&o.knobs, "knobs", "", "force corners on in every seed, comma-separated: no-prevote, no-checkquorum, membership, transfer, adversarial-drift, diverge, holdback")
 	fs.StringVar(&o.trace, "trace", "", "write the event trace to this file")
+	fs.StringVar(&o.history, "history", "", "write each seed's history (committed log, operations, sessions, pings, expiries) to this file as JSON lines (linearizability/history); with several seeds, the seed number goes before the extension")
 	fs.StringVar(&o.viz, "viz", "", "write the porcupine HTML visualization of the history to this file")
 	fs.BoolVar(&o.json, "json", false, "print one JSON object summarizing the run as the last line, and no progress")
 	fs.Float64Var(&o.rate, "rate", 100, "client operations per virtual second")
@@ -190,7 +194,7 @@ func (o *options) campaign(seedSet bool) (*sim.Campaign, error) {
 	base := sim.Config{
 		Nodes: o.nodes, Duration: o.duration, Faults: profile, Workload: o.workload,
 		ClientRate: o.rate, Clients: o.clients, Keys: o.keys, CheckTimeout: o.checkTimeout,
-		Lease: lease, CompactEvery: o.compactEvery,
+		Lease: lease, CompactEvery: o.compactEvery, Knobs: o.knobs,
 	}
 	if err := sim.CheckWorkload(&base); err != nil {
 		return nil, err
@@ -217,7 +221,7 @@ func (o *options) campaign(seedSet bool) (*sim.Campaign, error) {
 	}
 	return &sim.Campaign{
 		Base: base, Seeds: seeds, Workers: o.workers, StopOnFailure: o.stopOnFailure,
-		TracePath: o.trace, VisualizationPath: o.viz,
+		TracePath: o.trace, VisualizationPath: o.viz, HistoryPath: o.history,
 	}, nil
 }
 
@@ -287,7 +291,7 @@ func printSummary(w io.Writer, sum *sim.Summary) {
 			sum.Sessions, sum.WatchEvents)
 	}
 	fmt.Fprintf(w, "events:           %d (%d messages between nodes)\n", sum.Stats.Events, sum.Stats.Messages)
-	fmt.Fprintf(w, "elections:        %d leaders seen, %d log compactions\n", sum.Stats.Elections, sum.Stats.Compactions)
+	fmt.Fprintf(w, "elections:        %d leaders seen, %d log compactions, %d divergent entries overwritten\n", sum.Stats.Elections, sum.Stats.Compactions, sum.Stats.TruncatedEntries)
 	fmt.Fprintf(w, "faults injected:\n")
 	for _, c := range sum.Stats.FaultCounts() {
 		fmt.Fprintf(w, "  %-22s %d\n", c.Name, c.Count)

@@ -1,0 +1,484 @@
+package sim
+
+import (
+	"encoding/binary"
+	"slices"
+	"time"
+
+	"github.com/havenproject/haven/raft"
+)
+
+// Direct checks: what Raft promises on the way, not only the outcomes a
+// client could see. A bug that is wrong but lucky — a lease that a quorum no
+// longer backs, a match index the follower does not hold — passes every
+// outcome check until the luck runs out; these fail at the first event that
+// breaks the promise.
+//
+//   - Match: each leader's view of a follower's match index lies inside the
+//     log they share (§5.3: matchIndex is "index of highest log entry known
+//     to be replicated on server").
+//   - Vouched commit: a leader's heartbeat never tells a follower a commit
+//     index beyond what that follower acknowledged holding, and a follower's
+//     commit index never exceeds what its leader vouched for (§5.3).
+//   - Lease: at every lease read, a quorum of voters is still bound not to
+//     vote for anyone else (§6.4.1, §4.2.3).
+//   - Reads after a new leader: no read is answered by a leader of term T for
+//     a request that arrived after a leader of a higher term had committed
+//     an entry of its own.
+//   - PreVote (§9.6): a pre-vote changes nobody's real term.
+//   - CheckQuorum (§6.2): an isolated leader steps down within two election
+//     timeouts of its own clock.
+//   - A client write is committed once (kvCommitted, sessions truth).
+
+// directState is what the direct checks keep per node (its incarnation).
+type directState struct {
+	// heardFrom[slot] is when a message of term heardTerm[slot] from that
+	// slot's node was last stepped here (the leader's CheckQuorum view).
+	heardFrom []time.Duration
+	heardTerm []uint64
+	// ackTerm, ackIndex[slot]: the highest index the slot's node
+	// acknowledged holding to this node in term ackTerm (MsgAppResp).
+	ackTerm, ackIndex []uint64
+	// leaderHeard*, the last AppendEntries, heartbeat or snapshot this node
+	// stepped from a leader: who, in which term, when.
+	leaderHeardFrom raft.NodeID
+	leaderHeardTerm uint64
+	leaderHeardAt   time.Duration
+	// vouchIndex is the highest commit index a leader told this node it may
+	// commit; vouchTerm the term of the leader that told it.
+	vouchTerm, vouchIndex uint64
+	// ledTerm is the last term this node was seen leading, even between
+	// two of its Readys.
+	ledTerm uint64
+	// commitTerm is the term of the Ready in which the node's commit index
+	// last rose.
+	commitTerm uint64
+	// maxTermHeard is the highest term of a real (not pre-vote) message
+	// stepped here.
+	maxTermHeard uint64
+	startedAt    time.Duration
+	leaderSince  time.Duration
+	transferAt   time.Duration
+	confAt       time.Duration
+	checkQuorum  bool
+	// readAsked maps a read context (8 bytes: the kv service's) to the
+	// request's arrival.
+	readAsked map[uint64]readAsk
+	// voters is the node's configuration as of its last Ready that could
+	// change it (confIndex: the newest configuration entry seen in its
+	// log).
+	voters    []raft.NodeID
+	confIndex uint64
+	// prevVoters is the configuration before the last change seen: a
+	// decision made just before a change took effect counts by it.
+	prevVoters []raft.NodeID
+}
+
+// observeConf keeps the node's voters up to date as a Ready changes its
+// log: a configuration entry, a snapshot, or a truncation that may drop a
+// configuration entry (§4.1: the latest one in the log is in force).
+func (n *node) observeConf(rd *hostReady) {
+	d := &n.direct
+	refresh := rd.snapshot != nil || (len(rd.entries) > 0 && rd.entries[0].Index <= d.confIndex)
+	for i := range rd.entries {
+		if rd.entries[i].Type == raft.EntryConfChange {
+			d.confIndex = rd.entries[i].Index
+			refresh = true
+		}
+	}
+	if refresh {
+		d.prevVoters = d.voters
+		d.voters = n.app.raftCore().Status().Conf.Voters
+	}
+}
+
+func readKey(ctx []byte) (uint64, bool) {
+	if len(ctx) != 8 {
+		return 0, false
+	}
+	return binary.BigEndian.Uint64(ctx), true
+}
+
+type readAsk struct {
+	at    time.Duration
+	event uint64
+}
+
+func (d *directState) reset(n int, now time.Duration, checkQuorum bool) {
+	*d = directState{
+		heardFrom: make([]time.Duration, n), heardTerm: make([]uint64, n),
+		ackTerm: make([]uint64, n), ackIndex: make([]uint64, n),
+		startedAt: now, checkQuorum: checkQuorum, readAsked: d.readAsked,
+	}
+	if d.readAsked == nil {
+		d.readAsked = map[uint64]readAsk{}
+	}
+	clear(d.readAsked)
+}
+
+// stepped records a raft message node n has just stepped.
+func (c *checker) stepped(n *node, m *raft.Message) {
+	w := c.w
+	d := &n.direct
+	s := w.slotOf(m.From)
+	// The node's term right now (its Readys may lag behind, waiting for
+	// an fsync).
+	r := n.app.raftCore()
+	term := r.Term()
+	if r.SoftState().State == raft.StateLeader {
+		d.ledTerm = max(d.ledTerm, term)
+	}
+	if m.Term == term && (m.Type == raft.MsgAppResp || m.Type == raft.MsgHeartbeatResp) {
+		// What tells a leader that a voter is with it (§6.2).
+		d.heardFrom[s], d.heardTerm[s] = w.now, m.Term
+	}
+	switch m.Type {
+	case raft.MsgPreVote:
+	case raft.MsgPreVoteResp:
+		if m.Reject {
+			d.maxTermHeard = max(d.maxTermHeard, m.Term)
+		}
+	default:
+		d.maxTermHeard = max(d.maxTermHeard, m.Term)
+	}
+	switch m.Type {
+	case raft.MsgAppResp:
+		// Only an answer of this node's own term acknowledges entries; a
+		// higher term's answer only tells it of that term.
+		if !m.Reject && m.Index > 0 && m.Term == term {
+			if d.ackTerm[s] != m.Term {
+				d.ackTerm[s], d.ackIndex[s] = m.Term, 0
+			}
+			d.ackIndex[s] = max(d.ackIndex[s], m.Index)
+		}
+	case raft.MsgApp, raft.MsgHeartbeat, raft.MsgSnap:
+		if m.Term < term {
+			return // refused as stale
+		}
+		d.leaderHeardFrom, d.leaderHeardTerm, d.leaderHeardAt = m.From, m.Term, w.now
+		vouch := m.Commit
+		switch m.Type {
+		case raft.MsgApp:
+			vouch = min(m.Commit, m.Index+uint64(len(m.Entries)))
+		case raft.MsgSnap:
+			vouch = m.Snapshot.Meta.Index
+		}
+		// A commit index is the cluster's, whatever the term that told
+		// it: a Ready can report a commit learned in one term together
+		// with a later term the node moved to since.
+		if vouch > d.vouchIndex {
+			d.vouchTerm, d.vouchIndex = m.Term, vouch
+		}
+	}
+}
+
+// heartbeatCommit checks a heartbeat a leader is about to send: the commit
+// index it carries must be one the follower acknowledged holding (§5.3: the
+// follower commits up to it without any check of its own).
+func (c *checker) heartbeatCommit(n *node, m *raft.Message) error {
+	if m.Type != raft.MsgHeartbeat || m.Commit == 0 {
+		return nil
+	}
+	d := &n.direct
+	s := c.w.slotOf(m.To)
+	acked := uint64(0)
+	if d.ackTerm[s] == m.Term {
+		acked = d.ackIndex[s]
+	}
+	if m.Commit > acked {
+		return c.w.errorf("vouched commit violated: node %d, leader of term %d, tells node %d to commit through %d in a heartbeat, but node %d acknowledged only through %d in that term",
+			n.id, m.Term, m.To, m.Commit, m.To, acked)
+	}
+	return nil
+}
+
+// followerCommit checks a follower's new commit index against what the
+// leader of its term vouched for.
+func (c *checker) followerCommit(n *node, commit, term uint64) error {
+	d := &n.direct
+	led := max(n.leaderTerm, d.ledTerm)
+	prev := d.commitTerm
+	d.commitTerm = term
+	if led > 0 && led >= min(prev, d.vouchTerm) {
+		// It led since its commit index last moved, or since a leader last
+		// vouched to it (perhaps only between two Readys): it may have
+		// counted replicas itself, and the leader's commit rule applies
+		// to that instead.
+		return nil
+	}
+	if commit > d.vouchIndex {
+		return c.w.errorf("vouched commit violated: node %d, a follower in term %d, commits through %d, but its leaders vouched only for %d (last in term %d)",
+			n.id, term, commit, d.vouchIndex, d.vouchTerm)
+	}
+	return nil
+}
+
+// preVoteTerm checks that a node's term rose only for a real reason: a
+// message of that term, or its own campaign (§9.6: a pre-candidate does not
+// raise its term, and nor does a pre-vote it receives). Bootstrapping a new
+// cluster starts it at term 1.
+func (c *checker) preVoteTerm(n *node, rd *hostReady, from, to uint64) error {
+	if to <= from || to <= n.direct.maxTermHeard || (from == 0 && to == 1) || rd.soft.State == raft.StateCandidate || rd.soft.State == raft.StateLeader {
+		return nil
+	}
+	return c.w.errorf("PreVote violated: node %d's term rose from %d to %d (state %s) although it neither campaigned nor heard a real message of that term (highest heard: %d)",
+		n.id, from, to, rd.soft.State, n.direct.maxTermHeard)
+}
+
+// matchInSharedLog checks the leader's view of each follower: the entry at
+// its match index is in the follower's durable log, the same entry as in
+// the leader's (§5.3).
+func (c *checker) matchInSharedLog(n *node) error {
+	w := c.w
+	lv := &n.disk.written
+	st := n.app.raftCore().Status()
+	for _, p := range st.Peers {
+		if p.ID == n.id || p.Match == 0 {
+			continue
+		}
+		f := w.nodes[w.slotOf(p.ID)]
+		if f.id != p.ID || !f.up || f.term != st.Term {
+			continue // gone, or moved on to a later term: the view is old
+		}
+		fv := &f.disk.durable
+		if p.Match <= fv.snapIndex() {
+			continue
+		}
+		lch, ok := lv.chainAt(p.Match)
+		if !ok {
+			continue // compacted away on the leader
+		}
+		fch, ok := fv.chainAt(p.Match)
+		if !ok || fch != lch {
+			return w.errorf("match index violated: node %d, leader of term %d, believes node %d holds its log through %d, but node %d's durable log %s",
+				n.id, st.Term, p.ID, p.Match, p.ID, describeAt(fv, p.Match, ok))
+		}
+	}
+	return nil
+}
+
+func describeAt(v *logView, index uint64, has bool) string {
+	if !has {
+		return "ends at " + uitoa(v.lastIndex())
+	}
+	return "holds another entry there (term " + uitoa(v.entryAt(index).Term) + ")"
+}
+
+// leaseRead checks a read a leader served from its lease (§6.4.1): at this
+// moment a quorum of its configuration's voters must still be bound not to
+// vote for another candidate — each heard from this leader in this term
+// within its promise (an election timeout of its own ticks, less the first
+// tick, which may come at once), or is down, or restarted within one, and
+// none has granted a vote in a later term.
+func (c *checker) leaseRead(n *node, index uint64) error {
+	w := c.w
+	conf := n.app.raftCore().Status().Conf
+	bound := 0
+	var unbound []raft.NodeID
+	for _, id := range conf.Voters {
+		if id == n.id {
+			bound++
+			continue
+		}
+		v := w.nodes[w.slotOf(id)]
+		if v.id != id || c.votedAfter(id, n.term) {
+			unbound = append(unbound, id)
+			continue
+		}
+		if v.up && v.app.raftCore().Term() > n.term {
+			// In a later term already; free if it voted there (perhaps
+			// for itself), even before a Ready says so.
+			if st := v.app.raftCore().Status(); st.Vote != raft.None {
+				unbound = append(unbound, id)
+				continue
+			}
+		}
+		promise := time.Duration(ElectionTicks-1) * v.tickEvery
+		d := &v.direct
+		switch {
+		case !v.up:
+			bound++ // a server that is down votes for no one
+		case d.leaderHeardFrom == n.id && d.leaderHeardTerm == n.term && w.now < d.leaderHeardAt+promise:
+			bound++
+		case w.params.LeaseReads && w.now < d.startedAt+promise:
+			bound++ // the restart guard (§6.4.1)
+		default:
+			unbound = append(unbound, id)
+		}
+	}
+	if bound < len(conf.Voters)/2+1 {
+		return w.errorf("lease violated: node %d, leader of term %d, serves a lease read at index %d while only %d of its %d voters are bound not to vote for another (free: %v)",
+			n.id, n.term, index, bound, len(conf.Voters), unbound)
+	}
+	return nil
+}
+
+// votedAfter reports whether voter granted a vote in a term after term.
+func (c *checker) votedAfter(voter raft.NodeID, term uint64) bool {
+	return c.lastVote[voter] > term
+}
+
+// readAfterNewLeader checks that a leader of term does not answer a read
+// that arrived after a leader of a higher term had committed an entry of
+// its own: the answer could miss that entry.
+func (c *checker) readAfterNewLeader(n *node, term uint64, arrived time.Duration, index uint64) error {
+	for i := len(c.firstCommits) - 1; i >= 0 && c.firstCommits[i].term > term; i-- {
+		fc := c.firstCommits[i]
+		if fc.at < arrived {
+			return c.w.errorf("stale read: node %d answers, in term %d at read index %d, a read that arrived at %v, after node %d, leader of term %d, had committed index %d at %v",
+				n.id, term, index, arrived, fc.node, fc.term, fc.index, fc.at)
+		}
+	}
+	return nil
+}
+
+type firstCommit struct {
+	term, index uint64
+	node        raft.NodeID
+	at          time.Duration
+}
+
+// leaderCommitted records the first commit of a leader's term.
+func (c *checker) leaderCommitted(n *node, term, index uint64) {
+	k := len(c.firstCommits)
+	if k > 0 && c.firstCommits[k-1].term >= term {
+		if c.firstCommits[k-1].term == term {
+			return
+		}
+		// A term seen late: keep the list sorted by term.
+		i, _ := slices.BinarySearchFunc(c.firstCommits, term, func(f firstCommit, t uint64) int { return cmpU64(f.term, t) })
+		if i < k && c.firstCommits[i].term == term {
+			return
+		}
+		c.firstCommits = slices.Insert(c.firstCommits, i, firstCommit{term: term, index: index, node: n.id, at: c.w.now})
+		return
+	}
+	c.firstCommits = append(c.firstCommits, firstCommit{term: term, index: index, node: n.id, at: c.w.now})
+}
+
+func cmpU64(a, b uint64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// isolatedLeader checks, at each tick of a leader that runs CheckQuorum,
+// that it has heard from a quorum of its voters within two election
+// timeouts of its own clock (§6.2: it checks once per election timeout and
+// steps down when a quorum was silent for a whole one), counting from when
+// it began to lead, from the last transfer it was asked for (which
+// restarts the timer) and from its last configuration change (which
+// changes the voters it must hear from).
+func (c *checker) isolatedLeader(n *node) error {
+	d := &n.direct
+	r := n.app.raftCore()
+	if !d.checkQuorum || r.SoftState().State != raft.StateLeader || n.paused {
+		return nil
+	}
+	w := c.w
+	term := r.Term()
+	bound := time.Duration(2*ElectionTicks+2) * n.tickEvery
+	since := max(d.leaderSince, d.transferAt, d.confAt, d.startedAt)
+	if w.now-since <= bound {
+		return nil
+	}
+	voters := d.voters
+	heard := 0
+	for _, id := range voters {
+		s := w.slotOf(id)
+		if id == n.id || (d.heardTerm[s] == term && w.now-d.heardFrom[s] <= bound) {
+			heard++
+		}
+	}
+	if heard >= len(voters)/2+1 {
+		return nil
+	}
+	return w.errorf("CheckQuorum violated: node %d still leads term %d, but has heard from only %d of its %d voters %v in the last %v (two election timeouts of its clock)",
+		n.id, term, heard, len(voters), voters, bound)
+}
+
+func uitoa(v uint64) string {
+	var b [20]byte
+	i := len(b)
+	for {
+		i--
+		b[i] = byte('0' + v%10)
+		v /= 10
+		if v == 0 {
+			return string(b[i:])
+		}
+	}
+}
+
+// quorumHolds counts the voters whose durable log holds the entry the
+// chain ch names at index.
+func (c *checker) quorumHolds(voters []raft.NodeID, index, ch uint64) (int, []raft.NodeID) {
+	w := c.w
+	held := 0
+	var missing []raft.NodeID
+	for _, id := range voters {
+		v := w.nodes[w.slotOf(id)]
+		if v.id == id {
+			dv := &v.disk.durable
+			if got, ok := dv.chainAt(index); (ok && got == ch) || index < dv.snapIndex() {
+				held++
+				continue
+			}
+		}
+		missing = append(missing, id)
+	}
+	return held, missing
+}
+
+// commitQuorum checks a leader's new commit index: a quorum of its voters
+// holds the entry durably (§5.3: "A log entry is committed once the leader
+// that created the entry has replicated it on a majority of the servers").
+func (c *checker) commitQuorum(n *node, commit uint64) error {
+	ch, ok := n.disk.written.chainAt(commit)
+	if !ok {
+		return nil
+	}
+	d := &n.direct
+	held, missing := c.quorumHolds(d.voters, commit, ch)
+	if held >= len(d.voters)/2+1 {
+		return nil
+	}
+	if d.prevVoters != nil {
+		if h, _ := c.quorumHolds(d.prevVoters, commit, ch); h >= len(d.prevVoters)/2+1 {
+			return nil
+		}
+	}
+	return c.w.errorf("commit quorum violated: node %d, leader of term %d, commits index %d, which only %d of its %d voters %v hold durably (missing: %v)",
+		n.id, n.term, commit, held, len(d.voters), d.voters, missing)
+}
+
+// electionQuorum checks a new leader: a quorum of its configuration's
+// voters granted it their vote in its term (§5.2).
+func (c *checker) electionQuorum(n *node) error {
+	d := &n.direct
+	count := func(voters []raft.NodeID) (int, []raft.NodeID) {
+		got := 0
+		var granted []raft.NodeID
+		for _, id := range voters {
+			if id == n.id || c.votes[voteKey{id, n.term}] == n.id {
+				got++
+				granted = append(granted, id)
+			}
+		}
+		return got, granted
+	}
+	got, granted := count(d.voters)
+	if got >= len(d.voters)/2+1 {
+		return nil
+	}
+	if d.prevVoters != nil {
+		if g, _ := count(d.prevVoters); g >= len(d.prevVoters)/2+1 {
+			return nil
+		}
+	}
+	return c.w.errorf("election quorum violated: node %d leads term %d with the votes of only %v of its voters %v", n.id, n.term, granted, d.voters)
+}

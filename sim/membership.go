@@ -1,0 +1,254 @@
+package sim
+
+import (
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/havenproject/haven/raft"
+)
+
+// Membership and leadership transfer under load (thesis §4.1, §4.2.1,
+// §3.10). While faults run, the world asks whoever leads to change the
+// cluster now and then, the way an operator would, through raft's API (the
+// service core's become operation does the same calls):
+//
+//   - add a node as a learner (§4.2.1), then promote it to voter, caught up
+//     or not;
+//   - remove a follower, a learner, or the leader itself;
+//   - add a removed node back under a new id, with an empty disk;
+//   - transfer leadership to a random voter, caught up or lagging.
+//
+// A node slot keeps its place in the network, its disk and its clients; its
+// id changes when it comes back: slot i holds ids i+1, i+1+N, i+1+2N, … so
+// that the slot of an id is arithmetic. A node is shut down for good
+// (retired) once its removal is in the committed log, as a host would stop a
+// server the cluster no longer has; it may come back later under its next
+// id.
+
+// slotOf is the node slot of an id.
+func (w *World) slotOf(id raft.NodeID) int { return (int(id) - 1) % len(w.nodes) }
+
+// minVoters is the fewest voters the world shrinks the cluster to: one, so
+// that a leader of two can remove itself and leave a single other voter
+// (issue 7, item 1).
+func (w *World) minVoters() int { return 1 }
+
+func (w *World) scheduleMembership() {
+	if len(w.nodes) < 2 {
+		return
+	}
+	if e := w.params.MembershipEvery; e > 0 {
+		w.queue.push(event{at: w.now + w.rng.Exp(e), kind: evMembership})
+	}
+	if e := w.params.TransferEvery; e > 0 {
+		w.queue.push(event{at: w.now + w.rng.Exp(e), kind: evTransfer})
+	}
+}
+
+// changeMembership proposes one membership change on the current leader.
+func (w *World) changeMembership() {
+	if w.phase != phaseFaults {
+		return
+	}
+	defer w.queue.push(event{at: w.now + w.rng.Exp(w.params.MembershipEvery), kind: evMembership})
+	l := w.currentLeader()
+	if l == nil {
+		return
+	}
+	conf := l.app.raftCore().Status().Conf
+	var retired []*node
+	for _, n := range w.nodes {
+		if n.retired {
+			retired = append(retired, n)
+		}
+	}
+	var choices []func() (string, raft.ConfChange, *node)
+	if len(retired) > 0 && len(conf.Voters)+len(conf.Learners) < len(w.nodes) {
+		choices = append(choices, func() (string, raft.ConfChange, *node) {
+			n := retired[w.rng.Intn(len(retired))]
+			id := n.id + raft.NodeID(len(w.nodes))
+			return "add learner", raft.ConfChange{Type: raft.AddLearner, Node: id, Context: []byte(fmt.Sprintf("sim:n%d", id))}, n
+		})
+	}
+	if len(conf.Learners) > 0 {
+		choices = append(choices, func() (string, raft.ConfChange, *node) {
+			return "promote", raft.ConfChange{Type: raft.AddVoter, Node: conf.Learners[w.rng.Intn(len(conf.Learners))]}, nil
+		}, func() (string, raft.ConfChange, *node) {
+			return "remove learner", raft.ConfChange{Type: raft.RemoveNode, Node: conf.Learners[w.rng.Intn(len(conf.Learners))]}, nil
+		})
+	}
+	if len(conf.Voters) > w.minVoters() {
+		choices = append(choices, func() (string, raft.ConfChange, *node) {
+			return "remove voter", raft.ConfChange{Type: raft.RemoveNode, Node: conf.Voters[w.rng.Intn(len(conf.Voters))]}, nil
+		})
+		if slices.Contains(conf.Voters, l.id) {
+			choices = append(choices, func() (string, raft.ConfChange, *node) {
+				return "remove the leader", raft.ConfChange{Type: raft.RemoveNode, Node: l.id}, nil
+			})
+		}
+	}
+	if len(choices) == 0 {
+		return
+	}
+	what, cc, joining := choices[w.rng.Intn(len(choices))]()
+	index, _, err := l.app.raftCore().ProposeConfChange(cc)
+	if err != nil {
+		w.tracef("membership: n%d refuses to %s n%d: %v", l.id, what, cc.Node, err)
+		return
+	}
+	w.stats.count(countMembership)
+	l.direct.confAt = w.now
+	w.tracef("membership: n%d proposes to %s n%d at index %d (voters %v, learners %v)", l.id, what, cc.Node, index, conf.Voters, conf.Learners)
+	if joining != nil {
+		// The new server starts empty and learns everything from the
+		// leader (§4.2.1: it joins as a learner first).
+		joining.join(cc.Node)
+	}
+	l.drive()
+	if cc.Type == raft.RemoveNode && cc.Node == l.id && w.rng.Chance(0.5) {
+		// The worst moment to lose the leader: its removal goes out to
+		// the others, but their acknowledgements never come back; then it
+		// is cut off entirely. The others, in the configuration without
+		// it, elect a leader and commit while it still leads its own
+		// (§4.2.2; issue 7, item 1).
+		w.isolate(l, true)
+		w.queue.push(event{at: w.now + 20*time.Millisecond, kind: evIsolate, node: uint8(l.idx), gen: l.incarnation})
+	}
+}
+
+// isolate cuts node n off: from hearing anyone (deaf), or from everyone,
+// for a fault's typical length.
+func (w *World) isolate(n *node, deaf bool) {
+	if w.phase != phaseFaults || !n.up {
+		return
+	}
+	length := max(10*time.Millisecond, w.rng.Exp(max(w.params.FaultLength, 500*time.Millisecond)))
+	gen := w.net.setPartition(func(a, b int) bool { return b == n.idx || (!deaf && a == n.idx) })
+	what := "isolate"
+	if deaf {
+		what, length = "deafen", 20*time.Millisecond
+	}
+	w.tracef("fault: %s n%d, which just proposed its own removal, for %v", what, n.id, length)
+	w.queue.push(event{at: w.now + length, kind: evHealPartition, aux: uint64(gen)})
+}
+
+// transferLeadership asks the current leader to hand over to a random
+// voter, caught up or not (§3.10).
+func (w *World) transferLeadership() {
+	if w.phase != phaseFaults {
+		return
+	}
+	defer w.queue.push(event{at: w.now + w.rng.Exp(w.params.TransferEvery), kind: evTransfer})
+	l := w.currentLeader()
+	if l == nil {
+		return
+	}
+	voters := l.app.raftCore().Status().Conf.Voters
+	voters = slices.DeleteFunc(slices.Clone(voters), func(id raft.NodeID) bool { return id == l.id })
+	if len(voters) == 0 {
+		return
+	}
+	target := voters[w.rng.Intn(len(voters))]
+	if err := l.app.raftCore().TransferLeadership(target); err != nil {
+		w.tracef("transfer: n%d refuses to hand over to n%d: %v", l.id, target, err)
+		return
+	}
+	w.stats.count(countTransfer)
+	l.direct.transferAt = w.now
+	w.tracef("transfer: n%d hands leadership over to n%d", l.id, target)
+	l.drive()
+}
+
+// committedConfChange is called as a configuration change joins the
+// committed log: a removed node shuts down once it knows (it has committed
+// the change itself), as a host stops a server when it applies its own
+// removal. Until then it may go on serving as it believes it should.
+func (w *World) committedConfChange(e *raft.Entry) {
+	cc, err := raft.UnmarshalConfChange(e.Data)
+	if err != nil || cc.Type != raft.RemoveNode {
+		return
+	}
+	n := w.nodes[w.slotOf(cc.Node)]
+	if n.id != cc.Node || n.retired {
+		return
+	}
+	n.removedAt = e.Index
+	if w.phase != phaseFaults {
+		// Healed: nobody will tell it (see retireRemoved).
+		w.queue.push(event{at: w.now, kind: evRetire, node: uint8(n.idx), aux: uint64(n.id)})
+		return
+	}
+	n.checkRemoved()
+}
+
+// checkRemoved retires the node once it has committed its own removal.
+func (n *node) checkRemoved() {
+	if n.removedAt > 0 && n.up && n.commit >= n.removedAt {
+		// Not now: the node may be in the middle of its own Ready.
+		n.w.queue.push(event{at: n.w.now, kind: evRetire, node: uint8(n.idx), aux: uint64(n.id)})
+	}
+}
+
+// retireRemoved, at healing, shuts down every node whose removal is
+// committed but which never learned it: no leader will tell it, and it is
+// no member the cluster owes a log (§4.2.3).
+func (w *World) retireRemoved() {
+	for _, n := range w.nodes {
+		if n.removedAt > 0 && !n.retired {
+			w.retire(n, n.id)
+		}
+	}
+}
+
+// retire shuts down a node whose removal is committed; it never restarts
+// under this id.
+func (w *World) retire(n *node, id raft.NodeID) {
+	if n.id != id || n.retired {
+		return
+	}
+	w.tracef("n%d is removed from the cluster and shuts down", n.id)
+	if n.up {
+		n.up, n.paused, n.syncing, n.ticking = false, false, false, false
+		n.app = nil
+		n.ready = hostReady{}
+		n.dropParked()
+		if cw, ok := w.workload.(coreWorkload); ok {
+			cw.nodeCrashed(n.id)
+		}
+	}
+	n.retired = true
+	n.incarnation++ // drops its pending restart, ticks and fsyncs
+}
+
+// join brings a retired slot back as a new, empty server with id.
+func (n *node) join(id raft.NodeID) {
+	w := n.w
+	n.id = id
+	n.retired, n.removedAt = false, 0
+	n.disk = disk{}
+	w.tracef("n%d joins with an empty disk", id)
+	if err := n.start(); err != nil {
+		w.failf("node %d: start: %v", id, err)
+	}
+}
+
+// isMember reports whether n is in the configuration the leader l knows.
+func isMember(conf raft.ConfState, id raft.NodeID) bool {
+	return slices.Contains(conf.Voters, id) || slices.Contains(conf.Learners, id)
+}
+
+// members is the configuration of the current leader (every node when
+// there is none).
+func (w *World) members() raft.ConfState {
+	if l := w.currentLeader(); l != nil {
+		return l.app.raftCore().Status().Conf
+	}
+	var cs raft.ConfState
+	for _, n := range w.nodes {
+		if !n.retired {
+			cs.Voters = append(cs.Voters, n.id)
+		}
+	}
+	return cs
+}
