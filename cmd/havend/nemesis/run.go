@@ -2,7 +2,6 @@ package nemesis
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -12,6 +11,7 @@ import (
 	"time"
 
 	"github.com/havenproject/haven/linearizability"
+	"github.com/havenproject/haven/linearizability/history"
 	"github.com/havenproject/haven/netproto/client"
 )
 
@@ -259,7 +259,7 @@ func run(o options) (*result, error) {
 	}
 	switch lin.Verdict {
 	case linearizability.VerdictIllegal:
-		v.fail("not linearizable: see %s", lin.VisualizationPath)
+		v.fail("not linearizable: %s; see %s", lin.Culprit, lin.VisualizationPath)
 	case linearizability.VerdictUnknown:
 		v.note("porcupine timed out: linearizability undecided")
 	default:
@@ -283,28 +283,34 @@ func waitLeader(ctx context.Context, c *cluster, bound time.Duration) error {
 // writeArtifacts leaves the history (JSON lines), the watch deliveries,
 // the fault timeline and the verdicts in dir, beside the nodes' logs.
 func writeArtifacts(dir string, r *recorder, tl []fault, observers map[string]*watchRec, res *result) {
-	type jop struct {
-		Row     int                          `json:"row"`
-		Input   linearizability.ListsInput   `json:"input"`
-		CallNs  int64                        `json:"call_ns"`
-		RetNs   int64                        `json:"return_ns"`
-		Outcome string                       `json:"outcome"`
-		Output  *linearizability.ListsOutput `json:"output,omitempty"`
-	}
+	// The history in the shared format of linearizability/history: the
+	// operations, the sessions, every watch and its deliveries. (No ping or
+	// expiry records: the Go client does not expose its pings, and havend
+	// does not log its expiry decisions.)
 	var b strings.Builder
-	enc := json.NewEncoder(&b)
+	hw := history.NewWriter(&b)
+	ns := func(t time.Time) int64 { return int64(t.Sub(r.t0)) }
 	for _, o := range r.ops {
-		j := jop{Row: o.row, Input: o.in, CallNs: int64(o.call.Sub(r.t0)), RetNs: int64(o.ret.Sub(r.t0)), Output: o.out}
-		switch {
-		case o.out == nil:
-			j.Outcome = "unknown"
-		case o.out.Code == linearizability.CodeOK:
-			j.Outcome = "ok"
-		default:
-			j.Outcome = "failed"
+		rec := &history.Op{Client: o.row, Call: ns(o.call), Return: ns(o.ret), Input: o.in, Output: o.out}
+		if o.out == nil {
+			rec.Return = -1
 		}
-		_ = enc.Encode(j)
+		_ = hw.Write(history.Record{Op: rec})
 	}
+	for _, s := range r.sessions {
+		_ = hw.Write(history.Record{Session: &history.Session{ID: s.id, TTLms: uint64(s.ttl / time.Millisecond),
+			Ended: resolveEnd(s, observers, r.ops), Expired: s.how == "expired"}})
+	}
+	for _, w := range append(append([]*watchRec(nil), r.watches...), observers[paths[0]], observers[paths[1]], observers[paths[2]]) {
+		if w == nil {
+			continue
+		}
+		_ = hw.Write(history.Record{Watch: &history.Watch{Client: w.row, Path: w.path, Version: w.version}})
+		for _, ev := range w.events {
+			_ = hw.Write(history.Record{Delivery: &history.Delivery{Client: w.row, Path: w.path, Kind: string(ev.Kind), Version: ev.Version, Item: ev.Item.Version}})
+		}
+	}
+	_ = hw.Flush()
 	_ = os.WriteFile(filepath.Join(dir, "history.jsonl"), []byte(b.String()), 0o644)
 	b.Reset()
 	for _, s := range r.sessions {
