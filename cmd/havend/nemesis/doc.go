@@ -4,8 +4,8 @@
 // checked. Nothing imports it; it is its tests.
 //
 // The cluster: `havend init -nodes N -base-port P` in a temp dir (P drawn
-// so that every port is free), N = HAVEN_NEMESIS_NODES (default 3: the
-// machine is small). Every directed peer link i→j goes through a TCP proxy
+// so that every port is free), N = HAVEN_NEMESIS_NODES (default 5,
+// 3 for a lighter run). Every directed peer link i→j goes through a TCP proxy
 // (the yaml of node i names proxy (i,j) as node j's peer address), so the
 // nemesis partitions by cutting proxies, one way or both.
 //

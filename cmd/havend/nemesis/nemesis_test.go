@@ -44,7 +44,7 @@ func envInt(t *testing.T, name string, def int) int {
 
 // suiteOptions reads the run's settings: HAVEN_NEMESIS_SEED (default: drawn
 // from the clock and logged), HAVEN_NEMESIS_DURATION (default 40s),
-// HAVEN_NEMESIS_NODES (default 3: the machine is small; 5 works too).
+// HAVEN_NEMESIS_NODES (default 5; 3 for a lighter run).
 func suiteOptions(t *testing.T, bin string) options {
 	seed := uint64(time.Now().UnixNano())
 	if s := os.Getenv("HAVEN_NEMESIS_SEED"); s != "" {
@@ -59,7 +59,7 @@ func suiteOptions(t *testing.T, bin string) options {
 		require.NoError(t, err)
 	}
 	return options{
-		bin: bin, seed: seed, nodes: envInt(t, "HAVEN_NEMESIS_NODES", 3), workers: 4,
+		bin: bin, seed: seed, nodes: envInt(t, "HAVEN_NEMESIS_NODES", 5), workers: 4,
 		duration: duration, recovery: 30 * time.Second,
 		deadline: duration + 4*time.Minute,
 		logf:     t.Logf,
