@@ -205,6 +205,11 @@ func run(o options) (*result, error) {
 		}
 	}
 	checkNoLiveExpiry(v, r.sessions)
+	failovers := 0
+	for _, s := range r.sessions {
+		failovers += s.client.Failovers()
+	}
+	v.note("%d worker sessions, %d failovers (resumed on another node)", len(r.sessions), failovers)
 	r.mu.Unlock()
 	// No acknowledged write lost: read while the last sessions live.
 	if final, ok := readAll(); ok {
