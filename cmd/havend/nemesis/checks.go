@@ -328,24 +328,30 @@ func buildHistory(r *recorder, observers map[string]*watchRec, tl []fault, extra
 	return h, counts
 }
 
-// checkNoLiveExpiry checks that no session of ttl 5 s whose client was
-// still using it expired. One fault at a time leaves a majority that elects a
-// leader well within 5 s, and the client moves there when its pings are not
-// answered (PROTOCOL.md, Sessions), so such an expiry is false. This stands in
-// for the ping-based no-false-expiry check: the Go client does not expose its
-// pings' send times. 500 ms sessions may expire honestly during an
-// election on this loaded machine, so they are only counted.
+// checkNoLiveExpiry checks that no session whose client was told it lived
+// expired. The client gives a node up when a heartbeat is not answered OK
+// within 2/3 of the ttl (netproto/client), so a client that never failed
+// over had every ping answered OK within its ttl; the contract then
+// forbids the expiry (PROTOCOL.md, Sessions). This stands in for the
+// ping-based checker of linearizability/history, which needs ping send
+// times the Go client does not expose. A session whose client did fail
+// over may expire honestly (it tried a node cut off from the leader, then
+// another, past its ttl): those are counted, as are all 500 ms expiries,
+// which an election on this loaded machine can outlast.
 func checkNoLiveExpiry(v *verdicts, sessions []*session) {
-	short := 0
+	short, moved := 0, 0
 	for _, s := range sessions {
 		if s.how != "expired" {
 			continue
 		}
-		if s.ttl >= 5*time.Second {
-			v.fail("false expiry: session %s (ttl %v) expired while its client was using it", s.id, s.ttl)
-		} else {
+		switch {
+		case s.ttl < 5*time.Second:
 			short++
+		case s.client.Failovers() == 0:
+			v.fail("false expiry: session %s (ttl %v) expired while its client, which never failed over, had its pings answered", s.id, s.ttl)
+		default:
+			moved++
 		}
 	}
-	v.note("%d sessions of ttl 500 ms expired while in use", short)
+	v.note("expired while in use: %d sessions of ttl 500 ms, %d of 5 s whose client failed over first", short, moved)
 }

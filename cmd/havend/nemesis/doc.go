@@ -40,11 +40,11 @@
 //     had at that version, and its events are exactly the observer's after it.
 //   - dead sessions: 5 s plus 15 s after the last sessions ended, no item
 //     of any ended session is left (also reported: the slowest expiry).
-//   - no false expiry, approximated: no 5 s session expires while its
-//     client uses it (one fault at a time leaves a majority, and the client
-//     moves there). The ping-based checker of linearizability/history needs
-//     ping send times the Go client does not expose, and expiry decisions
-//     havend does not log.
+//   - no false expiry, approximated: no session of 5 s expires whose
+//     client never failed over (so had every ping answered OK within 2/3 of
+//     its ttl). The ping-based checker of linearizability/history needs ping
+//     send times the Go client does not expose, and expiry decisions havend
+//     does not log.
 //
 // A failing run leaves, in the directory it prints: history.jsonl (the
 // linearizability/history format), history.html (porcupine), faults.txt,
