@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/havenproject/haven/fsm"
@@ -34,7 +37,24 @@ type session struct {
 	endCall time.Time
 	endRet  time.Time // set for a close answered OK
 	client  *client.Client
+	// troubled counts the times its client gave a node up ("connection
+	// lost; failing over", logged when a heartbeat is not answered OK in
+	// time): 0 means every ping was answered OK within 2/3 of the ttl.
+	troubled *atomic.Int32
 }
+
+// troubleLog counts the client's failover records.
+type troubleLog struct{ n *atomic.Int32 }
+
+func (h troubleLog) Enabled(context.Context, slog.Level) bool { return true }
+func (h troubleLog) Handle(_ context.Context, r slog.Record) error {
+	if strings.Contains(r.Message, "failing over") {
+		h.n.Add(1)
+	}
+	return nil
+}
+func (h troubleLog) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h troubleLog) WithGroup(string) slog.Handler      { return h }
 
 // watchRec is what one watch delivered: the list when registered, then
 // its events.
@@ -131,13 +151,14 @@ func worker(ctx context.Context, r *recorder, row int, endpoints []string, seed 
 		rng.Shuffle(len(eps), func(i, j int) { eps[i], eps[j] = eps[j], eps[i] })
 		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		start := time.Now()
-		c, err := client.Connect(cctx, client.Config{Endpoints: eps, TTL: ttl, Ordered: true})
+		troubled := &atomic.Int32{}
+		c, err := client.Connect(cctx, client.Config{Endpoints: eps, TTL: ttl, Ordered: true, Logger: slog.New(troubleLog{troubled})})
 		cancel()
 		if err != nil {
 			time.Sleep(200 * time.Millisecond)
 			continue
 		}
-		s := &session{id: c.SessionID(), ttl: c.TTL(), start: start, how: "live", client: c}
+		s := &session{id: c.SessionID(), ttl: c.TTL(), start: start, how: "live", client: c, troubled: troubled}
 		r.mu.Lock()
 		r.sessions = append(r.sessions, s)
 		r.mu.Unlock()
