@@ -30,10 +30,11 @@ var mutants = []mutant{
 		caught: true,
 	},
 	{
-		name: "ping-ok-without-confirmation",
-		file: "session/liveness.go",
-		old:  "func (l *liveness) ping(c *Core, req *Request) {\n",
-		new:  "func (l *liveness) ping(c *Core, req *Request) {\n\tif true {\n\t\tc.reply(Reply{Conn: req.Conn, ID: req.ID, Op: req.Op})\n\t\treturn\n\t}\n",
+		name:   "ping-ok-without-confirmation",
+		file:   "session/liveness.go",
+		old:    "func (l *liveness) ping(c *Core, req *Request) {\n",
+		new:    "func (l *liveness) ping(c *Core, req *Request) {\n\tif true {\n\t\tc.reply(Reply{Conn: req.Conn, ID: req.ID, Op: req.Op})\n\t\treturn\n\t}\n",
+		caught: true,
 	},
 	{
 		name: "wal-save-never-syncs",
