@@ -50,8 +50,10 @@
 // linearizability/history format), history.html (porcupine), faults.txt,
 // sessions.txt, watches.txt, verdicts.txt, every node's log (nN.log) and
 // data dir (cluster/). HAVEN_NEMESIS_KEEP=1 keeps it when the run passes.
+// Porcupine gets 90 s plus the run's duration; a 3-minute run's history
+// (about 6,000 operations) was not decided in 90 s.
 //
 //	go test -count=1 -timeout 10m -run TestNemesis ./cmd/havend/nemesis/
-//	HAVEN_NEMESIS_DURATION=10m go test -count=1 -timeout 30m -run TestNemesis ./cmd/havend/nemesis/
+//	HAVEN_NEMESIS_DURATION=10m go test -count=1 -timeout 45m -run TestNemesis ./cmd/havend/nemesis/
 //	HAVEN_NEMESIS_MUTANTS=1 go test -count=1 -timeout 30m -run TestMutantsAreCaught ./cmd/havend/nemesis/
 package nemesis

@@ -256,7 +256,7 @@ func run(o options) (*result, error) {
 	res.ops = len(r.ops)
 	r.mu.Unlock()
 	obsMu.Unlock()
-	lin, err := linearizability.Check(linearizability.ListsModel, h.Operations(), 90*time.Second,
+	lin, err := linearizability.Check(linearizability.ListsModel, h.Operations(), 90*time.Second+o.duration, // long runs make long histories
 		linearizability.VisualizeTo(filepath.Join(dir, "history.html")),
 		linearizability.WithAnnotations(h.Annotations()...))
 	if err != nil {
@@ -266,7 +266,7 @@ func run(o options) (*result, error) {
 	case linearizability.VerdictIllegal:
 		v.fail("not linearizable: %s; see %s", lin.Culprit, lin.VisualizationPath)
 	case linearizability.VerdictUnknown:
-		v.note("porcupine timed out: linearizability undecided")
+		v.note("porcupine timed out after %v: linearizability undecided", 90*time.Second+o.duration)
 	default:
 		v.note("linearizable (porcupine, %d operations)", len(h.Operations()))
 	}
