@@ -1,0 +1,250 @@
+package nemesis
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/havenproject/haven/netproto/client"
+	"go.yaml.in/yaml/v3"
+)
+
+// node is one havend process of the cluster.
+type node struct {
+	id     string // n1, n2, ...
+	haven  string // Haven (TCP) address clients use
+	http   string // HTTP address (status)
+	config string // its yaml
+	log    string // stdout and stderr of every life, appended
+
+	mu     sync.Mutex
+	cmd    *exec.Cmd
+	exited chan struct{}
+	paused bool
+}
+
+// cluster is N havend processes on loopback whose peer links all go
+// through proxies: links[i][j] carries what node i sends to node j.
+type cluster struct {
+	bin   string
+	dir   string
+	nodes []*node
+	links [][]*proxy
+}
+
+// freeBase finds a base port such that the Haven, HTTP (+80) and peer
+// (+100) ports of n nodes are all free now.
+func freeBase(rng *rand.Rand, n int) (int, error) {
+	for try := 0; try < 200; try++ {
+		base := 20000 + rng.IntN(30000)
+		ok := true
+		var held []net.Listener
+		for i := 0; i < n && ok; i++ {
+			for _, off := range []int{0, 80, 100} {
+				ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(base+i+off))
+				if err != nil {
+					ok = false
+					break
+				}
+				held = append(held, ln)
+			}
+		}
+		for _, ln := range held {
+			ln.Close()
+		}
+		if ok {
+			return base, nil
+		}
+	}
+	return 0, fmt.Errorf("no free port range")
+}
+
+// newCluster writes the configuration of n nodes with `havend init`, puts
+// a proxy on every directed peer link, and rewrites each node's yaml so
+// that it reaches the others through their proxies.
+func newCluster(bin, dir string, n int, rng *rand.Rand) (*cluster, error) {
+	base, err := freeBase(rng, n)
+	if err != nil {
+		return nil, err
+	}
+	cdir := filepath.Join(dir, "cluster")
+	out, err := exec.Command(bin, "init", "-nodes", strconv.Itoa(n), "-dir", cdir, "-base-port", strconv.Itoa(base)).CombinedOutput()
+	if err != nil {
+		return nil, fmt.Errorf("havend init: %v: %s", err, out)
+	}
+	c := &cluster{bin: bin, dir: dir}
+	for i := 0; i < n; i++ {
+		id := fmt.Sprintf("n%d", i+1)
+		c.nodes = append(c.nodes, &node{
+			id:     id,
+			haven:  fmt.Sprintf("127.0.0.1:%d", base+i),
+			http:   fmt.Sprintf("127.0.0.1:%d", base+i+80),
+			config: filepath.Join(cdir, id+".yaml"),
+			log:    filepath.Join(dir, id+".log"),
+		})
+	}
+	c.links = make([][]*proxy, n)
+	for i := range n {
+		c.links[i] = make([]*proxy, n)
+		for j := range n {
+			if i == j {
+				continue
+			}
+			p, err := newProxy(fmt.Sprintf("127.0.0.1:%d", base+j+100))
+			if err != nil {
+				return nil, err
+			}
+			c.links[i][j] = p
+		}
+	}
+	for i, nd := range c.nodes {
+		raw, err := os.ReadFile(nd.config)
+		if err != nil {
+			return nil, err
+		}
+		var cfg map[string]any
+		if err := yaml.Unmarshal(raw, &cfg); err != nil {
+			return nil, err
+		}
+		peers, _ := cfg["peers"].([]any)
+		for j, p := range peers {
+			if j == i {
+				continue
+			}
+			pm := p.(map[string]any)
+			pm["peer"] = c.links[i][j].addr()
+		}
+		// The machine is loaded: a longer election timeout than the
+		// default keeps a slow scheduler from looking like a crash.
+		cfg["election_ticks"] = 30
+		out, err := yaml.Marshal(cfg)
+		if err != nil {
+			return nil, err
+		}
+		if err := os.WriteFile(nd.config, out, 0o600); err != nil {
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+func (c *cluster) endpoints() []string {
+	var eps []string
+	for _, nd := range c.nodes {
+		eps = append(eps, nd.haven)
+	}
+	return eps
+}
+
+// start starts node i's process from its data dir.
+func (c *cluster) start(i int) error {
+	nd := c.nodes[i]
+	nd.mu.Lock()
+	defer nd.mu.Unlock()
+	if nd.cmd != nil {
+		return nil
+	}
+	f, err := os.OpenFile(nd.log, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(f, "==== nemesis: start %s at %s\n", nd.id, time.Now().Format(time.RFC3339Nano))
+	cmd := exec.Command(c.bin, "-config", nd.config)
+	cmd.Stdout, cmd.Stderr = f, f
+	if err := cmd.Start(); err != nil {
+		f.Close()
+		return err
+	}
+	exited := make(chan struct{})
+	go func() {
+		_ = cmd.Wait()
+		f.Close()
+		close(exited)
+	}()
+	nd.cmd, nd.exited, nd.paused = cmd, exited, false
+	return nil
+}
+
+// kill sends SIGKILL to node i and waits for it to die.
+func (c *cluster) kill(i int) {
+	nd := c.nodes[i]
+	nd.mu.Lock()
+	cmd, exited := nd.cmd, nd.exited
+	nd.cmd = nil
+	nd.mu.Unlock()
+	if cmd == nil {
+		return
+	}
+	_ = cmd.Process.Signal(syscall.SIGKILL)
+	<-exited
+}
+
+// pause stops (SIGSTOP) or continues (SIGCONT) node i.
+func (c *cluster) pause(i int, stop bool) {
+	nd := c.nodes[i]
+	nd.mu.Lock()
+	defer nd.mu.Unlock()
+	if nd.cmd == nil {
+		return
+	}
+	sig := syscall.SIGCONT
+	if stop {
+		sig = syscall.SIGSTOP
+	}
+	_ = nd.cmd.Process.Signal(sig)
+	nd.paused = stop
+}
+
+// cut cuts or heals the directed link from i to j.
+func (c *cluster) cut(i, j int, cut bool) { c.links[i][j].setCut(cut) }
+
+// healAll heals every link and continues every paused node.
+func (c *cluster) healAll() {
+	for i := range c.links {
+		for j, p := range c.links[i] {
+			if i != j {
+				p.setCut(false)
+			}
+		}
+	}
+	for i := range c.nodes {
+		c.pause(i, false)
+	}
+}
+
+// leader asks every node's status and returns the index of the node that
+// says it leads, or -1.
+func (c *cluster) leader(ctx context.Context) int {
+	for i, nd := range c.nodes {
+		cctx, cancel := context.WithTimeout(ctx, time.Second)
+		st, err := client.FetchStatus(cctx, nd.http)
+		cancel()
+		if err == nil && st.Role == "leader" {
+			return i
+		}
+	}
+	return -1
+}
+
+// stopAll kills every process and closes the proxies.
+func (c *cluster) stopAll() {
+	for i := range c.nodes {
+		c.pause(i, false)
+		c.kill(i)
+	}
+	for i := range c.links {
+		for j, p := range c.links[i] {
+			if i != j {
+				p.close()
+			}
+		}
+	}
+}

@@ -1,0 +1,138 @@
+package nemesis
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"time"
+)
+
+// fault is one entry of the fault timeline.
+type fault struct {
+	Start, End time.Time
+	Text       string
+}
+
+// timeline is the faults injected so far, for the failure directory and
+// porcupine's annotations.
+type timeline struct {
+	mu     sync.Mutex
+	faults []fault
+}
+
+func (t *timeline) add(f fault) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.faults = append(t.faults, f)
+}
+
+func (t *timeline) all() []fault {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return append([]fault(nil), t.faults...)
+}
+
+// nemesis injects one fault at a time, drawn from rng, until ctx ends, and
+// heals each before the next. It returns when the last fault has healed.
+func nemesis(ctx context.Context, c *cluster, rng *rand.Rand, tl *timeline, logf func(string, ...any)) {
+	n := len(c.nodes)
+	sleep := func(d time.Duration) bool {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(d):
+			return true
+		}
+	}
+	between := func(lo, hi time.Duration) time.Duration {
+		return lo + time.Duration(rng.Int64N(int64(hi-lo)))
+	}
+	for sleep(between(time.Second, 3*time.Second)) {
+		lead := c.leader(ctx)
+		victim := rng.IntN(n)
+		if lead >= 0 && rng.IntN(2) == 0 {
+			victim = lead
+		}
+		// Some faults outlast a 5 s ttl: a client on the wrong side must
+		// move to where the leader is, or its session expires.
+		hold := between(time.Second, 4*time.Second)
+		if rng.IntN(3) == 0 {
+			hold = between(5*time.Second, 8*time.Second)
+		}
+		start := time.Now()
+		var text string
+		switch k := rng.IntN(6); k {
+		case 0:
+			text = fmt.Sprintf("kill -9 %s (leader %v), restart after %v", c.nodes[victim].id, victim == lead, hold.Round(time.Millisecond))
+			logf("nemesis: %s", text)
+			c.kill(victim)
+			time.Sleep(hold) // a restart is not skipped when ctx ends
+			if err := c.start(victim); err != nil {
+				logf("nemesis: restart %s: %v", c.nodes[victim].id, err)
+			}
+		case 1:
+			text = fmt.Sprintf("SIGSTOP %s (leader %v) for %v", c.nodes[victim].id, victim == lead, hold.Round(time.Millisecond))
+			logf("nemesis: %s", text)
+			c.pause(victim, true)
+			time.Sleep(hold)
+			c.pause(victim, false)
+		default:
+			var cuts [][2]int
+			both := func(a, b []int) {
+				for _, i := range a {
+					for _, j := range b {
+						cuts = append(cuts, [2]int{i, j}, [2]int{j, i})
+					}
+				}
+			}
+			perm := rng.Perm(n)
+			switch k {
+			case 2: // halves
+				m := n / 2
+				text = fmt.Sprintf("partition halves %v | %v", ids(c, perm[:m]), ids(c, perm[m:]))
+				both(perm[:m], perm[m:])
+			case 3: // isolated leader (or any node when there is none)
+				var rest []int
+				for i := range n {
+					if i != victim {
+						rest = append(rest, i)
+					}
+				}
+				text = fmt.Sprintf("isolate %s (leader %v)", c.nodes[victim].id, victim == lead)
+				both([]int{victim}, rest)
+			case 4: // one-way: victim's sends to everyone are lost, it still hears them
+				text = fmt.Sprintf("one-way: %s cannot send (leader %v)", c.nodes[victim].id, victim == lead)
+				for j := range n {
+					if j != victim {
+						cuts = append(cuts, [2]int{victim, j})
+					}
+				}
+			case 5: // bridge: two sides that only the bridge node connects
+				b := perm[0]
+				m := (n - 1) / 2
+				a, z := perm[1:1+m], perm[1+m:]
+				text = fmt.Sprintf("bridge %s between %v and %v", c.nodes[b].id, ids(c, a), ids(c, z))
+				both(a, z)
+			}
+			logf("nemesis: %s for %v", text, hold.Round(time.Millisecond))
+			for _, l := range cuts {
+				c.cut(l[0], l[1], true)
+			}
+			time.Sleep(hold)
+			for _, l := range cuts {
+				c.cut(l[0], l[1], false)
+			}
+		}
+		tl.add(fault{Start: start, End: time.Now(), Text: text})
+	}
+	c.healAll()
+}
+
+func ids(c *cluster, idx []int) []string {
+	var s []string
+	for _, i := range idx {
+		s = append(s, c.nodes[i].id)
+	}
+	return s
+}

@@ -1,0 +1,113 @@
+package nemesis
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// mutant is a bug planted in a copy of the tree: old is replaced by new in
+// file (relative to the module root).
+type mutant struct {
+	name, file, old, new string
+	// caught: the suite is expected to find it. A skipped fsync is not
+	// visible to kill -9 (the kernel's page cache survives the process),
+	// so that mutant is run to show it, not required to fail.
+	caught bool
+}
+
+var mutants = []mutant{
+	{
+		name:   "linearizable-read-served-locally",
+		file:   "session/reads.go",
+		old:    "\tif req.Stale {\n\t\tif cn := c.conns[req.Conn]",
+		new:    "\tif true {\n\t\tif cn := c.conns[req.Conn]",
+		caught: true,
+	},
+	{
+		name:   "ping-ok-without-confirmation",
+		file:   "session/liveness.go",
+		old:    "func (l *liveness) ping(c *Core, req *Request) {\n",
+		new:    "func (l *liveness) ping(c *Core, req *Request) {\n\tif true {\n\t\tc.reply(Reply{Conn: req.Conn, ID: req.ID, Op: req.Op})\n\t\treturn\n\t}\n",
+		caught: true,
+	},
+	{
+		name: "wal-save-never-syncs",
+		file: "raft/wal/wal.go",
+		old:  "err := writeAndSync(w.active, w.buf, !w.opts.NoSync)",
+		new:  "err := writeAndSync(w.active, w.buf, false)",
+	},
+}
+
+// TestMutantsAreCaught plants each bug in a copy of the module, builds
+// havend there and runs the suite against it. It takes minutes per
+// mutant, so it runs only with HAVEN_NEMESIS_MUTANTS=1 (or =name).
+func TestMutantsAreCaught(t *testing.T) {
+	which := os.Getenv("HAVEN_NEMESIS_MUTANTS")
+	if which == "" {
+		t.Skip("set HAVEN_NEMESIS_MUTANTS=1 (or a mutant's name) to run the mutants (minutes each)")
+	}
+	root, err := exec.Command("go", "env", "GOMOD").Output()
+	require.NoError(t, err)
+	modRoot := filepath.Dir(strings.TrimSpace(string(root)))
+	files, err := exec.Command("git", "-C", modRoot, "ls-files").Output()
+	require.NoError(t, err)
+	for _, m := range mutants {
+		if which != "1" && which != m.name {
+			continue
+		}
+		t.Run(m.name, func(t *testing.T) {
+			copyDir := t.TempDir()
+			for _, f := range strings.Split(strings.TrimSpace(string(files)), "\n") {
+				data, err := os.ReadFile(filepath.Join(modRoot, f))
+				if err != nil {
+					continue // deleted in the worktree
+				}
+				dst := filepath.Join(copyDir, f)
+				require.NoError(t, os.MkdirAll(filepath.Dir(dst), 0o755))
+				require.NoError(t, os.WriteFile(dst, data, 0o644))
+			}
+			target := filepath.Join(copyDir, m.file)
+			src, err := os.ReadFile(target)
+			require.NoError(t, err)
+			require.Equal(t, 1, strings.Count(string(src), m.old), "the mutant's text must occur once in %s", m.file)
+			require.NoError(t, os.WriteFile(target, []byte(strings.Replace(string(src), m.old, m.new, 1)), 0o644))
+			bin := filepath.Join(copyDir, "havend-mutant")
+			build := exec.Command("go", "build", "-o", bin, "./cmd/havend")
+			build.Dir = copyDir
+			out, err := build.CombinedOutput()
+			require.NoError(t, err, "%s", out)
+
+			o := suiteOptions(t, bin)
+			if os.Getenv("HAVEN_NEMESIS_DURATION") == "" {
+				o.duration = 60 * time.Second
+				o.deadline = o.duration + 4*time.Minute
+			}
+			// A fault must meet the bug: a stale read needs a client on the
+			// lagging node at the right moment. Up to three seeds, as a
+			// Jepsen campaign runs several times.
+			caught := false
+			for attempt := 0; attempt < 3 && !caught; attempt++ {
+				t.Logf("mutant %s: seed %d, %v (attempt %d)", m.name, o.seed, o.duration, attempt+1)
+				res, err := run(o)
+				require.NoError(t, err)
+				report(t, o, res)
+				caught = res.failed()
+				o.seed++
+				if !m.caught {
+					break
+				}
+			}
+			if m.caught {
+				require.True(t, caught, "the suite did not catch mutant %s in three runs", m.name)
+			} else {
+				t.Logf("mutant %s caught: %v", m.name, caught)
+			}
+		})
+	}
+}

@@ -1,0 +1,349 @@
+package nemesis
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/havenproject/haven/linearizability"
+	"github.com/havenproject/haven/linearizability/history"
+	"github.com/havenproject/haven/netproto/client"
+)
+
+// options of one run of the suite.
+type options struct {
+	bin      string        // the havend binary
+	seed     uint64        // draws the faults and the workload
+	nodes    int           // cluster size
+	workers  int           // concurrent worker clients
+	duration time.Duration // of faults and load; then heal and check
+	recovery time.Duration // bound on recovery after healing
+	deadline time.Duration // bound on the whole run
+	logf     func(string, ...any)
+}
+
+// result of a run: its directory (kept when it failed) and the verdicts.
+type result struct {
+	dir      string
+	verdicts verdicts
+	ops      int
+	faults   int
+}
+
+func (r *result) failed() bool { return len(r.verdicts.failures) > 0 }
+
+// run starts a cluster, drives it with clients while the nemesis injects
+// faults, heals, and checks. It fails only through result.verdicts (or an
+// error when the run itself could not be made).
+func run(o options) (*result, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), o.deadline)
+	defer cancel()
+	dir, err := os.MkdirTemp("", "haven-nemesis-*")
+	if err != nil {
+		return nil, err
+	}
+	res := &result{dir: dir}
+	v := &res.verdicts
+	rng := rand.New(rand.NewPCG(o.seed, 0x6e656d))
+	c, err := newCluster(o.bin, dir, o.nodes, rng)
+	if err != nil {
+		return res, err
+	}
+	defer c.stopAll()
+	for i := range c.nodes {
+		if err := c.start(i); err != nil {
+			return res, err
+		}
+	}
+	if err := waitLeader(ctx, c, 60*time.Second); err != nil {
+		return res, fmt.Errorf("no leader at start: %w", err)
+	}
+	eps := c.endpoints()
+	r := &recorder{t0: time.Now()}
+
+	// Observers: one long-lived watch per path, the reference stream.
+	observers := map[string]*watchRec{}
+	obsTimes := map[string]map[uint64]time.Time{}
+	var obsMu sync.Mutex
+	var obsClients []*client.Client
+	for _, p := range paths {
+		oc, err := client.Connect(ctx, client.Config{Endpoints: eps, TTL: 30 * time.Second})
+		if err != nil {
+			return res, fmt.Errorf("observer: %w", err)
+		}
+		obsClients = append(obsClients, oc)
+		w, err := oc.Watch(ctx, p)
+		if err != nil {
+			return res, fmt.Errorf("observer watch: %w", err)
+		}
+		rec := &watchRec{row: -1, session: oc.SessionID(), path: p, version: w.Version, items: w.Items}
+		observers[p], obsTimes[p] = rec, map[uint64]time.Time{}
+		go func() {
+			for ev := range w.Events() {
+				obsMu.Lock()
+				if ev.Kind == client.KindReset {
+					rec.reset = true
+				}
+				rec.events = append(rec.events, ev)
+				if _, ok := obsTimes[rec.path][ev.Version]; !ok {
+					obsTimes[rec.path][ev.Version] = time.Now()
+				}
+				obsMu.Unlock()
+			}
+		}()
+	}
+	defer func() {
+		for _, oc := range obsClients {
+			oc.Abandon()
+		}
+	}()
+
+	// Load and faults.
+	tl := &timeline{}
+	loadCtx, stopLoad := context.WithTimeout(ctx, o.duration)
+	defer stopLoad()
+	var wg sync.WaitGroup
+	for w := range o.workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			worker(loadCtx, r, w, eps, o.seed, o.logf)
+		}()
+	}
+	nemDone := make(chan struct{})
+	go func() {
+		nemesis(loadCtx, c, rng, tl, o.logf)
+		close(nemDone)
+	}()
+	<-nemDone
+	wg.Wait()
+	res.faults = len(tl.all())
+	healed := time.Now()
+
+	// Recovery: a leader, and a write that succeeds, within the bound.
+	checkRow := o.workers
+	chk, err := client.Connect(ctx, client.Config{Endpoints: eps, TTL: 30 * time.Second})
+	if err != nil {
+		v.fail("recovery: no session within the deadline after healing: %v", err)
+	} else {
+		defer chk.Abandon()
+		recovered := false
+		for time.Since(healed) < o.recovery && ctx.Err() == nil {
+			in := linearizability.ListsInput{Op: linearizability.PushItem, Path: paths[0], Session: chk.SessionID(), Data: encodeData("recovery")}
+			op := r.begin(checkRow, in)
+			wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			w, err := chk.Push(wctx, paths[0], "recovery")
+			cancel()
+			r.end(op, outcome(&w.List, err, false))
+			if err == nil && c.leader(ctx) >= 0 {
+				recovered = true
+				break
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+		if !recovered {
+			v.fail("recovery: no leader and successful write within %v of healing", o.recovery)
+		} else {
+			v.note("recovered %v after healing", time.Since(healed).Round(time.Millisecond))
+		}
+	}
+
+	readAll := func() (map[string]client.List, bool) {
+		out := map[string]client.List{}
+		if chk == nil {
+			return out, false
+		}
+		for _, p := range paths {
+			op := r.begin(checkRow, linearizability.ListsInput{Op: linearizability.ReadList, Path: p})
+			rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			l, err := chk.Get(rctx, p)
+			cancel()
+			r.end(op, outcome(&l, err, true))
+			if err != nil {
+				v.fail("final read of %s: %v", p, err)
+				return out, false
+			}
+			out[p] = l
+		}
+		return out, true
+	}
+	catchUp := func(final map[string]client.List) bool {
+		until := time.Now().Add(30 * time.Second)
+		for time.Now().Before(until) {
+			obsMu.Lock()
+			behind := false
+			for p, l := range final {
+				obs := observers[p]
+				last := obs.version
+				if n := len(obs.events); n > 0 {
+					last = obs.events[n-1].Version
+				}
+				if last < l.Version && !obs.reset {
+					behind = true
+				}
+			}
+			obsMu.Unlock()
+			if !behind {
+				return true
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		return false
+	}
+
+	// Sessions that expired under a client still using them; the last
+	// sessions are checked before the end below.
+	r.mu.Lock()
+	for _, s := range r.sessions {
+		if s.how == "live" && isExpired(s.client) {
+			s.how, s.endCall = "expired", s.start
+		}
+	}
+	checkNoLiveExpiry(v, r.sessions)
+	failovers := 0
+	for _, s := range r.sessions {
+		failovers += s.client.Failovers()
+	}
+	v.note("%d worker sessions, %d failovers (resumed on another node)", len(r.sessions), failovers)
+	r.mu.Unlock()
+	// No acknowledged write lost: read while the last sessions live.
+	if final, ok := readAll(); ok {
+		r.mu.Lock()
+		checkLost(v, r.ops, r.sessions, final)
+		r.mu.Unlock()
+	}
+	// End the live sessions, half closed, half dropped as by a crash;
+	// after ttl plus the bound none of their items may be left.
+	r.mu.Lock()
+	var live []*session
+	for _, s := range r.sessions {
+		if s.how == "live" {
+			live = append(live, s)
+		}
+	}
+	r.mu.Unlock()
+	for i, s := range live {
+		endSession(r, s, i%2 == 0)
+	}
+	const deadBound = 15 * time.Second
+	time.Sleep(5*time.Second + deadBound)
+	final, ok := readAll()
+	complete := false
+	if ok {
+		r.mu.Lock()
+		checkDead(v, r.sessions, final)
+		r.mu.Unlock()
+		complete = catchUp(final)
+		obsMu.Lock()
+		r.mu.Lock()
+		checkWatches(v, observers, r.watches, r.ops, final)
+		worst, who := expiryLags(obsTimes, observers, r.sessions)
+		r.mu.Unlock()
+		obsMu.Unlock()
+		v.note("slowest expiry of a dropped session: %v past its ttl (%s)", worst.Round(time.Millisecond), who)
+	}
+
+	// Linearizability, by porcupine on the existing Lists model.
+	obsMu.Lock()
+	r.mu.Lock()
+	h, counts := buildHistory(r, observers, tl.all(), o.workers+1, complete)
+	v.note("outcomes not answered: %v", counts)
+	res.ops = len(r.ops)
+	r.mu.Unlock()
+	obsMu.Unlock()
+	lin, err := linearizability.Check(linearizability.ListsModel, h.Operations(), 90*time.Second+o.duration, // long runs make long histories
+		linearizability.VisualizeTo(filepath.Join(dir, "history.html")),
+		linearizability.WithAnnotations(h.Annotations()...))
+	if err != nil {
+		v.note("visualization: %v", err)
+	}
+	switch lin.Verdict {
+	case linearizability.VerdictIllegal:
+		v.fail("not linearizable: %s; see %s", lin.Culprit, lin.VisualizationPath)
+	case linearizability.VerdictUnknown:
+		v.note("porcupine timed out after %v: linearizability undecided", 90*time.Second+o.duration)
+	default:
+		v.note("linearizable (porcupine, %d operations)", len(h.Operations()))
+	}
+	writeArtifacts(dir, r, tl.all(), observers, res)
+	return res, nil
+}
+
+func waitLeader(ctx context.Context, c *cluster, bound time.Duration) error {
+	until := time.Now().Add(bound)
+	for time.Now().Before(until) {
+		if c.leader(ctx) >= 0 {
+			return nil
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	return fmt.Errorf("none within %v", bound)
+}
+
+// writeArtifacts leaves the history (JSON lines), the watch deliveries,
+// the fault timeline and the verdicts in dir, beside the nodes' logs.
+func writeArtifacts(dir string, r *recorder, tl []fault, observers map[string]*watchRec, res *result) {
+	// The history in the shared format of linearizability/history: the
+	// operations, the sessions, every watch and its deliveries. (No ping or
+	// expiry records: the Go client does not expose its pings, and havend
+	// does not log its expiry decisions.)
+	var b strings.Builder
+	hw := history.NewWriter(&b)
+	ns := func(t time.Time) int64 { return int64(t.Sub(r.t0)) }
+	for _, o := range r.ops {
+		rec := &history.Op{Client: o.row, Call: ns(o.call), Return: ns(o.ret), Input: o.in, Output: o.out}
+		if o.out == nil {
+			rec.Return = -1
+		}
+		_ = hw.Write(history.Record{Op: rec})
+	}
+	for _, s := range r.sessions {
+		_ = hw.Write(history.Record{Session: &history.Session{ID: s.id, TTLms: uint64(s.ttl / time.Millisecond),
+			Ended: resolveEnd(s, observers, r.ops), Expired: s.how == "expired"}})
+	}
+	for _, w := range append(append([]*watchRec(nil), r.watches...), observers[paths[0]], observers[paths[1]], observers[paths[2]]) {
+		if w == nil {
+			continue
+		}
+		_ = hw.Write(history.Record{Watch: &history.Watch{Client: w.row, Path: w.path, Version: w.version}})
+		for _, ev := range w.events {
+			_ = hw.Write(history.Record{Delivery: &history.Delivery{Client: w.row, Path: w.path, Kind: string(ev.Kind), Version: ev.Version, Item: ev.Item.Version}})
+		}
+	}
+	_ = hw.Flush()
+	_ = os.WriteFile(filepath.Join(dir, "history.jsonl"), []byte(b.String()), 0o644)
+	b.Reset()
+	for _, s := range r.sessions {
+		fmt.Fprintf(&b, "session %s ttl %v start %v end %s at %v\n", s.id, s.ttl, s.start.Sub(r.t0), s.how, s.death.Sub(r.t0))
+	}
+	_ = os.WriteFile(filepath.Join(dir, "sessions.txt"), []byte(b.String()), 0o644)
+	b.Reset()
+	for _, w := range append(r.watches, observers[paths[0]], observers[paths[1]], observers[paths[2]]) {
+		if w == nil {
+			continue
+		}
+		fmt.Fprintf(&b, "watch row %d session %s path %s from v%d (%d items) reset=%v\n", w.row, w.session, w.path, w.version, len(w.items), w.reset)
+		for _, ev := range w.events {
+			fmt.Fprintf(&b, "  %s @%d item %d owner %s\n", ev.Kind, ev.Version, ev.Item.Version, ev.Item.Owner)
+		}
+	}
+	_ = os.WriteFile(filepath.Join(dir, "watches.txt"), []byte(b.String()), 0o644)
+	b.Reset()
+	for _, f := range tl {
+		fmt.Fprintf(&b, "%v .. %v  %s\n", f.Start.Sub(r.t0).Round(time.Millisecond), f.End.Sub(r.t0).Round(time.Millisecond), f.Text)
+	}
+	_ = os.WriteFile(filepath.Join(dir, "faults.txt"), []byte(b.String()), 0o644)
+	b.Reset()
+	for _, f := range res.verdicts.failures {
+		fmt.Fprintf(&b, "FAIL %s\n", f)
+	}
+	for _, n := range res.verdicts.notes {
+		fmt.Fprintf(&b, "note %s\n", n)
+	}
+	_ = os.WriteFile(filepath.Join(dir, "verdicts.txt"), []byte(b.String()), 0o644)
+}
