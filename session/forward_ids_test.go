@@ -85,7 +85,7 @@ func TestDuplicateForwardIsProposedOnce(t *testing.T) {
 	f := tc.follower()
 	hello := tc.connect(f, 1, 60000)
 	cmd := fsm.Encode(fsm.Push{Session: hello.Session, Path: "/data/dup", Data: mustPack("x")})
-	fwd := PeerMessage{Group: 1, From: f, To: l, Forward: &Forward{ID: 777, Command: cmd}}
+	fwd := PeerMessage{Group: 1, From: f, To: l, Forward: &Forward{ID: 777, Term: tc.nodes[l].core.Raft().Term(), Command: cmd}}
 	require.NoError(t, tc.nodes[l].core.Step(fwd))
 	require.NoError(t, tc.nodes[l].core.Step(fwd))
 	var replies []ForwardReply
@@ -101,4 +101,31 @@ func TestDuplicateForwardIsProposedOnce(t *testing.T) {
 	tc.tick(3)
 	items, _ := tc.nodes[l].core.Machine().Read("/data/dup")
 	require.Len(t, items, 1, "proposed once")
+}
+
+// A Forward held back in the network and delivered to a leader of another
+// term (or to the same server after it restarted and was elected again)
+// is not proposed: the leader that got it first may have proposed it
+// already, and a new leader's memory of answered forwards starts empty.
+// It is not answered either: "Unavailable" would tell the follower that
+// nothing was proposed, and it would send the write again. The follower's
+// request times out, an outcome the contract allows for a write.
+func TestForwardFromAnotherTermIsNotProposed(t *testing.T) {
+	tc := newTestCluster(t, 3, nil)
+	l := tc.leader()
+	f := tc.follower()
+	hello := tc.connect(f, 1, 60000)
+	term := tc.nodes[l].core.Raft().Term()
+	for _, stale := range []uint64{term - 1, term + 1} {
+		cmd := fsm.Encode(fsm.Push{Session: hello.Session, Path: "/data/late", Data: mustPack("x")})
+		fwd := PeerMessage{Group: 1, From: f, To: l, Forward: &Forward{ID: 900 + stale, Term: stale, Command: cmd}}
+		require.NoError(t, tc.nodes[l].core.Step(fwd))
+		for _, m := range tc.nodes[l].core.Ready().Messages {
+			require.Nil(t, m.ForwardReply, "a forward of term %d (the leader's is %d) was answered", stale, term)
+		}
+		tc.nodes[l].core.Advance()
+	}
+	tc.tick(3)
+	items, _ := tc.nodes[l].core.Machine().Read("/data/late")
+	require.Empty(t, items, "a forward addressed to another term's leader was proposed")
 }

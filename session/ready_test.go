@@ -91,7 +91,7 @@ func TestEarlyMessagesAreRaftsFirst(t *testing.T) {
 	// A forwarded write (a service message waits for the reply) and a
 	// proposal at once.
 	require.NoError(t, core.Step(PeerMessage{Group: 1, From: f, To: l, Forward: &Forward{ID: 5,
-		Command: fsm.Encode(fsm.Noop{})}}))
+		Term: core.Raft().Term(), Command: fsm.Encode(fsm.Noop{})}}))
 	rd := core.Ready()
 	require.Positive(t, rd.EarlyMessages)
 	for i, m := range rd.Messages {

@@ -137,6 +137,11 @@ type PeerMessage struct {
 type Forward struct {
 	// ID is the follower's number for the forward, echoed in the reply.
 	ID uint64
+	// Term is the term of the leader the follower sent it to. A leader of
+	// another term ignores it: a forward held back in the network may
+	// reach a later leader, whose memory of answered forwards does not
+	// hold it, after the first leader proposed it.
+	Term uint64
 	// Command is an encoded fsm command, or nil for a membership request.
 	Command []byte
 	// Become is set for a forwarded membership request.

@@ -124,7 +124,7 @@ func (w *writeTracker) try(c *Core, p *pending) {
 		w.nextForward++
 		w.forwards[w.nextForward] = p
 		c.send(c.soft.Lead, PeerMessage{Forward: &Forward{
-			ID: w.nextForward, Command: p.cmd,
+			ID: w.nextForward, Term: c.raft.Term(), Command: p.cmd,
 			Become: p.req.Become, Node: p.req.Node, Address: p.req.Address,
 		}})
 	default:
@@ -152,6 +152,14 @@ func codeOfProposal(err error) fsm.Code {
 
 // handleForward runs on the leader: propose and say where it went.
 func (w *writeTracker) handleForward(c *Core, from raft.NodeID, f *Forward) {
+	if f.Term != c.raft.Term() {
+		// Sent to the leader of another term: held back in the network, or
+		// sent before this server restarted. That leader may have proposed
+		// it, and answers are remembered per leader, so it is neither
+		// proposed nor answered here; the follower's request times out
+		// (Unavailable would make it send the write again).
+		return
+	}
 	key := forwardKey{from: from, id: f.ID}
 	if earlier, seen := w.answered[key]; seen {
 		// A repeat: whatever happened the first time stands. Even a

@@ -25,17 +25,25 @@ const walSegmentBytes = 16 << 10
 var diskFaults = simfs.Faults{FlipPerCrash: 0.005, MisdirectPerWrite: 2e-6}
 
 // damageAllowed says whether a damaging fault drawn for n's disk happens.
+// The configuration in force must have three voters or more (membership
+// changes shrink it), so that losing one still leaves a quorum.
 func (n *node) damageAllowed() bool {
 	w := n.w
-	if w.phase != phaseFaults || len(w.nodes) < 3 {
+	if w.phase != phaseFaults || len(w.nodes) < 3 || len(w.members().Voters) < 3 {
 		return false
 	}
 	for _, o := range w.nodes {
-		if o != n && (o.diskFailed || (o.fs != nil && o.fs.Flips+o.fs.Misdirected > 0)) {
+		if o != n && o.diskLost() {
 			return false
 		}
 	}
 	return true
+}
+
+// diskLost says whether the node's disk is lost to the run: failed, or hit
+// by a damaging fault that will fail it at its next restart.
+func (n *node) diskLost() bool {
+	return n.diskFailed || (n.fs != nil && n.fs.Flips+n.fs.Misdirected > 0)
 }
 
 // openWAL opens the node's WAL and returns what it recovered, having held

@@ -46,6 +46,24 @@ func (w *World) scheduleMembership() {
 	}
 }
 
+// quorumSurvives says whether the voters left once id is removed, less
+// those whose disk is lost to the run (disk_host.go), are still a quorum of
+// them: the world never makes a configuration that cannot elect a leader
+// again, which no operator would do on purpose either.
+func (w *World) quorumSurvives(conf raft.ConfState, id raft.NodeID) bool {
+	left, healthy := 0, 0
+	for _, v := range conf.Voters {
+		if v == id {
+			continue
+		}
+		left++
+		if n := w.nodes[w.slotOf(v)]; n.id != v || !n.diskLost() {
+			healthy++
+		}
+	}
+	return left > 0 && 2*healthy > left
+}
+
 // changeMembership proposes one membership change on the current leader.
 func (w *World) changeMembership() {
 	if w.phase != phaseFaults {
@@ -78,11 +96,17 @@ func (w *World) changeMembership() {
 			return "remove learner", raft.ConfChange{Type: raft.RemoveNode, Node: conf.Learners[w.rng.Intn(len(conf.Learners))]}, nil
 		})
 	}
-	if len(conf.Voters) > w.minVoters() {
+	var removable []raft.NodeID
+	for _, v := range conf.Voters {
+		if w.quorumSurvives(conf, v) {
+			removable = append(removable, v)
+		}
+	}
+	if len(conf.Voters) > w.minVoters() && len(removable) > 0 {
 		choices = append(choices, func() (string, raft.ConfChange, *node) {
-			return "remove voter", raft.ConfChange{Type: raft.RemoveNode, Node: conf.Voters[w.rng.Intn(len(conf.Voters))]}, nil
+			return "remove voter", raft.ConfChange{Type: raft.RemoveNode, Node: removable[w.rng.Intn(len(removable))]}, nil
 		})
-		if slices.Contains(conf.Voters, l.id) {
+		if slices.Contains(removable, l.id) {
 			choices = append(choices, func() (string, raft.ConfChange, *node) {
 				return "remove the leader", raft.ConfChange{Type: raft.RemoveNode, Node: l.id}, nil
 			})

@@ -387,6 +387,16 @@ var mutants = []mutant{
 		edits: []edit{{"session/writes.go", "if earlier, seen := w.answered[key]; seen {", "if earlier, seen := w.answered[key]; seen && earlier.ID == 0 {"}},
 		flags: flagsSessions,
 	},
+	{
+		name: "forward-of-another-term-proposed",
+		bug: "The service core: a Forward held back in the network and delivered to a leader of a later term " +
+			"(whose memory of answered forwards is its own) is proposed again, so one request is applied twice. " +
+			"A hand campaign found it as a double commit of a client write (sessions churn seed 400137, before " +
+			"the fix and before the WAL ran in the simulator); here, with the churn knobs and 60 s runs, the " +
+			"cluster does not converge after healing (seed 8), which it does without the bug.",
+		edits: []edit{{"session/writes.go", "if f.Term != c.raft.Term() {", "if false {"}},
+		flags: []string{"-workload", "sessions", "-faults", "swarm", "-knobs", "membership,transfer,diverge,holdback", "-duration", "60s"},
+	},
 }
 
 // mutantTree lists what the copy holds: the module files and every package

@@ -148,7 +148,8 @@ func appendForward(b []byte, f *session.Forward) []byte {
 	b = appendPresentBytes(b, 2, f.Command)
 	b = appendString(b, 3, string(f.Become))
 	b = appendUint(b, 4, uint64(f.Node))
-	return appendString(b, 5, f.Address)
+	b = appendString(b, 5, f.Address)
+	return appendUint(b, 6, f.Term)
 }
 
 func appendForwardReply(b []byte, f *session.ForwardReply) []byte {
@@ -581,6 +582,8 @@ func (d *decoder) forward(buf []byte, f *session.Forward) error {
 			f.Node = raft.NodeID(v)
 		case 5:
 			f.Address, err = r.string(wire)
+		case 6:
+			f.Term, err = r.uint(wire)
 		default:
 			err = r.skip(wire)
 		}

@@ -99,7 +99,7 @@
 //	ConfState     1 voter (repeated)  2 learner (repeated)
 //	              3 Address (repeated, by id): 1 id  2 address (string)
 //	Forward       1 id  2 command (bytes)  3 become (string)  4 node
-//	              5 address (string)
+//	              5 address (string)  6 term (of the leader it was sent to)
 //	ForwardReply  1 id  2 index  3 term  4 code (string)  5 message (string)
 //	KeepAlive     1 id  2 session (string, repeated)
 //	KeepAliveAck  1 id  2 refused (string, repeated)
