@@ -512,7 +512,7 @@ func requireTimelineShowsFailure(t *testing.T, bin string, seed uint64, flags []
 	page, err := os.ReadFile(path)
 	require.NoError(t, err)
 	require.Containsf(t, string(page), `"failure":{"a":`, "the timeline of seed %d has no failure marker", seed)
-	require.Contains(t, string(page), `"k":"leader"`, "the timeline has no leader lane")
+	require.Containsf(t, string(page), `"nodes":["n1"`, "the timeline of seed %d has no lanes", seed)
 }
 
 // explore runs havensim's bounded exhaustive search with flags and reads
