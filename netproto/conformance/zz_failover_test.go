@@ -66,7 +66,11 @@ func TestZZLeaderCrash(t *testing.T) {
 	cmd.Stdout, cmd.Stderr = logf, logf
 	require.NoError(t, cmd.Start())
 	procs[lead-1] = cmd
+	// The session keeps pinging while the node restarts, as any client
+	// would: its ttl is 2 s, and a slow restart would otherwise expire it,
+	// rightly.
 	require.Eventually(t, func() bool {
+		c.call(M{"action": "heartbeat", "type": "ping"})
 		nc, err := net.Dial("tcp", havenAddr(lead))
 		if err == nil {
 			nc.Close()
