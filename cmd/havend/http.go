@@ -8,32 +8,16 @@ import (
 
 	"github.com/havenproject/haven/fsm"
 	"github.com/havenproject/haven/netproto"
+	"github.com/havenproject/haven/netproto/client"
 )
 
-// statusJSON is GET /v1/status (BRIEF.md, "GET /v1/status JSON").
-type statusJSON struct {
-	Node          string       `json:"node"`
-	Role          string       `json:"role"`
-	Term          uint64       `json:"term"`
-	Leader        string       `json:"leader"`
-	LeaderAddress string       `json:"leader_address"`
-	Commit        uint64       `json:"commit"`
-	Applied       uint64       `json:"applied"`
-	Group         uint64       `json:"group"`
-	Sessions      int          `json:"sessions"`
-	Watches       int          `json:"watches"`
-	HavenAddress  string       `json:"haven_address"`
-	HTTPAddress   string       `json:"http_address"`
-	Members       []memberJSON `json:"members"`
-}
-
-type memberJSON struct {
-	ID          string `json:"id"`
-	Role        string `json:"role"`
-	Address     string `json:"address"`
-	HTTPAddress string `json:"http_address"`
-	Match       uint64 `json:"match"`
-}
+// statusJSON is GET /v1/status. Its one definition is the Go client's
+// (netproto/client.NodeStatus, which reads it), so that the server and its
+// readers cannot drift apart.
+type (
+	statusJSON = client.NodeStatus
+	memberJSON = client.MemberStatus
+)
 
 func (n *node) statusJSON() statusJSON {
 	hs := n.status.Load()
