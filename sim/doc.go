@@ -133,7 +133,9 @@
 // synced data or a write lands at a wrong offset: the WAL must refuse such
 // a disk on restart (the node then stays down for the rest of the run, its
 // disk failed), never return wrong data, which the host's checks of what it
-// recovers would catch. Crash points crash a node right after it sent a
+// recovers would catch. Such damage reaches one disk per run, and only while
+// every configuration a node holds (or held just before) has three voters
+// or more, so that a quorum stays. Crash points crash a node right after it sent a
 // Ready's messages while writes are still unsynced, the moment random crash
 // times almost never hit.
 //

@@ -245,12 +245,15 @@ func (w *World) retire(n *node, id raft.NodeID) {
 	n.incarnation++ // drops its pending restart, ticks and fsyncs
 }
 
-// join brings a retired slot back as a new, empty server with id.
+// join brings a retired slot back as a new, empty server with id: a new
+// disk (the old server's WAL, and what it left unsynced, go with the old
+// server) and an empty mirror of it.
 func (n *node) join(id raft.NodeID) {
 	w := n.w
 	n.id = id
 	n.retired, n.removedAt = false, 0
-	n.disk = disk{}
+	n.fs, n.wal, n.disk = nil, nil, disk{}
+	n.diskFailed, n.misdirected = false, 0
 	w.tracef("n%d joins with an empty disk", id)
 	if err := n.start(); err != nil {
 		w.failf("node %d: start: %v", id, err)
