@@ -177,6 +177,7 @@ func New(cfg Config, restored raft.RestoredState) (*Core, error) {
 		history:   newHistory(cfg.HistoryPerPath),
 	}
 	c.writes.init()
+	c.writes.startTerm = r.Term()
 	c.reads.init()
 	c.liveness.init()
 	// Forwards, keepalives and reads are numbered from a random start (below 2^63,

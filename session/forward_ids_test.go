@@ -129,3 +129,78 @@ func TestForwardFromAnotherTermIsNotProposed(t *testing.T) {
 	items, _ := tc.nodes[l].core.Machine().Read("/data/late")
 	require.Empty(t, items, "a forward addressed to another term's leader was proposed")
 }
+
+// A leader that restarts comes back as a follower of the same term, and
+// its memory of answered forwards is gone. A copy of a forward it had
+// proposed before the crash (the network repeated it, or held it up) then
+// arrives addressed to the right term. "Unavailable: not the leader" would
+// tell the follower that nothing was proposed, and the follower would send
+// the write again to the next leader: one client request committed twice.
+// A server cannot tell what its previous incarnation proposed in the term
+// it restarted in, so it neither proposes nor answers a forward of that
+// term; the follower's request times out. Found by the simulator (sessions
+// workload, heavy faults with hold-back, seed 76): a push committed twice.
+func TestForwardRepeatedToARestartedLeaderIsNotAnswered(t *testing.T) {
+	tc := newTestCluster(t, 3, nil)
+	l := tc.leader()
+	f := tc.follower()
+	tc.connect(f, 1, 60000)
+	term := tc.nodes[l].core.Raft().Term()
+
+	// The follower forwards a push; the leader proposes and commits it,
+	// but its answer is lost, and the network keeps a copy of the
+	// forward.
+	tc.nodes[f].core.Submit(Request{Conn: 1, ID: 500, Op: OpCreate, Path: "/data/x", Data: mustPack("once")})
+	tc.process()
+	var copied []PeerMessage
+	for range 50 {
+		msgs := tc.queue
+		tc.queue = nil
+		for _, m := range msgs {
+			if m.Forward != nil {
+				copied = append(copied, m)
+			}
+			if (m.ForwardReply != nil && m.To == f) || tc.nodes[m.To].down {
+				continue
+			}
+			require.NoError(t, tc.nodes[m.To].core.Step(m))
+		}
+		tc.process()
+		if len(tc.queue) == 0 {
+			break
+		}
+	}
+	require.Len(t, copied, 1)
+	require.Equal(t, term, copied[0].Forward.Term)
+	items, _ := tc.nodes[l].core.Machine().Read("/data/x")
+	require.Len(t, items, 1, "the push committed")
+
+	// The leader restarts, a follower of the same term; the copy arrives.
+	tc.start(l, tc.nodes[l].disk)
+	require.Equal(t, term, tc.nodes[l].core.Raft().Term())
+	require.NoError(t, tc.nodes[l].core.Step(copied[0]))
+	tc.process()
+	for _, m := range tc.queue {
+		require.Nil(t, m.ForwardReply, "the restarted server answered a forward of the term it restarted in: %+v", m.ForwardReply)
+	}
+
+	// The cluster goes on; the follower's write is answered once, and the
+	// push is in the log once.
+	var answer *Reply
+	for range 800 {
+		tc.tick(1)
+		for i, r := range tc.nodes[f].replies[1] {
+			if r.ID == 500 {
+				answer = &tc.nodes[f].replies[1][i]
+			}
+		}
+		if answer != nil {
+			break
+		}
+	}
+	require.NotNil(t, answer, "the push is answered")
+	require.Equal(t, fsm.Unavailable, answer.Code, "its outcome is unknown to the follower: %s", answer.Message)
+	r := tc.do(f, Request{Conn: 1, Op: OpRead, Path: "/data/x"})
+	require.Equal(t, fsm.OK, r.Code, r.Message)
+	require.Len(t, r.Items, 1, "the push is in the log once")
+}

@@ -140,7 +140,9 @@ type Forward struct {
 	// Term is the term of the leader the follower sent it to. A leader of
 	// another term ignores it: a forward held back in the network may
 	// reach a later leader, whose memory of answered forwards does not
-	// hold it, after the first leader proposed it.
+	// hold it, after the first leader proposed it. A server ignores the
+	// forwards of the term it restarted in too: it may have led that term
+	// before the crash, and cannot say "not proposed".
 	Term uint64
 	// Command is an encoded fsm command, or nil for a membership request.
 	Command []byte

@@ -55,8 +55,13 @@ type writeTracker struct {
 	waiting     []*pending // for a leader to be known
 	queue       []*pending // every pending write in submission order, for timeouts
 	nextForward uint64
-	live        int // submitted and not yet answered
-	recent      [recentResults]appliedResult
+	// startTerm is the term this incarnation started in. Its previous
+	// incarnation may have led that term and proposed forwards it no
+	// longer remembers; this one can only follow in it (a server that
+	// campaigns moves to a new term).
+	startTerm uint64
+	live      int // submitted and not yet answered
+	recent    [recentResults]appliedResult
 
 	// Leader side: the answers given to recent forwards, so that a Forward
 	// delivered twice (a network or transport that repeats a message) is
@@ -152,12 +157,14 @@ func codeOfProposal(err error) fsm.Code {
 
 // handleForward runs on the leader: propose and say where it went.
 func (w *writeTracker) handleForward(c *Core, from raft.NodeID, f *Forward) {
-	if f.Term != c.raft.Term() {
+	if f.Term != c.raft.Term() || f.Term == w.startTerm {
 		// Sent to the leader of another term: held back in the network, or
 		// sent before this server restarted. That leader may have proposed
 		// it, and answers are remembered per leader, so it is neither
 		// proposed nor answered here; the follower's request times out
-		// (Unavailable would make it send the write again).
+		// (Unavailable would make it send the write again). The term this
+		// server restarted in is such a term too: it may have led it before
+		// the crash, and proposed this very forward.
 		return
 	}
 	key := forwardKey{from: from, id: f.ID}
