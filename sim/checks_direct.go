@@ -28,6 +28,16 @@ import (
 //   - PreVote (§9.6): a pre-vote changes nobody's real term.
 //   - CheckQuorum (§6.2): an isolated leader steps down within two election
 //     timeouts of its own clock.
+//   - Read quorum after arrival (§6.4): a read a leader answers by ReadIndex
+//     was preceded by answers to it, in its term, from a quorum of its
+//     voters, each sent after the read arrived.
+//   - Vote promise (§4.2.3): with CheckQuorum, a voter grants no vote to
+//     another candidate (a transfer's aside) within ElectionTicks of its
+//     own ticks of hearing from a leader.
+//   - Fresh read index: an answer to a read index a node asked covers what
+//     was committed when it asked (not one meant for an earlier incarnation).
+//   - A linearizable read shows a state at or after every entry committed
+//     before it was invoked (kv: clients.go; sessions: readCoversCommitted).
 //   - A client write is committed once (kvCommitted, sessions truth).
 
 // directState is what the direct checks keep per node (its incarnation).
@@ -72,6 +82,41 @@ type directState struct {
 	// prevVoters is the configuration before the last change seen: a
 	// decision made just before a change took effect counts by it.
 	prevVoters []raft.NodeID
+	// ticks counts this incarnation's ticks; leaderHeardTicks is its count
+	// when it last heard from a leader (leaderHeardAt).
+	ticks, leaderHeardTicks uint64
+	// answered is, for each node and term, when that node last sent this
+	// one an answer to its appends or heartbeats (MsgAppResp,
+	// MsgHeartbeatResp) of that term: what shows that it was still in that
+	// term then.
+	answered map[answerKey]time.Duration
+	// forwarded maps a read a follower forwarded here while this node led
+	// (the follower and its context) to when it arrived and in which term.
+	forwarded map[forwardedRead]readArrival
+	// asked maps the context of each read index request this incarnation
+	// sent a leader (MsgReadIndex) and has had no answer to yet to when it
+	// sent it and how far the log was committed then.
+	asked map[string]readSent
+}
+
+type readSent struct {
+	at        time.Duration
+	committed uint64
+}
+
+type answerKey struct {
+	from raft.NodeID
+	term uint64
+}
+
+type forwardedRead struct {
+	from raft.NodeID
+	ctx  string
+}
+
+type readArrival struct {
+	at   time.Duration
+	term uint64
 }
 
 // observeConf keeps the node's voters up to date as a Ready changes its
@@ -102,6 +147,9 @@ func readKey(ctx []byte) (uint64, bool) {
 type readAsk struct {
 	at    time.Duration
 	event uint64
+	// remote is set once a leader's answer (MsgReadIndexResp) to it came
+	// in: the read was forwarded, and checked where the leader answered.
+	remote bool
 }
 
 func (d *directState) reset(n int, now time.Duration, checkQuorum bool) {
@@ -109,11 +157,24 @@ func (d *directState) reset(n int, now time.Duration, checkQuorum bool) {
 		heardFrom: make([]time.Duration, n), heardTerm: make([]uint64, n),
 		ackTerm: make([]uint64, n), ackIndex: make([]uint64, n),
 		startedAt: now, checkQuorum: checkQuorum, readAsked: d.readAsked,
+		answered: d.answered, forwarded: d.forwarded, asked: d.asked,
 	}
+	if d.answered == nil {
+		d.answered = map[answerKey]time.Duration{}
+	}
+	clear(d.answered)
 	if d.readAsked == nil {
 		d.readAsked = map[uint64]readAsk{}
 	}
 	clear(d.readAsked)
+	if d.forwarded == nil {
+		d.forwarded = map[forwardedRead]readArrival{}
+	}
+	clear(d.forwarded)
+	if d.asked == nil {
+		d.asked = map[string]readSent{}
+	}
+	clear(d.asked)
 }
 
 // stepped records a raft message node n has just stepped.
@@ -125,7 +186,11 @@ func (c *checker) stepped(n *node, m *raft.Message) {
 	// an fsync).
 	r := n.app.raftCore()
 	term := r.Term()
-	if r.SoftState().State == raft.StateLeader {
+	leading := r.SoftState().State == raft.StateLeader
+	if leading {
+		if term > d.ledTerm {
+			clear(d.forwarded) // reads forwarded in an earlier term were dropped
+		}
 		d.ledTerm = max(d.ledTerm, term)
 	}
 	if m.Term == term && (m.Type == raft.MsgAppResp || m.Type == raft.MsgHeartbeatResp) {
@@ -142,6 +207,20 @@ func (c *checker) stepped(n *node, m *raft.Message) {
 		d.maxTermHeard = max(d.maxTermHeard, m.Term)
 	}
 	switch m.Type {
+	case raft.MsgReadIndex:
+		k := forwardedRead{m.From, string(m.Context)}
+		if _, seen := d.forwarded[k]; leading && !seen {
+			// The first arrival counts: a repeat that arrives later
+			// gets the same answer (the check is then only weaker).
+			d.forwarded[k] = readArrival{at: w.now, term: term}
+		}
+	case raft.MsgReadIndexResp:
+		if key, ok := readKey(m.Context); ok {
+			if ask, ok := d.readAsked[key]; ok {
+				ask.remote = true
+				d.readAsked[key] = ask
+			}
+		}
 	case raft.MsgAppResp:
 		// Only an answer of this node's own term acknowledges entries; a
 		// higher term's answer only tells it of that term.
@@ -156,6 +235,7 @@ func (c *checker) stepped(n *node, m *raft.Message) {
 			return // refused as stale
 		}
 		d.leaderHeardFrom, d.leaderHeardTerm, d.leaderHeardAt = m.From, m.Term, w.now
+		d.leaderHeardTicks = d.ticks
 		vouch := m.Commit
 		switch m.Type {
 		case raft.MsgApp:
@@ -481,4 +561,166 @@ func (c *checker) electionQuorum(n *node) error {
 		}
 	}
 	return c.w.errorf("election quorum violated: node %d leads term %d with the votes of only %v of its voters %v", n.id, n.term, granted, d.voters)
+}
+
+// campaignTransfer is the context raft puts on the vote requests of an
+// election a leadership transfer started (raft/election.go), which voters
+// grant even within their promise (§3.10).
+const campaignTransfer = "transfer"
+
+// sentDirect looks at a raft message node n is about to send. An answer to
+// appends or heartbeats is noted on its receiver: it shows that its sender
+// was still in its term when it sent it. A read index answer to a follower
+// is checked (readQuorumAfter) against when the follower's request arrived.
+func (c *checker) sentDirect(n *node, m *raft.Message) error {
+	w := c.w
+	switch m.Type {
+	case raft.MsgAppResp, raft.MsgHeartbeatResp:
+		to := w.nodes[w.slotOf(m.To)]
+		if to.id != m.To || !to.up {
+			return nil
+		}
+		to.direct.answered[answerKey{m.From, m.Term}] = w.now
+	case raft.MsgReadIndex:
+		if _, seen := n.direct.asked[string(m.Context)]; !seen {
+			n.direct.asked[string(m.Context)] = readSent{at: w.now, committed: w.CommittedIndex()}
+		}
+	case raft.MsgReadIndexResp:
+		d := &n.direct
+		k := forwardedRead{m.To, string(m.Context)}
+		arr, ok := d.forwarded[k]
+		if !ok || arr.term != m.Term {
+			return nil
+		}
+		delete(d.forwarded, k)
+		if w.params.LeaseReads {
+			return nil // perhaps served from the lease: leaseRead's to check
+		}
+		return c.readQuorumAfter(n, m.Term, arr.at, m.Index, m.To)
+	}
+	return nil
+}
+
+// readQuorumAfter checks a read that node n, leader of term, answers by
+// ReadIndex at index, for a request that arrived at arrived (from: the
+// follower that forwarded it, or n itself): a quorum of the voters in force
+// must each have sent n an answer in term after the read arrived, n
+// counting itself if it is a voter (§6.4, step 3: "it issues a new round
+// of heartbeats and waits for their acknowledgments from a majority").
+// That is exactly what makes the read index current: a leader of a later
+// term that had committed anything before the read arrived was elected
+// by a quorum, so one of those voters would have voted in that later term
+// before the read arrived, and could not have answered in this term after
+// it. Runs with lease reads are left out, since the host cannot tell which
+// reads the lease answered (leaseRead checks those), and so are the
+// service core's own reads on the leader, whose contexts the host never
+// sees; reads forwarded by followers count from when the leader stepped
+// their MsgReadIndex.
+func (c *checker) readQuorumAfter(n *node, term uint64, arrived time.Duration, index uint64, from raft.NodeID) error {
+	d := &n.direct
+	count := func(voters []raft.NodeID) (int, []raft.NodeID) {
+		got := 0
+		var missing []raft.NodeID
+		for _, id := range voters {
+			if at, ok := d.answered[answerKey{id, term}]; id == n.id || (ok && at > arrived) {
+				got++
+				continue
+			}
+			missing = append(missing, id)
+		}
+		return got, missing
+	}
+	got, missing := count(d.voters)
+	if got >= len(d.voters)/2+1 {
+		return nil
+	}
+	if d.prevVoters != nil {
+		if g, _ := count(d.prevVoters); g >= len(d.prevVoters)/2+1 {
+			return nil
+		}
+	}
+	return c.w.errorf("read quorum violated: node %d, leader of term %d, answers a read of node %d at read index %d that arrived at %v, but only %d of its %d voters %v answered it in term %d since (silent since: %v)",
+		n.id, term, from, index, arrived, got, len(d.voters), d.voters, term, missing)
+}
+
+// steppedDirect runs the direct checks of a message node n has just
+// stepped.
+func (c *checker) steppedDirect(n *node, m *raft.Message) error {
+	switch m.Type {
+	case raft.MsgVote:
+		return c.votePromise(n, m)
+	case raft.MsgReadIndexResp:
+		return c.readAnswerFresh(n, m)
+	}
+	return nil
+}
+
+// votePromise checks a vote request node n has just stepped: if n granted
+// it (its vote is now the candidate, in the request's term), it must not
+// have been bound by its promise (§4.2.3, the lease's ground in §6.4.1):
+// with CheckQuorum, a voter that heard from a leader grants no vote to
+// another candidate — one a transfer's TimeoutNow started aside (§3.10) —
+// until it has ticked ElectionTicks times since. Its first tick may come
+// at once, so that is at least ElectionTicks−1 of its tick periods: the
+// promise the lease check counts on. With lease reads, a node that has just
+// started is bound the same way for its first ElectionTicks ticks.
+func (c *checker) votePromise(n *node, m *raft.Message) error {
+	d := &n.direct
+	if m.Type != raft.MsgVote || !d.checkQuorum || string(m.Context) == campaignTransfer {
+		return nil
+	}
+	r := n.app.raftCore()
+	if r.Term() != m.Term || r.SoftState().State != raft.StateFollower {
+		return nil
+	}
+	if st := r.Status(); st.Vote != m.From {
+		return nil
+	}
+	switch {
+	case d.leaderHeardFrom != raft.None && d.leaderHeardFrom != m.From && d.ticks-d.leaderHeardTicks < ElectionTicks:
+		return c.w.errorf("vote promise violated: node %d votes for %d in term %d %d ticks after it heard from node %d, leader of term %d, at %v (it promised not to for %d ticks)",
+			n.id, m.From, m.Term, d.ticks-d.leaderHeardTicks, d.leaderHeardFrom, d.leaderHeardTerm, d.leaderHeardAt, ElectionTicks)
+	case c.w.params.LeaseReads && d.ticks < ElectionTicks:
+		return c.w.errorf("vote promise violated: node %d votes for %d in term %d %d ticks after it started at %v (with lease reads it promised not to for %d ticks)",
+			n.id, m.From, m.Term, d.ticks, d.startedAt, ElectionTicks)
+	}
+	return nil
+}
+
+// readAnswerFresh checks a read index answer node n has just stepped: if
+// this incarnation of n asked a read index with its context and had no
+// answer yet, the answer must cover everything committed when it asked
+// (§6.4: the read index is the leader's commit index after the request
+// arrived, which holds every entry committed anywhere before). An answer
+// meant for another request with the same context — one of an earlier
+// incarnation, replayed late across a restart — would serve the read at an
+// old index: contexts must be unique across a node's incarnations, not
+// only within one.
+func (c *checker) readAnswerFresh(n *node, m *raft.Message) error {
+	d := &n.direct
+	ask, ok := d.asked[string(m.Context)]
+	if !ok {
+		return nil
+	}
+	delete(d.asked, string(m.Context))
+	if m.Index >= ask.committed {
+		return nil
+	}
+	return c.w.errorf("stale read index: node %d (incarnation %d) gets read index %d from node %d (term %d) for its read %q, which it asked at %v, when the log was already committed through %d",
+		n.id, n.incarnation, m.Index, m.From, m.Term, m.Context, ask.at, ask.committed)
+}
+
+// readCoversCommitted checks the answer to a linearizable read of the
+// sessions workload: the state it shows — node n's, applied through
+// applied when it served the read — holds every entry any node knew to be
+// committed when the client invoked the read (committed). The kv
+// workload's clients check the same of their Gets' read index (clients.go).
+// Unlike the history's linearizability, this sees a stale read even when
+// the list read did not change in between.
+func (c *checker) readCoversCommitted(n *node, client int, path string, invoked time.Duration, committed, applied uint64) error {
+	if applied >= committed {
+		return nil
+	}
+	return c.w.errorf("stale read: node %d answers client %d's linearizable read of %s, invoked at %v when the log was committed through %d, from its state applied only through %d",
+		n.id, client, path, invoked, committed, applied)
 }

@@ -158,8 +158,17 @@
 // minority with it off from the rest (back to back, several terms of entries
 // only a minority holds, which the next leader overwrites); a hold-back fault
 // holds a share of every message — raft's and the service's — for seconds,
-// across leader changes, then delivers it. Config.Knobs (havensim -knobs)
-// forces any of these corners on.
+// across leader changes, then delivers it. A restart-replay fault is a late
+// replay across a restart: it restarts a node, holds a share of every
+// message addressed to it (appends, heartbeats, read index answers,
+// forward and keepalive answers), crashes it again, and delivers what it
+// held to the next incarnation, each message as long after that one starts
+// as it was held after the previous one started — the answers to one
+// incarnation's first requests meet the next one's first requests —
+// while holding that incarnation's own messages in turn (only the
+// restart-replay knob turns it on; the swarm does not draw it, so that the
+// seeds keep their fault mix). Config.Knobs (havensim -knobs) forces any of
+// these corners on.
 //
 // Each seed draws its own fault intensities (Params) from its profile;
 // "swarm" switches each kind of fault on or off by a coin and draws its
@@ -190,11 +199,28 @@
 // still bound not to vote for another (each heard from the leader within
 // its promise, counted in its own ticks, and voted in no later term); no
 // read is answered by a leader of an older term for a request that arrived
-// after a newer leader committed; a node's term rises only through a real
-// message or its own campaign, never a pre-vote; a leader running
-// CheckQuorum steps down within two election timeouts of losing its quorum;
-// a client write is committed once; fsm.CheckInvariants holds after every
-// entry applied (sessions workload).
+// after a newer leader committed; in runs that read by ReadIndex only (the
+// host cannot tell which reads a lease answered), a read a leader answers
+// had answers from a quorum of its voters, each sent to it
+// in its term after the read arrived (§6.4: a later leader needs the vote
+// of one of them, cast after the read arrived, so none can have committed
+// before; reads forwarded by followers count from when the leader stepped
+// their request; the service core's own reads on the leader are left out,
+// their contexts being the core's); with CheckQuorum, a voter grants no vote
+// to another candidate, a transfer's aside, before it has ticked an election
+// timeout since it last heard from a leader (§4.2.3: the promise the lease
+// counts on, whatever happened to its term since), nor, with lease reads,
+// in its first election timeout after a start; a read index answer for a
+// context the node's incarnation asked and had no answer to covers what
+// was committed when it asked (an answer meant for an earlier incarnation
+// that used the same context would not); every linearizable read
+// shows a state holding every entry any node knew committed when the client
+// invoked it (kv: its read index; sessions: the state it was served from),
+// which sees a stale read even when the data read did not change; a node's
+// term rises only through a real message or its own campaign, never a
+// pre-vote; a leader running CheckQuorum steps down within two election
+// timeouts of losing its quorum; a client write is committed once;
+// fsm.CheckInvariants holds after every entry applied (sessions workload).
 //
 // After the fault phase (Config.Duration) everything heals: crashed nodes
 // restart, paused ones resume, partitions and clogs clear, and loss,

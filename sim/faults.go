@@ -56,13 +56,21 @@ const (
 	// replays of AppendEntries, votes, read acknowledgements, forwards and
 	// keepalives across leader changes.
 	FaultHoldBack
+	// FaultRestartReplay is a late replay across a restart: it crashes a
+	// node (Nodes, or drawn from Pick) for a moment, holds a share of every
+	// message addressed to its new incarnation — raft's and the service's:
+	// appends, heartbeats, read index answers, forward and keepalive
+	// answers — for the fault's Length, crashes it again, and delivers what
+	// it held to the incarnation after, soon after that one restarts, as
+	// a sender's transport that retries to the same address would.
+	FaultRestartReplay
 	numFaultKinds
 )
 
 var faultKindNames = [numFaultKinds]string{
 	"partition-halves", "partition-oneway", "partition-bridge", "isolate-leader",
 	"isolate-node", "clog", "crash", "pause", "crash-leader", "pause-leader",
-	"diverge", "hold-back",
+	"diverge", "hold-back", "restart-replay",
 }
 
 func (k FaultKind) String() string {
@@ -114,6 +122,7 @@ func drawSchedule(r *Rand, p *Params, nodes int, duration time.Duration) []Fault
 	add(p.PauseEvery, func() FaultKind { return []FaultKind{FaultPause, FaultPauseLeader}[r.Intn(2)] })
 	add(p.DivergeEvery, func() FaultKind { return FaultDiverge })
 	add(p.HoldBackEvery, func() FaultKind { return FaultHoldBack })
+	add(p.RestartReplayEvery, func() FaultKind { return FaultRestartReplay })
 	slices.SortStableFunc(faults, func(a, b Fault) int { return int(a.At - b.At) })
 	return faults
 }
@@ -250,6 +259,10 @@ func (w *World) startFault(i int) {
 		w.holdUntil = max(w.holdUntil, w.now+length)
 		w.holdShare = 0.05 + float64(f.Pick%30)/100
 		text = fmt.Sprintf("hold back %.0f%% of messages for %v", 100*w.holdShare, length)
+	case FaultRestartReplay:
+		if text = w.startReplay(i); text == "" {
+			return
+		}
 	case FaultCrash, FaultCrashLeader:
 		n := w.pickNode(f)
 		if l := w.leader(); f.Kind == FaultCrashLeader && l != nil {
@@ -320,6 +333,8 @@ func (w *World) stepFault(i int, aux uint64) {
 	switch w.schedule[i].Kind {
 	case FaultClog:
 		w.stepClog(i, int(aux))
+	case FaultRestartReplay:
+		w.stepReplay(i, int(aux))
 	default:
 		if uint32(aux) == w.net.partitionGen {
 			w.net.clearPartition()
@@ -366,7 +381,7 @@ func (w *World) nodeSet(mask uint32) string {
 
 var faultColors = [numFaultKinds]string{
 	"#ffcc80", "#ffe0b2", "#ffab91", "#ef9a9a", "#f8bbd0", "#b3e5fc", "#e57373", "#c5e1a5",
-	"#e57373", "#c5e1a5", "#ffab91", "#d1c4e9",
+	"#e57373", "#c5e1a5", "#ffab91", "#d1c4e9", "#b39ddb",
 }
 
 func (w *World) annotate(start, end time.Duration, text string, kind FaultKind) {
@@ -393,6 +408,7 @@ func (w *World) heal() {
 	w.params.Loss, w.params.Duplicate, w.params.Reorder, w.params.TailChance = 0, 0, 0, 0
 	w.params.CrashPoint = 0
 	w.holdUntil = 0
+	w.releaseReplay()
 	w.retireRemoved()
 	for _, n := range w.nodes {
 		if !n.up {
@@ -405,4 +421,110 @@ func (w *World) heal() {
 	w.annotations = append(w.annotations, linearizability.Annotation{
 		Start: int64(w.now), End: int64(w.now), Text: "heal", Tag: "faults", Color: "#a5d6a7",
 	})
+}
+
+// restartReplay is the state of a running FaultRestartReplay: the node
+// whose incoming messages it holds, the share it holds, and what it holds,
+// in the order it took them, with when (from its incarnation's start).
+type restartReplay struct {
+	node    int
+	share   float64
+	held    []int32
+	offsets []time.Duration
+	// since is when the incarnation whose messages it holds started;
+	// hold is how long each incarnation's messages are held; downtime is
+	// how long the second crash lasts.
+	since, hold, downtime time.Duration
+}
+
+// startReplay begins a FaultRestartReplay: the node crashes for a moment,
+// and from now on a share of the messages to it is held.
+func (w *World) startReplay(i int) string {
+	f := &w.schedule[i]
+	n := w.pickNode(f)
+	if len(w.nodes) < 2 {
+		return ""
+	}
+	if l := w.leader(); l == n {
+		// A follower: the leader's crash would end its term, and raft drops
+		// the answers of an older term anyway.
+		n = w.nodes[(n.idx+1+int(f.Pick%uint64(len(w.nodes)-1)))%len(w.nodes)]
+	}
+	if w.replay != nil || !n.up || n.retired {
+		return ""
+	}
+	r := newRand(f.Pick)
+	down := r.Duration(10*time.Millisecond, 100*time.Millisecond)
+	rr := &restartReplay{
+		node: n.idx, share: r.Range(0.2, 0.6), since: w.now + down,
+		hold:     r.Duration(time.Second, 4*time.Second),
+		downtime: r.Duration(100*time.Millisecond, time.Second),
+	}
+	w.replay = rr
+	w.crash(n, down)
+	w.queue.push(event{at: rr.since + rr.hold, kind: evFaultStep, ref: int32(i), aux: 1})
+	return fmt.Sprintf("restart-replay n%d: restarts, %.0f%% of the messages to it held for %v, crashes for %v, gets them as long after its next start",
+		n.id, 100*rr.share, rr.hold, rr.downtime)
+}
+
+// holdForReplay takes a message addressed to slot to into the running
+// FaultRestartReplay, if it holds that node's messages and draws this one.
+func (w *World) holdForReplay(to int, m wireMessage) bool {
+	rr := w.replay
+	if rr == nil || rr.node != to || !w.rng.Chance(rr.share) {
+		return false
+	}
+	w.stats.count(countReplayHeld)
+	rr.held = append(rr.held, w.msgs.put(m))
+	rr.offsets = append(rr.offsets, max(0, w.now-rr.since))
+	return true
+}
+
+// stepReplay moves a FaultRestartReplay on. Step 1 crashes the node again
+// and sends what it held for the incarnation that just died to the next
+// one, each message as long after that one starts as it was held after the
+// dead one started (so that the answers to the first requests of one
+// incarnation meet the first requests of the next), or when the fault
+// phase ends if that comes first; what is sent to the
+// new incarnation is held in turn, for as long. Step 2 delivers that.
+func (w *World) stepReplay(i, step int) {
+	rr := w.replay
+	if rr == nil {
+		return
+	}
+	n := w.nodes[rr.node]
+	switch step {
+	case 1:
+		w.tracef("restart-replay: n%d crashes again; %d messages held for its next incarnation", n.id, len(rr.held))
+		w.crash(n, rr.downtime)
+		start := w.now + rr.downtime
+		for k, slot := range rr.held {
+			// Never past the end of the fault phase: once everything heals,
+			// the network replays nothing more (heal releases the rest).
+			at := min(start+rr.offsets[k], max(w.cfg.Duration, w.now)) + w.rng.Duration(0, 200*time.Microsecond)
+			w.queue.push(event{at: at, kind: evDeliver, node: uint8(rr.node), ref: slot})
+			w.heldLast = max(w.heldLast, at)
+		}
+		rr.held, rr.offsets, rr.since = nil, nil, start
+		w.queue.push(event{at: start + rr.hold, kind: evFaultStep, ref: int32(i), aux: 2})
+	case 2:
+		w.releaseReplay()
+	}
+}
+
+// releaseReplay delivers what the running FaultRestartReplay holds, in the
+// order it held them, and ends it.
+func (w *World) releaseReplay() {
+	rr := w.replay
+	if rr == nil {
+		return
+	}
+	w.replay = nil
+	w.tracef("restart-replay: %d held messages go to n%d", len(rr.held), w.nodes[rr.node].id)
+	at := w.now
+	for _, slot := range rr.held {
+		at += w.rng.Duration(0, 200*time.Microsecond)
+		w.queue.push(event{at: at, kind: evDeliver, node: uint8(rr.node), ref: slot})
+	}
+	w.heldLast = max(w.heldLast, at)
 }

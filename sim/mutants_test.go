@@ -74,6 +74,10 @@ var (
 	// flagsSmallChurn: three nodes whose membership changes, down to a
 	// single voter.
 	flagsSmallChurn = []string{"-nodes", "3", "-faults", "swarm", "-lease", "never", "-knobs", "membership"}
+	// flagsSessionsReplay: the sessions workload with late replays across
+	// restarts (messages meant for one incarnation of a node delivered to
+	// the next).
+	flagsSessionsReplay = []string{"-workload", "sessions", "-faults", "swarm", "-knobs", "restart-replay"}
 )
 
 var mutants = []mutant{
@@ -411,6 +415,41 @@ var mutants = []mutant{
 			"it; none of the first 40 catch it).",
 		edits: []edit{{"session/writes.go", "if f.Term != c.raft.Term() || f.Term == w.startTerm {", "if f.Term != c.raft.Term() {"}},
 		flags: flagsSessionsHoldBack("-seed-list", "76"),
+	},
+	{
+		// Issue 7, item 2, fixed on the raft branch (7e66659): re-planted
+		// as any acknowledged round confirming every read.
+		name: "read-confirmed-by-any-round",
+		bug: "§6.4 step 3: a read is confirmed once a quorum answered any heartbeat round of the term, not one " +
+			"begun after the read arrived, so a late answer to an old round confirms a new read. The read-quorum " +
+			"check sees a read answered before a quorum answered the leader after it arrived (seed 1).",
+		edits: []edit{{"raft/readindex.go", "for n < len(r.reads.pending) && r.reads.pending[n].round <= confirmed {",
+			"for n < len(r.reads.pending) && confirmed > 0 {"}},
+		flags: flagsSwarm,
+	},
+	{
+		// Issue 7, item 3, fixed on the raft branch (6403f46): re-planted
+		// as the promise erased whenever the term changes, as it was when
+		// it was tied to the leader id.
+		name: "vote-promise-erased-by-term-bump",
+		bug: "§4.2.3, §6.4.1: a higher-term message that is not from a leader (a late stale-term answer) moves a " +
+			"follower to that term and erases its promise not to vote, so with PreVote off it helps elect another " +
+			"leader within an election timeout of hearing from the old one: the vote-promise check fails (hold-back " +
+			"faults; seed 4).",
+		edits: []edit{{"raft/raft.go", "\tif r.term != term {\n\t\tr.term = term\n\t\tr.vote = None\n\t}",
+			"\tif r.term != term {\n\t\tr.term = term\n\t\tr.vote = None\n\t\tr.withholdVotesUntil = 0\n\t}"}},
+		flags: flagsChurn,
+	},
+	{
+		// Issue 7, item 4, fixed on the session branch (9256c0a):
+		// re-planted.
+		name: "read-contexts-restart",
+		bug: "§6.4, the service core: read contexts start at the same number in every incarnation of a node, so a " +
+			"read index answer meant for the previous incarnation, replayed late across a restart, answers the new " +
+			"one's read of the same context with an old index: the stale-read-index check sees an answer older than " +
+			"what was committed when the read was asked (restart-replay faults; 10 of the 40 seeds: 1, 8, 11, 12 …).",
+		edits: []edit{{"session/core.go", "c.reads.next = cfg.Rand.Uint64() >> 1", "c.reads.next = 0"}},
+		flags: flagsSessionsReplay,
 	},
 }
 

@@ -150,6 +150,9 @@ func (w *World) sendMessage(m wireMessage) {
 		return
 	}
 	m.Entries = w.arena.clone(m.Entries)
+	if w.holdForReplay(to, m) {
+		return
+	}
 	copies := 1
 	// Every message may be duplicated, forwarded writes included: the
 	// leader answers a repeated forward from memory instead of proposing
@@ -236,6 +239,10 @@ func (w *World) deliver(ev event) {
 	}
 	if msg.service == nil {
 		w.check.stepped(n, &msg.Message)
+		if err := w.check.steppedDirect(n, &msg.Message); err != nil {
+			w.fail(err)
+			return
+		}
 	}
 	n.drive()
 }

@@ -219,6 +219,7 @@ func (n *node) tick(ev event) {
 	n.readied = false
 	w := n.w
 	n.app.tick(n.localMs(w.now))
+	n.direct.ticks++
 	n.drive()
 	if n.up && n.soft.State == raft.StateLeader {
 		// Once a tick: both need the leader's own view.
@@ -464,6 +465,10 @@ func (n *node) finish(rd *hostReady) {
 			w.fail(err)
 			return
 		}
+		if err := w.check.sentDirect(n, m); err != nil {
+			w.fail(err)
+			return
+		}
 		w.sendMessage(wireMessage{Message: *m})
 	}
 	for i := range rd.serviceMsgs {
@@ -569,6 +574,7 @@ func (w *World) resume(n *node) {
 	missed := 0
 	for n.nextTick <= w.now {
 		n.app.tick(n.localMs(n.nextTick))
+		n.direct.ticks++
 		n.nextTick += n.tickEvery
 		missed++
 	}

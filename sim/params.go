@@ -278,6 +278,11 @@ type Params struct {
 	// the service's alike — is held and only delivered seconds later,
 	// across leader changes (FaultHoldBack).
 	HoldBackEvery time.Duration
+	// RestartReplayEvery is the mean time between late replays across a
+	// restart (FaultRestartReplay). Only the restart-replay knob turns it
+	// on: the swarm does not draw it, so that every seed keeps the fault
+	// mix it had before it existed.
+	RestartReplayEvery time.Duration
 }
 
 func calmParams() Params {
@@ -413,11 +418,14 @@ func (p Params) String() string {
 		p.CompactEvery, p.MaxMsgBytes, p.MaxInflight, p.LeaseReads, p.LeaseWithoutCheckQuorum, p.HotKeys)
 	fmt.Fprintf(&b, " prevote=%t checkquorum=%t membership/%v transfer/%v adversarial-drift=%t diverge/%v holdback/%v",
 		!p.NoPreVote, !p.NoCheckQuorum, p.MembershipEvery, p.TransferEvery, p.AdversarialDrift, p.DivergeEvery, p.HoldBackEvery)
+	if p.RestartReplayEvery > 0 {
+		fmt.Fprintf(&b, " restart-replay/%v", p.RestartReplayEvery)
+	}
 	return b.String()
 }
 
 // knobNames are the corners Config.Knobs can force on.
-var knobNames = []string{"no-prevote", "no-checkquorum", "membership", "transfer", "adversarial-drift", "diverge", "holdback"}
+var knobNames = []string{"no-prevote", "no-checkquorum", "membership", "transfer", "adversarial-drift", "diverge", "holdback", "restart-replay"}
 
 // applyKnobs forces the knobs named in list on p.
 func applyKnobs(list string, p *Params) error {
@@ -448,6 +456,10 @@ func applyKnobs(list string, p *Params) error {
 		case "holdback":
 			if p.HoldBackEvery == 0 {
 				p.HoldBackEvery = 4 * time.Second
+			}
+		case "restart-replay":
+			if p.RestartReplayEvery == 0 {
+				p.RestartReplayEvery = 2 * time.Second
 			}
 		default:
 			return fmt.Errorf("sim: unknown knob %q (want %s)", k, strings.Join(knobNames, ", "))

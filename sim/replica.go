@@ -149,6 +149,11 @@ func (a *raftReplica) observed(rd *hostReady) error {
 		if err := w.check.readAfterNewLeader(n, n.term, ask.at, rs.Index); err != nil {
 			return err
 		}
+		if !ask.remote && !w.params.LeaseReads {
+			if err := w.check.readQuorumAfter(n, max(n.leaderTerm, n.direct.ledTerm), ask.at, rs.Index, n.id); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }

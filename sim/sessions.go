@@ -231,6 +231,12 @@ func (wl *sessionsWorkload) coreAnswers(n *node, rd *session.Ready) {
 			}
 		}
 		if conn := wl.conns[r.Conn]; conn != nil {
+			if req := wl.clients[conn.client].pending[r.ID]; req != nil && r.Op == session.OpRead && r.Code == fsm.OK && !req.stale {
+				if err := wl.w.check.readCoversCommitted(n, conn.client, req.path, req.sent, req.committed, n.applied); err != nil {
+					wl.w.fail(err)
+					return
+				}
+			}
 			wl.toClient(conn, &connReply{conn: r.Conn, reply: r})
 		}
 	}

@@ -65,6 +65,9 @@ type clientReq struct {
 	target uint64
 	// withSince is set on a watch that asked for the events since a version.
 	withSince bool
+	// committed is, for a linearizable read, how far the log was
+	// committed when the client invoked it.
+	committed uint64
 }
 
 // watcher is the client's watch of one list, and the checker's
@@ -410,6 +413,7 @@ func (wl *sessionsWorkload) read(c *sessClient, path string, stale bool) {
 	if !stale {
 		// Stale reads are not linearizable: not in the history.
 		req.hist = wl.beginOp(c, linearizability.ListsInput{Op: linearizability.ReadList, Path: path})
+		req.committed = wl.w.CommittedIndex()
 	}
 	wl.startData(c, req, session.Request{Path: path, Stale: stale})
 }

@@ -28,6 +28,7 @@ const (
 	countHeldBack                     // messages held back for seconds
 	countTruncation                   // divergent log suffixes overwritten
 	countLeaseRead                    // lease reads whose quorum promise was checked
+	countReplayHeld                   // messages held for a node's next incarnation
 	numCounters
 )
 
@@ -36,6 +37,7 @@ var counterNames = [numCounters]string{
 	"msg-clogged", "crash-point", "unsynced-lost", "unsynced-torn", "unsynced-kept",
 	"lease-config-refused", "disk-bit-flip", "disk-misdirected-write", "disk-failed",
 	"membership-changes", "leader-transfers", "msg-held-back", "log-truncations", "lease-reads-checked",
+	"msg-replayed-across-restart",
 }
 
 // Stats counts what happened in a run.

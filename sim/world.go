@@ -52,6 +52,8 @@ type World struct {
 	holdShare float64
 	// heldLast is when the last held-back message is delivered.
 	heldLast time.Duration
+	// replay is the FaultRestartReplay in force, if any.
+	replay *restartReplay
 
 	phase    phase
 	healedAt time.Duration
