@@ -71,6 +71,9 @@ var (
 	// flagsSmallChurn: three nodes whose membership changes, down to a
 	// single voter.
 	flagsSmallChurn = []string{"-nodes", "3", "-faults", "swarm", "-lease", "never", "-knobs", "membership"}
+	// flagsBackpressure: the service core with small raft and session
+	// bounds (checks_config.go), so that the swarm reaches them.
+	flagsBackpressure = []string{"-workload", "sessions", "-faults", "swarm", "-knobs", "backpressure"}
 )
 
 var mutants = []mutant{
@@ -386,6 +389,35 @@ var mutants = []mutant{
 			"it, so one client write is committed twice: the double-commit check fails (seeds 2, 4).",
 		edits: []edit{{"session/writes.go", "if earlier, seen := w.answered[key]; seen {", "if earlier, seen := w.answered[key]; seen && earlier.ID == 0 {"}},
 		flags: flagsSessions,
+	},
+	{
+		// Issue 7, item 10, fixed in cea2604 (ConfState.Addresses) and
+		// 336507f (HVNSNAP2): re-planted as a snapshot without them.
+		name: "snapshot-drops-addresses",
+		bug: "Issue 7, item 10: the configuration a snapshot records keeps the members' ids but not their addresses. " +
+			"Once the entries that gave the addresses are compacted, a node restarted from its snapshot, or a follower " +
+			"that installs one, has members without an address: the address check fails (seed 1, a restart).",
+		edits: []edit{{"raft/membership.go", "\t\t\tcs = p.state\n\t\t}\n\t}\n\treturn cloneConfState(cs)", "\t\t\tcs = p.state\n\t\t}\n\t}\n\tcs.Addresses = nil\n\treturn cloneConfState(cs)"}},
+		flags: flagsSwarm,
+	},
+	{
+		// Issue 7, item 11, raft's half.
+		name: "uncommitted-entries-unbounded",
+		bug: "Issue 7, item 11: the leader takes proposals however many entries wait to commit (MaxUncommittedEntries " +
+			"not enforced). Cut off from its quorum, it grows its log without end: the bounds check sees a leader that " +
+			"proposed beyond the bound (seed 2).",
+		edits: []edit{{"raft/replication.go", "\tcase r.log.lastIndex()-r.log.committed >= uint64(r.cfg.MaxUncommittedEntries):",
+			"\tcase false && r.log.lastIndex()-r.log.committed >= uint64(r.cfg.MaxUncommittedEntries):"}},
+		flags: flagsBackpressure,
+	},
+	{
+		// Issue 7, item 11, the service core's half.
+		name: "pending-writes-unbounded",
+		bug: "Issue 7, item 11: the service core queues every write (MaxPendingWrites not enforced) instead of " +
+			"answering Unavailable over the bound: the bounds check counts more writes taken and unanswered on a node " +
+			"than the bound (seed 1).",
+		edits: []edit{{"session/writes.go", "if w.live >= c.cfg.MaxPendingWrites {", "if false && w.live >= c.cfg.MaxPendingWrites {"}},
+		flags: flagsBackpressure,
 	},
 }
 

@@ -278,6 +278,13 @@ type Params struct {
 	// the service's alike — is held and only delivered seconds later,
 	// across leader changes (FaultHoldBack).
 	HoldBackEvery time.Duration
+	// Backpressure runs every node with small bounds (backpressureBounds):
+	// raft's MaxUncommittedEntries and MaxCommittedBytesPerReady, and the
+	// service core's MaxPendingWrites, MaxPendingReads and
+	// MaxDeliveriesPerReady, so that the swarm hits them, and the bounds
+	// checks (checks_config.go) see that none is exceeded. Only the
+	// "backpressure" knob sets it.
+	Backpressure bool
 }
 
 func calmParams() Params {
@@ -411,13 +418,13 @@ func (p Params) String() string {
 		p.PartitionEvery, p.ClogEvery, p.CrashEvery, p.PauseEvery, p.FaultLength, p.CrashPoint)
 	fmt.Fprintf(&b, " compact=%d maxmsg=%d inflight=%d lease=%t leaseNoCQ=%t hot=%.2f",
 		p.CompactEvery, p.MaxMsgBytes, p.MaxInflight, p.LeaseReads, p.LeaseWithoutCheckQuorum, p.HotKeys)
-	fmt.Fprintf(&b, " prevote=%t checkquorum=%t membership/%v transfer/%v adversarial-drift=%t diverge/%v holdback/%v",
-		!p.NoPreVote, !p.NoCheckQuorum, p.MembershipEvery, p.TransferEvery, p.AdversarialDrift, p.DivergeEvery, p.HoldBackEvery)
+	fmt.Fprintf(&b, " prevote=%t checkquorum=%t membership/%v transfer/%v adversarial-drift=%t diverge/%v holdback/%v backpressure=%t",
+		!p.NoPreVote, !p.NoCheckQuorum, p.MembershipEvery, p.TransferEvery, p.AdversarialDrift, p.DivergeEvery, p.HoldBackEvery, p.Backpressure)
 	return b.String()
 }
 
 // knobNames are the corners Config.Knobs can force on.
-var knobNames = []string{"no-prevote", "no-checkquorum", "membership", "transfer", "adversarial-drift", "diverge", "holdback"}
+var knobNames = []string{"no-prevote", "no-checkquorum", "membership", "transfer", "adversarial-drift", "diverge", "holdback", "backpressure"}
 
 // applyKnobs forces the knobs named in list on p.
 func applyKnobs(list string, p *Params) error {
@@ -449,6 +456,8 @@ func applyKnobs(list string, p *Params) error {
 			if p.HoldBackEvery == 0 {
 				p.HoldBackEvery = 4 * time.Second
 			}
+		case "backpressure":
+			p.Backpressure = true
 		default:
 			return fmt.Errorf("sim: unknown knob %q (want %s)", k, strings.Join(knobNames, ", "))
 		}
