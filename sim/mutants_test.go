@@ -419,6 +419,39 @@ var mutants = []mutant{
 		edits: []edit{{"session/writes.go", "if w.live >= c.cfg.MaxPendingWrites {", "if false && w.live >= c.cfg.MaxPendingWrites {"}},
 		flags: flagsBackpressure,
 	},
+	{
+		// Issue 7, item 10, the WAL's half (336507f): HVNSNAP1 kept no
+		// addresses.
+		name: "snapshot-file-drops-addresses",
+		bug: "Issue 7, item 10: the WAL's snapshot file is read without the members' addresses (as format HVNSNAP1 " +
+			"stored none). A node restarted from its snapshot file has members without an address: the address check " +
+			"fails as it starts (seed 1).",
+		edits: []edit{{"raft/wal/snapshot.go", "s.Meta.Conf.Addresses = readAddresses(&r)", "_ = readAddresses(&r)"}},
+		flags: flagsSessions,
+	},
+	{
+		name: "committed-entries-unbounded",
+		bug: "Issue 7, item 11: a Ready hands out every committed entry at once (MaxCommittedBytesPerReady not " +
+			"enforced), so a long replay is applied in one step: the bounds check sees a Ready of several entries over " +
+			"the bound (seed 1).",
+		edits: []edit{{"raft/ready.go", "CommittedEntries: r.log.unapplied(r.cfg.MaxCommittedBytesPerReady),", "CommittedEntries: r.log.unapplied(^uint64(0)),"}},
+		flags: flagsBackpressure,
+	},
+	{
+		name: "pending-reads-unbounded",
+		bug: "Issue 7, item 11: the service core queues every read, watch and resume (MaxPendingReads not enforced): " +
+			"the bounds check counts more of them taken and unanswered on a node than the bound (seed 2).",
+		edits: []edit{{"session/bounds.go", "\treturn n >= c.cfg.MaxPendingReads", "\treturn false && n >= c.cfg.MaxPendingReads"}},
+		flags: flagsBackpressure,
+	},
+	{
+		name: "deliveries-unbounded",
+		bug: "Issue 7, item 11: a Ready hands a connection every event due to it (MaxDeliveriesPerReady not " +
+			"enforced) instead of closing it after the entries it got whole: the bounds check sees a connection get " +
+			"events of several entries over the bound in one Ready (seed 1).",
+		edits: []edit{{"session/bounds.go", "if n > 0 && n+len(events) > c.cfg.MaxDeliveriesPerReady {", "if false && n > 0 && n+len(events) > c.cfg.MaxDeliveriesPerReady {"}},
+		flags: flagsBackpressure,
+	},
 }
 
 // mutantTree lists what the copy holds: the module files and every package
