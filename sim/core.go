@@ -48,6 +48,9 @@ type coreReplica struct {
 	// a request on any other one came over a connection that died with an
 	// earlier incarnation.
 	open map[session.ConnID]bool
+	// pending are the requests the core holds, for the bounds checks
+	// (checks_config.go; with Params.Backpressure only).
+	pending pendingRequests
 }
 
 func newCoreReplica(n *node, wl coreWorkload, cfg raft.Config, restored raft.RestoredState) (*coreReplica, error) {
@@ -79,16 +82,25 @@ func (c *coreReplica) request(client int, payload any) {
 		if c.open[p.conn] {
 			delete(c.open, p.conn)
 			c.core.ConnClosed(p.conn)
+			c.pending.closed(p.conn)
 		}
 	case p.first:
 		c.open[p.conn] = true
+		c.took(p)
 		c.core.Submit(p.req)
 		c.wl.submitted(p)
 	case !c.open[p.conn]:
 		c.wl.connUnknown(c.n, client, payload)
 	default:
+		c.took(p)
 		c.core.Submit(p.req)
 		c.wl.submitted(p)
+	}
+}
+
+func (c *coreReplica) took(p *connRequest) {
+	if c.n.w.params.Backpressure {
+		c.pending.took(&p.req)
 	}
 }
 
@@ -133,6 +145,11 @@ func (c *coreReplica) observed(rd *hostReady) error {
 			return n.w.errorf("state machine bug: node %d's fsm breaks an invariant after applying through %d: %v", n.id, n.applied, err)
 		}
 	}
+	if n.w.params.Backpressure {
+		if err := c.pending.check(n, &rd.core); err != nil {
+			return err
+		}
+	}
 	c.wl.coreObserved(n, rd)
 	return nil
 }
@@ -169,6 +186,7 @@ func (c *coreReplica) complete(rd *hostReady) {
 		// The server closes the connection after this answer.
 		delete(c.open, conn)
 		c.core.ConnClosed(conn)
+		c.pending.closed(conn)
 	}
 	for _, conn := range rd.core.Disconnect {
 		// The core has dropped the connection (its watches lost continuity

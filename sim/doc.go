@@ -168,7 +168,8 @@
 // while holding that incarnation's own messages in turn (only the
 // restart-replay knob turns it on; the swarm does not draw it, so that the
 // seeds keep their fault mix). Config.Knobs (havensim -knobs) forces any of
-// these corners on.
+// these corners on; "backpressure" runs every node with small bounds on its
+// own work (see Configuration and bounds, below).
 //
 // Each seed draws its own fault intensities (Params) from its profile;
 // "swarm" switches each kind of fault on or off by a coin and draws its
@@ -221,6 +222,26 @@
 // pre-vote; a leader running CheckQuorum steps down within two election
 // timeouts of losing its quorum; a client write is committed once;
 // fsm.CheckInvariants holds after every entry applied (sessions workload).
+//
+// Configuration and bounds (checks_config.go): every member has an address
+// (the bootstrap gives the founders theirs, AddLearner a new node its own),
+// and whenever a node starts from its disk, installs a snapshot or appends
+// a configuration entry, its configuration in force — raft's Status().Conf
+// and the service core's Status, which discover and the answers' leader
+// field come from — holds exactly its members' addresses ("address
+// lost"). With the "backpressure" knob (Params.Backpressure) every node
+// runs with small bounds, and no bound may be exceeded: a leader that
+// proposed since its election holds at most MaxUncommittedEntries entries
+// past its commit index ("unbounded log"); a Ready of several committed
+// entries holds at most MaxCommittedBytesPerReady bytes of their data
+// ("unbounded Ready"); a service core holds at most MaxPendingWrites writes
+// and MaxPendingReads reads, watches and resumes taken and not yet answered
+// on open connections ("unbounded writes", "unbounded reads"); and a Ready
+// gives a connection more than MaxDeliveriesPerReady events only when they
+// are all one entry's ("unbounded deliveries"). A refusal is an
+// Unavailable answer or a closed connection, which the clients and the
+// checks above already treat as a write the log decides and a watch to
+// resume with since: nothing refused may be lost or applied twice.
 //
 // After the fault phase (Config.Duration) everything heals: crashed nodes
 // restart, paused ones resume, partitions and clogs clear, and loss,

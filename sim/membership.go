@@ -1,7 +1,6 @@
 package sim
 
 import (
-	"fmt"
 	"slices"
 	"time"
 
@@ -86,7 +85,7 @@ func (w *World) changeMembership() {
 		choices = append(choices, func() (string, raft.ConfChange, *node) {
 			n := retired[w.rng.Intn(len(retired))]
 			id := n.id + raft.NodeID(len(w.nodes))
-			return "add learner", raft.ConfChange{Type: raft.AddLearner, Node: id, Context: []byte(fmt.Sprintf("sim:n%d", id))}, n
+			return "add learner", raft.ConfChange{Type: raft.AddLearner, Node: id, Context: []byte(memberAddress(id))}, n
 		})
 	}
 	if len(conf.Learners) > 0 {

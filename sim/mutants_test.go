@@ -78,6 +78,9 @@ var (
 	// restarts (messages meant for one incarnation of a node delivered to
 	// the next).
 	flagsSessionsReplay = []string{"-workload", "sessions", "-faults", "swarm", "-knobs", "restart-replay"}
+	// flagsBackpressure: the service core with small raft and session
+	// bounds (checks_config.go), so that the swarm reaches them.
+	flagsBackpressure = []string{"-workload", "sessions", "-faults", "swarm", "-knobs", "backpressure"}
 )
 
 var mutants = []mutant{
@@ -450,6 +453,68 @@ var mutants = []mutant{
 			"what was committed when the read was asked (restart-replay faults; 10 of the 40 seeds: 1, 8, 11, 12 …).",
 		edits: []edit{{"session/core.go", "c.reads.next = cfg.Rand.Uint64() >> 1", "c.reads.next = 0"}},
 		flags: flagsSessionsReplay,
+	},
+	{
+		// Issue 7, item 10, fixed in cea2604 (ConfState.Addresses) and
+		// 336507f (HVNSNAP2): re-planted as a snapshot without them.
+		name: "snapshot-drops-addresses",
+		bug: "Issue 7, item 10: the configuration a snapshot records keeps the members' ids but not their addresses. " +
+			"Once the entries that gave the addresses are compacted, a node restarted from its snapshot, or a follower " +
+			"that installs one, has members without an address: the address check fails (seed 1, a restart).",
+		edits: []edit{{"raft/membership.go", "\t\t\tcs = p.state\n\t\t}\n\t}\n\treturn cloneConfState(cs)", "\t\t\tcs = p.state\n\t\t}\n\t}\n\tcs.Addresses = nil\n\treturn cloneConfState(cs)"}},
+		flags: flagsSwarm,
+	},
+	{
+		// Issue 7, item 11, raft's half.
+		name: "uncommitted-entries-unbounded",
+		bug: "Issue 7, item 11: the leader takes proposals however many entries wait to commit (MaxUncommittedEntries " +
+			"not enforced). Cut off from its quorum, it grows its log without end: the bounds check sees a leader that " +
+			"proposed beyond the bound (seed 2).",
+		edits: []edit{{"raft/replication.go", "\tcase r.log.lastIndex()-r.log.committed >= uint64(r.cfg.MaxUncommittedEntries):",
+			"\tcase false && r.log.lastIndex()-r.log.committed >= uint64(r.cfg.MaxUncommittedEntries):"}},
+		flags: flagsBackpressure,
+	},
+	{
+		// Issue 7, item 11, the service core's half.
+		name: "pending-writes-unbounded",
+		bug: "Issue 7, item 11: the service core queues every write (MaxPendingWrites not enforced) instead of " +
+			"answering Unavailable over the bound: the bounds check counts more writes taken and unanswered on a node " +
+			"than the bound (seed 1).",
+		edits: []edit{{"session/writes.go", "if w.live >= c.cfg.MaxPendingWrites {", "if false && w.live >= c.cfg.MaxPendingWrites {"}},
+		flags: flagsBackpressure,
+	},
+	{
+		// Issue 7, item 10, the WAL's half (336507f): HVNSNAP1 kept no
+		// addresses.
+		name: "snapshot-file-drops-addresses",
+		bug: "Issue 7, item 10: the WAL's snapshot file is read without the members' addresses (as format HVNSNAP1 " +
+			"stored none). A node restarted from its snapshot file has members without an address: the address check " +
+			"fails as it starts (seed 1).",
+		edits: []edit{{"raft/wal/snapshot.go", "s.Meta.Conf.Addresses = readAddresses(&r)", "_ = readAddresses(&r)"}},
+		flags: flagsSessions,
+	},
+	{
+		name: "committed-entries-unbounded",
+		bug: "Issue 7, item 11: a Ready hands out every committed entry at once (MaxCommittedBytesPerReady not " +
+			"enforced), so a long replay is applied in one step: the bounds check sees a Ready of several entries over " +
+			"the bound (seed 1).",
+		edits: []edit{{"raft/ready.go", "CommittedEntries: r.log.unapplied(r.cfg.MaxCommittedBytesPerReady),", "CommittedEntries: r.log.unapplied(^uint64(0)),"}},
+		flags: flagsBackpressure,
+	},
+	{
+		name: "pending-reads-unbounded",
+		bug: "Issue 7, item 11: the service core queues every read, watch and resume (MaxPendingReads not enforced): " +
+			"the bounds check counts more of them taken and unanswered on a node than the bound (seed 2).",
+		edits: []edit{{"session/bounds.go", "\treturn n >= c.cfg.MaxPendingReads", "\treturn false && n >= c.cfg.MaxPendingReads"}},
+		flags: flagsBackpressure,
+	},
+	{
+		name: "deliveries-unbounded",
+		bug: "Issue 7, item 11: a Ready hands a connection every event due to it (MaxDeliveriesPerReady not " +
+			"enforced) instead of closing it after the entries it got whole: the bounds check sees a connection get " +
+			"events of several entries over the bound in one Ready (seed 1).",
+		edits: []edit{{"session/bounds.go", "if n > 0 && n+len(events) > c.cfg.MaxDeliveriesPerReady {", "if false && n > 0 && n+len(events) > c.cfg.MaxDeliveriesPerReady {"}},
+		flags: flagsBackpressure,
 	},
 }
 

@@ -22,6 +22,9 @@ type node struct {
 
 	// app is what runs on the node; nil while it is down.
 	app replica
+	// bounds is what the bounds checks keep of this incarnation
+	// (checks_config.go).
+	bounds boundsState
 	// fs is the node's simulated disk, which outlives its incarnations;
 	// wal is the WAL this incarnation opened on it; disk is the host's
 	// mirror of what it saved (disk.go, disk_host.go).
@@ -95,6 +98,14 @@ func (w *World) raftConfig(id raft.NodeID) raft.Config {
 		// new id) starts with no configuration and learns it from the
 		// leader.
 		cfg.Voters, cfg.Bootstrap = w.voters, true
+		cfg.Addresses = make(map[raft.NodeID]string, len(w.voters))
+		for _, id := range w.voters {
+			cfg.Addresses[id] = memberAddress(id)
+		}
+	}
+	if w.params.Backpressure {
+		cfg.MaxUncommittedEntries = backpressureBounds.uncommitted
+		cfg.MaxCommittedBytesPerReady = backpressureBounds.committedBytes
 	}
 	if w.params.LeaseReads {
 		cfg.ReadMode = raft.ReadLease
@@ -171,6 +182,7 @@ func (n *node) start() error {
 	n.term = restored.HardState.Term
 	n.applied, n.leaderTerm = 0, 0
 	n.direct.reset(len(w.nodes), w.now, cfg.CheckQuorum)
+	n.bounds = boundsState{}
 	// What a node commits as it starts (a new cluster's bootstrap
 	// configuration) nobody had to vouch for.
 	st := app.raftCore().Status()
@@ -186,6 +198,9 @@ func (n *node) start() error {
 		n.applied = restored.Snapshot.Meta.Index
 	}
 	n.commit = max(n.applied, restored.HardState.Commit)
+	if err := w.check.memberAddresses(n, "as it starts from its disk"); err != nil {
+		return err
+	}
 	// What survived on disk up to the restored commit index must be the
 	// committed log.
 	n.truthChecked = n.applied
@@ -367,6 +382,14 @@ func (n *node) observe(rd *hostReady) error {
 	w := n.w
 	n.soft = rd.soft
 	n.observeConf(rd)
+	if err := w.check.configObserved(n, rd); err != nil {
+		return err
+	}
+	if w.params.Backpressure {
+		if err := w.check.raftBounds(n, rd); err != nil {
+			return err
+		}
+	}
 	if hs := rd.hard; !hs.IsEmpty() {
 		if hs.Term < n.term {
 			return w.errorf("node %d: term went back from %d to %d", n.id, n.term, hs.Term)

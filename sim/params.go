@@ -283,6 +283,13 @@ type Params struct {
 	// on: the swarm does not draw it, so that every seed keeps the fault
 	// mix it had before it existed.
 	RestartReplayEvery time.Duration
+	// Backpressure runs every node with small bounds (backpressureBounds):
+	// raft's MaxUncommittedEntries and MaxCommittedBytesPerReady, and the
+	// service core's MaxPendingWrites, MaxPendingReads and
+	// MaxDeliveriesPerReady, so that the swarm hits them, and the bounds
+	// checks (checks_config.go) see that none is exceeded. Only the
+	// "backpressure" knob sets it.
+	Backpressure bool
 }
 
 func calmParams() Params {
@@ -421,11 +428,14 @@ func (p Params) String() string {
 	if p.RestartReplayEvery > 0 {
 		fmt.Fprintf(&b, " restart-replay/%v", p.RestartReplayEvery)
 	}
+	if p.Backpressure {
+		b.WriteString(" backpressure")
+	}
 	return b.String()
 }
 
 // knobNames are the corners Config.Knobs can force on.
-var knobNames = []string{"no-prevote", "no-checkquorum", "membership", "transfer", "adversarial-drift", "diverge", "holdback", "restart-replay"}
+var knobNames = []string{"no-prevote", "no-checkquorum", "membership", "transfer", "adversarial-drift", "diverge", "holdback", "restart-replay", "backpressure"}
 
 // applyKnobs forces the knobs named in list on p.
 func applyKnobs(list string, p *Params) error {
@@ -461,6 +471,8 @@ func applyKnobs(list string, p *Params) error {
 			if p.RestartReplayEvery == 0 {
 				p.RestartReplayEvery = 2 * time.Second
 			}
+		case "backpressure":
+			p.Backpressure = true
 		default:
 			return fmt.Errorf("sim: unknown knob %q (want %s)", k, strings.Join(knobNames, ", "))
 		}

@@ -125,7 +125,7 @@ func (wl *sessionsWorkload) NewService(NodeHost) Service {
 }
 
 func (wl *sessionsWorkload) coreConfig(rc raft.Config) session.Config {
-	return session.Config{
+	cfg := session.Config{
 		Raft: rc, Group: wl.w.coreGroup(), Rand: wl.w.rng,
 		SnapshotEvery: wl.w.params.CompactEvery,
 		// Half an interval of tail: followers a little behind catch up
@@ -133,6 +133,15 @@ func (wl *sessionsWorkload) coreConfig(rc raft.Config) session.Config {
 		SnapshotTail:   max(wl.w.params.CompactEvery/2, 1),
 		HistoryPerPath: wl.historyPerPath,
 	}
+	if wl.w.params.Backpressure {
+		cfg.MaxPendingWrites, cfg.MaxPendingReads = backpressureBounds.pendingWrites, backpressureBounds.pendingReads
+		cfg.MaxDeliveriesPerReady = backpressureBounds.deliveries
+		// Writes forwarded to a leader that is then lost wait out the
+		// request timeout, holding their place under the bound: within
+		// the liveness bound, not havend's 5 s.
+		cfg.RequestTimeoutMs = backpressureBounds.requestTimeoutMs
+	}
+	return cfg
 }
 
 func (wl *sessionsWorkload) bind(w *World) {

@@ -1,0 +1,236 @@
+package sim
+
+import (
+	"fmt"
+	"slices"
+
+	"github.com/havenproject/haven/raft"
+	"github.com/havenproject/haven/session"
+)
+
+// Checks of what a node keeps of its configuration and of the bounds it
+// puts on its own work (issue 7, items 10 and 11):
+//
+//   - Addresses: every member has an address (memberAddress: the bootstrap
+//     gives the founders theirs, AddLearner a joining node its own), and
+//     the configuration in force on every node — raft's Status().Conf and,
+//     on the service core, session's Status, which discover and the
+//     answers' leader field come from — holds exactly the members'
+//     addresses, checked when a node starts from its disk, installs a
+//     snapshot, or appends a configuration entry.
+//   - Bounds (Params.Backpressure, which runs every node with
+//     backpressureBounds): a leader that appended anything since it was
+//     elected holds at most MaxUncommittedEntries entries beyond its
+//     commit index; a Ready of more than one committed entry holds at most
+//     MaxCommittedBytesPerReady bytes of entry data; a service core has at
+//     most MaxPendingWrites writes (connects, closes, pushes, updates,
+//     deletes) and MaxPendingReads reads (linearizable and waiting stale
+//     reads, watches, resumes) taken and not yet answered at each Ready,
+//     counting only those whose connection is still open; and a Ready
+//     hands a connection more than MaxDeliveriesPerReady events only when
+//     they are all of one entry. What a bound refuses is answered
+//     Unavailable (or the connection closed), which the clients and the
+//     end checks already take as a write whose outcome the log decides, so
+//     nothing refused is lost or applied twice unseen.
+
+// memberAddress is the address of node id: opaque to raft, kept in its
+// configuration.
+func memberAddress(id raft.NodeID) string { return fmt.Sprintf("sim:n%d", id) }
+
+// backpressureBounds are the bounds of Params.Backpressure: small enough
+// that a partition or a slow disk reaches them within seconds.
+var backpressureBounds = struct {
+	uncommitted                             int
+	committedBytes                          uint64
+	pendingWrites, pendingReads, deliveries int
+	requestTimeoutMs                        int64
+}{uncommitted: 8, committedBytes: 256, pendingWrites: 3, pendingReads: 3, deliveries: 2, requestTimeoutMs: 1000}
+
+// configObserved runs the address check when a Ready changed node n's
+// configuration: a snapshot installed or a configuration entry appended.
+func (c *checker) configObserved(n *node, rd *hostReady) error {
+	why := ""
+	switch {
+	case rd.snapshot != nil:
+		why = fmt.Sprintf("after installing the snapshot at %d", rd.snapshot.Meta.Index)
+	default:
+		for i := range rd.entries {
+			if rd.entries[i].Type == raft.EntryConfChange {
+				why = fmt.Sprintf("after appending the configuration entry at %d", rd.entries[i].Index)
+			}
+		}
+	}
+	if why == "" {
+		return nil
+	}
+	return c.memberAddresses(n, why)
+}
+
+// memberAddresses checks that node n's configuration in force holds an
+// address for every member, the right one, and none for a non-member.
+func (c *checker) memberAddresses(n *node, why string) error {
+	st := n.app.raftCore().Status()
+	conf := st.Conf
+	members := append(slices.Clone(conf.Voters), conf.Learners...)
+	for _, id := range members {
+		if got, want := conf.Addresses[id], memberAddress(id); got != want {
+			return c.w.errorf("address lost: node %d %s has address %q for member n%d in its configuration (voters %v, learners %v, addresses %v), not %q",
+				n.id, why, got, id, conf.Voters, conf.Learners, conf.Addresses, want)
+		}
+	}
+	for id := range conf.Addresses {
+		if !slices.Contains(members, id) {
+			return c.w.errorf("address of a non-member: node %d %s keeps address %q for n%d, which its configuration (voters %v, learners %v) does not hold",
+				n.id, why, conf.Addresses[id], id, conf.Voters, conf.Learners)
+		}
+	}
+	cr, ok := n.app.(*coreReplica)
+	if !ok {
+		return nil
+	}
+	ss := cr.core.Status()
+	if len(ss.Members) != len(members) {
+		return c.w.errorf("session status: node %d %s lists %d members, its configuration holds %d (voters %v, learners %v)",
+			n.id, why, len(ss.Members), len(members), conf.Voters, conf.Learners)
+	}
+	for _, m := range ss.Members {
+		if m.Address != memberAddress(m.ID) {
+			return c.w.errorf("address lost: node %d %s answers status (discover) with address %q for member n%d, not %q",
+				n.id, why, m.Address, m.ID, memberAddress(m.ID))
+		}
+	}
+	if st.Lead != raft.None && slices.Contains(members, st.Lead) && ss.LeaderAddress != memberAddress(st.Lead) {
+		return c.w.errorf("address lost: node %d %s answers status with leader n%d at %q, not %q",
+			n.id, why, st.Lead, ss.LeaderAddress, memberAddress(st.Lead))
+	}
+	return nil
+}
+
+// boundsState is what the raft bound checks keep per node incarnation.
+type boundsState struct {
+	// leaderTerm is the term the node was last seen leading, leaderBase
+	// its last index then: entries beyond it are the leader's own
+	// proposals, which MaxUncommittedEntries backpressureBounds.
+	leaderTerm, leaderBase uint64
+}
+
+// raftBounds checks a Ready of node n against raft's backpressureBounds.
+func (c *checker) raftBounds(n *node, rd *hostReady) error {
+	committed := rd.raft.CommittedEntries
+	if _, ok := n.app.(*coreReplica); ok {
+		committed = rd.core.CommittedEntries
+	}
+	if len(committed) > 1 {
+		var size uint64
+		for i := range committed {
+			size += uint64(len(committed[i].Data))
+		}
+		if size > backpressureBounds.committedBytes {
+			return c.w.errorf("unbounded Ready: node %d hands out %d committed entries (%d to %d) of %d bytes of data in one Ready, over MaxCommittedBytesPerReady = %d",
+				n.id, len(committed), committed[0].Index, committed[len(committed)-1].Index, size, backpressureBounds.committedBytes)
+		}
+	}
+	if rd.soft.State != raft.StateLeader {
+		return nil
+	}
+	st := n.app.raftCore().Status()
+	b := &n.bounds
+	if b.leaderTerm != st.Term {
+		b.leaderTerm, b.leaderBase = st.Term, st.LastIndex
+		return nil
+	}
+	if st.LastIndex > b.leaderBase && st.LastIndex-st.Commit > uint64(backpressureBounds.uncommitted) {
+		return c.w.errorf("unbounded log: leader %d of term %d holds entries %d to %d uncommitted (commit %d), more than MaxUncommittedEntries = %d, having proposed since it was elected at last index %d",
+			n.id, st.Term, st.Commit+1, st.LastIndex, st.Commit, backpressureBounds.uncommitted, b.leaderBase)
+	}
+	return nil
+}
+
+// pendingRequests is what the host knows of the requests a service core
+// holds: those it took and has not answered, on connections still open.
+// The core may hold more (what it took on a connection since closed), never
+// fewer, so a count over a bound is the core's.
+type pendingRequests struct {
+	writes, reads map[reqKey]bool
+}
+
+type reqKey struct {
+	conn session.ConnID
+	id   uint64
+}
+
+// took records a request the core was handed.
+func (p *pendingRequests) took(r *session.Request) {
+	if p.writes == nil {
+		p.writes, p.reads = map[reqKey]bool{}, map[reqKey]bool{}
+	}
+	k := reqKey{r.Conn, r.ID}
+	switch r.Op {
+	case session.OpCreate, session.OpUpdate, session.OpDelete, session.OpClose:
+		p.writes[k] = true
+	case session.OpConnect:
+		if r.Token == "" {
+			p.writes[k] = true
+		} else {
+			p.reads[k] = true // a resume waits for a read index
+		}
+	case session.OpRead, session.OpWatch:
+		p.reads[k] = true
+	}
+}
+
+// closed forgets the requests of a connection the core no longer has.
+func (p *pendingRequests) closed(conn session.ConnID) {
+	for _, m := range []map[reqKey]bool{p.writes, p.reads} {
+		for k := range m {
+			if k.conn == conn {
+				delete(m, k)
+			}
+		}
+	}
+}
+
+// check takes a Ready's answers off the pending requests and checks the
+// service core's bounds on node n.
+func (p *pendingRequests) check(n *node, rd *session.Ready) error {
+	w := n.w
+	for i := range rd.Replies {
+		k := reqKey{rd.Replies[i].Conn, rd.Replies[i].ID}
+		delete(p.writes, k)
+		delete(p.reads, k)
+	}
+	for _, conn := range rd.Disconnect {
+		p.closed(conn)
+	}
+	if len(p.writes) > backpressureBounds.pendingWrites {
+		return w.errorf("unbounded writes: node %d holds %d writes taken and not answered, over MaxPendingWrites = %d (a write over the bound must be answered Unavailable at once)",
+			n.id, len(p.writes), backpressureBounds.pendingWrites)
+	}
+	if len(p.reads) > backpressureBounds.pendingReads {
+		return w.errorf("unbounded reads: node %d holds %d reads, watches and resumes taken and not answered, over MaxPendingReads = %d (one over the bound must be answered Unavailable at once)",
+			n.id, len(p.reads), backpressureBounds.pendingReads)
+	}
+	type sent struct {
+		events         int
+		first          uint64
+		severalEntries bool
+	}
+	per := map[session.ConnID]*sent{}
+	for i := range rd.Deliveries {
+		d := &rd.Deliveries[i]
+		s := per[d.Conn]
+		if s == nil {
+			s = &sent{first: d.Event.Version}
+			per[d.Conn] = s
+		}
+		s.events++
+		if d.Event.Version != s.first {
+			s.severalEntries = true
+		}
+		if s.severalEntries && s.events > backpressureBounds.deliveries {
+			return w.errorf("unbounded deliveries: node %d hands connection %d %d events of more than one entry in one Ready, over MaxDeliveriesPerReady = %d (it must close the connection after the entries it got whole)",
+				n.id, d.Conn, s.events, backpressureBounds.deliveries)
+		}
+	}
+	return nil
+}
