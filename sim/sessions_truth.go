@@ -178,12 +178,12 @@ func (t *sessionsTruth) advance(wl *sessionsWorkload) {
 func (wl *sessionsWorkload) checkEvent(c *sessClient, conn *sessConn, ev *fsm.Event) {
 	t := &wl.truth
 	t.advance(wl)
-	d := history.Delivery{Client: c.id, Conn: uint64(conn.id), Path: ev.Path, At: int64(wl.w.now), Kind: string(ev.Kind),
-		Version: ev.Version, Item: ev.Item.Version, Owner: ev.Item.Owner, Modified: ev.Item.Modified, Data: []byte(ev.Item.Data)}
 	if wl.recordWatches {
-		wl.watchRecords = append(wl.watchRecords, history.Record{Delivery: &d})
+		wl.watchRecords = append(wl.watchRecords, history.Record{Delivery: &history.Delivery{
+			Client: c.id, Conn: uint64(conn.id), Path: ev.Path, At: int64(wl.w.now), Kind: string(ev.Kind),
+			Version: ev.Version, Item: ev.Item.Version, Owner: ev.Item.Owner, Modified: ev.Item.Modified, Data: []byte(ev.Item.Data)}})
 	}
-	if err := t.watches.Deliver(d); err != nil {
+	if err := t.watches.DeliverEvent(c.id, uint64(conn.id), int64(wl.w.now), ev); err != nil {
 		wl.w.failf("watch checker: %v (node %d)", err, conn.node)
 		return
 	}

@@ -99,33 +99,44 @@ func (d *Delivery) Event() fsm.Event {
 		Item: fsm.Item{Version: d.Item, Modified: d.Modified, Owner: d.Owner, Data: string(d.Data)}}
 }
 
-// matches says whether a delivery is the change ev: in full if it records
-// the item's owner, else in path, index, kind and item version.
-func (d *Delivery) matches(ev *fsm.Event) bool {
-	if d.Path != ev.Path || d.Version != ev.Version || fsm.EventKind(d.Kind) != ev.Kind || d.Item != ev.Item.Version {
+// matches says whether a delivered event is the change ev: in full, or,
+// if !full, in path, index, kind and item version.
+func matches(d, ev *fsm.Event, full bool) bool {
+	if d.Path != ev.Path || d.Version != ev.Version || d.Kind != ev.Kind || d.Item.Version != ev.Item.Version {
 		return false
 	}
-	return d.Owner == "" || (d.Owner == ev.Item.Owner && d.Modified == ev.Item.Modified && string(d.Data) == ev.Item.Data)
+	return !full || d.Item == ev.Item
 }
 
 // Deliver checks one event a client received; the first wrong one is the
-// error.
+// error. A delivery that records no owner is compared in path, index,
+// kind and item version only.
 func (w *Watches) Deliver(d Delivery) error {
 	ev := d.Event()
-	s := w.streams[streamKey{d.Client, d.Path}]
-	if s == nil || s.conn != d.Conn {
+	return w.deliver(d.Client, d.Conn, d.At, &ev, d.Owner != "")
+}
+
+// DeliverEvent is Deliver for a host that has the event itself: client
+// got ev on connection conn at the time at; it is compared in full.
+func (w *Watches) DeliverEvent(client int, conn uint64, at int64, ev *fsm.Event) error {
+	return w.deliver(client, conn, at, ev, true)
+}
+
+func (w *Watches) deliver(client int, conn uint64, at int64, ev *fsm.Event, full bool) error {
+	s := w.streams[streamKey{client, ev.Path}]
+	if s == nil || s.conn != conn {
 		return fmt.Errorf("client %d got an event on connection %d for %s, which that connection does not watch: %s",
-			d.Client, d.Conn, d.Path, Describe(&ev))
+			client, conn, ev.Path, Describe(ev))
 	}
-	if d.Version > w.through {
+	if ev.Version > w.through {
 		return fmt.Errorf("client %d got an event of entry %d for %s on connection %d, but the log is committed only through %d: %s",
-			d.Client, d.Version, d.Path, d.Conn, w.through, Describe(&ev))
+			client, ev.Version, ev.Path, conn, w.through, Describe(ev))
 	}
-	chs := w.changes[d.Path]
-	if s.next < len(chs) && d.matches(&chs[s.next].ev) {
-		if at := chs[s.next].at; at > 0 && d.At < at {
+	chs := w.changes[ev.Path]
+	if s.next < len(chs) && matches(ev, &chs[s.next].ev, full) {
+		if c := chs[s.next].at; c > 0 && at < c {
 			return fmt.Errorf("client %d got an event of entry %d for %s on connection %d at %d, before the entry committed (at %d): %s",
-				d.Client, d.Version, d.Path, d.Conn, d.At, at, Describe(&ev))
+				client, ev.Version, ev.Path, conn, at, c, Describe(ev))
 		}
 		s.next++
 		w.n++
@@ -136,8 +147,8 @@ func (w *Watches) Deliver(d Delivery) error {
 		want = Describe(&chs[s.next].ev)
 	}
 	found := -1
-	for i := sort.Search(len(chs), func(i int) bool { return chs[i].ev.Version >= d.Version }); i < len(chs) && chs[i].ev.Version == d.Version; i++ {
-		if d.matches(&chs[i].ev) {
+	for i := sort.Search(len(chs), func(i int) bool { return chs[i].ev.Version >= ev.Version }); i < len(chs) && chs[i].ev.Version == ev.Version; i++ {
+		if matches(ev, &chs[i].ev, full) {
 			found = i
 			break
 		}
@@ -149,7 +160,7 @@ func (w *Watches) Deliver(d Delivery) error {
 	case found < s.next:
 		what = "a duplicate or out-of-order event, where it expected"
 	}
-	return fmt.Errorf("client %d's watch of %s on connection %d got %s, %s %s", d.Client, d.Path, d.Conn, Describe(&ev), what, want)
+	return fmt.Errorf("client %d's watch of %s on connection %d got %s, %s %s", client, ev.Path, conn, Describe(ev), what, want)
 }
 
 // Complete is the end of the watch checker, once the run has settled:
