@@ -283,21 +283,13 @@ func (wl *sessionsWorkload) record(c *sessClient, req *clientReq, r *session.Rep
 	op.out.Version = r.Version
 	switch op.input.Op {
 	case linearizability.ReadList:
-		op.out.Items = listItems(r.Items)
+		op.out.Items = history.ListItems(r.Items)
 	case linearizability.EndSession:
 		// The close answer carries no index; the log gives it (Finish).
 	default:
-		op.out.Items, op.out.HasItems = listItems(r.Items), true
+		op.out.Items, op.out.HasItems = history.ListItems(r.Items), true
 		wl.acked++
 		wl.latency.Record(w.now - op.call)
 		wl.lastAckedCall = max(wl.lastAckedCall, op.call)
 	}
-}
-
-func listItems(items []fsm.Item) []linearizability.Item {
-	out := make([]linearizability.Item, len(items))
-	for i, item := range items {
-		out[i] = linearizability.Item{Version: item.Version, Owner: item.Owner, Data: item.Data}
-	}
-	return out
 }

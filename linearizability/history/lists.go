@@ -171,7 +171,8 @@ func describeInput(in *linearizability.ListsInput) string {
 	return fmt.Sprintf("%s %s session %s item %d", in.Op, in.Path, in.Session, in.Item)
 }
 
-func listItems(items []fsm.Item) []linearizability.Item {
+// ListItems is a list of the state machine as the lists model has it.
+func ListItems(items []fsm.Item) []linearizability.Item {
 	out := make([]linearizability.Item, len(items))
 	for i, item := range items {
 		out[i] = linearizability.Item{Version: item.Version, Owner: item.Owner, Data: item.Data}
@@ -186,7 +187,7 @@ func (op *listsOp) resolve(index uint64, res fsm.Result) error {
 	if res.Code == fsm.OK {
 		logged.Version = index
 		if op.Input.Op != linearizability.EndSession {
-			logged.Items, logged.HasItems = listItems(res.Items()), true
+			logged.Items, logged.HasItems = ListItems(res.Items()), true
 		}
 	}
 	switch op.state {
