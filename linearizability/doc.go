@@ -86,7 +86,8 @@
 //     the list right after the write, as a read would.
 //
 // Not modelled: the item's `modified` field, stale reads (do not record
-// them), watches, and Forbidden for bad credentials. Every session end,
+// them), watches (package linearizability/history checks them), and
+// Forbidden for bad credentials. Every session end,
 // close or expiry, must be in the history: otherwise items vanish with no
 // operation to explain it and the history is illegal. The simulator records
 // an expiry from the log (call when the leader proposed it, return when it
@@ -123,6 +124,19 @@
 // lists: each partition may place the end at its own instant within the
 // end's interval, so a reader who saw the end's effect in one list and then
 // not in another, both within that interval, goes unnoticed.
+//
+// # The history format and the other checkers
+//
+// Package linearizability/history is the one history format of a run,
+// simulated or recorded from real processes (JSON lines: committed log,
+// operations, watch registrations and deliveries, pings, sessions, expiry
+// decisions), and holds the checkers of what this package does not model:
+// the watch checker (CheckWatches), the session checkers (no false expiry:
+// CheckNoFalseExpiry; dead sessions end in time: CheckDeadSessions), and
+// ListsHistory, which builds the History that ListsModel checks from the
+// recorded operations and committed log, unknown outcomes resolved and
+// expiries added. The simulator and the real-cluster fault suite call
+// those; this package stays free of the project's other packages.
 //
 // # Reading the visualization
 //

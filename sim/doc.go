@@ -76,7 +76,16 @@
 // every session must then expire, and the run settles only once they all
 // have.
 //
-// The checks of the sessions workload, besides raft's:
+// The checks of the sessions workload, besides raft's. The watch checker,
+// the no-false-expiry and dead-session checkers and the lists history
+// builder live in package linearizability/history, where a real cluster's
+// recorded history goes through the same code: the workload records the
+// run in that package's format and feeds them as it goes (the watch
+// checker each event as it arrives, the no-false-expiry check each expiry
+// and OK ping, the dead-session check each step of the settling, the
+// builder the records at the end). The checks of node behaviour (no
+// answer or event of an unapplied entry, stale reads, SessionExpired
+// borne out, no double commit) stay here.
 //
 //   - Linearizability of the lists (linearizability.ListsModel, partitioned
 //     by path), with every session end in the history at the index that
@@ -263,10 +272,12 @@
 // The trace has one line per event and notes for elections, crashes, faults
 // and the failure; the HTML shows the history with the faults drawn under
 // it. `havensim -history FILE` writes the run's history as JSON lines in the
-// format of package linearizability/history (committed log, operations with
-// call and return times, sessions, pings and their answers, expiry
-// decisions); its no-false-expiry checker is the one the sessions workload
-// runs, and a real cluster's recorded history can go through it too. CI runs TestSwarm (HAVEN_SIM_SEEDS seeds, default 200, of
+// format of package linearizability/history (committed log with commit
+// times, operations with call and return times, sessions, pings and their
+// answers, expiry decisions, watch registrations, stops and deliveries);
+// its checkers are the ones the sessions workload runs, and the written
+// history re-checks to the run's verdict (TestHistoryFileIsCheckedByTheSharedCheckers).
+// CI runs TestSwarm (HAVEN_SIM_SEEDS seeds, default 200, of
 // HAVEN_SIM_DURATION, default 60s; HAVEN_SIM_LEASE picks the lease-read
 // mode), TestSessionsSwarm (the sessions workload: HAVEN_SIM_SESSIONS_SEEDS
 // seeds, default 200, of HAVEN_SIM_SESSIONS_DURATION, default 60s, and

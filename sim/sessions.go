@@ -6,6 +6,7 @@ import (
 
 	"github.com/havenproject/haven/fsm"
 	"github.com/havenproject/haven/linearizability"
+	"github.com/havenproject/haven/linearizability/history"
 	"github.com/havenproject/haven/raft"
 	"github.com/havenproject/haven/session"
 )
@@ -25,9 +26,10 @@ import (
 //     every outcome a client never learned resolved from the committed log;
 //   - every watcher's events are the changes to its list in the committed
 //     log, in order, with no gap and no duplicate, across reconnects with
-//     `since` (sessions_truth.go, checkEvent);
+//     `since` (linearizability/history.Watches, fed by checkEvent);
 //   - no false expiry, and every dead session ended within its ttl and a
-//     stated bound once a leader is stable (sessions_truth.go);
+//     stated bound once a leader is stable (linearizability/history's
+//     FalseExpiry and DeadSession, fed by sessions_truth.go);
 //   - no node answers or delivers an event before it applied it (core.go),
 //     and a stale read never shows a list older than the connection has
 //     already shown.
@@ -64,8 +66,11 @@ type sessionsWorkload struct {
 	latency       Histogram
 	acked         int
 	unknown       int
-	watchEvents   int
 	answered      int
+	// recordWatches says the run writes its history: watchRecords keeps
+	// the watch registrations, stops and deliveries, in order, for it.
+	recordWatches bool
+	watchRecords  []history.Record
 }
 
 // sessRecord is what the checks know of one session a client opened.
@@ -110,7 +115,7 @@ func NewSessionsWorkload(cfg *Config) Workload { return newSessionsWorkload(cfg)
 func newSessionsWorkload(cfg *Config) *sessionsWorkload {
 	wl := &sessionsWorkload{
 		cfg: cfg, conns: map[session.ConnID]*sessConn{}, sessions: map[string]*sessRecord{},
-		heardAt: map[string]time.Duration{},
+		heardAt: map[string]time.Duration{}, recordWatches: cfg.HistoryPath != "",
 	}
 	for i := range cfg.Keys {
 		wl.paths = append(wl.paths, fmt.Sprintf("/data/p%03d", i))

@@ -6,6 +6,7 @@ import (
 
 	"github.com/havenproject/haven/fsm"
 	"github.com/havenproject/haven/linearizability"
+	"github.com/havenproject/haven/linearizability/history"
 	"github.com/havenproject/haven/session"
 )
 
@@ -131,14 +132,38 @@ func (wl *sessionsWorkload) watchAnswer(c *sessClient, conn *sessConn, req *clie
 	}
 	// PROTOCOL.md: the server delivers every event after `since`, or says
 	// reset and gives the current items; the expectation follows.
-	from := r.Version
-	if req.withSince && !r.Reset {
-		from = wt.last
-	} else {
+	reg := history.Watch{Client: c.id, Conn: uint64(conn.id), Path: req.path, At: int64(wl.w.now), Version: r.Version, Reset: r.Reset}
+	if c.sess != nil {
+		reg.Session = c.sess.id
+	}
+	if req.withSince {
+		since := wt.last
+		reg.Since = &since
+	}
+	if !req.withSince || r.Reset {
 		wt.last = r.Version
 	}
-	wt.hasLast, wt.active = true, true
-	wt.next = wl.truth.firstAfter(wl, req.path, from)
+	wt.hasLast, wt.active, wt.conn = true, true, conn.id
+	wl.truth.advance(wl)
+	wl.registerWatch(reg)
+}
+
+// registerWatch hands a watch record to the watch checker, and keeps it
+// for the history.
+func (wl *sessionsWorkload) registerWatch(reg history.Watch) {
+	if wl.recordWatches {
+		wl.watchRecords = append(wl.watchRecords, history.Record{Watch: &reg})
+	}
+	wl.truth.watches.Register(reg)
+}
+
+// stopWatch ends the client's watch of path: it listens no more.
+func (wl *sessionsWorkload) stopWatch(c *sessClient, wt *watcher) {
+	if !wt.active {
+		return
+	}
+	wt.active = false
+	wl.registerWatch(history.Watch{Client: c.id, Conn: uint64(wt.conn), Path: wt.path, At: int64(wl.w.now), Stop: true})
 }
 
 func (wl *sessionsWorkload) opDone(c *sessClient) {
@@ -166,6 +191,9 @@ func (wl *sessionsWorkload) dataAnswer(c *sessClient, conn *sessConn, req *clien
 		conn.seen[req.path] = r.Version
 	}
 	if req.op == session.OpUnwatch && r.Code == fsm.OK {
+		if wt := c.watches[req.path]; wt != nil {
+			wl.stopWatch(c, wt)
+		}
 		delete(c.watches, req.path)
 	}
 	if r.Code == fsm.OK {
@@ -255,21 +283,13 @@ func (wl *sessionsWorkload) record(c *sessClient, req *clientReq, r *session.Rep
 	op.out.Version = r.Version
 	switch op.input.Op {
 	case linearizability.ReadList:
-		op.out.Items = listItems(r.Items)
+		op.out.Items = history.ListItems(r.Items)
 	case linearizability.EndSession:
 		// The close answer carries no index; the log gives it (Finish).
 	default:
-		op.out.Items, op.out.HasItems = listItems(r.Items), true
+		op.out.Items, op.out.HasItems = history.ListItems(r.Items), true
 		wl.acked++
 		wl.latency.Record(w.now - op.call)
 		wl.lastAckedCall = max(wl.lastAckedCall, op.call)
 	}
-}
-
-func listItems(items []fsm.Item) []linearizability.Item {
-	out := make([]linearizability.Item, len(items))
-	for i, item := range items {
-		out[i] = linearizability.Item{Version: item.Version, Owner: item.Owner, Data: item.Data}
-	}
-	return out
 }

@@ -82,9 +82,8 @@ type watcher struct {
 	// registration answer's, or the last event's. A resume asks `since` it.
 	last    uint64
 	hasLast bool
-	// next is the position, in the list's changes in the committed log,
-	// of the event expected next.
-	next int
+	// conn is the connection an active watch was registered on.
+	conn session.ConnID
 }
 
 func (c *sessClient) resetKnowledge() {
@@ -173,6 +172,8 @@ func (wl *sessionsWorkload) hangUp(c *sessClient, tell bool) {
 
 // abandonPending gives up on everything in flight on the old connection.
 func (wl *sessionsWorkload) abandonPending(c *sessClient) {
+	// The watches came on that connection: they end with it.
+	wl.stopWatches(c)
 	for _, req := range c.pending {
 		wl.giveUp(req)
 	}
@@ -193,7 +194,14 @@ func (wl *sessionsWorkload) abandonPending(c *sessClient) {
 	}
 	c.ping, c.connecting = nil, nil
 	for _, wt := range c.watches {
-		wt.registering, wt.active = nil, false
+		wt.registering = nil
+	}
+}
+
+// stopWatches ends the client's active watches, in path order.
+func (wl *sessionsWorkload) stopWatches(c *sessClient) {
+	for _, path := range sortedKeys(c.watches) {
+		wl.stopWatch(c, c.watches[path])
 	}
 }
 
@@ -462,7 +470,8 @@ func (wl *sessionsWorkload) watch(c *sessClient, path string, withSince bool) {
 		since := wt.last
 		r.Since, req.withSince = &since, true
 	}
-	wt.registering, wt.active = req, false
+	wl.stopWatch(c, wt)
+	wt.registering = req
 	if c.op == nil {
 		wl.startData(c, req, r)
 		return

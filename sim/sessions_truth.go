@@ -1,8 +1,6 @@
 package sim
 
 import (
-	"fmt"
-	"sort"
 	"time"
 
 	"github.com/havenproject/haven/fsm"
@@ -12,14 +10,18 @@ import (
 
 // sessionsTruth is the ground truth of a sessions run: the committed log
 // (the checker's, built from what the nodes report) applied to a reference
-// state machine of its own. From it come the changes to every list, in log
-// order, that watchers must see, and when each session opened and ended.
+// state machine of its own. Its changes to every list, in log order, feed
+// the watch checker (linearizability/history.Watches); from it come when
+// each session opened and ended.
 type sessionsTruth struct {
 	machine *fsm.Machine
 	// applied is how far the committed log has been applied to machine.
 	applied uint64
-	// events are, per list, the changes in the committed log, in order.
-	events map[string][]fsm.Event
+	// committedAt is, per index (committedAt[i-1]), when the entry was
+	// first known committed: its time in the history.
+	committedAt []time.Duration
+	// watches is the watch checker, fed the log's changes as they commit.
+	watches *history.Watches
 	// opened and ends say when each session opened and ended.
 	opened map[string]sessionOpened
 	ends   map[string]sessionEnd
@@ -55,7 +57,7 @@ type sessionEnd struct {
 
 func (t *sessionsTruth) init() {
 	t.machine = fsm.New(fsm.Options{})
-	t.events = map[string][]fsm.Event{}
+	t.watches = history.NewWatches()
 	t.opened = map[string]sessionOpened{}
 	t.ends = map[string]sessionEnd{}
 	t.proposedAt = map[entryKey]time.Duration{}
@@ -141,7 +143,9 @@ func (t *sessionsTruth) advance(wl *sessionsWorkload) {
 	for t.applied < uint64(len(truth)) {
 		e := &truth[t.applied].entry
 		t.applied++
+		t.committedAt = append(t.committedAt, w.now)
 		if e.Type != raft.EntryNormal {
+			t.watches.Committed(e.Index, int64(w.now), nil)
 			continue
 		}
 		t.once(w, e)
@@ -150,9 +154,7 @@ func (t *sessionsTruth) advance(wl *sessionsWorkload) {
 			w.failf("state machine bug: applying the committed entry %d (term %d) breaks an invariant of fsm: %v", e.Index, e.Term, err)
 			return
 		}
-		for _, ev := range events {
-			t.events[ev.Path] = append(t.events[ev.Path], ev)
-		}
+		t.watches.Committed(e.Index, int64(w.now), events)
 		if res.Code != fsm.OK || res.Session.ID == "" {
 			continue
 		}
@@ -161,6 +163,7 @@ func (t *sessionsTruth) advance(wl *sessionsWorkload) {
 			t.opened[id] = sessionOpened{index: e.Index, ttl: res.Session.TTLms, committedAt: w.now}
 			continue
 		}
+		t.watches.Ended(id, e.Index)
 		end := sessionEnd{index: e.Index, term: e.Term, expired: res.Expired, committedAt: w.now}
 		end.proposedAt, end.proposed = t.proposedAt[entryKey{e.Index, e.Term}]
 		t.ends[id] = end
@@ -170,73 +173,26 @@ func (t *sessionsTruth) advance(wl *sessionsWorkload) {
 	}
 }
 
-// firstAfter is the position of the first change to path after version.
-func (t *sessionsTruth) firstAfter(wl *sessionsWorkload, path string, version uint64) int {
-	t.advance(wl)
-	evs := t.events[path]
-	return sort.Search(len(evs), func(i int) bool { return evs[i].Version > version })
-}
-
-func sameEvent(a, b *fsm.Event) bool {
-	return a.Path == b.Path && a.Version == b.Version && a.Kind == b.Kind && a.Item == b.Item
-}
-
-func describeEvent(ev *fsm.Event) string {
-	return fmt.Sprintf("%s of item %d (owner %s, modified %d) at %d", ev.Kind, ev.Item.Version, ev.Item.Owner, ev.Item.Modified, ev.Version)
-}
-
-// checkEvent is the watch checker. PROTOCOL.md, "Watches": a watch
-// delivers "an event for each later change to that list, in log order, with
-// no gaps and no duplicates". So each event a watcher receives must be the
-// very next change to its list in the committed log after the last one it
-// saw; where the watcher started is set by its registration's answer
-// (watchAnswer): after the answer's version, or after `since` when the
-// server resumed from it, or after the answer's version again when the
-// server answered reset.
+// checkEvent hands an event the client received to the watch checker
+// (linearizability/history.Watches), which holds it to the committed log.
 func (wl *sessionsWorkload) checkEvent(c *sessClient, conn *sessConn, ev *fsm.Event) {
-	w, t := wl.w, &wl.truth
+	t := &wl.truth
 	t.advance(wl)
-	wt := c.watches[ev.Path]
-	if wt == nil || !wt.active {
-		w.failf("watch checker: client %d got an event on connection %d (node %d) for %s, which that connection does not watch: %s",
-			c.id, conn.id, conn.node, ev.Path, describeEvent(ev))
+	if wl.recordWatches {
+		wl.watchRecords = append(wl.watchRecords, history.Record{Delivery: &history.Delivery{
+			Client: c.id, Conn: uint64(conn.id), Path: ev.Path, At: int64(wl.w.now), Kind: string(ev.Kind),
+			Version: ev.Version, Item: ev.Item.Version, Owner: ev.Item.Owner, Modified: ev.Item.Modified, Data: []byte(ev.Item.Data)}})
+	}
+	if err := t.watches.DeliverEvent(c.id, uint64(conn.id), int64(wl.w.now), ev); err != nil {
+		wl.w.failf("watch checker: %v (node %d)", err, conn.node)
 		return
 	}
-	if ev.Version > t.applied {
-		w.failf("watch checker: client %d got an event of entry %d for %s from node %d, but the log is committed only through %d: %s",
-			c.id, ev.Version, ev.Path, conn.node, t.applied, describeEvent(ev))
-		return
+	if ev.Version > conn.seen[ev.Path] {
+		conn.seen[ev.Path] = ev.Version
 	}
-	evs := t.events[ev.Path]
-	if wt.next < len(evs) && sameEvent(&evs[wt.next], ev) {
-		wt.next++
+	if wt := c.watches[ev.Path]; wt != nil {
 		wt.last = ev.Version
-		wl.watchEvents++
-		if ev.Version > conn.seen[ev.Path] {
-			conn.seen[ev.Path] = ev.Version
-		}
-		return
 	}
-	want := "no event (it has seen every change)"
-	if wt.next < len(evs) {
-		want = describeEvent(&evs[wt.next])
-	}
-	found := -1
-	for i := sort.Search(len(evs), func(i int) bool { return evs[i].Version >= ev.Version }); i < len(evs) && evs[i].Version == ev.Version; i++ {
-		if sameEvent(&evs[i], ev) {
-			found = i
-			break
-		}
-	}
-	what := "a gap: it skipped"
-	switch {
-	case found < 0:
-		what = "an event that is no change to the list in the committed log, where it expected"
-	case found < wt.next:
-		what = "a duplicate or out-of-order event, where it expected"
-	}
-	w.failf("watch checker: client %d's watch of %s on connection %d (node %d) got %s, %s %s",
-		c.id, ev.Path, conn.id, conn.node, describeEvent(ev), what, want)
 }
 
 // The slack of the no-false-expiry rule (history.ExpiryBounds.Slack) is how
@@ -300,23 +256,26 @@ func (w *World) maxMessageDelay() time.Duration {
 	return p.LatencyMin + d + 20*time.Millisecond
 }
 
-// deadSessionBound is the time a session of the given ttl may live after
-// nothing keeps it alive any more (its client's last message, and a leader
-// stable, whichever is later): the ttl of the leader's clock (up to Drift
-// slower than virtual time), three ticks (the follower's keepalive goes
-// out on its next tick; the leader notes the time of its last tick and
-// checks on ticks), one election timeout for the expiry to commit and be
-// applied, and the slowest a message sent before healing may still be on
-// the wire.
-func (wl *sessionsWorkload) deadSessionBound(ttl uint64) time.Duration {
-	w := wl.w
-	d := time.Duration(ttl)*time.Millisecond + 3*TickInterval
-	return time.Duration(float64(d)*(1+w.params.Drift)) + ElectionTimeout + wl.maxDelay
+// deadSessionBounds are the dead-session check's tolerances in this run
+// (linearizability/history.DeadSessionBounds): a session may live the ttl
+// of the leader's clock (up to Drift slower than virtual time), three
+// ticks (the follower's keepalive goes out on its next tick; the leader
+// notes the time of its last tick and checks on ticks), one election
+// timeout for the expiry to commit and be applied, and the slowest a
+// message sent before healing may still be on the wire, after nothing
+// keeps it alive any more.
+func (wl *sessionsWorkload) deadSessionBounds() history.DeadSessionBounds {
+	return history.DeadSessionBounds{Drift: wl.w.params.Drift, Tick: TickInterval, Commit: ElectionTimeout, Delay: wl.maxDelay}
 }
 
-// checkDeadSessions is the session checker's other rule: every dead
-// session is ended, and its items removed, within deadSessionBound once a
-// leader is stable. It runs while the run settles, when the clients have
+// deadSessionBound is that bound for a session of the given ttl.
+func (wl *sessionsWorkload) deadSessionBound(ttl uint64) time.Duration {
+	return wl.deadSessionBounds().Bound(time.Duration(ttl) * time.Millisecond)
+}
+
+// checkDeadSessions is the session checker's other rule
+// (linearizability/history.DeadSession): every dead session is ended, and
+// its items removed, within deadSessionBound once a leader is stable. It runs while the run settles, when the clients have
 // stopped and so every session is dead. A session is dead from the later
 // of: the last time a node took one of its requests (or finished
 // connecting it, which waits for the open to apply or, for a resume, for a
@@ -342,10 +301,9 @@ func (wl *sessionsWorkload) checkDeadSessions() bool {
 		// A keepalive the hold-back fault held past the healing renews the
 		// session when it finally arrives: count from then too.
 		start := max(renewed, t.opened[s.ID].committedAt, w.liveAt, wl.heardAt[s.ID], w.heldLast)
-		if deadline := start + wl.deadSessionBound(s.TTLms); w.now > deadline {
-			w.failf("session checker: session %s (ttl %d ms, %d items) is still alive %v after nothing kept it alive (a node's last request of it, "+
-				"the leader's renewal or the run becoming live again, at %v); dead sessions must end within %v",
-				s.ID, s.TTLms, s.Items, w.now-start, start, wl.deadSessionBound(s.TTLms))
+		if err := history.DeadSession(s.ID, time.Duration(s.TTLms)*time.Millisecond, start, w.now, wl.deadSessionBounds()); err != nil {
+			w.failf("session checker: %v (%d items; what kept it alive last: a node's last request of it, "+
+				"the leader's renewal or the run becoming live again)", err, s.Items)
 			return false
 		}
 	}

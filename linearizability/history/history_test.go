@@ -11,11 +11,20 @@ import (
 
 func TestHistoryRoundTripsAsJSONLines(t *testing.T) {
 	out := &linearizability.ListsOutput{Code: linearizability.CodeOK, Version: 7}
+	since := uint64(5)
 	recs := []Record{
 		{Entry: &Entry{Index: 7, Term: 2, Data: []byte{1, 2}}},
 		{Op: &Op{Client: 1, Call: 10, Return: 20, Input: linearizability.ListsInput{Op: linearizability.PushItem, Path: "/data/a", Data: "x"}, Output: out}},
+		// Raw MessagePack data need not be UTF-8: it reads back byte for byte.
+		{Op: &Op{Client: 2, Call: 11, Return: 21, Input: linearizability.ListsInput{Op: linearizability.PushItem, Path: "/data/a", Data: "\xc4\x01\xff"},
+			Output: &linearizability.ListsOutput{Code: linearizability.CodeOK, Version: 8, HasItems: true,
+				Items: []linearizability.Item{{Version: 8, Owner: "s2", Data: "\xc4\x01\xff"}, {Version: 9, Owner: "s2", Data: "\x92\xfe"}}}}},
+		{Op: &Op{Client: 2, Call: 12, Return: -1, NotApplied: "nothing was applied", Input: linearizability.ListsInput{Op: linearizability.ReadList, Path: "/data/a"}}},
 		{Ping: &Ping{Client: 1, Session: "s1", Sent: 30, Answer: "ok", At: 31}},
 		{Expiry: &Expiry{Session: "s1", TTLms: 500, Index: 9, ProposedAt: 40}},
+		{Watch: &Watch{Client: 1, Conn: 3, Session: "s1", Path: "/data/a", At: 41, Version: 7, Since: &since, Reset: true}},
+		{Delivery: &Delivery{Client: 1, Conn: 3, Path: "/data/a", At: 42, Kind: "push", Version: 8, Item: 8, Owner: "s1", Modified: 8, Data: []byte{0xc4, 0xff, 0}}},
+		{Watch: &Watch{Client: 1, Conn: 3, Path: "/data/a", At: 43, Stop: true}},
 	}
 	var buf bytes.Buffer
 	w := NewWriter(&buf)

@@ -1,0 +1,234 @@
+package history
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/havenproject/haven/fsm"
+	"github.com/havenproject/haven/linearizability"
+)
+
+// ListsHistory builds, from a history's operations and committed log, the
+// history linearizability.ListsModel checks: every operation answered as
+// its client saw it; every write whose outcome the client never learned
+// (Return -1, no Output) resolved from the log (the index and result of its
+// entry, or dropped if the log never had it); reads without an answer
+// dropped; and one EndSession for every expiry in the log, from when its
+// leader proposed it (its Expiry record; 0 if none) to when it committed
+// (its entry's At; unknown if not recorded), on a row of its own after the
+// clients'.
+//
+// Operations are matched to entries by what is unique per client write:
+// the data of a push or update (the recorder must make it so), the
+// session, path and item of a delete, the session of a close. It checks
+// the answers against the log on the way, and the first disagreement is
+// the error: a write acknowledged OK that the log lacks, or has at another
+// index, or with a failure; a failure code the log does not give; a write
+// committed twice; a write said to have had no effect (NotApplied) that
+// the log has.
+func ListsHistory(recs []Record) (*linearizability.History, error) {
+	var ops []listsOp
+	proposed := map[string]int64{}
+	expiryRow := 0
+	for i := range recs {
+		switch r := &recs[i]; {
+		case r.Op != nil:
+			op := listsOp{Op: r.Op}
+			switch {
+			case r.Op.Output != nil && r.Op.Return >= 0:
+				op.state, op.out = opAnswered, *r.Op.Output
+			default:
+				op.state = opUnknown
+			}
+			ops = append(ops, op)
+			expiryRow = max(expiryRow, r.Op.Client+1)
+		case r.Session != nil:
+			expiryRow = max(expiryRow, r.Session.Client+1)
+		case r.Expiry != nil:
+			proposed[r.Expiry.Session] = r.Expiry.ProposedAt
+		}
+	}
+	byData := map[string]int{}
+	byDelete := map[deleteKey]int{}
+	byClose := map[string]int{}
+	for i := range ops {
+		in := &ops[i].Input
+		switch in.Op {
+		case linearizability.PushItem, linearizability.UpdateItem:
+			byData[in.Data] = i
+		case linearizability.DeleteItem:
+			byDelete[deleteKey{in.Session, in.Path, in.Item}] = i
+		case linearizability.EndSession:
+			byClose[in.Session] = i
+		}
+	}
+	found := make([]bool, len(ops))
+	type expiry struct {
+		session string
+		call    int64
+		at      int64
+		index   uint64
+	}
+	var expiries []expiry
+	var err error
+	Log(recs, func(e *Entry, res fsm.Result, _ []fsm.Event) {
+		if err != nil || e.Type == "confchange" {
+			return
+		}
+		cmd, derr := fsm.Decode(e.Data)
+		if derr != nil {
+			return
+		}
+		at := -1
+		switch c := cmd.(type) {
+		case fsm.Push:
+			at = lookup(byData, string(c.Data))
+		case fsm.Update:
+			at = lookup(byData, string(c.Data))
+		case fsm.Delete:
+			at = lookup(byDelete, deleteKey{c.Session, c.Path, c.Item})
+		case fsm.CloseSession:
+			if c.Expired {
+				if res.Code == fsm.OK {
+					expiries = append(expiries, expiry{session: c.ID, call: proposed[c.ID], at: e.At, index: e.Index})
+				}
+				return
+			}
+			at = lookup(byClose, c.ID)
+		}
+		if at < 0 {
+			return
+		}
+		if found[at] {
+			err = fmt.Errorf("one request of client %d was committed twice (again at %d): %s", ops[at].Client, e.Index, describeInput(&ops[at].Input))
+			return
+		}
+		found[at] = true
+		err = ops[at].resolve(e.Index, res)
+	})
+	if err != nil {
+		return nil, err
+	}
+	h := &linearizability.History{}
+	for i := range ops {
+		op := &ops[i]
+		if !found[i] {
+			if err := op.notInLog(); err != nil {
+				return nil, err
+			}
+		}
+		switch op.state {
+		case opAnswered:
+			id := h.Begin(op.Client, op.Input, op.Call)
+			h.End(id, op.out, op.Return)
+		case opResolved:
+			id := h.Begin(op.Client, op.Input, op.Call)
+			h.Unknown(id)
+			h.Resolve(id, op.out)
+		}
+	}
+	for _, x := range expiries {
+		id := h.Begin(expiryRow, linearizability.ListsInput{Op: linearizability.EndSession, Session: x.session}, x.call)
+		out := linearizability.ListsOutput{Code: linearizability.CodeOK, Version: x.index}
+		if x.at > 0 {
+			h.End(id, out, x.at)
+		} else {
+			h.Unknown(id)
+			h.Resolve(id, out)
+		}
+	}
+	return h, nil
+}
+
+type listsOp struct {
+	*Op
+	state opState
+	out   linearizability.ListsOutput
+}
+
+type opState uint8
+
+const (
+	opUnknown  opState = iota // the client never learned the outcome
+	opAnswered                // answered at Return with out
+	opResolved                // outcome read from the log into out
+	opDropped                 // constrains nothing
+)
+
+type deleteKey struct {
+	session, path string
+	item          uint64
+}
+
+func lookup[K comparable](m map[K]int, k K) int {
+	if i, ok := m[k]; ok {
+		return i
+	}
+	return -1
+}
+
+func describeInput(in *linearizability.ListsInput) string {
+	return fmt.Sprintf("%s %s session %s item %d", in.Op, in.Path, in.Session, in.Item)
+}
+
+// ListItems is a list of the state machine as the lists model has it.
+func ListItems(items []fsm.Item) []linearizability.Item {
+	out := make([]linearizability.Item, len(items))
+	for i, item := range items {
+		out[i] = linearizability.Item{Version: item.Version, Owner: item.Owner, Data: item.Data}
+	}
+	return out
+}
+
+// resolve sets the outcome of op, whose entry the committed log holds at
+// index with result res, and checks an answer the client got against it.
+func (op *listsOp) resolve(index uint64, res fsm.Result) error {
+	logged := linearizability.ListsOutput{Code: linearizability.Code(res.Code)}
+	if res.Code == fsm.OK {
+		logged.Version = index
+		if op.Input.Op != linearizability.EndSession {
+			logged.Items, logged.HasItems = ListItems(res.Items()), true
+		}
+	}
+	switch op.state {
+	case opAnswered:
+		switch {
+		case op.out.Code == linearizability.CodeOK && res.Code != fsm.OK:
+			return fmt.Errorf("client %d's %s was answered OK, but its entry %d in the log failed with %s", op.Client, describeInput(&op.Input), index, res.Code)
+		case op.out.Code == linearizability.CodeOK && op.Input.Op == linearizability.EndSession:
+			op.out.Version = index // the close's answer carries no index
+		case op.out.Code == linearizability.CodeOK && op.out.Version != index:
+			return fmt.Errorf("acknowledged write lost: client %d's %s was acknowledged at index %d, but the log has it at %d", op.Client, describeInput(&op.Input), op.out.Version, index)
+		case op.out.Code != linearizability.CodeOK && op.out.Code != linearizability.Code(res.Code):
+			return fmt.Errorf("client %d's %s was answered %s, but its entry %d in the log says %s", op.Client, describeInput(&op.Input), op.out.Code, index, res.Code)
+		}
+	case opUnknown:
+		if op.NotApplied != "" {
+			return fmt.Errorf("client %d's %s was answered Unavailable (%s), but the log has it at %d", op.Client, describeInput(&op.Input), op.NotApplied, index)
+		}
+		op.state, op.out = opResolved, logged
+	}
+	return nil
+}
+
+// notInLog settles an operation whose entry is not in the committed log.
+func (op *listsOp) notInLog() error {
+	switch {
+	case op.Input.Op == linearizability.ReadList:
+		if op.state != opAnswered {
+			op.state = opDropped
+		}
+	case op.state == opAnswered && op.out.Code == linearizability.CodeOK:
+		return fmt.Errorf("acknowledged write lost: client %d's %s was answered OK at %v, but the committed log does not have it", op.Client, describeInput(&op.Input), time.Duration(op.Return))
+	case op.state == opAnswered && op.out.Code != linearizability.CodeSessionExpired:
+		return fmt.Errorf("client %d's %s was answered %s at %v, an answer only applying its entry gives, but the committed log does not have it",
+			op.Client, describeInput(&op.Input), op.out.Code, time.Duration(op.Return))
+	case op.state == opAnswered:
+		// SessionExpired from the node's own state, before the log: it
+		// changed nothing.
+	default:
+		// Never committed: it never took effect.
+		op.state = opDropped
+	}
+	return nil
+}
