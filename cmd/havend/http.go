@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/pprof"
+	"strings"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
@@ -96,6 +97,10 @@ func (n *node) httpHandler(site http.Handler) http.Handler {
 		case "/v1/status", "/metrics", "/healthz":
 			mux.ServeHTTP(w, r)
 		default:
+			if n.cfg.Pprof && strings.HasPrefix(r.URL.Path, "/debug/pprof/") {
+				mux.ServeHTTP(w, r)
+				return
+			}
 			site.ServeHTTP(w, r)
 		}
 	})
