@@ -460,3 +460,57 @@ func TestSnapshotSentReportsHowSnapshotsEnded(t *testing.T) {
 	msgs := b.waitFor(func(got []session.PeerMessage) bool { return len(got) == 2 })
 	require.Equal(t, []byte("state"), msgs[0].Raft.Snapshot.Data)
 }
+
+// TestSnapshotNotAckedInTimeIsReportedFailed: a peer that takes the stream
+// and then goes silent (a stopped process) never acks the snapshot; the
+// sender gives the stream up after RequestTimeout and reports the
+// snapshot failed, so the leader does not wait on it forever.
+func TestSnapshotNotAckedInTimeIsReportedFailed(t *testing.T) {
+	ca, creds, err := DevCluster(1, 2)
+	require.NoError(t, err)
+	c := &testCluster{ca: ca, nodes: map[raft.NodeID]*testNode{}, keys: map[raft.NodeID]ed25519.PublicKey{}}
+	for id, cred := range creds {
+		c.keys[id] = cred.Public()
+	}
+	reports := make(chan bool, 4)
+	a := c.start(t, creds[1], "127.0.0.1:0", func(cfg *Config) {
+		cfg.RequestTimeout = 300 * time.Millisecond
+		cfg.SnapshotSent = func(_ raft.NodeID, ok bool) { reports <- ok }
+	})
+	// The silent peer: answers the opening with 101, then reads nothing
+	// and writes nothing.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	held := make(chan net.Conn, 4)
+	srv := &http.Server{
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			conn, rw, err := http.NewResponseController(w).Hijack()
+			if err != nil {
+				return
+			}
+			_, _ = rw.WriteString("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: " + upgradeToken + "\r\n\r\n")
+			_ = rw.Flush()
+			held <- conn
+		}),
+		TLSConfig: ServerTLSConfig(ca.Pool(), creds[2]), ErrorLog: log.New(io.Discard, "", 0),
+	}
+	go func() { _ = srv.ServeTLS(ln, "", "") }()
+	t.Cleanup(func() {
+		srv.Close()
+		for len(held) > 0 {
+			(<-held).Close()
+		}
+	})
+	a.tr.SetPeer(2, ln.Addr().String())
+	snap := session.PeerMessage{Group: 1, From: 1, To: 2, Raft: &raft.Message{Type: raft.MsgSnap, From: 1, To: 2, Term: 2,
+		Snapshot: &raft.Snapshot{Meta: raft.SnapshotMeta{Index: 10, Term: 2}, Data: []byte("state")}}}
+	start := time.Now()
+	a.tr.Send([]session.PeerMessage{snap})
+	select {
+	case ok := <-reports:
+		require.False(t, ok)
+		require.Less(t, time.Since(start), 10*time.Second)
+	case <-time.After(20 * time.Second):
+		t.Fatal("the unacked snapshot was never reported")
+	}
+}
