@@ -102,7 +102,7 @@ func cpuTime() time.Duration {
 // BenchmarkTransport pushes MsgApps from node 1 to node 2 through the real
 // transport over TLS on loopback, in Sends of 64, keeping at most 8192 in
 // flight. It reports messages per second, the process's CPU per message
-// (sender and receiver both: the pair's cost) and messages per request.
+// (sender and receiver both: the pair's cost) and messages per frame.
 func BenchmarkTransport(b *testing.B) {
 	b.Run("stream", func(b *testing.B) {
 		c := newTestCluster(b, 1, 2)
@@ -160,15 +160,15 @@ func BenchmarkTransport(b *testing.B) {
 		n := float64(received.Load())
 		b.ReportMetric(n/elapsed.Seconds(), "msgs/s")
 		b.ReportMetric(float64(cpu.Nanoseconds())/n, "cpu-ns/msg")
-		b.ReportMetric(n/float64(requests.Load()), "msgs/batch")
+		b.ReportMetric(n/float64(requests.Load()), "msgs/frame")
 		b.ReportMetric(float64(after.Dropped-before.Dropped)+float64(want)-n, "lost")
-		b.ReportMetric(float64(after.Failed-before.Failed), "failed-batches")
+		b.ReportMetric(float64(after.Failed-before.Failed), "failures")
 	})
 }
 
 // BenchmarkTransportPingPong sends one heartbeat at a time and waits for
-// it: a batch of one per request, the idle cluster's regime, where the
-// signature and the HTTP round trip are not shared by many messages.
+// it: a frame of one message each, the idle cluster's regime, where a
+// frame's system calls and hand-offs are not shared by many messages.
 func BenchmarkTransportPingPong(b *testing.B) {
 	b.Run("stream", func(b *testing.B) {
 		c := newTestCluster(b, 1, 2)
