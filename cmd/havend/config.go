@@ -67,6 +67,8 @@ type Config struct {
 	// ReadLease serves linearizable reads from the leader's lease
 	// (§6.4.1) instead of a ReadIndex round per batch.
 	ReadLease bool `yaml:"read_lease"`
+	// Pprof serves Go's profiles at /debug/pprof/ on the HTTP listener.
+	Pprof bool `yaml:"pprof"`
 
 	LogLevel  string `yaml:"log_level"`
 	LogFormat string `yaml:"log_format"`
@@ -128,6 +130,7 @@ func bindFlags(fs *flag.FlagSet, cfg *Config) {
 	fs.IntVar(&cfg.HeartbeatTicks, "heartbeat-ticks", cfg.HeartbeatTicks, "leader heartbeat interval in ticks")
 	fs.BoolVar(&cfg.NoFsync, "no-fsync", cfg.NoFsync, "do not fsync the WAL (unsafe: tests and experiments only)")
 	fs.BoolVar(&cfg.ReadLease, "read-lease", cfg.ReadLease, "linearizable reads trust the leader's lease (CheckQuorum, clocks drifting < 25%) instead of a ReadIndex round")
+	fs.BoolVar(&cfg.Pprof, "pprof", cfg.Pprof, "serve Go's profiles at /debug/pprof/ on the HTTP listener (unauthenticated: diagnosis only)")
 	fs.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "debug, info, warn or error")
 	fs.StringVar(&cfg.LogFormat, "log-format", cfg.LogFormat, "text or json")
 }

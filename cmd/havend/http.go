@@ -3,6 +3,8 @@ package main
 import (
 	"encoding/json"
 	"net/http"
+	"net/http/pprof"
+	"strings"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
@@ -60,6 +62,13 @@ func (n *node) httpHandler(site http.Handler) http.Handler {
 		w.WriteHeader(http.StatusNoContent)
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(n.m.reg, promhttp.HandlerOpts{}))
+	if n.cfg.Pprof {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
 	// Healthy: the loop runs and the node knows a leader (it can serve
 	// reads and forward writes).
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -88,6 +97,10 @@ func (n *node) httpHandler(site http.Handler) http.Handler {
 		case "/v1/status", "/metrics", "/healthz":
 			mux.ServeHTTP(w, r)
 		default:
+			if n.cfg.Pprof && strings.HasPrefix(r.URL.Path, "/debug/pprof/") {
+				mux.ServeHTTP(w, r)
+				return
+			}
 			site.ServeHTTP(w, r)
 		}
 	})

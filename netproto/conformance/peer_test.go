@@ -1,7 +1,6 @@
 package conformance
 
 import (
-	"bytes"
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
@@ -32,7 +31,11 @@ func TestPeerRefusesUnsignedRequests(t *testing.T) {
 		"old":      {`sig1=:AAAA:`, fmt.Sprintf(`sig1=("@method" "@target-uri" "date" "content-digest");created=%d;keyid="n1";alg="ed25519"`, time.Now().Add(-time.Hour).Unix())},
 		"unknown":  {`sig1=:AAAA:`, fmt.Sprintf(`sig1=("@method" "@target-uri" "date" "content-digest");created=%d;keyid="n9";alg="ed25519"`, time.Now().Unix())},
 	} {
-		req, _ := http.NewRequest("POST", "https://"+peerAddr+"/peer/v1/batch", bytes.NewReader([]byte("x")))
+		// A stream's opening (netproto/peer): the upgrade of the
+		// connection, whose signature is what is checked.
+		req, _ := http.NewRequest("POST", "https://"+peerAddr+"/peer/v1/stream", nil)
+		req.Header.Set("Connection", "Upgrade")
+		req.Header.Set("Upgrade", "haven-peer/1")
 		req.Header.Set("Date", time.Now().UTC().Format(http.TimeFormat))
 		if sig[0] != "" {
 			req.Header.Set("Signature", sig[0])

@@ -1,14 +1,8 @@
 package peer
 
 import (
-	"bytes"
 	"context"
-	"crypto/tls"
-	"fmt"
-	"io"
 	"math/rand/v2"
-	"net"
-	"net/http"
 	"sync"
 	"time"
 
@@ -16,33 +10,33 @@ import (
 	"github.com/havenproject/haven/session"
 )
 
-// Backoff between failed batches to one peer: doubling from the first to
-// the last, with jitter, so a dead peer costs a dial now and then and a
-// restarted one is back within a couple of seconds.
+// Backoff between failed attempts to reach one peer: doubling from the
+// first to the last, with jitter, so a dead peer costs a dial now and then
+// and a restarted one is back within a couple of seconds.
 const (
 	backoffFirst = 50 * time.Millisecond
 	backoffMax   = 2 * time.Second
 )
 
 // peer is one destination: a queue that Send appends encoded messages to,
-// and one goroutine that ships the queue as it stands, one batch in flight
-// at a time (which keeps the peer's messages in order and batches whatever
-// arrives during a round trip).
+// and one goroutine that writes the queue as it stands onto the peer's
+// stream as one frame, and at once goes back for more: it never waits for
+// the peer, so what arrives during a write rides in the next frame, and
+// frames leave in the order queued.
 type peer struct {
-	t      *Transport
-	id     raft.NodeID
-	client *http.Client
-	http   *http.Transport
+	t  *Transport
+	id raft.NodeID
 
 	mu      sync.Mutex
 	address string
-	// pending is the body of the next batch: messages encoded back to back.
+	// pending is the next frame: frameHeaderRoom bytes for its header,
+	// then messages encoded back to back.
 	pending []byte
 	count   int
 	// snapshots counts the MsgSnaps in pending.
 	snapshots int
-	// lastBatch sizes the next pending buffer.
-	lastBatch int
+	// spare is the buffer of the frame last written, for reuse.
+	spare []byte
 
 	wake chan struct{} // capacity 1: "pending is not empty"
 	ctx  context.Context
@@ -50,33 +44,7 @@ type peer struct {
 }
 
 func newPeer(t *Transport, id raft.NodeID, address string) *peer {
-	dialer := &net.Dialer{Timeout: 2 * time.Second, KeepAlive: 15 * time.Second}
-	tr := &http.Transport{
-		DialContext:         dialer.DialContext,
-		TLSClientConfig:     t.cfg.ClientTLS.Clone(),
-		TLSHandshakeTimeout: 3 * time.Second,
-		MaxIdleConnsPerHost: 2,
-		IdleConnTimeout:     2 * time.Minute,
-	}
-	if t.http2 {
-		tr.ForceAttemptHTTP2 = true
-		// A connection that went quiet is probed, and dropped if the peer
-		// does not answer, rather than waited on until the request times
-		// out.
-		tr.HTTP2 = &http.HTTP2Config{SendPingTimeout: 5 * time.Second, PingTimeout: 3 * time.Second}
-	} else {
-		// HTTP/1.1 keep-alive: one batch in flight per peer needs one
-		// connection, and a round trip through it takes fewer goroutine
-		// hand-offs than through HTTP/2's framer (docs/decisions.md).
-		// RequestTimeout (and TCP keep-alive) find a dead connection.
-		tr.TLSNextProto = map[string]func(string, *tls.Conn) http.RoundTripper{}
-		tr.TLSClientConfig.NextProtos = []string{"http/1.1"}
-	}
-	p := &peer{
-		t: t, id: id, address: address, http: tr,
-		client: &http.Client{Transport: tr},
-		wake:   make(chan struct{}, 1),
-	}
+	p := &peer{t: t, id: id, address: address, wake: make(chan struct{}, 1)}
 	p.ctx, p.stop = context.WithCancel(context.Background())
 	return p
 }
@@ -87,55 +55,68 @@ func (p *peer) setAddress(address string) {
 	p.address = address
 	p.mu.Unlock()
 	if changed {
-		p.http.CloseIdleConnections()
+		p.signal() // the sender notices and reopens its stream there
 	}
 }
 
-// enqueue appends m to the pending batch unless the queue is full.
+func (p *peer) signal() {
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
+}
+
+// enqueue appends m to the pending frame unless the queue is full. The
+// caller signals the sender.
 func (p *peer) enqueue(m *session.PeerMessage) bool {
 	cfg := &p.t.cfg
 	p.mu.Lock()
-	if p.count >= cfg.MaxQueueMessages || (p.count > 0 && len(p.pending) >= cfg.MaxQueueBytes) {
-		p.mu.Unlock()
+	defer p.mu.Unlock()
+	used := len(p.pending) - frameHeaderRoom
+	if p.count >= cfg.MaxQueueMessages || (p.count > 0 && used >= cfg.MaxQueueBytes) {
 		return false
 	}
 	if p.pending == nil {
-		p.pending = make([]byte, 0, max(p.lastBatch, 512))
+		p.pending, p.spare = p.spare, nil
+		if p.pending == nil {
+			p.pending = make([]byte, frameHeaderRoom, 4096)
+		}
+		p.pending = p.pending[:frameHeaderRoom]
 	}
 	before := len(p.pending)
 	p.pending = AppendMessage(p.pending, m)
-	if p.count > 0 && len(p.pending) > cfg.MaxQueueBytes {
+	if p.count > 0 && len(p.pending)-frameHeaderRoom > cfg.MaxQueueBytes {
 		p.pending = p.pending[:before]
-		p.mu.Unlock()
 		return false
 	}
 	p.count++
 	if m.Raft != nil && m.Raft.Type == raft.MsgSnap {
 		p.snapshots++
 	}
-	p.mu.Unlock()
-	select {
-	case p.wake <- struct{}{}:
-	default:
-	}
 	return true
 }
 
-// take removes the pending batch.
-func (p *peer) take() (body []byte, count, snapshots int, address string) {
+// take removes the pending frame.
+func (p *peer) take() (buf []byte, count, snapshots int, address string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	body, count, snapshots, address = p.pending, p.count, p.snapshots, p.address
-	// The body now belongs to the request (the HTTP client may read it
-	// after the round trip returns), so the next batch gets a new buffer.
+	buf, count, snapshots, address = p.pending, p.count, p.snapshots, p.address
 	p.pending, p.count, p.snapshots = nil, 0, 0
-	if count > 0 {
-		p.lastBatch = min(len(body), 1<<20)
-	}
-	return body, count, snapshots, address
+	return buf, count, snapshots, address
 }
 
-// reportSnapshots tells the host how a batch's snapshots ended.
+// recycle gives back a written frame's buffer (the write copied it out).
+// A very large one (a snapshot) is let go.
+func (p *peer) recycle(buf []byte) {
+	if cap(buf) > 4<<20 {
+		return
+	}
+	p.mu.Lock()
+	p.spare = buf
+	p.mu.Unlock()
+}
+
+// reportSnapshots tells the host how a frame's snapshots ended.
 func (p *peer) reportSnapshots(snapshots int, ok bool) {
 	if hook := p.t.cfg.SnapshotSent; hook != nil {
 		for range snapshots {
@@ -146,8 +127,29 @@ func (p *peer) reportSnapshots(snapshots int, ok bool) {
 
 func (p *peer) run() {
 	defer p.t.wg.Done()
-	defer p.http.CloseIdleConnections()
+	var s *stream
+	defer func() {
+		if s != nil {
+			s.close()
+		}
+	}()
 	backoff := time.Duration(0)
+	fail := func(address string, err error) bool {
+		p.t.failed.Add(1)
+		if backoff == 0 {
+			p.t.cfg.Logger.Warn("peer unreachable; retrying with backoff", "peer", p.id, "address", address, "err", err)
+		}
+		backoff = min(max(2*backoff, backoffFirst), backoffMax)
+		// Jitter in [¾, 5/4) of the backoff, so that peers that failed
+		// together do not retry together.
+		sleep := backoff*3/4 + rand.N(backoff/2)
+		select {
+		case <-p.ctx.Done():
+			return false
+		case <-time.After(sleep):
+			return true
+		}
+	}
 	for {
 		select {
 		case <-p.ctx.Done():
@@ -155,62 +157,43 @@ func (p *peer) run() {
 		case <-p.wake:
 		}
 		for {
-			body, count, snapshots, address := p.take()
+			buf, count, snapshots, address := p.take()
 			if count == 0 {
 				break
 			}
-			err := p.post(address, body)
-			p.reportSnapshots(snapshots, err == nil)
-			if err != nil {
-				p.t.failed.Add(1)
-				if backoff == 0 {
-					p.t.cfg.Logger.Warn("peer unreachable; retrying with backoff", "peer", p.id, "address", address, "err", err)
+			if s != nil && (s.address != address || !s.alive()) {
+				// The peer moved, or the stream ended (the peer closed
+				// it, restarted, or refused a frame): open another.
+				s.close()
+				s = nil
+			}
+			if s == nil {
+				var err error
+				if s, err = p.open(address); err != nil {
+					// The frame is dropped (Raft resends what matters).
+					s = nil
+					p.reportSnapshots(snapshots, false)
+					if !fail(address, err) {
+						return
+					}
+					continue
 				}
-				backoff = min(max(2*backoff, backoffFirst), backoffMax)
-				// Jitter in [¾, 5/4) of the backoff, so that peers that
-				// failed together do not retry together.
-				sleep := backoff*3/4 + rand.N(backoff/2)
-				select {
-				case <-p.ctx.Done():
+				if backoff != 0 {
+					p.t.cfg.Logger.Info("peer reachable again", "peer", p.id, "address", address)
+					backoff = 0
+				}
+			}
+			if err := s.write(buf, snapshots); err != nil {
+				// write reported the frame's snapshots failed.
+				s.close()
+				s = nil
+				if !fail(address, err) {
 					return
-				case <-time.After(sleep):
 				}
 				continue
 			}
-			if backoff != 0 {
-				p.t.cfg.Logger.Info("peer reachable again", "peer", p.id, "address", address)
-				backoff = 0
-			}
+			p.recycle(buf)
 			p.t.batches.Add(1)
 		}
 	}
-}
-
-// post sends one signed batch and waits for the answer.
-func (p *peer) post(address string, body []byte) error {
-	timeout := p.t.cfg.RequestTimeout + time.Duration(len(body)>>20)*time.Second
-	// Derived from the peer's life, so that stopping it abandons a request
-	// in flight.
-	ctx, cancel := context.WithTimeout(p.ctx, timeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "https://"+address+BatchPath, bytes.NewReader(body))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", contentType)
-	m := httpMessage{method: req.Method, target: req.URL, header: req.Header}
-	if err := signRequest(&m, body, p.t.cfg.Key, p.t.keyid, p.t.nonce(), p.t.cfg.Now()); err != nil {
-		return err
-	}
-	resp, err := p.client.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusNoContent {
-		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-		return fmt.Errorf("peer %d answered %s: %s", p.id, resp.Status, bytes.TrimSpace(msg))
-	}
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
-	return nil
 }

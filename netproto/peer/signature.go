@@ -163,10 +163,16 @@ func contentDigest(body []byte) string {
 // equal batches in one second (Raft may well repeat a message) would
 // otherwise carry the same signature and the second be refused as a replay.
 func signRequest(m *httpMessage, body []byte, key ed25519.PrivateKey, keyid, nonce string, now time.Time) error {
+	return signComponents(m, body, coveredComponents, key, keyid, nonce, now)
+}
+
+// signComponents is signRequest over the given components (the fields
+// among them other than Date and Content-Digest already set).
+func signComponents(m *httpMessage, body []byte, components []string, key ed25519.PrivateKey, keyid, nonce string, now time.Time) error {
 	m.header.Set("Date", now.UTC().Format(http.TimeFormat))
 	m.header.Set("Content-Digest", contentDigest(body))
-	params := signatureParams(coveredComponents, now.Unix(), keyid, algEd25519, nonce)
-	base, err := signatureBase(m, coveredComponents, params)
+	params := signatureParams(components, now.Unix(), keyid, algEd25519, nonce)
+	base, err := signatureBase(m, components, params)
 	if err != nil {
 		return err
 	}

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -16,12 +17,6 @@ import (
 	"github.com/havenproject/haven/raft"
 	"github.com/havenproject/haven/session"
 )
-
-// BatchPath is where a node posts its batches to a peer.
-const BatchPath = "/peer/v1/batch"
-
-// contentType names the body's format (doc.go).
-const contentType = "application/vnd.haven.peer-batch"
 
 // Defaults for the Config fields left zero.
 const (
@@ -41,10 +36,11 @@ type Config struct {
 	// ServerTLS is for the listener havend serves Handler on (see
 	// ServerTLSConfig); ClientTLS for connections to peers (ClientTLSConfig).
 	ServerTLS, ClientTLS *tls.Config
-	// Deliver is called on receipt, from transport goroutines (one request
-	// at a time per sending peer); it must not block long. The slice and
-	// what it points to are the callee's (byte slices alias the request
-	// body, which nothing else uses).
+	// Deliver is called on receipt, from transport goroutines (one frame
+	// at a time per sending peer, in the order sent); it must not block
+	// long: it holds up that peer's stream. The slice and what it points
+	// to are the callee's (byte slices alias the frame, which nothing else
+	// uses).
 	Deliver      func(msgs []session.PeerMessage)
 	ReplayWindow time.Duration // default 30s
 	Now          func() time.Time
@@ -56,13 +52,15 @@ type Config struct {
 	// queued when the queue is empty.
 	MaxQueueMessages int
 	MaxQueueBytes    int
-	// MaxBodyBytes caps a received batch (413 beyond).
+	// MaxBodyBytes caps a received frame (413 beyond).
 	MaxBodyBytes int64
-	// RequestTimeout bounds one batch's round trip (plus a second per MiB).
+	// RequestTimeout bounds opening a stream, writing one frame, and a
+	// snapshot's wait for the peer's ack (each plus a second per MiB).
 	RequestTimeout time.Duration
 
-	// SnapshotSent, if set, is told how each MsgSnap's batch ended: ok once
-	// the peer accepted it, not ok if it failed (the host passes this to
+	// SnapshotSent, if set, is told how each MsgSnap's frame ended: ok
+	// once the peer acked it (decoded, checked and delivered), not ok if
+	// the frame or its stream failed first (the host passes this to
 	// raft's ReportSnapshot, so the leader retries without waiting for an
 	// election timeout). Called from the peer's sender goroutine, never
 	// from Send; it must not block long.
@@ -73,14 +71,15 @@ type Config struct {
 type Stats struct {
 	Sent     uint64 // messages handed to a peer's queue
 	Dropped  uint64 // messages dropped: queue full, unknown peer, or closed
-	Batches  uint64 // batches a peer accepted
-	Failed   uint64 // batches that failed (network error or refusal)
+	Batches  uint64 // frames written onto a peer's stream
+	Failed   uint64 // streams that could not be opened, or broke on a write
 	Received uint64 // messages delivered to Deliver
-	Refused  uint64 // requests refused (401 and other errors)
+	Refused  uint64 // stream openings and frames refused (401 and other errors)
 }
 
-// Transport carries PeerMessages between havend nodes: batches over
-// long-lived HTTPS connections, each request signed (doc.go).
+// Transport carries PeerMessages between havend nodes: frames of batches
+// over one long-lived stream per peer, each stream one signed request
+// bound to its TLS connection (doc.go).
 type Transport struct {
 	cfg      Config
 	keyid    string
@@ -91,12 +90,8 @@ type Transport struct {
 	peers  map[raft.NodeID]*peer
 	closed bool
 	wg     sync.WaitGroup
-
-	// http2 makes new senders speak HTTP/2 instead of HTTP/1.1
-	// keep-alive: a benchmark's knob (docs/decisions.md, "Between nodes":
-	// HTTP/1.1 costs less per batch, and a batch's round trip is on every
-	// write's path).
-	http2 bool
+	// signers are the receiving side's streams, by sending node.
+	signers map[raft.NodeID]*signer
 
 	// nonces are noncePrefix (random, per Transport: a restarted node
 	// does not repeat its predecessor's) and a counter.
@@ -155,9 +150,10 @@ func New(cfg Config) (*Transport, error) {
 		noncePrefix: base64.RawURLEncoding.EncodeToString(prefix[:]) + ".",
 		cfg:         cfg,
 		keyid:       keyID(cfg.ID),
-		verifier:    verifier{keys: keys, window: cfg.ReplayWindow, required: coveredComponents},
+		verifier:    verifier{keys: keys, window: cfg.ReplayWindow, required: streamComponents},
 		replay:      newReplayCache(cfg.ReplayWindow, maxReplayEntries),
 		peers:       make(map[raft.NodeID]*peer),
+		signers:     make(map[raft.NodeID]*signer),
 	}, nil
 }
 
@@ -213,6 +209,10 @@ func (t *Transport) SetPeer(id raft.NodeID, address string) {
 func (t *Transport) Send(msgs []session.PeerMessage) {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
+	// The senders are woken once all is queued, so that one Send's
+	// messages to a peer leave in one frame.
+	var last *peer
+	var woken []*peer
 	for i := range msgs {
 		p := t.peers[msgs[i].To]
 		if p == nil || t.closed || !p.enqueue(&msgs[i]) {
@@ -220,11 +220,18 @@ func (t *Transport) Send(msgs []session.PeerMessage) {
 			continue
 		}
 		t.sent.Add(1)
+		if p != last && !slices.Contains(woken, p) {
+			woken = append(woken, p)
+		}
+		last = p
+	}
+	for _, p := range woken {
+		p.signal()
 	}
 }
 
-// Close stops every sender and waits for them; the handler then answers
-// 503.
+// Close stops every sender and waits for them, and ends the streams
+// peers opened to it; the handler then answers 503.
 func (t *Transport) Close() error {
 	t.mu.Lock()
 	if t.closed {
@@ -235,6 +242,11 @@ func (t *Transport) Close() error {
 	for id, p := range t.peers {
 		delete(t.peers, id)
 		p.stop()
+	}
+	for _, s := range t.signers {
+		if s.current != nil {
+			_ = s.current.conn.Close()
+		}
 	}
 	t.mu.Unlock()
 	t.wg.Wait()

@@ -33,7 +33,9 @@ type testNode struct {
 	// conns counts TLS connections accepted; requests every request,
 	// http1 those that did not come over HTTP/2.
 	conns, requests, http1 int
-	arrived                chan struct{}
+	// hijacked are the connections that became streams.
+	hijacked []net.Conn
+	arrived  chan struct{}
 }
 
 type testCluster struct {
@@ -97,16 +99,32 @@ func (n *testNode) listen(addr string) {
 			n.mu.Unlock()
 			h.ServeHTTP(w, r)
 		}),
-		ConnState: func(_ net.Conn, s http.ConnState) {
-			if s == http.StateNew {
-				n.mu.Lock()
+		ConnState: func(c net.Conn, s http.ConnState) {
+			n.mu.Lock()
+			switch s {
+			case http.StateNew:
 				n.conns++
-				n.mu.Unlock()
+			case http.StateHijacked:
+				n.hijacked = append(n.hijacked, c)
 			}
+			n.mu.Unlock()
 		},
 		TLSConfig: n.tr.cfg.ServerTLS, ReadHeaderTimeout: 5 * time.Second,
 		ErrorLog: log.New(io.Discard, "", 0)}
 	go func() { _ = n.srv.ServeTLS(ln, "", "") }()
+}
+
+// stop closes the listener and every connection to it, streams included
+// (which an http.Server does not track once hijacked): the node is gone,
+// as if its process had died, until listen again.
+func (n *testNode) stop() {
+	require.NoError(n.t, n.srv.Close())
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for _, c := range n.hijacked {
+		c.Close()
+	}
+	n.hijacked = nil
 }
 
 func (n *testNode) deliver(msgs []session.PeerMessage) {
@@ -189,11 +207,12 @@ func TestDeliversBatchesBetweenThreeNodes(t *testing.T) {
 		require.Zero(t, s.Dropped)
 		require.Less(t, s.Batches, uint64(2*perPeer/10), "node %d sent batches, not one request per message", id)
 		n.mu.Lock()
-		// Long-lived HTTP/1.1 keep-alive connections: one per peer (a
-		// second only if one was lost), not one per batch.
+		// One long-lived stream per peer (a second only if one was
+		// lost), not one connection or request per batch.
 		require.LessOrEqual(t, n.conns, 4, "node %d accepted connections", id)
 		require.Positive(t, n.requests)
-		require.Equal(t, n.requests, n.http1, "node %d: every batch over HTTP/1.1", id)
+		require.LessOrEqual(t, n.requests, 4, "node %d: stream openings", id)
+		require.Equal(t, n.requests, n.http1, "node %d: every stream upgrades HTTP/1.1", id)
 		n.mu.Unlock()
 	}
 }
@@ -272,10 +291,12 @@ func TestReconnectsAfterPeerRestart(t *testing.T) {
 	b.waitFor(func(got []session.PeerMessage) bool { return len(got) == 1 })
 
 	// Node 2 goes away: sends fail, the sender backs off.
-	require.NoError(t, b.srv.Close())
-	a.tr.Send([]session.PeerMessage{heartbeat(1, 1, 2, 2)})
+	// A frame written as the stream ends may be lost unnoticed (the
+	// sender does not wait for the peer); the next is not.
+	b.stop()
 	deadline := time.Now().Add(20 * time.Second)
 	for a.tr.Stats().Failed == 0 {
+		a.tr.Send([]session.PeerMessage{heartbeat(1, 1, 2, 2)})
 		require.True(t, time.Now().Before(deadline), "no failure seen")
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -301,7 +322,7 @@ func TestPeerOutsideTheCAIsRefusedByTLS(t *testing.T) {
 	// The stranger trusts our CA but shows a certificate of its own CA.
 	client := &http.Client{Transport: &http.Transport{TLSClientConfig: ClientTLSConfig(c.ca.Pool(), stranger)}}
 	body := EncodeBatch([]session.PeerMessage{heartbeat(1, 1, 2, 1)})
-	req, err := http.NewRequest(http.MethodPost, "https://"+c.nodes[2].addr+BatchPath, bytes.NewReader(body))
+	req, err := http.NewRequest(http.MethodPost, "https://"+c.nodes[2].addr+StreamPath, bytes.NewReader(body))
 	require.NoError(t, err)
 	m := httpMessage{method: req.Method, target: req.URL, header: req.Header}
 	require.NoError(t, signRequest(&m, body, c.nodes[1].cred.Key, "1", "n1", time.Now()))
@@ -438,4 +459,58 @@ func TestSnapshotSentReportsHowSnapshotsEnded(t *testing.T) {
 	require.Equal(t, map[raft.NodeID]bool{2: true, 4: false}, got)
 	msgs := b.waitFor(func(got []session.PeerMessage) bool { return len(got) == 2 })
 	require.Equal(t, []byte("state"), msgs[0].Raft.Snapshot.Data)
+}
+
+// TestSnapshotNotAckedInTimeIsReportedFailed: a peer that takes the stream
+// and then goes silent (a stopped process) never acks the snapshot; the
+// sender gives the stream up after RequestTimeout and reports the
+// snapshot failed, so the leader does not wait on it forever.
+func TestSnapshotNotAckedInTimeIsReportedFailed(t *testing.T) {
+	ca, creds, err := DevCluster(1, 2)
+	require.NoError(t, err)
+	c := &testCluster{ca: ca, nodes: map[raft.NodeID]*testNode{}, keys: map[raft.NodeID]ed25519.PublicKey{}}
+	for id, cred := range creds {
+		c.keys[id] = cred.Public()
+	}
+	reports := make(chan bool, 4)
+	a := c.start(t, creds[1], "127.0.0.1:0", func(cfg *Config) {
+		cfg.RequestTimeout = 300 * time.Millisecond
+		cfg.SnapshotSent = func(_ raft.NodeID, ok bool) { reports <- ok }
+	})
+	// The silent peer: answers the opening with 101, then reads nothing
+	// and writes nothing.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	held := make(chan net.Conn, 4)
+	srv := &http.Server{
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			conn, rw, err := http.NewResponseController(w).Hijack()
+			if err != nil {
+				return
+			}
+			_, _ = rw.WriteString("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: " + upgradeToken + "\r\n\r\n")
+			_ = rw.Flush()
+			held <- conn
+		}),
+		TLSConfig: ServerTLSConfig(ca.Pool(), creds[2]), ErrorLog: log.New(io.Discard, "", 0),
+	}
+	go func() { _ = srv.ServeTLS(ln, "", "") }()
+	t.Cleanup(func() {
+		srv.Close()
+		for len(held) > 0 {
+			(<-held).Close()
+		}
+	})
+	a.tr.SetPeer(2, ln.Addr().String())
+	snap := session.PeerMessage{Group: 1, From: 1, To: 2, Raft: &raft.Message{Type: raft.MsgSnap, From: 1, To: 2, Term: 2,
+		Snapshot: &raft.Snapshot{Meta: raft.SnapshotMeta{Index: 10, Term: 2}, Data: []byte("state")}}}
+	start := time.Now()
+	a.tr.Send([]session.PeerMessage{snap})
+	select {
+	case ok := <-reports:
+		require.False(t, ok)
+		require.Less(t, time.Since(start), 10*time.Second)
+	case <-time.After(20 * time.Second):
+		t.Fatal("the unacked snapshot was never reported")
+	}
 }
