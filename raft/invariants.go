@@ -23,17 +23,22 @@ func (r *Raft) CheckInvariants() error {
 	case r.state == StateCandidate && r.vote != r.id:
 		return fmt.Errorf("node %d: candidate that voted for %d", r.id, r.vote)
 	}
-	prevTerm := l.snapTerm
-	for i := range l.entries {
-		e := &l.entries[i]
-		if e.Index != l.snapIndex+1+uint64(i) {
-			return fmt.Errorf("node %d: entry at slot %d has index %d", r.id, i, e.Index)
-		}
-		if e.Term < prevTerm {
-			return fmt.Errorf("node %d: term goes back at index %d (%d < %d)", r.id, e.Index, e.Term, prevTerm)
-		}
-		if e.Term > r.term {
-			return fmt.Errorf("node %d: entry %d has term %d beyond current term %d", r.id, e.Index, e.Term, r.term)
+	// Every entry, on every call: one pass with a single test per entry
+	// (the simulator runs this after every event), and the reason sorted
+	// out only once an entry fails it.
+	prevTerm, term, first := l.snapTerm, r.term, l.snapIndex+1
+	ents := l.entries
+	for i := range ents {
+		e := &ents[i]
+		if e.Index != first+uint64(i) || e.Term < prevTerm || e.Term > term {
+			switch {
+			case e.Index != first+uint64(i):
+				return fmt.Errorf("node %d: entry at slot %d has index %d", r.id, i, e.Index)
+			case e.Term < prevTerm:
+				return fmt.Errorf("node %d: term goes back at index %d (%d < %d)", r.id, e.Index, e.Term, prevTerm)
+			default:
+				return fmt.Errorf("node %d: entry %d has term %d beyond current term %d", r.id, e.Index, e.Term, r.term)
+			}
 		}
 		prevTerm = e.Term
 	}

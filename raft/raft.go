@@ -207,6 +207,7 @@ type Raft struct {
 	// recycles it as msgsSpare, so steady state sends allocate nothing.
 	msgsHanded []Message
 	msgsSpare  []Message
+	msgsSpare2 []Message
 	// msgsLate is scratch space for ordering a Ready's messages (early ones
 	// first, see Ready.EarlyMessages).
 	msgsLate    []Message
@@ -336,7 +337,11 @@ func (r *Raft) send(m Message) {
 		m.Term = r.term
 	}
 	if r.msgs == nil {
-		r.msgs, r.msgsSpare = r.msgsSpare, nil
+		if r.msgsSpare != nil {
+			r.msgs, r.msgsSpare = r.msgsSpare, nil
+		} else {
+			r.msgs, r.msgsSpare2 = r.msgsSpare2, nil
+		}
 	}
 	r.msgs = append(r.msgs, m)
 }

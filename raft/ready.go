@@ -166,7 +166,14 @@ func (r *Raft) Advance() {
 	// The host is done with the last Ready's messages: reuse their buffer.
 	if r.msgsHanded != nil {
 		clear(r.msgsHanded)
-		r.msgsSpare, r.msgsHanded = r.msgsHanded[:0], nil
+		// Two spares: a host that steps messages while a Ready waits for
+		// its fsync fills a second buffer meanwhile, and both come back.
+		if r.msgsSpare == nil {
+			r.msgsSpare = r.msgsHanded[:0]
+		} else {
+			r.msgsSpare2 = r.msgsHanded[:0]
+		}
+		r.msgsHanded = nil
 	}
 	if mark.snapshotIndex > r.log.applied {
 		r.log.applied = mark.snapshotIndex

@@ -75,3 +75,43 @@ func (r *Raft) SoftState() SoftState { return r.softState() }
 
 // Term returns the current term.
 func (r *Raft) Term() uint64 { return r.term }
+
+// Vote returns the vote of the current term (None if it has not voted).
+func (r *Raft) Vote() NodeID { return r.vote }
+
+// PeerMatch is a leader's view of how far one peer's log matches its own.
+type PeerMatch struct {
+	ID    NodeID
+	Match uint64
+}
+
+// AppendPeerMatches appends the leader's match index for each peer, itself
+// included, sorted by id, and returns the extended slice; a server that is
+// not the leader appends nothing. It is Status().Peers without the
+// allocations, for a host that checks it after every step: with room in
+// dst it allocates nothing.
+func (r *Raft) AppendPeerMatches(dst []PeerMatch) []PeerMatch {
+	if r.state != StateLeader {
+		return dst
+	}
+	start := len(dst)
+	for id, pr := range r.progress {
+		dst = append(dst, PeerMatch{ID: id, Match: pr.match})
+	}
+	// Insertion sort: a handful of peers, and no closure to allocate.
+	for i := start + 1; i < len(dst); i++ {
+		for j := i; j > start && dst[j].ID < dst[j-1].ID; j-- {
+			dst[j], dst[j-1] = dst[j-1], dst[j]
+		}
+	}
+	return dst
+}
+
+// IsMember reports whether id is a voter or a learner of the configuration
+// in force (Status().Conf without the copy).
+func (r *Raft) IsMember(id NodeID) bool { return r.conf.isVoter(id) || r.conf.isLearner(id) }
+
+// AppendVoters appends the voters of the configuration in force, sorted,
+// to dst and returns the extended slice (Status().Conf.Voters without the
+// copy when dst has room).
+func (r *Raft) AppendVoters(dst []NodeID) []NodeID { return append(dst, r.conf.voters...) }

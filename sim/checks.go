@@ -48,6 +48,11 @@ type checker struct {
 	// firstCommits holds, by term, when each term's leader first
 	// committed an entry of its own.
 	firstCommits []firstCommit
+
+	// Scratch space the per-event checks reuse, so that they allocate
+	// nothing.
+	peerMatches []raft.PeerMatch
+	voterBuf    []raft.NodeID
 }
 
 type voteKey struct {

@@ -311,13 +311,15 @@ func (c *checker) preVoteTerm(n *node, rd *hostReady, from, to uint64) error {
 func (c *checker) matchInSharedLog(n *node) error {
 	w := c.w
 	lv := &n.disk.written
-	st := n.app.raftCore().Status()
-	for _, p := range st.Peers {
+	r := n.app.raftCore()
+	term := r.Term()
+	c.peerMatches = r.AppendPeerMatches(c.peerMatches[:0])
+	for _, p := range c.peerMatches {
 		if p.ID == n.id || p.Match == 0 {
 			continue
 		}
 		f := w.nodes[w.slotOf(p.ID)]
-		if f.id != p.ID || !f.up || f.term != st.Term {
+		if f.id != p.ID || !f.up || f.term != term {
 			continue // gone, or moved on to a later term: the view is old
 		}
 		fv := &f.disk.durable
@@ -331,7 +333,7 @@ func (c *checker) matchInSharedLog(n *node) error {
 		fch, ok := fv.chainAt(p.Match)
 		if !ok || fch != lch {
 			return w.errorf("match index violated: node %d, leader of term %d, believes node %d holds its log through %d, but node %d's durable log %s",
-				n.id, st.Term, p.ID, p.Match, p.ID, describeAt(fv, p.Match, ok))
+				n.id, term, p.ID, p.Match, p.ID, describeAt(fv, p.Match, ok))
 		}
 	}
 	return nil
@@ -352,10 +354,11 @@ func describeAt(v *logView, index uint64, has bool) string {
 // none has granted a vote in a later term.
 func (c *checker) leaseRead(n *node, index uint64) error {
 	w := c.w
-	conf := n.app.raftCore().Status().Conf
+	c.voterBuf = n.app.raftCore().AppendVoters(c.voterBuf[:0])
+	voters := c.voterBuf
 	bound := 0
 	var unbound []raft.NodeID
-	for _, id := range conf.Voters {
+	for _, id := range voters {
 		if id == n.id {
 			bound++
 			continue
@@ -368,7 +371,7 @@ func (c *checker) leaseRead(n *node, index uint64) error {
 		if v.up && v.app.raftCore().Term() > n.term {
 			// In a later term already; free if it voted there (perhaps
 			// for itself), even before a Ready says so.
-			if st := v.app.raftCore().Status(); st.Vote != raft.None {
+			if v.app.raftCore().Vote() != raft.None {
 				unbound = append(unbound, id)
 				continue
 			}
@@ -386,9 +389,9 @@ func (c *checker) leaseRead(n *node, index uint64) error {
 			unbound = append(unbound, id)
 		}
 	}
-	if bound < len(conf.Voters)/2+1 {
+	if bound < len(voters)/2+1 {
 		return w.errorf("lease violated: node %d, leader of term %d, serves a lease read at index %d while only %d of its %d voters are bound not to vote for another (free: %v)",
-			n.id, n.term, index, bound, len(conf.Voters), unbound)
+			n.id, n.term, index, bound, len(voters), unbound)
 	}
 	return nil
 }

@@ -106,9 +106,9 @@ func (c *coreReplica) took(p *connRequest) {
 
 func (c *coreReplica) hasReady() bool { return c.core.HasReady() }
 
-func (c *coreReplica) ready() hostReady {
+func (c *coreReplica) ready(out *hostReady) {
 	rd := c.core.Ready()
-	out := hostReady{
+	*out = hostReady{
 		soft: rd.SoftState, hard: rd.HardState, entries: rd.Entries, snapshot: rd.Snapshot,
 		mustSync: rd.MustSync, saved: rd.SavedSnapshot, core: rd,
 	}
@@ -120,7 +120,6 @@ func (c *coreReplica) ready() hostReady {
 			out.serviceMsgs = append(out.serviceMsgs, *m)
 		}
 	}
-	return out
 }
 
 // observed checks what the core applied while it made the Ready — the

@@ -260,8 +260,8 @@ func (n *node) drive() {
 		// the simulator's hottest allocation otherwise. Nothing keeps a
 		// pointer to it past this iteration (a Ready that waits for its
 		// fsync stays in n.ready until fsyncDone finishes it).
-		n.ready = n.app.ready()
 		rd := &n.ready
+		n.app.ready(rd)
 		n.readied = true
 		if err := n.persist(rd); err != nil {
 			w.failf("node %d: %v", n.id, err)

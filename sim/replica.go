@@ -34,7 +34,9 @@ type replica interface {
 	// request hands over a client's request.
 	request(client int, payload any)
 	hasReady() bool
-	ready() hostReady
+	// ready fills rd with the next Ready, in place: a hostReady is large,
+	// and the host's one lives in the node (node.drive).
+	ready(rd *hostReady)
 	// observed runs once the host has persisted and observed a Ready. The
 	// service core applies committed entries as it makes its Ready, so it
 	// checks them here; raft with a Service applies them in complete.
@@ -118,12 +120,13 @@ func (a *raftReplica) request(client int, payload any) {
 
 func (a *raftReplica) hasReady() bool { return a.raft.HasReady() }
 
-func (a *raftReplica) ready() hostReady {
-	rd := a.raft.Ready()
-	return hostReady{
-		soft: rd.SoftState, hard: rd.HardState, entries: rd.Entries, snapshot: rd.Snapshot,
-		mustSync: rd.MustSync, raftMsgs: rd.Messages, raft: rd,
-	}
+func (a *raftReplica) ready(out *hostReady) {
+	out.raft = a.raft.Ready()
+	rd := &out.raft
+	out.soft, out.hard, out.entries, out.snapshot = rd.SoftState, rd.HardState, rd.Entries, rd.Snapshot
+	out.mustSync, out.raftMsgs = rd.MustSync, rd.Messages
+	out.saved, out.serviceMsgs = nil, nil
+	// out.core is never set on this kind of replica.
 }
 
 // observed checks the read states of the Ready at once: a read the leader

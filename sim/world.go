@@ -355,12 +355,12 @@ func (w *World) settled() bool {
 	if l.commit != last {
 		return false
 	}
-	conf := l.app.raftCore().Status().Conf
+	lr := l.app.raftCore()
 	for _, n := range w.nodes {
 		if n.diskFailed {
 			continue // lost to the run with its disk (disk_host.go)
 		}
-		if !isMember(conf, n.id) {
+		if !lr.IsMember(n.id) {
 			// Removed, or joined by a change a later leader overwrote:
 			// nobody owes it the log.
 			continue
