@@ -48,14 +48,17 @@ type coreReplica struct {
 	// a request on any other one came over a connection that died with an
 	// earlier incarnation.
 	open map[session.ConnID]bool
+	// tail is the core's SnapshotTail (checks_host.go).
+	tail uint64
 }
 
 func newCoreReplica(n *node, wl coreWorkload, cfg raft.Config, restored raft.RestoredState) (*coreReplica, error) {
-	core, err := session.New(wl.coreConfig(cfg), restored)
+	scfg := wl.coreConfig(cfg)
+	core, err := session.New(scfg, restored)
 	if err != nil {
 		return nil, err
 	}
-	return &coreReplica{n: n, wl: wl, core: core, open: map[session.ConnID]bool{}}, nil
+	return &coreReplica{n: n, wl: wl, core: core, open: map[session.ConnID]bool{}, tail: scfg.SnapshotTail}, nil
 }
 
 func (c *coreReplica) raftCore() *raft.Raft { return c.core.Raft() }

@@ -236,6 +236,7 @@ func (w *World) deliver(ev event) {
 	}
 	if msg.service == nil {
 		w.check.stepped(n, &msg.Message)
+		w.check.snapshotAcked(n, &msg.Message)
 	}
 	n.drive()
 }

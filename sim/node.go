@@ -71,8 +71,10 @@ type node struct {
 	// truthChecked is the highest index compared with the committed log.
 	truthChecked uint64
 	// direct is what the direct checks know of this incarnation
-	// (checks_direct.go).
-	direct directState
+	// (checks_direct.go); hostChecks what the host-contract and snapshot
+	// checks do (checks_host.go).
+	direct     directState
+	hostChecks hostCheckState
 	// msBase and msAt anchor the node's millisecond clock (localMs) where
 	// its rate last changed; lastMs keeps it monotonic.
 	msBase, lastMs int64
@@ -171,6 +173,7 @@ func (n *node) start() error {
 	n.term = restored.HardState.Term
 	n.applied, n.leaderTerm = 0, 0
 	n.direct.reset(len(w.nodes), w.now, cfg.CheckQuorum)
+	n.hostChecks.reset(len(w.nodes))
 	// What a node commits as it starts (a new cluster's bootstrap
 	// configuration) nobody had to vouch for.
 	st := app.raftCore().Status()
@@ -218,6 +221,7 @@ func (n *node) tick(ev event) {
 	}
 	n.readied = false
 	w := n.w
+	n.hostChecks.ticks++
 	n.app.tick(n.localMs(w.now))
 	n.drive()
 	if n.up && n.soft.State == raft.StateLeader {
@@ -239,12 +243,17 @@ func (n *node) tick(ev event) {
 // a Ready waits for its fsync.
 func (n *node) drive() {
 	w := n.w
+	if err := w.check.readyWhileSyncing(n); err != nil && w.failure == nil {
+		w.fail(err)
+		return
+	}
 	for n.up && !n.syncing && w.failure == nil && n.app.hasReady() {
 		// The Ready lives in the node, not on the heap per iteration: it is
 		// the simulator's hottest allocation otherwise. Nothing keeps a
 		// pointer to it past this iteration (a Ready that waits for its
 		// fsync stays in n.ready until fsyncDone finishes it).
 		n.ready = n.app.ready()
+		n.readyTaken()
 		rd := &n.ready
 		n.readied = true
 		if err := n.persist(rd); err != nil {
@@ -279,6 +288,11 @@ func (n *node) persist(rd *hostReady) error {
 	if rd.saved != nil {
 		// A compaction the replica made of its own state: the snapshot file
 		// is written on its own, before this Ready's record.
+		if c, ok := n.app.(*coreReplica); ok {
+			if err := w.check.snapshotTail(n, rd.saved, c.tail); err != nil {
+				return err
+			}
+		}
 		if err := n.compacted(rd.saved, snapshotDigest(rd.saved)); err != nil {
 			return err
 		}
@@ -464,6 +478,10 @@ func (n *node) finish(rd *hostReady) {
 			w.fail(err)
 			return
 		}
+		if err := w.check.snapshotResend(n, m); err != nil {
+			w.fail(err)
+			return
+		}
 		w.sendMessage(wireMessage{Message: *m})
 	}
 	for i := range rd.serviceMsgs {
@@ -501,8 +519,14 @@ func (n *node) request(ev event) {
 		return
 	}
 	r := w.rpcs.take(ev.ref)
+	mustGoOut, readies := n.readMustGoOut(r.payload), n.hostChecks.readies
 	n.app.request(r.client, r.payload)
 	n.drive()
+	if mustGoOut && w.failure == nil {
+		if err := w.check.readWentOut(n, r.payload, readies); err != nil {
+			w.fail(err)
+		}
+	}
 }
 
 // crash stops the node at once; its disk keeps what it keeps. It restarts
@@ -568,6 +592,7 @@ func (w *World) resume(n *node) {
 	// would outlive its promise.
 	missed := 0
 	for n.nextTick <= w.now {
+		n.hostChecks.ticks++
 		n.app.tick(n.localMs(n.nextTick))
 		n.nextTick += n.tickEvery
 		missed++
