@@ -215,6 +215,7 @@ func (wl *sessionsWorkload) checkEvent(c *sessClient, conn *sessConn, ev *fsm.Ev
 		if ev.Version > conn.seen[ev.Path] {
 			conn.seen[ev.Path] = ev.Version
 		}
+		c.saw(ev.Path, ev.Version)
 		return
 	}
 	want := "no event (it has seen every change)"
