@@ -30,7 +30,10 @@ type node struct {
 	disk disk
 	// diskFailed is set once the WAL refused a damaged disk: the node
 	// stays down for the rest of the run.
-	diskFailed  bool
+	diskFailed bool
+	// wiped is set once FaultWipe emptied the node's disk: its host no
+	// longer says the cluster is new (Config.Bootstrap).
+	wiped       bool
 	misdirected int // misdirected writes counted so far
 
 	up     bool
@@ -145,6 +148,9 @@ func (n *node) start() error {
 		return err
 	}
 	cfg := w.raftConfig(n.id)
+	if n.wiped {
+		return n.startWiped(cfg, restored)
+	}
 	app, err := w.newReplica(n, cfg, restored)
 	if err != nil && cfg.ReadMode == raft.ReadLease && !cfg.CheckQuorum {
 		// Lease reads are only safe with CheckQuorum (§6.4.1), and raft
@@ -197,6 +203,24 @@ func (n *node) start() error {
 	}
 	n.startTicking()
 	n.drive()
+	return nil
+}
+
+// startWiped tries to start the node on its wiped, empty disk, as a host
+// would that knows its storage is new but not the cluster (raft/doc.go,
+// Starting: bootstrap only when the host says the cluster is new). raft
+// must refuse: the node forgot its votes and must rejoin as a new member.
+// It then stays down for the rest of the run, its disk lost.
+func (n *node) startWiped(cfg raft.Config, restored raft.RestoredState) error {
+	w := n.w
+	cfg.Bootstrap = false
+	if _, err := w.newReplica(n, cfg, restored); err == nil {
+		return errors.New("raft started on empty storage without Config.Bootstrap, under the id of a member whose disk was wiped: " +
+			"it bootstrapped again from Config.Voters, forgetting its votes (raft/doc.go, Starting)")
+	}
+	n.diskFailed = true
+	w.stats.count(countDiskFailed)
+	w.tracef("n%d: raft refuses to start it on its wiped disk without Bootstrap; it stays down", n.id)
 	return nil
 }
 

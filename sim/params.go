@@ -278,6 +278,9 @@ type Params struct {
 	// the service's alike — is held and only delivered seconds later,
 	// across leader changes (FaultHoldBack).
 	HoldBackEvery time.Duration
+	// WipeEvery is the mean time between disk wipes (FaultWipe); only the
+	// "wipe" knob sets it.
+	WipeEvery time.Duration
 }
 
 func calmParams() Params {
@@ -413,11 +416,14 @@ func (p Params) String() string {
 		p.CompactEvery, p.MaxMsgBytes, p.MaxInflight, p.LeaseReads, p.LeaseWithoutCheckQuorum, p.HotKeys)
 	fmt.Fprintf(&b, " prevote=%t checkquorum=%t membership/%v transfer/%v adversarial-drift=%t diverge/%v holdback/%v",
 		!p.NoPreVote, !p.NoCheckQuorum, p.MembershipEvery, p.TransferEvery, p.AdversarialDrift, p.DivergeEvery, p.HoldBackEvery)
+	if p.WipeEvery > 0 {
+		fmt.Fprintf(&b, " wipe/%v", p.WipeEvery)
+	}
 	return b.String()
 }
 
 // knobNames are the corners Config.Knobs can force on.
-var knobNames = []string{"no-prevote", "no-checkquorum", "membership", "transfer", "adversarial-drift", "diverge", "holdback"}
+var knobNames = []string{"no-prevote", "no-checkquorum", "membership", "transfer", "adversarial-drift", "diverge", "holdback", "wipe"}
 
 // applyKnobs forces the knobs named in list on p.
 func applyKnobs(list string, p *Params) error {
@@ -448,6 +454,10 @@ func applyKnobs(list string, p *Params) error {
 		case "holdback":
 			if p.HoldBackEvery == 0 {
 				p.HoldBackEvery = 4 * time.Second
+			}
+		case "wipe":
+			if p.WipeEvery == 0 {
+				p.WipeEvery = 3 * time.Second
 			}
 		default:
 			return fmt.Errorf("sim: unknown knob %q (want %s)", k, strings.Join(knobNames, ", "))
