@@ -51,14 +51,17 @@ type coreReplica struct {
 	// pending are the requests the core holds, for the bounds checks
 	// (checks_config.go; with Params.Backpressure only).
 	pending pendingRequests
+	// tail is the core's SnapshotTail (checks_host.go).
+	tail uint64
 }
 
 func newCoreReplica(n *node, wl coreWorkload, cfg raft.Config, restored raft.RestoredState) (*coreReplica, error) {
-	core, err := session.New(wl.coreConfig(cfg), restored)
+	scfg := wl.coreConfig(cfg)
+	core, err := session.New(scfg, restored)
 	if err != nil {
 		return nil, err
 	}
-	return &coreReplica{n: n, wl: wl, core: core, open: map[session.ConnID]bool{}}, nil
+	return &coreReplica{n: n, wl: wl, core: core, open: map[session.ConnID]bool{}, tail: scfg.SnapshotTail}, nil
 }
 
 func (c *coreReplica) raftCore() *raft.Raft { return c.core.Raft() }

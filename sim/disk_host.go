@@ -56,7 +56,12 @@ func (n *node) damageAllowed() bool {
 // diskLost says whether the node's disk is lost to the run: failed, or hit
 // by a damaging fault that will fail it at its next restart.
 func (n *node) diskLost() bool {
-	return n.diskFailed || (n.fs != nil && n.fs.Flips+n.fs.Misdirected > 0)
+	return n.diskFailed || n.wiped || (n.fs != nil && n.fs.Flips+n.fs.Misdirected > 0)
+}
+
+// wipeDisk replaces the crashed node's disk by an empty one (FaultWipe).
+func (n *node) wipeDisk() {
+	n.fs, n.disk, n.wiped = nil, disk{}, true
 }
 
 // openWAL opens the node's WAL and returns what it recovered, having held

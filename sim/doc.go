@@ -70,7 +70,11 @@
 // watches and unwatches lists, and now and then moves to another node and
 // resumes its session with its token (re-registering its watches with
 // `since`), closes its session, or crashes without closing (half the time
-// its connection closes, half the time the node never learns). A ping not
+// its connection closes, half the time the node never learns). A client
+// names on every connect the highest version it has seen (`seen`, kept
+// across its sessions until its process crashes, as netproto/client keeps
+// it), and now and then pipelines a stale read right behind a connect or
+// resume, before its answer. A ping not
 // answered OK within a third of the ttl sends it to another node. Once
 // faults heal and the run is live again, the clients stop — pings too — so
 // every session must then expire, and the run settles only once they all
@@ -105,7 +109,10 @@
 //     session ended.
 //   - No node answers with a list version it has not applied, or sends an
 //     event of an entry it has not applied; a stale read never shows a list
-//     older than its connection already showed.
+//     older than its connection already showed, nor older than the client
+//     had seen of that list before it opened the connection (it named
+//     `seen` on connect: a node behind, or restarted with a lower commit,
+//     must first apply that far).
 //   - No false expiry: a session expired by an entry a leader proposed at
 //     virtual time T is a false expiry if its client got an OK answer to a
 //     ping it sent in (T − ttl + slack, T], slack = ttl·Drift + 2 ticks (the
@@ -153,7 +160,11 @@
 // then handles what queued up in an arbitrary order), and clock drift (each
 // node ticks at its own rate; with adversarial drift, whichever node leads
 // ticks slowest and every other fastest, within what the lease margin
-// tolerates).
+// tolerates). A disk wipe (FaultWipe, only with the "wipe" knob) crashes a
+// founding member and empties its disk; its host restarts it under the
+// same id but no longer says the cluster is new (no Config.Bootstrap), so
+// raft must refuse to start it — it forgot its votes — and it stays down,
+// lost to the run like a failed disk, while the others go on.
 //
 // Membership and leadership (membership.go): while faults run, whoever leads
 // is asked now and then to add a learner, promote it, remove a follower, a
@@ -251,6 +262,18 @@
 // Unavailable answer or a closed connection, which the clients and the
 // checks above already treat as a write the log decides and a watch to
 // resume with since: nothing refused may be lost or applied twice.
+//
+// Host-contract and snapshot checks (checks_host.go; issue 7, items 6, 8,
+// 9): while a Ready waits for its fsync, HasReady is false however the node
+// is fed meanwhile; a linearizable read submitted to a leader that has
+// committed in its term makes it take a Ready at once (its heartbeat round,
+// lease answer or refusal), not at the next tick; the kv host compacts from
+// the apply step, before Advance, and raft must accept it; a leader sends
+// no follower a second snapshot in a term unless the first was
+// acknowledged or an election timeout of its ticks has passed since it was
+// sent (the simulator never calls ReportSnapshot); the service core
+// compacts only once it has applied SnapshotTail entries past its snapshot;
+// and raft refuses to start a wiped member without Config.Bootstrap.
 //
 // After the fault phase (Config.Duration) everything heals: crashed nodes
 // restart, paused ones resume, partitions and clogs clear, and loss,

@@ -64,13 +64,21 @@ const (
 	// it held to the incarnation after, soon after that one restarts, as
 	// a sender's transport that retries to the same address would.
 	FaultRestartReplay
+	// FaultWipe crashes a node and replaces its disk by an empty one (an
+	// operator's mistake, a lost volume); it restarts after Length under
+	// the same id. Its host no longer says the cluster is new (no
+	// Config.Bootstrap), so raft must refuse to start it: it forgot its
+	// votes, and must rejoin as a new member. The node is then lost to the
+	// run, as with a failed disk; only one disk is lost per run, while
+	// three voters or more remain.
+	FaultWipe
 	numFaultKinds
 )
 
 var faultKindNames = [numFaultKinds]string{
 	"partition-halves", "partition-oneway", "partition-bridge", "isolate-leader",
 	"isolate-node", "clog", "crash", "pause", "crash-leader", "pause-leader",
-	"diverge", "hold-back", "restart-replay",
+	"diverge", "hold-back", "restart-replay", "wipe",
 }
 
 func (k FaultKind) String() string {
@@ -123,6 +131,7 @@ func drawSchedule(r *Rand, p *Params, nodes int, duration time.Duration) []Fault
 	add(p.DivergeEvery, func() FaultKind { return FaultDiverge })
 	add(p.HoldBackEvery, func() FaultKind { return FaultHoldBack })
 	add(p.RestartReplayEvery, func() FaultKind { return FaultRestartReplay })
+	add(p.WipeEvery, func() FaultKind { return FaultWipe })
 	slices.SortStableFunc(faults, func(a, b Fault) int { return int(a.At - b.At) })
 	return faults
 }
@@ -273,6 +282,17 @@ func (w *World) startFault(i int) {
 		}
 		text = fmt.Sprintf("crash n%d", n.id)
 		w.crash(n, f.Length)
+	case FaultWipe:
+		n := w.pickNode(f)
+		if !n.up || n.retired || int(n.id) > len(w.nodes) || !n.damageAllowed() {
+			// Only a founding member's host knows the voters to start
+			// with; a wiped member that joined later would look to raft
+			// like a new joiner, and only its host could tell.
+			return
+		}
+		text = fmt.Sprintf("wipe n%d's disk", n.id)
+		w.crash(n, f.Length)
+		n.wipeDisk()
 	case FaultPause, FaultPauseLeader:
 		n := w.pickNode(f)
 		if l := w.leader(); f.Kind == FaultPauseLeader && l != nil {
@@ -381,7 +401,7 @@ func (w *World) nodeSet(mask uint32) string {
 
 var faultColors = [numFaultKinds]string{
 	"#ffcc80", "#ffe0b2", "#ffab91", "#ef9a9a", "#f8bbd0", "#b3e5fc", "#e57373", "#c5e1a5",
-	"#e57373", "#c5e1a5", "#ffab91", "#d1c4e9", "#b39ddb",
+	"#e57373", "#c5e1a5", "#ffab91", "#d1c4e9", "#b39ddb", "#90a4ae",
 }
 
 func (w *World) annotate(start, end time.Duration, text string, kind FaultKind) {

@@ -81,6 +81,10 @@ var (
 	// flagsBackpressure: the service core with small raft and session
 	// bounds (checks_config.go), so that the swarm reaches them.
 	flagsBackpressure = []string{"-workload", "sessions", "-faults", "swarm", "-knobs", "backpressure"}
+	// flagsWipe wipes a founding member's disk now and then (one per run)
+	// under heavy faults; ten seeds, each of which wipes a disk, keep its
+	// control run short.
+	flagsWipe = []string{"-faults", "heavy", "-lease", "never", "-knobs", "wipe", "-seeds", "10"}
 )
 
 var mutants = []mutant{
@@ -515,6 +519,91 @@ var mutants = []mutant{
 			"events of several entries over the bound in one Ready (seed 1).",
 		edits: []edit{{"session/bounds.go", "if n > 0 && n+len(events) > c.cfg.MaxDeliveriesPerReady {", "if false && n > 0 && n+len(events) > c.cfg.MaxDeliveriesPerReady {"}},
 		flags: flagsBackpressure,
+	},
+	// Issue 7, items 5, 6, 8 and 9, fixed on the raft and session
+	// branches: re-planted, each seen by a check of its own
+	// (checks_host.go) or by the clients' `seen`.
+	{
+		// Item 5 (eb26509).
+		name: "connect-seen-ignored",
+		bug: "PROTOCOL.md, Reads: the node ignores the `seen` a client names on connect, so a stale read pipelined " +
+			"behind a connect or resume is answered from a node that has not applied what the client already saw " +
+			"(a follower behind, or a node that restarted with a lower commit): the check of stale reads against the " +
+			"versions seen before the connection fails (seed 1).",
+		edits: []edit{{"session/requests.go", "\tcn.seen = max(cn.seen, req.Seen)\n", ""}},
+		flags: flagsSessions,
+	},
+	{
+		// Item 6 (7626dd9): raft's half.
+		name: "raft-hasready-before-advance",
+		bug: "raft/doc.go, host contract: HasReady is true between Ready and Advance, so a host that persists on another " +
+			"goroutine takes a second Ready, which panics. The host-contract check sees HasReady while a Ready waits for " +
+			"its fsync (seed 1).",
+		edits: []edit{{"raft/ready.go", "func (r *Raft) HasReady() bool {\n\tif r.handed {\n\t\treturn false\n\t}\n", "func (r *Raft) HasReady() bool {\n"}},
+		flags: flagsSwarm,
+	},
+	{
+		// Item 6 (5992e67): the service core's half.
+		name: "session-hasready-before-advance",
+		bug: "session/doc.go, host contract: the service core's HasReady is true between Ready and Advance (a peer's " +
+			"message or a client's request queued meanwhile). The host-contract check sees it (seed 1).",
+		edits: []edit{{"session/core.go", "func (c *Core) HasReady() bool {\n\tif c.readyOut {\n\t\treturn false\n\t}\n", "func (c *Core) HasReady() bool {\n"}},
+		flags: flagsSessions,
+	},
+	{
+		// Item 6 (5992e67).
+		name: "queued-read-waits-for-tick",
+		bug: "session/doc.go: queued reads do not count for HasReady, so a linearizable read on an idle leader waits for " +
+			"the next tick to ask for its read index. The check that such a read makes the leader take a Ready at once " +
+			"fails (seed 1).",
+		edits: []edit{{"session/core.go", "c.newJob != nil || c.reads.canFlush(c)", "c.newJob != nil"}},
+		flags: flagsSessions,
+	},
+	{
+		// Item 6 (7626dd9).
+		name: "compact-refused-from-apply-step",
+		bug: "raft/doc.go, step 3: Compact refuses an entry the host has just applied until Advance acknowledged it, so a " +
+			"service cannot snapshot from its apply step. The kv host compacts there, and fails the run on the refusal (seed 1).",
+		edits: []edit{{"raft/snapshot.go", "\tapplied := r.log.applied\n\tif r.handed {\n\t\tapplied = max(applied, r.mark.lastApplied)\n\t}\n" +
+			"\tif index > applied {\n\t\treturn Snapshot{}, fmt.Errorf(\"%w: compact to %d beyond applied %d\", ErrUnavailable, index, applied)\n\t}\n" +
+			"\tr.log.applied = max(r.log.applied, index)\n",
+			"\tif index > r.log.applied {\n\t\treturn Snapshot{}, fmt.Errorf(\"%w: compact to %d beyond applied %d\", ErrUnavailable, index, r.log.applied)\n\t}\n"}},
+		flags: flagsSwarm,
+	},
+	{
+		// Item 6 (cea2604).
+		name: "bootstrap-on-empty-storage",
+		bug: "raft/doc.go, Starting: raft bootstraps from Config.Voters whenever storage is empty, though the host did not " +
+			"say the cluster is new. A member whose disk was wiped restarts under its id having forgotten its votes; raft " +
+			"must refuse it, and the host check of that refusal fails (seed 1). Let run on, the node breaks the match-index " +
+			"check or votes twice in a term (6 of 20 seeds when tried).",
+		edits: []edit{{"raft/raft.go", "\t\tif !cfg.Bootstrap {\n\t\t\treturn nil, errors.New(\"raft: storage is empty but the host did not say the cluster is new " +
+			"(Config.Bootstrap): a server that lost its storage must rejoin as a new member\")\n\t\t}\n", ""}},
+		flags: flagsWipe,
+	},
+	{
+		// Item 8 (d39c1b4).
+		name: "compaction-keeps-no-tail",
+		bug: "§7, session.Config.SnapshotTail: the service core compacts its log right up to its snapshot, so a follower " +
+			"a few entries behind gets the whole snapshot and its watchers are disconnected. The snapshot-tail check fails " +
+			"at the first compaction (seed 1).",
+		edits: []edit{{"session/snapshots.go", "applied >= s.index+c.cfg.SnapshotTail", "applied >= s.index"}},
+		flags: flagsSessions,
+	},
+	{
+		// Item 9 (4f93baa).
+		name: "snapshot-lost-at-election-boundary",
+		bug: "§7: a snapshot in flight is declared lost at the leader's next election-timeout boundary, however recently " +
+			"it was sent, and sent again. The snapshot-resend check sees a second unacknowledged snapshot to the same " +
+			"follower less than an election timeout after the first (heavy faults, compaction every 5 entries; seed 1).",
+		edits: []edit{
+			{"raft/replication.go", "\tfor _, id := range r.peerIDs() {\n\t\tif pr := r.progress[id]; pr.state == progressSnapshot &&\n" +
+				"\t\t\tr.ticks-pr.snapshotSentTick >= uint64(r.cfg.ElectionTicks) {\n\t\t\tpr.becomeProbe()\n\t\t}\n\t}\n", ""},
+			{"raft/replication.go", "\t\t\tr.leadTransferee = None\n\t\t}\n\t}\n\tif r.state != StateLeader {",
+				"\t\t\tr.leadTransferee = None\n\t\t}\n\t\tfor _, id := range r.peerIDs() {\n" +
+					"\t\t\tif pr := r.progress[id]; pr.state == progressSnapshot {\n\t\t\t\tpr.becomeProbe()\n\t\t\t}\n\t\t}\n\t}\n\tif r.state != StateLeader {"},
+		},
+		flags: append(slices.Clone(flagsHeavy), "-compact-every", "5"),
 	},
 }
 

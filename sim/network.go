@@ -243,6 +243,7 @@ func (w *World) deliver(ev event) {
 			w.fail(err)
 			return
 		}
+		w.check.snapshotAcked(n, &msg.Message)
 	}
 	n.drive()
 }

@@ -33,7 +33,10 @@ type node struct {
 	disk disk
 	// diskFailed is set once the WAL refused a damaged disk: the node
 	// stays down for the rest of the run.
-	diskFailed  bool
+	diskFailed bool
+	// wiped is set once FaultWipe emptied the node's disk: its host no
+	// longer says the cluster is new (Config.Bootstrap).
+	wiped       bool
 	misdirected int // misdirected writes counted so far
 
 	up     bool
@@ -74,8 +77,10 @@ type node struct {
 	// truthChecked is the highest index compared with the committed log.
 	truthChecked uint64
 	// direct is what the direct checks know of this incarnation
-	// (checks_direct.go).
-	direct directState
+	// (checks_direct.go); hostChecks what the host-contract and snapshot
+	// checks do (checks_host.go).
+	direct     directState
+	hostChecks hostCheckState
 	// msBase and msAt anchor the node's millisecond clock (localMs) where
 	// its rate last changed; lastMs keeps it monotonic.
 	msBase, lastMs int64
@@ -154,6 +159,9 @@ func (n *node) start() error {
 		return err
 	}
 	cfg := w.raftConfig(n.id)
+	if n.wiped {
+		return n.startWiped(cfg, restored)
+	}
 	app, err := w.newReplica(n, cfg, restored)
 	if err != nil && cfg.ReadMode == raft.ReadLease && !cfg.CheckQuorum {
 		// Lease reads are only safe with CheckQuorum (§6.4.1), and raft
@@ -183,6 +191,7 @@ func (n *node) start() error {
 	n.applied, n.leaderTerm = 0, 0
 	n.direct.reset(len(w.nodes), w.now, cfg.CheckQuorum)
 	n.bounds = boundsState{}
+	n.hostChecks.reset(len(w.nodes))
 	// What a node commits as it starts (a new cluster's bootstrap
 	// configuration) nobody had to vouch for.
 	st := app.raftCore().Status()
@@ -212,6 +221,24 @@ func (n *node) start() error {
 	return nil
 }
 
+// startWiped tries to start the node on its wiped, empty disk, as a host
+// would that knows its storage is new but not the cluster (raft/doc.go,
+// Starting: bootstrap only when the host says the cluster is new). raft
+// must refuse: the node forgot its votes and must rejoin as a new member.
+// It then stays down for the rest of the run, its disk lost.
+func (n *node) startWiped(cfg raft.Config, restored raft.RestoredState) error {
+	w := n.w
+	cfg.Bootstrap = false
+	if _, err := w.newReplica(n, cfg, restored); err == nil {
+		return errors.New("raft started on empty storage without Config.Bootstrap, under the id of a member whose disk was wiped: " +
+			"it bootstrapped again from Config.Voters, forgetting its votes (raft/doc.go, Starting)")
+	}
+	n.diskFailed = true
+	w.stats.count(countDiskFailed)
+	w.tracef("n%d: raft refuses to start it on its wiped disk without Bootstrap; it stays down", n.id)
+	return nil
+}
+
 func (n *node) startTicking() {
 	if n.ticking {
 		return
@@ -233,6 +260,7 @@ func (n *node) tick(ev event) {
 	}
 	n.readied = false
 	w := n.w
+	n.hostChecks.ticks++
 	n.app.tick(n.localMs(w.now))
 	n.direct.ticks++
 	n.drive()
@@ -255,6 +283,10 @@ func (n *node) tick(ev event) {
 // a Ready waits for its fsync.
 func (n *node) drive() {
 	w := n.w
+	if err := w.check.readyWhileSyncing(n); err != nil && w.failure == nil {
+		w.fail(err)
+		return
+	}
 	for n.up && !n.syncing && w.failure == nil && n.app.hasReady() {
 		// The Ready lives in the node, not on the heap per iteration: it is
 		// the simulator's hottest allocation otherwise. Nothing keeps a
@@ -262,6 +294,7 @@ func (n *node) drive() {
 		// fsync stays in n.ready until fsyncDone finishes it).
 		rd := &n.ready
 		n.app.ready(rd)
+		n.readyTaken()
 		n.readied = true
 		if err := n.persist(rd); err != nil {
 			w.failf("node %d: %v", n.id, err)
@@ -295,6 +328,11 @@ func (n *node) persist(rd *hostReady) error {
 	if rd.saved != nil {
 		// A compaction the replica made of its own state: the snapshot file
 		// is written on its own, before this Ready's record.
+		if c, ok := n.app.(*coreReplica); ok {
+			if err := w.check.snapshotTail(n, rd.saved, c.tail); err != nil {
+				return err
+			}
+		}
 		if err := n.compacted(rd.saved, snapshotDigest(rd.saved)); err != nil {
 			return err
 		}
@@ -492,6 +530,10 @@ func (n *node) finish(rd *hostReady) {
 			w.fail(err)
 			return
 		}
+		if err := w.check.snapshotResend(n, m); err != nil {
+			w.fail(err)
+			return
+		}
 		w.sendMessage(wireMessage{Message: *m})
 	}
 	for i := range rd.serviceMsgs {
@@ -529,8 +571,14 @@ func (n *node) request(ev event) {
 		return
 	}
 	r := w.rpcs.take(ev.ref)
+	mustGoOut, readies := n.readMustGoOut(r.payload), n.hostChecks.readies
 	n.app.request(r.client, r.payload)
 	n.drive()
+	if mustGoOut && w.failure == nil {
+		if err := w.check.readWentOut(n, r.payload, readies); err != nil {
+			w.fail(err)
+		}
+	}
 }
 
 // crash stops the node at once; its disk keeps what it keeps. It restarts
@@ -596,6 +644,7 @@ func (w *World) resume(n *node) {
 	// would outlive its promise.
 	missed := 0
 	for n.nextTick <= w.now {
+		n.hostChecks.ticks++
 		n.app.tick(n.localMs(n.nextTick))
 		n.direct.ticks++
 		n.nextTick += n.tickEvery

@@ -290,6 +290,9 @@ type Params struct {
 	// checks (checks_config.go) see that none is exceeded. Only the
 	// "backpressure" knob sets it.
 	Backpressure bool
+	// WipeEvery is the mean time between disk wipes (FaultWipe); only the
+	// "wipe" knob sets it.
+	WipeEvery time.Duration
 }
 
 func calmParams() Params {
@@ -431,11 +434,14 @@ func (p Params) String() string {
 	if p.Backpressure {
 		b.WriteString(" backpressure")
 	}
+	if p.WipeEvery > 0 {
+		fmt.Fprintf(&b, " wipe/%v", p.WipeEvery)
+	}
 	return b.String()
 }
 
 // knobNames are the corners Config.Knobs can force on.
-var knobNames = []string{"no-prevote", "no-checkquorum", "membership", "transfer", "adversarial-drift", "diverge", "holdback", "restart-replay", "backpressure"}
+var knobNames = []string{"no-prevote", "no-checkquorum", "membership", "transfer", "adversarial-drift", "diverge", "holdback", "restart-replay", "backpressure", "wipe"}
 
 // applyKnobs forces the knobs named in list on p.
 func applyKnobs(list string, p *Params) error {
@@ -473,6 +479,10 @@ func applyKnobs(list string, p *Params) error {
 			}
 		case "backpressure":
 			p.Backpressure = true
+		case "wipe":
+			if p.WipeEvery == 0 {
+				p.WipeEvery = 3 * time.Second
+			}
 		default:
 			return fmt.Errorf("sim: unknown knob %q (want %s)", k, strings.Join(knobNames, ", "))
 		}

@@ -162,8 +162,9 @@ func (a *raftReplica) observed(rd *hostReady) error {
 }
 
 // complete is step 3 and 4 of raft's Ready contract: install the snapshot,
-// apply the committed entries, serve the read states, Advance; then compact
-// when it is time.
+// apply the committed entries, serve the read states, compact when it is
+// time — from the apply step, through the entries this very Ready handed
+// out, as the contract allows (raft/doc.go, step 3) — and Advance.
 func (a *raftReplica) complete(rd *hostReady) {
 	n, w := a.n, a.n.w
 	if rd.snapshot != nil {
@@ -188,8 +189,8 @@ func (a *raftReplica) complete(rd *hostReady) {
 	for _, rs := range rd.raft.ReadStates {
 		a.svc.ReadIndexReady(rs)
 	}
-	a.raft.Advance()
 	a.maybeCompact()
+	a.raft.Advance()
 }
 
 // maybeCompact snapshots the state machine every CompactEvery applied

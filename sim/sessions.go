@@ -2,6 +2,7 @@ package sim
 
 import (
 	"fmt"
+	"maps"
 	"time"
 
 	"github.com/havenproject/haven/fsm"
@@ -196,7 +197,7 @@ func (wl *sessionsWorkload) openConn(c *sessClient, node raft.NodeID) *sessConn 
 	// have come back under a new id (membership.go).
 	node = wl.w.nodes[wl.w.slotOf(node)].id
 	wl.nextConn++
-	conn := &sessConn{id: wl.nextConn, client: c.id, node: node, seen: map[string]uint64{}}
+	conn := &sessConn{id: wl.nextConn, client: c.id, node: node, seen: map[string]uint64{}, before: maps.Clone(c.seenPaths), named: c.seen}
 	wl.conns[conn.id] = conn
 	return conn
 }

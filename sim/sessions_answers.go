@@ -25,6 +25,9 @@ func (wl *sessionsWorkload) answer(c *sessClient, conn *sessConn, r *session.Rep
 	if r.Version > conn.seen[req.path] && req.path != "" && !req.stale {
 		conn.seen[req.path] = r.Version
 	}
+	if !req.stale {
+		c.saw(req.path, r.Version)
+	}
 	switch r.Code {
 	case fsm.InvalidParameter, fsm.TooLarge, fsm.Unsupported:
 		wl.w.failf("client %d: %v %s answered %s (%s), but the client sent a valid request", c.id, req.op, req.path, r.Code, r.Message)
@@ -188,7 +191,15 @@ func (wl *sessionsWorkload) dataAnswer(c *sessClient, conn *sessConn, req *clien
 				c.id, req.path, conn.node, r.Version, seen, conn.id)
 			return
 		}
+		if before := conn.before[req.path]; r.Version < before {
+			// Across a move or the node's restart: the client named, on
+			// connect, a `seen` at least this high.
+			w.failf("client %d: a stale read of %s on node %d shows version %d, older than the version %d the client had seen before it opened connection %d (it named seen=%d on connect; the node must wait until it has applied that far)",
+				c.id, req.path, conn.node, r.Version, before, conn.id, conn.named)
+			return
+		}
 		conn.seen[req.path] = r.Version
+		c.saw(req.path, r.Version)
 	}
 	if req.op == session.OpUnwatch && r.Code == fsm.OK {
 		if wt := c.watches[req.path]; wt != nil {

@@ -45,6 +45,26 @@ type sessClient struct {
 	// them again (see remove).
 	deleted map[uint64]bool
 	dataSeq uint64
+
+	// seen is the highest version the client process has seen (answers
+	// and events), kept across its sessions as netproto/client keeps it;
+	// it names it as `seen` on every connect (PROTOCOL.md, "Reads").
+	// seenPaths is the same per list: a stale read on a later connection
+	// must show no older version of that list.
+	seen      uint64
+	seenPaths map[string]uint64
+}
+
+// saw records that the client was shown version v of path.
+func (c *sessClient) saw(path string, v uint64) {
+	c.seen = max(c.seen, v)
+	if path == "" || v <= c.seenPaths[path] {
+		return
+	}
+	if c.seenPaths == nil {
+		c.seenPaths = map[string]uint64{}
+	}
+	c.seenPaths[path] = v
 }
 
 type clientSession struct {
@@ -245,8 +265,9 @@ func (wl *sessionsWorkload) newSession(c *sessClient) {
 	c.conn = wl.openConn(c, raft.NodeID(1+wl.w.rng.Intn(wl.w.Nodes())))
 	c.resuming = false
 	c.connecting = &clientReq{op: session.OpConnect, hist: -1}
-	wl.send(c, c.connecting, session.Request{TTLms: c.ttl}, true)
+	wl.send(c, c.connecting, session.Request{TTLms: c.ttl, Seen: c.seen}, true)
 	wl.setTimer(c, timerConnect, sessOpTimeout)
+	wl.pipelineStaleRead(c)
 }
 
 // resume moves the session to another node: the client reconnects there
@@ -271,8 +292,22 @@ func (wl *sessionsWorkload) resume(c *sessClient) {
 	c.conn = wl.openConn(c, wl.otherNode(from))
 	c.resuming = true
 	c.connecting = &clientReq{op: session.OpConnect, hist: -1}
-	wl.send(c, c.connecting, session.Request{Token: c.sess.token}, true)
+	wl.send(c, c.connecting, session.Request{Token: c.sess.token, Seen: c.seen}, true)
 	wl.setTimer(c, timerConnect, sessOpTimeout)
+	wl.pipelineStaleRead(c)
+}
+
+// pipelineStaleRead sends, now and then, a stale read of a list the client
+// has seen right behind its connect, before the answer: the node must hold
+// it until it has applied through the connect's `seen` (PROTOCOL.md,
+// "Reads"), which the node the client left may have been far ahead of, and
+// a node that restarted with a lower commit behind.
+func (wl *sessionsWorkload) pipelineStaleRead(c *sessClient) {
+	if wl.quiesced || c.op != nil || len(c.seenPaths) == 0 || !wl.w.rng.Chance(0.3) {
+		return
+	}
+	paths := sortedKeys(c.seenPaths)
+	wl.read(c, paths[wl.w.rng.Intn(len(paths))], true)
 }
 
 func (wl *sessionsWorkload) connectFailed(c *sessClient) {
@@ -498,6 +533,7 @@ func (wl *sessionsWorkload) crashClient(c *sessClient) {
 	wl.hangUp(c, w.rng.Chance(0.5))
 	c.sess = nil
 	c.resetKnowledge()
+	c.seen, c.seenPaths = 0, nil // the process forgot what it saw
 	c.down = true
 	for t := range c.timers {
 		c.timers[t] = 0

@@ -190,6 +190,7 @@ func (wl *sessionsWorkload) checkEvent(c *sessClient, conn *sessConn, ev *fsm.Ev
 	if ev.Version > conn.seen[ev.Path] {
 		conn.seen[ev.Path] = ev.Version
 	}
+	c.saw(ev.Path, ev.Version)
 	if wt := c.watches[ev.Path]; wt != nil {
 		wt.last = ev.Version
 	}

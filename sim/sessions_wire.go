@@ -56,6 +56,11 @@ type sessConn struct {
 	// client (in answers and events): a stale read on it must show no
 	// older version (PROTOCOL.md, "Reads").
 	seen map[string]uint64
+	// before is, per list, the highest version the client had seen when
+	// it opened the connection, which it named (as one `seen`) on connect:
+	// a stale read on it must show no older version either.
+	before map[string]uint64
+	named  uint64
 	// sess is the session the connection speaks for, once connected.
 	sess *sessRecord
 }

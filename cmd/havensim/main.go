@@ -126,7 +126,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.faults, "faults", "swarm", "fault profile: none, light, heavy, or swarm (each seed draws its own mix)")
 	fs.StringVar(&o.workload, "workload", "kv", "client workload: kv (key-value store above raft), or sessions (the Haven service core: sessions, lists, watches)")
 	fs.StringVar(&o.lease, "lease", "drawn", "lease reads (§6.4.1): drawn (as the fault profile draws them), never, always, or no-checkquorum (ask raft for leases without CheckQuorum, which it must refuse)")
-	fs.StringVar(&o.knobs, "knobs", "", "force corners on in every seed, comma-separated: no-prevote, no-checkquorum, membership, transfer, adversarial-drift, diverge, holdback, backpressure (small raft and service-core bounds)")
+	fs.StringVar(&o.knobs, "knobs", "", "force corners on in every seed, comma-separated: no-prevote, no-checkquorum, membership, transfer, adversarial-drift, diverge, holdback, restart-replay (late replays across a restart), backpressure (small raft and service-core bounds), wipe (a founding member restarts on an empty disk and must be refused)")
 	fs.StringVar(&o.trace, "trace", "", "write the event trace to this file")
 	fs.StringVar(&o.history, "history", "", "write each seed's history (committed log, operations, sessions, pings, expiries, watch registrations and deliveries) to this file as JSON lines (linearizability/history); with several seeds, the seed number goes before the extension")
 	fs.StringVar(&o.viz, "viz", "", "write the porcupine HTML visualization of the history to this file")
