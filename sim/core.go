@@ -53,6 +53,9 @@ type coreReplica struct {
 	pending pendingRequests
 	// tail is the core's SnapshotTail (checks_host.go).
 	tail uint64
+	// told are the forwarded writes the leader told an index
+	// (checks_told.go).
+	told toldWrites
 }
 
 func newCoreReplica(n *node, wl coreWorkload, cfg raft.Config, restored raft.RestoredState) (*coreReplica, error) {
@@ -72,7 +75,12 @@ func (c *coreReplica) stepRaft(m raft.Message) error {
 	return c.core.Step(session.PeerMessage{Group: c.n.w.coreGroup(), From: m.From, To: m.To, Raft: &m})
 }
 
-func (c *coreReplica) stepService(m *session.PeerMessage) error { return c.core.Step(*m) }
+func (c *coreReplica) stepService(m *session.PeerMessage) error {
+	if m.ForwardReply != nil {
+		c.told.answer(m.ForwardReply, c.core.Machine().AppliedIndex())
+	}
+	return c.core.Step(*m)
+}
 
 func (c *coreReplica) request(client int, payload any) {
 	p, ok := payload.(*connRequest)
@@ -86,6 +94,7 @@ func (c *coreReplica) request(client int, payload any) {
 			delete(c.open, p.conn)
 			c.core.ConnClosed(p.conn)
 			c.pending.closed(p.conn)
+			c.told.forget(p.conn, 0)
 		}
 	case p.first:
 		c.open[p.conn] = true
@@ -102,6 +111,7 @@ func (c *coreReplica) request(client int, payload any) {
 }
 
 func (c *coreReplica) took(p *connRequest) {
+	c.told.took(p)
 	if c.n.w.params.Backpressure {
 		c.pending.took(&p.req)
 	}
@@ -123,6 +133,7 @@ func (c *coreReplica) ready(out *hostReady) {
 			out.serviceMsgs = append(out.serviceMsgs, *m)
 		}
 	}
+	c.told.sent(out.serviceMsgs)
 }
 
 // observed checks what the core applied while it made the Ready — the
@@ -151,6 +162,9 @@ func (c *coreReplica) observed(rd *hostReady) error {
 		if err := c.pending.check(n, &rd.core); err != nil {
 			return err
 		}
+	}
+	if err := c.told.check(n, &rd.core); err != nil {
+		return err
 	}
 	c.wl.coreObserved(n, rd)
 	return nil
@@ -189,6 +203,7 @@ func (c *coreReplica) complete(rd *hostReady) {
 		delete(c.open, conn)
 		c.core.ConnClosed(conn)
 		c.pending.closed(conn)
+		c.told.forget(conn, 0)
 	}
 	for _, conn := range rd.core.Disconnect {
 		// The core has dropped the connection (its watches lost continuity

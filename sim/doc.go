@@ -74,7 +74,10 @@
 // names on every connect the highest version it has seen (`seen`, kept
 // across its sessions until its process crashes, as netproto/client keeps
 // it), and now and then pipelines a stale read right behind a connect or
-// resume, before its answer. A ping not
+// resume, before its answer. Now and then a client starts a new watch
+// with `since` = the latest version of that list another client was shown,
+// as if one process handed it to another out of band: its own node may not
+// have applied that far yet. A ping not
 // answered OK within a third of the ttl sends it to another node. Once
 // faults heal and the run is live again, the clients stop — pings too — so
 // every session must then expire, and the run settles only once they all
@@ -104,8 +107,10 @@
 //     list in the committed log after the last one it saw — no gap, no
 //     duplicate, no reordering — where it starts after the registration's
 //     version, or after `since` when a resume was served from history, or
-//     after the answered version when the answer says reset. Once the run
-//     settles, every open watch must have had every change before its
+//     after the answered version when the answer says reset. A watch with
+//     `since` must be answered with the list no older than it was at
+//     `since` (the node must first apply that far), reset or not. Once the
+//     run settles, every open watch must have had every change before its
 //     session ended.
 //   - No node answers with a list version it has not applied, or sends an
 //     event of an entry it has not applied; a stale read never shows a list
@@ -274,6 +279,16 @@
 // sent (the simulator never calls ReportSnapshot); the service core
 // compacts only once it has applied SnapshotTail entries past its snapshot;
 // and raft refuses to start a wiped member without Config.Bootstrap.
+//
+// No write is orphaned (checks_told.go; issue 7, item 12): a write a
+// follower forwarded, once the leader's answer told it the index and term
+// of its entry, is answered in the Ready in which the node applies that
+// index (Unavailable if another term's entry took it), or in the next
+// Ready if the node had applied it already — even when two writes were
+// told one index in two terms. The host reads which write a Forward
+// carries from its command (a push's or update's data is unique in the
+// run) and the index from the ForwardReply it delivers; writes a leader
+// proposed itself are not followed.
 //
 // After the fault phase (Config.Duration) everything heals: crashed nodes
 // restart, paused ones resume, partitions and clogs clear, and loss,

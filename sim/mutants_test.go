@@ -605,6 +605,23 @@ var mutants = []mutant{
 		},
 		flags: append(slices.Clone(flagsHeavy), "-compact-every", "5"),
 	},
+	// Issue 7, item 12 (ca7fd7b): two of its small bugs re-planted.
+	{
+		name: "watch-since-not-waited-for",
+		bug: "PROTOCOL.md, Watches: a watch with since is answered at once on a node that has not applied through since, " +
+			"with an older list. A client that starts a watch from a version another client was shown reaches a node " +
+			"behind; the watch checker sees the answer older than the list at since (seed 8).",
+		edits: []edit{{"session/watches.go", "\t\tc.reads.waitApplied(c, req, *req.Since)\n\t\treturn\n", ""}},
+		flags: flagsSessions,
+	},
+	{
+		name: "write-told-one-index-orphaned",
+		bug: "A write waiting for the index the leader told it is dropped when another write is told the same index in " +
+			"a later term (a leader change overwrote the first one's entry): it is answered only at its request timeout. " +
+			"The orphaned-write check sees a forwarded write not answered in the Ready that applied its index (seed 7).",
+		edits: []edit{{"session/writes.go", "\tw.byIndex[index] = append(w.byIndex[index], p)\n", "\tw.byIndex[index] = []*pending{p}\n"}},
+		flags: flagsSessions,
+	},
 }
 
 // flagsSessionsHoldBack is the sessions workload under heavy faults with

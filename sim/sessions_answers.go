@@ -157,7 +157,9 @@ func (wl *sessionsWorkload) registerWatch(reg history.Watch) {
 	if wl.recordWatches {
 		wl.watchRecords = append(wl.watchRecords, history.Record{Watch: &reg})
 	}
-	wl.truth.watches.Register(reg)
+	if err := wl.truth.watches.Register(reg); err != nil {
+		wl.w.failf("watch checker: %v", err)
+	}
 }
 
 // stopWatch ends the client's watch of path: it listens no more.

@@ -501,6 +501,9 @@ func (wl *sessionsWorkload) watch(c *sessClient, path string, withSince bool) {
 	}
 	req := &clientReq{op: session.OpWatch, path: path, hist: -1}
 	r := session.Request{Path: path}
+	if !withSince && !wt.hasLast {
+		withSince = wl.handedSince(c, wt)
+	}
 	if withSince && wt.hasLast {
 		since := wt.last
 		r.Since, req.withSince = &since, true
@@ -512,6 +515,27 @@ func (wl *sessionsWorkload) watch(c *sessClient, path string, withSince bool) {
 		return
 	}
 	wl.send(c, req, r, false) // a re-registration after a resume
+}
+
+// handedSince starts, now and then, a new watch from a version of its list
+// that another client was shown, as if handed over out of band (one
+// process tells another "watch from here"): PROTOCOL.md lets a watch name
+// any since. The client's own node may not have applied that far — the
+// client's own versions it has, since the connect or resume that bound
+// the session came after them — and must wait until it has before it
+// answers (session's TestWatchSinceWaitsUntilApplied).
+func (wl *sessionsWorkload) handedSince(c *sessClient, wt *watcher) bool {
+	var v uint64
+	for _, o := range wl.clients {
+		if o != c {
+			v = max(v, o.seenPaths[wt.path])
+		}
+	}
+	if v == 0 || !wl.w.rng.Chance(0.3) {
+		return false
+	}
+	wt.last, wt.hasLast = v, true
+	return true
 }
 
 func (wl *sessionsWorkload) unwatch(c *sessClient, path string) {

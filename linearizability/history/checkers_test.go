@@ -68,6 +68,37 @@ func TestCheckWatchesResumesAfterSince(t *testing.T) {
 		"which that connection does not watch", "an event after the watch stopped")
 }
 
+// PROTOCOL.md, Watches: a node answers a watch with since only once it
+// has applied through since, so the list it answers with is no older than
+// the list at since, reset or not.
+func TestCheckWatchesFailsAnAnswerOlderThanSince(t *testing.T) {
+	since := uint64(3) // /data/a changed at 2, 3 and 5
+	for _, tc := range []struct {
+		version uint64
+		reset   bool
+		ok      bool
+	}{
+		{3, false, true}, {4, false, true}, {5, true, true},
+		{2, false, false}, {2, true, false}, {0, false, false},
+	} {
+		w := Record{Watch: &Watch{Client: 1, Conn: 2, Session: "s1", Path: "/data/a", At: 60, Version: tc.version, Since: &since, Reset: tc.reset}}
+		recs := with(w)
+		if !tc.reset {
+			recs = append(recs, push(2, 5, "x3", 60))
+		}
+		err := CheckWatches(recs)
+		if tc.ok {
+			require.NoError(t, err, "answered at version %d", tc.version)
+			continue
+		}
+		require.ErrorContains(t, err, "older than the list at since (changed last at 3", "answered at version %d", tc.version)
+	}
+	// since 4 is no change of /data/a: the list at 4 is the list at 3.
+	four := uint64(4)
+	require.NoError(t, CheckWatches(with(Record{Watch: &Watch{Client: 1, Conn: 2, Path: "/data/a", Version: 3, Since: &four}}, push(2, 5, "x3", 60))))
+	require.Error(t, CheckWatches(with(Record{Watch: &Watch{Client: 1, Conn: 2, Path: "/data/a", Version: 2, Since: &four}})))
+}
+
 func TestCheckWatchesFailsBadStreams(t *testing.T) {
 	for _, tc := range []struct {
 		name string

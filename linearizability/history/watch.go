@@ -73,11 +73,18 @@ func (w *Watches) Delivered() int { return w.n }
 
 // Register takes a watch record: a registration answered OK starts the
 // client's stream of its path (replacing one it had), a Stop ends it.
-func (w *Watches) Register(r Watch) {
+//
+// A registration with since is wrong if its answer shows the list older
+// than it was at since: PROTOCOL.md, "A node answers a watch with since
+// only once it has applied at least through since", so the list it
+// answers with is at least the list as of since — its version no lower
+// than the last change to the list at or before since, reset or not.
+// The stream still starts where the answer says.
+func (w *Watches) Register(r Watch) error {
 	key := streamKey{r.Client, r.Path}
 	if r.Stop {
 		delete(w.streams, key)
-		return
+		return nil
 	}
 	from := r.Version
 	if r.Since != nil && !r.Reset {
@@ -86,6 +93,16 @@ func (w *Watches) Register(r Watch) {
 	chs := w.changes[r.Path]
 	next := sort.Search(len(chs), func(i int) bool { return chs[i].ev.Version > from })
 	w.streams[key] = &stream{conn: r.Conn, session: r.Session, next: next}
+	if r.Since == nil {
+		return nil
+	}
+	since := *r.Since
+	if at := sort.Search(len(chs), func(i int) bool { return chs[i].ev.Version > since }); at > 0 && r.Version < chs[at-1].ev.Version {
+		return fmt.Errorf("client %d's watch of %s with since %d on connection %d was answered with the list at version %d (reset %t), "+
+			"older than the list at since (changed last at %d, %s): the node answered before it had applied through since",
+			r.Client, r.Path, since, r.Conn, r.Version, r.Reset, chs[at-1].ev.Version, Describe(&chs[at-1].ev))
+	}
+	return nil
 }
 
 // Describe says what a change is, as the checkers' messages do.
@@ -223,7 +240,9 @@ func CheckWatches(recs []Record) error {
 	for i := range recs {
 		switch r := &recs[i]; {
 		case r.Watch != nil:
-			w.Register(*r.Watch)
+			if err := w.Register(*r.Watch); err != nil {
+				return fmt.Errorf("watch checker: %w", err)
+			}
 		case r.Delivery != nil:
 			if err := w.Deliver(*r.Delivery); err != nil {
 				return fmt.Errorf("watch checker: %w", err)
