@@ -74,10 +74,10 @@
 // names on every connect the highest version it has seen (`seen`, kept
 // across its sessions until its process crashes, as netproto/client keeps
 // it), and now and then pipelines a stale read right behind a connect or
-// resume, before its answer. Now and then a client starts a new watch
-// with `since` = the latest version of that list another client was shown,
-// as if one process handed it to another out of band: its own node may not
-// have applied that far yet. A ping not
+// resume, before its answer. With the watch-elsewhere knob, a client now
+// and then starts a new watch with `since` = the latest version of that
+// list another client was shown, as if one process handed it to another
+// out of band: its own node may not have applied that far yet. A ping not
 // answered OK within a third of the ttl sends it to another node. Once
 // faults heal and the run is live again, the clients stop — pings too — so
 // every session must then expire, and the run settles only once they all

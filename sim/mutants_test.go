@@ -85,6 +85,10 @@ var (
 	// under heavy faults; ten seeds, each of which wipes a disk, keep its
 	// control run short.
 	flagsWipe = []string{"-faults", "heavy", "-lease", "never", "-knobs", "wipe", "-seeds", "10"}
+	// flagsWatchElsewhere: the sessions workload whose clients now and
+	// then start a watch from a version another client was shown (a knob,
+	// so that the other sessions seeds keep their runs).
+	flagsWatchElsewhere = []string{"-workload", "sessions", "-faults", "swarm", "-knobs", "watch-elsewhere"}
 )
 
 var mutants = []mutant{
@@ -609,16 +613,16 @@ var mutants = []mutant{
 	{
 		name: "watch-since-not-waited-for",
 		bug: "PROTOCOL.md, Watches: a watch with since is answered at once on a node that has not applied through since, " +
-			"with an older list. A client that starts a watch from a version another client was shown reaches a node " +
-			"behind; the watch checker sees the answer older than the list at since (seed 8).",
+			"with an older list. A client that starts a watch from a version another client was shown (the watch-elsewhere " +
+			"knob) reaches a node behind; the watch checker sees the answer older than the list at since (seed 8).",
 		edits: []edit{{"session/watches.go", "\t\tc.reads.waitApplied(c, req, *req.Since)\n\t\treturn\n", ""}},
-		flags: flagsSessions,
+		flags: flagsWatchElsewhere,
 	},
 	{
 		name: "write-told-one-index-orphaned",
 		bug: "A write waiting for the index the leader told it is dropped when another write is told the same index in " +
 			"a later term (a leader change overwrote the first one's entry): it is answered only at its request timeout. " +
-			"The orphaned-write check sees a forwarded write not answered in the Ready that applied its index (seed 7).",
+			"The orphaned-write check sees a forwarded write not answered in the Ready that applied its index (seed 2).",
 		edits: []edit{{"session/writes.go", "\tw.byIndex[index] = append(w.byIndex[index], p)\n", "\tw.byIndex[index] = []*pending{p}\n"}},
 		flags: flagsSessions,
 	},

@@ -293,6 +293,11 @@ type Params struct {
 	// WipeEvery is the mean time between disk wipes (FaultWipe); only the
 	// "wipe" knob sets it.
 	WipeEvery time.Duration
+	// WatchElsewhere has the sessions clients now and then start a watch
+	// with since = a version of the list another client was shown
+	// (sessionsWorkload.handedSince). Only the "watch-elsewhere" knob sets
+	// it, so that every seed keeps the run it had before it existed.
+	WatchElsewhere bool
 }
 
 func calmParams() Params {
@@ -437,11 +442,14 @@ func (p Params) String() string {
 	if p.WipeEvery > 0 {
 		fmt.Fprintf(&b, " wipe/%v", p.WipeEvery)
 	}
+	if p.WatchElsewhere {
+		b.WriteString(" watch-elsewhere")
+	}
 	return b.String()
 }
 
 // knobNames are the corners Config.Knobs can force on.
-var knobNames = []string{"no-prevote", "no-checkquorum", "membership", "transfer", "adversarial-drift", "diverge", "holdback", "restart-replay", "backpressure", "wipe"}
+var knobNames = []string{"no-prevote", "no-checkquorum", "membership", "transfer", "adversarial-drift", "diverge", "holdback", "restart-replay", "backpressure", "wipe", "watch-elsewhere"}
 
 // applyKnobs forces the knobs named in list on p.
 func applyKnobs(list string, p *Params) error {
@@ -483,6 +491,8 @@ func applyKnobs(list string, p *Params) error {
 			if p.WipeEvery == 0 {
 				p.WipeEvery = 3 * time.Second
 			}
+		case "watch-elsewhere":
+			p.WatchElsewhere = true
 		default:
 			return fmt.Errorf("sim: unknown knob %q (want %s)", k, strings.Join(knobNames, ", "))
 		}

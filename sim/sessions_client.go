@@ -501,7 +501,7 @@ func (wl *sessionsWorkload) watch(c *sessClient, path string, withSince bool) {
 	}
 	req := &clientReq{op: session.OpWatch, path: path, hist: -1}
 	r := session.Request{Path: path}
-	if !withSince && !wt.hasLast {
+	if !withSince && !wt.hasLast && wl.w.params.WatchElsewhere {
 		withSince = wl.handedSince(c, wt)
 	}
 	if withSince && wt.hasLast {
@@ -523,7 +523,8 @@ func (wl *sessionsWorkload) watch(c *sessClient, path string, withSince bool) {
 // any since. The client's own node may not have applied that far — the
 // client's own versions it has, since the connect or resume that bound
 // the session came after them — and must wait until it has before it
-// answers (session's TestWatchSinceWaitsUntilApplied).
+// answers (session's TestWatchSinceWaitsUntilApplied). Only with the
+// watch-elsewhere knob (Params.WatchElsewhere).
 func (wl *sessionsWorkload) handedSince(c *sessClient, wt *watcher) bool {
 	var v uint64
 	for _, o := range wl.clients {
