@@ -409,6 +409,7 @@ func (n *node) handleReady() {
 	if !rd.HardState.IsEmpty() {
 		n.hs = rd.HardState
 	}
+	n.logExpiries(rd.Entries)
 	// A change of the commit index alone is not fsynced (MustSync is
 	// false): it rides along with the next write, and a node that
 	// restarts before relearns it from the leader.
