@@ -19,11 +19,12 @@ import (
 
 // node is one havend process of the cluster.
 type node struct {
-	id     string // n1, n2, ...
-	haven  string // Haven (TCP) address clients use
-	http   string // HTTP address (status)
-	config string // its yaml
-	log    string // stdout and stderr of every life, appended
+	id      string // n1, n2, ...
+	haven   string // Haven (TCP) address clients use
+	http    string // HTTP address (status)
+	config  string // its yaml
+	dataDir string // its data_dir
+	log     string // stdout and stderr of every life, appended
 
 	mu     sync.Mutex
 	cmd    *exec.Cmd
@@ -114,6 +115,7 @@ func newCluster(bin, dir string, n int, rng *rand.Rand) (*cluster, error) {
 		if err := yaml.Unmarshal(raw, &cfg); err != nil {
 			return nil, err
 		}
+		nd.dataDir, _ = cfg["data_dir"].(string)
 		peers, _ := cfg["peers"].([]any)
 		for j, p := range peers {
 			if j == i {
