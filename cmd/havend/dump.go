@@ -20,8 +20,11 @@ snapshot) up to the commit index it recorded, one JSON line each in the
 history format of linearizability/history: {"entry":{"index":..,"term":..,
 "data":..}} (data base64; "type":"confchange" for a configuration change).
 Entries a snapshot compacted are not in the WAL any more: the first line is
-then the entry after the snapshot, which a summary on stderr names. Nothing
-in DIR is written; a node running on it may have appended since.
+then the entry after the snapshot, which a summary on stderr names. The
+commit index a WAL records can lag what the node applied: a rise of the
+commit index alone is written with the node's next write, not by itself
+(docs/host.md). Nothing in DIR is written; a node running on it may have
+appended since.
 
 Flags:
 `
