@@ -161,7 +161,7 @@ func (n *node) recover() error {
 	if err != nil {
 		return err
 	}
-	w, state, err := wal.Open(n.dir.groupDir(n.group), wal.Options{NoSync: cfg.NoFsync})
+	w, state, err := wal.Open(n.dir.groupDir(n.group), wal.Options{NoSync: cfg.NoFsync, FS: walFS(n.log)})
 	if err != nil {
 		return fmt.Errorf("opening the WAL: %w", err)
 	}
