@@ -279,8 +279,11 @@ func resolveEnd(s *session, observers map[string]*watchRec, ops []*op) uint64 {
 // it never committed. That pins down what would otherwise double the search.
 //
 // The committed log (k), when complete, decides first: the entry of the
-// write, or none.
-func buildHistory(r *recorder, observers map[string]*watchRec, tl []fault, extraRow int, complete bool, k *known) (*linearizability.History, map[string]int) {
+// write, or none. It also says how each session ended, which narrows the
+// end's call: an expiry is called when its leader decided it (decided),
+// a close when the client sent it (had the session expired first, the
+// log says so).
+func buildHistory(r *recorder, observers map[string]*watchRec, tl []fault, extraRow int, complete bool, k *known, decided map[string]time.Time) (*linearizability.History, map[string]int) {
 	h := &linearizability.History{}
 	counts := map[string]int{}
 	ts := func(t time.Time) int64 { return int64(t.Sub(r.t0)) }
@@ -323,7 +326,17 @@ func buildHistory(r *recorder, observers map[string]*watchRec, tl []fault, extra
 		// session (a 500 ms ttl can run out unnoticed, and Close then
 		// answers OK): its call is the session's start, which is sound;
 		// the resolved index pins it down.
-		id := h.Begin(extraRow+i%8, in, ts(s.start))
+		call := s.start
+		if k != nil {
+			end, ok := k.ends[s.id]
+			switch {
+			case ok && end.expired && !decided[s.id].IsZero():
+				call = decided[s.id]
+			case ok && !end.expired && !s.endCall.IsZero() && (s.how == "close" || s.how == "close-failed"):
+				call = s.endCall
+			}
+		}
+		id := h.Begin(extraRow+i%8, in, ts(call))
 		v := resolveEnd(s, observers, r.ops)
 		if k != nil && k.complete {
 			v = k.ends[s.id].index

@@ -25,20 +25,27 @@ type node struct {
 	config  string // its yaml
 	dataDir string // its data_dir
 	log     string // stdout and stderr of every life, appended
+	disk    string // its disk control file (havend's HAVEN_TEST_DISK_CONTROL)
 
 	mu     sync.Mutex
 	cmd    *exec.Cmd
 	exited chan struct{}
 	paused bool
+	// exits are the process's exits the nemesis did not cause (a kill
+	// -9 is its own), with their status.
+	exits []string
 }
 
 // cluster is N havend processes on loopback whose peer links all go
 // through proxies: links[i][j] carries what node i sends to node j.
 type cluster struct {
-	bin   string
-	dir   string
-	nodes []*node
-	links [][]*proxy
+	bin string
+	dir string
+	// powerLoss runs every node with HAVEN_TEST_POWER_LOSS: what it did
+	// not fsync is lost when it is killed.
+	powerLoss bool
+	nodes     []*node
+	links     [][]*proxy
 }
 
 // freeBase finds a base port such that the Haven, HTTP (+80) and peer
@@ -90,6 +97,7 @@ func newCluster(bin, dir string, n int, rng *rand.Rand) (*cluster, error) {
 			http:   fmt.Sprintf("127.0.0.1:%d", base+i+80),
 			config: filepath.Join(cdir, id+".yaml"),
 			log:    filepath.Join(dir, id+".log"),
+			disk:   filepath.Join(dir, id+".disk"),
 		})
 	}
 	c.links = make([][]*proxy, n)
@@ -152,7 +160,11 @@ func (c *cluster) start(i int) error {
 	nd.mu.Lock()
 	defer nd.mu.Unlock()
 	if nd.cmd != nil {
-		return nil
+		select {
+		case <-nd.exited: // it stopped by itself: start it again
+		default:
+			return nil
+		}
 	}
 	f, err := os.OpenFile(nd.log, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	if err != nil {
@@ -161,13 +173,22 @@ func (c *cluster) start(i int) error {
 	fmt.Fprintf(f, "==== nemesis: start %s at %s\n", nd.id, time.Now().Format(time.RFC3339Nano))
 	cmd := exec.Command(c.bin, "-config", nd.config)
 	cmd.Stdout, cmd.Stderr = f, f
+	cmd.Env = append(os.Environ(), "HAVEN_TEST_DISK_CONTROL="+nd.disk)
+	if c.powerLoss {
+		cmd.Env = append(cmd.Env, "HAVEN_TEST_POWER_LOSS=1")
+	}
 	if err := cmd.Start(); err != nil {
 		f.Close()
 		return err
 	}
 	exited := make(chan struct{})
 	go func() {
-		_ = cmd.Wait()
+		err := cmd.Wait()
+		nd.mu.Lock()
+		if nd.cmd == cmd { // not killed by the nemesis
+			nd.exits = append(nd.exits, fmt.Sprintf("%s exited by itself at %s: %v", nd.id, time.Now().Format(time.RFC3339Nano), err))
+		}
+		nd.mu.Unlock()
 		f.Close()
 		close(exited)
 	}()
@@ -203,6 +224,40 @@ func (c *cluster) pause(i int, stop bool) {
 	}
 	_ = nd.cmd.Process.Signal(sig)
 	nd.paused = stop
+}
+
+// setDisk switches node i's disk to mode (ok, eio, enospc): havend's
+// fault-injecting file system reads the file every 20 ms.
+func (c *cluster) setDisk(i int, mode string) error {
+	return os.WriteFile(c.nodes[i].disk, []byte(mode+"\n"), 0o644)
+}
+
+// restartExited starts again every node that stopped by itself and returns
+// the exits since the last call.
+func (c *cluster) restartExited(logf func(string, ...any)) []string {
+	var exits []string
+	for i, nd := range c.nodes {
+		nd.mu.Lock()
+		exits = append(exits, nd.exits...)
+		nd.exits = nil
+		nd.mu.Unlock()
+		nd.mu.Lock()
+		stopped := false
+		if nd.cmd != nil {
+			select {
+			case <-nd.exited:
+				stopped = true
+			default:
+			}
+		}
+		nd.mu.Unlock()
+		if stopped {
+			if err := c.start(i); err != nil {
+				logf("nemesis: restart %s: %v", nd.id, err)
+			}
+		}
+	}
+	return exits
 }
 
 // cut cuts or heals the directed link from i to j.

@@ -88,7 +88,10 @@ func pingRecords(r *recorder, s *session) []history.Record {
 // leader's decision that proposed it (same index and term). An expiry of a
 // worker's session that no leader logged is a failure: the truth and the
 // decisions disagree.
-func expiryRecords(v *verdicts, r *recorder, k *known, log []history.Entry, decisions []decision) []history.Record {
+//
+// decided maps each such session to its decision's time: the entry that
+// expired it did not exist before, so its end is called no earlier.
+func expiryRecords(v *verdicts, r *recorder, k *known, log []history.Entry, decisions []decision, decided map[string]time.Time) []history.Record {
 	byEntry := map[[2]uint64]decision{}
 	for _, d := range decisions {
 		byEntry[[2]uint64{d.index, d.term}] = d
@@ -108,6 +111,7 @@ func expiryRecords(v *verdicts, r *recorder, k *known, log []history.Entry, deci
 			v.fail("expiry of session %s (entry %d, term %d) is in the committed log, but no leader logged deciding it", s.id, end.index, term)
 			continue
 		}
+		decided[s.id] = d.at
 		out = append(out, history.Record{Expiry: &history.Expiry{Session: s.id, TTLms: uint64(s.ttl / time.Millisecond),
 			Index: end.index, ProposedAt: int64(d.at.Sub(r.t0))}})
 	}
@@ -115,12 +119,14 @@ func expiryRecords(v *verdicts, r *recorder, k *known, log []history.Entry, deci
 }
 
 // checkExpiries runs the no-false-expiry checker on the run's pings and
-// expiries and returns their records for the history file.
-func checkExpiries(v *verdicts, c *cluster, r *recorder, k *known, log []history.Entry) []history.Record {
+// expiries and returns their records for the history file, and when each
+// expired session's end was decided.
+func checkExpiries(v *verdicts, c *cluster, r *recorder, k *known, log []history.Entry) ([]history.Record, map[string]time.Time) {
+	decided := map[string]time.Time{}
 	decisions, err := readDecisions(c)
 	if err != nil {
 		v.fail("reading the leaders' expiry decisions: %v", err)
-		return nil
+		return nil, decided
 	}
 	var recs []history.Record
 	pings, ok := 0, 0
@@ -134,7 +140,7 @@ func checkExpiries(v *verdicts, c *cluster, r *recorder, k *known, log []history
 		}
 		recs = append(recs, p...)
 	}
-	exp := expiryRecords(v, r, k, log, decisions)
+	exp := expiryRecords(v, r, k, log, decisions, decided)
 	recs = append(recs, exp...)
 	if err := history.CheckNoFalseExpiry(recs, expiryBounds); err != nil {
 		v.fail("%v", err)
@@ -147,5 +153,5 @@ func checkExpiries(v *verdicts, c *cluster, r *recorder, k *known, log []history
 	}
 	v.note("no false expiry: %d pings (%d answered OK), %d expiries (%d of 500 ms sessions), %d decisions logged",
 		pings, ok, len(exp), short, len(decisions))
-	return recs
+	return recs, decided
 }

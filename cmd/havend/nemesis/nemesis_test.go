@@ -61,14 +61,16 @@ func suiteOptions(t *testing.T, bin string) options {
 	return options{
 		bin: bin, seed: seed, nodes: envInt(t, "HAVEN_NEMESIS_NODES", 5), workers: 4,
 		duration: duration, recovery: 30 * time.Second,
-		deadline: duration + 4*time.Minute,
-		logf:     t.Logf,
+		deadline:  duration + 4*time.Minute,
+		faults:    os.Getenv("HAVEN_NEMESIS_FAULTS"),
+		powerLoss: os.Getenv("HAVEN_NEMESIS_POWER_LOSS"),
+		logf:      t.Logf,
 	}
 }
 
 // report logs the verdicts and leaves the run's directory only if it failed.
 func report(t *testing.T, o options, res *result) {
-	t.Logf("seed %d: %d operations, %d faults", o.seed, res.ops, res.faults)
+	t.Logf("seed %d: %d operations, %d faults (%s)", o.seed, res.ops, res.faults, res.swarm)
 	for _, n := range res.verdicts.notes {
 		t.Logf("note: %s", n)
 	}

@@ -24,12 +24,19 @@ type options struct {
 	duration time.Duration // of faults and load; then heal and check
 	recovery time.Duration // bound on recovery after healing
 	deadline time.Duration // bound on the whole run
-	logf     func(string, ...any)
+	// faults forces the kinds of fault (a comma list of faultKinds);
+	// empty: drawn per run.
+	faults string
+	// powerLoss forces power-loss mode on ("1") or off ("0"); empty:
+	// drawn per run, on three times in four.
+	powerLoss string
+	logf      func(string, ...any)
 }
 
 // result of a run: its directory (kept when it failed) and the verdicts.
 type result struct {
 	dir      string
+	swarm    string
 	verdicts verdicts
 	ops      int
 	faults   int
@@ -50,10 +57,21 @@ func run(o options) (*result, error) {
 	res := &result{dir: dir}
 	v := &res.verdicts
 	rng := rand.New(rand.NewPCG(o.seed, 0x6e656d))
+	kinds, err := drawKinds(rng, o.faults)
+	if err != nil {
+		return res, err
+	}
+	powerLoss := rng.IntN(4) != 0
+	if o.powerLoss != "" {
+		powerLoss = o.powerLoss == "1"
+	}
+	res.swarm = fmt.Sprintf("faults %v, power loss at kill -9 %v", kinds, powerLoss)
+	o.logf("nemesis: swarm: %s", res.swarm)
 	c, err := newCluster(o.bin, dir, o.nodes, rng)
 	if err != nil {
 		return res, err
 	}
+	c.powerLoss = powerLoss
 	defer c.stopAll()
 	for i := range c.nodes {
 		if err := c.start(i); err != nil {
@@ -131,11 +149,15 @@ func run(o options) (*result, error) {
 		}
 	}()
 	nemDone := make(chan struct{})
+	var exits []string
 	go func() {
-		nemesis(loadCtx, c, rng, tl, o.logf)
+		exits = nemesis(loadCtx, c, rng, kinds, tl, o.logf)
 		close(nemDone)
 	}()
 	<-nemDone
+	for _, e := range exits {
+		v.fail("node stopped with no fault of its disk: %s", e)
+	}
 	wg.Wait()
 	<-dumpDone
 	res.faults = len(tl.all())
@@ -302,9 +324,10 @@ func run(o options) (*result, error) {
 		obsMu.Unlock()
 	}
 	var pingRecs []history.Record
+	var decided map[string]time.Time
 	if k.complete {
 		r.mu.Lock()
-		pingRecs = checkExpiries(v, c, r, k, clog.prefix())
+		pingRecs, decided = checkExpiries(v, c, r, k, clog.prefix())
 		r.mu.Unlock()
 	} else {
 		k = nil
@@ -313,7 +336,7 @@ func run(o options) (*result, error) {
 	// Linearizability, by porcupine on the existing Lists model.
 	obsMu.Lock()
 	r.mu.Lock()
-	h, counts := buildHistory(r, observers, tl.all(), o.workers+1, complete, k)
+	h, counts := buildHistory(r, observers, tl.all(), o.workers+1, complete, k, decided)
 	v.note("outcomes not answered: %v", counts)
 	res.ops = len(r.ops)
 	r.mu.Unlock()
@@ -405,6 +428,7 @@ func writeArtifacts(dir string, r *recorder, tl []fault, observers map[string]*w
 	}
 	_ = os.WriteFile(filepath.Join(dir, "watches.txt"), []byte(b.String()), 0o644)
 	b.Reset()
+	fmt.Fprintf(&b, "swarm: %s\n", res.swarm)
 	for _, f := range tl {
 		fmt.Fprintf(&b, "%v .. %v  %s\n", f.Start.Sub(r.t0).Round(time.Millisecond), f.End.Sub(r.t0).Round(time.Millisecond), f.Text)
 	}
