@@ -15,9 +15,9 @@ import (
 // file (relative to the module root).
 type mutant struct {
 	name, file, old, new string
-	// caught: the suite is expected to find it. A skipped fsync is not
-	// visible to kill -9 (the kernel's page cache survives the process),
-	// so that mutant is run to show it, not required to fail.
+	// faults and powerLoss force the run's swarm (options), when set.
+	faults, powerLoss string
+	// caught: the suite is expected to find it.
 	caught bool
 }
 
@@ -37,10 +37,16 @@ var mutants = []mutant{
 		caught: true,
 	},
 	{
-		name: "wal-save-never-syncs",
-		file: "raft/wal/wal.go",
-		old:  "err := writeAndSync(w.active, w.buf, !w.opts.NoSync)",
-		new:  "err := writeAndSync(w.active, w.buf, false)",
+		// A skipped fsync is invisible to a kill -9 alone (the kernel's
+		// page cache survives the process): power-loss mode (havend's
+		// HAVEN_TEST_POWER_LOSS) makes the kill lose what was not synced.
+		name:      "wal-save-never-syncs",
+		file:      "raft/wal/wal.go",
+		old:       "if err := w.appendRecord(&rec, sync); err != nil {",
+		new:       "if err := w.appendRecord(&rec, false); err != nil {",
+		faults:    "kill,pause,isolate",
+		powerLoss: "1",
+		caught:    true,
 	},
 }
 
@@ -84,6 +90,12 @@ func TestMutantsAreCaught(t *testing.T) {
 			require.NoError(t, err, "%s", out)
 
 			o := suiteOptions(t, bin)
+			if m.faults != "" {
+				o.faults = m.faults
+			}
+			if m.powerLoss != "" {
+				o.powerLoss = m.powerLoss
+			}
 			if os.Getenv("HAVEN_NEMESIS_DURATION") == "" {
 				o.duration = 60 * time.Second
 				o.deadline = o.duration + 4*time.Minute

@@ -252,6 +252,7 @@ func checkLog(v *verdicts, l *committedLog, k *known, ops []*op, sessions []*ses
 	}
 	if !k.complete {
 		v.fail("committed log: the dumps do not hold the log contiguously from index 1 (%d dumps, prefix through %d)", dumps, k.last)
+		checkOnDisk(v, l, ops)
 		return
 	}
 	v.note("committed log: %d entries, from %d dumps", k.last, dumps)
@@ -331,4 +332,59 @@ func checkObserversAgainstLog(v *verdicts, observers map[string]*watchRec, k *kn
 			v.fail("watch stream of %s: the observer got %d of the committed log's %d changes after v%d", path, len(obs.events), len(want), obs.version)
 		}
 	}
+}
+
+// checkOnDisk is the lost-write verdict when the dumps do not make a whole
+// log: every acknowledged write whose index some dump reached must be the
+// entry there.
+func checkOnDisk(v *verdicts, l *committedLog, ops []*op) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	max := uint64(0)
+	for i := range l.entries {
+		max = maxU(max, i)
+	}
+	lost := 0
+	for _, o := range ops {
+		if o.out == nil || o.out.Code != linearizability.CodeOK || o.out.Version > max {
+			continue
+		}
+		if o.in.Op != linearizability.PushItem && o.in.Op != linearizability.UpdateItem && o.in.Op != linearizability.DeleteItem {
+			continue
+		}
+		e, ok := l.entries[o.out.Version]
+		if ok && carries(e, o.in) {
+			continue
+		}
+		if lost++; lost <= 10 {
+			v.fail("lost write: acknowledged %s of %s by %s @%d is on no node's disk (the log there: %v)", o.in.Op, o.in.Path, o.in.Session, o.out.Version, ok)
+		}
+	}
+	if lost > 10 {
+		v.fail("lost write: %d acknowledged writes in all are on no node's disk", lost)
+	}
+}
+
+func maxU(a, b uint64) uint64 {
+	if a > b {
+		return a
+	}
+	return b
+}
+
+// carries reports whether entry e is the client write in.
+func carries(e history.Entry, in linearizability.ListsInput) bool {
+	cmd, err := fsm.Decode(e.Data)
+	if err != nil {
+		return false
+	}
+	switch c := cmd.(type) {
+	case fsm.Push:
+		return in.Op == linearizability.PushItem && string(c.Data) == in.Data && c.Path == in.Path
+	case fsm.Update:
+		return in.Op == linearizability.UpdateItem && string(c.Data) == in.Data && c.Item == in.Item
+	case fsm.Delete:
+		return in.Op == linearizability.DeleteItem && c.Session == in.Session && c.Path == in.Path && c.Item == in.Item
+	}
+	return false
 }
