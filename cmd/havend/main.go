@@ -31,6 +31,10 @@ Usage:
 Addresses: a node's HTTP port defaults to its Haven port + 80 and its peer
 port to Haven + 100.
 
+Test hooks, for the fault suite only (never in production): the environment
+variables HAVEN_TEST_DISK_CONTROL, HAVEN_TEST_POWER_LOSS and
+HAVEN_TEST_CLOCK_CONTROL (docs/host.md, "Test hooks").
+
 Flags:
 `
 

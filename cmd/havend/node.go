@@ -311,6 +311,7 @@ func (n *node) run() {
 	defer close(n.doneC)
 	tick := n.cfg.Tick
 	start := time.Now()
+	elapsed := loopClock(n.log) // time.Since(start), unless a test drives it
 	var ticks int64
 	ticker := time.NewTicker(tick)
 	defer ticker.Stop()
@@ -335,7 +336,7 @@ func (n *node) run() {
 		// (a long fsync, a GC pause, a stopped process) makes up the ticks
 		// it missed, so Raft's timeouts measure real time
 		// (docs/decisions.md).
-		due := int64(time.Since(start) / tick)
+		due := int64(elapsed() / tick)
 		if due-ticks > int64(10*n.cfg.ElectionTicks) {
 			ticks = due - int64(10*n.cfg.ElectionTicks)
 		}

@@ -31,6 +31,11 @@ type node struct {
 	cmd    *exec.Cmd
 	exited chan struct{}
 	paused bool
+	args   []string // extra flags for its starts from now on
+	// clock is its clock control file (havend's HAVEN_TEST_CLOCK_CONTROL),
+	// jumped how far it has jumped in all (a restart starts a new clock).
+	clock  string
+	jumped time.Duration
 	// exits are the process's exits the nemesis did not cause (a kill
 	// -9 is its own), with their status.
 	exits []string
@@ -98,6 +103,7 @@ func newCluster(bin, dir string, n int, rng *rand.Rand) (*cluster, error) {
 			config: filepath.Join(cdir, id+".yaml"),
 			log:    filepath.Join(dir, id+".log"),
 			disk:   filepath.Join(dir, id+".disk"),
+			clock:  filepath.Join(dir, id+".clock"),
 		})
 	}
 	c.links = make([][]*proxy, n)
@@ -171,9 +177,15 @@ func (c *cluster) start(i int) error {
 		return err
 	}
 	fmt.Fprintf(f, "==== nemesis: start %s at %s\n", nd.id, time.Now().Format(time.RFC3339Nano))
-	cmd := exec.Command(c.bin, "-config", nd.config)
+	// A new process starts a new clock: no jump carried over.
+	nd.jumped = 0
+	if err := os.WriteFile(nd.clock, []byte("1 0\n"), 0o644); err != nil {
+		f.Close()
+		return err
+	}
+	cmd := exec.Command(c.bin, append([]string{"-config", nd.config}, nd.args...)...)
 	cmd.Stdout, cmd.Stderr = f, f
-	cmd.Env = append(os.Environ(), "HAVEN_TEST_DISK_CONTROL="+nd.disk)
+	cmd.Env = append(os.Environ(), "HAVEN_TEST_DISK_CONTROL="+nd.disk, "HAVEN_TEST_CLOCK_CONTROL="+nd.clock)
 	if c.powerLoss {
 		cmd.Env = append(cmd.Env, "HAVEN_TEST_POWER_LOSS=1")
 	}
@@ -230,6 +242,16 @@ func (c *cluster) pause(i int, stop bool) {
 // fault-injecting file system reads the file every 20 ms.
 func (c *cluster) setDisk(i int, mode string) error {
 	return os.WriteFile(c.nodes[i].disk, []byte(mode+"\n"), 0o644)
+}
+
+// setClock sets node i's clock rate and jumps it forward by jump.
+func (c *cluster) setClock(i int, rate float64, jump time.Duration) error {
+	nd := c.nodes[i]
+	nd.mu.Lock()
+	nd.jumped += jump
+	total := nd.jumped
+	nd.mu.Unlock()
+	return os.WriteFile(nd.clock, []byte(fmt.Sprintf("%g %d\n", rate, total.Milliseconds())), 0o644)
 }
 
 // restartExited starts again every node that stopped by itself and returns

@@ -36,7 +36,7 @@ func (t *timeline) all() []fault {
 }
 
 // faultKinds are the kinds of fault the nemesis can inject.
-var faultKinds = []string{"kill", "pause", "halves", "isolate", "one-way", "bridge", "disk-eio", "disk-enospc"}
+var faultKinds = []string{"kill", "pause", "halves", "isolate", "one-way", "bridge", "disk-eio", "disk-enospc", "membership", "clock"}
 
 // drawKinds is the run's swarm (as the simulator's): each kind of fault
 // is enabled or not by a draw, at least one. force, when set (a comma
@@ -96,6 +96,37 @@ func nemesis(ctx context.Context, c *cluster, rng *rand.Rand, kinds []string, tl
 		var text string
 		diskVictim := -1
 		switch k := kinds[rng.IntN(len(kinds))]; k {
+		case "membership":
+			// A follower: removing the leader is left to raft's tests.
+			if victim == lead {
+				victim = (victim + 1 + rng.IntN(n-1)) % n
+			}
+			logf("nemesis: rejoin %s (remove, empty data dir, learner, voter)", c.nodes[victim].id)
+			text = rejoin(c, victim, 60*time.Second, logf)
+			logf("nemesis: %s", text)
+		case "clock":
+			// Drift of 1% either way, which the no-false-expiry check's
+			// slack and the lease's margin cover; a follower's clock also
+			// jumps forward (a leader's jump would end sessions early, which
+			// no bound on drift allows).
+			rate := 0.99
+			if rng.IntN(2) == 0 {
+				rate = 1.01
+			}
+			var jump time.Duration
+			if victim != lead {
+				jump = between(500*time.Millisecond, 5*time.Second)
+			}
+			text = fmt.Sprintf("clock of %s (leader %v) jumps %v forward, runs at %gx for %v", c.nodes[victim].id, victim == lead,
+				jump.Round(time.Millisecond), rate, hold.Round(time.Millisecond))
+			logf("nemesis: %s", text)
+			if err := c.setClock(victim, rate, jump); err != nil {
+				logf("nemesis: %v", err)
+			}
+			time.Sleep(hold)
+			if err := c.setClock(victim, 1, 0); err != nil {
+				logf("nemesis: %v", err)
+			}
 		case "disk-eio", "disk-enospc":
 			mode := strings.TrimPrefix(k, "disk-")
 			text = fmt.Sprintf("disk of %s fails (%s) for %v (leader %v)", c.nodes[victim].id, mode, hold.Round(time.Millisecond), victim == lead)

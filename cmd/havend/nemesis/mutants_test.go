@@ -43,7 +43,7 @@ var mutants = []mutant{
 		name:      "wal-save-never-syncs",
 		file:      "raft/wal/wal.go",
 		old:       "if err := w.appendRecord(&rec, sync); err != nil {",
-		new:       "if err := w.appendRecord(&rec, false); err != nil {",
+		new:       "if err := w.appendRecord(&rec, sync && false); err != nil {",
 		faults:    "kill,pause,isolate",
 		powerLoss: "1",
 		caught:    true,

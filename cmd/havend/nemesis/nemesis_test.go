@@ -44,7 +44,9 @@ func envInt(t *testing.T, name string, def int) int {
 
 // suiteOptions reads the run's settings: HAVEN_NEMESIS_SEED (default: drawn
 // from the clock and logged), HAVEN_NEMESIS_DURATION (default 40s),
-// HAVEN_NEMESIS_NODES (default 5; 3 for a lighter run).
+// HAVEN_NEMESIS_NODES (default 5; 3 for a lighter run), HAVEN_NEMESIS_FAULTS
+// (default: the swarm draws the kinds) and HAVEN_NEMESIS_POWER_LOSS (1 or
+// 0; default: drawn).
 func suiteOptions(t *testing.T, bin string) options {
 	seed := uint64(time.Now().UnixNano())
 	if s := os.Getenv("HAVEN_NEMESIS_SEED"); s != "" {

@@ -286,6 +286,7 @@ func run(o options) (*result, error) {
 	// node's next write, so two writes, one after the other, make every
 	// earlier entry (the last session ends, above all) recorded committed
 	// on the leader at least.
+	var recorded uint64 // the first barrier's index: every WAL-recorded commit must reach it
 	if chk != nil && ok {
 		for i := range 2 {
 			in := linearizability.ListsInput{Op: linearizability.PushItem, Path: paths[0], Session: chk.SessionID(), Data: encodeData(fmt.Sprintf("barrier%d", i))}
@@ -296,6 +297,8 @@ func run(o options) (*result, error) {
 			r.end(op, outcome(&w.List, err, false))
 			if err != nil {
 				v.fail("barrier write after the checks: %v", err)
+			} else if i == 0 {
+				recorded = w.Item.Version
 			}
 		}
 		time.Sleep(500 * time.Millisecond) // the followers' appends of the second
@@ -307,9 +310,9 @@ func run(o options) (*result, error) {
 		c.kill(i)
 	}
 	clog.dumpAll(c, false)
-	k := clog.apply()
+	k := clog.apply(recorded)
 	r.mu.Lock()
-	checkLog(v, clog, k, r.ops, r.sessions)
+	checkLog(v, clog, k, r.ops, r.sessions, recorded)
 	if firstOK {
 		kk := k
 		if !k.complete {

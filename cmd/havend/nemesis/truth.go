@@ -146,8 +146,11 @@ type sessionEnd struct {
 	expired bool
 }
 
-// apply replays the merged log through fsm.
-func (l *committedLog) apply() *known {
+// apply replays the merged log through fsm. The log is complete when it is
+// contiguous from 1 through every index any dump held and reaches want,
+// an index the leader's WAL must have recorded as committed (the first
+// barrier write's).
+func (l *committedLog) apply(want uint64) *known {
 	entries := l.prefix()
 	l.mu.Lock()
 	max := uint64(0)
@@ -161,7 +164,7 @@ func (l *committedLog) apply() *known {
 		writes: map[string]committedWrite{}, deletes: map[deleteKey]committedWrite{},
 		ends: map[string]sessionEnd{}, opened: map[string]uint64{}, events: map[string][]fsm.Event{},
 	}
-	k.complete = uint64(len(entries)) == max
+	k.complete = uint64(len(entries)) == max && max >= want && max > 0
 	m := fsm.New(fsm.Options{})
 	for _, e := range entries {
 		k.last = e.Index
@@ -237,7 +240,7 @@ func (k *known) resolve(in linearizability.ListsInput) (linearizability.ListsOut
 // final dump readable (the WAL of every node recovered from its last
 // crash), no client write committed twice, and every acknowledged write in
 // the committed log at the index it was answered with.
-func checkLog(v *verdicts, l *committedLog, k *known, ops []*op, sessions []*session) {
+func checkLog(v *verdicts, l *committedLog, k *known, ops []*op, sessions []*session, want uint64) {
 	l.mu.Lock()
 	for _, c := range l.conflicts {
 		v.fail("log matching: %s", c)
@@ -251,8 +254,8 @@ func checkLog(v *verdicts, l *committedLog, k *known, ops []*op, sessions []*ses
 		v.fail("double commit: one client write committed twice: %s", d)
 	}
 	if !k.complete {
-		v.fail("committed log: the dumps do not hold the log contiguously from index 1 (%d dumps, prefix through %d)", dumps, k.last)
-		checkOnDisk(v, l, ops)
+		v.fail("committed log: the dumps do not hold the log contiguously from index 1 through %d, which the first barrier write was answered with (%d dumps, prefix through %d)", want, dumps, k.last)
+		checkOnDisk(v, l, ops, want)
 		return
 	}
 	v.note("committed log: %d entries, from %d dumps", k.last, dumps)
@@ -335,18 +338,15 @@ func checkObserversAgainstLog(v *verdicts, observers map[string]*watchRec, k *kn
 }
 
 // checkOnDisk is the lost-write verdict when the dumps do not make a whole
-// log: every acknowledged write whose index some dump reached must be the
-// entry there.
-func checkOnDisk(v *verdicts, l *committedLog, ops []*op) {
+// log: every acknowledged write answered with an index through want (which
+// the WALs must have recorded as committed) must be the entry there in
+// some node's dump.
+func checkOnDisk(v *verdicts, l *committedLog, ops []*op, want uint64) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	max := uint64(0)
-	for i := range l.entries {
-		max = maxU(max, i)
-	}
 	lost := 0
 	for _, o := range ops {
-		if o.out == nil || o.out.Code != linearizability.CodeOK || o.out.Version > max {
+		if o.out == nil || o.out.Code != linearizability.CodeOK || o.out.Version > want {
 			continue
 		}
 		if o.in.Op != linearizability.PushItem && o.in.Op != linearizability.UpdateItem && o.in.Op != linearizability.DeleteItem {
@@ -363,13 +363,6 @@ func checkOnDisk(v *verdicts, l *committedLog, ops []*op) {
 	if lost > 10 {
 		v.fail("lost write: %d acknowledged writes in all are on no node's disk", lost)
 	}
-}
-
-func maxU(a, b uint64) uint64 {
-	if a > b {
-		return a
-	}
-	return b
 }
 
 // carries reports whether entry e is the client write in.
