@@ -74,8 +74,8 @@
 //     observer's after it.
 //   - dead sessions: 5 s plus 15 s after the last sessions ended, no item
 //     of any ended session is left, and the committed log ends every one of
-//     them (a close answered OK never as an expiry); also reported: the
-//     slowest expiry.
+//     them; also reported: the slowest expiry, and closes answered OK for
+//     sessions that had expired unnoticed.
 //   - no false expiry: linearizability/history's CheckNoFalseExpiry on the
 //     pings of every worker's client (client.Config.OnPing: send and answer
 //     times, outcome) and the expiries of the committed log, each with the
