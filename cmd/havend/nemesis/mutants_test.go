@@ -21,16 +21,18 @@ type mutant struct {
 
 var mutants = []mutant{
 	{
-		name: "linearizable-read-served-locally",
-		file: "session/reads.go",
-		old:  "\tif req.Stale {\n\t\tif cn := c.conns[req.Conn]",
-		new:  "\tif true {\n\t\tif cn := c.conns[req.Conn]",
+		name:   "linearizable-read-served-locally",
+		file:   "session/reads.go",
+		old:    "\tif req.Stale {\n\t\tif cn := c.conns[req.Conn]",
+		new:    "\tif true {\n\t\tif cn := c.conns[req.Conn]",
+		faults: "kill,pause,halves,isolate,one-way,bridge",
 	},
 	{
-		name: "ping-ok-without-confirmation",
-		file: "session/liveness.go",
-		old:  "func (l *liveness) ping(c *Core, req *Request) {\n",
-		new:  "func (l *liveness) ping(c *Core, req *Request) {\n\tif true {\n\t\tc.reply(Reply{Conn: req.Conn, ID: req.ID, Op: req.Op})\n\t\treturn\n\t}\n",
+		name:   "ping-ok-without-confirmation",
+		file:   "session/liveness.go",
+		old:    "func (l *liveness) ping(c *Core, req *Request) {\n",
+		new:    "func (l *liveness) ping(c *Core, req *Request) {\n\tif true {\n\t\tc.reply(Reply{Conn: req.Conn, ID: req.ID, Op: req.Op})\n\t\treturn\n\t}\n",
+		faults: "kill,pause,halves,isolate,one-way,bridge",
 	},
 	{
 		// A skipped fsync is invisible to a kill -9 alone (the kernel's
