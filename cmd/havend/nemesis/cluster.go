@@ -49,6 +49,10 @@ type cluster struct {
 	// powerLoss runs every node with HAVEN_TEST_POWER_LOSS: what it did
 	// not fsync is lost when it is killed.
 	powerLoss bool
+	// clockHook runs every node with HAVEN_TEST_CLOCK_CONTROL (when the
+	// run's faults include the clock); HAVEN_TEST_DISK_CONTROL is always
+	// set.
+	clockHook bool
 	nodes     []*node
 	links     [][]*proxy
 }
@@ -185,7 +189,10 @@ func (c *cluster) start(i int) error {
 	}
 	cmd := exec.Command(c.bin, append([]string{"-config", nd.config}, nd.args...)...)
 	cmd.Stdout, cmd.Stderr = f, f
-	cmd.Env = append(os.Environ(), "HAVEN_TEST_DISK_CONTROL="+nd.disk, "HAVEN_TEST_CLOCK_CONTROL="+nd.clock)
+	cmd.Env = append(os.Environ(), "HAVEN_TEST_DISK_CONTROL="+nd.disk)
+	if c.clockHook {
+		cmd.Env = append(cmd.Env, "HAVEN_TEST_CLOCK_CONTROL="+nd.clock)
+	}
 	if c.powerLoss {
 		cmd.Env = append(cmd.Env, "HAVEN_TEST_POWER_LOSS=1")
 	}

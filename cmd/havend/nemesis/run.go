@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -71,7 +72,7 @@ func run(o options) (*result, error) {
 	if err != nil {
 		return res, err
 	}
-	c.powerLoss = powerLoss
+	c.powerLoss, c.clockHook = powerLoss, slices.Contains(kinds, "clock")
 	defer c.stopAll()
 	for i := range c.nodes {
 		if err := c.start(i); err != nil {
