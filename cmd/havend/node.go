@@ -68,6 +68,7 @@ type node struct {
 	per      map[session.ConnID]*connOut
 	statusAt time.Time
 	fatal    error
+	ledTerm  uint64 // the last term this node led (expiry.go)
 }
 
 // hostStatus is the core's status with the addresses the host knows.
