@@ -25,9 +25,15 @@ Usage:
   havend init -nodes 3 -dir cluster/
                                   write keys, certificates and one config file per node
                                   for a cluster of separate processes (see docs/host.md)
+  havend dump -data DIR           print the committed log of a data dir as JSON lines
+                                  (read-only; for tests and post-mortems)
 
 Addresses: a node's HTTP port defaults to its Haven port + 80 and its peer
 port to Haven + 100.
+
+Test hooks, for the fault suite only (never in production): the environment
+variables HAVEN_TEST_DISK_CONTROL, HAVEN_TEST_POWER_LOSS and
+HAVEN_TEST_CLOCK_CONTROL (docs/host.md, "Test hooks").
 
 Flags:
 `
@@ -35,6 +41,9 @@ Flags:
 func main() {
 	if len(os.Args) > 1 && os.Args[1] == "init" {
 		os.Exit(runInit(os.Args[2:], os.Stdout, os.Stderr))
+	}
+	if len(os.Args) > 1 && os.Args[1] == "dump" {
+		os.Exit(runDump(os.Args[2:], os.Stdout, os.Stderr))
 	}
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }

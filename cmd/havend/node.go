@@ -68,6 +68,7 @@ type node struct {
 	per      map[session.ConnID]*connOut
 	statusAt time.Time
 	fatal    error
+	ledTerm  uint64 // the last term this node led (expiry.go)
 }
 
 // hostStatus is the core's status with the addresses the host knows.
@@ -161,7 +162,7 @@ func (n *node) recover() error {
 	if err != nil {
 		return err
 	}
-	w, state, err := wal.Open(n.dir.groupDir(n.group), wal.Options{NoSync: cfg.NoFsync})
+	w, state, err := wal.Open(n.dir.groupDir(n.group), wal.Options{NoSync: cfg.NoFsync, FS: walFS(n.log)})
 	if err != nil {
 		return fmt.Errorf("opening the WAL: %w", err)
 	}
@@ -311,6 +312,7 @@ func (n *node) run() {
 	defer close(n.doneC)
 	tick := n.cfg.Tick
 	start := time.Now()
+	elapsed := loopClock(n.log) // time.Since(start), unless a test drives it
 	var ticks int64
 	ticker := time.NewTicker(tick)
 	defer ticker.Stop()
@@ -335,7 +337,7 @@ func (n *node) run() {
 		// (a long fsync, a GC pause, a stopped process) makes up the ticks
 		// it missed, so Raft's timeouts measure real time
 		// (docs/decisions.md).
-		due := int64(time.Since(start) / tick)
+		due := int64(elapsed() / tick)
 		if due-ticks > int64(10*n.cfg.ElectionTicks) {
 			ticks = due - int64(10*n.cfg.ElectionTicks)
 		}
@@ -409,6 +411,7 @@ func (n *node) handleReady() {
 	if !rd.HardState.IsEmpty() {
 		n.hs = rd.HardState
 	}
+	n.logExpiries(rd.Entries)
 	// A change of the commit index alone is not fsynced (MustSync is
 	// false): it rides along with the next write, and a node that
 	// restarts before relearns it from the leader.

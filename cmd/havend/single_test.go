@@ -12,6 +12,9 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/havenproject/haven/fsm"
+	"github.com/havenproject/haven/linearizability/history"
 	"github.com/vmihailenco/msgpack/v5"
 )
 
@@ -103,6 +106,33 @@ func TestSingleNodeProcess(t *testing.T) {
 			t.Fatalf("havend did not stop within 5 s:\n%s", out)
 		}
 		require.Contains(t, out.String(), "WAL closed")
+	})
+
+	t.Run("dump prints the committed log, read-only", func(t *testing.T) {
+		var stdout, stderr bytes.Buffer
+		d := exec.Command(havendBin, "dump", "-data", dir)
+		d.Stdout, d.Stderr = &stdout, &stderr
+		require.NoError(t, d.Run(), "%s", stderr.String())
+		recs, err := history.Read(&stdout)
+		require.NoError(t, err)
+		require.NotEmpty(t, recs)
+		pushed := false
+		for i, r := range recs {
+			require.NotNil(t, r.Entry, "line %d is an entry", i+1)
+			require.Equal(t, uint64(i+1), r.Entry.Index, "the log from 1, contiguous (no snapshot yet)")
+			if cmd, err := fsm.Decode(r.Entry.Data); err == nil {
+				if p, ok := cmd.(fsm.Push); ok && p.Path == "/data/s" {
+					pushed = true
+				}
+			}
+		}
+		require.True(t, pushed, "the acknowledged push is in the dump")
+		require.Contains(t, stderr.String(), fmt.Sprintf("commit %d", len(recs)))
+
+		bad := exec.Command(havendBin, "dump", "-data", filepath.Join(dir, "missing"))
+		b, err := bad.CombinedOutput()
+		require.Error(t, err, "%s", b)
+		require.NoDirExists(t, filepath.Join(dir, "missing"))
 	})
 
 	t.Run("restart from the data dir; another id is refused", func(t *testing.T) {

@@ -44,6 +44,22 @@ type Config struct {
 	// Logger receives reconnects and failovers at Info, details at Debug.
 	// Nil: discard.
 	Logger *slog.Logger
+	// OnPing, if set, is called after every heartbeat ping of the session,
+	// answered or failed, from the goroutine that pings (it must return
+	// quickly): for tests that check the no-false-expiry rule, which needs
+	// the send time of every ping answered OK (linearizability/history).
+	OnPing func(Ping)
+}
+
+// Ping is one heartbeat ping as OnPing reports it. A ping is a long poll:
+// the node may hold it up to a third of the ttl before answering.
+type Ping struct {
+	Address  string    // the node it was sent to
+	Sent     time.Time // just before it was written to the connection
+	Answered time.Time // when its answer or failure came
+	// Err is nil for an answer OK; else the node's refusal (an *Error:
+	// SessionExpired, Unavailable) or why no answer came.
+	Err error
 }
 
 // Client holds one session on a Haven cluster over one connection at a
@@ -266,8 +282,16 @@ func (c *Client) heartbeat(cn *conn) error {
 		ctx, cancel := context.WithTimeout(c.ctx, wait+ttl/3)
 		req := newRequest("heartbeat").set("type", "ping").set("wait_ms", uint64(wait/time.Millisecond))
 		c.addCredentials(req)
+		sent := time.Now()
 		a, _, err := cn.call(ctx, c.rid.Add(1), req)
 		cancel()
+		if c.cfg.OnPing != nil {
+			p := Ping{Address: cn.addr, Sent: sent, Answered: time.Now(), Err: err}
+			if err == nil {
+				p.Err = answerError(a, "heartbeat", cn.addr)
+			}
+			c.cfg.OnPing(p)
+		}
 		if err != nil {
 			if c.ctx.Err() != nil {
 				return ErrClosed

@@ -540,3 +540,33 @@ func TestUnencodableDataIsInvalidParameter(t *testing.T) {
 	_, err := c.Push(testCtx(t), "/data/x", make(chan int))
 	require.Equal(t, fsm.InvalidParameter, CodeOf(err))
 }
+
+func TestOnPingReportsEveryPing(t *testing.T) {
+	f := newFakeCluster(t, 1)
+	var mu sync.Mutex
+	var pings []Ping
+	c, err := Connect(testCtx(t), Config{Endpoints: f.addrs(), TTL: 600 * time.Millisecond, OnPing: func(p Ping) {
+		mu.Lock()
+		pings = append(pings, p)
+		mu.Unlock()
+	}})
+	require.NoError(t, err)
+	t.Cleanup(c.Abandon)
+	require.Eventually(t, func() bool { mu.Lock(); defer mu.Unlock(); return len(pings) >= 2 }, 10*time.Second, 10*time.Millisecond)
+	f.mu.Lock()
+	clear(f.sess)
+	f.mu.Unlock()
+	<-c.Done()
+	mu.Lock()
+	defer mu.Unlock()
+	last := pings[len(pings)-1]
+	require.Equal(t, fsm.SessionExpired, CodeOf(last.Err), "the ping that learned of the expiry is reported, with its refusal")
+	for i, p := range pings[:len(pings)-1] {
+		require.NoError(t, p.Err, "ping %d was answered OK", i)
+		require.Equal(t, f.addrs()[0], p.Address)
+		require.False(t, p.Answered.Before(p.Sent), "ping %d: answered before it was sent", i)
+		if i > 0 {
+			require.False(t, p.Sent.Before(pings[i-1].Answered), "pings are one at a time")
+		}
+	}
+}

@@ -275,3 +275,25 @@ func TestInconsistentRecordsAreAnError(t *testing.T) {
 		})
 	}
 }
+
+// Read recovers what Open would, and leaves the directory as it found it:
+// the torn tail stays, a leftover temporary file stays.
+func TestReadRecoversWithoutWriting(t *testing.T) {
+	fx := newTornFixture(t)
+	dir := t.TempDir()
+	path := filepath.Join(dir, fx.name)
+	cut := fx.lastStart + 3
+	require.NoError(t, os.WriteFile(path, fx.content[:cut], 0o640))
+	tmp := filepath.Join(dir, "snap-0000000000000009-0000000000000001.snap"+tempSuffix)
+	require.NoError(t, os.WriteFile(tmp, []byte("half"), 0o640))
+
+	st, err := Read(dir, nil)
+	require.NoError(t, err)
+	require.Equal(t, &fx.before, st)
+	require.Equal(t, cut, fileSize(t, path), "the torn tail is not cut")
+	require.FileExists(t, tmp, "the leftover is not removed")
+
+	_, err = Read(filepath.Join(dir, "missing"), nil)
+	require.Error(t, err, "Read does not create the directory")
+	require.NoDirExists(t, filepath.Join(dir, "missing"))
+}

@@ -93,35 +93,11 @@ func Open(dir string, opts Options) (*WAL, *State, error) {
 	if err := removeTempFiles(fsys, dir); err != nil {
 		return nil, nil, err
 	}
-	snapshot, skipped, err := loadNewestSnapshot(fsys, dir)
+	state, segments, lastSize, lastEnd, err := recoverState(fsys, dir)
 	if err != nil {
 		return nil, nil, err
 	}
-	segments, err := listSegments(fsys, dir)
-	if err != nil {
-		return nil, nil, err
-	}
-
-	r := replay{snapshot: snapshot}
-	var lastSize, lastEnd int64
-	for i, seg := range segments {
-		path := filepath.Join(dir, seg.String())
-		data, err := fsys.ReadFile(path)
-		if err != nil {
-			return nil, nil, fmt.Errorf("wal: reading %s: %w", path, err)
-		}
-		isLast := i == len(segments)-1
-		end, err := scanSegment(path, data, isLast, r.apply)
-		if err != nil {
-			return nil, nil, err
-		}
-		lastSize, lastEnd = int64(len(data)), end
-	}
-	state, err := r.finish()
-	if err != nil {
-		return nil, nil, err
-	}
-	state.SkippedSnapshots = skipped
+	snapshot := state.Snapshot
 
 	w := &WAL{
 		dir:       dir,
@@ -148,6 +124,54 @@ func Open(dir string, opts Options) (*WAL, *State, error) {
 		w.activeSize = lastEnd
 	}
 	return w, state, nil
+}
+
+// Read returns what Open would recover from dir without writing anything:
+// no directory is created, no leftover temporary file removed, no torn
+// tail truncated (the state is the records before it all the same). It is
+// for tools that inspect a data dir, such as havend dump; fsys nil means
+// OSFS. The directory must exist.
+func Read(dir string, fsys FS) (*State, error) {
+	if fsys == nil {
+		fsys = OSFS{}
+	}
+	state, _, _, _, err := recoverState(fsys, dir)
+	return state, err
+}
+
+// recoverState loads the newest snapshot that reads back whole and replays
+// the segments over it (the package documentation's rules). It writes
+// nothing; lastSize and lastEnd are the newest segment's size and the end
+// of its last good record, for Open to truncate a torn tail at.
+func recoverState(fsys FS, dir string) (state *State, segments []segmentName, lastSize, lastEnd int64, err error) {
+	snapshot, skipped, err := loadNewestSnapshot(fsys, dir)
+	if err != nil {
+		return nil, nil, 0, 0, err
+	}
+	segments, err = listSegments(fsys, dir)
+	if err != nil {
+		return nil, nil, 0, 0, err
+	}
+	r := replay{snapshot: snapshot}
+	for i, seg := range segments {
+		path := filepath.Join(dir, seg.String())
+		data, err := fsys.ReadFile(path)
+		if err != nil {
+			return nil, nil, 0, 0, fmt.Errorf("wal: reading %s: %w", path, err)
+		}
+		isLast := i == len(segments)-1
+		end, err := scanSegment(path, data, isLast, r.apply)
+		if err != nil {
+			return nil, nil, 0, 0, err
+		}
+		lastSize, lastEnd = int64(len(data)), end
+	}
+	state, err = r.finish()
+	if err != nil {
+		return nil, nil, 0, 0, err
+	}
+	state.SkippedSnapshots = skipped
+	return state, segments, lastSize, lastEnd, nil
 }
 
 // createDir makes dir and any missing parents, syncing each parent whose

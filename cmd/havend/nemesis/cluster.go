@@ -19,25 +19,42 @@ import (
 
 // node is one havend process of the cluster.
 type node struct {
-	id     string // n1, n2, ...
-	haven  string // Haven (TCP) address clients use
-	http   string // HTTP address (status)
-	config string // its yaml
-	log    string // stdout and stderr of every life, appended
+	id      string // n1, n2, ...
+	haven   string // Haven (TCP) address clients use
+	http    string // HTTP address (status)
+	config  string // its yaml
+	dataDir string // its data_dir
+	log     string // stdout and stderr of every life, appended
+	disk    string // its disk control file (havend's HAVEN_TEST_DISK_CONTROL)
 
 	mu     sync.Mutex
 	cmd    *exec.Cmd
 	exited chan struct{}
 	paused bool
+	args   []string // extra flags for its starts from now on
+	// clock is its clock control file (havend's HAVEN_TEST_CLOCK_CONTROL),
+	// jumped how far it has jumped in all (a restart starts a new clock).
+	clock  string
+	jumped time.Duration
+	// exits are the process's exits the nemesis did not cause (a kill
+	// -9 is its own), with their status.
+	exits []string
 }
 
 // cluster is N havend processes on loopback whose peer links all go
 // through proxies: links[i][j] carries what node i sends to node j.
 type cluster struct {
-	bin   string
-	dir   string
-	nodes []*node
-	links [][]*proxy
+	bin string
+	dir string
+	// powerLoss runs every node with HAVEN_TEST_POWER_LOSS: what it did
+	// not fsync is lost when it is killed.
+	powerLoss bool
+	// clockHook runs every node with HAVEN_TEST_CLOCK_CONTROL (when the
+	// run's faults include the clock); HAVEN_TEST_DISK_CONTROL is always
+	// set.
+	clockHook bool
+	nodes     []*node
+	links     [][]*proxy
 }
 
 // freeBase finds a base port such that the Haven, HTTP (+80) and peer
@@ -89,6 +106,8 @@ func newCluster(bin, dir string, n int, rng *rand.Rand) (*cluster, error) {
 			http:   fmt.Sprintf("127.0.0.1:%d", base+i+80),
 			config: filepath.Join(cdir, id+".yaml"),
 			log:    filepath.Join(dir, id+".log"),
+			disk:   filepath.Join(dir, id+".disk"),
+			clock:  filepath.Join(dir, id+".clock"),
 		})
 	}
 	c.links = make([][]*proxy, n)
@@ -114,6 +133,7 @@ func newCluster(bin, dir string, n int, rng *rand.Rand) (*cluster, error) {
 		if err := yaml.Unmarshal(raw, &cfg); err != nil {
 			return nil, err
 		}
+		nd.dataDir, _ = cfg["data_dir"].(string)
 		peers, _ := cfg["peers"].([]any)
 		for j, p := range peers {
 			if j == i {
@@ -150,22 +170,44 @@ func (c *cluster) start(i int) error {
 	nd.mu.Lock()
 	defer nd.mu.Unlock()
 	if nd.cmd != nil {
-		return nil
+		select {
+		case <-nd.exited: // it stopped by itself: start it again
+		default:
+			return nil
+		}
 	}
 	f, err := os.OpenFile(nd.log, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(f, "==== nemesis: start %s at %s\n", nd.id, time.Now().Format(time.RFC3339Nano))
-	cmd := exec.Command(c.bin, "-config", nd.config)
+	// A new process starts a new clock: no jump carried over.
+	nd.jumped = 0
+	if err := os.WriteFile(nd.clock, []byte("1 0\n"), 0o644); err != nil {
+		f.Close()
+		return err
+	}
+	cmd := exec.Command(c.bin, append([]string{"-config", nd.config}, nd.args...)...)
 	cmd.Stdout, cmd.Stderr = f, f
+	cmd.Env = append(os.Environ(), "HAVEN_TEST_DISK_CONTROL="+nd.disk)
+	if c.clockHook {
+		cmd.Env = append(cmd.Env, "HAVEN_TEST_CLOCK_CONTROL="+nd.clock)
+	}
+	if c.powerLoss {
+		cmd.Env = append(cmd.Env, "HAVEN_TEST_POWER_LOSS=1")
+	}
 	if err := cmd.Start(); err != nil {
 		f.Close()
 		return err
 	}
 	exited := make(chan struct{})
 	go func() {
-		_ = cmd.Wait()
+		err := cmd.Wait()
+		nd.mu.Lock()
+		if nd.cmd == cmd { // not killed by the nemesis
+			nd.exits = append(nd.exits, fmt.Sprintf("%s exited by itself at %s: %v", nd.id, time.Now().Format(time.RFC3339Nano), err))
+		}
+		nd.mu.Unlock()
 		f.Close()
 		close(exited)
 	}()
@@ -201,6 +243,50 @@ func (c *cluster) pause(i int, stop bool) {
 	}
 	_ = nd.cmd.Process.Signal(sig)
 	nd.paused = stop
+}
+
+// setDisk switches node i's disk to mode (ok, eio, enospc): havend's
+// fault-injecting file system reads the file every 20 ms.
+func (c *cluster) setDisk(i int, mode string) error {
+	return os.WriteFile(c.nodes[i].disk, []byte(mode+"\n"), 0o644)
+}
+
+// setClock sets node i's clock rate and jumps it forward by jump.
+func (c *cluster) setClock(i int, rate float64, jump time.Duration) error {
+	nd := c.nodes[i]
+	nd.mu.Lock()
+	nd.jumped += jump
+	total := nd.jumped
+	nd.mu.Unlock()
+	return os.WriteFile(nd.clock, []byte(fmt.Sprintf("%g %d\n", rate, total.Milliseconds())), 0o644)
+}
+
+// restartExited starts again every node that stopped by itself and returns
+// the exits since the last call.
+func (c *cluster) restartExited(logf func(string, ...any)) []string {
+	var exits []string
+	for i, nd := range c.nodes {
+		nd.mu.Lock()
+		exits = append(exits, nd.exits...)
+		nd.exits = nil
+		nd.mu.Unlock()
+		nd.mu.Lock()
+		stopped := false
+		if nd.cmd != nil {
+			select {
+			case <-nd.exited:
+				stopped = true
+			default:
+			}
+		}
+		nd.mu.Unlock()
+		if stopped {
+			if err := c.start(i); err != nil {
+				logf("nemesis: restart %s: %v", nd.id, err)
+			}
+		}
+	}
+	return exits
 }
 
 // cut cuts or heals the directed link from i to j.

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 )
@@ -33,9 +35,39 @@ func (t *timeline) all() []fault {
 	return append([]fault(nil), t.faults...)
 }
 
-// nemesis injects one fault at a time, drawn from rng, until ctx ends, and
-// heals each before the next. It returns when the last fault has healed.
-func nemesis(ctx context.Context, c *cluster, rng *rand.Rand, tl *timeline, logf func(string, ...any)) {
+// faultKinds are the kinds of fault the nemesis can inject.
+var faultKinds = []string{"kill", "pause", "halves", "isolate", "one-way", "bridge", "disk-eio", "disk-enospc", "membership", "clock"}
+
+// drawKinds is the run's swarm (as the simulator's): each kind of fault
+// is enabled or not by a draw, at least one. force, when set (a comma
+// list, HAVEN_NEMESIS_FAULTS), decides instead.
+func drawKinds(rng *rand.Rand, force string) ([]string, error) {
+	if force != "" {
+		kinds := strings.Split(force, ",")
+		for _, k := range kinds {
+			if !slices.Contains(faultKinds, k) {
+				return nil, fmt.Errorf("unknown fault kind %q (kinds: %v)", k, faultKinds)
+			}
+		}
+		return kinds, nil
+	}
+	var kinds []string
+	for _, k := range faultKinds {
+		if rng.IntN(2) == 0 {
+			kinds = append(kinds, k)
+		}
+	}
+	if len(kinds) == 0 {
+		kinds = append(kinds, faultKinds[rng.IntN(len(faultKinds))])
+	}
+	return kinds, nil
+}
+
+// nemesis injects one fault at a time, of a kind drawn from kinds, until
+// ctx ends, and heals each before the next. It returns when the last fault
+// has healed, with the exits of nodes that stopped by themselves when no
+// fault of their disk allowed it.
+func nemesis(ctx context.Context, c *cluster, rng *rand.Rand, kinds []string, tl *timeline, logf func(string, ...any)) (unexpected []string) {
 	n := len(c.nodes)
 	sleep := func(d time.Duration) bool {
 		select {
@@ -62,8 +94,53 @@ func nemesis(ctx context.Context, c *cluster, rng *rand.Rand, tl *timeline, logf
 		}
 		start := time.Now()
 		var text string
-		switch k := rng.IntN(6); k {
-		case 0:
+		diskVictim := -1
+		switch k := kinds[rng.IntN(len(kinds))]; k {
+		case "membership":
+			// A follower: removing the leader is left to raft's tests.
+			if victim == lead {
+				victim = (victim + 1 + rng.IntN(n-1)) % n
+			}
+			logf("nemesis: rejoin %s (remove, empty data dir, learner, voter)", c.nodes[victim].id)
+			text = rejoin(c, victim, 60*time.Second, logf)
+			logf("nemesis: %s", text)
+		case "clock":
+			// Drift of 1% either way, which the no-false-expiry check's
+			// slack and the lease's margin cover; a follower's clock also
+			// jumps forward (a leader's jump would end sessions early, which
+			// no bound on drift allows).
+			rate := 0.99
+			if rng.IntN(2) == 0 {
+				rate = 1.01
+			}
+			var jump time.Duration
+			if victim != lead {
+				jump = between(500*time.Millisecond, 5*time.Second)
+			}
+			text = fmt.Sprintf("clock of %s (leader %v) jumps %v forward, runs at %gx for %v", c.nodes[victim].id, victim == lead,
+				jump.Round(time.Millisecond), rate, hold.Round(time.Millisecond))
+			logf("nemesis: %s", text)
+			if err := c.setClock(victim, rate, jump); err != nil {
+				logf("nemesis: %v", err)
+			}
+			time.Sleep(hold)
+			if err := c.setClock(victim, 1, 0); err != nil {
+				logf("nemesis: %v", err)
+			}
+		case "disk-eio", "disk-enospc":
+			mode := strings.TrimPrefix(k, "disk-")
+			text = fmt.Sprintf("disk of %s fails (%s) for %v (leader %v)", c.nodes[victim].id, mode, hold.Round(time.Millisecond), victim == lead)
+			logf("nemesis: %s", text)
+			diskVictim = victim
+			if err := c.setDisk(victim, mode); err != nil {
+				logf("nemesis: %v", err)
+			}
+			time.Sleep(hold)
+			if err := c.setDisk(victim, "ok"); err != nil {
+				logf("nemesis: %v", err)
+			}
+			time.Sleep(100 * time.Millisecond) // havend reads the mode every 20 ms
+		case "kill":
 			text = fmt.Sprintf("kill -9 %s (leader %v), restart after %v", c.nodes[victim].id, victim == lead, hold.Round(time.Millisecond))
 			logf("nemesis: %s", text)
 			c.kill(victim)
@@ -71,7 +148,7 @@ func nemesis(ctx context.Context, c *cluster, rng *rand.Rand, tl *timeline, logf
 			if err := c.start(victim); err != nil {
 				logf("nemesis: restart %s: %v", c.nodes[victim].id, err)
 			}
-		case 1:
+		case "pause":
 			text = fmt.Sprintf("SIGSTOP %s (leader %v) for %v", c.nodes[victim].id, victim == lead, hold.Round(time.Millisecond))
 			logf("nemesis: %s", text)
 			c.pause(victim, true)
@@ -88,11 +165,11 @@ func nemesis(ctx context.Context, c *cluster, rng *rand.Rand, tl *timeline, logf
 			}
 			perm := rng.Perm(n)
 			switch k {
-			case 2: // halves
+			case "halves":
 				m := n / 2
 				text = fmt.Sprintf("partition halves %v | %v", ids(c, perm[:m]), ids(c, perm[m:]))
 				both(perm[:m], perm[m:])
-			case 3: // isolated leader (or any node when there is none)
+			case "isolate": // the leader half the time
 				var rest []int
 				for i := range n {
 					if i != victim {
@@ -101,14 +178,14 @@ func nemesis(ctx context.Context, c *cluster, rng *rand.Rand, tl *timeline, logf
 				}
 				text = fmt.Sprintf("isolate %s (leader %v)", c.nodes[victim].id, victim == lead)
 				both([]int{victim}, rest)
-			case 4: // one-way: victim's sends to everyone are lost, it still hears them
+			case "one-way": // victim's sends to everyone are lost, it still hears them
 				text = fmt.Sprintf("one-way: %s cannot send (leader %v)", c.nodes[victim].id, victim == lead)
 				for j := range n {
 					if j != victim {
 						cuts = append(cuts, [2]int{victim, j})
 					}
 				}
-			case 5: // bridge: two sides that only the bridge node connects
+			case "bridge": // two sides that only the bridge node connects
 				b := perm[0]
 				m := (n - 1) / 2
 				a, z := perm[1:1+m], perm[1+m:]
@@ -124,9 +201,21 @@ func nemesis(ctx context.Context, c *cluster, rng *rand.Rand, tl *timeline, logf
 				c.cut(l[0], l[1], false)
 			}
 		}
+		for _, e := range c.restartExited(logf) {
+			if diskVictim >= 0 && strings.HasPrefix(e, c.nodes[diskVictim].id+" ") {
+				text += "; it stopped (restarted after the fault healed)"
+				continue
+			}
+			unexpected = append(unexpected, e)
+		}
 		tl.add(fault{Start: start, End: time.Now(), Text: text})
 	}
 	c.healAll()
+	for i := range c.nodes {
+		_ = c.setDisk(i, "ok")
+	}
+	time.Sleep(100 * time.Millisecond)
+	return append(unexpected, c.restartExited(logf)...)
 }
 
 func ids(c *cluster, idx []int) []string {

@@ -44,7 +44,9 @@ func envInt(t *testing.T, name string, def int) int {
 
 // suiteOptions reads the run's settings: HAVEN_NEMESIS_SEED (default: drawn
 // from the clock and logged), HAVEN_NEMESIS_DURATION (default 40s),
-// HAVEN_NEMESIS_NODES (default 5; 3 for a lighter run).
+// HAVEN_NEMESIS_NODES (default 5; 3 for a lighter run), HAVEN_NEMESIS_FAULTS
+// (default: the swarm draws the kinds) and HAVEN_NEMESIS_POWER_LOSS (1 or
+// 0; default: drawn).
 func suiteOptions(t *testing.T, bin string) options {
 	seed := uint64(time.Now().UnixNano())
 	if s := os.Getenv("HAVEN_NEMESIS_SEED"); s != "" {
@@ -61,14 +63,16 @@ func suiteOptions(t *testing.T, bin string) options {
 	return options{
 		bin: bin, seed: seed, nodes: envInt(t, "HAVEN_NEMESIS_NODES", 5), workers: 4,
 		duration: duration, recovery: 30 * time.Second,
-		deadline: duration + 4*time.Minute,
-		logf:     t.Logf,
+		deadline:  duration + 4*time.Minute,
+		faults:    os.Getenv("HAVEN_NEMESIS_FAULTS"),
+		powerLoss: os.Getenv("HAVEN_NEMESIS_POWER_LOSS"),
+		logf:      t.Logf,
 	}
 }
 
 // report logs the verdicts and leaves the run's directory only if it failed.
 func report(t *testing.T, o options, res *result) {
-	t.Logf("seed %d: %d operations, %d faults", o.seed, res.ops, res.faults)
+	t.Logf("seed %d: %d operations, %d faults (%s)", o.seed, res.ops, res.faults, res.swarm)
 	for _, n := range res.verdicts.notes {
 		t.Logf("note: %s", n)
 	}

@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -24,12 +25,19 @@ type options struct {
 	duration time.Duration // of faults and load; then heal and check
 	recovery time.Duration // bound on recovery after healing
 	deadline time.Duration // bound on the whole run
-	logf     func(string, ...any)
+	// faults forces the kinds of fault (a comma list of faultKinds);
+	// empty: drawn per run.
+	faults string
+	// powerLoss forces power-loss mode on ("1") or off ("0"); empty:
+	// drawn per run, on three times in four.
+	powerLoss string
+	logf      func(string, ...any)
 }
 
 // result of a run: its directory (kept when it failed) and the verdicts.
 type result struct {
 	dir      string
+	swarm    string
 	verdicts verdicts
 	ops      int
 	faults   int
@@ -50,10 +58,21 @@ func run(o options) (*result, error) {
 	res := &result{dir: dir}
 	v := &res.verdicts
 	rng := rand.New(rand.NewPCG(o.seed, 0x6e656d))
+	kinds, err := drawKinds(rng, o.faults)
+	if err != nil {
+		return res, err
+	}
+	powerLoss := rng.IntN(4) != 0
+	if o.powerLoss != "" {
+		powerLoss = o.powerLoss == "1"
+	}
+	res.swarm = fmt.Sprintf("faults %v, power loss at kill -9 %v", kinds, powerLoss)
+	o.logf("nemesis: swarm: %s", res.swarm)
 	c, err := newCluster(o.bin, dir, o.nodes, rng)
 	if err != nil {
 		return res, err
 	}
+	c.powerLoss, c.clockHook = powerLoss, slices.Contains(kinds, "clock")
 	defer c.stopAll()
 	for i := range c.nodes {
 		if err := c.start(i); err != nil {
@@ -115,13 +134,33 @@ func run(o options) (*result, error) {
 			worker(loadCtx, r, w, eps, o.seed, o.logf)
 		}()
 	}
-	nemDone := make(chan struct{})
+	// The truth: every node's data dir dumped every few seconds (compaction
+	// drops what a later dump would miss), and once more at the end.
+	clog := newCommittedLog()
+	dumpDone := make(chan struct{})
 	go func() {
-		nemesis(loadCtx, c, rng, tl, o.logf)
+		defer close(dumpDone)
+		for {
+			select {
+			case <-loadCtx.Done():
+				return
+			case <-time.After(3 * time.Second):
+				clog.dumpAll(c, true)
+			}
+		}
+	}()
+	nemDone := make(chan struct{})
+	var exits []string
+	go func() {
+		exits = nemesis(loadCtx, c, rng, kinds, tl, o.logf)
 		close(nemDone)
 	}()
 	<-nemDone
+	for _, e := range exits {
+		v.fail("node stopped with no fault of its disk: %s", e)
+	}
 	wg.Wait()
+	<-dumpDone
 	res.faults = len(tl.all())
 	healed := time.Now()
 
@@ -204,19 +243,15 @@ func run(o options) (*result, error) {
 			s.how, s.endCall = "expired", s.start
 		}
 	}
-	checkNoLiveExpiry(v, r.sessions)
 	failovers := 0
 	for _, s := range r.sessions {
 		failovers += s.client.Failovers()
 	}
 	v.note("%d worker sessions, %d failovers (resumed on another node)", len(r.sessions), failovers)
 	r.mu.Unlock()
-	// No acknowledged write lost: read while the last sessions live.
-	if final, ok := readAll(); ok {
-		r.mu.Lock()
-		checkLost(v, r.ops, r.sessions, final)
-		r.mu.Unlock()
-	}
+	// No acknowledged write lost: read while the last sessions live
+	// (checked once the committed log is known).
+	first, firstOK := readAll()
 	// End the live sessions, half closed, half dropped as by a crash;
 	// after ttl plus the bound none of their items may be left.
 	r.mu.Lock()
@@ -248,10 +283,64 @@ func run(o options) (*result, error) {
 		v.note("slowest expiry of a dropped session: %v past its ttl (%s)", worst.Round(time.Millisecond), who)
 	}
 
+	// Barrier writes: a WAL records a rise of the commit index with its
+	// node's next write, so two writes, one after the other, make every
+	// earlier entry (the last session ends, above all) recorded committed
+	// on the leader at least.
+	var recorded uint64 // the first barrier's index: every WAL-recorded commit must reach it
+	if chk != nil && ok {
+		for i := range 2 {
+			in := linearizability.ListsInput{Op: linearizability.PushItem, Path: paths[0], Session: chk.SessionID(), Data: encodeData(fmt.Sprintf("barrier%d", i))}
+			op := r.begin(checkRow, in)
+			wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			w, err := chk.Push(wctx, paths[0], fmt.Sprintf("barrier%d", i))
+			cancel()
+			r.end(op, outcome(&w.List, err, false))
+			if err != nil {
+				v.fail("barrier write after the checks: %v", err)
+			} else if i == 0 {
+				recorded = w.Item.Version
+			}
+		}
+		time.Sleep(500 * time.Millisecond) // the followers' appends of the second
+	}
+	// The committed log: every node killed (-9, the last crash its WAL
+	// must recover from), dumped, merged.
+	for i := range c.nodes {
+		c.pause(i, false)
+		c.kill(i)
+	}
+	clog.dumpAll(c, false)
+	k := clog.apply(recorded)
+	r.mu.Lock()
+	checkLog(v, clog, k, r.ops, r.sessions, recorded)
+	if firstOK {
+		kk := k
+		if !k.complete {
+			kk = nil
+		}
+		checkLost(v, r.ops, r.sessions, first, kk)
+	}
+	r.mu.Unlock()
+	if k.complete && complete {
+		obsMu.Lock()
+		checkObserversAgainstLog(v, observers, k, final)
+		obsMu.Unlock()
+	}
+	var pingRecs []history.Record
+	var decided map[string]time.Time
+	if k.complete {
+		r.mu.Lock()
+		pingRecs, decided = checkExpiries(v, c, r, k, clog.prefix())
+		r.mu.Unlock()
+	} else {
+		k = nil
+	}
+
 	// Linearizability, by porcupine on the existing Lists model.
 	obsMu.Lock()
 	r.mu.Lock()
-	h, counts := buildHistory(r, observers, tl.all(), o.workers+1, complete)
+	h, counts := buildHistory(r, observers, tl.all(), o.workers+1, complete, k, decided)
 	v.note("outcomes not answered: %v", counts)
 	res.ops = len(r.ops)
 	r.mu.Unlock()
@@ -270,7 +359,7 @@ func run(o options) (*result, error) {
 	default:
 		v.note("linearizable (porcupine, %d operations)", len(h.Operations()))
 	}
-	writeArtifacts(dir, r, tl.all(), observers, res)
+	writeArtifacts(dir, r, tl.all(), observers, res, clog.prefix(), k, pingRecs)
 	return res, nil
 }
 
@@ -287,13 +376,15 @@ func waitLeader(ctx context.Context, c *cluster, bound time.Duration) error {
 
 // writeArtifacts leaves the history (JSON lines), the watch deliveries,
 // the fault timeline and the verdicts in dir, beside the nodes' logs.
-func writeArtifacts(dir string, r *recorder, tl []fault, observers map[string]*watchRec, res *result) {
+func writeArtifacts(dir string, r *recorder, tl []fault, observers map[string]*watchRec, res *result, log []history.Entry, k *known, pingRecs []history.Record) {
 	// The history in the shared format of linearizability/history: the
-	// operations, the sessions, every watch and its deliveries. (No ping or
-	// expiry records: the Go client does not expose its pings, and havend
-	// does not log its expiry decisions.)
+	// committed log, the operations, the sessions, every watch and its
+	// deliveries.
 	var b strings.Builder
 	hw := history.NewWriter(&b)
+	for i := range log {
+		_ = hw.Write(history.Record{Entry: &log[i]})
+	}
 	ns := func(t time.Time) int64 { return int64(t.Sub(r.t0)) }
 	for _, o := range r.ops {
 		rec := &history.Op{Client: o.row, Call: ns(o.call), Return: ns(o.ret), Input: o.in, Output: o.out}
@@ -303,8 +394,15 @@ func writeArtifacts(dir string, r *recorder, tl []fault, observers map[string]*w
 		_ = hw.Write(history.Record{Op: rec})
 	}
 	for _, s := range r.sessions {
-		_ = hw.Write(history.Record{Session: &history.Session{ID: s.id, TTLms: uint64(s.ttl / time.Millisecond),
-			Ended: resolveEnd(s, observers, r.ops), Expired: s.how == "expired"}})
+		rec := &history.Session{ID: s.id, Client: s.row, TTLms: uint64(s.ttl / time.Millisecond),
+			Ended: resolveEnd(s, observers, r.ops), Expired: s.how == "expired"}
+		if k != nil {
+			rec.Opened, rec.Ended, rec.Expired = k.opened[s.id], k.ends[s.id].index, k.ends[s.id].expired
+		}
+		_ = hw.Write(history.Record{Session: rec})
+	}
+	for _, rec := range pingRecs {
+		_ = hw.Write(rec)
 	}
 	for _, w := range append(append([]*watchRec(nil), r.watches...), observers[paths[0]], observers[paths[1]], observers[paths[2]]) {
 		if w == nil {
@@ -334,6 +432,7 @@ func writeArtifacts(dir string, r *recorder, tl []fault, observers map[string]*w
 	}
 	_ = os.WriteFile(filepath.Join(dir, "watches.txt"), []byte(b.String()), 0o644)
 	b.Reset()
+	fmt.Fprintf(&b, "swarm: %s\n", res.swarm)
 	for _, f := range tl {
 		fmt.Fprintf(&b, "%v .. %v  %s\n", f.Start.Sub(r.t0).Round(time.Millisecond), f.End.Sub(r.t0).Round(time.Millisecond), f.Text)
 	}

@@ -4,11 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"math/rand/v2"
-	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/havenproject/haven/fsm"
@@ -29,6 +26,7 @@ type op struct {
 
 // session is one worker session's life.
 type session struct {
+	row     int
 	id      string
 	ttl     time.Duration
 	start   time.Time
@@ -37,24 +35,27 @@ type session struct {
 	endCall time.Time
 	endRet  time.Time // set for a close answered OK
 	client  *client.Client
-	// troubled counts the times its client gave a node up ("connection
-	// lost; failing over", logged when a heartbeat is not answered OK in
-	// time): 0 means every ping was answered OK within 2/3 of the ttl.
-	troubled *atomic.Int32
+	// pings are its client's heartbeats (netproto/client's OnPing).
+	pings *pingLog
 }
 
-// troubleLog counts the client's failover records.
-type troubleLog struct{ n *atomic.Int32 }
-
-func (h troubleLog) Enabled(context.Context, slog.Level) bool { return true }
-func (h troubleLog) Handle(_ context.Context, r slog.Record) error {
-	if strings.Contains(r.Message, "failing over") {
-		h.n.Add(1)
-	}
-	return nil
+// pingLog is one client's pings, as OnPing reports them.
+type pingLog struct {
+	mu    sync.Mutex
+	pings []client.Ping
 }
-func (h troubleLog) WithAttrs([]slog.Attr) slog.Handler { return h }
-func (h troubleLog) WithGroup(string) slog.Handler      { return h }
+
+func (l *pingLog) add(p client.Ping) {
+	l.mu.Lock()
+	l.pings = append(l.pings, p)
+	l.mu.Unlock()
+}
+
+func (l *pingLog) all() []client.Ping {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]client.Ping(nil), l.pings...)
+}
 
 // watchRec is what one watch delivered: the list when registered, then
 // its events.
@@ -151,14 +152,14 @@ func worker(ctx context.Context, r *recorder, row int, endpoints []string, seed 
 		rng.Shuffle(len(eps), func(i, j int) { eps[i], eps[j] = eps[j], eps[i] })
 		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		start := time.Now()
-		troubled := &atomic.Int32{}
-		c, err := client.Connect(cctx, client.Config{Endpoints: eps, TTL: ttl, Ordered: true, Logger: slog.New(troubleLog{troubled})})
+		pings := &pingLog{}
+		c, err := client.Connect(cctx, client.Config{Endpoints: eps, TTL: ttl, Ordered: true, OnPing: pings.add})
 		cancel()
 		if err != nil {
 			time.Sleep(200 * time.Millisecond)
 			continue
 		}
-		s := &session{id: c.SessionID(), ttl: c.TTL(), start: start, how: "live", client: c, troubled: troubled}
+		s := &session{row: row, id: c.SessionID(), ttl: c.TTL(), start: start, how: "live", client: c, pings: pings}
 		r.mu.Lock()
 		r.sessions = append(r.sessions, s)
 		r.mu.Unlock()
