@@ -37,7 +37,7 @@ import (
 //   - Fresh read index: an answer to a read index a node asked covers what
 //     was committed when it asked (not one meant for an earlier incarnation).
 //   - A linearizable read shows a state at or after every entry committed
-//     before it was invoked (kv: clients.go; sessions: CheckReadCovers).
+//     before it was invoked (kv: sim/kv; sessions: CheckReadCovers).
 //   - A client write is committed once (kvCommitted, sessions truth).
 
 // directState is what the direct checks keep per node (its incarnation).

@@ -32,7 +32,7 @@ import (
 //   - no false expiry, and every dead session ended within its ttl and a
 //     stated bound once a leader is stable (linearizability/history's
 //     FalseExpiry and DeadSession, fed by sessions_truth.go);
-//   - no node answers or delivers an event before it applied it (core.go),
+//   - no node answers or delivers an event before it applied it (sim's core.go),
 //     and a stale read never shows a list older than the connection has
 //     already shown.
 type sessionsWorkload struct {
