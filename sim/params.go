@@ -104,8 +104,10 @@ type Config struct {
 	HistoryPath string
 	// CheckTimeout bounds the linearizability check (default 30 s).
 	CheckTimeout time.Duration
-	// Workload names the application: "kv" (the default: a key-value
-	// store above raft), or "sessions" (the Haven service core itself).
+	// Workload names the application, one registered with
+	// RegisterWorkload: "kv" (the default: a key-value store above raft,
+	// package sim/kv), or "sessions" (the Haven service core itself,
+	// package sim/sessions).
 	// NewWorkload, if set, is used instead: it is how another application
 	// plugs in.
 	Workload    string
