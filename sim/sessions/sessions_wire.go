@@ -13,7 +13,8 @@ import (
 // each other. A client talks to a node over a connection, as over TCP:
 // messages each way arrive in the order they were sent (sessConn keeps the
 // order), a connection dies with the node's process, and either side may
-// hang up.
+// hang up. A client sends a *sim.ConnRequest (the engine's host reads it
+// and hands it to the core); the node's answers come back as a connReply.
 
 // connReply is what a node sends a client over a connection: an answer, a
 // watch event, or news that the connection broke.
@@ -50,6 +51,7 @@ type sessConn struct {
 	sess *sessRecord
 }
 
+// AppendTrace appends the reply as the trace shows it (sim.Traceable).
 func (r *connReply) AppendTrace(b []byte) []byte {
 	b = append(b, "conn="...)
 	b = strconv.AppendUint(b, uint64(r.conn), 10)
