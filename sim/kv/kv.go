@@ -182,6 +182,7 @@ type kvRequest struct {
 	attempt uint64 // echoed in the reply, so stale replies are recognized
 }
 
+// AppendTrace appends the request as the trace shows it (sim.Traceable).
 func (r kvRequest) AppendTrace(b []byte) []byte {
 	if r.put {
 		b = append(b, "put "...)
@@ -223,6 +224,7 @@ type kvReply struct {
 	readIndex uint64
 }
 
+// AppendTrace appends the reply as the trace shows it (sim.Traceable).
 func (r kvReply) AppendTrace(b []byte) []byte {
 	switch r.status {
 	case kvOK:
