@@ -116,7 +116,7 @@ func (c *checker) entryWritten(n *node, e *storedEntry) error {
 	k := entryKey{e.Index, e.Term}
 	if ch, ok := c.chains[k]; ok {
 		if ch != e.chain {
-			return c.w.errorf("Log Matching violated: node %d writes entry %d of term %d after a log that differs from another node's with the same entry", n.id, e.Index, e.Term)
+			return c.w.Errorf("Log Matching violated: node %d writes entry %d of term %d after a log that differs from another node's with the same entry", n.id, e.Index, e.Term)
 		}
 		return nil
 	}
@@ -133,19 +133,19 @@ func (c *checker) committed(n *node, upto uint64) error {
 	from := n.truthChecked
 	if si := v.snapIndex(); si > from {
 		if si <= uint64(len(c.truth)) && c.truth[si-1].chain != v.snapChain {
-			return c.w.errorf("State Machine Safety violated: node %d holds a snapshot at %d of a different log than the committed one", n.id, si)
+			return c.w.Errorf("State Machine Safety violated: node %d holds a snapshot at %d of a different log than the committed one", n.id, si)
 		}
 		from = si
 	}
 	if upto > v.lastIndex() {
-		return c.w.errorf("node %d: commit index %d beyond its log (last index %d)", n.id, upto, v.lastIndex())
+		return c.w.Errorf("node %d: commit index %d beyond its log (last index %d)", n.id, upto, v.lastIndex())
 	}
 	for i := from + 1; i <= upto; i++ {
 		e := v.entryAt(i)
 		switch t := uint64(len(c.truth)); {
 		case i <= t:
 			if c.truth[i-1].chain != e.chain {
-				return c.w.errorf("State Machine Safety violated: node %d commits entry %d of term %d, but entry %d of term %d was committed there before",
+				return c.w.Errorf("State Machine Safety violated: node %d commits entry %d of term %d, but entry %d of term %d was committed there before",
 					n.id, i, e.Term, i, c.truth[i-1].entry.Term)
 			}
 			c.truth[i-1].committedBy = min(c.truth[i-1].committedBy, n.term)
@@ -154,23 +154,24 @@ func (c *checker) committed(n *node, upto uint64) error {
 			if e.Type == raft.EntryConfChange {
 				c.w.committedConfChange(&e.Entry)
 			}
-			if o, ok := c.w.workload.(committedObserver); ok {
-				if err := o.committedEntry(c.w, &e.Entry); err != nil {
+			if o, ok := c.w.workload.(CommittedObserver); ok {
+				if err := o.CommittedEntry(c.w, &e.Entry); err != nil {
 					return err
 				}
 			}
 		default:
-			return c.w.errorf("node %d commits entry %d, but the committed log known so far ends at %d", n.id, i, t)
+			return c.w.Errorf("node %d commits entry %d, but the committed log known so far ends at %d", n.id, i, t)
 		}
 	}
 	n.truthChecked = max(n.truthChecked, upto)
 	return nil
 }
 
-// committedObserver is a workload that checks each entry as it joins the
+// CommittedObserver is a workload that checks each entry as it joins the
 // committed log.
-type committedObserver interface {
-	committedEntry(w *World, e *raft.Entry) error
+type CommittedObserver interface {
+	// CommittedEntry checks e, just committed; an error fails the run.
+	CommittedEntry(w *World, e *raft.Entry) error
 }
 
 // leaderCommit checks the commit rule of §5.4.2 (Figure 8) where a leader
@@ -185,7 +186,7 @@ func (c *checker) leaderCommit(n *node, commit, term uint64) error {
 		return nil
 	}
 	if t := v.entryAt(commit).Term; t != term {
-		return c.w.errorf("§5.4.2 violated: node %d, leader of term %d, advances its commit index to %d, an entry of term %d", n.id, term, commit, t)
+		return c.w.Errorf("§5.4.2 violated: node %d, leader of term %d, advances its commit index to %d, an entry of term %d", n.id, term, commit, t)
 	}
 	return nil
 }
@@ -194,15 +195,15 @@ func (c *checker) leaderCommit(n *node, commit, term uint64) error {
 func (c *checker) apply(n *node, e *raft.Entry) error {
 	switch {
 	case e.Index != n.applied+1:
-		return c.w.errorf("node %d applies entry %d after %d: out of order", n.id, e.Index, n.applied)
+		return c.w.Errorf("node %d applies entry %d after %d: out of order", n.id, e.Index, n.applied)
 	case e.Index > n.commit:
-		return c.w.errorf("node %d applies entry %d beyond its commit index %d", n.id, e.Index, n.commit)
+		return c.w.Errorf("node %d applies entry %d beyond its commit index %d", n.id, e.Index, n.commit)
 	case e.Index > uint64(len(c.truth)):
-		return c.w.errorf("node %d applies entry %d, but the committed log ends at %d", n.id, e.Index, len(c.truth))
+		return c.w.Errorf("node %d applies entry %d, but the committed log ends at %d", n.id, e.Index, len(c.truth))
 	}
 	want := &c.truth[e.Index-1]
 	if ch, ok := n.disk.written.chainAt(e.Index); (ok && ch != want.chain) || e.Term != want.entry.Term {
-		return c.w.errorf("State Machine Safety violated: node %d applies entry %d of term %d, but the committed entry there has term %d",
+		return c.w.Errorf("State Machine Safety violated: node %d applies entry %d of term %d, but the committed entry there has term %d",
 			n.id, e.Index, e.Term, want.entry.Term)
 	}
 	return nil
@@ -215,7 +216,7 @@ func (c *checker) snapshotState(n *node, index, digest uint64) error {
 		if d != digest {
 			// Every entry a node applies was checked against the committed
 			// log (apply), so the logs agree: the state machine is at fault.
-			return c.w.errorf("state machine bug: node %d's state at index %d differs from another node's at the same index, though both applied the same committed log (the state machine is not deterministic, or its snapshot or restore loses state)", n.id, index)
+			return c.w.Errorf("state machine bug: node %d's state at index %d differs from another node's at the same index, though both applied the same committed log (the state machine is not deterministic, or its snapshot or restore loses state)", n.id, index)
 		}
 		return nil
 	}
@@ -226,7 +227,7 @@ func (c *checker) snapshotState(n *node, index, digest uint64) error {
 // leaderElected checks a node the moment it is first seen leading a term.
 func (c *checker) leaderElected(n *node) error {
 	if other, ok := c.leaders[n.term]; ok && other != n.id {
-		return c.w.errorf("Election Safety violated: nodes %d and %d both lead term %d", other, n.id, n.term)
+		return c.w.Errorf("Election Safety violated: nodes %d and %d both lead term %d", other, n.id, n.term)
 	}
 	c.leaders[n.term] = n.id
 	// §5.4, Leader Completeness: "if a log entry is committed in a given
@@ -258,7 +259,7 @@ func (c *checker) leaderElected(n *node) error {
 	if _, ok := c.ackedAt[missing]; ok {
 		what = "acknowledged write"
 	}
-	return c.w.errorf("Leader Completeness violated: node %d leads term %d without the %s at index %d (term %d, committed by term %d); its log ends at %d",
+	return c.w.Errorf("Leader Completeness violated: node %d leads term %d without the %s at index %d (term %d, committed by term %d); its log ends at %d",
 		n.id, n.term, what, missing, c.truth[missing-1].entry.Term, c.truth[missing-1].committedBy, v.lastIndex())
 }
 
@@ -271,13 +272,13 @@ func (c *checker) beforeSend(n *node, m *raft.Message) error {
 		}
 		k := voteKey{n.id, m.Term}
 		if prev, ok := c.votes[k]; ok && prev != m.To {
-			return c.w.errorf("node %d votes for %d in term %d after voting for %d in that term (Figure 2: votedFor)", n.id, m.To, m.Term, prev)
+			return c.w.Errorf("node %d votes for %d in term %d after voting for %d in that term (Figure 2: votedFor)", n.id, m.To, m.Term, prev)
 		}
 		c.votes[k] = m.To
 		c.lastVote[n.id] = max(c.lastVote[n.id], m.Term)
 		d := &n.disk.durable.hard
 		if d.Term < m.Term || (d.Term == m.Term && d.Vote != m.To) {
-			return c.w.errorf("node %d grants its vote in term %d to %d before the vote is durable (durable term %d, vote %d)", n.id, m.Term, m.To, d.Term, d.Vote)
+			return c.w.Errorf("node %d grants its vote in term %d to %d before the vote is durable (durable term %d, vote %d)", n.id, m.Term, m.To, d.Term, d.Vote)
 		}
 	case raft.MsgAppResp:
 		// An acknowledgment generated in a term the node has since left
@@ -287,7 +288,7 @@ func (c *checker) beforeSend(n *node, m *raft.Message) error {
 		// term. Within its term, the node must hold what it acknowledges.
 		d := &n.disk.durable
 		if !m.Reject && m.Index > d.lastIndex() && d.hard.Term <= m.Term {
-			return c.w.errorf("node %d acknowledges entries through %d in term %d before they are durable (durable through %d)", n.id, m.Index, m.Term, d.lastIndex())
+			return c.w.Errorf("node %d acknowledges entries through %d in term %d before they are durable (durable through %d)", n.id, m.Index, m.Term, d.lastIndex())
 		}
 	}
 	return nil
@@ -297,7 +298,7 @@ func (c *checker) beforeSend(n *node, m *raft.Message) error {
 // every later leader must hold it.
 func (c *checker) acked(index, term uint64) error {
 	if index == 0 || index > uint64(len(c.truth)) || c.truth[index-1].entry.Term != term {
-		return c.w.errorf("a write acknowledged at index %d (term %d) is not in the committed log", index, term)
+		return c.w.Errorf("a write acknowledged at index %d (term %d) is not in the committed log", index, term)
 	}
 	c.ackedAt[index] = term
 	return nil
@@ -316,7 +317,7 @@ func (c *checker) convergedState() error {
 			continue
 		}
 		if n.applied == first.applied && n.app.digest() != first.app.digest() {
-			return c.w.errorf("state machine bug: nodes %d and %d applied the same committed log through %d but hold different states", first.id, n.id, n.applied)
+			return c.w.Errorf("state machine bug: nodes %d and %d applied the same committed log through %d but hold different states", first.id, n.id, n.applied)
 		}
 	}
 	return nil

@@ -19,7 +19,7 @@ import (
 //     addresses, checked when a node starts from its disk, installs a
 //     snapshot, or appends a configuration entry.
 //   - Bounds (Params.Backpressure, which runs every node with
-//     backpressureBounds): a leader that appended anything since it was
+//     BackpressureBounds): a leader that appended anything since it was
 //     elected holds at most MaxUncommittedEntries entries beyond its
 //     commit index; a Ready of more than one committed entry holds at most
 //     MaxCommittedBytesPerReady bytes of entry data; a service core has at
@@ -37,14 +37,21 @@ import (
 // configuration.
 func memberAddress(id raft.NodeID) string { return fmt.Sprintf("sim:n%d", id) }
 
-// backpressureBounds are the bounds of Params.Backpressure: small enough
-// that a partition or a slow disk reaches them within seconds.
-var backpressureBounds = struct {
-	uncommitted                             int
-	committedBytes                          uint64
-	pendingWrites, pendingReads, deliveries int
-	requestTimeoutMs                        int64
-}{uncommitted: 8, committedBytes: 256, pendingWrites: 3, pendingReads: 3, deliveries: 2, requestTimeoutMs: 1000}
+// BackpressureBounds are the bounds of Params.Backpressure: small enough
+// that a partition or a slow disk reaches them within seconds. The host
+// sets raft's (Uncommitted, CommittedBytes); a CoreWorkload sets the
+// service core's in its CoreConfig, and the host checks both.
+var BackpressureBounds = struct {
+	// Uncommitted and CommittedBytes bound raft's uncommitted entries and
+	// the bytes of committed entries in a Ready.
+	Uncommitted    int
+	CommittedBytes uint64
+	// PendingWrites, PendingReads and Deliveries are the service core's
+	// MaxPendingWrites, MaxPendingReads and MaxDeliveriesPerReady;
+	// RequestTimeoutMs its RequestTimeoutMs.
+	PendingWrites, PendingReads, Deliveries int
+	RequestTimeoutMs                        int64
+}{Uncommitted: 8, CommittedBytes: 256, PendingWrites: 3, PendingReads: 3, Deliveries: 2, RequestTimeoutMs: 1000}
 
 // configObserved runs the address check when a Ready changed node n's
 // configuration: a snapshot installed or a configuration entry appended.
@@ -74,13 +81,13 @@ func (c *checker) memberAddresses(n *node, why string) error {
 	members := append(slices.Clone(conf.Voters), conf.Learners...)
 	for _, id := range members {
 		if got, want := conf.Addresses[id], memberAddress(id); got != want {
-			return c.w.errorf("address lost: node %d %s has address %q for member n%d in its configuration (voters %v, learners %v, addresses %v), not %q",
+			return c.w.Errorf("address lost: node %d %s has address %q for member n%d in its configuration (voters %v, learners %v, addresses %v), not %q",
 				n.id, why, got, id, conf.Voters, conf.Learners, conf.Addresses, want)
 		}
 	}
 	for id := range conf.Addresses {
 		if !slices.Contains(members, id) {
-			return c.w.errorf("address of a non-member: node %d %s keeps address %q for n%d, which its configuration (voters %v, learners %v) does not hold",
+			return c.w.Errorf("address of a non-member: node %d %s keeps address %q for n%d, which its configuration (voters %v, learners %v) does not hold",
 				n.id, why, conf.Addresses[id], id, conf.Voters, conf.Learners)
 		}
 	}
@@ -90,17 +97,17 @@ func (c *checker) memberAddresses(n *node, why string) error {
 	}
 	ss := cr.core.Status()
 	if len(ss.Members) != len(members) {
-		return c.w.errorf("session status: node %d %s lists %d members, its configuration holds %d (voters %v, learners %v)",
+		return c.w.Errorf("session status: node %d %s lists %d members, its configuration holds %d (voters %v, learners %v)",
 			n.id, why, len(ss.Members), len(members), conf.Voters, conf.Learners)
 	}
 	for _, m := range ss.Members {
 		if m.Address != memberAddress(m.ID) {
-			return c.w.errorf("address lost: node %d %s answers status (discover) with address %q for member n%d, not %q",
+			return c.w.Errorf("address lost: node %d %s answers status (discover) with address %q for member n%d, not %q",
 				n.id, why, m.Address, m.ID, memberAddress(m.ID))
 		}
 	}
 	if st.Lead != raft.None && slices.Contains(members, st.Lead) && ss.LeaderAddress != memberAddress(st.Lead) {
-		return c.w.errorf("address lost: node %d %s answers status with leader n%d at %q, not %q",
+		return c.w.Errorf("address lost: node %d %s answers status with leader n%d at %q, not %q",
 			n.id, why, st.Lead, ss.LeaderAddress, memberAddress(st.Lead))
 	}
 	return nil
@@ -110,11 +117,11 @@ func (c *checker) memberAddresses(n *node, why string) error {
 type boundsState struct {
 	// leaderTerm is the term the node was last seen leading, leaderBase
 	// its last index then: entries beyond it are the leader's own
-	// proposals, which MaxUncommittedEntries backpressureBounds.
+	// proposals, which MaxUncommittedEntries BackpressureBounds.
 	leaderTerm, leaderBase uint64
 }
 
-// raftBounds checks a Ready of node n against raft's backpressureBounds.
+// raftBounds checks a Ready of node n against raft's BackpressureBounds.
 func (c *checker) raftBounds(n *node, rd *hostReady) error {
 	committed := rd.raft.CommittedEntries
 	if _, ok := n.app.(*coreReplica); ok {
@@ -125,9 +132,9 @@ func (c *checker) raftBounds(n *node, rd *hostReady) error {
 		for i := range committed {
 			size += uint64(len(committed[i].Data))
 		}
-		if size > backpressureBounds.committedBytes {
-			return c.w.errorf("unbounded Ready: node %d hands out %d committed entries (%d to %d) of %d bytes of data in one Ready, over MaxCommittedBytesPerReady = %d",
-				n.id, len(committed), committed[0].Index, committed[len(committed)-1].Index, size, backpressureBounds.committedBytes)
+		if size > BackpressureBounds.CommittedBytes {
+			return c.w.Errorf("unbounded Ready: node %d hands out %d committed entries (%d to %d) of %d bytes of data in one Ready, over MaxCommittedBytesPerReady = %d",
+				n.id, len(committed), committed[0].Index, committed[len(committed)-1].Index, size, BackpressureBounds.CommittedBytes)
 		}
 	}
 	if rd.soft.State != raft.StateLeader {
@@ -139,9 +146,9 @@ func (c *checker) raftBounds(n *node, rd *hostReady) error {
 		b.leaderTerm, b.leaderBase = st.Term, st.LastIndex
 		return nil
 	}
-	if st.LastIndex > b.leaderBase && st.LastIndex-st.Commit > uint64(backpressureBounds.uncommitted) {
-		return c.w.errorf("unbounded log: leader %d of term %d holds entries %d to %d uncommitted (commit %d), more than MaxUncommittedEntries = %d, having proposed since it was elected at last index %d",
-			n.id, st.Term, st.Commit+1, st.LastIndex, st.Commit, backpressureBounds.uncommitted, b.leaderBase)
+	if st.LastIndex > b.leaderBase && st.LastIndex-st.Commit > uint64(BackpressureBounds.Uncommitted) {
+		return c.w.Errorf("unbounded log: leader %d of term %d holds entries %d to %d uncommitted (commit %d), more than MaxUncommittedEntries = %d, having proposed since it was elected at last index %d",
+			n.id, st.Term, st.Commit+1, st.LastIndex, st.Commit, BackpressureBounds.Uncommitted, b.leaderBase)
 	}
 	return nil
 }
@@ -202,13 +209,13 @@ func (p *pendingRequests) check(n *node, rd *session.Ready) error {
 	for _, conn := range rd.Disconnect {
 		p.closed(conn)
 	}
-	if len(p.writes) > backpressureBounds.pendingWrites {
-		return w.errorf("unbounded writes: node %d holds %d writes taken and not answered, over MaxPendingWrites = %d (a write over the bound must be answered Unavailable at once)",
-			n.id, len(p.writes), backpressureBounds.pendingWrites)
+	if len(p.writes) > BackpressureBounds.PendingWrites {
+		return w.Errorf("unbounded writes: node %d holds %d writes taken and not answered, over MaxPendingWrites = %d (a write over the bound must be answered Unavailable at once)",
+			n.id, len(p.writes), BackpressureBounds.PendingWrites)
 	}
-	if len(p.reads) > backpressureBounds.pendingReads {
-		return w.errorf("unbounded reads: node %d holds %d reads, watches and resumes taken and not answered, over MaxPendingReads = %d (one over the bound must be answered Unavailable at once)",
-			n.id, len(p.reads), backpressureBounds.pendingReads)
+	if len(p.reads) > BackpressureBounds.PendingReads {
+		return w.Errorf("unbounded reads: node %d holds %d reads, watches and resumes taken and not answered, over MaxPendingReads = %d (one over the bound must be answered Unavailable at once)",
+			n.id, len(p.reads), BackpressureBounds.PendingReads)
 	}
 	type sent struct {
 		events         int
@@ -227,9 +234,9 @@ func (p *pendingRequests) check(n *node, rd *session.Ready) error {
 		if d.Event.Version != s.first {
 			s.severalEntries = true
 		}
-		if s.severalEntries && s.events > backpressureBounds.deliveries {
-			return w.errorf("unbounded deliveries: node %d hands connection %d %d events of more than one entry in one Ready, over MaxDeliveriesPerReady = %d (it must close the connection after the entries it got whole)",
-				n.id, d.Conn, s.events, backpressureBounds.deliveries)
+		if s.severalEntries && s.events > BackpressureBounds.Deliveries {
+			return w.Errorf("unbounded deliveries: node %d hands connection %d %d events of more than one entry in one Ready, over MaxDeliveriesPerReady = %d (it must close the connection after the entries it got whole)",
+				n.id, d.Conn, s.events, BackpressureBounds.Deliveries)
 		}
 	}
 	return nil

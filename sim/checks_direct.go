@@ -37,7 +37,7 @@ import (
 //   - Fresh read index: an answer to a read index a node asked covers what
 //     was committed when it asked (not one meant for an earlier incarnation).
 //   - A linearizable read shows a state at or after every entry committed
-//     before it was invoked (kv: clients.go; sessions: readCoversCommitted).
+//     before it was invoked (kv: sim/kv; sessions: CheckReadCovers).
 //   - A client write is committed once (kvCommitted, sessions truth).
 
 // directState is what the direct checks keep per node (its incarnation).
@@ -266,7 +266,7 @@ func (c *checker) heartbeatCommit(n *node, m *raft.Message) error {
 		acked = d.ackIndex[s]
 	}
 	if m.Commit > acked {
-		return c.w.errorf("vouched commit violated: node %d, leader of term %d, tells node %d to commit through %d in a heartbeat, but node %d acknowledged only through %d in that term",
+		return c.w.Errorf("vouched commit violated: node %d, leader of term %d, tells node %d to commit through %d in a heartbeat, but node %d acknowledged only through %d in that term",
 			n.id, m.Term, m.To, m.Commit, m.To, acked)
 	}
 	return nil
@@ -287,7 +287,7 @@ func (c *checker) followerCommit(n *node, commit, term uint64) error {
 		return nil
 	}
 	if commit > d.vouchIndex {
-		return c.w.errorf("vouched commit violated: node %d, a follower in term %d, commits through %d, but its leaders vouched only for %d (last in term %d)",
+		return c.w.Errorf("vouched commit violated: node %d, a follower in term %d, commits through %d, but its leaders vouched only for %d (last in term %d)",
 			n.id, term, commit, d.vouchIndex, d.vouchTerm)
 	}
 	return nil
@@ -301,7 +301,7 @@ func (c *checker) preVoteTerm(n *node, rd *hostReady, from, to uint64) error {
 	if to <= from || to <= n.direct.maxTermHeard || (from == 0 && to == 1) || rd.soft.State == raft.StateCandidate || rd.soft.State == raft.StateLeader {
 		return nil
 	}
-	return c.w.errorf("PreVote violated: node %d's term rose from %d to %d (state %s) although it neither campaigned nor heard a real message of that term (highest heard: %d)",
+	return c.w.Errorf("PreVote violated: node %d's term rose from %d to %d (state %s) although it neither campaigned nor heard a real message of that term (highest heard: %d)",
 		n.id, from, to, rd.soft.State, n.direct.maxTermHeard)
 }
 
@@ -332,7 +332,7 @@ func (c *checker) matchInSharedLog(n *node) error {
 		}
 		fch, ok := fv.chainAt(p.Match)
 		if !ok || fch != lch {
-			return w.errorf("match index violated: node %d, leader of term %d, believes node %d holds its log through %d, but node %d's durable log %s",
+			return w.Errorf("match index violated: node %d, leader of term %d, believes node %d holds its log through %d, but node %d's durable log %s",
 				n.id, term, p.ID, p.Match, p.ID, describeAt(fv, p.Match, ok))
 		}
 	}
@@ -390,7 +390,7 @@ func (c *checker) leaseRead(n *node, index uint64) error {
 		}
 	}
 	if bound < len(voters)/2+1 {
-		return w.errorf("lease violated: node %d, leader of term %d, serves a lease read at index %d while only %d of its %d voters are bound not to vote for another (free: %v)",
+		return w.Errorf("lease violated: node %d, leader of term %d, serves a lease read at index %d while only %d of its %d voters are bound not to vote for another (free: %v)",
 			n.id, n.term, index, bound, len(voters), unbound)
 	}
 	return nil
@@ -408,7 +408,7 @@ func (c *checker) readAfterNewLeader(n *node, term uint64, arrived time.Duration
 	for i := len(c.firstCommits) - 1; i >= 0 && c.firstCommits[i].term > term; i-- {
 		fc := c.firstCommits[i]
 		if fc.at < arrived {
-			return c.w.errorf("stale read: node %d answers, in term %d at read index %d, a read that arrived at %v, after node %d, leader of term %d, had committed index %d at %v",
+			return c.w.Errorf("stale read: node %d answers, in term %d at read index %d, a read that arrived at %v, after node %d, leader of term %d, had committed index %d at %v",
 				n.id, term, index, arrived, fc.node, fc.term, fc.index, fc.at)
 		}
 	}
@@ -480,7 +480,7 @@ func (c *checker) isolatedLeader(n *node) error {
 	if heard >= len(voters)/2+1 {
 		return nil
 	}
-	return w.errorf("CheckQuorum violated: node %d still leads term %d, but has heard from only %d of its %d voters %v in the last %v (two election timeouts of its clock)",
+	return w.Errorf("CheckQuorum violated: node %d still leads term %d, but has heard from only %d of its %d voters %v in the last %v (two election timeouts of its clock)",
 		n.id, term, heard, len(voters), voters, bound)
 }
 
@@ -535,7 +535,7 @@ func (c *checker) commitQuorum(n *node, commit uint64) error {
 			return nil
 		}
 	}
-	return c.w.errorf("commit quorum violated: node %d, leader of term %d, commits index %d, which only %d of its %d voters %v hold durably (missing: %v)",
+	return c.w.Errorf("commit quorum violated: node %d, leader of term %d, commits index %d, which only %d of its %d voters %v hold durably (missing: %v)",
 		n.id, n.term, commit, held, len(d.voters), d.voters, missing)
 }
 
@@ -563,7 +563,7 @@ func (c *checker) electionQuorum(n *node) error {
 			return nil
 		}
 	}
-	return c.w.errorf("election quorum violated: node %d leads term %d with the votes of only %v of its voters %v", n.id, n.term, granted, d.voters)
+	return c.w.Errorf("election quorum violated: node %d leads term %d with the votes of only %v of its voters %v", n.id, n.term, granted, d.voters)
 }
 
 // campaignTransfer is the context raft puts on the vote requests of an
@@ -642,7 +642,7 @@ func (c *checker) readQuorumAfter(n *node, term uint64, arrived time.Duration, i
 			return nil
 		}
 	}
-	return c.w.errorf("read quorum violated: node %d, leader of term %d, answers a read of node %d at read index %d that arrived at %v, but only %d of its %d voters %v answered it in term %d since (silent since: %v)",
+	return c.w.Errorf("read quorum violated: node %d, leader of term %d, answers a read of node %d at read index %d that arrived at %v, but only %d of its %d voters %v answered it in term %d since (silent since: %v)",
 		n.id, term, from, index, arrived, got, len(d.voters), d.voters, term, missing)
 }
 
@@ -681,10 +681,10 @@ func (c *checker) votePromise(n *node, m *raft.Message) error {
 	}
 	switch {
 	case d.leaderHeardFrom != raft.None && d.leaderHeardFrom != m.From && d.ticks-d.leaderHeardTicks < ElectionTicks:
-		return c.w.errorf("vote promise violated: node %d votes for %d in term %d %d ticks after it heard from node %d, leader of term %d, at %v (it promised not to for %d ticks)",
+		return c.w.Errorf("vote promise violated: node %d votes for %d in term %d %d ticks after it heard from node %d, leader of term %d, at %v (it promised not to for %d ticks)",
 			n.id, m.From, m.Term, d.ticks-d.leaderHeardTicks, d.leaderHeardFrom, d.leaderHeardTerm, d.leaderHeardAt, ElectionTicks)
 	case c.w.params.LeaseReads && d.ticks < ElectionTicks:
-		return c.w.errorf("vote promise violated: node %d votes for %d in term %d %d ticks after it started at %v (with lease reads it promised not to for %d ticks)",
+		return c.w.Errorf("vote promise violated: node %d votes for %d in term %d %d ticks after it started at %v (with lease reads it promised not to for %d ticks)",
 			n.id, m.From, m.Term, d.ticks, d.startedAt, ElectionTicks)
 	}
 	return nil
@@ -709,21 +709,21 @@ func (c *checker) readAnswerFresh(n *node, m *raft.Message) error {
 	if m.Index >= ask.committed {
 		return nil
 	}
-	return c.w.errorf("stale read index: node %d (incarnation %d) gets read index %d from node %d (term %d) for its read %q, which it asked at %v, when the log was already committed through %d",
+	return c.w.Errorf("stale read index: node %d (incarnation %d) gets read index %d from node %d (term %d) for its read %q, which it asked at %v, when the log was already committed through %d",
 		n.id, n.incarnation, m.Index, m.From, m.Term, m.Context, ask.at, ask.committed)
 }
 
-// readCoversCommitted checks the answer to a linearizable read of the
-// sessions workload: the state it shows — node n's, applied through
+// CheckReadCovers checks the answer to a linearizable read of the
+// sessions workload: the state it shows — node's, applied through
 // applied when it served the read — holds every entry any node knew to be
 // committed when the client invoked the read (committed). The kv
-// workload's clients check the same of their Gets' read index (clients.go).
+// workload's clients check the same of their Gets' read index (sim/kv).
 // Unlike the history's linearizability, this sees a stale read even when
 // the list read did not change in between.
-func (c *checker) readCoversCommitted(n *node, client int, path string, invoked time.Duration, committed, applied uint64) error {
+func (w *World) CheckReadCovers(node raft.NodeID, client int, path string, invoked time.Duration, committed, applied uint64) error {
 	if applied >= committed {
 		return nil
 	}
-	return c.w.errorf("stale read: node %d answers client %d's linearizable read of %s, invoked at %v when the log was committed through %d, from its state applied only through %d",
-		n.id, client, path, invoked, committed, applied)
+	return w.Errorf("stale read: node %d answers client %d's linearizable read of %s, invoked at %v when the log was committed through %d, from its state applied only through %d",
+		node, client, path, invoked, committed, applied)
 }

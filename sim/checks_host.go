@@ -71,12 +71,12 @@ func (n *node) readyTaken() {
 // runs the service core, leads, has committed an entry of its term (raft's
 // step 1 of §6.4 holds reads until then) and waits for no fsync.
 func (n *node) readMustGoOut(payload any) bool {
-	p, ok := payload.(*connRequest)
-	if !ok || p.hangUp || p.req.Op != session.OpRead || p.req.Stale || n.syncing {
+	p, ok := payload.(*ConnRequest)
+	if !ok || p.HangUp || p.Req.Op != session.OpRead || p.Req.Stale || n.syncing {
 		return false
 	}
 	c, ok := n.app.(*coreReplica)
-	if !ok || (!p.first && !c.open[p.conn]) {
+	if !ok || (!p.First && !c.open[p.Conn]) {
 		return false
 	}
 	st := n.app.raftCore().Status()
@@ -97,9 +97,9 @@ func (c *checker) readWentOut(n *node, p any, before uint64) error {
 	if !n.up || n.hostChecks.readies > before {
 		return nil
 	}
-	r := p.(*connRequest)
-	return c.w.errorf("read held back: node %d, leader of term %d with an entry of its term committed, took the linearizable read %d of %s (connection %d) and took no Ready for it: its read index round waits for the next tick (HasReady must count queued reads)",
-		n.id, n.app.raftCore().Term(), r.req.ID, r.req.Path, r.conn)
+	r := p.(*ConnRequest)
+	return c.w.Errorf("read held back: node %d, leader of term %d with an entry of its term committed, took the linearizable read %d of %s (connection %d) and took no Ready for it: its read index round waits for the next tick (HasReady must count queued reads)",
+		n.id, n.app.raftCore().Term(), r.Req.ID, r.Req.Path, r.Conn)
 }
 
 // readyWhileSyncing checks the Ready..Advance contract: a node whose Ready
@@ -108,7 +108,7 @@ func (c *checker) readyWhileSyncing(n *node) error {
 	if !n.up || !n.syncing || !n.app.hasReady() {
 		return nil
 	}
-	return c.w.errorf("host contract violated: node %d (term %d) reports HasReady while its Ready, taken at its tick %d, still waits for its fsync and has not been Advanced (now at tick %d): a host persisting on another goroutine would take a second Ready",
+	return c.w.Errorf("host contract violated: node %d (term %d) reports HasReady while its Ready, taken at its tick %d, still waits for its fsync and has not been Advanced (now at tick %d): a host persisting on another goroutine would take a second Ready",
 		n.id, n.term, n.hostChecks.readyTick, n.hostChecks.ticks)
 }
 
@@ -134,7 +134,7 @@ func (c *checker) snapshotResend(n *node, m *raft.Message) error {
 	h := &n.hostChecks
 	s := &h.snapSent[c.w.slotOf(m.To)]
 	if s.pending && s.to == m.To && s.term == m.Term && h.readyTick-s.earliest < ElectionTicks {
-		return c.w.errorf("snapshot resend too early: node %d, leader of term %d, sends node %d the snapshot at %d again by its tick %d, though it sent it the snapshot at %d at its tick %d or later, unacknowledged, less than an election timeout (%d ticks) before (§7: a snapshot in flight is timed from its send)",
+		return c.w.Errorf("snapshot resend too early: node %d, leader of term %d, sends node %d the snapshot at %d again by its tick %d, though it sent it the snapshot at %d at its tick %d or later, unacknowledged, less than an election timeout (%d ticks) before (§7: a snapshot in flight is timed from its send)",
 			n.id, m.Term, m.To, m.Snapshot.Meta.Index, h.readyTick, s.index, s.earliest, ElectionTicks)
 	}
 	*s = snapSend{to: m.To, term: m.Term, index: m.Snapshot.Meta.Index, earliest: h.prevReadyTick, pending: true}

@@ -78,18 +78,18 @@ func requestKey(r *session.Request, sess string) string {
 }
 
 // took records a client write handed to the core.
-func (t *toldWrites) took(p *connRequest) {
-	if p.sess == nil {
+func (t *toldWrites) took(p *ConnRequest) {
+	if p.Session == "" {
 		return
 	}
-	key := requestKey(&p.req, p.sess.id)
+	key := requestKey(&p.Req, p.Session)
 	if key == "" {
 		return
 	}
 	if t.byCommand == nil {
 		t.byCommand, t.forwards, t.told, t.open = map[string]reqKey{}, map[uint64]reqKey{}, map[uint64][]toldWrite{}, map[reqKey]bool{}
 	}
-	t.byCommand[key] = reqKey{p.req.Conn, p.req.ID}
+	t.byCommand[key] = reqKey{p.Req.Conn, p.Req.ID}
 }
 
 // sent notes the forwards of a Ready's service messages.
@@ -174,7 +174,7 @@ func (t *toldWrites) check(n *node, rd *session.Ready) error {
 	}
 	for _, req := range t.due {
 		if t.open[req] {
-			return n.w.errorf("orphaned write: node %d was told an index it had already applied for the write %d of connection %d, and did not answer it in its next Ready",
+			return n.w.Errorf("orphaned write: node %d was told an index it had already applied for the write %d of connection %d, and did not answer it in its next Ready",
 				n.id, req.id, req.conn)
 		}
 	}
@@ -188,7 +188,7 @@ func (t *toldWrites) check(n *node, rd *session.Ready) error {
 		delete(t.told, e.Index)
 		for _, w := range waiting {
 			if t.open[w.req] {
-				return n.w.errorf("orphaned write: node %d applied index %d (term %d) and did not answer, in that Ready, the write %d of connection %d the leader had told index %d in term %d",
+				return n.w.Errorf("orphaned write: node %d applied index %d (term %d) and did not answer, in that Ready, the write %d of connection %d the leader had told index %d in term %d",
 					n.id, e.Index, e.Term, w.req.id, w.req.conn, e.Index, w.term)
 			}
 		}

@@ -1,37 +1,96 @@
 package sim
 
 import (
+	"strconv"
+
 	"github.com/havenproject/haven/raft"
 	"github.com/havenproject/haven/session"
 )
 
-// coreWorkload is a Workload whose nodes run the Haven service core
+// CoreWorkload is a Workload whose nodes run the Haven service core
 // (session.Core) instead of a Service above raft: the node host then drives
 // a coreReplica, and NewService is never called. The core owns its raft and
-// its state machine; the workload's clients talk to it over connections.
-type coreWorkload interface {
+// its state machine; the workload's clients talk to it over connections,
+// sending *ConnRequest (World.SendToNodeAt) and getting back what the
+// workload sends itself from CoreAnswers, ConnUnknown, ConnDropped and
+// NodeCrashed (World.SendToClientAt).
+type CoreWorkload interface {
 	Workload
-	// bind is called before the nodes start: their settings may depend on
+	// Bind is called before the nodes start: their settings may depend on
 	// the run.
-	bind(w *World)
-	// coreConfig returns a node's service settings around raft's.
-	coreConfig(raft.Config) session.Config
-	// coreObserved is called once the host has persisted and observed a
-	// Ready of node n, with the entries the node wrote and applied.
-	coreObserved(n *node, rd *hostReady)
-	// coreAnswers hands the workload a Ready's replies and deliveries, once
-	// the Ready's writes are durable and its messages have gone out.
-	coreAnswers(n *node, rd *session.Ready)
-	// connUnknown is called for a request on a connection the node does
-	// not have: it was opened with an earlier incarnation of the node.
-	connUnknown(n *node, client int, payload any)
-	// connDropped is called when the node closes a connection.
-	connDropped(conn session.ConnID)
-	// submitted is called when the node hands a client's request to the
+	Bind(w *World)
+	// CoreConfig returns a node's service settings around raft's.
+	CoreConfig(raft.Config) session.Config
+	// CoreObserved is called once the host has persisted and observed a
+	// Ready of a node, with the node's term after it: rd holds the entries
+	// the node wrote and applied.
+	CoreObserved(term uint64, rd *session.Ready)
+	// CoreAnswers hands the workload a Ready's replies and deliveries, once
+	// the Ready's writes are durable and its messages have gone out. node
+	// has applied the log through applied.
+	CoreAnswers(node raft.NodeID, applied uint64, rd *session.Ready)
+	// ConnUnknown is called for a request (a *ConnRequest) from client on
+	// a connection the node does not have: it was opened with an earlier
+	// incarnation of the node, or the node was removed.
+	ConnUnknown(client int, payload any)
+	// ConnDropped is called when the node closes a connection.
+	ConnDropped(conn session.ConnID)
+	// Submitted is called when the node hands a client's request to the
 	// core.
-	submitted(p *connRequest)
-	// nodeCrashed is called when node id crashes: its connections die.
-	nodeCrashed(id raft.NodeID)
+	Submitted(p *ConnRequest)
+	// NodeCrashed is called when node id crashes: its connections die.
+	NodeCrashed(id raft.NodeID)
+}
+
+// ConnRequest is what a client of the service core sends a node over a
+// connection (CoreWorkload): the node's host hands it to session.Core.
+type ConnRequest struct {
+	Conn session.ConnID
+	// First marks the first message of a new connection (a connect).
+	First bool
+	// HangUp closes the connection from the client's side; Req is unused.
+	HangUp bool
+	Req    session.Request
+	// Session is the id of the session the client speaks for (or
+	// resumes), "" for none, for the workload's checks: not part of what a
+	// real client sends.
+	Session string
+}
+
+// ConnKey is the connection the request goes over: requests on one
+// connection reach the node in the order they were sent.
+func (r *ConnRequest) ConnKey() uint64 { return uint64(r.Conn) }
+
+// AppendTrace appends the request as the trace shows it.
+func (r *ConnRequest) AppendTrace(b []byte) []byte {
+	b = append(b, "conn="...)
+	b = strconv.AppendUint(b, uint64(r.Conn), 10)
+	if r.HangUp {
+		return append(b, " hang-up"...)
+	}
+	b = append(b, ' ')
+	b = append(b, r.Req.Op.String()...)
+	b = append(b, " id="...)
+	b = strconv.AppendUint(b, r.Req.ID, 10)
+	if r.Req.Path != "" {
+		b = append(b, ' ')
+		b = append(b, r.Req.Path...)
+	}
+	if r.Req.Item != 0 {
+		b = append(b, " item="...)
+		b = strconv.AppendUint(b, r.Req.Item, 10)
+	}
+	if r.Req.Since != nil {
+		b = append(b, " since="...)
+		b = strconv.AppendUint(b, *r.Req.Since, 10)
+	}
+	if r.Req.Token != "" {
+		b = append(b, " resume"...)
+	}
+	if r.Req.Stale {
+		b = append(b, " stale"...)
+	}
+	return b
 }
 
 // coreReplica runs session.Core on a node: the same code cmd/havend runs.
@@ -42,7 +101,7 @@ type coreWorkload interface {
 // and watch events, which leave only once the Ready is durable.
 type coreReplica struct {
 	n    *node
-	wl   coreWorkload
+	wl   CoreWorkload
 	core *session.Core
 	// open holds the client connections this incarnation of the node has:
 	// a request on any other one came over a connection that died with an
@@ -58,8 +117,8 @@ type coreReplica struct {
 	told toldWrites
 }
 
-func newCoreReplica(n *node, wl coreWorkload, cfg raft.Config, restored raft.RestoredState) (*coreReplica, error) {
-	scfg := wl.coreConfig(cfg)
+func newCoreReplica(n *node, wl CoreWorkload, cfg raft.Config, restored raft.RestoredState) (*coreReplica, error) {
+	scfg := wl.CoreConfig(cfg)
 	core, err := session.New(scfg, restored)
 	if err != nil {
 		return nil, err
@@ -72,7 +131,7 @@ func (c *coreReplica) raftCore() *raft.Raft { return c.core.Raft() }
 func (c *coreReplica) tick(nowMs int64) { c.core.Tick(nowMs) }
 
 func (c *coreReplica) stepRaft(m raft.Message) error {
-	return c.core.Step(session.PeerMessage{Group: c.n.w.coreGroup(), From: m.From, To: m.To, Raft: &m})
+	return c.core.Step(session.PeerMessage{Group: c.n.w.CoreGroup(), From: m.From, To: m.To, Raft: &m})
 }
 
 func (c *coreReplica) stepService(m *session.PeerMessage) error {
@@ -83,37 +142,37 @@ func (c *coreReplica) stepService(m *session.PeerMessage) error {
 }
 
 func (c *coreReplica) request(client int, payload any) {
-	p, ok := payload.(*connRequest)
+	p, ok := payload.(*ConnRequest)
 	if !ok {
-		c.n.w.failf("node %d: a client sent %T to the service core", c.n.id, payload)
+		c.n.w.Failf("node %d: a client sent %T to the service core", c.n.id, payload)
 		return
 	}
 	switch {
-	case p.hangUp:
-		if c.open[p.conn] {
-			delete(c.open, p.conn)
-			c.core.ConnClosed(p.conn)
-			c.pending.closed(p.conn)
-			c.told.forget(p.conn, 0)
+	case p.HangUp:
+		if c.open[p.Conn] {
+			delete(c.open, p.Conn)
+			c.core.ConnClosed(p.Conn)
+			c.pending.closed(p.Conn)
+			c.told.forget(p.Conn, 0)
 		}
-	case p.first:
-		c.open[p.conn] = true
+	case p.First:
+		c.open[p.Conn] = true
 		c.took(p)
-		c.core.Submit(p.req)
-		c.wl.submitted(p)
-	case !c.open[p.conn]:
-		c.wl.connUnknown(c.n, client, payload)
+		c.core.Submit(p.Req)
+		c.wl.Submitted(p)
+	case !c.open[p.Conn]:
+		c.wl.ConnUnknown(client, payload)
 	default:
 		c.took(p)
-		c.core.Submit(p.req)
-		c.wl.submitted(p)
+		c.core.Submit(p.Req)
+		c.wl.Submitted(p)
 	}
 }
 
-func (c *coreReplica) took(p *connRequest) {
+func (c *coreReplica) took(p *ConnRequest) {
 	c.told.took(p)
 	if c.n.w.params.Backpressure {
-		c.pending.took(&p.req)
+		c.pending.took(&p.Req)
 	}
 }
 
@@ -155,7 +214,7 @@ func (c *coreReplica) observed(rd *hostReady) error {
 		// fsm's own invariants, on the node's machine as it applied them
 		// (the session truth checks the log's image after every entry).
 		if err := c.core.Machine().CheckInvariants(); err != nil {
-			return n.w.errorf("state machine bug: node %d's fsm breaks an invariant after applying through %d: %v", n.id, n.applied, err)
+			return n.w.Errorf("state machine bug: node %d's fsm breaks an invariant after applying through %d: %v", n.id, n.applied, err)
 		}
 	}
 	if n.w.params.Backpressure {
@@ -166,7 +225,7 @@ func (c *coreReplica) observed(rd *hostReady) error {
 	if err := c.told.check(n, &rd.core); err != nil {
 		return err
 	}
-	c.wl.coreObserved(n, rd)
+	c.wl.CoreObserved(n.term, &rd.core)
 	return nil
 }
 
@@ -181,7 +240,7 @@ func (c *coreReplica) complete(rd *hostReady) {
 	for i := range rd.core.Replies {
 		r := &rd.core.Replies[i]
 		if r.Version > n.applied {
-			w.failf("node %d answers %v on connection %d with list version %d before applying it (applied through %d)",
+			w.Failf("node %d answers %v on connection %d with list version %d before applying it (applied through %d)",
 				n.id, r.Op, r.Conn, r.Version, n.applied)
 			return
 		}
@@ -192,12 +251,12 @@ func (c *coreReplica) complete(rd *hostReady) {
 	for i := range rd.core.Deliveries {
 		d := &rd.core.Deliveries[i]
 		if d.Event.Version > n.applied {
-			w.failf("node %d delivers the event of entry %d (%s %s) on connection %d before applying it (applied through %d)",
+			w.Failf("node %d delivers the event of entry %d (%s %s) on connection %d before applying it (applied through %d)",
 				n.id, d.Event.Version, d.Event.Kind, d.Event.Path, d.Conn, n.applied)
 			return
 		}
 	}
-	c.wl.coreAnswers(n, &rd.core)
+	c.wl.CoreAnswers(n.id, n.applied, &rd.core)
 	for _, conn := range closing {
 		// The server closes the connection after this answer.
 		delete(c.open, conn)
@@ -211,7 +270,7 @@ func (c *coreReplica) complete(rd *hostReady) {
 		// client finds out, after the answers already on their way.
 		if c.open[conn] {
 			delete(c.open, conn)
-			c.wl.connDropped(conn)
+			c.wl.ConnDropped(conn)
 		}
 	}
 	if job := rd.core.SnapshotJob; job != nil {
@@ -223,8 +282,22 @@ func (c *coreReplica) complete(rd *hostReady) {
 
 func (c *coreReplica) digest() uint64 { return bytesDigest(c.core.Machine().Snapshot()) }
 
-// coreGroup is the Raft group every node of the simulated cluster serves.
-func (w *World) coreGroup() uint64 { return 1 }
+// CheckCoreReplicas checks that every node that runs the service core, is
+// up and has applied the committed log through applied holds the state
+// machine whose snapshot is machine: the log's image, as a CoreWorkload
+// applies it itself.
+func (w *World) CheckCoreReplicas(applied uint64, machine []byte) error {
+	want := bytesDigest(machine)
+	for _, n := range w.nodes {
+		if c, ok := n.app.(*coreReplica); ok && n.up && n.applied == applied && c.digest() != want {
+			return w.Errorf("node %d applied the committed log through %d but its state machine differs from the log's", n.id, n.applied)
+		}
+	}
+	return nil
+}
+
+// CoreGroup is the Raft group every node of the simulated cluster serves.
+func (w *World) CoreGroup() uint64 { return 1 }
 
 // snapshotDigest is the state digest of a snapshot of the service core's
 // state machine. fsm snapshots are canonical — the same state gives the

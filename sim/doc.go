@@ -35,103 +35,35 @@
 // (Params.NoPreVote, NoCheckQuorum). The service core also reads a clock, in
 // milliseconds: the node's own, which drifts with it.
 //
-// Two workloads exist (Config.Workload). "kv" plugs in above raft through
-// two interfaces (service.go): a Service is a node's replicated state
-// machine and its handling of client requests; a Workload makes the
-// Services and drives the clients. It is a small key-value store (kv.go,
-// clients.go): Puts are log entries proposed on the node the client talks
-// to (clients follow the leader hints of ErrNotLeader), Gets are served by
-// ReadIndex on leaders and followers alike, and a few reader clients stay
-// with one node each. Clients give up after a timeout and record the
-// outcome as unknown; once the run is over, unknown writes are resolved from
-// the committed log. Hosts compact their logs every CompactEvery applied
+// # Workloads
+//
+// What runs above the cores and the clients that use them is a workload,
+// chosen by name (Config.Workload) from those registered with
+// RegisterWorkload: the engine imports none of them. Two exist, each in its
+// own package, which registers it from its init function: "kv" (package
+// sim/kv, a small key-value store above raft) and "sessions" (package
+// sim/sessions, the Haven service core and clients that use it as Haven's
+// clients do); cmd/havensim links both. A workload above raft plugs in
+// through two interfaces (service.go): a Service is a node's replicated
+// state machine and its handling of client requests; a Workload makes the
+// Services and drives the clients. A workload whose nodes run the service
+// core is a CoreWorkload (core.go): the host runs session.Core itself and
+// the workload's clients talk to it over connections (ConnRequest). Either
+// may check each committed entry (CommittedObserver), answer requests sent
+// to a removed node (Refuser) and add records to the run's history
+// (HistoryRecorder). Hosts compact their logs every CompactEvery applied
 // entries, so snapshots and InstallSnapshot happen under faults too.
-// "sessions" runs the service core on every node (below).
 //
-// # The sessions workload
+// # The service core
 //
-// Every node runs session.Core, configured as havend configures it (ttl
-// bounds, request timeouts and the rest at their defaults) except that it
-// snapshots itself every CompactEvery applied entries and keeps 2, 16 or 256
-// events per list for watches (drawn per seed, so that resumes hit `reset`).
-// The host ticks it with the node's drifting clock, steps the peers' raft
+// With a CoreWorkload every node runs session.Core, with the settings the
+// workload gives it (CoreWorkload.CoreConfig). The host ticks it with the node's drifting clock, steps the peers' raft
 // and service messages (forwarded writes, keepalives) into it, persists its
 // Readys and its own snapshots (SavedSnapshot) to the simulated disk, and
 // restarts it from that disk after a crash (session.New with what the disk
 // kept). Service messages are lost, delayed, duplicated, reordered and
 // partitioned like raft's; the leader answers a repeated forward from
 // memory rather than proposing it twice.
-//
-// Clients (sessions*.go) talk to a node over a connection that, like TCP,
-// keeps the order of what it carries both ways and dies with the node's
-// process. Half of them ask for a ttl of 500 ms (the smallest), the others
-// for 1 to 3 s. Each opens a session, pings at a third of its ttl, and
-// pushes, updates and deletes items, reads lists (linearizable, or stale),
-// watches and unwatches lists, and now and then moves to another node and
-// resumes its session with its token (re-registering its watches with
-// `since`), closes its session, or crashes without closing (half the time
-// its connection closes, half the time the node never learns). A client
-// names on every connect the highest version it has seen (`seen`, kept
-// across its sessions until its process crashes, as netproto/client keeps
-// it), and now and then pipelines a stale read right behind a connect or
-// resume, before its answer. With the watch-elsewhere knob, a client now
-// and then starts a new watch with `since` = the latest version of that
-// list another client was shown, as if one process handed it to another
-// out of band: its own node may not have applied that far yet. A ping not
-// answered OK within a third of the ttl sends it to another node. Once
-// faults heal and the run is live again, the clients stop — pings too — so
-// every session must then expire, and the run settles only once they all
-// have.
-//
-// The checks of the sessions workload, besides raft's. The watch checker,
-// the no-false-expiry and dead-session checkers and the lists history
-// builder live in package linearizability/history, where a real cluster's
-// recorded history goes through the same code: the workload records the
-// run in that package's format and feeds them as it goes (the watch
-// checker each event as it arrives, the no-false-expiry check each expiry
-// and OK ping, the dead-session check each step of the settling, the
-// builder the records at the end). The checks of node behaviour (no
-// answer or event of an unapplied entry, stale reads, SessionExpired
-// borne out, no double commit) stay here.
-//
-//   - Linearizability of the lists (linearizability.ListsModel, partitioned
-//     by path), with every session end in the history at the index that
-//     ended it: a client's close as its own operation, an expiry from when
-//     its leader proposed it to when it was committed. Every write whose
-//     client never learned the outcome (or was told Unavailable or
-//     InternalError) is resolved from the committed log — each write
-//     carries a unique value, and a client never deletes an item twice —
-//     and every acknowledged write and every answer that only applying an
-//     entry can give must match its entry in the log.
-//   - Watches: each event a watcher receives must be the next change to its
-//     list in the committed log after the last one it saw — no gap, no
-//     duplicate, no reordering — where it starts after the registration's
-//     version, or after `since` when a resume was served from history, or
-//     after the answered version when the answer says reset. A watch with
-//     `since` must be answered with the list no older than it was at
-//     `since` (the node must first apply that far), reset or not. Once the
-//     run settles, every open watch must have had every change before its
-//     session ended.
-//   - No node answers with a list version it has not applied, or sends an
-//     event of an entry it has not applied; a stale read never shows a list
-//     older than its connection already showed, nor older than the client
-//     had seen of that list before it opened the connection (it named
-//     `seen` on connect: a node behind, or restarted with a lower commit,
-//     must first apply that far).
-//   - No false expiry: a session expired by an entry a leader proposed at
-//     virtual time T is a false expiry if its client got an OK answer to a
-//     ping it sent in (T − ttl + slack, T], slack = ttl·Drift + 2 ticks (the
-//     leader's clock may run Drift fast; it notes times and checks silence
-//     at tick granularity).
-//   - Dead sessions end in time: once the clients stop, every session must
-//     end within ttl·(1+Drift) plus 3 ticks, an election timeout and the
-//     run's longest message delay, counted from the latest of: the last
-//     time a node took one of its requests (or finished connecting it), its
-//     opening, the run becoming live again after healing, and the current
-//     leader's renewal. The nodes then hold no session and no item, and
-//     their state machines equal the committed log's.
-//   - A client told SessionExpired must have had its session ended by the
-//     log by then.
 //
 // # The fault model
 //

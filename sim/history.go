@@ -19,17 +19,20 @@ import (
 // (history.ListsHistory), so a written history re-checks to the run's
 // verdict.
 
-// historyRecorder is a workload that adds its own records to the history.
-type historyRecorder interface {
-	// committedAt is when the entry at index was first known committed
+// HistoryRecorder is a workload that adds its own records to the history.
+type HistoryRecorder interface {
+	// CommittedAt is when the entry at index was first known committed
 	// (0 if it does not keep that).
-	committedAt(index uint64) int64
-	historyRecords(w *World, out []history.Record) []history.Record
+	CommittedAt(index uint64) int64
+	// HistoryRecords appends the workload's records to out, after the
+	// committed log's.
+	HistoryRecords(w *World, out []history.Record) []history.Record
 }
 
-// historyRecords is the run's history.
-func (w *World) historyRecords() []history.Record {
-	h, _ := w.workload.(historyRecorder)
+// History is the run's history: the committed log, then the records the
+// workload adds if it is a HistoryRecorder.
+func (w *World) History() []history.Record {
+	h, _ := w.workload.(HistoryRecorder)
 	log := w.CommittedLog()
 	recs := make([]history.Record, 0, len(log))
 	for _, e := range log {
@@ -38,12 +41,12 @@ func (w *World) historyRecords() []history.Record {
 			rec.Type = "confchange"
 		}
 		if h != nil {
-			rec.At = h.committedAt(e.Index)
+			rec.At = h.CommittedAt(e.Index)
 		}
 		recs = append(recs, history.Record{Entry: rec})
 	}
 	if h != nil {
-		recs = h.historyRecords(w, recs)
+		recs = h.HistoryRecords(w, recs)
 	}
 	return recs
 }
@@ -56,7 +59,7 @@ func (w *World) writeHistory(path string) error {
 	}
 	defer f.Close()
 	hw := history.NewWriter(f)
-	for _, r := range w.historyRecords() {
+	for _, r := range w.History() {
 		if err := hw.Write(r); err != nil {
 			return err
 		}
@@ -65,50 +68,6 @@ func (w *World) writeHistory(path string) error {
 		return err
 	}
 	return f.Close()
-}
-
-func (wl *sessionsWorkload) committedAt(index uint64) int64 {
-	if index == 0 || index > uint64(len(wl.truth.committedAt)) {
-		return 0
-	}
-	return int64(wl.truth.committedAt[index-1])
-}
-
-func (wl *sessionsWorkload) historyRecords(w *World, recs []history.Record) []history.Record {
-	for i := range wl.ops {
-		op := &wl.ops[i]
-		rec := &history.Op{Client: op.client, Call: int64(op.call), Return: -1, Input: op.input}
-		switch op.state {
-		case opAnswered:
-			out := op.out
-			rec.Return, rec.Output = int64(op.ret), &out
-		case opResolve:
-			rec.NotApplied = op.certainlyNot
-		}
-		recs = append(recs, history.Record{Op: rec})
-	}
-	t := &wl.truth
-	for _, id := range sortedKeys(wl.sessions) {
-		rec := wl.sessions[id]
-		opened := t.opened[id]
-		s := &history.Session{ID: id, Client: rec.client, TTLms: rec.ttl, Opened: opened.index, OpenedAt: int64(opened.committedAt)}
-		end, ended := t.ends[id]
-		if ended {
-			s.Ended, s.Expired, s.EndedAt = end.index, end.expired, int64(end.committedAt)
-		}
-		recs = append(recs, history.Record{Session: s})
-		for _, sent := range rec.okPings {
-			recs = append(recs, history.Record{Ping: &history.Ping{Client: rec.client, Session: id, Sent: int64(sent), Answer: "ok"}})
-		}
-		for _, at := range rec.expiredAnswers {
-			recs = append(recs, history.Record{Ping: &history.Ping{Client: rec.client, Session: id, Answer: "SessionExpired", At: int64(at)}})
-		}
-		if ended && end.expired && end.proposed {
-			e := &history.Expiry{Session: id, TTLms: rec.ttl, Index: end.index, ProposedAt: int64(end.proposedAt)}
-			recs = append(recs, history.Record{Expiry: e})
-		}
-	}
-	return append(recs, wl.watchRecords...)
 }
 
 // historyError wraps a failure to write the history file.

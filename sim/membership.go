@@ -236,8 +236,8 @@ func (w *World) retire(n *node, id raft.NodeID) {
 		n.app = nil
 		n.ready = hostReady{}
 		n.dropParked()
-		if cw, ok := w.workload.(coreWorkload); ok {
-			cw.nodeCrashed(n.id)
+		if cw, ok := w.workload.(CoreWorkload); ok {
+			cw.NodeCrashed(n.id)
 		}
 	}
 	n.retired = true
@@ -255,7 +255,7 @@ func (n *node) join(id raft.NodeID) {
 	n.diskFailed, n.misdirected = false, 0
 	w.tracef("n%d joins with an empty disk", id)
 	if err := n.start(); err != nil {
-		w.failf("node %d: start: %v", id, err)
+		w.Failf("node %d: start: %v", id, err)
 	}
 }
 

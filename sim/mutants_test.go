@@ -640,7 +640,7 @@ func flagsSessionsHoldBack(extra ...string) []string {
 
 // mutantTree lists what the copy holds: the module files and every package
 // the simulator's command is built from.
-var mutantTree = []string{"raft", "raft/wal", "fsm", "session", "sim", "sim/simfs", "sim/explore", "sim/timeline", "linearizability", "linearizability/history", "cmd/havensim"}
+var mutantTree = []string{"raft", "raft/wal", "fsm", "session", "sim", "sim/kv", "sim/sessions", "sim/simfs", "sim/explore", "sim/timeline", "linearizability", "linearizability/history", "cmd/havensim"}
 
 func TestMutantsAreCaught(t *testing.T) {
 	root, err := filepath.Abs("..")

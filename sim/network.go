@@ -132,8 +132,8 @@ func (w *World) messageDelay() time.Duration {
 	return d
 }
 
-// clientDelay draws the delay between a client and its node.
-func (w *World) clientDelay() time.Duration {
+// ClientDelay draws the delay between a client and its node.
+func (w *World) ClientDelay() time.Duration {
 	return w.params.LatencyMin + w.rng.Exp(w.params.LatencyMean)
 }
 
@@ -234,7 +234,7 @@ func (w *World) deliver(ev event) {
 		err = n.app.stepRaft(msg.Message)
 	}
 	if err != nil {
-		w.failf("node %d refused a message: %v", n.id, err)
+		w.Failf("node %d refused a message: %v", n.id, err)
 		return
 	}
 	if msg.service == nil {
@@ -246,4 +246,17 @@ func (w *World) deliver(ev event) {
 		w.check.snapshotAcked(n, &msg.Message)
 	}
 	n.drive()
+}
+
+// MaxMessageDelay bounds how long a message between nodes can take with
+// the run's parameters: the slow tail, if any, or far out in the
+// exponential, plus the hold-back of reordering. (Healing stops the tail
+// for new messages; the sessions workload keeps the bound from before.)
+func (w *World) MaxMessageDelay() time.Duration {
+	p := &w.params
+	d := 50 * p.LatencyMean
+	if p.TailChance > 0 {
+		d = max(d, p.TailLimit)
+	}
+	return p.LatencyMin + d + 20*time.Millisecond
 }

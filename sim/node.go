@@ -109,8 +109,8 @@ func (w *World) raftConfig(id raft.NodeID) raft.Config {
 		}
 	}
 	if w.params.Backpressure {
-		cfg.MaxUncommittedEntries = backpressureBounds.uncommitted
-		cfg.MaxCommittedBytesPerReady = backpressureBounds.committedBytes
+		cfg.MaxUncommittedEntries = BackpressureBounds.Uncommitted
+		cfg.MaxCommittedBytesPerReady = BackpressureBounds.CommittedBytes
 	}
 	if w.params.LeaseReads {
 		cfg.ReadMode = raft.ReadLease
@@ -122,7 +122,7 @@ func (w *World) raftConfig(id raft.NodeID) raft.Config {
 // newReplica builds what runs on node n from its durable store: the
 // service core when the workload asks for it, else raft for a Service.
 func (w *World) newReplica(n *node, cfg raft.Config, restored raft.RestoredState) (replica, error) {
-	if cw, ok := w.workload.(coreWorkload); ok {
+	if cw, ok := w.workload.(CoreWorkload); ok {
 		return newCoreReplica(n, cw, cfg, restored)
 	}
 	return newRaftReplica(n, cfg, restored)
@@ -297,7 +297,7 @@ func (n *node) drive() {
 		n.readyTaken()
 		n.readied = true
 		if err := n.persist(rd); err != nil {
-			w.failf("node %d: %v", n.id, err)
+			w.Failf("node %d: %v", n.id, err)
 			return
 		}
 		if err := n.observe(rd); err != nil {
@@ -430,14 +430,14 @@ func (n *node) observe(rd *hostReady) error {
 	}
 	if hs := rd.hard; !hs.IsEmpty() {
 		if hs.Term < n.term {
-			return w.errorf("node %d: term went back from %d to %d", n.id, n.term, hs.Term)
+			return w.Errorf("node %d: term went back from %d to %d", n.id, n.term, hs.Term)
 		}
 		if err := w.check.preVoteTerm(n, rd, n.term, hs.Term); err != nil {
 			return err
 		}
 		n.term = hs.Term
 		if hs.Commit < n.commit {
-			return w.errorf("node %d: commit index moved back from %d to %d", n.id, n.commit, hs.Commit)
+			return w.Errorf("node %d: commit index moved back from %d to %d", n.id, n.commit, hs.Commit)
 		}
 		if hs.Commit > n.commit {
 			if rd.soft.State == raft.StateLeader {
@@ -504,7 +504,7 @@ func (n *node) fsyncDone(ev event) {
 		return
 	}
 	if err := n.syncDone(); err != nil {
-		n.w.failf("node %d: %v", n.id, err)
+		n.w.Failf("node %d: %v", n.id, err)
 		return
 	}
 	n.syncing = false
@@ -558,10 +558,10 @@ func (n *node) request(ev event) {
 			// connection is refused at once, as TCP would, and the client
 			// knows its request had no effect.
 			switch wl := w.workload.(type) {
-			case coreWorkload:
-				wl.connUnknown(n, r.client, r.payload)
-			case refuser:
-				wl.refused(n.id, r.client, r.payload)
+			case CoreWorkload:
+				wl.ConnUnknown(r.client, r.payload)
+			case Refuser:
+				wl.Refused(n.id, r.client, r.payload)
 			}
 		}
 		return
@@ -593,9 +593,9 @@ func (w *World) crash(n *node, downtime time.Duration) {
 	n.app = nil
 	n.ready = hostReady{}
 	n.dropParked()
-	if cw, ok := w.workload.(coreWorkload); ok {
+	if cw, ok := w.workload.(CoreWorkload); ok {
 		// The node's client connections die with its process.
-		cw.nodeCrashed(n.id)
+		cw.NodeCrashed(n.id)
 	}
 	w.queue.push(event{at: w.now + downtime, kind: evRestart, node: uint8(n.idx), gen: n.incarnation})
 }
@@ -618,7 +618,7 @@ func (w *World) restart(n *node) {
 	}
 	w.tracef("n%d restarts", n.id)
 	if err := n.start(); err != nil {
-		w.failf("node %d: restart: %v", n.id, err)
+		w.Failf("node %d: restart: %v", n.id, err)
 	}
 }
 
@@ -669,7 +669,7 @@ func (w *World) resume(n *node) {
 				if connAt == nil {
 					connAt = map[uint64]time.Duration{}
 				}
-				key := c.connKey()
+				key := c.ConnKey()
 				if last, seen := connAt[key]; seen && ev.at < last {
 					ev.at = last
 				}
@@ -701,8 +701,9 @@ func (w *World) adversarialDrift(leader *node) {
 	}
 }
 
-// refuser is a workload whose clients learn at once that a node's address
+// Refuser is a workload whose clients learn at once that a node's address
 // refused their request (a removed node).
-type refuser interface {
-	refused(node raft.NodeID, client int, request any)
+type Refuser interface {
+	// Refused answers client's request to node, whose address refused it.
+	Refused(node raft.NodeID, client int, request any)
 }

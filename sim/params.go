@@ -3,6 +3,9 @@ package sim
 import (
 	"fmt"
 	"io"
+	"maps"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -101,8 +104,10 @@ type Config struct {
 	HistoryPath string
 	// CheckTimeout bounds the linearizability check (default 30 s).
 	CheckTimeout time.Duration
-	// Workload names the application: "kv" (the default: a key-value
-	// store above raft), or "sessions" (the Haven service core itself).
+	// Workload names the application, one registered with
+	// RegisterWorkload: "kv" (the default: a key-value store above raft,
+	// package sim/kv), or "sessions" (the Haven service core itself,
+	// package sim/sessions).
 	// NewWorkload, if set, is used instead: it is how another application
 	// plugs in.
 	Workload    string
@@ -133,20 +138,32 @@ func (c *Config) setDefaults() {
 	}
 }
 
-// workloadNames lists the workload names Config.Workload accepts.
-var workloadNames = []string{"kv", "sessions"}
+// workloads maps each name Config.Workload accepts to the function that
+// makes the workload. The workload packages fill it from their init
+// functions (sim/kv registers "kv", sim/sessions "sessions"), so a program
+// offers the workloads whose packages it imports, and the engine imports
+// none of them.
+var workloads = map[string]func(cfg *Config) Workload{}
+
+// RegisterWorkload makes newWorkload the workload that Config.Workload name
+// selects. It is meant for a workload package's init function, and panics
+// if name is taken.
+func RegisterWorkload(name string, newWorkload func(cfg *Config) Workload) {
+	if _, taken := workloads[name]; taken {
+		panic("sim: workload " + strconv.Quote(name) + " registered twice")
+	}
+	workloads[name] = newWorkload
+}
 
 func newWorkload(cfg *Config) (Workload, error) {
 	if cfg.NewWorkload != nil {
 		return cfg.NewWorkload(cfg), nil
 	}
-	switch cfg.Workload {
-	case "kv":
-		return newKVWorkload(cfg), nil
-	case "sessions":
-		return newSessionsWorkload(cfg), nil
+	if newWorkload, ok := workloads[cfg.Workload]; ok {
+		return newWorkload(cfg), nil
 	}
-	return nil, fmt.Errorf("sim: unknown workload %q (want one of %s)", cfg.Workload, strings.Join(workloadNames, ", "))
+	names := slices.Sorted(maps.Keys(workloads))
+	return nil, fmt.Errorf("sim: unknown workload %q (want one of %s)", cfg.Workload, strings.Join(names, ", "))
 }
 
 // LeaseMode chooses which runs read by leader lease (§6.4.1).
@@ -283,7 +300,7 @@ type Params struct {
 	// on: the swarm does not draw it, so that every seed keeps the fault
 	// mix it had before it existed.
 	RestartReplayEvery time.Duration
-	// Backpressure runs every node with small bounds (backpressureBounds):
+	// Backpressure runs every node with small bounds (BackpressureBounds):
 	// raft's MaxUncommittedEntries and MaxCommittedBytesPerReady, and the
 	// service core's MaxPendingWrites, MaxPendingReads and
 	// MaxDeliveriesPerReady, so that the swarm hits them, and the bounds

@@ -52,7 +52,7 @@ type replica interface {
 
 // connOrdered is a client request that travels on a connection, whose
 // order the node must keep when it handles what queued up during a pause.
-type connOrdered interface{ connKey() uint64 }
+type connOrdered interface{ ConnKey() uint64 }
 
 // hostReady is one Ready of either kind of replica, as the host handles it.
 type hostReady struct {
@@ -170,7 +170,7 @@ func (a *raftReplica) complete(rd *hostReady) {
 	if rd.snapshot != nil {
 		meta := rd.snapshot.Meta
 		if err := a.svc.Restore(*rd.snapshot); err != nil {
-			w.failf("node %d: restoring snapshot at %d: %v", n.id, meta.Index, err)
+			w.Failf("node %d: restoring snapshot at %d: %v", n.id, meta.Index, err)
 			return
 		}
 		if err := n.installed(meta.Index, a.svc.Digest()); err != nil {
@@ -206,7 +206,7 @@ func (a *raftReplica) maybeCompact() {
 	snap, err := a.raft.Compact(n.applied, a.svc.Snapshot())
 	if err != nil {
 		if !errors.Is(err, raft.ErrSnapshotTooOld) {
-			w.failf("node %d: compact at %d: %v", n.id, n.applied, err)
+			w.Failf("node %d: compact at %d: %v", n.id, n.applied, err)
 		}
 		return
 	}
@@ -244,5 +244,5 @@ func (n *node) Now() time.Duration { return n.w.now }
 func (n *node) Reply(client int, reply any) {
 	w := n.w
 	slot := w.rpcs.put(rpc{client: client, node: n.idx, payload: reply})
-	w.queue.push(event{at: w.now + w.clientDelay(), kind: evToClient, ref: slot})
+	w.queue.push(event{at: w.now + w.ClientDelay(), kind: evToClient, ref: slot})
 }

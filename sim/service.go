@@ -1,8 +1,12 @@
 package sim
 
 import (
+	"fmt"
 	"time"
 
+	"github.com/anishathalye/porcupine"
+
+	"github.com/havenproject/haven/linearizability"
 	"github.com/havenproject/haven/raft"
 )
 
@@ -103,4 +107,36 @@ type WorkloadReport struct {
 	// Requests counts the client requests answered, of every kind (pings,
 	// connects and watches included; sessions workload).
 	Requests int
+}
+
+// CheckLinearizable checks a workload's history with porcupine, with the
+// injected faults as annotations, and writes the visualization where the
+// run asked for it (always for an illegal history). what names the
+// operations in the error ("operations", "list operations"), and the
+// verdict and the visualization's path go into report.
+func CheckLinearizable(w *World, cfg *Config, model porcupine.Model, ops []porcupine.Operation, what string, report *WorkloadReport) error {
+	opts := []linearizability.CheckOption{linearizability.WithAnnotations(w.Annotations()...)}
+	if cfg.VisualizationPath != "" {
+		opts = append(opts, linearizability.VisualizeTo(cfg.VisualizationPath))
+		if cfg.VisualizeAlways {
+			opts = append(opts, linearizability.VisualizeAlways())
+		}
+	}
+	result, err := linearizability.Check(model, ops, cfg.CheckTimeout, opts...)
+	report.Verdict, report.VisualizationPath = string(result.Verdict), result.VisualizationPath
+	if err != nil {
+		return err
+	}
+	if result.Verdict == linearizability.VerdictIllegal {
+		where := ""
+		if result.VisualizationPath != "" {
+			where = " (visualization: " + result.VisualizationPath + ")"
+		}
+		culprit := ""
+		if result.Culprit != "" {
+			culprit = ": " + result.Culprit
+		}
+		return fmt.Errorf("linearizability violated: the history of %d %s has no linearization%s%s", len(ops), what, culprit, where)
+	}
+	return nil
 }

@@ -54,28 +54,3 @@ func TestSessionsProfiles(t *testing.T) {
 		})
 	}
 }
-
-// TestSessionsEveryDeadSessionEnds: a run's settling phase ends only once
-// every session has ended (the clients stop pinging when they quiesce), and
-// the nodes then hold no session and no item.
-func TestSessionsEveryDeadSessionEnds(t *testing.T) {
-	var wl *sessionsWorkload
-	r := Run(Config{Seed: 5, Duration: 10 * time.Second, Faults: FaultsHeavy,
-		NewWorkload: func(cfg *Config) Workload { wl = newSessionsWorkload(cfg); return wl }})
-	require.NoError(t, r.Err)
-	require.Equal(t, "ok", r.Workload.Verdict)
-	require.Equal(t, len(wl.truth.opened), len(wl.truth.ends), "every session opened has ended")
-	expired := 0
-	for _, end := range wl.truth.ends {
-		if end.expired {
-			expired++
-		}
-	}
-	require.Greater(t, expired, 0, "sessions expired")
-	require.Less(t, expired, len(wl.truth.ends), "sessions closed")
-	for _, n := range wl.w.nodes {
-		st := n.app.(*coreReplica).core.Machine().Stats()
-		require.Zero(t, st.Sessions, "node %d", n.id)
-		require.Zero(t, st.Items, "node %d", n.id)
-	}
-}

@@ -164,13 +164,13 @@ func requireKnobsExercised(t *testing.T, knobs string, sum Summary) {
 }
 
 // stuckWorkload never makes progress: the liveness phase must report it.
-type stuckWorkload struct{ *kvWorkload }
+type stuckWorkload struct{ Workload }
 
 func (stuckWorkload) ProgressSince(time.Duration) bool { return false }
 
 func TestLivenessFailureIsReported(t *testing.T) {
 	r := Run(Config{Seed: 1, Duration: 2 * time.Second, Faults: FaultsNone,
-		NewWorkload: func(cfg *Config) Workload { return stuckWorkload{newKVWorkload(cfg)} }})
+		NewWorkload: func(cfg *Config) Workload { return stuckWorkload{workloads["kv"](cfg)} }})
 	require.Error(t, r.Err)
 	require.Contains(t, r.Err.Error(), "no convergence")
 	require.Equal(t, 2*time.Second+LivenessBound, r.FailedAt, "reported when the bound expires")

@@ -127,12 +127,17 @@ func (t *tracer) event(w *World, ev *event) {
 	t.buf = b
 }
 
-// traceable is a payload that can describe itself in a trace line.
-type traceable interface{ appendTrace(b []byte) []byte }
+// Traceable is a client request or reply that can describe itself in a
+// trace line (Config.Trace): a workload's payloads implement it, or the
+// trace shows them as "?".
+type Traceable interface {
+	// AppendTrace appends the payload's description to b.
+	AppendTrace(b []byte) []byte
+}
 
 func appendPayload(b []byte, p any) []byte {
-	if t, ok := p.(traceable); ok {
-		return t.appendTrace(b)
+	if t, ok := p.(Traceable); ok {
+		return t.AppendTrace(b)
 	}
 	return append(b, '?')
 }

@@ -191,13 +191,13 @@ func (w *World) start() {
 			w.trace.note(0, fmt.Sprintf("n%d ticks every %v", n.id, n.tickEvery))
 		}
 	}
-	if cw, ok := w.workload.(coreWorkload); ok {
+	if cw, ok := w.workload.(CoreWorkload); ok {
 		// The nodes' service cores take their settings from the workload.
-		cw.bind(w)
+		cw.Bind(w)
 	}
 	for _, n := range w.nodes {
 		if err := n.start(); err != nil {
-			w.failf("node %d: start: %v", n.id, err)
+			w.Failf("node %d: start: %v", n.id, err)
 			return
 		}
 	}
@@ -211,7 +211,7 @@ func (w *World) start() {
 func (w *World) loop() {
 	for w.failure == nil && w.phase != phaseDone {
 		if w.queue.len() == 0 {
-			w.failf("the event queue ran dry")
+			w.Failf("the event queue ran dry")
 			return
 		}
 		ev := w.queue.pop()
@@ -278,11 +278,11 @@ func (w *World) dispatch(ev event) {
 			if w.leader() != nil {
 				what = "a leader but no new write acknowledged"
 			}
-			w.failf("no convergence: %s within %v after healing%s", what, LivenessBound, w.describeNodes())
+			w.Failf("no convergence: %s within %v after healing%s", what, LivenessBound, w.describeNodes())
 		}
 	case evSettleDeadline:
 		if w.phase == phaseSettling {
-			w.failf("no convergence: nodes did not all apply the log within %v of quiescing (clients idle: %t)%s",
+			w.Failf("no convergence: nodes did not all apply the log within %v of quiescing (clients idle: %t)%s",
 				w.settleBound(), w.workload.Idle(), w.describeNodes())
 		}
 	}
@@ -298,7 +298,7 @@ func (w *World) afterEvent(ev *event) {
 		// always produces a Ready).
 		if n := w.nodes[ev.node]; n.up && (ev.kind != evTick || n.readied) {
 			if err := n.app.raftCore().CheckInvariants(); err != nil {
-				w.fail(w.errorf("invariant: %v", err))
+				w.fail(w.Errorf("invariant: %v", err))
 				return
 			}
 		}
@@ -306,7 +306,7 @@ func (w *World) afterEvent(ev *event) {
 		for _, n := range w.nodes {
 			if n.up {
 				if err := n.app.raftCore().CheckInvariants(); err != nil {
-					w.fail(w.errorf("invariant: %v", err))
+					w.fail(w.Errorf("invariant: %v", err))
 					return
 				}
 			}
@@ -343,6 +343,27 @@ func (w *World) currentLeader() *node {
 	}
 	return l
 }
+
+// LeaderTerm is the term of the current leader (the leader of the highest
+// term any up node knows, up, running and knowing it leads), and whether
+// there is one.
+func (w *World) LeaderTerm() (uint64, bool) {
+	if l := w.currentLeader(); l != nil {
+		return l.term, true
+	}
+	return 0, false
+}
+
+// LiveAt is when the liveness phase found a leader and a new write
+// acknowledged after healing (0 before).
+func (w *World) LiveAt() time.Duration { return w.liveAt }
+
+// HeldLast is when the last message the hold-back fault held is delivered.
+func (w *World) HeldLast() time.Duration { return w.heldLast }
+
+// CurrentID is the id of the node that serves node's address now: a
+// removed node's slot may have come back under a new id (membership.go).
+func (w *World) CurrentID(node raft.NodeID) raft.NodeID { return w.nodes[w.slotOf(node)].id }
 
 // settled reports whether every node is up and has applied the leader's
 // whole log, and no client operation is in flight.
@@ -407,12 +428,17 @@ func (w *World) hashEvent(ev *event) {
 	w.hash = h
 }
 
-// errorf makes a failure that says when it happened.
-func (w *World) errorf(format string, args ...any) error {
+// Failure is the run's first failure so far, or nil.
+func (w *World) Failure() error { return w.failure }
+
+// Errorf makes a failure that says when it happened (the virtual time).
+func (w *World) Errorf(format string, args ...any) error {
 	return fmt.Errorf("at %v: %s", w.now, fmt.Sprintf(format, args...))
 }
 
-func (w *World) failf(format string, args ...any) { w.fail(w.errorf(format, args...)) }
+// Failf fails the run with Errorf(format, args...); only the first
+// failure of a run counts.
+func (w *World) Failf(format string, args ...any) { w.fail(w.Errorf(format, args...)) }
 
 func (w *World) fail(err error) {
 	if w.failure == nil {
@@ -458,16 +484,16 @@ func (w *World) settleBound() time.Duration {
 	return LivenessBound
 }
 
-// sendToNodeAt and sendToClientAt send a client's request or a node's
+// SendToNodeAt and SendToClientAt send a client's request or a node's
 // answer to arrive at a given time: the sessions workload's connections
 // keep their order that way.
-func (w *World) sendToNodeAt(client int, node raft.NodeID, request any, at time.Duration) {
+func (w *World) SendToNodeAt(client int, node raft.NodeID, request any, at time.Duration) {
 	idx := w.slotOf(node)
 	slot := w.rpcs.put(rpc{client: client, node: idx, payload: request})
 	w.queue.push(event{at: at, kind: evToNode, node: uint8(idx), ref: slot})
 }
 
-func (w *World) sendToClientAt(client int, node raft.NodeID, reply any, at time.Duration) {
+func (w *World) SendToClientAt(client int, node raft.NodeID, reply any, at time.Duration) {
 	slot := w.rpcs.put(rpc{client: client, node: w.slotOf(node), payload: reply})
 	w.queue.push(event{at: at, kind: evToClient, ref: slot})
 }
@@ -478,7 +504,7 @@ func (w *World) sendToClientAt(client int, node raft.NodeID, reply any, at time.
 func (w *World) SendToNode(client int, node raft.NodeID, request any) {
 	idx := w.slotOf(node)
 	slot := w.rpcs.put(rpc{client: client, node: idx, payload: request})
-	w.queue.push(event{at: w.now + w.clientDelay(), kind: evToNode, node: uint8(idx), ref: slot})
+	w.queue.push(event{at: w.now + w.ClientDelay(), kind: evToNode, node: uint8(idx), ref: slot})
 }
 
 // WakeClient sets a timer for a client; ClientWake receives token.
@@ -499,6 +525,10 @@ func (w *World) Fail(err error) { w.fail(err) }
 
 // CommittedIndex is the highest index any node has reported committed.
 func (w *World) CommittedIndex() uint64 { return uint64(len(w.check.truth)) }
+
+// Committed is the entry at index (1 ≤ index ≤ CommittedIndex) of the
+// committed log; the caller must not change it.
+func (w *World) Committed(index uint64) *raft.Entry { return &w.check.truth[index-1].entry }
 
 // CommittedLog returns the committed log as far as any node knows it.
 func (w *World) CommittedLog() []raft.Entry {

@@ -25,6 +25,9 @@ import (
 	"time"
 
 	"github.com/havenproject/haven/sim"
+	// The workloads -workload names: each registers itself with sim.
+	_ "github.com/havenproject/haven/sim/kv"
+	_ "github.com/havenproject/haven/sim/sessions"
 )
 
 const usageHead = `havensim runs simulated Haven clusters: the real Raft cores of N nodes on a

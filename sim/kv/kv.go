@@ -1,4 +1,4 @@
-package sim
+package kv
 
 import (
 	"encoding/binary"
@@ -8,6 +8,7 @@ import (
 	"strconv"
 
 	"github.com/havenproject/haven/raft"
+	"github.com/havenproject/haven/sim"
 )
 
 // The key-value application: the small replicated state machine the
@@ -76,6 +77,8 @@ func decodePut(data []byte) (kvPut, error) {
 	return kvPut{op: fields[0], client: int(fields[1]), key: string(rest[:fields[2]]), value: string(rest[fields[2]:])}, nil
 }
 
+// cellHash hashes one cell: FNV-1a over the key and the value, each
+// length-prefixed, mixed by splitmix64's finalizer.
 func cellHash(key string, c kvCell) uint64 {
 	h := uint64(14695981039346656037)
 	for _, part := range [...]string{key, c.value} {
@@ -85,6 +88,15 @@ func cellHash(key string, c kvCell) uint64 {
 		}
 	}
 	return mix64(h ^ c.version)
+}
+
+// mix64 is splitmix64's finalizer.
+func mix64(x uint64) uint64 {
+	x ^= x >> 30
+	x *= 0xbf58476d1ce4e5b9
+	x ^= x >> 27
+	x *= 0x94d049bb133111eb
+	return x ^ (x >> 31)
 }
 
 func (s *kvState) set(key string, c kvCell) {
@@ -170,7 +182,8 @@ type kvRequest struct {
 	attempt uint64 // echoed in the reply, so stale replies are recognized
 }
 
-func (r kvRequest) appendTrace(b []byte) []byte {
+// AppendTrace appends the request as the trace shows it (sim.Traceable).
+func (r kvRequest) AppendTrace(b []byte) []byte {
 	if r.put {
 		b = append(b, "put "...)
 	} else {
@@ -211,7 +224,8 @@ type kvReply struct {
 	readIndex uint64
 }
 
-func (r kvReply) appendTrace(b []byte) []byte {
+// AppendTrace appends the reply as the trace shows it (sim.Traceable).
+func (r kvReply) AppendTrace(b []byte) []byte {
 	switch r.status {
 	case kvOK:
 		b = append(b, "ok"...)
@@ -235,7 +249,7 @@ func (r kvReply) appendTrace(b []byte) []byte {
 
 // kvService runs the key-value store on one node.
 type kvService struct {
-	host    NodeHost
+	host    sim.NodeHost
 	state   kvState
 	applied uint64
 	// proposals wait for their entry to be applied.
@@ -260,7 +274,7 @@ type kvRead struct {
 	granted bool
 }
 
-func newKVService(host NodeHost) *kvService {
+func newKVService(host sim.NodeHost) *kvService {
 	return &kvService{host: host, state: newKVState()}
 }
 

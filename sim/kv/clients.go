@@ -1,4 +1,4 @@
-package sim
+package kv
 
 import (
 	"fmt"
@@ -7,10 +7,9 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/anishathalye/porcupine"
-
 	"github.com/havenproject/haven/linearizability"
 	"github.com/havenproject/haven/raft"
+	"github.com/havenproject/haven/sim"
 )
 
 // The key-value workload: closed-loop clients, each with one operation in
@@ -37,8 +36,8 @@ const (
 )
 
 type kvWorkload struct {
-	cfg       *Config
-	w         *World
+	cfg       *sim.Config
+	w         *sim.World
 	history   linearizability.History
 	clients   []kvClient
 	keys      []string
@@ -49,7 +48,7 @@ type kvWorkload struct {
 	ops []kvOpInfo
 	// lastAckedCall is the latest call time of an acknowledged write.
 	lastAckedCall time.Duration
-	latency       Histogram
+	latency       sim.Histogram
 	acked         int
 	unknown       int
 	// committedOp maps each operation whose put is in the committed log to
@@ -57,16 +56,16 @@ type kvWorkload struct {
 	committedOp map[uint64]uint64
 }
 
-// refused answers a request sent to a removed node's address: refused,
+// Refused answers a request sent to a removed node's address: refused,
 // so certainly not applied; the client tries elsewhere.
-func (wl *kvWorkload) refused(node raft.NodeID, client int, request any) {
+func (wl *kvWorkload) Refused(node raft.NodeID, client int, request any) {
 	req := request.(kvRequest)
-	wl.w.sendToClientAt(client, node, kvReply{status: kvNotLeader, attempt: req.attempt}, wl.w.now+wl.w.clientDelay())
+	wl.w.SendToClientAt(client, node, kvReply{status: kvNotLeader, attempt: req.attempt}, wl.w.Now()+wl.w.ClientDelay())
 }
 
-// committedEntry checks a put as it joins the committed log: a client
+// CommittedEntry checks a put as it joins the committed log: a client
 // write is committed once, however often it was retried or delivered.
-func (wl *kvWorkload) committedEntry(w *World, e *raft.Entry) error {
+func (wl *kvWorkload) CommittedEntry(w *sim.World, e *raft.Entry) error {
 	p, err := decodePut(e.Data)
 	if err != nil {
 		return nil
@@ -75,7 +74,7 @@ func (wl *kvWorkload) committedEntry(w *World, e *raft.Entry) error {
 		wl.committedOp = map[uint64]uint64{}
 	}
 	if prev, dup := wl.committedOp[p.op]; dup {
-		return w.errorf("double commit: the write of operation %d (client %d, put %s=%s) is committed at index %d and again at index %d",
+		return w.Errorf("double commit: the write of operation %d (client %d, put %s=%s) is committed at index %d and again at index %d",
 			p.op, p.client, p.key, p.value, prev, e.Index)
 	}
 	wl.committedOp[p.op] = e.Index
@@ -112,10 +111,19 @@ type kvClient struct {
 	uncertain bool
 }
 
-// NewKVWorkload returns the key-value workload for a run.
-func NewKVWorkload(cfg *Config) Workload { return newKVWorkload(cfg) }
+// NewWorkload returns the key-value workload for a run. It is registered
+// as "kv" (Config.Workload).
+func NewWorkload(cfg *sim.Config) sim.Workload { return newKVWorkload(cfg) }
 
-func newKVWorkload(cfg *Config) *kvWorkload {
+func init() { sim.RegisterWorkload("kv", NewWorkload) }
+
+// What the engine asks of the workload besides sim.Workload.
+var _ interface {
+	sim.Refuser
+	sim.CommittedObserver
+} = (*kvWorkload)(nil)
+
+func newKVWorkload(cfg *sim.Config) *kvWorkload {
 	wl := &kvWorkload{cfg: cfg}
 	for i := range cfg.Keys {
 		wl.keys = append(wl.keys, fmt.Sprintf("k%03d", i))
@@ -126,20 +134,20 @@ func newKVWorkload(cfg *Config) *kvWorkload {
 	return wl
 }
 
-func (wl *kvWorkload) NewService(host NodeHost) Service { return newKVService(host) }
+func (wl *kvWorkload) NewService(host sim.NodeHost) sim.Service { return newKVService(host) }
 
-func (wl *kvWorkload) Start(w *World) {
+func (wl *kvWorkload) Start(w *sim.World) {
 	wl.w = w
 	wl.clients = make([]kvClient, wl.cfg.Clients)
 	readers := min(w.Nodes(), len(wl.clients)/2)
 	for i := range wl.clients {
 		c := &wl.clients[i]
 		c.id = i
-		c.node = raft.NodeID(1 + w.rng.Intn(w.Nodes()))
+		c.node = raft.NodeID(1 + w.Rand().Intn(w.Nodes()))
 		if i < readers {
 			c.reader, c.node = true, raft.NodeID(i+1)
 		}
-		w.WakeClient(i, w.rng.Exp(wl.thinkMean), c.seq<<2|wakeStart)
+		w.WakeClient(i, w.Rand().Exp(wl.thinkMean), c.seq<<2|wakeStart)
 	}
 }
 
@@ -168,24 +176,24 @@ func (wl *kvWorkload) ClientWake(client int, token uint64) {
 func (wl *kvWorkload) startOp(c *kvClient) {
 	w := wl.w
 	c.seq++
-	c.busy, c.call, c.uncertain = true, w.now, false
+	c.busy, c.call, c.uncertain = true, w.Now(), false
 	c.committedAtCall = w.CommittedIndex()
 	wl.busy++
-	key := wl.keys[w.rng.Intn(len(wl.keys))]
-	if w.rng.Chance(w.params.HotKeys) {
-		key = wl.keys[w.rng.Intn(min(hotKeys, len(wl.keys)))]
+	key := wl.keys[w.Rand().Intn(len(wl.keys))]
+	if w.Rand().Chance(w.Params().HotKeys) {
+		key = wl.keys[w.Rand().Intn(min(hotKeys, len(wl.keys)))]
 	}
 	req := kvRequest{key: key, client: c.id}
 	info := kvOpInfo{key: key}
 	var input linearizability.KVInput
-	if w.rng.Chance(0.5) && !c.reader {
+	if w.Rand().Chance(0.5) && !c.reader {
 		req.put, info.put = true, true
 		req.value = "c" + strconv.Itoa(c.id) + "." + strconv.FormatUint(c.seq, 10)
 		input = linearizability.KVInput{Op: linearizability.KVPut, Key: key, Value: req.value}
 	} else {
 		input = linearizability.KVInput{Op: linearizability.KVGet, Key: key}
 	}
-	c.op = wl.history.Begin(c.id, input, int64(w.now))
+	c.op = wl.history.Begin(c.id, input, int64(w.Now()))
 	req.op = uint64(c.op)
 	wl.ops = append(wl.ops, info)
 	c.req = req
@@ -213,11 +221,11 @@ func (wl *kvWorkload) ClientReceive(client int, reply any) {
 	switch r.status {
 	case kvOK:
 		if c.req.put {
-			wl.history.End(c.op, linearizability.KVOutput{}, int64(w.now))
+			wl.history.End(c.op, linearizability.KVOutput{}, int64(w.Now()))
 			info := &wl.ops[c.op]
 			info.acked, info.index = true, r.index
 			wl.acked++
-			wl.latency.Record(w.now - c.call)
+			wl.latency.Record(w.Now() - c.call)
 			wl.lastAckedCall = max(wl.lastAckedCall, c.call)
 			w.AckedWrite(r.index, r.term)
 		} else {
@@ -229,9 +237,9 @@ func (wl *kvWorkload) ClientReceive(client int, reply any) {
 			// read happens not to have changed since.
 			if r.readIndex < c.committedAtCall {
 				w.Fail(fmt.Errorf("at %v: stale read: client %d's get(%s) began when the log was committed through %d, but node %d served it at read index %d (§6.4)",
-					w.now, c.id, c.req.key, c.committedAtCall, c.node, r.readIndex))
+					w.Now(), c.id, c.req.key, c.committedAtCall, c.node, r.readIndex))
 			}
-			wl.history.End(c.op, linearizability.KVOutput{Value: r.value}, int64(w.now))
+			wl.history.End(c.op, linearizability.KVOutput{Value: r.value}, int64(w.Now()))
 		}
 		wl.done(c)
 	case kvNotLeader, kvLost:
@@ -243,9 +251,9 @@ func (wl *kvWorkload) ClientReceive(client int, reply any) {
 		} else if r.leader != raft.None && r.leader != c.node {
 			c.node = r.leader
 		} else {
-			c.node = raft.NodeID(1 + w.rng.Intn(w.Nodes()))
+			c.node = raft.NodeID(1 + w.Rand().Intn(w.Nodes()))
 		}
-		w.WakeClient(c.id, w.rng.Duration(2*time.Millisecond, 20*time.Millisecond), c.seq<<2|wakeRetry)
+		w.WakeClient(c.id, w.Rand().Duration(2*time.Millisecond, 20*time.Millisecond), c.seq<<2|wakeRetry)
 	}
 }
 
@@ -254,7 +262,7 @@ func (wl *kvWorkload) timeout(c *kvClient) {
 	w := wl.w
 	if c.req.put && !c.uncertain {
 		// Every attempt was refused: the write never happened.
-		wl.history.End(c.op, linearizability.KVOutput{Failed: true}, int64(w.now))
+		wl.history.End(c.op, linearizability.KVOutput{Failed: true}, int64(w.Now()))
 	} else {
 		wl.history.Unknown(c.op)
 		wl.ops[c.op].unknown = true
@@ -262,7 +270,7 @@ func (wl *kvWorkload) timeout(c *kvClient) {
 	}
 	// The node may be gone: talk to another one next time.
 	if !c.reader {
-		c.node = raft.NodeID(1 + w.rng.Intn(w.Nodes()))
+		c.node = raft.NodeID(1 + w.Rand().Intn(w.Nodes()))
 	}
 	wl.done(c)
 }
@@ -271,7 +279,7 @@ func (wl *kvWorkload) done(c *kvClient) {
 	c.busy = false
 	wl.busy--
 	if !wl.quiesced {
-		wl.w.WakeClient(c.id, wl.w.rng.Exp(wl.thinkMean), c.seq<<2|wakeStart)
+		wl.w.WakeClient(c.id, wl.w.Rand().Exp(wl.thinkMean), c.seq<<2|wakeStart)
 	}
 }
 
@@ -284,8 +292,8 @@ func (wl *kvWorkload) Idle() bool { return wl.busy == 0 }
 // Finish resolves the writes whose clients never learned their outcome from
 // the committed log, checks that every acknowledged write survives in the
 // final state of every node, and checks the history for linearizability.
-func (wl *kvWorkload) Finish(w *World, services []Service) (WorkloadReport, error) {
-	report := WorkloadReport{Acked: wl.acked, Unknown: wl.unknown, WriteLatency: wl.latency}
+func (wl *kvWorkload) Finish(w *sim.World, services []sim.Service) (sim.WorkloadReport, error) {
+	report := sim.WorkloadReport{Acked: wl.acked, Unknown: wl.unknown, WriteLatency: wl.latency}
 	committedAt := map[uint64]uint64{} // operation id -> index
 	for _, e := range w.CommittedLog() {
 		if p, err := decodePut(e.Data); err == nil {
@@ -334,36 +342,6 @@ func (wl *kvWorkload) Finish(w *World, services []Service) (WorkloadReport, erro
 	}
 	ops := wl.history.Operations()
 	report.Ops = len(ops)
-	err := checkLinearizable(w, wl.cfg, linearizability.KVModel, ops, "operations", &report)
+	err := sim.CheckLinearizable(w, wl.cfg, linearizability.KVModel, ops, "operations", &report)
 	return report, err
-}
-
-// checkLinearizable checks a workload's history with porcupine, with the
-// injected faults as annotations, and writes the visualization where the
-// run asked for it (always for an illegal history).
-func checkLinearizable(w *World, cfg *Config, model porcupine.Model, ops []porcupine.Operation, what string, report *WorkloadReport) error {
-	opts := []linearizability.CheckOption{linearizability.WithAnnotations(w.Annotations()...)}
-	if cfg.VisualizationPath != "" {
-		opts = append(opts, linearizability.VisualizeTo(cfg.VisualizationPath))
-		if cfg.VisualizeAlways {
-			opts = append(opts, linearizability.VisualizeAlways())
-		}
-	}
-	result, err := linearizability.Check(model, ops, cfg.CheckTimeout, opts...)
-	report.Verdict, report.VisualizationPath = string(result.Verdict), result.VisualizationPath
-	if err != nil {
-		return err
-	}
-	if result.Verdict == linearizability.VerdictIllegal {
-		where := ""
-		if result.VisualizationPath != "" {
-			where = " (visualization: " + result.VisualizationPath + ")"
-		}
-		culprit := ""
-		if result.Culprit != "" {
-			culprit = ": " + result.Culprit
-		}
-		return fmt.Errorf("linearizability violated: the history of %d %s has no linearization%s%s", len(ops), what, culprit, where)
-	}
-	return nil
 }

@@ -1,4 +1,4 @@
-package sim
+package sessions
 
 import (
 	"bytes"
@@ -9,6 +9,7 @@ import (
 
 	"github.com/havenproject/haven/linearizability"
 	"github.com/havenproject/haven/linearizability/history"
+	"github.com/havenproject/haven/sim"
 	"github.com/stretchr/testify/require"
 )
 
@@ -21,7 +22,7 @@ import (
 // twice, fails the watch checker.
 func TestHistoryFileIsCheckedByTheSharedCheckers(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "history.jsonl")
-	r := Run(Config{Seed: 5, Duration: 10 * time.Second, Faults: FaultsHeavy, Workload: "sessions", HistoryPath: path})
+	r := sim.Run(sim.Config{Seed: 5, Duration: 10 * time.Second, Faults: sim.FaultsHeavy, Workload: "sessions", HistoryPath: path})
 	require.NoError(t, r.Err)
 	f, err := os.Open(path)
 	require.NoError(t, err)
@@ -58,7 +59,7 @@ func TestHistoryFileIsCheckedByTheSharedCheckers(t *testing.T) {
 	require.Positive(t, lastAt, "commit times are recorded")
 	require.Equal(t, r.Workload.WatchEvents, counts["delivery"], "every delivery the run checked is in the history")
 
-	require.NoError(t, history.CheckNoFalseExpiry(recs, history.ExpiryBounds{Drift: r.Params.Drift, Tick: TickInterval}))
+	require.NoError(t, history.CheckNoFalseExpiry(recs, history.ExpiryBounds{Drift: r.Params.Drift, Tick: sim.TickInterval}))
 	require.NoError(t, history.CheckWatches(recs))
 	h, err := history.ListsHistory(recs)
 	require.NoError(t, err)

@@ -1,4 +1,4 @@
-package sim
+package sessions
 
 import (
 	"fmt"
@@ -10,6 +10,7 @@ import (
 	"github.com/havenproject/haven/linearizability/history"
 	"github.com/havenproject/haven/raft"
 	"github.com/havenproject/haven/session"
+	"github.com/havenproject/haven/sim"
 )
 
 // The sessions workload runs the Haven service core (package session) on
@@ -31,12 +32,12 @@ import (
 //   - no false expiry, and every dead session ended within its ttl and a
 //     stated bound once a leader is stable (linearizability/history's
 //     FalseExpiry and DeadSession, fed by sessions_truth.go);
-//   - no node answers or delivers an event before it applied it (core.go),
+//   - no node answers or delivers an event before it applied it (sim's core.go),
 //     and a stale read never shows a list older than the connection has
 //     already shown.
 type sessionsWorkload struct {
-	cfg *Config
-	w   *World
+	cfg *sim.Config
+	w   *sim.World
 	// paths are the lists the clients use; the first few are hot.
 	paths     []string
 	hotShare  float64
@@ -64,7 +65,7 @@ type sessionsWorkload struct {
 	truth   sessionsTruth
 
 	lastAckedCall time.Duration
-	latency       Histogram
+	latency       sim.Histogram
 	acked         int
 	unknown       int
 	answered      int
@@ -110,10 +111,20 @@ const (
 	sessHotPaths = 3
 )
 
-// NewSessionsWorkload returns the sessions workload for a run.
-func NewSessionsWorkload(cfg *Config) Workload { return newSessionsWorkload(cfg) }
+// NewWorkload returns the sessions workload for a run. It is registered
+// as "sessions" (Config.Workload).
+func NewWorkload(cfg *sim.Config) sim.Workload { return newSessionsWorkload(cfg) }
 
-func newSessionsWorkload(cfg *Config) *sessionsWorkload {
+func init() { sim.RegisterWorkload("sessions", NewWorkload) }
+
+// What the engine asks of the workload besides sim.Workload.
+var _ interface {
+	sim.CoreWorkload
+	sim.HistoryRecorder
+	SettleBound() time.Duration
+} = (*sessionsWorkload)(nil)
+
+func newSessionsWorkload(cfg *sim.Config) *sessionsWorkload {
 	wl := &sessionsWorkload{
 		cfg: cfg, conns: map[session.ConnID]*sessConn{}, sessions: map[string]*sessRecord{},
 		heardAt: map[string]time.Duration{}, recordWatches: cfg.HistoryPath != "",
@@ -126,47 +137,47 @@ func newSessionsWorkload(cfg *Config) *sessionsWorkload {
 	return wl
 }
 
-func (wl *sessionsWorkload) NewService(NodeHost) Service {
+func (wl *sessionsWorkload) NewService(sim.NodeHost) sim.Service {
 	panic("sim: the sessions workload runs the service core, not a Service")
 }
 
-func (wl *sessionsWorkload) coreConfig(rc raft.Config) session.Config {
+func (wl *sessionsWorkload) CoreConfig(rc raft.Config) session.Config {
 	cfg := session.Config{
-		Raft: rc, Group: wl.w.coreGroup(), Rand: wl.w.rng,
-		SnapshotEvery: wl.w.params.CompactEvery,
+		Raft: rc, Group: wl.w.CoreGroup(), Rand: wl.w.Rand(),
+		SnapshotEvery: wl.w.Params().CompactEvery,
 		// Half an interval of tail: followers a little behind catch up
 		// from entries, those further behind still get snapshots.
-		SnapshotTail:   max(wl.w.params.CompactEvery/2, 1),
+		SnapshotTail:   max(wl.w.Params().CompactEvery/2, 1),
 		HistoryPerPath: wl.historyPerPath,
 	}
-	if wl.w.params.Backpressure {
-		cfg.MaxPendingWrites, cfg.MaxPendingReads = backpressureBounds.pendingWrites, backpressureBounds.pendingReads
-		cfg.MaxDeliveriesPerReady = backpressureBounds.deliveries
+	if wl.w.Params().Backpressure {
+		cfg.MaxPendingWrites, cfg.MaxPendingReads = sim.BackpressureBounds.PendingWrites, sim.BackpressureBounds.PendingReads
+		cfg.MaxDeliveriesPerReady = sim.BackpressureBounds.Deliveries
 		// Writes forwarded to a leader that is then lost wait out the
 		// request timeout, holding their place under the bound: within
 		// the liveness bound, not havend's 5 s.
-		cfg.RequestTimeoutMs = backpressureBounds.requestTimeoutMs
+		cfg.RequestTimeoutMs = sim.BackpressureBounds.RequestTimeoutMs
 	}
 	return cfg
 }
 
-func (wl *sessionsWorkload) bind(w *World) {
+func (wl *sessionsWorkload) Bind(w *sim.World) {
 	wl.w = w
-	wl.maxDelay = w.maxMessageDelay()
-	wl.historyPerPath = []int{2, 16, 256}[w.rng.Intn(3)]
+	wl.maxDelay = w.MaxMessageDelay()
+	wl.historyPerPath = []int{2, 16, 256}[w.Rand().Intn(3)]
 }
 
-func (wl *sessionsWorkload) Start(w *World) {
-	wl.hotShare = max(w.params.HotKeys, 0.3)
+func (wl *sessionsWorkload) Start(w *sim.World) {
+	wl.hotShare = max(w.Params().HotKeys, 0.3)
 	wl.clients = make([]*sessClient, wl.cfg.Clients)
 	for i := range wl.clients {
 		c := &sessClient{id: i, ttl: sessShortTTL, watches: map[string]*watcher{}}
 		if i%2 == 1 {
-			c.ttl = 1000 + 500*uint64(w.rng.Intn((sessLongTTL-1000)/500+1))
+			c.ttl = 1000 + 500*uint64(w.Rand().Intn((sessLongTTL-1000)/500+1))
 		}
 		c.resetKnowledge()
 		wl.clients[i] = c
-		wl.setTimer(c, timerRestart, w.rng.Exp(wl.thinkMean))
+		wl.setTimer(c, timerRestart, w.Rand().Exp(wl.thinkMean))
 	}
 }
 
@@ -195,7 +206,7 @@ func (wl *sessionsWorkload) ClientWake(client int, token uint64) {
 func (wl *sessionsWorkload) openConn(c *sessClient, node raft.NodeID) *sessConn {
 	// Whoever serves that node's address now: a removed node's slot may
 	// have come back under a new id (membership.go).
-	node = wl.w.nodes[wl.w.slotOf(node)].id
+	node = wl.w.CurrentID(node)
 	wl.nextConn++
 	conn := &sessConn{id: wl.nextConn, client: c.id, node: node, seen: map[string]uint64{}, before: maps.Clone(c.seenPaths), named: c.seen}
 	wl.conns[conn.id] = conn
@@ -204,31 +215,31 @@ func (wl *sessionsWorkload) openConn(c *sessClient, node raft.NodeID) *sessConn 
 
 // toNode sends a request over a connection, in order after what the
 // connection already carries.
-func (wl *sessionsWorkload) toNode(conn *sessConn, p *connRequest) {
+func (wl *sessionsWorkload) toNode(conn *sessConn, p *sim.ConnRequest) {
 	w := wl.w
-	at := max(w.now+w.clientDelay(), conn.upAt)
+	at := max(w.Now()+w.ClientDelay(), conn.upAt)
 	conn.upAt = at
-	w.sendToNodeAt(conn.client, conn.node, p, at)
+	w.SendToNodeAt(conn.client, conn.node, p, at)
 }
 
 // toClient sends an answer, event or news of a broken connection back.
 func (wl *sessionsWorkload) toClient(conn *sessConn, p *connReply) {
 	w := wl.w
-	at := max(w.now+w.clientDelay(), conn.downAt)
+	at := max(w.Now()+w.ClientDelay(), conn.downAt)
 	conn.downAt = at
 	wl.inFlight++
-	w.sendToClientAt(conn.client, conn.node, p, at)
+	w.SendToClientAt(conn.client, conn.node, p, at)
 }
 
 // submitted notes that a node took a client's request: any message keeps
 // a session alive (PROTOCOL.md, "Sessions").
-func (wl *sessionsWorkload) submitted(p *connRequest) {
-	if p.sess != nil && !p.hangUp {
-		wl.heardAt[p.sess.id] = wl.w.now
+func (wl *sessionsWorkload) Submitted(p *sim.ConnRequest) {
+	if p.Session != "" && !p.HangUp {
+		wl.heardAt[p.Session] = wl.w.Now()
 	}
 }
 
-func (wl *sessionsWorkload) coreAnswers(n *node, rd *session.Ready) {
+func (wl *sessionsWorkload) CoreAnswers(node raft.NodeID, applied uint64, rd *session.Ready) {
 	for i := range rd.Replies {
 		r := &rd.Replies[i]
 		switch {
@@ -236,19 +247,19 @@ func (wl *sessionsWorkload) coreAnswers(n *node, rd *session.Ready) {
 			// A connect renews its session when it completes, after its
 			// entry is applied or its read barrier passed on this node:
 			// possibly long after it was sent.
-			wl.heardAt[r.Session] = wl.w.now
+			wl.heardAt[r.Session] = wl.w.Now()
 		case r.Op == session.OpPing:
 			// A follower tells the leader of a waiting ping again and
 			// again until the leader acknowledges it (or the ping times
 			// out): the leader may hear of it as late as its answer.
 			if conn := wl.conns[r.Conn]; conn != nil && conn.sess != nil {
-				wl.heardAt[conn.sess.id] = wl.w.now
+				wl.heardAt[conn.sess.id] = wl.w.Now()
 			}
 		}
 		if conn := wl.conns[r.Conn]; conn != nil {
 			if req := wl.clients[conn.client].pending[r.ID]; req != nil && r.Op == session.OpRead && r.Code == fsm.OK && !req.stale {
-				if err := wl.w.check.readCoversCommitted(n, conn.client, req.path, req.sent, req.committed, n.applied); err != nil {
-					wl.w.fail(err)
+				if err := wl.w.CheckReadCovers(node, conn.client, req.path, req.sent, req.committed, applied); err != nil {
+					wl.w.Fail(err)
 					return
 				}
 			}
@@ -263,21 +274,21 @@ func (wl *sessionsWorkload) coreAnswers(n *node, rd *session.Ready) {
 	}
 }
 
-func (wl *sessionsWorkload) connUnknown(n *node, client int, payload any) {
-	p := payload.(*connRequest)
-	if conn := wl.conns[p.conn]; conn != nil {
-		wl.toClient(conn, &connReply{conn: p.conn, broken: true})
+func (wl *sessionsWorkload) ConnUnknown(client int, payload any) {
+	p := payload.(*sim.ConnRequest)
+	if conn := wl.conns[p.Conn]; conn != nil {
+		wl.toClient(conn, &connReply{conn: p.Conn, broken: true})
 	}
 }
 
 // connDropped tells a client that the node closed its connection.
-func (wl *sessionsWorkload) connDropped(id session.ConnID) {
+func (wl *sessionsWorkload) ConnDropped(id session.ConnID) {
 	if conn := wl.conns[id]; conn != nil {
 		wl.toClient(conn, &connReply{conn: id, broken: true})
 	}
 }
 
-func (wl *sessionsWorkload) nodeCrashed(id raft.NodeID) {
+func (wl *sessionsWorkload) NodeCrashed(id raft.NodeID) {
 	for _, c := range wl.clients {
 		if conn := c.conn; conn != nil && conn.node == id && !conn.closed {
 			wl.toClient(conn, &connReply{conn: conn.id, broken: true})
@@ -328,7 +339,7 @@ func (wl *sessionsWorkload) Idle() bool {
 // SettleBound is how long the settling phase may take: every session must
 // expire in it, so it allows the longest ttl on top of the usual bound.
 func (wl *sessionsWorkload) SettleBound() time.Duration {
-	return LivenessBound + wl.deadSessionBound(sessLongTTL)
+	return sim.LivenessBound + wl.deadSessionBound(sessLongTTL)
 }
 
 // sessOp is one operation of the history the lists model checks.
@@ -354,6 +365,6 @@ const (
 )
 
 func (wl *sessionsWorkload) beginOp(c *sessClient, input linearizability.ListsInput) int {
-	wl.ops = append(wl.ops, sessOp{client: c.id, input: input, call: wl.w.now})
+	wl.ops = append(wl.ops, sessOp{client: c.id, input: input, call: wl.w.Now()})
 	return len(wl.ops) - 1
 }

@@ -1,4 +1,4 @@
-package sim
+package sessions
 
 import (
 	"strconv"
@@ -13,22 +13,8 @@ import (
 // each other. A client talks to a node over a connection, as over TCP:
 // messages each way arrive in the order they were sent (sessConn keeps the
 // order), a connection dies with the node's process, and either side may
-// hang up.
-
-// connRequest is what a client sends a node over a connection.
-type connRequest struct {
-	conn session.ConnID
-	// first marks the first message of a new connection (a connect).
-	first bool
-	// hangUp closes the connection from the client's side; req is unused.
-	hangUp bool
-	req    session.Request
-	// sess is the session the client speaks for (or resumes), for the
-	// checks: not part of what a real client sends.
-	sess *sessRecord
-}
-
-func (r *connRequest) connKey() uint64 { return uint64(r.conn) }
+// hang up. A client sends a *sim.ConnRequest (the engine's host reads it
+// and hands it to the core); the node's answers come back as a connReply.
 
 // connReply is what a node sends a client over a connection: an answer, a
 // watch event, or news that the connection broke.
@@ -65,38 +51,8 @@ type sessConn struct {
 	sess *sessRecord
 }
 
-func (r *connRequest) appendTrace(b []byte) []byte {
-	b = append(b, "conn="...)
-	b = strconv.AppendUint(b, uint64(r.conn), 10)
-	if r.hangUp {
-		return append(b, " hang-up"...)
-	}
-	b = append(b, ' ')
-	b = append(b, r.req.Op.String()...)
-	b = append(b, " id="...)
-	b = strconv.AppendUint(b, r.req.ID, 10)
-	if r.req.Path != "" {
-		b = append(b, ' ')
-		b = append(b, r.req.Path...)
-	}
-	if r.req.Item != 0 {
-		b = append(b, " item="...)
-		b = strconv.AppendUint(b, r.req.Item, 10)
-	}
-	if r.req.Since != nil {
-		b = append(b, " since="...)
-		b = strconv.AppendUint(b, *r.req.Since, 10)
-	}
-	if r.req.Token != "" {
-		b = append(b, " resume"...)
-	}
-	if r.req.Stale {
-		b = append(b, " stale"...)
-	}
-	return b
-}
-
-func (r *connReply) appendTrace(b []byte) []byte {
+// AppendTrace appends the reply as the trace shows it (sim.Traceable).
+func (r *connReply) AppendTrace(b []byte) []byte {
 	b = append(b, "conn="...)
 	b = strconv.AppendUint(b, uint64(r.conn), 10)
 	switch {

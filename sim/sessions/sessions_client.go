@@ -1,4 +1,4 @@
-package sim
+package sessions
 
 import (
 	"slices"
@@ -8,6 +8,7 @@ import (
 	"github.com/havenproject/haven/linearizability"
 	"github.com/havenproject/haven/raft"
 	"github.com/havenproject/haven/session"
+	"github.com/havenproject/haven/sim"
 )
 
 // sessClient is one simulated Haven client. It holds at most one session
@@ -128,7 +129,7 @@ func (wl *sessionsWorkload) timerFired(c *sessClient, t clientTimer) {
 		case c.ready() && c.op == nil:
 			wl.startOp(c)
 		default:
-			wl.setTimer(c, timerThink, wl.w.rng.Exp(wl.thinkMean))
+			wl.setTimer(c, timerThink, wl.w.Rand().Exp(wl.thinkMean))
 		}
 	case timerOp:
 		if c.op != nil {
@@ -163,15 +164,15 @@ func (wl *sessionsWorkload) timerFired(c *sessClient, t clientTimer) {
 // send sends a request on the client's connection.
 func (wl *sessionsWorkload) send(c *sessClient, req *clientReq, r session.Request, first bool) {
 	wl.nextReq++
-	req.id, req.sent = wl.nextReq, wl.w.now
+	req.id, req.sent = wl.nextReq, wl.w.Now()
 	r.ID, r.Conn, r.Op = req.id, c.conn.id, req.op
 	if c.pending == nil {
 		c.pending = map[uint64]*clientReq{}
 	}
 	c.pending[req.id] = req
-	p := &connRequest{conn: c.conn.id, first: first, req: r}
-	if c.sess != nil {
-		p.sess = c.sess.rec
+	p := &sim.ConnRequest{Conn: c.conn.id, First: first, Req: r}
+	if c.sess != nil && c.sess.rec != nil {
+		p.Session = c.sess.rec.id
 	}
 	wl.toNode(c.conn, p)
 }
@@ -183,7 +184,7 @@ func (wl *sessionsWorkload) hangUp(c *sessClient, tell bool) {
 		return
 	}
 	if tell && !c.conn.closed {
-		wl.toNode(c.conn, &connRequest{conn: c.conn.id, hangUp: true})
+		wl.toNode(c.conn, &sim.ConnRequest{Conn: c.conn.id, HangUp: true})
 	}
 	c.conn.closed = true
 	c.conn = nil
@@ -209,7 +210,7 @@ func (wl *sessionsWorkload) abandonPending(c *sessClient) {
 		c.op = nil
 		wl.cancelTimer(c, timerOp)
 		if !wl.quiesced {
-			wl.setTimer(c, timerThink, wl.w.rng.Exp(wl.thinkMean))
+			wl.setTimer(c, timerThink, wl.w.Rand().Exp(wl.thinkMean))
 		}
 	}
 	c.ping, c.connecting = nil, nil
@@ -248,7 +249,7 @@ func (wl *sessionsWorkload) otherNode(not raft.NodeID) raft.NodeID {
 		return 1
 	}
 	for {
-		if n := raft.NodeID(1 + w.rng.Intn(w.Nodes())); n != not {
+		if n := raft.NodeID(1 + w.Rand().Intn(w.Nodes())); n != not {
 			return n
 		}
 	}
@@ -262,7 +263,7 @@ func (wl *sessionsWorkload) newSession(c *sessClient) {
 	wl.hangUp(c, true)
 	c.sess = nil
 	c.resetKnowledge()
-	c.conn = wl.openConn(c, raft.NodeID(1+wl.w.rng.Intn(wl.w.Nodes())))
+	c.conn = wl.openConn(c, raft.NodeID(1+wl.w.Rand().Intn(wl.w.Nodes())))
 	c.resuming = false
 	c.connecting = &clientReq{op: session.OpConnect, hist: -1}
 	wl.send(c, c.connecting, session.Request{TTLms: c.ttl, Seen: c.seen}, true)
@@ -303,16 +304,16 @@ func (wl *sessionsWorkload) resume(c *sessClient) {
 // "Reads"), which the node the client left may have been far ahead of, and
 // a node that restarted with a lower commit behind.
 func (wl *sessionsWorkload) pipelineStaleRead(c *sessClient) {
-	if wl.quiesced || c.op != nil || len(c.seenPaths) == 0 || !wl.w.rng.Chance(0.3) {
+	if wl.quiesced || c.op != nil || len(c.seenPaths) == 0 || !wl.w.Rand().Chance(0.3) {
 		return
 	}
 	paths := sortedKeys(c.seenPaths)
-	wl.read(c, paths[wl.w.rng.Intn(len(paths))], true)
+	wl.read(c, paths[wl.w.Rand().Intn(len(paths))], true)
 }
 
 func (wl *sessionsWorkload) connectFailed(c *sessClient) {
 	wl.hangUp(c, true)
-	wl.setTimer(c, timerRestart, wl.w.rng.Duration(2*time.Millisecond, 20*time.Millisecond))
+	wl.setTimer(c, timerRestart, wl.w.Rand().Duration(2*time.Millisecond, 20*time.Millisecond))
 }
 
 // sessionGone forgets a session that has ended.
@@ -320,18 +321,18 @@ func (wl *sessionsWorkload) sessionGone(c *sessClient) {
 	if c.sess == nil {
 		return
 	}
-	c.sess.rec.expiredAnswers = append(c.sess.rec.expiredAnswers, wl.w.now)
+	c.sess.rec.expiredAnswers = append(c.sess.rec.expiredAnswers, wl.w.Now())
 	c.sess = nil
 	wl.hangUp(c, true)
 	c.resetKnowledge()
-	wl.setTimer(c, timerRestart, wl.w.rng.Duration(2*time.Millisecond, 20*time.Millisecond))
+	wl.setTimer(c, timerRestart, wl.w.Rand().Duration(2*time.Millisecond, 20*time.Millisecond))
 }
 
 func (wl *sessionsWorkload) connBroken(c *sessClient) {
 	c.conn.closed = true
 	c.conn = nil
 	wl.abandonPending(c)
-	wl.setTimer(c, timerRestart, wl.w.rng.Duration(2*time.Millisecond, 20*time.Millisecond))
+	wl.setTimer(c, timerRestart, wl.w.Rand().Duration(2*time.Millisecond, 20*time.Millisecond))
 }
 
 func (wl *sessionsWorkload) sendPing(c *sessClient) {
@@ -352,7 +353,7 @@ func (wl *sessionsWorkload) sendPing(c *sessClient) {
 func (wl *sessionsWorkload) startOp(c *sessClient) {
 	w := wl.w
 	path := wl.pickPath()
-	roll := w.rng.Float64()
+	roll := w.Rand().Float64()
 	switch {
 	case roll < 0.04:
 		wl.crashClient(c)
@@ -362,7 +363,7 @@ func (wl *sessionsWorkload) startOp(c *sessClient) {
 		return
 	case roll < 0.12:
 		wl.resume(c)
-		wl.setTimer(c, timerThink, w.rng.Exp(wl.thinkMean))
+		wl.setTimer(c, timerThink, w.Rand().Exp(wl.thinkMean))
 		return
 	case roll < 0.20:
 		if wt := c.watches[path]; wt == nil {
@@ -374,7 +375,7 @@ func (wl *sessionsWorkload) startOp(c *sessClient) {
 		}
 		return
 	case roll < 0.42:
-		wl.read(c, path, w.rng.Chance(0.2))
+		wl.read(c, path, w.Rand().Chance(0.2))
 		return
 	case roll < 0.68:
 		wl.push(c, path)
@@ -383,22 +384,22 @@ func (wl *sessionsWorkload) startOp(c *sessClient) {
 	// Update or delete one of the client's items, now and then another
 	// session's (Forbidden) or one that does not exist (NotFound).
 	var target uint64
-	switch r := w.rng.Float64(); {
+	switch r := w.Rand().Float64(); {
 	case r < 0.05:
 		// An item that never existed: each such name is used once, so
 		// that every delete's entry can be told apart in the log.
 		wl.nextReq++
 		target = 1<<40 + wl.nextReq
 	case r < 0.12 && len(c.foreign[path]) > 0:
-		target = c.foreign[path][w.rng.Intn(len(c.foreign[path]))]
+		target = c.foreign[path][w.Rand().Intn(len(c.foreign[path]))]
 	default:
 		own := c.ownPaths()
 		if len(own) == 0 {
 			wl.push(c, path)
 			return
 		}
-		path = own[w.rng.Intn(len(own))]
-		target = c.own[path][w.rng.Intn(len(c.own[path]))]
+		path = own[w.Rand().Intn(len(own))]
+		target = c.own[path][w.Rand().Intn(len(c.own[path]))]
 	}
 	if roll < 0.84 {
 		wl.update(c, path, target)
@@ -420,10 +421,10 @@ func (c *sessClient) ownPaths() []string {
 
 func (wl *sessionsWorkload) pickPath() string {
 	w := wl.w
-	if w.rng.Chance(wl.hotShare) {
-		return wl.paths[w.rng.Intn(min(sessHotPaths, len(wl.paths)))]
+	if w.Rand().Chance(wl.hotShare) {
+		return wl.paths[w.Rand().Intn(min(sessHotPaths, len(wl.paths)))]
 	}
-	return wl.paths[w.rng.Intn(len(wl.paths))]
+	return wl.paths[w.Rand().Intn(len(wl.paths))]
 }
 
 // startData sends a data operation and starts its deadline.
@@ -434,7 +435,7 @@ func (wl *sessionsWorkload) startData(c *sessClient, req *clientReq, r session.R
 }
 
 func (wl *sessionsWorkload) ifVersion(c *sessClient, path string, chance float64) *uint64 {
-	if v, ok := c.versions[path]; ok && wl.w.rng.Chance(chance) {
+	if v, ok := c.versions[path]; ok && wl.w.Rand().Chance(chance) {
 		return &v
 	}
 	return nil
@@ -501,7 +502,7 @@ func (wl *sessionsWorkload) watch(c *sessClient, path string, withSince bool) {
 	}
 	req := &clientReq{op: session.OpWatch, path: path, hist: -1}
 	r := session.Request{Path: path}
-	if !withSince && !wt.hasLast && wl.w.params.WatchElsewhere {
+	if !withSince && !wt.hasLast && wl.w.Params().WatchElsewhere {
 		withSince = wl.handedSince(c, wt)
 	}
 	if withSince && wt.hasLast {
@@ -532,7 +533,7 @@ func (wl *sessionsWorkload) handedSince(c *sessClient, wt *watcher) bool {
 			v = max(v, o.seenPaths[wt.path])
 		}
 	}
-	if v == 0 || !wl.w.rng.Chance(0.3) {
+	if v == 0 || !wl.w.Rand().Chance(0.3) {
 		return false
 	}
 	wt.last, wt.hasLast = v, true
@@ -555,7 +556,7 @@ func (wl *sessionsWorkload) closeSession(c *sessClient) {
 // gone) the node never learns. The session must expire by itself.
 func (wl *sessionsWorkload) crashClient(c *sessClient) {
 	w := wl.w
-	wl.hangUp(c, w.rng.Chance(0.5))
+	wl.hangUp(c, w.Rand().Chance(0.5))
 	c.sess = nil
 	c.resetKnowledge()
 	c.seen, c.seenPaths = 0, nil // the process forgot what it saw
@@ -563,7 +564,7 @@ func (wl *sessionsWorkload) crashClient(c *sessClient) {
 	for t := range c.timers {
 		c.timers[t] = 0
 	}
-	wl.setTimer(c, timerRestart, 10*time.Millisecond+w.rng.Exp(200*time.Millisecond))
+	wl.setTimer(c, timerRestart, 10*time.Millisecond+w.Rand().Exp(200*time.Millisecond))
 }
 
 func (wl *sessionsWorkload) opTimedOut(c *sessClient) {
@@ -576,10 +577,10 @@ func (wl *sessionsWorkload) opTimedOut(c *sessClient) {
 		wl.newSession(c)
 		return
 	}
-	if wl.w.rng.Chance(0.5) {
+	if wl.w.Rand().Chance(0.5) {
 		wl.resume(c)
 	}
-	wl.setTimer(c, timerThink, wl.w.rng.Exp(wl.thinkMean))
+	wl.setTimer(c, timerThink, wl.w.Rand().Exp(wl.thinkMean))
 }
 
 func sortedKeys[V any](m map[string]V) []string {

@@ -1,4 +1,4 @@
-package sim
+package sessions
 
 import (
 	"strings"
@@ -17,7 +17,7 @@ import (
 func (wl *sessionsWorkload) answer(c *sessClient, conn *sessConn, r *session.Reply) {
 	req := c.pending[r.ID]
 	if req == nil {
-		wl.w.failf("client %d: an answer to request %d, which it never sent on connection %d", c.id, r.ID, conn.id)
+		wl.w.Failf("client %d: an answer to request %d, which it never sent on connection %d", c.id, r.ID, conn.id)
 		return
 	}
 	delete(c.pending, r.ID)
@@ -30,7 +30,7 @@ func (wl *sessionsWorkload) answer(c *sessClient, conn *sessConn, r *session.Rep
 	}
 	switch r.Code {
 	case fsm.InvalidParameter, fsm.TooLarge, fsm.Unsupported:
-		wl.w.failf("client %d: %v %s answered %s (%s), but the client sent a valid request", c.id, req.op, req.path, r.Code, r.Message)
+		wl.w.Failf("client %d: %v %s answered %s (%s), but the client sent a valid request", c.id, req.op, req.path, r.Code, r.Message)
 		return
 	}
 	switch req.op {
@@ -55,7 +55,7 @@ func (wl *sessionsWorkload) connectAnswer(c *sessClient, req *clientReq, r *sess
 	switch {
 	case r.Code == fsm.OK && c.resuming:
 		if r.Session != c.sess.id || !r.Resumed {
-			w.failf("client %d resumed session %s and was given session %s (resumed=%t)", c.id, c.sess.id, r.Session, r.Resumed)
+			w.Failf("client %d resumed session %s and was given session %s (resumed=%t)", c.id, c.sess.id, r.Session, r.Resumed)
 			return
 		}
 		c.conn.sess = c.sess.rec
@@ -66,12 +66,12 @@ func (wl *sessionsWorkload) connectAnswer(c *sessClient, req *clientReq, r *sess
 		}
 	case r.Code == fsm.OK:
 		if r.TTLms != c.ttl {
-			w.failf("client %d asked for a ttl of %d ms and was granted %d ms", c.id, c.ttl, r.TTLms)
+			w.Failf("client %d asked for a ttl of %d ms and was granted %d ms", c.id, c.ttl, r.TTLms)
 			return
 		}
 		rec := &sessRecord{id: r.Session, client: c.id, ttl: r.TTLms}
 		if _, dup := wl.sessions[r.Session]; dup {
-			w.failf("session id %s was given out twice", r.Session)
+			w.Failf("session id %s was given out twice", r.Session)
 			return
 		}
 		wl.sessions[r.Session] = rec
@@ -86,7 +86,7 @@ func (wl *sessionsWorkload) connectAnswer(c *sessClient, req *clientReq, r *sess
 	}
 	wl.setTimer(c, timerPing, 0)
 	if c.op == nil && !wl.quiesced {
-		wl.setTimer(c, timerThink, w.rng.Exp(wl.thinkMean))
+		wl.setTimer(c, timerThink, w.Rand().Exp(wl.thinkMean))
 	}
 }
 
@@ -135,7 +135,7 @@ func (wl *sessionsWorkload) watchAnswer(c *sessClient, conn *sessConn, req *clie
 	}
 	// PROTOCOL.md: the server delivers every event after `since`, or says
 	// reset and gives the current items; the expectation follows.
-	reg := history.Watch{Client: c.id, Conn: uint64(conn.id), Path: req.path, At: int64(wl.w.now), Version: r.Version, Reset: r.Reset}
+	reg := history.Watch{Client: c.id, Conn: uint64(conn.id), Path: req.path, At: int64(wl.w.Now()), Version: r.Version, Reset: r.Reset}
 	if c.sess != nil {
 		reg.Session = c.sess.id
 	}
@@ -158,7 +158,7 @@ func (wl *sessionsWorkload) registerWatch(reg history.Watch) {
 		wl.watchRecords = append(wl.watchRecords, history.Record{Watch: &reg})
 	}
 	if err := wl.truth.watches.Register(reg); err != nil {
-		wl.w.failf("watch checker: %v", err)
+		wl.w.Failf("watch checker: %v", err)
 	}
 }
 
@@ -168,14 +168,14 @@ func (wl *sessionsWorkload) stopWatch(c *sessClient, wt *watcher) {
 		return
 	}
 	wt.active = false
-	wl.registerWatch(history.Watch{Client: c.id, Conn: uint64(wt.conn), Path: wt.path, At: int64(wl.w.now), Stop: true})
+	wl.registerWatch(history.Watch{Client: c.id, Conn: uint64(wt.conn), Path: wt.path, At: int64(wl.w.Now()), Stop: true})
 }
 
 func (wl *sessionsWorkload) opDone(c *sessClient) {
 	c.op = nil
 	wl.cancelTimer(c, timerOp)
 	if !wl.quiesced {
-		wl.setTimer(c, timerThink, wl.w.rng.Exp(wl.thinkMean))
+		wl.setTimer(c, timerThink, wl.w.Rand().Exp(wl.thinkMean))
 	}
 }
 
@@ -189,14 +189,14 @@ func (wl *sessionsWorkload) dataAnswer(c *sessClient, conn *sessConn, req *clien
 		// PROTOCOL.md: a stale read is "never older than what this same
 		// session has already seen from that node".
 		if seen := conn.seen[req.path]; r.Version < seen {
-			w.failf("client %d: a stale read of %s on node %d shows version %d, older than the version %d that connection %d already showed",
+			w.Failf("client %d: a stale read of %s on node %d shows version %d, older than the version %d that connection %d already showed",
 				c.id, req.path, conn.node, r.Version, seen, conn.id)
 			return
 		}
 		if before := conn.before[req.path]; r.Version < before {
 			// Across a move or the node's restart: the client named, on
 			// connect, a `seen` at least this high.
-			w.failf("client %d: a stale read of %s on node %d shows version %d, older than the version %d the client had seen before it opened connection %d (it named seen=%d on connect; the node must wait until it has applied that far)",
+			w.Failf("client %d: a stale read of %s on node %d shows version %d, older than the version %d the client had seen before it opened connection %d (it named seen=%d on connect; the node must wait until it has applied that far)",
 				c.id, req.path, conn.node, r.Version, before, conn.id, conn.named)
 			return
 		}
@@ -220,21 +220,21 @@ func (wl *sessionsWorkload) dataAnswer(c *sessClient, conn *sessConn, req *clien
 		wl.sessionGone(c)
 	case req.op == session.OpClose && r.Code == fsm.OK:
 		if !r.CloseConn {
-			w.failf("client %d: a close answered OK without closing the connection", c.id)
+			w.Failf("client %d: a close answered OK without closing the connection", c.id)
 			return
 		}
 		c.sess = nil
 		conn.closed = true
 		c.conn = nil
 		wl.abandonPending(c)
-		wl.setTimer(c, timerRestart, w.rng.Duration(2*time.Millisecond, 20*time.Millisecond))
+		wl.setTimer(c, timerRestart, w.Rand().Duration(2*time.Millisecond, 20*time.Millisecond))
 	case req.op == session.OpClose:
 		// Unavailable or InternalError: the close may still take effect.
 		// The client gives the session up rather than close it twice.
 		c.sess = nil
 		wl.hangUp(c, true)
 		c.resetKnowledge()
-		wl.setTimer(c, timerRestart, w.rng.Duration(2*time.Millisecond, 20*time.Millisecond))
+		wl.setTimer(c, timerRestart, w.Rand().Duration(2*time.Millisecond, 20*time.Millisecond))
 	}
 }
 
@@ -288,7 +288,7 @@ func (wl *sessionsWorkload) record(c *sessClient, req *clientReq, r *session.Rep
 		}
 		return
 	}
-	op.state, op.ret = opAnswered, w.now
+	op.state, op.ret = opAnswered, w.Now()
 	op.out = linearizability.ListsOutput{Code: linearizability.Code(r.Code)}
 	if r.Code != fsm.OK {
 		return
@@ -302,7 +302,7 @@ func (wl *sessionsWorkload) record(c *sessClient, req *clientReq, r *session.Rep
 	default:
 		op.out.Items, op.out.HasItems = history.ListItems(r.Items), true
 		wl.acked++
-		wl.latency.Record(w.now - op.call)
+		wl.latency.Record(w.Now() - op.call)
 		wl.lastAckedCall = max(wl.lastAckedCall, op.call)
 	}
 }

@@ -1,12 +1,18 @@
-package sim
+package sessions
 
 import (
 	"time"
 
+	"github.com/havenproject/haven/session"
+
 	"github.com/havenproject/haven/fsm"
 	"github.com/havenproject/haven/linearizability/history"
 	"github.com/havenproject/haven/raft"
+	"github.com/havenproject/haven/sim"
 )
+
+// entryKey names an entry of the log.
+type entryKey struct{ index, term uint64 }
 
 // sessionsTruth is the ground truth of a sessions run: the committed log
 // (the checker's, built from what the nodes report) applied to a reference
@@ -71,7 +77,7 @@ func (t *sessionsTruth) init() {
 
 // once checks that the client write an entry carries was not committed
 // before.
-func (t *sessionsTruth) once(w *World, e *raft.Entry) {
+func (t *sessionsTruth) once(w *sim.World, e *raft.Entry) {
 	if k := t.kindOf(e); k != t.pushKind && k != t.updateKind {
 		return
 	}
@@ -90,7 +96,7 @@ func (t *sessionsTruth) once(w *World, e *raft.Entry) {
 		return
 	}
 	if prev, dup := t.writes[string(data)]; dup {
-		w.failf("double commit: one client write (%s, data %q) is committed at index %d and again at index %d", what, data, prev, e.Index)
+		w.Failf("double commit: one client write (%s, data %q) is committed at index %d and again at index %d", what, data, prev, e.Index)
 		return
 	}
 	t.writes[string(data)] = e.Index
@@ -103,32 +109,32 @@ func (t *sessionsTruth) kindOf(e *raft.Entry) byte {
 	return e.Data[1]
 }
 
-// coreObserved records, from a node's Ready, when a leader proposed a
+// CoreObserved records, from a node's Ready, when a leader proposed a
 // session's end and when a leader applied its own renewal, then applies
 // what the committed log gained.
-func (wl *sessionsWorkload) coreObserved(n *node, rd *hostReady) {
+func (wl *sessionsWorkload) CoreObserved(term uint64, rd *session.Ready) {
 	t, w := &wl.truth, wl.w
 	// An entry is written first by the leader that proposed it: its
 	// followers get it from the messages of that very Ready. (The Ready
 	// may say the node no longer leads: it stepped down between proposing
 	// and handing the entry out, and the entry may still commit later.)
-	for i := range rd.entries {
-		e := &rd.entries[i]
+	for i := range rd.Entries {
+		e := &rd.Entries[i]
 		key := entryKey{e.Index, e.Term}
 		if _, seen := t.proposedAt[key]; !seen && t.kindOf(e) == t.closeKind {
-			t.proposedAt[key] = w.now
+			t.proposedAt[key] = w.Now()
 		}
 	}
-	if rd.soft.State == raft.StateLeader {
-		for i := range rd.core.CommittedEntries {
-			e := &rd.core.CommittedEntries[i]
+	if rd.SoftState.State == raft.StateLeader {
+		for i := range rd.CommittedEntries {
+			e := &rd.CommittedEntries[i]
 			if t.kindOf(e) != t.renewKind {
 				continue
 			}
 			if cmd, err := fsm.Decode(e.Data); err == nil {
-				term := cmd.(fsm.RenewAll).Term
-				if _, seen := t.renewedAt[term]; !seen && term == n.term {
-					t.renewedAt[term] = w.now
+				renewed := cmd.(fsm.RenewAll).Term
+				if _, seen := t.renewedAt[renewed]; !seen && renewed == term {
+					t.renewedAt[renewed] = w.Now()
 				}
 			}
 		}
@@ -139,32 +145,31 @@ func (wl *sessionsWorkload) coreObserved(n *node, rd *hostReady) {
 // advance applies the committed log as far as it is known.
 func (t *sessionsTruth) advance(wl *sessionsWorkload) {
 	w := wl.w
-	truth := w.check.truth
-	for t.applied < uint64(len(truth)) {
-		e := &truth[t.applied].entry
+	for t.applied < w.CommittedIndex() {
+		e := w.Committed(t.applied + 1)
 		t.applied++
-		t.committedAt = append(t.committedAt, w.now)
+		t.committedAt = append(t.committedAt, w.Now())
 		if e.Type != raft.EntryNormal {
-			t.watches.Committed(e.Index, int64(w.now), nil)
+			t.watches.Committed(e.Index, int64(w.Now()), nil)
 			continue
 		}
 		t.once(w, e)
 		res, events := t.machine.Apply(e.Index, e.Data)
 		if err := t.machine.CheckInvariants(); err != nil {
-			w.failf("state machine bug: applying the committed entry %d (term %d) breaks an invariant of fsm: %v", e.Index, e.Term, err)
+			w.Failf("state machine bug: applying the committed entry %d (term %d) breaks an invariant of fsm: %v", e.Index, e.Term, err)
 			return
 		}
-		t.watches.Committed(e.Index, int64(w.now), events)
+		t.watches.Committed(e.Index, int64(w.Now()), events)
 		if res.Code != fsm.OK || res.Session.ID == "" {
 			continue
 		}
 		id := res.Session.ID
 		if res.Session.Opened == e.Index {
-			t.opened[id] = sessionOpened{index: e.Index, ttl: res.Session.TTLms, committedAt: w.now}
+			t.opened[id] = sessionOpened{index: e.Index, ttl: res.Session.TTLms, committedAt: w.Now()}
 			continue
 		}
 		t.watches.Ended(id, e.Index)
-		end := sessionEnd{index: e.Index, term: e.Term, expired: res.Expired, committedAt: w.now}
+		end := sessionEnd{index: e.Index, term: e.Term, expired: res.Expired, committedAt: w.Now()}
 		end.proposedAt, end.proposed = t.proposedAt[entryKey{e.Index, e.Term}]
 		t.ends[id] = end
 		if end.expired {
@@ -180,11 +185,11 @@ func (wl *sessionsWorkload) checkEvent(c *sessClient, conn *sessConn, ev *fsm.Ev
 	t.advance(wl)
 	if wl.recordWatches {
 		wl.watchRecords = append(wl.watchRecords, history.Record{Delivery: &history.Delivery{
-			Client: c.id, Conn: uint64(conn.id), Path: ev.Path, At: int64(wl.w.now), Kind: string(ev.Kind),
+			Client: c.id, Conn: uint64(conn.id), Path: ev.Path, At: int64(wl.w.Now()), Kind: string(ev.Kind),
 			Version: ev.Version, Item: ev.Item.Version, Owner: ev.Item.Owner, Modified: ev.Item.Modified, Data: []byte(ev.Item.Data)}})
 	}
-	if err := t.watches.DeliverEvent(c.id, uint64(conn.id), int64(wl.w.now), ev); err != nil {
-		wl.w.failf("watch checker: %v (node %d)", err, conn.node)
+	if err := t.watches.DeliverEvent(c.id, uint64(conn.id), int64(wl.w.Now()), ev); err != nil {
+		wl.w.Failf("watch checker: %v (node %d)", err, conn.node)
 		return
 	}
 	if ev.Version > conn.seen[ev.Path] {
@@ -226,14 +231,14 @@ func (wl *sessionsWorkload) checkFalseExpiry(rec *sessRecord) {
 	}
 	w := wl.w
 	if !end.proposed {
-		w.failf("session checker: session %s was expired by entry %d (term %d), which no leader was seen proposing", rec.id, end.index, end.term)
+		w.Failf("session checker: session %s was expired by entry %d (term %d), which no leader was seen proposing", rec.id, end.index, end.term)
 		return
 	}
 	ttl := time.Duration(rec.ttl) * time.Millisecond
 	// The rule is linearizability/history's, which real clusters' histories
 	// are checked with too.
 	if sent, bad := history.FalseExpiry(ttl, end.proposedAt, rec.okPings, wl.expiryBounds()); bad {
-		w.failf("session checker: false expiry: session %s (client %d, ttl %v) was expired by entry %d, proposed at %v, "+
+		w.Failf("session checker: false expiry: session %s (client %d, ttl %v) was expired by entry %d, proposed at %v, "+
 			"but a ping its client sent at %v (%v before) was answered OK",
 			rec.id, rec.client, ttl, end.index, end.proposedAt, sent, end.proposedAt-sent)
 	}
@@ -241,20 +246,7 @@ func (wl *sessionsWorkload) checkFalseExpiry(rec *sessRecord) {
 
 // expiryBounds are the no-false-expiry check's tolerances in this run.
 func (wl *sessionsWorkload) expiryBounds() history.ExpiryBounds {
-	return history.ExpiryBounds{Drift: wl.w.params.Drift, Tick: TickInterval}
-}
-
-// maxMessageDelay bounds how long a message between nodes can take with
-// the run's parameters: the slow tail, if any, or far out in the
-// exponential, plus the hold-back of reordering. (Healing stops the tail
-// for new messages; the sessions workload keeps the bound from before.)
-func (w *World) maxMessageDelay() time.Duration {
-	p := &w.params
-	d := 50 * p.LatencyMean
-	if p.TailChance > 0 {
-		d = max(d, p.TailLimit)
-	}
-	return p.LatencyMin + d + 20*time.Millisecond
+	return history.ExpiryBounds{Drift: wl.w.Params().Drift, Tick: sim.TickInterval}
 }
 
 // deadSessionBounds are the dead-session check's tolerances in this run
@@ -266,7 +258,7 @@ func (w *World) maxMessageDelay() time.Duration {
 // message sent before healing may still be on the wire, after nothing
 // keeps it alive any more.
 func (wl *sessionsWorkload) deadSessionBounds() history.DeadSessionBounds {
-	return history.DeadSessionBounds{Drift: wl.w.params.Drift, Tick: TickInterval, Commit: ElectionTimeout, Delay: wl.maxDelay}
+	return history.DeadSessionBounds{Drift: wl.w.Params().Drift, Tick: sim.TickInterval, Commit: sim.ElectionTimeout, Delay: wl.maxDelay}
 }
 
 // deadSessionBound is that bound for a session of the given ttl.
@@ -290,20 +282,20 @@ func (wl *sessionsWorkload) checkDeadSessions() bool {
 	if t.machine.Stats().Sessions == 0 {
 		return true
 	}
-	l := w.currentLeader()
-	if l == nil {
+	term, led := w.LeaderTerm()
+	if !led {
 		return false
 	}
-	renewed, ok := t.renewedAt[l.term]
+	renewed, ok := t.renewedAt[term]
 	if !ok {
 		return false
 	}
 	for _, s := range t.machine.Sessions() {
 		// A keepalive the hold-back fault held past the healing renews the
 		// session when it finally arrives: count from then too.
-		start := max(renewed, t.opened[s.ID].committedAt, w.liveAt, wl.heardAt[s.ID], w.heldLast)
-		if err := history.DeadSession(s.ID, time.Duration(s.TTLms)*time.Millisecond, start, w.now, wl.deadSessionBounds()); err != nil {
-			w.failf("session checker: %v (%d items; what kept it alive last: a node's last request of it, "+
+		start := max(renewed, t.opened[s.ID].committedAt, w.LiveAt(), wl.heardAt[s.ID], w.HeldLast())
+		if err := history.DeadSession(s.ID, time.Duration(s.TTLms)*time.Millisecond, start, w.Now(), wl.deadSessionBounds()); err != nil {
+			w.Failf("session checker: %v (%d items; what kept it alive last: a node's last request of it, "+
 				"the leader's renewal or the run becoming live again)", err, s.Items)
 			return false
 		}
