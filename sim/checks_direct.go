@@ -42,6 +42,10 @@ import (
 
 // directState is what the direct checks keep per node (its incarnation).
 type directState struct {
+	// voteBefore is the vote the node held, in voteTermBefore, before it
+	// stepped the vote request being checked (votePromise).
+	voteBefore     raft.NodeID
+	voteTermBefore uint64
 	// heardFrom[slot] is when a message of term heardTerm[slot] from that
 	// slot's node was last stepped here (the leader's CheckQuorum view).
 	heardFrom []time.Duration
@@ -677,6 +681,13 @@ func (c *checker) votePromise(n *node, m *raft.Message) error {
 		return nil
 	}
 	if st := r.Status(); st.Vote != m.From {
+		return nil
+	}
+	if d.voteTermBefore == m.Term && d.voteBefore == m.From {
+		// The vote it had already cast (and persisted) in this term, for
+		// this candidate, granted again to a repeated request: no new
+		// vote, so no promise broken (a restarted voter may meet a late
+		// copy of the request it granted before its crash).
 		return nil
 	}
 	switch {

@@ -231,6 +231,13 @@ func (w *World) deliver(ev event) {
 	if msg.service != nil {
 		err = n.app.stepService(msg.service)
 	} else {
+		if msg.Message.Type == raft.MsgVote {
+			// The vote it held before, for the vote-promise check: a vote
+			// granted again to the same candidate in the same term is no
+			// new vote.
+			r := n.app.raftCore()
+			n.direct.voteBefore, n.direct.voteTermBefore = r.Vote(), r.Term()
+		}
 		err = n.app.stepRaft(msg.Message)
 	}
 	if err != nil {
