@@ -84,7 +84,9 @@ func newChecker(w *World) checker {
 	}
 }
 
-func mix64(x uint64) uint64 {
+// Mix64 is splitmix64's finalizer: the hash mixer of the simulator's
+// digests, shared by the workloads.
+func Mix64(x uint64) uint64 {
 	x ^= x >> 30
 	x *= 0xbf58476d1ce4e5b9
 	x ^= x >> 27
@@ -94,12 +96,12 @@ func mix64(x uint64) uint64 {
 
 // chainHash extends the hash of a log by one entry.
 func chainHash(prev uint64, e *raft.Entry) uint64 {
-	h := mix64(prev ^ e.Term)
-	h = mix64(h ^ e.Index ^ uint64(e.Type)<<56)
+	h := Mix64(prev ^ e.Term)
+	h = Mix64(h ^ e.Index ^ uint64(e.Type)<<56)
 	for _, b := range e.Data {
 		h = (h ^ uint64(b)) * 1099511628211
 	}
-	return mix64(h ^ uint64(len(e.Data)))
+	return Mix64(h ^ uint64(len(e.Data)))
 }
 
 func (c *checker) chainOf(index, term uint64) (uint64, bool) {

@@ -309,26 +309,26 @@ func bytesDigest(data []byte) uint64 {
 	for len(data) >= 8 {
 		v := uint64(data[0]) | uint64(data[1])<<8 | uint64(data[2])<<16 | uint64(data[3])<<24 |
 			uint64(data[4])<<32 | uint64(data[5])<<40 | uint64(data[6])<<48 | uint64(data[7])<<56
-		h = mix64(h ^ v)
+		h = Mix64(h ^ v)
 		data = data[8:]
 	}
 	for _, b := range data {
 		h = (h ^ uint64(b)) * 1099511628211
 	}
-	return mix64(h ^ uint64(len(data)))
+	return Mix64(h ^ uint64(len(data)))
 }
 
 // serviceMessageHash folds a service message into the run's hash.
 func serviceMessageHash(m *session.PeerMessage) uint64 {
 	switch {
 	case m.Forward != nil:
-		return mix64(1 ^ m.Forward.ID<<8 ^ uint64(len(m.Forward.Command))<<40)
+		return Mix64(1 ^ m.Forward.ID<<8 ^ uint64(len(m.Forward.Command))<<40)
 	case m.ForwardReply != nil:
-		return mix64(2 ^ m.ForwardReply.ID<<8 ^ m.ForwardReply.Index<<32)
+		return Mix64(2 ^ m.ForwardReply.ID<<8 ^ m.ForwardReply.Index<<32)
 	case m.KeepAlive != nil:
-		return mix64(3 ^ m.KeepAlive.ID<<8 ^ uint64(len(m.KeepAlive.Sessions))<<40)
+		return Mix64(3 ^ m.KeepAlive.ID<<8 ^ uint64(len(m.KeepAlive.Sessions))<<40)
 	case m.KeepAliveAck != nil:
-		return mix64(4 ^ m.KeepAliveAck.ID<<8)
+		return Mix64(4 ^ m.KeepAliveAck.ID<<8)
 	}
 	return 0
 }

@@ -415,14 +415,14 @@ func (w *World) finish(res *Result) {
 // hashEvent folds an event into the run's hash: cheap enough to run on
 // every event, and enough to tell two runs apart as soon as they diverge.
 func (w *World) hashEvent(ev *event) {
-	h := mix64(w.hash ^ uint64(ev.at))
-	h = mix64(h ^ uint64(ev.kind)<<32 ^ uint64(ev.node)<<16 ^ uint64(ev.gen))
+	h := Mix64(w.hash ^ uint64(ev.at))
+	h = Mix64(h ^ uint64(ev.kind)<<32 ^ uint64(ev.node)<<16 ^ uint64(ev.gen))
 	if ev.kind == evDeliver {
 		m := &w.msgs.items[ev.ref]
-		h = mix64(h ^ uint64(m.Type)<<56 ^ uint64(m.From)<<48 ^ uint64(m.To)<<40 ^ m.Term)
-		h = mix64(h ^ m.Index ^ m.LogTerm<<24 ^ m.Commit<<40 ^ uint64(len(m.Entries))<<56)
+		h = Mix64(h ^ uint64(m.Type)<<56 ^ uint64(m.From)<<48 ^ uint64(m.To)<<40 ^ m.Term)
+		h = Mix64(h ^ m.Index ^ m.LogTerm<<24 ^ m.Commit<<40 ^ uint64(len(m.Entries))<<56)
 		if m.service != nil {
-			h = mix64(h ^ serviceMessageHash(m.service))
+			h = Mix64(h ^ serviceMessageHash(m.service))
 		}
 	}
 	w.hash = h

@@ -82,21 +82,12 @@ func decodePut(data []byte) (kvPut, error) {
 func cellHash(key string, c kvCell) uint64 {
 	h := uint64(14695981039346656037)
 	for _, part := range [...]string{key, c.value} {
-		h = mix64(h ^ uint64(len(part)))
+		h = sim.Mix64(h ^ uint64(len(part)))
 		for i := 0; i < len(part); i++ {
 			h = (h ^ uint64(part[i])) * 1099511628211
 		}
 	}
-	return mix64(h ^ c.version)
-}
-
-// mix64 is splitmix64's finalizer.
-func mix64(x uint64) uint64 {
-	x ^= x >> 30
-	x *= 0xbf58476d1ce4e5b9
-	x ^= x >> 27
-	x *= 0x94d049bb133111eb
-	return x ^ (x >> 31)
+	return sim.Mix64(h ^ c.version)
 }
 
 func (s *kvState) set(key string, c kvCell) {
