@@ -217,12 +217,13 @@ func (c *conn) writeLoop() {
 	defer w.stopTimer()
 	for {
 		var err error
-		closeAfter := false
+		closeAfter, linger := false, false
 		select {
 		case b := <-c.inbox:
 			closeAfter, err = w.batch(&b)
 		case f := <-c.local:
 			closeAfter, err = f.close, w.write(f.b)
+			linger = f.close
 			c.s.opts.Observe(f.action, f.code, time.Since(f.start))
 		case <-w.timerC():
 			err = w.expirePolls(time.Now())
@@ -240,8 +241,32 @@ func (c *conn) writeLoop() {
 			return
 		}
 		if closeAfter {
-			w.flush()
+			if w.flush() == nil && linger {
+				c.lingerClose()
+			}
 			return
 		}
 	}
+}
+
+// Closing a socket that still holds unread bytes resets the connection, and
+// a reset can destroy the answer just written before the client reads it: a
+// client refused for an oversized message is typically still writing it.
+// So a refusal half-closes and reads on for a moment, as net/http does
+// before it closes on an error.
+const (
+	lingerTime     = 500 * time.Millisecond
+	lingerMaxBytes = 4 << 20
+)
+
+// lingerClose half-closes after a refusal and discards what the client still
+// sends, until it closes its side, lingerTime passes or lingerMaxBytes came.
+// Only for a refusal: its reader waits for done and is not reading.
+func (c *conn) lingerClose() {
+	cw, ok := c.nc.(interface{ CloseWrite() error })
+	if !ok || cw.CloseWrite() != nil {
+		return
+	}
+	_ = c.nc.SetReadDeadline(time.Now().Add(lingerTime))
+	_, _ = io.CopyN(io.Discard, c.nc, lingerMaxBytes)
 }

@@ -175,6 +175,25 @@ func TestBadInputIsAnsweredAndClosed(t *testing.T) {
 	}
 }
 
+// A client that writes a whole oversized message before reading still gets
+// its TooLarge answer: the node does not close on unread bytes, which would
+// reset the connection and destroy the answer (the conformance suite's
+// TestMessageSizeBoundary failed so, one run in three under load).
+func TestOversizedMessageWrittenWholeIsStillAnswered(t *testing.T) {
+	addr, _, _ := startServer(t, Options{MaxMessageBytes: 4096})
+	for i := 0; i < 20; i++ {
+		c := dial(t, addr)
+		c.connect()
+		b, err := msgpack.Marshal(M{"action": "query", "type": "read", "path": "/data/a", "pad": make([]byte, 1<<20)})
+		require.NoError(t, err)
+		_, err = c.nc.Write(b)
+		require.NoError(t, err, "the node reads what it refuses before closing")
+		a := c.recv()
+		require.Equal(t, "TooLarge", errCode(a), "%v", a)
+		require.True(t, c.closed())
+	}
+}
+
 func TestWrongFieldTypeKeepsTheConnection(t *testing.T) {
 	addr, _, _ := startServer(t, Options{})
 	c := dial(t, addr)

@@ -82,7 +82,7 @@ func run(m *testing.M) int {
 		return 1
 	}
 	for i := 1; i <= 3; i++ {
-		cmd := exec.Command(havendBin, "-config", filepath.Join(dir, fmt.Sprintf("n%d.yaml", i)), "-no-fsync", "-log-level", "warn", "-election-ticks", "30")
+		cmd := exec.Command(havendBin, "-config", filepath.Join(dir, fmt.Sprintf("n%d.yaml", i)), "-no-fsync", "-log-level", "info", "-election-ticks", "30")
 		logf, _ := os.Create(filepath.Join(dir, fmt.Sprintf("n%d.log", i)))
 		cmd.Stdout, cmd.Stderr = logf, logf
 		if err := cmd.Start(); err != nil {

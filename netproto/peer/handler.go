@@ -98,6 +98,7 @@ func (t *Transport) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer t.removeStream(in)
+	t.heard(in.from)
 	_ = conn.SetWriteDeadline(time.Now().Add(t.cfg.RequestTimeout))
 	_, _ = rw.WriteString("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: " + upgradeToken + "\r\n\r\n")
 	if rw.Flush() != nil {
@@ -153,6 +154,17 @@ func (t *Transport) addStream(in *inStream) bool {
 	}
 	s.current = in
 	return true
+}
+
+// heard ends the backoff of the sender to a peer that just opened a stream
+// to this node: it is up again (a restarted node), so dial it now.
+func (t *Transport) heard(from raft.NodeID) {
+	t.mu.RLock()
+	p := t.peers[from]
+	t.mu.RUnlock()
+	if p != nil {
+		p.heard()
+	}
 }
 
 func (t *Transport) removeStream(in *inStream) {

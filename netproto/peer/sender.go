@@ -11,8 +11,8 @@ import (
 )
 
 // Backoff between failed attempts to reach one peer: doubling from the
-// first to the last, with jitter, so a dead peer costs a dial now and then
-// and a restarted one is back within a couple of seconds.
+// first to the last, with jitter, so a dead peer costs a dial now and then;
+// a restarted one is dialed again as soon as it opens a stream to us.
 const (
 	backoffFirst = 50 * time.Millisecond
 	backoffMax   = 2 * time.Second
@@ -39,12 +39,15 @@ type peer struct {
 	spare []byte
 
 	wake chan struct{} // capacity 1: "pending is not empty"
-	ctx  context.Context
-	stop context.CancelFunc
+	// retry (capacity 1) cuts a backoff short: the peer opened a stream to
+	// us, so it is up.
+	retry chan struct{}
+	ctx   context.Context
+	stop  context.CancelFunc
 }
 
 func newPeer(t *Transport, id raft.NodeID, address string) *peer {
-	p := &peer{t: t, id: id, address: address, wake: make(chan struct{}, 1)}
+	p := &peer{t: t, id: id, address: address, wake: make(chan struct{}, 1), retry: make(chan struct{}, 1)}
 	p.ctx, p.stop = context.WithCancel(context.Background())
 	return p
 }
@@ -56,6 +59,14 @@ func (p *peer) setAddress(address string) {
 	p.mu.Unlock()
 	if changed {
 		p.signal() // the sender notices and reopens its stream there
+	}
+}
+
+// heard tells the sender that the peer is up: a backoff in progress ends.
+func (p *peer) heard() {
+	select {
+	case p.retry <- struct{}{}:
+	default:
 	}
 }
 
@@ -147,6 +158,8 @@ func (p *peer) run() {
 		case <-p.ctx.Done():
 			return false
 		case <-time.After(sleep):
+			return true
+		case <-p.retry:
 			return true
 		}
 	}

@@ -313,6 +313,33 @@ func TestReconnectsAfterPeerRestart(t *testing.T) {
 	}
 }
 
+// A peer that opens a stream to us is up: our sender to it stops its
+// backoff and dials at once, so a restarted node is reachable again as soon
+// as it speaks, not a backoff of up to 2.5 s later (the conformance suite's
+// restarted leader waited 2.1 s for its new leader to reach it, and a
+// session's 2 s ttl ran out meanwhile).
+func TestPeerThatSpeaksIsRedialedAtOnce(t *testing.T) {
+	c := newTestCluster(t, 1, 2)
+	a, b := c.nodes[1], c.nodes[2]
+	b.stop()
+	deadline := time.Now().Add(20 * time.Second)
+	// Six failures: the sender now sleeps 1.2 s to 2 s before its next try.
+	for a.tr.Stats().Failed < 6 {
+		a.tr.Send([]session.PeerMessage{heartbeat(1, 1, 2, 1)})
+		require.True(t, time.Now().Before(deadline), "not enough failures seen")
+		time.Sleep(5 * time.Millisecond)
+	}
+	b.listen(b.addr)
+	b.tr.Send([]session.PeerMessage{heartbeat(1, 2, 1, 1)})
+	a.waitFor(func(got []session.PeerMessage) bool { return len(got) > 0 })
+	spoke := time.Now()
+	for len(b.received()) == 0 {
+		a.tr.Send([]session.PeerMessage{heartbeat(1, 1, 2, 2)})
+		time.Sleep(5 * time.Millisecond)
+		require.Less(t, time.Since(spoke), 800*time.Millisecond, "node 1 did not redial node 2 once node 2 spoke")
+	}
+}
+
 func TestPeerOutsideTheCAIsRefusedByTLS(t *testing.T) {
 	c := newTestCluster(t, 1, 2)
 	other, err := NewCA("another CA")
