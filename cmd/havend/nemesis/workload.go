@@ -30,6 +30,7 @@ type session struct {
 	id      string
 	ttl     time.Duration
 	start   time.Time
+	opened  time.Time // when Connect returned: its open had committed
 	death   time.Time // when it was closed or abandoned (zero: live, or expired by itself)
 	how     string    // "live", "close", "close-failed", "abandon", "expired"
 	endCall time.Time
@@ -58,15 +59,35 @@ func (l *pingLog) all() []client.Ping {
 }
 
 // watchRec is what one watch delivered: the list when registered, then
-// its events.
+// its events, each with when it was received, and when the stream ended
+// (zero: it had not).
 type watchRec struct {
 	row     int
 	session string
 	path    string
+	at      time.Time
 	version uint64
 	items   []client.Item
 	events  []client.Event
+	times   []time.Time
 	reset   bool
+	stopped time.Time
+}
+
+// receive records the watch's stream until it ends; mu guards the record.
+func (rec *watchRec) receive(mu *sync.Mutex, w *client.Watch) {
+	for ev := range w.Events() {
+		mu.Lock()
+		if ev.Kind == client.KindReset {
+			rec.reset = true
+		}
+		rec.events = append(rec.events, ev)
+		rec.times = append(rec.times, time.Now())
+		mu.Unlock()
+	}
+	mu.Lock()
+	rec.stopped = time.Now()
+	mu.Unlock()
 }
 
 // recorder collects everything the verdicts need, from many goroutines.
@@ -159,7 +180,7 @@ func worker(ctx context.Context, r *recorder, row int, endpoints []string, seed 
 			time.Sleep(200 * time.Millisecond)
 			continue
 		}
-		s := &session{row: row, id: c.SessionID(), ttl: c.TTL(), start: start, how: "live", client: c, pings: pings}
+		s := &session{row: row, id: c.SessionID(), ttl: c.TTL(), start: start, opened: time.Now(), how: "live", client: c, pings: pings}
 		r.mu.Lock()
 		r.sessions = append(r.sessions, s)
 		r.mu.Unlock()
@@ -277,19 +298,10 @@ func watchPath(ctx context.Context, r *recorder, row int, c *client.Client, path
 	if err != nil {
 		return nil
 	}
-	rec := &watchRec{row: row, session: c.SessionID(), path: path, version: w.Version, items: w.Items}
+	rec := &watchRec{row: row, session: c.SessionID(), path: path, at: time.Now(), version: w.Version, items: w.Items}
 	r.mu.Lock()
 	r.watches = append(r.watches, rec)
 	r.mu.Unlock()
-	go func() {
-		for ev := range w.Events() {
-			r.mu.Lock()
-			if ev.Kind == client.KindReset {
-				rec.reset = true
-			}
-			rec.events = append(rec.events, ev)
-			r.mu.Unlock()
-		}
-	}()
+	go rec.receive(&r.mu, w)
 	return rec
 }
