@@ -53,37 +53,53 @@
 // The verdicts:
 //   - the log: Log Matching (no two dumps hold different entries at one
 //     index), the WAL of every node recovers after the last kill -9 (its
-//     dump reads), no client write committed twice, the dumps make a whole
-//     log from index 1.
-//   - linearizable: porcupine with linearizability.ListsModel. A write whose
-//     answer was lost is resolved from the committed log (every write's
-//     data is unique: its entry gives the index and result; none means it
-//     never committed), falling back to the observer's stream; a session's
-//     end is the entry that ended it, called when its leader decided the
-//     expiry (from the leader's log) or when the client sent its close.
-//   - no acknowledged write lost: every acknowledged write is in the
-//     committed log at the index it was answered with (writes past the last
-//     recorded commit are counted, not judged); and a read after healing
-//     holds every acknowledged push of a session still live then (unless it
-//     deleted it) and no acknowledged delete.
-//   - watch streams exact: the observer's stream applies cleanly, ends in
-//     the final read, and is the committed log's changes to its path after
-//     its registration, exactly; every acknowledged write has its event at
-//     its index; every worker's watch was registered with the list the
-//     observer had at that version, and its events are exactly the
-//     observer's after it.
-//   - dead sessions: 5 s plus 15 s after the last sessions ended, no item
-//     of any ended session is left, and the committed log ends every one of
-//     them; also reported: the slowest expiry, and closes answered OK for
-//     sessions that had expired unnoticed.
-//   - no false expiry: linearizability/history's CheckNoFalseExpiry on the
-//     pings of every worker's client (client.Config.OnPing: send and answer
-//     times, outcome) and the expiries of the committed log, each with the
-//     time its leader logged deciding it ("session expiry decided"); slack
-//     2% of the ttl plus two 10 ms ticks. An expiry no leader logged fails.
+//     dump reads), the dumps make a whole log from index 1.
+//
+// The rest are linearizability/history's checkers, the simulator's, over
+// the run's history in that package's format (records.go): the committed
+// log as entries, every client operation (closes included) with its call
+// and return times and outcome, every watch registration and its stop,
+// every event each client received in the order received, the pings, the
+// sessions with their open and end times, the expiries. Times are the
+// recorder's wall clock since the run's start; entries carry no commit
+// time (the dumps bound it only to seconds); records.go says what else
+// stands in for what a real cluster cannot give exactly.
+//   - linearizable: porcupine with linearizability.ListsModel on the
+//     history history.ListsHistory builds: a write whose answer was lost
+//     is resolved from the committed log (every write's data is unique),
+//     an expiry is an EndSession called when its leader decided it (from
+//     the leader's log); on the way it fails an acknowledged write that
+//     the log lacks or has at another index, a write committed twice, an
+//     answer the log contradicts.
+//   - no acknowledged write lost after healing: a read then holds every
+//     acknowledged push of a session still live (unless it deleted it)
+//     and no acknowledged delete (the suite's own check: the history has
+//     no such read).
+//   - watch streams exact: history.CheckWatches: every event a worker's or
+//     an observer's watch delivered is the next change to its list in the
+//     committed log after its registration's version (or a reset), no
+//     gap, no duplicate, and every stream still open at the end (the
+//     observers, caught up through the barrier writes) got every change.
+//   - dead sessions: history.CheckDeadSessions: every session ends within
+//     (ttl + 3 ticks)·1.02 + 1 s + 1 s of the last of its opening, its
+//     pings and operations, and the moment the cluster recovered after
+//     healing (before, a new leader may rightly give a fresh ttl); a
+//     session's end time is when an observer first heard of it (or the
+//     close's answer, or its leader's decision). 5 s plus 15 s after the
+//     last sessions ended the log is read, so one never ended fails.
+//   - no false expiry: history.CheckNoFalseExpiry on the pings of every
+//     worker's client (client.Config.OnPing: send and answer times,
+//     outcome) and the expiries of the committed log, each with the time
+//     its leader logged deciding it ("session expiry decided"); slack 2%
+//     of the ttl plus two 10 ms ticks. An expiry no leader logged fails.
+//
+// When the dumps do not make a whole log (a node's dump failed), the run
+// has failed already; lost writes are then judged from the dumps as they
+// are (every acknowledged write must be the entry at its index on some
+// node's disk), and the checkers that need the whole log are not run.
 //
 // A failing run leaves, in the directory it prints: history.jsonl (the
-// linearizability/history format: the committed log, the operations, the
+// records the checkers read: the committed log, the operations, the
 // sessions, pings and expiries, the watches and their deliveries),
 // history.html (porcupine), faults.txt (the swarm, then the timeline),
 // sessions.txt, watches.txt, verdicts.txt, every node's log (nN.log) and
