@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/havenproject/haven/fsm"
 	"github.com/havenproject/haven/linearizability"
+	"github.com/havenproject/haven/linearizability/history"
 	"github.com/havenproject/haven/netproto/client"
 )
 
@@ -64,6 +66,65 @@ func checkLost(v *verdicts, ops []*op, sessions []*session, final map[string]cli
 		case linearizability.DeleteItem:
 			if present(o.in.Path, o.in.Item) {
 				v.fail("lost delete: acknowledged delete of %s item %d by %s, but the item is there", o.in.Path, o.in.Item, o.in.Session)
+			}
+		}
+	}
+}
+
+// checkRegistrations checks what linearizability/history's watch checker
+// does not: that every watch registration (and every reset) was answered
+// with the list as the committed log has it at the version answered
+// (PROTOCOL.md, "Watches": the answer is the list's current items and
+// version). Registrations past the log's last index are not judged.
+func checkRegistrations(v *verdicts, log []history.Entry, watches []*watchRec) {
+	type listAt struct {
+		version uint64
+		items   []fsm.Item
+	}
+	lists := map[string][]listAt{}
+	m := fsm.New(fsm.Options{})
+	for _, e := range log {
+		if e.Type == "confchange" {
+			continue
+		}
+		_, events := m.Apply(e.Index, e.Data)
+		for _, ev := range events {
+			if l := lists[ev.Path]; len(l) == 0 || l[len(l)-1].version != e.Index {
+				items, version := m.Read(ev.Path)
+				lists[ev.Path] = append(lists[ev.Path], listAt{version, slices.Clone(items)})
+			}
+		}
+	}
+	last := uint64(len(log))
+	check := func(w *watchRec, version uint64, items []client.Item, what string) bool {
+		if version > last {
+			return true
+		}
+		var want []fsm.Item
+		if version > 0 {
+			l := lists[w.path]
+			i := slices.IndexFunc(l, func(x listAt) bool { return x.version == version })
+			if i < 0 {
+				v.fail("watch %s (row %d, %s): %s answered version %d, at which the committed log did not change the list", w.path, w.row, w.session, what, version)
+				return false
+			}
+			want = l[i].items
+		}
+		same := slices.EqualFunc(items, want, func(a client.Item, b fsm.Item) bool {
+			return a.Version == b.Version && a.Modified == b.Modified && a.Owner == b.Owner && string(a.Data) == b.Data
+		})
+		if !same {
+			v.fail("watch %s (row %d, %s): %s answered version %d with %d items; the committed log's list there has %d", w.path, w.row, w.session, what, version, len(items), len(want))
+		}
+		return same
+	}
+	for _, w := range watches {
+		if w == nil || !check(w, w.version, w.items, "the registration") {
+			continue
+		}
+		for _, ev := range w.events {
+			if ev.Kind == client.KindReset && !check(w, ev.Version, ev.Items, "a reset") {
+				break
 			}
 		}
 	}

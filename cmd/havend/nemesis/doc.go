@@ -80,6 +80,9 @@
 //     committed log after its registration's version (or a reset), no
 //     gap, no duplicate, and every stream still open at the end (the
 //     observers, caught up through the barrier writes) got every change.
+//     And, the suite's own (a watch record carries no items): every
+//     registration and every reset was answered with the committed log's
+//     list at the version it answered.
 //   - dead sessions: history.CheckDeadSessions: every session ends within
 //     (ttl + 3 ticks)·1.02 + 1 s + 1 s of the last of its opening, its
 //     pings and operations, and the moment the cluster recovered after

@@ -14,7 +14,7 @@ import (
 
 // A small run as the recorder has it: session s1 (ttl 500 ms) opens at 1,
 // pushes x at 2 and y at 3 on /data/a, and is expired at 4; an observer
-// watches /data/a from version 1.
+// watches /data/a from version 0 (never written).
 type smallRun struct {
 	r   *recorder
 	t0  time.Time
@@ -48,7 +48,7 @@ func newSmallRun(t *testing.T) *smallRun {
 	item := func(v uint64, data string) client.Item {
 		return client.Item{Version: v, Modified: v, Owner: "s1", Data: []byte(encodeData(data))}
 	}
-	obs := &watchRec{row: -1, session: "obs", path: "/data/a", at: at(5), version: 1,
+	obs := &watchRec{row: -1, session: "obs", path: "/data/a", at: at(5), version: 0,
 		events: []client.Event{
 			{Path: "/data/a", Version: 2, Kind: client.KindPush, Item: item(2, "x")},
 			{Path: "/data/a", Version: 3, Kind: client.KindPush, Item: item(3, "y")},
@@ -108,4 +108,18 @@ func TestRecordsOfALostWriteFailTheListsHistory(t *testing.T) {
 		out: &linearizability.ListsOutput{Code: linearizability.CodeOK, Version: 3}})
 	_, err := history.ListsHistory(run.records())
 	require.ErrorContains(t, err, "acknowledged write lost")
+}
+
+func TestRegistrationsAreCheckedAgainstTheLog(t *testing.T) {
+	run := newSmallRun(t)
+	x := client.Item{Version: 2, Modified: 2, Owner: "s1", Data: []byte(encodeData("x"))}
+	good := &watchRec{row: 0, session: "s1", path: "/data/a", version: 2, items: []client.Item{x}}
+	var v verdicts
+	checkRegistrations(&v, run.log, []*watchRec{run.obs, good})
+	require.Empty(t, v.failures)
+
+	stale := &watchRec{row: 0, session: "s1", path: "/data/a", version: 3, items: []client.Item{x}} // y missing
+	checkRegistrations(&v, run.log, []*watchRec{stale})
+	require.Len(t, v.failures, 1)
+	require.Contains(t, v.failures[0], "the committed log's list there has 2")
 }

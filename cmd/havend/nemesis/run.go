@@ -246,7 +246,8 @@ func run(o options) (*result, error) {
 	// (checked once the committed log is known).
 	first, firstOK := readAll()
 	// End the live sessions, half closed, half dropped as by a crash;
-	// history.CheckDeadSessions judges how long they lived after.
+	// history.CheckDeadSessions judges how long they lived after. The log
+	// is read well after their ttl plus the bound: one never ended fails.
 	r.mu.Lock()
 	var live []*session
 	for _, s := range r.sessions {
@@ -326,6 +327,9 @@ func run(o options) (*result, error) {
 	}
 	obsMu.Lock()
 	r.mu.Lock()
+	if k.complete {
+		checkRegistrations(v, log, append(append([]*watchRec(nil), r.watches...), in.observers...))
+	}
 	recs := buildRecords(r, in)
 	res.ops = len(r.ops)
 	r.mu.Unlock()
