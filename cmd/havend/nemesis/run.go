@@ -215,7 +215,7 @@ func run(o options) (*result, error) {
 				if n := len(obs.events); n > 0 {
 					last = obs.events[n-1].Version
 				}
-				if last < l.Version && !obs.reset {
+				if last < l.Version && !obs.reset() {
 					behind = true
 				}
 			}
@@ -435,7 +435,7 @@ func writeArtifacts(dir string, r *recorder, tl []fault, observers map[string]*w
 		if w == nil {
 			continue
 		}
-		fmt.Fprintf(&b, "watch row %d session %s path %s from v%d (%d items) reset=%v\n", w.row, w.session, w.path, w.version, len(w.items), w.reset)
+		fmt.Fprintf(&b, "watch row %d session %s path %s from v%d (%d items) reset=%v\n", w.row, w.session, w.path, w.version, len(w.items), w.reset())
 		for _, ev := range w.events {
 			fmt.Fprintf(&b, "  %s @%d item %d owner %s\n", ev.Kind, ev.Version, ev.Item.Version, ev.Item.Owner)
 		}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"time"
 
@@ -70,17 +71,19 @@ type watchRec struct {
 	items   []client.Item
 	events  []client.Event
 	times   []time.Time
-	reset   bool
 	stopped time.Time
+}
+
+// reset says whether the stream was reset (the library could not resume it
+// with since and answered the current list instead).
+func (rec *watchRec) reset() bool {
+	return slices.ContainsFunc(rec.events, func(ev client.Event) bool { return ev.Kind == client.KindReset })
 }
 
 // receive records the watch's stream until it ends; mu guards the record.
 func (rec *watchRec) receive(mu *sync.Mutex, w *client.Watch) {
 	for ev := range w.Events() {
 		mu.Lock()
-		if ev.Kind == client.KindReset {
-			rec.reset = true
-		}
 		rec.events = append(rec.events, ev)
 		rec.times = append(rec.times, time.Now())
 		mu.Unlock()
