@@ -53,6 +53,11 @@ type snapSend struct {
 	// made the message (the tick when the Ready before it was taken).
 	earliest uint64
 	pending  bool
+	// acked is the highest index the slot's node acknowledged to this
+	// leader in ackTerm. An answer stepped after the leader made a
+	// snapshot message but before its host sent it (the Ready waited for
+	// an fsync) covers that snapshot too: the leader saw it.
+	acked, ackTerm uint64
 }
 
 func (h *hostCheckState) reset(slots int) {
@@ -119,25 +124,39 @@ func (c *checker) snapshotAcked(n *node, m *raft.Message) {
 		return
 	}
 	s := &n.hostChecks.snapSent[c.w.slotOf(m.From)]
-	if s.pending && s.to == m.From && m.Term == s.term && m.Index >= s.index {
+	if s.to != m.From || m.Term > s.ackTerm {
+		s.to, s.ackTerm, s.acked = m.From, m.Term, 0
+	}
+	if m.Term == s.ackTerm {
+		s.acked = max(s.acked, m.Index)
+	}
+	if s.pending && m.Term == s.term && m.Index >= s.index {
 		s.pending = false
 	}
 }
 
 // snapshotResend checks a snapshot node n is about to send: unless the
 // previous one to that follower in this term was acknowledged, at least an
-// election timeout of n's ticks must lie between the two.
+// election timeout of n's ticks must lie between the two. Any answer
+// through its index that n stepped counts, even one stepped before the
+// host sent it: n may make a snapshot message, learn from a late answer
+// to an earlier append that the follower holds its index, and only then
+// hand the message to its host (seed 13036 of the kv swarm).
 func (c *checker) snapshotResend(n *node, m *raft.Message) error {
 	if m.Type != raft.MsgSnap || m.Snapshot == nil {
 		return nil
 	}
 	h := &n.hostChecks
 	s := &h.snapSent[c.w.slotOf(m.To)]
-	if s.pending && s.to == m.To && s.term == m.Term && h.readyTick-s.earliest < ElectionTicks {
+	if s.to != m.To {
+		*s = snapSend{to: m.To}
+	}
+	acked := s.ackTerm == s.term && s.acked >= s.index
+	if s.pending && !acked && s.term == m.Term && h.readyTick-s.earliest < ElectionTicks {
 		return c.w.Errorf("snapshot resend too early: node %d, leader of term %d, sends node %d the snapshot at %d again by its tick %d, though it sent it the snapshot at %d at its tick %d or later, unacknowledged, less than an election timeout (%d ticks) before (§7: a snapshot in flight is timed from its send)",
 			n.id, m.Term, m.To, m.Snapshot.Meta.Index, h.readyTick, s.index, s.earliest, ElectionTicks)
 	}
-	*s = snapSend{to: m.To, term: m.Term, index: m.Snapshot.Meta.Index, earliest: h.prevReadyTick, pending: true}
+	s.term, s.index, s.earliest, s.pending = m.Term, m.Snapshot.Meta.Index, h.prevReadyTick, true
 	return nil
 }
 

@@ -165,4 +165,41 @@ func TestCheckerCatches(t *testing.T) {
 		require.ErrorContains(t, w.check.acked(2, 2), "not in the committed log")
 		require.ErrorContains(t, w.check.acked(3, 1), "not in the committed log")
 	})
+	t.Run("snapshot resent", func(t *testing.T) {
+		w := checkWorld(t)
+		a := w.nodes[0]
+		a.hostChecks.reset(len(w.nodes))
+		snap := func(index uint64) *raft.Message {
+			return &raft.Message{Type: raft.MsgSnap, From: 1, To: 2, Term: 6,
+				Snapshot: &raft.Snapshot{Meta: raft.SnapshotMeta{Index: index, Term: 6}}}
+		}
+		ack := func(index uint64) {
+			w.check.snapshotAcked(a, &raft.Message{Type: raft.MsgAppResp, From: 2, To: 1, Term: 6, Index: index})
+		}
+		ready := func(ticks uint64) { a.hostChecks.ticks = ticks; a.readyTaken() }
+		ready(99)
+		ready(100)
+		require.NoError(t, w.check.snapshotResend(a, snap(928)))
+		ready(101)
+		require.ErrorContains(t, w.check.snapshotResend(a, snap(956)), "snapshot resend too early")
+		ack(990)
+		ready(102)
+		require.NoError(t, w.check.snapshotResend(a, snap(1000)), "the one before was acknowledged")
+		// Seed 13036: the follower acknowledged entries through 929 by
+		// appends while the snapshot at 928, made before those answers,
+		// still waited for the host's next Ready. Its answers cover the
+		// snapshot even though the host sent it after them.
+		w = checkWorld(t)
+		a = w.nodes[0]
+		a.hostChecks.reset(len(w.nodes))
+		ready(5809)
+		ready(5810)
+		ack(928)
+		ack(929)
+		ready(5812)
+		require.NoError(t, w.check.snapshotResend(a, snap(928)))
+		require.NoError(t, w.check.snapshotResend(a, snap(956)), "the snapshot at 928 was acknowledged before it went out")
+		ack(940)
+		require.ErrorContains(t, w.check.snapshotResend(a, snap(960)), "snapshot resend too early")
+	})
 }
