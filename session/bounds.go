@@ -50,6 +50,9 @@ func (c *Core) deliver(id ConnID, events []fsm.Event) {
 		return
 	}
 	c.delivered[id] = n + len(events)
+	if cn := c.conns[id]; cn != nil {
+		cn.owed = true
+	}
 	for _, ev := range events {
 		c.deliveries = append(c.deliveries, Delivery{Conn: id, Event: ev})
 	}

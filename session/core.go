@@ -152,6 +152,11 @@ type conn struct {
 	// `seen` it named on connect, or a version this node answered with.
 	// Its stale reads wait until the node has applied that far.
 	seen uint64
+	// owed says events were delivered to this connection since its last
+	// OK pong. They leave only with a pong (PROTOCOL.md, "heartbeat"), so
+	// on a follower a ping of such a connection is carried to the leader
+	// at once, not with the next tick's keepalive.
+	owed bool
 }
 
 // New builds a node's core from its configuration and what its host
@@ -312,8 +317,11 @@ func (c *Core) reply(r Reply) {
 	}
 	r.Node = c.id
 	r.Leader = c.soft.Lead
-	if cn := c.conns[r.Conn]; cn != nil && r.Version > cn.seen {
-		cn.seen = r.Version
+	if cn := c.conns[r.Conn]; cn != nil {
+		cn.seen = max(cn.seen, r.Version)
+		if r.Op == OpPing && r.Code == fsm.OK {
+			cn.owed = false
+		}
 	}
 	c.replies = append(c.replies, r)
 }
@@ -366,6 +374,7 @@ func (c *Core) Ready() Ready {
 	for i := range rd.CommittedEntries {
 		c.applyEntry(&rd.CommittedEntries[i])
 	}
+	c.liveness.carryOwedPings(c)
 	for _, rs := range rd.ReadStates {
 		c.reads.indexKnown(rs)
 	}

@@ -11,6 +11,9 @@ import (
 // it remembers when it last heard from each session — directly, or through
 // the keepalives followers send every tick for the sessions their clients
 // spoke on — and proposes the end of a session not heard from for its ttl.
+// A follower sends one at once, without waiting for the tick, when a ping
+// it holds comes from a connection with watch events waiting: events leave
+// only with an OK pong, and would otherwise wait up to a tick.
 //
 // A new leader knows nothing of when sessions were last heard. It proposes
 // RenewAll for its term; once that entry is applied (so it has applied the
@@ -143,6 +146,23 @@ func (l *liveness) ping(c *Core, req *Request) {
 		return
 	}
 	l.pings = append(l.pings, &pendingRead{req: *req, deadline: c.now + c.cfg.RequestTimeoutMs})
+	if cn := c.conns[req.Conn]; cn != nil && cn.owed {
+		l.sendKeepAlive(c)
+	}
+}
+
+// carryOwedPings sends a keepalive now, on a follower, if a ping it holds
+// for the next one belongs to a connection that has events waiting.
+func (l *liveness) carryOwedPings(c *Core) {
+	if c.soft.State == raft.StateLeader {
+		return
+	}
+	for _, p := range l.pings {
+		if cn := c.conns[p.req.Conn]; cn != nil && cn.owed {
+			l.sendKeepAlive(c)
+			return
+		}
+	}
 }
 
 func (l *liveness) handleKeepAliveAck(c *Core, ack *KeepAliveAck) {
@@ -262,7 +282,12 @@ func (l *liveness) tick(c *Core) {
 	clear(l.keepalives[len(kept):])
 	l.keepalives = kept
 	l.pings = failExpired(c, l.pings, "no leader heard this keepalive in time")
+	l.sendKeepAlive(c)
+}
 
+// sendKeepAlive sends the leader, from a follower, the sessions heard here
+// since the last keepalive and the pings held for it.
+func (l *liveness) sendKeepAlive(c *Core) {
 	if c.soft.Lead == raft.None || (len(l.heardHere) == 0 && len(l.pings) == 0) {
 		return
 	}

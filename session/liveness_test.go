@@ -137,3 +137,66 @@ func TestCutOffLeaderDoesNotAcknowledgeKeepAlives(t *testing.T) {
 	r = tc.do(f, Request{Conn: 1, Op: OpPing})
 	require.NotEqual(t, fsm.OK, r.Code, "a ping acknowledged by a leader cut off from its quorum")
 }
+
+// Events leave only with an OK pong, and a follower answers a ping OK only
+// once the leader acknowledged a keepalive carrying it. Keepalives go out
+// every tick; a ping whose connection has events waiting is carried at
+// once, so the events do not wait for the tick (a session close took a
+// whole 10 ms tick to reach a watcher on a follower).
+func TestPingWithEventsWaitingIsCarriedAtOnce(t *testing.T) {
+	tc := newTestCluster(t, 3, nil)
+	f := tc.follower()
+	l := tc.leader()
+	tc.connect(f, 1, 0)
+	tc.connect(l, 2, 0)
+	tc.do(f, Request{Conn: 1, Op: OpWatch, Path: "/data/x"})
+	tc.tick(1)
+	fn := tc.nodes[f]
+	fn.replies[1] = nil
+	// submit hands a request in and runs the cluster without ticking.
+	submit := func(node raft.NodeID, req Request) uint64 {
+		tc.reqID++
+		req.ID = tc.reqID
+		tc.nodes[node].core.Submit(req)
+		tc.settle()
+		return req.ID
+	}
+	answered := func(node raft.NodeID, conn ConnID, id uint64) *Reply {
+		for _, r := range tc.nodes[node].replies[conn] {
+			if r.ID == id {
+				return &r
+			}
+		}
+		return nil
+	}
+
+	// A ping with nothing waiting waits for the tick's keepalive.
+	quiet := submit(f, Request{Conn: 1, Op: OpPing})
+	require.Nil(t, answered(f, 1, quiet), "a ping with no events waiting is batched into the next tick's keepalive")
+	tc.tick(1)
+	require.NotNil(t, answered(f, 1, quiet))
+	require.Equal(t, fsm.OK, answered(f, 1, quiet).Code)
+
+	// The ping is held; then a write makes an event for it.
+	held := submit(f, Request{Conn: 1, Op: OpPing})
+	require.Nil(t, answered(f, 1, held))
+	w := submit(l, Request{Conn: 2, Op: OpCreate, Path: "/data/x", Data: mustPack(1)})
+	require.NotNil(t, answered(l, 2, w), "the write commits without a tick")
+	require.Len(t, fn.deliveries[1], 1)
+	r := answered(f, 1, held)
+	require.NotNil(t, r, "the held ping is carried to the leader as soon as its event is delivered")
+	require.Equal(t, fsm.OK, r.Code)
+
+	// The event comes while no ping is held; the next ping goes at once.
+	w = submit(l, Request{Conn: 2, Op: OpCreate, Path: "/data/x", Data: mustPack(2)})
+	require.NotNil(t, answered(l, 2, w))
+	require.Len(t, fn.deliveries[1], 2)
+	next := submit(f, Request{Conn: 1, Op: OpPing})
+	r = answered(f, 1, next)
+	require.NotNil(t, r, "a ping whose connection has an event waiting is carried at once")
+	require.Equal(t, fsm.OK, r.Code)
+
+	// Its OK pong took the event along: the next ping waits for the tick.
+	after := submit(f, Request{Conn: 1, Op: OpPing})
+	require.Nil(t, answered(f, 1, after))
+}
