@@ -28,6 +28,10 @@ type cluster interface {
 	// watcherNode sees it, the session closes; the time from the close to
 	// the watcher's notice of the deletion.
 	closeNotify(ctx context.Context, writerNode, watcherNode, id int, value []byte) (time.Duration, error)
+	// writeNotify: a session on writerNode owns an item, a watcher on
+	// watcherNode watches it; n times the session changes it, each time
+	// timed from the write's call to the watcher's notice of it.
+	writeNotify(ctx context.Context, writerNode, watcherNode, n int, value []byte) ([]time.Duration, error)
 }
 
 // client is one session on one node.

@@ -137,6 +137,45 @@ func (e *etcd) closeNotify(ctx context.Context, writerNode, watcherNode, id int,
 	return time.Since(start), nil
 }
 
+func (e *etcd) writeNotify(ctx context.Context, writerNode, watcherNode, n int, value []byte) ([]time.Duration, error) {
+	w, err := e.dial(e.clientURL(watcherNode))
+	if err != nil {
+		return nil, err
+	}
+	defer w.Close()
+	wc, err := e.connect(ctx, writerNode, 2000)
+	if err != nil {
+		return nil, err
+	}
+	writer := wc.(*etcdClient)
+	defer writer.close(context.Background())
+	if err := writer.prepare(ctx, value); err != nil {
+		return nil, err
+	}
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	events := w.Watch(clientv3.WithRequireLeader(wctx), writer.key)
+	// The watch is set up once its first change arrives.
+	if err := writer.write(ctx, value); err != nil {
+		return nil, err
+	}
+	if err := awaitEtcd(events, clientv3.EventTypePut); err != nil {
+		return nil, err
+	}
+	lat := make([]time.Duration, 0, n)
+	for range n {
+		start := time.Now()
+		if err := writer.write(ctx, value); err != nil {
+			return nil, err
+		}
+		if err := awaitEtcd(events, clientv3.EventTypePut); err != nil {
+			return nil, err
+		}
+		lat = append(lat, time.Since(start))
+	}
+	return lat, nil
+}
+
 func awaitEtcd(events clientv3.WatchChan, kind mvccpb.Event_EventType) error {
 	timeout := time.After(10 * time.Second)
 	for {

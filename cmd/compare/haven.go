@@ -126,6 +126,40 @@ func (h *haven) closeNotify(ctx context.Context, writerNode, watcherNode, id int
 	return time.Since(start), nil
 }
 
+func (h *haven) writeNotify(ctx context.Context, writerNode, watcherNode, n int, value []byte) ([]time.Duration, error) {
+	w, err := h.connect(ctx, watcherNode, 2001)
+	if err != nil {
+		return nil, err
+	}
+	watcher := w.(*havenClient)
+	defer watcher.close(context.Background())
+	wc, err := h.connect(ctx, writerNode, 2000)
+	if err != nil {
+		return nil, err
+	}
+	writer := wc.(*havenClient)
+	defer writer.close(context.Background())
+	if err := writer.prepare(ctx, value); err != nil {
+		return nil, err
+	}
+	watch, err := watcher.c.Watch(ctx, writer.path)
+	if err != nil {
+		return nil, err
+	}
+	lat := make([]time.Duration, 0, n)
+	for range n {
+		start := time.Now()
+		if err := writer.write(ctx, value); err != nil {
+			return nil, err
+		}
+		if err := awaitKind(ctx, watch, hc.KindUpdate); err != nil {
+			return nil, err
+		}
+		lat = append(lat, time.Since(start))
+	}
+	return lat, nil
+}
+
 func awaitKind(ctx context.Context, w *hc.Watch, kind hc.Kind) error {
 	timeout := time.After(10 * time.Second)
 	for {

@@ -17,6 +17,10 @@
 //   - read-stale: local reads at 64 clients (Haven: consistency stale;
 //     etcd: serializable get; ZooKeeper: getData, labelled as not
 //     linearizable);
+//   - write-notify: a session's write to its item, until a watcher on
+//     another node is told of it (Haven: update, watch event; etcd: put,
+//     watch put event; ZooKeeper: setData, NodeDataChanged on a data watch
+//     set again before each write);
 //   - close-notify: a session with an item closes, and a watcher on
 //     another node is told the item is gone (etcd: lease revoke, watch
 //     delete event; ZooKeeper: close, NodeDeleted);
@@ -60,6 +64,7 @@ type options struct {
 	ttl       time.Duration
 	workloads []string
 	closes    int
+	notifies  int
 	markdown  string
 	havend    string
 	keep      bool
@@ -74,13 +79,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	var o options
 	systems := fs.String("systems", "haven,etcd,zookeeper", "systems to run, in turn")
-	workloads := fs.String("workloads", "write1,write64,read64,stale64,close-notify,failover", "workloads, in order")
+	workloads := fs.String("workloads", "write1,write64,read64,stale64,write-notify,close-notify,failover", "workloads, in order")
 	fs.IntVar(&o.reps, "reps", 3, "repetitions of the whole round of systems")
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, "measured time of each throughput workload")
 	fs.DurationVar(&o.warmup, "warmup", 2*time.Second, "unmeasured time before each throughput workload")
 	fs.IntVar(&o.valueSize, "value-size", 64, "bytes per written value")
 	fs.DurationVar(&o.ttl, "ttl", 5*time.Second, "session ttl (etcd lease ttl, ZooKeeper session timeout)")
 	fs.IntVar(&o.closes, "closes", 50, "samples of close-notify per repetition")
+	fs.IntVar(&o.notifies, "notifies", 300, "samples of write-notify per repetition")
 	fs.StringVar(&o.markdown, "markdown", "", "also write the table, with the machine and versions, to this file")
 	fs.StringVar(&o.havend, "havend", "", "the havend binary (default: built from this tree)")
 	fs.BoolVar(&o.keep, "keep", false, "keep the clusters' data and logs (their directory is printed)")
@@ -150,7 +156,7 @@ func (o *options) check() error {
 		}
 	}
 	for _, w := range o.workloads {
-		if !slices.Contains([]string{"write1", "write64", "read64", "stale64", "close-notify", "failover"}, w) {
+		if !slices.Contains([]string{"write1", "write64", "read64", "stale64", "write-notify", "close-notify", "failover"}, w) {
 			return fmt.Errorf("unknown workload %q", w)
 		}
 	}
@@ -198,6 +204,8 @@ func (o *options) round(name, dir string, results map[key][]sample, log io.Write
 			s, err = o.throughput(ctx, c, 64, opStale)
 		case "close-notify":
 			s, err = o.closeNotify(ctx, c)
+		case "write-notify":
+			s, err = o.writeNotify(ctx, c)
 		case "failover":
 			s, err = o.failover(ctx, c)
 		}
@@ -329,6 +337,30 @@ func (o *options) closeNotify(ctx context.Context, c cluster) (sample, error) {
 			return sample{}, fmt.Errorf("sample %d: %w", i, err)
 		}
 		lat = append(lat, d)
+	}
+	cpu1, err := c.cpuSeconds()
+	if err != nil {
+		return sample{}, err
+	}
+	return summarize(lat, time.Since(start), cpu1-cpu0), nil
+}
+
+// writeNotify times a write until a watcher on another node hears of it.
+func (o *options) writeNotify(ctx context.Context, c cluster) (sample, error) {
+	cpu0, err := c.cpuSeconds()
+	if err != nil {
+		return sample{}, err
+	}
+	start := time.Now()
+	var lat []time.Duration
+	// Writer and watcher on each pair of nodes in turn, so the leader is
+	// the writer's node, the watcher's, or neither, a third of the time each.
+	for i := range 3 {
+		l, err := c.writeNotify(ctx, i, (i+1)%3, max(1, o.notifies/3), o.value(2000))
+		if err != nil {
+			return sample{}, fmt.Errorf("writer on node %d, watcher on node %d: %w", i, (i+1)%3, err)
+		}
+		lat = append(lat, l...)
 	}
 	cpu1, err := c.cpuSeconds()
 	if err != nil {

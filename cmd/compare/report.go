@@ -14,6 +14,7 @@ var workloadTitles = map[string]string{
 	"write64":      "session-owned write, 64 clients",
 	"read64":       "linearizable read, 64 clients (ZooKeeper: sync + getData)",
 	"stale64":      "local read, 64 clients (Haven stale, etcd serializable, ZooKeeper getData: not linearizable)",
+	"write-notify": "write → watcher on another node notified",
 	"close-notify": "session close → watcher on another node notified",
 	"failover":     "kill -9 of the leader → first successful write",
 }
@@ -39,7 +40,7 @@ func render(o *options, results map[key][]sample) string {
 			}
 			ratio := ""
 			if s != "haven" && med["haven"].ops > 0 && m.ops > 0 {
-				if w == "failover" || w == "close-notify" {
+				if w == "failover" || w == "close-notify" || w == "write-notify" {
 					ratio = fmt.Sprintf("p50 %.2f× as long", float64(med["haven"].p50)/float64(m.p50))
 				} else {
 					ratio = fmt.Sprintf("%.2f× the ops/s, %.2f× the CPU per op", med["haven"].opsPerSec/m.opsPerSec,
@@ -112,7 +113,7 @@ func describeMachine(o *options) string {
 	fmt.Fprintf(&b, "- etcd: %s. ZooKeeper: %s. Haven: this tree, %s.\n",
 		firstLine(cmdOut("etcd", "--version")), firstLine(cmdOut("sh", "-c", "dpkg-query -W -f='${Version}' zookeeper")), runtime.Version())
 	fmt.Fprintf(&b, "- Three nodes of each, separate processes on loopback, each system's defaults, fsync on; one load generator (Haven's Go client, etcd's clientv3, go-zookeeper); clients spread over the three nodes; values of %d bytes; sessions, leases and ZooKeeper sessions of %v.\n", o.valueSize, o.ttl)
-	fmt.Fprintf(&b, "- Each throughput figure: %v measured after %v of warm-up, closed loop; close-notify: %d samples per repetition; failover: one kill per repetition. The systems ran in turn, each in a fresh cluster, %d times.\n\n", o.duration, o.warmup, o.closes, o.reps)
+	fmt.Fprintf(&b, "- Each throughput figure: %v measured after %v of warm-up, closed loop; write-notify: %d samples per repetition, writer and watcher on each pair of nodes in turn; close-notify: %d samples per repetition; failover: one kill per repetition. The systems ran in turn, each in a fresh cluster, %d times.\n\n", o.duration, o.warmup, 3*max(1, o.notifies/3), o.closes, o.reps)
 	return b.String()
 }
 

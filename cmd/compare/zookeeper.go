@@ -191,6 +191,49 @@ func (z *zookeeper) closeNotify(ctx context.Context, writerNode, watcherNode, id
 	}
 }
 
+// writeNotify re-arms ZooKeeper's one-shot data watch (GetW) before each
+// write, as a ZooKeeper client that keeps watching must.
+func (z *zookeeper) writeNotify(ctx context.Context, writerNode, watcherNode, n int, value []byte) ([]time.Duration, error) {
+	wc, err := z.connect(ctx, writerNode, 2000)
+	if err != nil {
+		return nil, err
+	}
+	writer := wc.(*zkClient)
+	defer writer.close(context.Background())
+	if err := writer.prepare(ctx, value); err != nil {
+		return nil, err
+	}
+	watcher, err := z.dial(ctx, watcherNode)
+	if err != nil {
+		return nil, err
+	}
+	defer watcher.Close()
+	if _, err := watcher.Sync(writer.path); err != nil {
+		return nil, err
+	}
+	lat := make([]time.Duration, 0, n)
+	for range n {
+		_, _, ch, err := watcher.GetW(writer.path)
+		if err != nil {
+			return nil, err
+		}
+		start := time.Now()
+		if err := writer.write(ctx, value); err != nil {
+			return nil, err
+		}
+		select {
+		case ev := <-ch:
+			if ev.Type != zk.EventNodeDataChanged {
+				return nil, fmt.Errorf("the watcher was told %v, not that the data changed", ev.Type)
+			}
+		case <-time.After(10 * time.Second):
+			return nil, errors.New("no NodeDataChanged within 10 s")
+		}
+		lat = append(lat, time.Since(start))
+	}
+	return lat, nil
+}
+
 type zkClient struct {
 	c    *zk.Conn
 	path string
