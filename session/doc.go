@@ -87,7 +87,8 @@
 //     `since`, or answers `reset` when it no longer covers it.
 //   - liveness.go: the leader decides expiry from when it last heard from
 //     each session (directly or through followers' keepalives, sent every
-//     tick); a new leader proposes RenewAll and only after applying it starts
+//     tick, and at once for a held ping whose connection has watch events
+//     waiting, since events leave only with an OK pong); a new leader proposes RenewAll and only after applying it starts
 //     every session's ttl afresh; pings on followers are answered once the
 //     leader acknowledged the keepalive that carried them, so an OK ping
 //     means the leader heard it. The leader answers a ping, or acknowledges
