@@ -91,17 +91,6 @@ var (
 	flagsWatchElsewhere = []string{"-workload", "sessions", "-faults", "swarm", "-knobs", "watch-elsewhere"}
 )
 
-// Left out of the table because the simulator no longer finds it:
-// forward-of-restart-term-answered (session/writes.go, the guard of a
-// Forward without `|| f.Term == w.startTerm`: a restarted server answers a
-// Forward of the term it restarted in "not the leader", although it may
-// have proposed it before the crash, and the follower sends the write
-// again). The simulator found it at seed 76 (heavy faults, hold-back, 60 s);
-// since the sessions clients changed (seen on connect, stale reads
-// pipelined behind a connect), seeds 1–350 of that flag set and 40 seeds of
-// each restart-replay set miss it. session's
-// TestForwardRepeatedToARestartedLeaderIsNotAnswered still fails without
-// the fix.
 var mutants = []mutant{
 	{
 		name: "commit-old-term-by-counting",
@@ -429,6 +418,18 @@ var mutants = []mutant{
 			"instead (a bit flipped on one of two voters); it misses this mutant over 300 seeds.",
 		edits: []edit{{"session/writes.go", "if f.Term != c.raft.Term() || f.Term == w.startTerm {", "if false {"}},
 		flags: flagsSessionsHoldBack("-seed-list", "68"),
+	},
+	{
+		name: "forward-of-restart-term-answered",
+		bug: "The service core: the guard of a Forward without `|| f.Term == w.startTerm`. A server that restarted " +
+			"answers a Forward of the term it restarted in \"not the leader\", although it may have proposed that write " +
+			"before the crash; the follower sends the write again and it is committed twice (the double-commit check). " +
+			"Heavy faults with hold-back, 60 s runs: seed 2031, the first of 1–2500 to catch it since followers carry a " +
+			"ping with events waiting at once; it was out of this table while seeds 1–350 missed it, and seed 76 caught " +
+			"it before the client changes (seen, pipelined stale reads). session's " +
+			"TestForwardRepeatedToARestartedLeaderIsNotAnswered fails without the fix too.",
+		edits: []edit{{"session/writes.go", "if f.Term != c.raft.Term() || f.Term == w.startTerm {", "if f.Term != c.raft.Term() {"}},
+		flags: flagsSessionsHoldBack("-seed-list", "2031"),
 	},
 	{
 		// Issue 7, item 2, fixed on the raft branch (7e66659): re-planted
