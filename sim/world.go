@@ -326,7 +326,11 @@ func (w *World) afterEvent(ev *event) {
 			w.liveAt = w.now
 			w.tracef("live: leader elected and a new write acknowledged %v after healing", w.now-w.healedAt)
 			w.workload.Quiesce()
-			w.queue.push(event{at: w.now + w.settleBound(), kind: evSettleDeadline})
+			// Messages the hold-back fault held may still arrive after
+			// healing (by heldLast, known now: healing holds nothing more),
+			// and what they do — a keepalive, a transfer's TimeoutNow that
+			// elects a leader who renews every session — counts from then.
+			w.queue.push(event{at: max(w.now, w.heldLast) + w.settleBound(), kind: evSettleDeadline})
 		}
 	case phaseSettling:
 		if w.settled() {
