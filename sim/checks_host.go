@@ -124,8 +124,13 @@ func (c *checker) snapshotAcked(n *node, m *raft.Message) {
 		return
 	}
 	s := &n.hostChecks.snapSent[c.w.slotOf(m.From)]
-	if s.to != m.From || m.Term > s.ackTerm {
-		s.to, s.ackTerm, s.acked = m.From, m.Term, 0
+	if s.to != m.From {
+		// The slot's node came back under a new id: nothing of the
+		// old one's counts.
+		*s = snapSend{to: m.From}
+	}
+	if m.Term > s.ackTerm {
+		s.ackTerm, s.acked = m.Term, 0
 	}
 	if m.Term == s.ackTerm {
 		s.acked = max(s.acked, m.Index)
