@@ -42,7 +42,7 @@ type hostCheckState struct {
 	// readies counts the Readys this incarnation took.
 	readies uint64
 	// snapSent[slot] is the last snapshot this node, as leader, sent to
-	// the slot's node and that was not acknowledged yet.
+	// the slot's node, and what that node acknowledged since.
 	snapSent []snapSend
 }
 
@@ -52,12 +52,17 @@ type snapSend struct {
 	// earliest is the earliest tick of the leader at which it can have
 	// made the message (the tick when the Ready before it was taken).
 	earliest uint64
-	pending  bool
 	// acked is the highest index the slot's node acknowledged to this
 	// leader in ackTerm. An answer stepped after the leader made a
 	// snapshot message but before its host sent it (the Ready waited for
 	// an fsync) covers that snapshot too: the leader saw it.
 	acked, ackTerm uint64
+}
+
+// unacked says a snapshot was sent (terms start at 1) and no answer of
+// its term reached its index.
+func (s *snapSend) unacked() bool {
+	return s.term != 0 && (s.ackTerm != s.term || s.acked < s.index)
 }
 
 func (h *hostCheckState) reset(slots int) {
@@ -117,8 +122,8 @@ func (c *checker) readyWhileSyncing(n *node) error {
 		n.id, n.term, n.hostChecks.readyTick, n.hostChecks.ticks)
 }
 
-// snapshotAcked records an answer node n, a leader, stepped: an
-// acknowledgement through the index of the snapshot in flight ends it.
+// snapshotAcked records an answer node n, a leader, stepped: the highest
+// index acknowledged in its term, which ends a snapshot sent through it.
 func (c *checker) snapshotAcked(n *node, m *raft.Message) {
 	if m.Type != raft.MsgAppResp || m.Reject {
 		return
@@ -134,9 +139,6 @@ func (c *checker) snapshotAcked(n *node, m *raft.Message) {
 	}
 	if m.Term == s.ackTerm {
 		s.acked = max(s.acked, m.Index)
-	}
-	if s.pending && m.Term == s.term && m.Index >= s.index {
-		s.pending = false
 	}
 }
 
@@ -156,12 +158,11 @@ func (c *checker) snapshotResend(n *node, m *raft.Message) error {
 	if s.to != m.To {
 		*s = snapSend{to: m.To}
 	}
-	acked := s.ackTerm == s.term && s.acked >= s.index
-	if s.pending && !acked && s.term == m.Term && h.readyTick-s.earliest < ElectionTicks {
+	if s.unacked() && s.term == m.Term && h.readyTick-s.earliest < ElectionTicks {
 		return c.w.Errorf("snapshot resend too early: node %d, leader of term %d, sends node %d the snapshot at %d again by its tick %d, though it sent it the snapshot at %d at its tick %d or later, unacknowledged, less than an election timeout (%d ticks) before (§7: a snapshot in flight is timed from its send)",
 			n.id, m.Term, m.To, m.Snapshot.Meta.Index, h.readyTick, s.index, s.earliest, ElectionTicks)
 	}
-	s.term, s.index, s.earliest, s.pending = m.Term, m.Snapshot.Meta.Index, h.prevReadyTick, true
+	s.term, s.index, s.earliest = m.Term, m.Snapshot.Meta.Index, h.prevReadyTick
 	return nil
 }
 

@@ -415,7 +415,7 @@ func drawSwarm(r *Rand) Params {
 	}
 	if ps.LeaseReads && r.Chance(0.5) {
 		ps.AdversarialDrift = true
-		ps.Drift = r.Range(0, leaseSafeDrift(ElectionTicks, ElectionTicks/4))
+		ps.Drift = r.Range(0, leaseDriftBound)
 	}
 	if r.Chance(0.3) {
 		ps.DivergeEvery = sec(1, 6)
@@ -425,6 +425,11 @@ func drawSwarm(r *Rand) Params {
 	}
 	return ps
 }
+
+// leaseDriftBound is the drift the simulated nodes' leases tolerate: their
+// raft runs with its default margin, Config.LeaseMarginTicks =
+// max(1, ElectionTicks/4).
+var leaseDriftBound = leaseSafeDrift(ElectionTicks, max(1, ElectionTicks/4))
 
 // leaseSafeDrift is the largest clock drift a leader lease of
 // electionTicks − marginTicks leader ticks tolerates against followers'
@@ -489,7 +494,7 @@ func applyKnobs(list string, p *Params) error {
 			}
 		case "adversarial-drift":
 			p.AdversarialDrift = true
-			p.Drift = leaseSafeDrift(ElectionTicks, ElectionTicks/4)
+			p.Drift = leaseDriftBound
 		case "diverge":
 			if p.DivergeEvery == 0 {
 				p.DivergeEvery = 2 * time.Second

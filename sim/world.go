@@ -150,7 +150,7 @@ func newWorld(cfg Config) (*World, error) {
 		// (raft/doc.go); the swarm draws drifts of up to 10%, so a run that
 		// reads by lease keeps its clocks inside that bound (swarm seed
 		// 4920 drew 9.3% and its lease check rightly failed).
-		w.params.Drift = min(w.params.Drift, leaseSafeDrift(ElectionTicks, ElectionTicks/4))
+		w.params.Drift = min(w.params.Drift, leaseDriftBound)
 	}
 	if cfg.CompactEvery > 0 {
 		w.params.CompactEvery = cfg.CompactEvery
