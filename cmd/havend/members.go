@@ -13,8 +13,35 @@ import (
 // The Haven addresses are replicated (raft's ConfState.Addresses); the
 // others follow the port layout unless the config file names them.
 
+// addrsOf is the address book's entry for member id at Haven address
+// haven (the address `become learner` gives, PROTOCOL.md): the HTTP and
+// peer addresses this node's config file names for that id at that Haven
+// address, else the port layout's. The config wins because only the
+// operator of this node knows how it reaches the others: a peer link
+// through a proxy, a NAT or another interface must survive the member's
+// being removed and added back under its id (docs/decisions.md). A config
+// entry at another Haven address is stale (the member moved), so it is
+// passed over.
+func (n *node) addrsOf(id raft.NodeID, haven string) memberAddrs {
+	if cfg := n.cfg; cfg != nil {
+		if id == n.id && haven == cfg.Haven {
+			return memberAddrs{Haven: haven, HTTP: cfg.HTTP, Peer: cfg.Peer}
+		}
+		for _, p := range cfg.Peers {
+			if pid, err := netproto.ParseNodeID(p.ID); err == nil && pid == id && p.Haven == haven {
+				return memberAddrs{Haven: haven, HTTP: p.HTTP, Peer: p.Peer}
+			}
+		}
+	}
+	a := memberAddrs{Haven: haven}
+	a.HTTP, _ = offsetPort(haven, 80)
+	a.Peer, _ = offsetPort(haven, 100)
+	return a
+}
+
 // noteConfChange keeps the address book and the transport's peers in
-// step with the membership: a learner's address is in its ConfChange.
+// step with the membership: a learner's Haven address is in its
+// ConfChange, its other addresses are addrsOf's.
 func (n *node) noteConfChange(e *raft.Entry, committed bool) {
 	if e.Type != raft.EntryConfChange {
 		return
@@ -29,10 +56,7 @@ func (n *node) noteConfChange(e *raft.Entry, committed bool) {
 		if len(cc.Context) == 0 {
 			return
 		}
-		haven := string(cc.Context)
-		a := memberAddrs{Haven: haven}
-		a.HTTP, _ = offsetPort(haven, 80)
-		a.Peer, _ = offsetPort(haven, 100)
+		a := n.addrsOf(cc.Node, string(cc.Context))
 		if old, ok := n.members[cc.Node]; !ok || old != a {
 			n.members[cc.Node] = a
 			changed = true
@@ -80,16 +104,14 @@ func (n *node) publishStatus(force bool) {
 	}
 	// The members' Haven addresses are in the replicated configuration;
 	// their HTTP and peer addresses follow the port layout unless the
-	// config file said otherwise.
+	// config file said otherwise (addrsOf).
 	for i := range st.Members {
 		m := &st.Members[i]
 		a, known := addrs[m.ID]
 		if m.Address == "" {
 			m.Address = a.Haven
 		} else if !known || a.Haven != m.Address {
-			a = memberAddrs{Haven: m.Address}
-			a.HTTP, _ = offsetPort(m.Address, 80)
-			a.Peer, _ = offsetPort(m.Address, 100)
+			a = n.addrsOf(m.ID, m.Address)
 			addrs[m.ID], n.members[m.ID] = a, a
 			if n.tr != nil && m.ID != n.id {
 				n.tr.SetPeer(m.ID, a.Peer)

@@ -1,0 +1,88 @@
+package main
+
+import (
+	"io"
+	"log/slog"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/havenproject/haven/netproto"
+	"github.com/havenproject/haven/raft"
+	"github.com/havenproject/haven/session"
+)
+
+// peerBook is a transport that only records the peer addresses set.
+type peerBook map[raft.NodeID]string
+
+func (peerBook) Send([]session.PeerMessage)               {}
+func (b peerBook) SetPeer(id raft.NodeID, address string) { b[id] = address }
+func (peerBook) Close() error                             { return nil }
+
+// A member added back with `become learner` (whose address is its Haven
+// address, PROTOCOL.md) keeps the peer and HTTP addresses this node's
+// config file names for that id at that Haven address: an operator who
+// routes a peer link through a proxy, a NAT or another interface does not
+// lose the route when the member is removed and added again. An id the
+// config does not name, or names at another Haven address, gets the port
+// layout's addresses.
+func TestLearnerAddressesFromTheConfigFile(t *testing.T) {
+	cfg := defaultConfig()
+	cfg.ID, cfg.Haven, cfg.Peer, cfg.DataDir = "n1", "127.0.0.1:7401", "127.0.0.1:9101", t.TempDir()
+	cfg.Peers = []PeerConfig{
+		{ID: "n1", Haven: "127.0.0.1:7401"},
+		{ID: "n2", Haven: "127.0.0.1:7402", Peer: "127.0.0.1:9102"},
+		{ID: "n3", Haven: "127.0.0.1:7403", HTTP: "127.0.0.1:9083", Peer: "127.0.0.1:9103"},
+	}
+	require.NoError(t, cfg.resolve())
+	dir, err := openDataDir(cfg.DataDir)
+	require.NoError(t, err)
+	defer dir.close()
+	tr := peerBook{}
+	n := &node{id: 1, name: "n1", cfg: &cfg, dir: dir, tr: tr, members: map[raft.NodeID]memberAddrs{},
+		log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	for _, p := range cfg.Peers {
+		n.members[mustID(p.ID)] = memberAddrs{Haven: p.Haven, HTTP: p.HTTP, Peer: p.Peer}
+	}
+	index := uint64(0)
+	change := func(typ raft.ConfChangeType, id raft.NodeID, haven string) {
+		index++
+		e := raft.Entry{Index: index, Term: 1, Type: raft.EntryConfChange,
+			Data: raft.ConfChange{Type: typ, Node: id, Context: []byte(haven)}.Marshal()}
+		n.noteConfChange(&e, false)
+		n.noteConfChange(&e, true)
+	}
+
+	for _, tc := range []struct {
+		name  string
+		id    raft.NodeID
+		haven string
+		want  memberAddrs
+	}{
+		{"named with its peer address", 2, "127.0.0.1:7402",
+			memberAddrs{Haven: "127.0.0.1:7402", HTTP: "127.0.0.1:7482", Peer: "127.0.0.1:9102"}},
+		{"named with all its addresses", 3, "127.0.0.1:7403",
+			memberAddrs{Haven: "127.0.0.1:7403", HTTP: "127.0.0.1:9083", Peer: "127.0.0.1:9103"}},
+		{"named at another Haven address: moved, so the layout", 3, "10.0.0.3:7403",
+			memberAddrs{Haven: "10.0.0.3:7403", HTTP: "10.0.0.3:7483", Peer: "10.0.0.3:7503"}},
+		{"not named: the layout", 4, "127.0.0.1:7404",
+			memberAddrs{Haven: "127.0.0.1:7404", HTTP: "127.0.0.1:7484", Peer: "127.0.0.1:7504"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			change(raft.RemoveNode, tc.id, "")
+			require.NotContains(t, n.members, tc.id)
+			require.Equal(t, "", tr[tc.id], "a removed member has no peer address")
+			change(raft.AddLearner, tc.id, tc.haven)
+			require.Equal(t, tc.want, n.members[tc.id])
+			require.Equal(t, tc.want.Peer, tr[tc.id], "the transport reaches it there")
+			saved, err := dir.loadMembers()
+			require.NoError(t, err)
+			require.Equal(t, tc.want, saved[netproto.FormatNodeID(tc.id)], "the address book on disk")
+		})
+	}
+
+	// This node's own entry, added back under its id: its own addresses.
+	change(raft.AddLearner, 1, "127.0.0.1:7401")
+	require.Equal(t, memberAddrs{Haven: "127.0.0.1:7401", HTTP: "127.0.0.1:7481", Peer: "127.0.0.1:9101"}, n.members[1])
+	require.NotContains(t, tr, raft.NodeID(1), "no peer link to itself")
+}
