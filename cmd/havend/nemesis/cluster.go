@@ -289,6 +289,18 @@ func (c *cluster) restartExited(logf func(string, ...any)) []string {
 	return exits
 }
 
+// trafficInto sums what the proxies of the links into node j have carried
+// so far: connections, bytes.
+func (c *cluster) trafficInto(j int) (conns, bytes int64) {
+	for i := range c.links {
+		if i != j {
+			cn, b := c.links[i][j].traffic()
+			conns, bytes = conns+cn, bytes+b
+		}
+	}
+	return conns, bytes
+}
+
 // cut cuts or heals the directed link from i to j.
 func (c *cluster) cut(i, j int, cut bool) { c.links[i][j].setCut(cut) }
 

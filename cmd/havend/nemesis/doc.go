@@ -25,10 +25,13 @@
 //     stop (or serve on without harm) and recover once restarted after the
 //     fault heals. A node that stops with no such fault fails the run;
 //   - membership: a follower is removed (become removed), its data dir
-//     emptied, started to join, added back as a learner and promoted to
-//     voter, through the Go client, under load. (A learner's peer address
-//     is derived from its Haven address, so links to it bypass the proxies
-//     afterwards; the timeline says so.)
+//     emptied, started to join, added back under its id as a learner and
+//     promoted to voter, through the Go client, under load. `become
+//     learner` names its Haven address; every node takes the peer address
+//     its own yaml names for that id (the proxy), so the links to it go
+//     through the proxies as before and later partitions cut them. The
+//     fault fails the run if the proxies into it carried nothing while it
+//     caught up (the timeline gives the bytes and connections).
 //   - clock: a node's clock (havend's HAVEN_TEST_CLOCK_CONTROL hook) runs
 //     1% fast or slow, within the slack of the expiry check and the
 //     lease's margin, and a follower's also jumps 0.5–5 s forward.

@@ -66,8 +66,9 @@ func drawKinds(rng *rand.Rand, force string) ([]string, error) {
 // nemesis injects one fault at a time, of a kind drawn from kinds, until
 // ctx ends, and heals each before the next. It returns when the last fault
 // has healed, with the exits of nodes that stopped by themselves when no
-// fault of their disk allowed it.
-func nemesis(ctx context.Context, c *cluster, rng *rand.Rand, kinds []string, tl *timeline, logf func(string, ...any)) (unexpected []string) {
+// fault of their disk allowed it, and what a fault itself found wrong (a
+// rejoined node reached around the proxies).
+func nemesis(ctx context.Context, c *cluster, rng *rand.Rand, kinds []string, tl *timeline, logf func(string, ...any)) (unexpected, failures []string) {
 	n := len(c.nodes)
 	sleep := func(d time.Duration) bool {
 		select {
@@ -102,8 +103,12 @@ func nemesis(ctx context.Context, c *cluster, rng *rand.Rand, kinds []string, tl
 				victim = (victim + 1 + rng.IntN(n-1)) % n
 			}
 			logf("nemesis: rejoin %s (remove, empty data dir, learner, voter)", c.nodes[victim].id)
-			text = rejoin(c, victim, 60*time.Second, logf)
+			var failure string
+			text, failure = rejoin(c, victim, 60*time.Second, logf)
 			logf("nemesis: %s", text)
+			if failure != "" {
+				failures = append(failures, failure)
+			}
 		case "clock":
 			// Drift of 1% either way, which the no-false-expiry check's
 			// slack and the lease's margin cover; a follower's clock also
@@ -215,7 +220,7 @@ func nemesis(ctx context.Context, c *cluster, rng *rand.Rand, kinds []string, tl
 		_ = c.setDisk(i, "ok")
 	}
 	time.Sleep(100 * time.Millisecond)
-	return append(unexpected, c.restartExited(logf)...)
+	return append(unexpected, c.restartExited(logf)...), failures
 }
 
 func ids(c *cluster, idx []int) []string {

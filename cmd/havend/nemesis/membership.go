@@ -15,14 +15,20 @@ import (
 // an existing cluster, added back as a learner (become learner) and, once
 // it has caught up, promoted (become voter), all through the Go client on
 // the other nodes while the load goes on. It returns what it did, for the
-// timeline. Every step is retried until the leader's status shows it, for
-// at most bound in all.
+// timeline, and what went wrong that fails the run ("" if nothing). Every
+// step is retried until the leader's status shows it, for at most bound in
+// all.
 //
-// A learner's peer address is derived from its Haven address (havend,
-// members.go), so after the rejoin the other nodes reach the victim
-// directly, not through the proxies: partitions that cut links to it no
-// longer hold (the faults' timeline says so; the verdicts are unaffected).
-func rejoin(c *cluster, victim int, bound time.Duration, logf func(string, ...any)) string {
+// `become learner` names the victim's Haven address (PROTOCOL.md); each
+// node takes its peer address from its own yaml, which names the proxy
+// (i, victim) for that id at that Haven address (havend's addrsOf,
+// members.go), so the links to it go through the proxies again, as before
+// the rejoin, and later partitions cut them. The fault checks that they
+// do: the victim caught up from the leader, so the proxies into it must
+// have carried its catch-up; had the nodes fallen back on the port layout
+// (peer port = Haven port + 100, the victim's own listener), they would
+// have carried nothing.
+func rejoin(c *cluster, victim int, bound time.Duration, logf func(string, ...any)) (text, failure string) {
 	nd := c.nodes[victim]
 	ctx, cancel := context.WithTimeout(context.Background(), bound)
 	defer cancel()
@@ -34,7 +40,7 @@ func rejoin(c *cluster, victim int, bound time.Duration, logf func(string, ...an
 	}
 	adm, err := client.Connect(ctx, client.Config{Endpoints: others, TTL: 30 * time.Second})
 	if err != nil {
-		return fmt.Sprintf("rejoin %s: no admin session: %v", nd.id, err)
+		return fmt.Sprintf("rejoin %s: no admin session: %v", nd.id, err), ""
 	}
 	defer adm.Abandon()
 	role := func() string { // the victim's role as the leader lists it; "" when not a member
@@ -69,29 +75,34 @@ func rejoin(c *cluster, victim int, bound time.Duration, logf func(string, ...an
 	}
 	t0 := time.Now()
 	if err := step(client.BecomeRemoved, "", ""); err != nil {
-		return "rejoin " + nd.id + ": " + err.Error()
+		return "rejoin " + nd.id + ": " + err.Error(), ""
 	}
 	removed := time.Since(t0)
 	c.kill(victim)
 	if err := os.RemoveAll(nd.dataDir); err != nil {
-		return fmt.Sprintf("rejoin %s: emptying its data dir: %v", nd.id, err)
+		return fmt.Sprintf("rejoin %s: emptying its data dir: %v", nd.id, err), ""
 	}
 	nd.mu.Lock()
 	nd.args = []string{"-initial-cluster-state", "existing"}
 	nd.mu.Unlock()
 	if err := c.start(victim); err != nil {
-		return fmt.Sprintf("rejoin %s: restart: %v", nd.id, err)
+		return fmt.Sprintf("rejoin %s: restart: %v", nd.id, err), ""
 	}
+	// Nothing is sent to the victim while it is no member: what the
+	// proxies into it carry from here on is its links as a member again.
+	conns0, bytes0 := c.trafficInto(victim)
 	if err := step(client.BecomeLearner, nd.haven, "learner"); err != nil {
-		return "rejoin " + nd.id + ": removed, then " + err.Error()
+		return "rejoin " + nd.id + ": removed, then " + err.Error(), ""
 	}
 	learner := time.Since(t0)
 	// Caught up: it applied what the leader had committed when it joined.
+	caughtUp := false
 	if lead := c.leader(ctx); lead >= 0 {
 		if st, err := client.FetchStatus(ctx, c.nodes[lead].http); err == nil {
 			for ctx.Err() == nil {
 				mine, err := client.FetchStatus(ctx, nd.http)
 				if err == nil && mine.Applied >= st.Commit {
+					caughtUp = true
 					break
 				}
 				time.Sleep(200 * time.Millisecond)
@@ -99,8 +110,14 @@ func rejoin(c *cluster, victim int, bound time.Duration, logf func(string, ...an
 		}
 	}
 	if err := step(client.BecomeVoter, "", "voter"); err != nil {
-		return "rejoin " + nd.id + ": removed, learner, then " + err.Error()
+		return "rejoin " + nd.id + ": removed, learner, then " + err.Error(), ""
 	}
-	return fmt.Sprintf("rejoin %s: removed after %v, empty data dir, learner after %v, voter after %v (links to it bypass the proxies from now on)",
-		nd.id, removed.Round(time.Millisecond), learner.Round(time.Millisecond), time.Since(t0).Round(time.Millisecond))
+	conns1, bytes1 := c.trafficInto(victim)
+	text = fmt.Sprintf("rejoin %s: removed after %v, empty data dir, learner after %v, voter after %v; the proxies into it carried %d bytes over %d connections since it was added",
+		nd.id, removed.Round(time.Millisecond), learner.Round(time.Millisecond), time.Since(t0).Round(time.Millisecond), bytes1-bytes0, conns1-conns0)
+	if caughtUp && (bytes1 == bytes0 || conns1 == conns0) {
+		failure = fmt.Sprintf("rejoin %s: it caught up as a learner, but the proxies into it carried %d bytes over %d connections since it was added: the other nodes reach it around the proxies, which partitions then do not cut",
+			nd.id, bytes1-bytes0, conns1-conns0)
+	}
+	return text, failure
 }

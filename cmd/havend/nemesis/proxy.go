@@ -4,6 +4,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 )
 
 // proxy forwards TCP from one node's peer transport to another node's peer
@@ -17,6 +18,11 @@ type proxy struct {
 	mu    sync.Mutex
 	cut   bool
 	conns map[net.Conn]struct{}
+
+	// carried counts the connections the proxy forwarded and the bytes it
+	// copied either way: the membership fault checks by them that a
+	// rejoined node's links go through the proxies.
+	carried struct{ conns, bytes atomic.Int64 }
 }
 
 func newProxy(target string) (*proxy, error) {
@@ -63,9 +69,10 @@ func (p *proxy) handle(c net.Conn) {
 	}
 	p.conns[c], p.conns[u] = struct{}{}, struct{}{}
 	p.mu.Unlock()
+	p.carried.conns.Add(1)
 	done := make(chan struct{}, 2)
 	pipe := func(dst, src net.Conn) {
-		_, _ = io.Copy(dst, src)
+		_, _ = io.Copy(countingWriter{dst, &p.carried.bytes}, src)
 		done <- struct{}{}
 	}
 	go pipe(u, c)
@@ -95,4 +102,21 @@ func (p *proxy) setCut(cut bool) {
 func (p *proxy) close() {
 	p.setCut(true)
 	p.ln.Close()
+}
+
+// traffic is what the proxy has carried so far: connections, bytes.
+func (p *proxy) traffic() (conns, bytes int64) {
+	return p.carried.conns.Load(), p.carried.bytes.Load()
+}
+
+// countingWriter adds what it writes to n.
+type countingWriter struct {
+	w io.Writer
+	n *atomic.Int64
+}
+
+func (c countingWriter) Write(b []byte) (int, error) {
+	k, err := c.w.Write(b)
+	c.n.Add(int64(k))
+	return k, err
 }

@@ -137,14 +137,17 @@ func run(o options) (*result, error) {
 		}
 	}()
 	nemDone := make(chan struct{})
-	var exits []string
+	var exits, faultFailures []string
 	go func() {
-		exits = nemesis(loadCtx, c, rng, kinds, tl, o.logf)
+		exits, faultFailures = nemesis(loadCtx, c, rng, kinds, tl, o.logf)
 		close(nemDone)
 	}()
 	<-nemDone
 	for _, e := range exits {
 		v.fail("node stopped with no fault of its disk: %s", e)
+	}
+	for _, f := range faultFailures {
+		v.fail("%s", f)
 	}
 	wg.Wait()
 	<-dumpDone
