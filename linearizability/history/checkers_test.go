@@ -1,6 +1,8 @@
 package history
 
 import (
+	"maps"
+	"slices"
 	"testing"
 	"time"
 
@@ -247,3 +249,76 @@ func TestListsHistoryFailsAnswersTheLogBelies(t *testing.T) {
 }
 
 func (o *Op) record() Record { return Record{Op: o} }
+
+// readA is a read of /data/a answered at version with the items named by
+// their version and data.
+func readA(call, ret int64, version uint64, items map[uint64]string) Record {
+	out := &linearizability.ListsOutput{Code: linearizability.CodeOK, Version: version, Items: []linearizability.Item{}}
+	for _, v := range slices.Sorted(maps.Keys(items)) {
+		out.Items = append(out.Items, linearizability.Item{Version: v, Owner: "s1", Data: string(msgStr(items[v]))})
+	}
+	return Record{Op: &Op{Client: 1, Call: call, Return: ret, Output: out, Input: linearizability.ListsInput{Op: linearizability.ReadList, Path: "/data/a"}}}
+}
+
+// The committed log known only through 5 (testLog) while the cluster went
+// on: what the prefix holds is judged as ListsHistory judges it, the rest
+// by the clients' answers alone.
+func TestListsHistoryOfPrefixJudgesWhatThePrefixHolds(t *testing.T) {
+	all := map[uint64]string{2: "x1", 3: "x2", 5: "x3"}
+	plus := func(v uint64, data string) map[uint64]string {
+		m := maps.Clone(all)
+		m[v] = data
+		return m
+	}
+	// The log's own pushes to /data/a, acknowledged.
+	with := func(recs ...Record) []Record {
+		return with(append([]Record{pushOp(1, 2, "x1", ok(2)), pushOp(3, 4, "x2", ok(3)), pushOp(5, 6, "x3", ok(5))}, recs...)...)
+	}
+	x9 := pushOp(60, 70, "x9", ok(7)) // acknowledged past the prefix
+
+	recs := with(x9, readA(80, 85, 7, plus(7, "x9")))
+	_, err := ListsHistory(recs)
+	require.ErrorContains(t, err, "acknowledged write lost", "the whole log must have it")
+	h, err := ListsHistoryOfPrefix(recs)
+	require.NoError(t, err, "past the prefix: not judged against the log")
+	require.Equal(t, linearizability.VerdictOk, lin(t, h))
+	// The answer still binds: a read after it returned must show x9.
+	h, err = ListsHistoryOfPrefix(with(x9, readA(80, 85, 7, all)))
+	require.NoError(t, err)
+	require.Equal(t, linearizability.VerdictIllegal, lin(t, h))
+
+	// Within the prefix the log is the truth: acknowledged at 4, where
+	// the log has y, it is lost.
+	_, err = ListsHistoryOfPrefix(with(pushOp(11, 21, "x9", ok(4))))
+	require.ErrorContains(t, err, "acknowledged write lost: client 0's push /data/a session s1 item 0 was acknowledged at index 4, which the committed log holds through 5, but it does not have it")
+
+	// A write whose outcome never came back and which the prefix lacks may
+	// have committed after it: unknown, not dropped.
+	recs = with(pushOp(60, -1, "x9", nil), readA(80, 85, 7, plus(7, "x9")))
+	h, err = ListsHistory(recs)
+	require.NoError(t, err)
+	require.Equal(t, linearizability.VerdictIllegal, lin(t, h), "dropped: the whole log says it never committed")
+	h, err = ListsHistoryOfPrefix(recs)
+	require.NoError(t, err)
+	require.Equal(t, linearizability.VerdictOk, lin(t, h))
+
+	// s1 ends past the prefix (no entry, no expiry record): its items may
+	// vanish.
+	recs = with(readA(90, 95, 6, nil))
+	h, err = ListsHistory(recs)
+	require.NoError(t, err)
+	require.Equal(t, linearizability.VerdictIllegal, lin(t, h), "the whole log never ends s1")
+	h, err = ListsHistoryOfPrefix(recs)
+	require.NoError(t, err)
+	require.Equal(t, linearizability.VerdictOk, lin(t, h))
+
+	// A close answered OK that the prefix lacks: its index is unknown, so
+	// it is checked as an unknown end.
+	closed := Record{Op: &Op{Client: 0, Call: 50, Return: 55, Output: ok(0),
+		Input: linearizability.ListsInput{Op: linearizability.EndSession, Session: "s1"}}}
+	_, err = ListsHistory(with(closed))
+	require.ErrorContains(t, err, "acknowledged write lost")
+	h, err = ListsHistoryOfPrefix(with(closed, readA(60, 65, 8, nil)))
+	require.NoError(t, err)
+	require.Equal(t, linearizability.VerdictOk, lin(t, h))
+}

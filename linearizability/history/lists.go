@@ -27,6 +27,38 @@ import (
 // committed twice; a write said to have had no effect (NotApplied) that
 // the log has.
 func ListsHistory(recs []Record) (*linearizability.History, error) {
+	return listsHistory(recs, false)
+}
+
+// ListsHistoryOfPrefix is ListsHistory for a history whose committed log
+// is known only from index 1 through its last entry, while the cluster's
+// log went on past it (a real cluster's dumps that left a gap). Whatever
+// the prefix holds is resolved and judged as ListsHistory does, and so is
+// a write acknowledged at an index within it. What it cannot hold is left
+// to the clients' answers, which porcupine still checks against each
+// other:
+//   - a write acknowledged at an index past the prefix, or answered with a
+//     failure the prefix does not explain, keeps its answer, unjudged by
+//     the log;
+//   - a write whose outcome never came back is unknown, not dropped (it
+//     may have committed past the prefix), unless its answer said it
+//     certainly had no effect (NotApplied);
+//   - a close answered OK that the prefix lacks is an unknown end (its
+//     index is not known);
+//   - every session the prefix does not end gets an unknown EndSession on
+//     the expiry row: it may have closed or expired past the prefix. Its
+//     call is no earlier than the session's opening and its last write
+//     acknowledged OK (the end's entry comes after that write's, which
+//     came after its call); this only spares porcupine placements the
+//     model would refuse anyway.
+//
+// It is weaker than ListsHistory on the same operations, never stronger:
+// call it only when the whole log cannot be had.
+func ListsHistoryOfPrefix(recs []Record) (*linearizability.History, error) {
+	return listsHistory(recs, true)
+}
+
+func listsHistory(recs []Record, prefix bool) (*linearizability.History, error) {
 	var ops []listsOp
 	proposed := map[string]int64{}
 	expiryRow := 0
@@ -71,7 +103,10 @@ func ListsHistory(recs []Record) (*linearizability.History, error) {
 	}
 	var expiries []expiry
 	var err error
+	through := uint64(0)       // the log's last index
+	ended := map[string]bool{} // sessions the log ends
 	Log(recs, func(e *Entry, res fsm.Result, _ []fsm.Event) {
+		through = max(through, e.Index)
 		if err != nil || e.Type == "confchange" {
 			return
 		}
@@ -88,6 +123,9 @@ func ListsHistory(recs []Record) (*linearizability.History, error) {
 		case fsm.Delete:
 			at = lookup(byDelete, deleteKey{c.Session, c.Path, c.Item})
 		case fsm.CloseSession:
+			if res.Code == fsm.OK {
+				ended[c.ID] = true
+			}
 			if c.Expired {
 				if res.Code == fsm.OK {
 					expiries = append(expiries, expiry{session: c.ID, call: proposed[c.ID], at: e.At, index: e.Index})
@@ -113,7 +151,11 @@ func ListsHistory(recs []Record) (*linearizability.History, error) {
 	for i := range ops {
 		op := &ops[i]
 		if !found[i] {
-			if err := op.notInLog(); err != nil {
+			notIn := op.notInLog
+			if prefix {
+				notIn = func() error { return op.notInPrefix(through) }
+			}
+			if err := notIn(); err != nil {
 				return nil, err
 			}
 		}
@@ -125,6 +167,13 @@ func ListsHistory(recs []Record) (*linearizability.History, error) {
 			id := h.Begin(op.Client, op.Input, op.Call)
 			h.Unknown(id)
 			h.Resolve(id, op.out)
+		case opUnknown: // only past a prefix: ListsHistory resolves or drops every one
+			h.Unknown(h.Begin(op.Client, op.Input, op.Call))
+		}
+	}
+	if prefix {
+		for _, x := range unendedSessions(recs, ops, ended) {
+			h.Unknown(h.Begin(expiryRow, linearizability.ListsInput{Op: linearizability.EndSession, Session: x.session}, x.call))
 		}
 	}
 	for _, x := range expiries {
@@ -138,6 +187,49 @@ func ListsHistory(recs []Record) (*linearizability.History, error) {
 		}
 	}
 	return h, nil
+}
+
+// unended are the sessions of a history that its log does not end, in
+// the order first named, each with the earliest its end may be called:
+// its opening, or its last write acknowledged OK (answered or resolved).
+func unendedSessions(recs []Record, ops []listsOp, ended map[string]bool) []struct {
+	session string
+	call    int64
+} {
+	var order []string
+	from := map[string]int64{}
+	name := func(id string, at int64) {
+		if id == "" || ended[id] {
+			return
+		}
+		if _, ok := from[id]; !ok {
+			order = append(order, id)
+		}
+		from[id] = max(from[id], at)
+	}
+	for i := range recs {
+		if s := recs[i].Session; s != nil {
+			name(s.ID, s.OpenedAt)
+		}
+	}
+	for i := range ops {
+		op := &ops[i]
+		switch {
+		case op.Input.Op == linearizability.ReadList:
+		case (op.state == opAnswered || op.state == opResolved) && op.out.Code == linearizability.CodeOK && op.Input.Op != linearizability.EndSession:
+			name(op.Input.Session, op.Call)
+		default:
+			name(op.Input.Session, 0)
+		}
+	}
+	out := make([]struct {
+		session string
+		call    int64
+	}, len(order))
+	for i, id := range order {
+		out[i].session, out[i].call = id, from[id]
+	}
+	return out
 }
 
 type listsOp struct {
@@ -207,6 +299,29 @@ func (op *listsOp) resolve(index uint64, res fsm.Result) error {
 			return fmt.Errorf("client %d's %s was answered Unavailable (%s), but the log has it at %d", op.Client, describeInput(&op.Input), op.NotApplied, index)
 		}
 		op.state, op.out = opResolved, logged
+	}
+	return nil
+}
+
+// notInPrefix settles an operation whose entry is not in a log known only
+// through index through (ListsHistoryOfPrefix).
+func (op *listsOp) notInPrefix(through uint64) error {
+	switch {
+	case op.Input.Op == linearizability.ReadList:
+		if op.state != opAnswered {
+			op.state = opDropped
+		}
+	case op.state == opAnswered && op.out.Code == linearizability.CodeOK && op.Input.Op == linearizability.EndSession:
+		op.state = opUnknown // ended at an index past the prefix, which the answer does not give
+	case op.state == opAnswered && op.out.Code == linearizability.CodeOK && op.out.Version <= through:
+		return fmt.Errorf("acknowledged write lost: client %d's %s was acknowledged at index %d, which the committed log holds through %d, but it does not have it",
+			op.Client, describeInput(&op.Input), op.out.Version, through)
+	case op.state == opAnswered:
+		// Its entry may be past the prefix: the answer stands.
+	case op.NotApplied != "":
+		op.state = opDropped
+	default:
+		// It may have committed past the prefix.
 	}
 	return nil
 }
