@@ -102,7 +102,13 @@
 // When the dumps do not make a whole log (a node's dump failed), the run
 // has failed already; lost writes are then judged from the dumps as they
 // are (every acknowledged write must be the entry at its index on some
-// node's disk), and the checkers that need the whole log are not run.
+// node's disk), and the checkers above run on the log's prefix from
+// index 1 to the first gap, so that the run reports every violation it
+// can see: the expiries, registrations and deliveries within the prefix
+// as in a whole log; the dead sessions the prefix ends (one it does not
+// end may have ended past it); porcupine over
+// history.ListsHistoryOfPrefix, which judges by the log only what the
+// prefix holds and lets every session it does not end end at any time.
 //
 // A failing run leaves, in the directory it prints: history.jsonl (the
 // records the checkers read: the committed log, the operations, the

@@ -35,6 +35,11 @@ import (
 //     acknowledged writes and deliveries past its last index (the second
 //     barrier write, at most) are recorded as outcomes never learned and
 //     left out.
+//   - When the dumps do not make a whole log (partial), the log is its
+//     prefix from index 1 to the first gap: deliveries past it are left
+//     out as above, but acknowledged writes past it keep their answers,
+//     for history.ListsHistoryOfPrefix, which judges only the prefix by
+//     the log (so such a history is read with that, not ListsHistory).
 
 // recordInputs is what buildRecords reads besides the recorder.
 type recordInputs struct {
@@ -45,6 +50,9 @@ type recordInputs struct {
 	pingExpiry []history.Record
 	// decided is when each expired session's end was decided.
 	decided map[string]time.Time
+	// partial says log is only the committed log's prefix (k.complete is
+	// false): the records are for history.ListsHistoryOfPrefix.
+	partial bool
 }
 
 // buildRecords makes the run's history. The caller holds r.mu and the
@@ -59,7 +67,7 @@ func buildRecords(r *recorder, in recordInputs) []history.Record {
 	last := k.last
 	for _, o := range r.ops {
 		rec := &history.Op{Client: o.row, Call: ns(o.call), Return: ns(o.ret), Input: o.in, Output: o.out}
-		if o.out != nil && o.out.Code == linearizability.CodeOK && o.in.Op != linearizability.ReadList && o.out.Version > last {
+		if o.out != nil && o.out.Code == linearizability.CodeOK && o.in.Op != linearizability.ReadList && o.out.Version > last && !in.partial {
 			rec.Output = nil // past the log's last recorded commit: not judged
 		}
 		if rec.Output == nil {

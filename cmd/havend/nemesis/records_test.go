@@ -123,3 +123,48 @@ func TestRegistrationsAreCheckedAgainstTheLog(t *testing.T) {
 	require.Len(t, v.failures, 1)
 	require.Contains(t, v.failures[0], "the committed log's list there has 2")
 }
+
+// A run whose dumps left a gap at index 3 (y's push): the log is known
+// through 2 only, and the run has failed already (checkLog). The history
+// checkers still run on what is there, and report what it shows.
+func TestAnIncompleteLogIsStillChecked(t *testing.T) {
+	partialRun := func(t *testing.T) *smallRun {
+		run := newSmallRun(t)
+		open := fsm.OpenSession{ID: "s1", TTLms: 500, TokenHash: [32]byte{1}}
+		x := fsm.Push{Session: "s1", Path: "/data/a", Data: []byte(encodeData("x"))}
+		end := fsm.CloseSession{ID: "s1", Expired: true}
+		l := newCommittedLog()
+		l.merge("n1", []history.Entry{entry(1, 1, open), entry(2, 1, x)})
+		l.merge("n2", []history.Entry{entry(4, 1, end)})
+		run.k, run.log = l.apply(3), l.prefix()
+		require.False(t, run.k.complete)
+		require.Equal(t, uint64(2), run.k.last)
+		// y's answer came back this time: acknowledged at 3, the gap.
+		y := run.r.ops[1]
+		y.unknown, y.out = false, &linearizability.ListsOutput{Code: linearizability.CodeOK, Version: 3,
+			Items: []linearizability.Item{{Version: 2, Owner: "s1", Data: encodeData("x")}, {Version: 3, Owner: "s1", Data: encodeData("y")}}, HasItems: true}
+		return run
+	}
+	check := func(run *smallRun) *verdicts {
+		var v verdicts
+		recs := buildRecords(run.r, recordInputs{observers: []*watchRec{run.obs, nil, nil}, log: run.log, k: run.k, partial: true,
+			pingExpiry: pingRecords(run.r, run.r.sessions[0]), decided: map[string]time.Time{}})
+		checkHistory(&v, recs, nil, run.t0, run.t0, run.t0.Add(5*time.Second), options{}, t.TempDir(), true)
+		return &v
+	}
+
+	v := check(partialRun(t))
+	require.Empty(t, v.failures, "what the prefix holds is right; y, past it, is not judged by the log, nor s1, whose end is not known")
+	require.Contains(t, v.notes, "linearizable (porcupine, 3 operations)", "x, y and s1's end (unknown)")
+
+	run := partialRun(t)
+	run.obs.events[0].Item.Owner = "s2" // the change delivered is not the log's
+	// A read after x was acknowledged that lacks it, at x's index.
+	run.r.ops = append(run.r.ops, &op{row: 1, in: linearizability.ListsInput{Op: linearizability.ReadList, Path: "/data/a"},
+		call: run.t0.Add(35 * time.Millisecond), ret: run.t0.Add(36 * time.Millisecond),
+		out: &linearizability.ListsOutput{Code: linearizability.CodeOK, Version: 2, Items: []linearizability.Item{}, HasItems: true}})
+	v = check(run)
+	require.Len(t, v.failures, 2, "%q", v.failures)
+	require.Contains(t, v.failures[0], "no change to the list in the committed log")
+	require.Contains(t, v.failures[1], "not linearizable")
+}
