@@ -41,7 +41,9 @@
 //   - [ListsHistory], the lists history builder: the operations made into
 //     the history linearizability.ListsModel checks, every unknown outcome
 //     resolved from the committed log, every expiry an EndSession, and
-//     every answer checked against the log on the way.
+//     every answer checked against the log on the way;
+//     [ListsHistoryOfPrefix] the same for a log known only up to a gap,
+//     judging by the log only what it holds.
 //
 // The check functions over a whole history are built on per-step ones
 // ([Watches] fed record by record, [FalseExpiry], [DeadSession]) that a
