@@ -33,7 +33,8 @@ type Config struct {
 	// that resume with `since`.
 	HistoryPerPath int
 	// SnapshotEvery is how many applied entries after the last snapshot
-	// trigger the next one (default 10000).
+	// trigger the next one (default 100000, etcd 3.4's snapshot-count and
+	// ZooKeeper's snapCount).
 	SnapshotEvery uint64
 	// SnapshotTail is how many applied entries the log keeps behind a
 	// snapshot (default 5000, etcd's SnapshotCatchUpEntries): a snapshot
@@ -74,7 +75,7 @@ func (c *Config) setDefaults() {
 		c.HistoryPerPath = 256
 	}
 	if c.SnapshotEvery == 0 {
-		c.SnapshotEvery = 10000
+		c.SnapshotEvery = 100000
 	}
 	if c.SnapshotTail == 0 {
 		c.SnapshotTail = 5000

@@ -92,7 +92,7 @@ func defaultConfig() Config {
 		InitialClusterState: "new",
 		MinTTLms:            500, MaxTTLms: 60000, DefaultTTLms: 5000,
 		MaxMessageBytes: 1 << 20, MaxItemBytes: 64 << 10,
-		MaxIntake: 16384, MaxInflight: 1024, RequestTimeoutMs: 5000, SnapshotEvery: 10000, SnapshotTail: 5000,
+		MaxIntake: 16384, MaxInflight: 1024, RequestTimeoutMs: 5000, SnapshotEvery: 100000, SnapshotTail: 5000,
 		MaxPendingWrites: 10000, MaxPendingReads: 10000,
 		Tick: 10 * time.Millisecond, ElectionTicks: 10, HeartbeatTicks: 2,
 		LogLevel: "info", LogFormat: "text",
