@@ -345,6 +345,9 @@ func run(o options) (*result, error) {
 	res.ops = len(r.ops)
 	r.mu.Unlock()
 	obsMu.Unlock()
+	// The history goes to disk before porcupine searches it: a search that
+	// runs out of memory or time still leaves what it searched.
+	writeHistory(dir, recs)
 	checkHistory(v, recs, tl.all(), r.t0, liveFrom, end, o, dir, partial)
 	writeArtifacts(dir, r, tl.all(), observers, res, recs)
 	return res, nil
@@ -435,11 +438,9 @@ func waitLeader(ctx context.Context, c *cluster, bound time.Duration) error {
 	return fmt.Errorf("none within %v", bound)
 }
 
-// writeArtifacts leaves the history (JSON lines), the watch deliveries,
-// the fault timeline and the verdicts in dir, beside the nodes' logs.
-func writeArtifacts(dir string, r *recorder, tl []fault, observers map[string]*watchRec, res *result, recs []history.Record) {
-	// The history in the shared format of linearizability/history, as the
-	// checkers read it.
+// writeHistory leaves the history in the shared format of
+// linearizability/history, as the checkers read it, in dir/history.jsonl.
+func writeHistory(dir string, recs []history.Record) {
 	var b strings.Builder
 	hw := history.NewWriter(&b)
 	for _, rec := range recs {
@@ -447,7 +448,12 @@ func writeArtifacts(dir string, r *recorder, tl []fault, observers map[string]*w
 	}
 	_ = hw.Flush()
 	_ = os.WriteFile(filepath.Join(dir, "history.jsonl"), []byte(b.String()), 0o644)
-	b.Reset()
+}
+
+// writeArtifacts leaves the watch deliveries,
+// the fault timeline and the verdicts in dir, beside the nodes' logs.
+func writeArtifacts(dir string, r *recorder, tl []fault, observers map[string]*watchRec, res *result, recs []history.Record) {
+	var b strings.Builder
 	for _, s := range r.sessions {
 		fmt.Fprintf(&b, "session %s ttl %v start %v end %s at %v\n", s.id, s.ttl, s.start.Sub(r.t0), s.how, s.death.Sub(r.t0))
 	}
