@@ -38,6 +38,8 @@ const (
 	// resolved: the client never learned the outcome, but the caller found
 	// it out afterwards (the simulator, from the committed log).
 	resolved
+	// resolvedBy: resolved, and known to have taken effect by ret.
+	resolvedBy
 )
 
 type record struct {
@@ -110,6 +112,27 @@ func (h *History) Resolve(id OpID, output any) {
 	r.output, r.outcome = output, resolved
 }
 
+// ResolveBy is Resolve for an outcome also known to have taken effect no
+// later than time at: the operation is checked as returning at at, not at
+// the end of time. A history builder that knows when the write's log entry
+// had certainly committed (an answer the cluster gave for a later entry of
+// the same log) gives it, which confines the operation to [call, at]
+// instead of letting porcupine try it everywhere after its call. A bound
+// before the call, or resolving an operation whose client got an answer, is
+// a bug in the caller and panics.
+func (h *History) ResolveBy(id OpID, output any, at int64) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	r := h.record(id)
+	if r.outcome == answered {
+		panic(fmt.Sprintf("linearizability: operation %d already ended; only an unanswered one can be resolved", id))
+	}
+	if at < r.call {
+		panic(fmt.Sprintf("linearizability: operation %d resolved as done by %d, before its call at %d", id, at, r.call))
+	}
+	r.output, r.ret, r.outcome = output, at, resolvedBy
+}
+
 // Annotate records an annotation, for instance an injected fault, to draw in
 // the visualization alongside the operations.
 func (h *History) Annotate(annotation Annotation) {
@@ -148,6 +171,9 @@ func (h *History) Operations() []porcupine.Operation {
 		case resolved:
 			op.Output, op.Return = r.output, math.MaxInt64
 			op.Metadata = "client never learned the outcome; resolved afterwards"
+		case resolvedBy:
+			op.Output, op.Return = r.output, r.ret
+			op.Metadata = "client never learned the outcome; resolved afterwards, done by the return shown"
 		default:
 			op.Output, op.Return = nil, math.MaxInt64
 			op.Metadata = "outcome unknown"

@@ -2,6 +2,7 @@ package history
 
 import (
 	"maps"
+	"math"
 	"slices"
 	"testing"
 	"time"
@@ -319,6 +320,47 @@ func TestListsHistoryOfPrefixJudgesWhatThePrefixHolds(t *testing.T) {
 	_, err = ListsHistory(with(closed))
 	require.ErrorContains(t, err, "acknowledged write lost")
 	h, err = ListsHistoryOfPrefix(with(closed, readA(60, 65, 8, nil)))
+	require.NoError(t, err)
+	require.Equal(t, linearizability.VerdictOk, lin(t, h))
+}
+
+// An operation resolved from the log returns, in the history porcupine
+// checks, when a later entry's acknowledgment shows its entry committed,
+// not at the end of time: a read invoked after that must show it.
+func TestListsHistoryBoundsResolvedOperationsByLaterAcks(t *testing.T) {
+	y := Record{Op: &Op{Client: 2, Call: 23, Return: 30, Output: ok(4),
+		Input: linearizability.ListsInput{Op: linearizability.PushItem, Path: "/data/b", Session: "s1", Data: string(msgStr("y"))}}}
+	// x2 (index 3) never came back; y at 4 was acknowledged at 30, so x2
+	// had committed by 30. x3 (index 5) has no later acknowledgment.
+	recs := with(pushOp(11, 21, "x1", ok(2)), pushOp(22, -1, "x2", nil), y, pushOp(41, -1, "x3", nil))
+	h, err := ListsHistory(recs)
+	require.NoError(t, err)
+	returns := map[string]int64{}
+	for _, op := range h.Operations() {
+		returns[op.Input.(linearizability.ListsInput).Data] = op.Return
+	}
+	require.Equal(t, int64(30), returns[string(msgStr("x2"))])
+	require.Equal(t, int64(math.MaxInt64), returns[string(msgStr("x3"))])
+	require.Equal(t, linearizability.VerdictOk, lin(t, h))
+
+	// A read of /data/a invoked at 35 that lacks x2 is stale: x2 had
+	// committed by 30. Without the bound porcupine could place x2 after
+	// the read, and the history passed.
+	stale := readOp(35, 38, 2, 2)
+	h, err = ListsHistory(append(recs, stale))
+	require.NoError(t, err)
+	require.Equal(t, linearizability.VerdictIllegal, lin(t, h))
+	unbounded := h.Operations()
+	for i := range unbounded {
+		if unbounded[i].Input.(linearizability.ListsInput).Data == string(msgStr("x2")) {
+			unbounded[i].Return = math.MaxInt64
+		}
+	}
+	res, err := linearizability.Check(linearizability.ListsModel, unbounded, time.Minute)
+	require.NoError(t, err)
+	require.Equal(t, linearizability.VerdictOk, res.Verdict, "the same history with x2 pending to the end")
+	// Read before y's acknowledgment came back, the same answer is fine.
+	h, err = ListsHistory(append(recs, readOp(24, 26, 2, 2)))
 	require.NoError(t, err)
 	require.Equal(t, linearizability.VerdictOk, lin(t, h))
 }

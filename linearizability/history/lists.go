@@ -1,7 +1,9 @@
 package history
 
 import (
+	"cmp"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/havenproject/haven/fsm"
@@ -147,6 +149,7 @@ func listsHistory(recs []Record, prefix bool) (*linearizability.History, error) 
 	if err != nil {
 		return nil, err
 	}
+	by := committedBy(ops, found)
 	h := &linearizability.History{}
 	for i := range ops {
 		op := &ops[i]
@@ -166,7 +169,11 @@ func listsHistory(recs []Record, prefix bool) (*linearizability.History, error) 
 		case opResolved:
 			id := h.Begin(op.Client, op.Input, op.Call)
 			h.Unknown(id)
-			h.Resolve(id, op.out)
+			if at, ok := by(op.index); ok && at >= op.Call {
+				h.ResolveBy(id, op.out, at)
+			} else {
+				h.Resolve(id, op.out)
+			}
 		case opUnknown: // only past a prefix: ListsHistory resolves or drops every one
 			h.Unknown(h.Begin(op.Client, op.Input, op.Call))
 		}
@@ -179,9 +186,13 @@ func listsHistory(recs []Record, prefix bool) (*linearizability.History, error) 
 	for _, x := range expiries {
 		id := h.Begin(expiryRow, linearizability.ListsInput{Op: linearizability.EndSession, Session: x.session}, x.call)
 		out := linearizability.ListsOutput{Code: linearizability.CodeOK, Version: x.index}
-		if x.at > 0 {
+		switch at, ok := by(x.index); {
+		case x.at > 0:
 			h.End(id, out, x.at)
-		} else {
+		case ok && at >= x.call:
+			h.Unknown(id)
+			h.ResolveBy(id, out, at)
+		default:
 			h.Unknown(id)
 			h.Resolve(id, out)
 		}
@@ -236,6 +247,76 @@ type listsOp struct {
 	*Op
 	state opState
 	out   linearizability.ListsOutput
+	index uint64 // its entry in the log (0: the log does not have it)
+}
+
+// committedBy returns, for a log index, the earliest time by which the
+// entry there had certainly committed, as the clients' answers show it:
+// the earliest return of a write acknowledged OK at that index or a later
+// one (ok false if none was). It bounds the return of an operation
+// resolved from the log, which otherwise stays pending to the end of the
+// history: porcupine must then try it at every point after its call, and
+// a long history of such operations on one list is more than its search
+// can decide (a 10-minute fault run's was not decided in 11.5 minutes).
+//
+// Why the bound is sound, i.e. a correct cluster's history stays
+// linearizable with it:
+//   - An answer OK comes after its entry committed (PROTOCOL.md, "Writes":
+//     the answer comes after the entry is committed and applied), and Raft
+//     commits a log's prefix: an entry committed at j means every entry at
+//     or below j committed too (§5.3, Log Matching; §5.4.2). So the entry
+//     at i ≤ j had committed when the answer for j was received.
+//   - A write takes effect when its entry commits: every operation invoked
+//     after that is applied after it or reads a state that holds it (a new
+//     leader commits an entry of its term before serving, §8; a read index
+//     is the leader's commit index, §6.4). Its linearization point, its
+//     commit, is thus within [call, committedBy], where the check now
+//     looks for it.
+//
+// Only answers the log confirms count: a write acknowledged OK whose entry
+// is the log's at the index its answer gave (resolve checked it; one the
+// log lacks or has elsewhere fails the history before this). A node that
+// acknowledged before committing breaks the contract this relies on; the
+// check may then report it as a read that missed an earlier write rather
+// than as what it is, but it reports it. The bound only ever removes
+// placements of an operation, never adds one, so it cannot hide a
+// violation the unbounded history shows.
+func committedBy(ops []listsOp, found []bool) func(index uint64) (int64, bool) {
+	type ack struct {
+		index uint64
+		at    int64
+	}
+	var acks []ack
+	for i := range ops {
+		op := &ops[i]
+		switch op.Input.Op {
+		case linearizability.PushItem, linearizability.UpdateItem, linearizability.DeleteItem:
+		default:
+			continue
+		}
+		if found[i] && op.state == opAnswered && op.out.Code == linearizability.CodeOK {
+			acks = append(acks, ack{op.index, op.Return})
+		}
+	}
+	slices.SortFunc(acks, func(a, b ack) int { return cmp.Compare(a.index, b.index) })
+	// earliest[k] is the earliest return among acks[k:].
+	earliest := make([]int64, len(acks))
+	for k := len(acks) - 1; k >= 0; k-- {
+		earliest[k] = acks[k].at
+		if k+1 < len(acks) {
+			earliest[k] = min(earliest[k], earliest[k+1])
+		}
+	}
+	return func(index uint64) (int64, bool) {
+		if index == 0 {
+			return 0, false
+		}
+		k, _ := slices.BinarySearchFunc(acks, index, func(a ack, index uint64) int { return cmp.Compare(a.index, index) })
+		if k == len(acks) {
+			return 0, false
+		}
+		return earliest[k], true
+	}
 }
 
 type opState uint8
@@ -275,6 +356,7 @@ func ListItems(items []fsm.Item) []linearizability.Item {
 // resolve sets the outcome of op, whose entry the committed log holds at
 // index with result res, and checks an answer the client got against it.
 func (op *listsOp) resolve(index uint64, res fsm.Result) error {
+	op.index = index
 	logged := linearizability.ListsOutput{Code: linearizability.Code(res.Code)}
 	if res.Code == fsm.OK {
 		logged.Version = index
