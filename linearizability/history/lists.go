@@ -14,10 +14,12 @@ import (
 // history linearizability.ListsModel checks: every operation answered as
 // its client saw it; every write whose outcome the client never learned
 // (Return -1, no Output) resolved from the log (the index and result of its
-// entry, or dropped if the log never had it); reads without an answer
-// dropped; and one EndSession for every expiry in the log, from when its
-// leader proposed it (its Expiry record; 0 if none) to when it committed
-// (its entry's At; unknown if not recorded), on a row of its own after the
+// entry, or dropped if the log never had it), returning when a client's
+// acknowledgment first showed its entry committed (committedBy; at the end
+// of time if none did); reads without an answer dropped; and one
+// EndSession for every expiry in the log, from when its leader proposed it
+// (its Expiry record; 0 if none) to when it committed (its entry's At; if
+// not recorded, committedBy; else unknown), on a row of its own after the
 // clients'.
 //
 // Operations are matched to entries by what is unique per client write:
