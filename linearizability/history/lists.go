@@ -256,10 +256,12 @@ type listsOp struct {
 // entry there had certainly committed, as the clients' answers show it:
 // the earliest return of a write acknowledged OK at that index or a later
 // one (ok false if none was). It bounds the return of an operation
-// resolved from the log, which otherwise stays pending to the end of the
-// history: porcupine must then try it at every point after its call, and
-// a long history of such operations on one list is more than its search
-// can decide (a 10-minute fault run's was not decided in 11.5 minutes).
+// resolved from the log, and of an expiry whose commit time was not
+// recorded, which otherwise stay pending to the end of the history:
+// porcupine must then try each at every point after its call, and a long
+// history of them on one list is more than its search can decide (a
+// 10-minute fault run's, about 440 such expiries a list, ran it out of
+// memory at 24 GB).
 //
 // Why the bound is sound, i.e. a correct cluster's history stays
 // linearizable with it:
@@ -268,12 +270,12 @@ type listsOp struct {
 //     commits a log's prefix: an entry committed at j means every entry at
 //     or below j committed too (§5.3, Log Matching; §5.4.2). So the entry
 //     at i ≤ j had committed when the answer for j was received.
-//   - A write takes effect when its entry commits: every operation invoked
-//     after that is applied after it or reads a state that holds it (a new
-//     leader commits an entry of its term before serving, §8; a read index
-//     is the leader's commit index, §6.4). Its linearization point, its
-//     commit, is thus within [call, committedBy], where the check now
-//     looks for it.
+//   - A write (or an expiry) takes effect when its entry commits: every
+//     operation invoked after that is applied after it or reads a state
+//     that holds it (a new leader commits an entry of its term before
+//     serving, §8; a read index is the leader's commit index, §6.4). Its
+//     linearization point, its commit, is thus within [call, committedBy],
+//     where the check now looks for it.
 //
 // Only answers the log confirms count: a write acknowledged OK whose entry
 // is the log's at the index its answer gave (resolve checked it; one the
