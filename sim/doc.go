@@ -227,10 +227,12 @@
 // duplication, reordering and slow tails stop. Within LivenessBound (ten
 // election timeouts) a leader must be elected and a write begun after the
 // heal acknowledged, or the seed fails with "no convergence". The clients
-// then stop, every node must apply the whole log within another bound
+// then stop, and every node must apply the whole log within another bound
 // (counted from the last delivery of a message the hold-back fault still
-// held at the heal, if that comes later), and
-// the end checks run: replicas that applied the same log hold the same
+// held at the heal, if that comes later). When messages carry about one
+// entry (MaxMsgBytes of 256 or less), both bounds allow one mean round trip
+// for each entry a member is behind (catchUpAllowance). Then the end checks
+// run: replicas that applied the same log hold the same
 // state, every acknowledged write is in every node's final state, and the
 // clients' history is linearizable (porcupine, through package
 // linearizability).

@@ -416,7 +416,6 @@ func (w *World) annotate(start, end time.Duration, text string, kind FaultKind) 
 func (w *World) heal() {
 	w.phase = phaseLiveness
 	w.healedAt = w.now
-	w.tracef("heal: all faults end; liveness bound %v", LivenessBound)
 	w.net.clearPartition()
 	for l, c := range w.net.clogs {
 		if c > 0 {
@@ -437,7 +436,14 @@ func (w *World) heal() {
 			w.resume(n)
 		}
 	}
-	w.queue.push(event{at: w.now + LivenessBound, kind: evLivenessDeadline})
+	extra, lag := w.catchUpAllowance()
+	w.liveBound = LivenessBound + extra
+	if extra > 0 {
+		w.tracef("heal: all faults end; liveness bound %v (%v more for a member %d entries behind, at one entry a message)", w.liveBound, extra, lag)
+	} else {
+		w.tracef("heal: all faults end; liveness bound %v", w.liveBound)
+	}
+	w.queue.push(event{at: w.now + w.liveBound, kind: evLivenessDeadline})
 	w.annotations = append(w.annotations, linearizability.Annotation{
 		Start: int64(w.now), End: int64(w.now), Text: "heal", Tag: "faults", Color: "#a5d6a7",
 	})

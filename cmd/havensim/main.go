@@ -50,8 +50,9 @@ with a heavy tail, duplication, reordering, partitions of every shape,
 swizzle-clogging, crashes that lose or tear unsynced writes, pauses, clock
 drift), checks Raft's safety properties after every event, then heals
 everything and requires a leader and an acknowledged new write within %v
-of virtual time (ten election timeouts), lets the nodes settle, and checks
-the clients' history with porcupine.
+of virtual time (ten election timeouts; when messages carry about one entry,
+plus a mean round trip for each entry a member is behind), lets the nodes
+settle, and checks the clients' history with porcupine.
 
 Seeds run in parallel on runtime.NumCPU() workers (%d here); each seed is
 single-threaded and deterministic, so the same seed always gives the same
