@@ -651,6 +651,8 @@ func (w *World) resume(n *node) {
 		missed++
 	}
 	w.tracef("n%d resumes (%d ticks made up)", n.id, missed)
+	w.stormRoll()
+	w.stormTicks[n.idx] += uint64(missed)
 	n.drive()
 	if !n.up {
 		return

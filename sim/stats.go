@@ -49,8 +49,11 @@ type Stats struct {
 	// TruncatedEntries counts the entries of divergent suffixes that
 	// leaders made followers overwrite.
 	TruncatedEntries uint64
-	Faults           [numFaultKinds]uint64
-	Counts           [numCounters]uint64
+	// PeakSends is the most messages one node sent to the others within
+	// one stormWindow of virtual time (the message-storm check's measure).
+	PeakSends uint64
+	Faults    [numFaultKinds]uint64
+	Counts    [numCounters]uint64
 }
 
 func (s *Stats) count(c counter) { s.Counts[c]++ }
@@ -61,6 +64,7 @@ func (s *Stats) add(o *Stats) {
 	s.Elections += o.Elections
 	s.Compactions += o.Compactions
 	s.TruncatedEntries += o.TruncatedEntries
+	s.PeakSends = max(s.PeakSends, o.PeakSends)
 	for i := range s.Faults {
 		s.Faults[i] += o.Faults[i]
 	}

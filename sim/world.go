@@ -65,10 +65,15 @@ type World struct {
 	// phases may last in this run: their bounds plus the catch-up
 	// allowance (catchUpAllowance) measured when each phase began.
 	liveBound, settleLimit time.Duration
-	failure                error
-	stats                  Stats
-	hash                   uint64
-	trace                  *tracer
+	// stormWin is the stormWindow the message-storm check is counting,
+	// stormSent each slot's sends in it and stormTicks the ticks each made
+	// up in it.
+	stormWin              time.Duration
+	stormSent, stormTicks []uint64
+	failure               error
+	stats                 Stats
+	hash                  uint64
+	trace                 *tracer
 
 	annotations []linearizability.Annotation
 }
@@ -177,6 +182,7 @@ func newWorld(cfg Config) (*World, error) {
 	}
 	w.workload = wl
 	w.net = newNetwork(cfg.Nodes)
+	w.stormSent, w.stormTicks = make([]uint64, cfg.Nodes), make([]uint64, cfg.Nodes)
 	w.check = newChecker(w)
 	for i := range cfg.Nodes {
 		w.voters = append(w.voters, raft.NodeID(i+1))

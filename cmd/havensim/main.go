@@ -312,7 +312,7 @@ func printSummary(w io.Writer, sum *sim.Summary) {
 		fmt.Fprintf(w, "sessions:         %d sessions checked (no false expiry, dead ones ended in time), %d watch events checked against the log\n",
 			sum.Sessions, sum.WatchEvents)
 	}
-	fmt.Fprintf(w, "events:           %d (%d messages between nodes)\n", sum.Stats.Events, sum.Stats.Messages)
+	fmt.Fprintf(w, "events:           %d (%d messages between nodes; at most %d sent by one node within 100ms)\n", sum.Stats.Events, sum.Stats.Messages, sum.Stats.PeakSends)
 	fmt.Fprintf(w, "elections:        %d leaders seen, %d log compactions, %d divergent entries overwritten\n", sum.Stats.Elections, sum.Stats.Compactions, sum.Stats.TruncatedEntries)
 	fmt.Fprintf(w, "faults injected:\n")
 	for _, c := range sum.Stats.FaultCounts() {
@@ -360,6 +360,7 @@ type jsonSummary struct {
 	Speedup      float64           `json:"speedup"`
 	Events       uint64            `json:"events"`
 	Elections    uint64            `json:"elections"`
+	PeakSends    uint64            `json:"peak_sends_per_100ms"`
 	Faults       map[string]uint64 `json:"faults"`
 	LatencyP50Ms float64           `json:"commit_latency_p50_ms"`
 	LatencyP99Ms float64           `json:"commit_latency_p99_ms"`
@@ -374,7 +375,7 @@ func printJSON(w io.Writer, sum *sim.Summary) {
 		Seeds: sum.Seeds, Failures: len(sum.Failures), FailedSeeds: []jsonFailure{},
 		Ops: sum.Ops, Acked: sum.Acked, Unknown: sum.Unknown, Verdicts: sum.Verdicts,
 		SimSeconds: sum.SimTime.Seconds(), WallSeconds: sum.WallTime.Seconds(), Speedup: sum.Speedup(),
-		Events: sum.Stats.Events, Elections: sum.Stats.Elections, Faults: map[string]uint64{},
+		Events: sum.Stats.Events, Elections: sum.Stats.Elections, PeakSends: sum.Stats.PeakSends, Faults: map[string]uint64{},
 		LatencyP50Ms: ms(sum.WriteLatency.Percentile(50)), LatencyP99Ms: ms(sum.WriteLatency.Percentile(99)),
 		LatencyMaxMs: ms(sum.WriteLatency.Max),
 		WatchEvents:  sum.WatchEvents, Sessions: sum.Sessions,
