@@ -224,7 +224,7 @@
 //
 // No message storm (network.go): within any 100 ms of virtual time a node
 // sends each other node at most 10,000 messages, plus one for each tick it
-// made up on resuming from a pause. Healthy runs stay near a tenth of that
+// made up on resuming from a pause. Healthy runs stay under an eighth of that
 // at worst; a bug that answers a message with more than one multiplies
 // them until the run would never end.
 //
@@ -238,10 +238,9 @@
 // held at the heal, if that comes later). When messages carry about one
 // entry (MaxMsgBytes of 256 or less), both bounds allow one mean round trip
 // for each entry a member is behind (catchUpAllowance). Then the end checks
-// run: replicas that applied the same log hold the same
-// state, every acknowledged write is in every node's final state, and the
-// clients' history is linearizable (porcupine, through package
-// linearizability).
+// run: replicas that applied the same log hold the same state, every
+// acknowledged write is in every node's final state, and the clients'
+// history is linearizable (porcupine, through package linearizability).
 //
 // # Replaying a failure
 //

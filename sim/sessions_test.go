@@ -72,10 +72,10 @@ func TestSettlingWaitsForMessagesHeldPastHealing(t *testing.T) {
 // With one entry a message (maxmsg 64 bytes), a member that fell far
 // behind during the faults catches up at about one entry a round trip,
 // whatever the pipelining: sessions swarm seed 4150 (inflight 1; voters
-// 5 and 6 after the leader removed 3, and 6 about 1,200 entries behind at
-// the heal, so no write can commit until it has caught up) and seed 2780
+// 5 and 6 after the leader removed 3, and 6 1,083 entries behind at the
+// heal, so no write can commit until it has caught up) and seed 2780
 // (inflight 4, but latencies drawn per message reorder the pipelined
-// appends, and each reject sends the leader back to probing: 940 entries
+// appends, and each reject sends the leader back to probing: 927 entries
 // behind at quiescing, about 170 entries a second). Both bounds must allow
 // for the catch-up the run's own flow control dictates, or the run fails
 // "no convergence" while raft does what etcd-io/raft does.

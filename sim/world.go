@@ -515,9 +515,10 @@ const oneEntryMsgBytes = 256
 // (two message latencies and the follower's fsync) for every entry between
 // the lowest commit index of an up member and the longest log; it also
 // returns that lag. Seeds 4150 (inflight 1) and 2780 (inflight 4,
-// reordered) caught up at 0.8 and 0.6 mean round trips an entry. With larger messages a catch-up takes a few round trips, which
-// the bounds already cover, and the allowance is zero: a stalled or slowed
-// catch-up still fails there.
+// reordered) caught up at 0.8 and 0.6 mean round trips an entry. With
+// larger messages a catch-up takes a few round trips, which the bounds
+// already cover, and the allowance is zero: a stalled or slowed catch-up
+// still fails there.
 func (w *World) catchUpAllowance() (time.Duration, uint64) {
 	p := &w.params
 	if p.MaxMsgBytes > oneEntryMsgBytes {
