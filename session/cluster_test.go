@@ -407,6 +407,46 @@ func TestWatchResetWhenHistoryNoLongerCovers(t *testing.T) {
 	require.Equal(t, versions[4], tc.nodes[l].deliveries[1][0].Version)
 }
 
+// The history keeps the HistoryPaths lists changed last: an older list's
+// events are dropped whole, and a watch resuming below them is reset,
+// also once the list is written again and has events retained anew.
+func TestHistoryKeepsOnlyTheListsChangedLast(t *testing.T) {
+	tc := newTestCluster(t, 3, func(c *Config) { c.HistoryPaths = 2 })
+	l := tc.leader()
+	tc.connect(l, 1, 0)
+	push := func(path string) uint64 {
+		r := tc.do(l, Request{Conn: 1, Op: OpCreate, Path: path, Data: mustPack(path)})
+		require.Equal(t, fsm.OK, r.Code)
+		return r.Version
+	}
+	watch := func(conn ConnID, path string, since uint64) Reply {
+		tc.connect(l, conn, 0)
+		return tc.do(l, Request{Conn: conn, Op: OpWatch, Path: path, Since: &since})
+	}
+	a1 := push("/data/a")
+	b1 := push("/data/b")
+	push("/data/c") // drops /data/a's events
+	require.Len(t, tc.nodes[l].core.history.lists, 2)
+
+	r := watch(2, "/data/b", a1)
+	require.False(t, r.Reset, "a list changed last keeps its events")
+	require.Len(t, tc.nodes[l].deliveries[2], 1)
+	require.Equal(t, b1, tc.nodes[l].deliveries[2][0].Version)
+
+	r = watch(3, "/data/a", a1-1)
+	require.True(t, r.Reset, "the push at %d was dropped", a1)
+	r = watch(4, "/data/a", a1)
+	require.False(t, r.Reset, "nothing changed /data/a after %d", a1)
+	require.Empty(t, tc.nodes[l].deliveries[4])
+
+	a2 := push("/data/a") // retained anew; drops /data/b's
+	r = watch(5, "/data/a", a1-1)
+	require.True(t, r.Reset, "retaining %d anew does not bring back %d", a2, a1)
+	r = watch(6, "/data/b", a1)
+	require.True(t, r.Reset, "the push at %d was dropped", b1)
+	require.Len(t, tc.nodes[l].core.history.lists, 2)
+}
+
 func TestBecomeLeaderMovesLeadership(t *testing.T) {
 	tc := newTestCluster(t, 3, nil)
 	l := tc.leader()

@@ -30,8 +30,10 @@ type Config struct {
 	// commit or a read index before it is answered Unavailable.
 	RequestTimeoutMs int64
 	// HistoryPerPath is how many recent events each list keeps for watches
-	// that resume with `since`.
-	HistoryPerPath int
+	// that resume with `since` (default 256), HistoryPaths for how many
+	// lists, the most recently changed (default 65536): a watch resuming
+	// below what was dropped gets `reset`.
+	HistoryPerPath, HistoryPaths int
 	// SnapshotEvery is how many applied entries after the last snapshot
 	// trigger the next one (default 100000, etcd 3.4's snapshot-count and
 	// ZooKeeper's snapCount).
@@ -73,6 +75,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.HistoryPerPath == 0 {
 		c.HistoryPerPath = 256
+	}
+	if c.HistoryPaths == 0 {
+		c.HistoryPaths = 1 << 16
 	}
 	if c.SnapshotEvery == 0 {
 		c.SnapshotEvery = 100000
@@ -180,7 +185,7 @@ func New(cfg Config, restored raft.RestoredState) (*Core, error) {
 		conns:     map[ConnID]*conn{},
 		delivered: map[ConnID]int{},
 		watchers:  map[string][]ConnID{},
-		history:   newHistory(cfg.HistoryPerPath),
+		history:   newHistory(cfg.HistoryPerPath, cfg.HistoryPaths),
 	}
 	c.writes.init()
 	c.writes.startTerm = r.Term()

@@ -84,7 +84,9 @@
 //   - watches.go: per connection watches, delivered in log order with no
 //     gaps or duplicates (each watcher remembers the last version it was
 //     given), and the per-list history of recent events that serves
-//     `since`, or answers `reset` when it no longer covers it.
+//     `since`, or answers `reset` when it no longer covers it; it keeps
+//     the lists changed most recently (HistoryPaths), so its memory follows
+//     the lists in use, not every list ever written.
 //   - liveness.go: the leader decides expiry from when it last heard from
 //     each session (directly or through followers' keepalives, sent every
 //     tick, and at once for a held ping whose connection has watch events

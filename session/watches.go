@@ -158,43 +158,92 @@ func sortedConnIDs(conns map[ConnID]*conn) []ConnID {
 }
 
 // history keeps the most recent events of each list, for watches that
-// resume with `since`.
+// resume with `since`: perPath events a list, for the maxPaths lists
+// changed most recently. Beyond that the least recently changed list's
+// events are dropped, so that memory follows the lists in use and not every
+// list ever written (a push-heavy workload writes lists by the million);
+// dropped remembers the newest event dropped so, and a watch resuming at or
+// below it on a list with no retained events is answered `reset`.
 type history struct {
-	perPath int
+	perPath, maxPaths int
 	// floor is the index from which this node has seen every event: the
 	// snapshot it started from. Events at or below it were never seen.
 	floor uint64
-	lists map[string]*pathHistory
+	// dropped is the version of the newest event of a list dropped whole.
+	dropped uint64
+	lists   map[string]*pathHistory
+	// oldest and newest end the lists in order of their last change.
+	oldest, newest *pathHistory
 }
 
 type pathHistory struct {
+	path   string
 	events []fsm.Event // oldest first, at most perPath
 	// evicted is the version of the newest event dropped from events.
 	evicted uint64
+	// older and newer link the lists in order of their last change.
+	older, newer *pathHistory
 }
 
-func newHistory(perPath int) history {
-	return history{perPath: perPath, lists: map[string]*pathHistory{}}
+func newHistory(perPath, maxPaths int) history {
+	return history{perPath: perPath, maxPaths: maxPaths, lists: map[string]*pathHistory{}}
 }
 
 func (h *history) reset(floor uint64) {
-	h.floor = floor
+	h.floor, h.dropped = floor, 0
 	h.lists = map[string]*pathHistory{}
+	h.oldest, h.newest = nil, nil
 }
 
 func (h *history) add(events []fsm.Event) {
 	for _, ev := range events {
 		ph := h.lists[ev.Path]
 		if ph == nil {
-			ph = &pathHistory{}
+			// Its events up to dropped may have been dropped with it.
+			ph = &pathHistory{path: ev.Path, evicted: h.dropped}
 			h.lists[ev.Path] = ph
+		} else {
+			h.unlink(ph)
 		}
+		h.link(ph)
 		if len(ph.events) >= h.perPath {
 			ph.evicted = ph.events[0].Version
 			ph.events = append(ph.events[:0], ph.events[1:]...)
 		}
 		ph.events = append(ph.events, ev)
 	}
+	for len(h.lists) > h.maxPaths {
+		ph := h.oldest
+		h.unlink(ph)
+		delete(h.lists, ph.path)
+		h.dropped = max(h.dropped, ph.events[len(ph.events)-1].Version)
+	}
+}
+
+// link makes ph the most recently changed list.
+func (h *history) link(ph *pathHistory) {
+	ph.older, ph.newer = h.newest, nil
+	if h.newest != nil {
+		h.newest.newer = ph
+	} else {
+		h.oldest = ph
+	}
+	h.newest = ph
+}
+
+// unlink takes ph out of the order of last change.
+func (h *history) unlink(ph *pathHistory) {
+	if ph.older != nil {
+		ph.older.newer = ph.newer
+	} else {
+		h.oldest = ph.newer
+	}
+	if ph.newer != nil {
+		ph.newer.older = ph.older
+	} else {
+		h.newest = ph.older
+	}
+	ph.older, ph.newer = nil, nil
 }
 
 // since returns the retained events of path after version since, and
@@ -206,7 +255,9 @@ func (h *history) since(path string, since uint64) ([]fsm.Event, bool) {
 	}
 	ph := h.lists[path]
 	if ph == nil {
-		return nil, true
+		// No retained event: none after since, unless a dropped list's
+		// were (this one's among them, perhaps).
+		return nil, since >= h.dropped
 	}
 	if since < ph.evicted {
 		return nil, false

@@ -247,6 +247,22 @@ var mutants = []mutant{
 		flags: flagsSessions,
 	},
 	{
+		name: "dropped-list-resumes-complete",
+		bug: "PROTOCOL.md, Watches: once a list's events are dropped with the least recently changed lists " +
+			"(HistoryPaths), a watch resuming on it below them is answered as if nothing were missed, not reset. " +
+			"The watch checker sees the gap (seed 26).",
+		edits: []edit{{"session/watches.go", "return nil, since >= h.dropped", "return nil, true"}},
+		flags: flagsSessions,
+	},
+	{
+		name: "list-retained-anew-forgets-drop",
+		bug: "PROTOCOL.md, Watches: a list whose events were dropped and that is written again keeps its new " +
+			"events as if they were all there were, so a watch resuming below the dropped ones gets the new ones " +
+			"and no reset. The watch checker sees the gap (seed 7).",
+		edits: []edit{{"session/watches.go", "ph = &pathHistory{path: ev.Path, evicted: h.dropped}", "ph = &pathHistory{path: ev.Path}"}},
+		flags: flagsSessions,
+	},
+	{
 		name: "stale-read-served-as-linearizable",
 		bug: "PROTOCOL.md, Reads: a follower answers a default (linearizable) read from its own state, without a " +
 			"read index. A follower that is behind shows a list older than a write acknowledged before the read " +

@@ -42,9 +42,11 @@ type sessionsWorkload struct {
 	paths     []string
 	hotShare  float64
 	thinkMean time.Duration
-	// historyPerPath is the service's HistoryPerPath for this run: small
-	// values make watches that resume with `since` get `reset`.
-	historyPerPath int
+	// historyPerPath and historyPaths are the service's HistoryPerPath and
+	// HistoryPaths for this run: small values make watches that resume
+	// with `since` get `reset`, and with fewer retained lists than the
+	// clients use, lists' events are dropped whole and retained anew.
+	historyPerPath, historyPaths int
 	// maxDelay is the longest a message between nodes may take in this
 	// run, faults included.
 	maxDelay time.Duration
@@ -148,7 +150,7 @@ func (wl *sessionsWorkload) CoreConfig(rc raft.Config) session.Config {
 		// Half an interval of tail: followers a little behind catch up
 		// from entries, those further behind still get snapshots.
 		SnapshotTail:   max(wl.w.Params().CompactEvery/2, 1),
-		HistoryPerPath: wl.historyPerPath,
+		HistoryPerPath: wl.historyPerPath, HistoryPaths: wl.historyPaths,
 	}
 	if wl.w.Params().Backpressure {
 		cfg.MaxPendingWrites, cfg.MaxPendingReads = sim.BackpressureBounds.PendingWrites, sim.BackpressureBounds.PendingReads
@@ -164,7 +166,10 @@ func (wl *sessionsWorkload) CoreConfig(rc raft.Config) session.Config {
 func (wl *sessionsWorkload) Bind(w *sim.World) {
 	wl.w = w
 	wl.maxDelay = w.MaxMessageDelay()
-	wl.historyPerPath = []int{2, 16, 256}[w.Rand().Intn(3)]
+	// One draw for both, so that the seeds draw as before (the mutants'
+	// seeds depend on it).
+	i := w.Rand().Intn(3)
+	wl.historyPerPath, wl.historyPaths = []int{2, 16, 256}[i], []int{8, 48, 0}[i]
 }
 
 func (wl *sessionsWorkload) Start(w *sim.World) {
