@@ -162,8 +162,9 @@ func sortedConnIDs(conns map[ConnID]*conn) []ConnID {
 // changed most recently. Beyond that the least recently changed list's
 // events are dropped, so that memory follows the lists in use and not every
 // list ever written (a push-heavy workload writes lists by the million);
-// dropped remembers the newest event dropped so, and a watch resuming at or
-// below it on a list with no retained events is answered `reset`.
+// dropped remembers the newest event dropped so, and a watch resuming
+// below it on a list with no retained events, or on one retained anew
+// since, is answered `reset`.
 type history struct {
 	perPath, maxPaths int
 	// floor is the index from which this node has seen every event: the
