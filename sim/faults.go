@@ -436,13 +436,8 @@ func (w *World) heal() {
 			w.resume(n)
 		}
 	}
-	extra, lag := w.catchUpAllowance()
-	w.liveBound = LivenessBound + extra
-	if extra > 0 {
-		w.tracef("heal: all faults end; liveness bound %v (%v more for a member %d entries behind, at one entry a message)", w.liveBound, extra, lag)
-	} else {
-		w.tracef("heal: all faults end; liveness bound %v", w.liveBound)
-	}
+	w.liveBound = w.withCatchUp("liveness", LivenessBound)
+	w.tracef("heal: all faults end; liveness bound %v", w.liveBound)
 	w.queue.push(event{at: w.now + w.liveBound, kind: evLivenessDeadline})
 	w.annotations = append(w.annotations, linearizability.Annotation{
 		Start: int64(w.now), End: int64(w.now), Text: "heal", Tag: "faults", Color: "#a5d6a7",

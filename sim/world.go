@@ -341,11 +341,7 @@ func (w *World) afterEvent(ev *event) {
 			// healing (by heldLast, known now: healing holds nothing more),
 			// and what they do — a keepalive, a transfer's TimeoutNow that
 			// elects a leader who renews every session — counts from then.
-			extra, lag := w.catchUpAllowance()
-			w.settleLimit = w.settleBound() + extra
-			if extra > 0 {
-				w.tracef("settling bound %v: %v more for a member %d entries behind, at one entry a message", w.settleLimit, extra, lag)
-			}
+			w.settleLimit = w.withCatchUp("settling", w.settleBound())
 			w.queue.push(event{at: max(w.now, w.heldLast) + w.settleLimit, kind: evSettleDeadline})
 		}
 	case phaseSettling:
@@ -540,6 +536,16 @@ func (w *World) catchUpAllowance() (time.Duration, uint64) {
 	lag := longest - lowest
 	rtt := 2*(p.LatencyMin+p.LatencyMean) + p.FsyncMin + p.FsyncMean
 	return time.Duration(lag) * rtt, lag
+}
+
+// withCatchUp is the bound of phase plus the catch-up allowance of this
+// moment, traced when there is one.
+func (w *World) withCatchUp(phase string, bound time.Duration) time.Duration {
+	extra, lag := w.catchUpAllowance()
+	if extra > 0 {
+		w.tracef("%s bound %v: %v more for a member %d entries behind, at one entry a message", phase, bound+extra, extra, lag)
+	}
+	return bound + extra
 }
 
 // settleBound is how long the settling phase may last: LivenessBound, or
