@@ -53,7 +53,7 @@ func (h *haven) start(ctx context.Context) error {
 // +80, +100) are all free.
 func freeLayout() (int, error) {
 	for range 50 {
-		base := 20000 + rand.IntN(20000)
+		base := 10000 + rand.IntN(32768-10000-103) // below Linux's ephemeral range
 		free := true
 		for _, off := range []int{0, 1, 2, 80, 81, 82, 100, 101, 102} {
 			l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(base+off))

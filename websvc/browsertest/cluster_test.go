@@ -8,6 +8,7 @@ package browsertest
 import (
 	"bufio"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -72,9 +73,13 @@ type cluster struct {
 func freePorts(t *testing.T, n int) []string {
 	var addrs []string
 	var lns []net.Listener
-	for range n {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		require.NoError(t, err)
+	for len(addrs) < n {
+		// Below 32768, where Linux's ephemeral range starts: no outgoing
+		// connection or port-0 listener can take a node's port.
+		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", 10000+rand.IntN(32768-10000)))
+		if err != nil {
+			continue
+		}
 		lns = append(lns, ln)
 		addrs = append(addrs, ln.Addr().String())
 	}
