@@ -502,7 +502,10 @@ func uitoa(v uint64) string {
 }
 
 // quorumHolds counts the voters whose durable log holds the entry the
-// chain ch names at index.
+// chain ch names at index. A wiped voter counts with the log it held when
+// it was wiped: it stays down for good (raft refuses to start it), so what
+// it acknowledged before is as safe as a crashed voter's that never comes
+// back — no candidate can win without a majority of the others.
 func (c *checker) quorumHolds(voters []raft.NodeID, index, ch uint64) (int, []raft.NodeID) {
 	w := c.w
 	held := 0
@@ -511,6 +514,9 @@ func (c *checker) quorumHolds(voters []raft.NodeID, index, ch uint64) (int, []ra
 		v := w.nodes[w.slotOf(id)]
 		if v.id == id {
 			dv := &v.disk.durable
+			if v.wiped && !v.up {
+				dv = &v.lostLog
+			}
 			if got, ok := dv.chainAt(index); (ok && got == ch) || index < dv.snapIndex() {
 				held++
 				continue

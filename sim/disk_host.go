@@ -61,6 +61,7 @@ func (n *node) diskLost() bool {
 
 // wipeDisk replaces the crashed node's disk by an empty one (FaultWipe).
 func (n *node) wipeDisk() {
+	n.lostLog = n.disk.durable
 	n.fs, n.disk, n.wiped = nil, disk{}, true
 }
 

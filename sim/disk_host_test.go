@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -25,4 +26,31 @@ func TestDamagedDisksFailAndTheRunGoesOn(t *testing.T) {
 	require.Positive(t, sum.Stats.Counts[countDiskFlip], "bits flipped")
 	require.Positive(t, sum.Stats.Counts[countDiskMisdirect], "writes misdirected")
 	require.Positive(t, sum.Stats.Counts[countDiskFailed], "damaged disks refused")
+}
+
+// A wiped member stays down for good, so the entries it acknowledged before
+// its disk was emptied count towards a commit as a permanently crashed
+// member's would: no election can go ahead without it, and so without a
+// majority of the others. TestFaultSchedules found the run below: n4
+// acknowledges index 29, is wiped, and n1's acknowledgment then completes
+// the leader's quorum (n1, n3, n4); the check once counted only n1 and n3.
+func TestAWipedMembersAcknowledgmentsStillCount(t *testing.T) {
+	params := calmParams()
+	params.Loss, params.FsyncMean, params.FaultLength, params.HotKeys = 0.02, 5*time.Millisecond, 100*time.Millisecond, 0.5
+	params.MaxMsgBytes = 1 << 20
+	var trace strings.Builder
+	r := Run(Config{Seed: 0x23, Nodes: 5, Duration: 2 * time.Second, Params: &params, Trace: &trace,
+		Schedule: []Fault{
+			{At: 0, Kind: FaultPause, Length: 10 * time.Millisecond},
+			{At: 57, Kind: FaultHoldBack, Length: 10896470, Nodes: 0x1d, Pick: 0x15},
+			{At: 489, Kind: FaultCrashLeader, Length: 10028978, Nodes: 0x6, Pick: 0x3e37affc},
+			{At: 102243170, Kind: FaultIsolateLeader, Length: 10026639, Nodes: 0x2, Pick: 0x35c14f},
+			{At: 1037662666, Kind: FaultWipe, Length: 10 * time.Millisecond, Nodes: 0x18},
+		}})
+	require.NoError(t, r.Err)
+	// The scenario still happens: n4 is wiped right after acknowledging
+	// index 29, which the leader commits afterwards.
+	require.Contains(t, trace.String(), "deliver MsgAppResp n4->n3 term=2 index=29")
+	require.Contains(t, trace.String(), "fault: wipe n4's disk")
+	require.Equal(t, uint64(1), r.Stats.Faults[FaultWipe])
 }

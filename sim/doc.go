@@ -152,7 +152,8 @@
 // fails at once: each leader's match index for a follower lies in the log
 // they share; a heartbeat vouches only for what the follower acknowledged,
 // and a follower commits only what was vouched for; a committed entry is
-// held durably by a quorum of the leader's voters, and a new leader had a
+// held durably by a quorum of the leader's voters (a wiped voter, down for
+// good, with the log it held when wiped), and a new leader had a
 // quorum of its voters' votes; at every lease read a quorum of voters is
 // still bound not to vote for another (each heard from the leader within
 // its promise, counted in its own ticks, and voted in no later term); no

@@ -35,8 +35,11 @@ type node struct {
 	// stays down for the rest of the run.
 	diskFailed bool
 	// wiped is set once FaultWipe emptied the node's disk: its host no
-	// longer says the cluster is new (Config.Bootstrap).
+	// longer says the cluster is new (Config.Bootstrap). lostLog is the
+	// durable log the disk held until then: the checks count it as a
+	// permanently crashed member's, since the node never votes again.
 	wiped       bool
+	lostLog     logView
 	misdirected int // misdirected writes counted so far
 
 	up     bool
