@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -117,7 +119,10 @@ func (p *procs) cpuSeconds() (float64, error) {
 	return total, nil
 }
 
-// freePorts finds n ports free on 127.0.0.1.
+// freePorts finds n distinct ports free on 127.0.0.1, drawn below Linux's
+// ephemeral range (32768–60999) as freeLayout's are: a port the kernel
+// handed out for :0 is released before the system binds it, and an
+// outgoing connection or another :0 listener may take it in between.
 func freePorts(n int) ([]int, error) {
 	var ls []net.Listener
 	defer func() {
@@ -126,13 +131,17 @@ func freePorts(n int) ([]int, error) {
 		}
 	}()
 	var ports []int
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
+	for tries := 0; len(ports) < n; tries++ {
+		if tries == 50*n {
+			return nil, errors.New("no free ports below 32768")
+		}
+		port := 10000 + rand.IntN(32768-10000)
+		l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
 		if err != nil {
-			return nil, err
+			continue
 		}
 		ls = append(ls, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+		ports = append(ports, port)
 	}
 	return ports, nil
 }
