@@ -86,8 +86,10 @@
 //  2. Send Messages[rd.EarlyMessages:] — votes, acknowledgements, a
 //     candidacy, anything at a term this Ready makes durable.
 //  3. Install rd.Snapshot into the state machine (if any), apply
-//     rd.CommittedEntries in order (at most MaxCommittedBytesPerReady, but
-//     at least one entry, per Ready: TestCommittedEntriesPerReadyBounded),
+//     rd.CommittedEntries in order (at most MaxCommittedBytesPerReady, of
+//     their sizes plus what Config.ApplyCost says they cost, but at least
+//     one entry, per Ready: TestCommittedEntriesPerReadyBounded,
+//     TestApplyCostBoundsTheWorkOfAReady),
 //     then serve rd.ReadStates whose Index is applied. Here the host may
 //     call Compact(index, data) for any index it has applied, including
 //     the entries of this Ready (TestCompactFromTheApplyStep); the log

@@ -299,3 +299,56 @@ func TestCommittedEntriesPerReadyBounded(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, readyOnce(r).CommittedEntries, 1)
 }
+
+// With Config.ApplyCost the bound counts what each entry costs to apply on
+// top of its bytes: small entries that are expensive to apply (a session's
+// close that removes every item it owns) are handed out a few at a time,
+// cheap ones many at a time, in order, and one expensive entry alone goes
+// out whole.
+func TestApplyCostBoundsTheWorkOfAReady(t *testing.T) {
+	const n = 100
+	ents := make([]Entry, n)
+	for i := range ents {
+		ents[i] = Entry{Term: 1, Index: uint64(i + 1), Data: []byte{byte(i % 10)}}
+	}
+	// Every tenth entry (data 0) costs 1000 beyond its size, the others
+	// nothing.
+	cost := func(e *Entry) uint64 {
+		if e.Data[0] == 0 {
+			return 1000
+		}
+		return 0
+	}
+	cfg := plainConfig(1)
+	cfg.MaxCommittedBytesPerReady = 2500
+	cfg.ApplyCost = cost
+	r, err := New(cfg, RestoredState{
+		HardState: HardState{Term: 1, Commit: n},
+		Snapshot:  &Snapshot{Meta: SnapshotMeta{Conf: ConfState{Voters: []NodeID{1, 2, 3}}}},
+		Entries:   ents,
+	})
+	require.NoError(t, err)
+	var applied uint64
+	readys := 0
+	for r.HasReady() {
+		rd := readyOnce(r)
+		var work uint64
+		for i := range rd.CommittedEntries {
+			e := &rd.CommittedEntries[i]
+			require.Equal(t, applied+1, e.Index)
+			applied = e.Index
+			work += e.size() + cost(e)
+		}
+		require.LessOrEqual(t, work, uint64(2500), "Ready %d hands out entries %d to %d", readys, rd.CommittedEntries[0].Index, applied)
+		readys++
+	}
+	require.Equal(t, uint64(n), applied)
+	// 10 entries of 1025 and 90 of 25: at most two expensive ones a Ready.
+	require.GreaterOrEqual(t, readys, 5)
+
+	cfg.MaxCommittedBytesPerReady = 10 // below one entry's cost: one at a time
+	r, err = New(cfg, RestoredState{HardState: HardState{Term: 1, Commit: 3},
+		Snapshot: &Snapshot{Meta: SnapshotMeta{Conf: ConfState{Voters: []NodeID{1}}}}, Entries: ents[:3]})
+	require.NoError(t, err)
+	require.Len(t, readyOnce(r).CommittedEntries, 1)
+}

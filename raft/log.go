@@ -28,6 +28,9 @@ type raftLog struct {
 	// persisted is the highest index the host has made durable. Entries above
 	// it are handed out by the next Ready.
 	persisted uint64
+	// applyCost is Config.ApplyCost: what an entry counts for against the
+	// bound of unapplied beyond its size.
+	applyCost func(e *Entry) uint64
 }
 
 func newRaftLog(snap *SnapshotMeta, entries []Entry) *raftLog {
@@ -210,7 +213,8 @@ func (l *raftLog) unpersisted() []Entry {
 // on this server, so a crash never forgets what the state machine saw.
 //
 // At most maxBytes are handed out at once (but always one entry), so a
-// long replay is applied over several Readys.
+// long replay is applied over several Readys. With an applyCost, an entry
+// counts for its cost on top of its size.
 func (l *raftLog) unapplied(maxBytes uint64) []Entry {
 	if !l.hasUnapplied() {
 		return nil
@@ -219,6 +223,9 @@ func (l *raftLog) unapplied(maxBytes uint64) []Entry {
 	var size uint64
 	for i := range ents {
 		size += ents[i].size()
+		if l.applyCost != nil {
+			size += l.applyCost(&ents[i])
+		}
 		if i > 0 && size > maxBytes {
 			return ents[:i]
 		}

@@ -96,6 +96,13 @@ type Config struct {
 	// after a restart is applied in steps between which the host can tick
 	// and serve. Default 16 MiB.
 	MaxCommittedBytesPerReady uint64
+	// ApplyCost, if set, is what an entry counts for against
+	// MaxCommittedBytesPerReady beyond its size, so that a state machine
+	// whose entries can cost far more to apply than their bytes (one small
+	// entry that removes thousands of items) bounds the work a Ready hands
+	// out, not only its bytes. Raft calls it from Ready, on the committed
+	// entries it is about to hand out; it must not call into raft.
+	ApplyCost func(e *Entry) uint64
 }
 
 func (c *Config) validate() error {
@@ -243,6 +250,7 @@ func New(cfg Config, restored RestoredState) (*Raft, error) {
 		log:      newRaftLog(meta, restored.Entries),
 		progress: map[NodeID]*progress{},
 	}
+	r.log.applyCost = cfg.ApplyCost
 	if restored.Snapshot != nil {
 		snap := *restored.Snapshot
 		r.snapshot = &snap
