@@ -2,6 +2,7 @@ package fsm
 
 import (
 	"bytes"
+	"fmt"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -316,6 +317,31 @@ func TestCloseSessionEventsAreSortedByPathThenVersion(t *testing.T) {
 	}
 	require.Equal(t, Stats{Sessions: 1, Lists: 4, Items: 6, DataBytes: 6 * len(mp(t, "other"))}, h.m.Stats())
 	require.NoError(t, h.m.CheckInvariants())
+}
+
+// Removes tells, before applying, how many items a session's close would
+// remove (what Apply then removes), and 0 for every other command and for
+// bytes that are no command.
+func TestRemovesCountsWhatACloseWouldRemove(t *testing.T) {
+	h := newHarness(t, Options{})
+	h.open("s")
+	h.open("t")
+	for i := range 5 {
+		h.push("s", fmt.Sprintf("/data/%d", i%3), i)
+	}
+	h.push("t", "/data/0", "other")
+	closeS := Encode(CloseSession{ID: "s", Expired: true})
+	require.Equal(t, 5, h.m.Removes(closeS))
+	require.Equal(t, 1, h.m.Removes(Encode(CloseSession{ID: "t"})))
+	require.Zero(t, h.m.Removes(Encode(CloseSession{ID: "nobody"})))
+	require.Zero(t, h.m.Removes(Encode(Push{Session: "s", Path: "/data/0", Data: mp(t, 1)})))
+	require.Zero(t, h.m.Removes(Encode(Delete{Session: "s", Path: "/data/0", Item: 3})))
+	require.Zero(t, h.m.Removes(nil))
+	require.Zero(t, h.m.Removes(closeS[:3]), "a truncated close")
+	require.Zero(t, h.m.Removes([]byte{9, 9, 9}), "another format")
+	_, events := h.ok(CloseSession{ID: "s", Expired: true})
+	require.Len(t, events, 5)
+	require.Zero(t, h.m.Removes(closeS), "the session has ended")
 }
 
 func TestReadOfUnwrittenPath(t *testing.T) {

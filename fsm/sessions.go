@@ -89,6 +89,28 @@ func (m *Machine) closeSession(index uint64, raw *rawCommand) (Result, []Event) 
 	return Result{Code: OK, Session: ended, Expired: raw.expired}, events
 }
 
+// Removes is how many items applying data would remove: for a session's
+// close or expiry, every item the session owns now; 0 for any other
+// command, and for what does not decode (Apply refuses it). It decodes
+// only a close's header, so a host may ask it of every entry it is about
+// to apply, to bound the work of one step (session.Core does, through
+// raft's ApplyCost). Closing a session also copies the surviving items of
+// the lists it shares with others, which this does not count.
+func (m *Machine) Removes(data []byte) int {
+	if len(data) < 2 || data[0] != commandFormat || commandKind(data[1]) != kindCloseSession {
+		return 0
+	}
+	r := commandReader{rest: data[2:]}
+	id := r.bytes("id")
+	if r.err != nil {
+		return 0
+	}
+	if s := m.sessions[string(id)]; s != nil {
+		return len(s.owned)
+	}
+	return 0
+}
+
 // removeFromList removes the items gone (sorted by version, all in the list
 // at path) in one copy-on-write pass, appending a delete event for each.
 func (m *Machine) removeFromList(index uint64, path string, gone []ownedItem, events []Event) []Event {
