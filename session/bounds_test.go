@@ -1,6 +1,7 @@
 package session
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -112,4 +113,53 @@ func TestTooManyDeliveriesNeverSplitAnEntry(t *testing.T) {
 		require.Equal(t, evs[0].Version, ev.Version)
 	}
 	require.NotContains(t, tc.nodes[l].dropped, ConnID(3))
+}
+
+// A session's close is a small entry that removes every item the session
+// owns. Raft bounds the committed entries of a Ready by their bytes, so
+// without a cost of their own the ends of many sessions that own thousands
+// of items each would all be applied in one Ready, holding the host's loop
+// (no tick, no message taken) for longer than an election timeout
+// (havend -dev: 64 sessions of about 1,100 items each, 330–360 ms). Each
+// removed item counts for RemovedItemBytes: here 20 items a session at the
+// default 4 KiB each and a bound of 200 KiB, so at most two closes a Ready.
+func TestSessionEndsAreAppliedAFewAReady(t *testing.T) {
+	const sessions, items = 6, 20
+	tc := newTestCluster(t, 1, func(c *Config) { c.Raft.MaxCommittedBytesPerReady = 200 << 10 })
+	l := tc.leader()
+	for s := range sessions {
+		conn := ConnID(s + 1)
+		tc.connect(l, conn, 60000)
+		for i := range items {
+			r := tc.do(l, Request{Conn: conn, Op: OpCreate, Path: fmt.Sprintf("/data/%d/%d", s, i%7), Data: mustPack(i)})
+			require.Equal(t, fsm.OK, r.Code, r.Message)
+		}
+	}
+	require.Equal(t, sessions*items, tc.nodes[l].core.Machine().Stats().Items)
+	n := tc.nodes[l]
+	for s := range sessions {
+		n.core.Submit(Request{Conn: ConnID(s + 1), ID: uint64(1000 + s), Op: OpClose})
+	}
+	var perReady []int // closes applied in each Ready that applied any
+	for n.core.HasReady() {
+		rd := n.core.Ready()
+		n.disk.save(rd)
+		closes := 0
+		for _, e := range rd.CommittedEntries {
+			if cmd, err := fsm.Decode(e.Data); err == nil {
+				if _, ok := cmd.(fsm.CloseSession); ok {
+					closes++
+				}
+			}
+		}
+		if closes > 0 {
+			perReady = append(perReady, closes)
+		}
+		n.core.Advance()
+	}
+	require.Zero(t, n.core.Machine().Stats().Items, "every session ended")
+	require.Len(t, perReady, sessions/2, "closes per Ready: %v", perReady)
+	for _, k := range perReady {
+		require.LessOrEqual(t, k, 2, "closes per Ready: %v", perReady)
+	}
 }

@@ -58,6 +58,17 @@ type Config struct {
 	// ReadRetryMs is how long a ReadIndex may go unanswered before it is
 	// asked again (a message may have been lost).
 	ReadRetryMs int64
+	// RemovedItemBytes is what each item a session's close or expiry
+	// removes counts for, beyond the entry's size, against raft's
+	// MaxCommittedBytesPerReady (raft.Config.ApplyCost, which the core
+	// sets unless the host did): a small entry that removes thousands of
+	// items is applied in a Ready with few others, and the rest wait for
+	// the next, between which the host takes messages and ticks, so a
+	// burst of ends (a fleet of clients stopping at once) does not hold
+	// the loop past an election timeout. Default 4096: with raft's
+	// default bound of 16 MiB, about 4,000 removed items a Ready (some
+	// 12 ms of havend -dev's loop, docs/decisions.md).
+	RemovedItemBytes uint64
 }
 
 func (c *Config) setDefaults() {
@@ -96,6 +107,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.ReadRetryMs == 0 {
 		c.ReadRetryMs = 500
+	}
+	if c.RemovedItemBytes == 0 {
+		c.RemovedItemBytes = 4096
 	}
 	if c.Group == 0 {
 		c.Group = 1
@@ -173,11 +187,16 @@ func New(cfg Config, restored raft.RestoredState) (*Core, error) {
 	if cfg.Rand == nil {
 		return nil, errors.New("session: config has no random source")
 	}
+	var c *Core
+	if cfg.Raft.ApplyCost == nil {
+		// Raft calls it only from Ready, once c is built.
+		cfg.Raft.ApplyCost = func(e *raft.Entry) uint64 { return c.applyCost(e) }
+	}
 	r, err := raft.New(cfg.Raft, restored)
 	if err != nil {
 		return nil, err
 	}
-	c := &Core{
+	c = &Core{
 		cfg:       cfg,
 		id:        cfg.Raft.ID,
 		raft:      r,
@@ -443,6 +462,16 @@ func (c *Core) installSnapshot(snap *raft.Snapshot) {
 			c.ConnClosed(id)
 		}
 	}
+}
+
+// applyCost is what e costs to apply beyond its size, for raft's bound on
+// the committed entries of one Ready: the items a close or an expiry would
+// remove, at RemovedItemBytes each.
+func (c *Core) applyCost(e *raft.Entry) uint64 {
+	if e.Type != raft.EntryNormal {
+		return 0
+	}
+	return uint64(c.fsm.Removes(e.Data)) * c.cfg.RemovedItemBytes
 }
 
 // applyEntry applies one committed entry and answers whoever waits on it.

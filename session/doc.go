@@ -49,6 +49,11 @@
 //	       Advance may itself create work (entries now durable become
 //	       appliable, a leader's new commit to broadcast, a snapshot to
 //	       freeze or a compaction): check HasReady again.
+//	       A Ready applies a bounded share of what is committed (raft's
+//	       MaxCommittedBytesPerReady, each item a session's end removes
+//	       counting RemovedItemBytes): if a tick came due meanwhile, feed
+//	       the core what arrived and tick before the next Ready, so that
+//	       heartbeats keep going both ways while a backlog is applied.
 //
 // Nothing the core tells a client is newer than what the node applied, and
 // nothing goes out before the Ready it came with is durable (step 3 after
