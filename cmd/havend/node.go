@@ -337,16 +337,31 @@ func (n *node) run() {
 		// (a long fsync, a GC pause, a stopped process) makes up the ticks
 		// it missed, so Raft's timeouts measure real time
 		// (docs/decisions.md).
-		due := int64(elapsed() / tick)
-		if due-ticks > int64(10*n.cfg.ElectionTicks) {
-			ticks = due - int64(10*n.cfg.ElectionTicks)
+		catchUp := func() {
+			due := int64(elapsed() / tick)
+			if due-ticks > int64(10*n.cfg.ElectionTicks) {
+				ticks = due - int64(10*n.cfg.ElectionTicks)
+			}
+			for ticks < due {
+				ticks++
+				n.core.Tick(start.Add(time.Duration(ticks) * tick).Sub(start).Milliseconds())
+			}
 		}
-		for ticks < due {
-			ticks++
-			n.core.Tick(start.Add(time.Duration(ticks) * tick).Sub(start).Milliseconds())
-		}
-		for n.core.HasReady() && n.fatal == nil {
+		catchUp()
+		for turns := 0; n.core.HasReady() && n.fatal == nil; turns++ {
 			n.handleReady()
+			// A Ready hands out a bounded share of the committed entries
+			// (raft's MaxCommittedBytesPerReady, with what session ends
+			// cost to apply): when a tick came due while one ran and more
+			// is ready, what arrived meanwhile is taken and the ticks made
+			// up before the next, so a leader working through a backlog
+			// still sends heartbeats and a follower still hears them. A
+			// bounded number of times a turn, so the select's other cases
+			// are not starved.
+			if turns < 64 && int64(elapsed()/tick) > ticks && n.core.HasReady() {
+				n.drain()
+				catchUp()
+			}
 		}
 		if n.fatal != nil {
 			n.log.Error("storage failed; the node stops", "err", n.fatal)
