@@ -33,7 +33,8 @@
 // with an unknown answer constrains nothing and is dropped. Each unknown
 // write roughly doubles the search of its partition, which is why Resolve
 // exists: a known outcome pins the operation down. A resolved operation
-// keeps its infinite return time (its client saw no answer).
+// keeps its infinite return time (its client saw no answer), unless
+// ResolveBy also bounds when it had certainly taken effect.
 //
 // # The KV model
 //
