@@ -133,9 +133,9 @@ func freePorts(n int) ([]int, error) {
 	var ports []int
 	for tries := 0; len(ports) < n; tries++ {
 		if tries == 50*n {
-			return nil, errors.New("no free ports below 32768")
+			return nil, errors.New("no free ports in 27000-32767")
 		}
-		port := 10000 + rand.IntN(32768-10000)
+		port := 27000 + rand.IntN(32768-27000)
 		l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
 		if err != nil {
 			continue

@@ -73,10 +73,13 @@ type cluster struct {
 func freePorts(t *testing.T, n int) []string {
 	var addrs []string
 	var lns []net.Listener
-	for len(addrs) < n {
+	for tries := 0; len(addrs) < n; tries++ {
+		require.Less(t, tries, 50*n, "no free ports in 24000-26999")
 		// Below 32768, where Linux's ephemeral range starts: no outgoing
-		// connection or port-0 listener can take a node's port.
-		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", 10000+rand.IntN(32768-10000)))
+		// connection or port-0 listener can take a node's port. 24000-26999
+		// is this package's own range among the repository's harnesses,
+		// which go test runs in parallel.
+		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", 24000+rand.IntN(3000)))
 		if err != nil {
 			continue
 		}
