@@ -54,3 +54,21 @@ func TestAWipedMembersAcknowledgmentsStillCount(t *testing.T) {
 	require.Contains(t, trace.String(), "fault: wipe n4's disk")
 	require.Equal(t, uint64(1), r.Stats.Faults[FaultWipe])
 }
+
+// A learner whose disk is lost to the run is never promoted: promoted, it
+// would be a voter that can never acknowledge again, and the world makes no
+// configuration that cannot elect a leader or commit again (quorumSurvives
+// says the same of removals). Kv swarm seed 20652 once promoted n9, a
+// learner whose WAL had refused its damaged disk 14 s before, when n3 was
+// the only voter: voters {n3, n9} could never commit the change, every
+// later change was refused as one already in progress, and the run failed
+// "no convergence" after healing.
+func TestALearnerWithALostDiskIsNotPromoted(t *testing.T) {
+	var trace strings.Builder
+	r := Run(Config{Seed: 20652, Nodes: 5, Duration: 60 * time.Second, Faults: FaultsSwarm, Trace: &trace})
+	require.NoError(t, r.Err)
+	// The scenario still happens: n9 joins as a learner and its disk fails.
+	require.Contains(t, trace.String(), "n9 joins with an empty disk")
+	require.Contains(t, trace.String(), "n9: its WAL refuses its damaged disk")
+	require.NotContains(t, trace.String(), "proposes to promote n9")
+}
