@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -50,8 +51,14 @@ func TestAWipedMembersAcknowledgmentsStillCount(t *testing.T) {
 	require.NoError(t, r.Err)
 	// The scenario still happens: n4 is wiped right after acknowledging
 	// index 29, which the leader commits afterwards.
-	require.Contains(t, trace.String(), "deliver MsgAppResp n4->n3 term=2 index=29")
-	require.Contains(t, trace.String(), "fault: wipe n4's disk")
+	tr := trace.String()
+	acked := strings.Index(tr, "deliver MsgAppResp n4->n3 term=2 index=29")
+	wiped := strings.Index(tr, "fault: wipe n4's disk")
+	committed := regexp.MustCompile(`n3->n\d+ term=2 .*commit=29\b`).FindStringIndex(tr)
+	require.Positive(t, acked, "n4 acknowledges 29")
+	require.Greater(t, wiped, acked, "n4 is wiped after acknowledging 29")
+	require.NotNil(t, committed, "the leader announces commit 29")
+	require.Greater(t, committed[0], wiped, "29 commits only after n4 was wiped, with its acknowledgment")
 	require.Equal(t, uint64(1), r.Stats.Faults[FaultWipe])
 }
 
