@@ -21,13 +21,24 @@ import "fmt"
 //   - the counters Stats reports match the state;
 //   - the latest renewal is not after the applied index.
 func (m *Machine) CheckInvariants() error {
+	// The walk goes in map order, which costs no sort; only when it finds a
+	// violation is it walked again in sorted order, so that the violation
+	// reported is the same every run (the simulator calls this after every
+	// applied entry, and its failures must replay).
+	if err := m.checkInvariants(false); err != nil {
+		return m.checkInvariants(true)
+	}
+	return nil
+}
+
+// checkInvariants is CheckInvariants' walk, over lists and sessions in
+// sorted order or in map order.
+func (m *Machine) checkInvariants(sorted bool) error {
 	if m.renewalIndex > m.applied {
 		return fmt.Errorf("fsm invariant: renewal index %d after applied index %d", m.renewalIndex, m.applied)
 	}
 	items, dataBytes := 0, 0
-	// Walk in sorted order so the violation reported is the same every run.
-	for _, path := range m.Paths() {
-		l := m.lists[path]
+	checkList := func(path string, l *list) error {
 		if l.path != path {
 			return fmt.Errorf("fsm invariant: list under %q says its path is %q", path, l.path)
 		}
@@ -37,30 +48,43 @@ func (m *Machine) CheckInvariants() error {
 		if err := l.items.check(); err != nil {
 			return fmt.Errorf("fsm invariant: list %s: %w", path, err)
 		}
-		all := l.items.flat()
-		for i, item := range all {
-			if i > 0 && all[i-1].Version >= item.Version {
-				return fmt.Errorf("fsm invariant: list %s: item %d follows item %d", path, item.Version, all[i-1].Version)
+		var err error
+		var previous uint64
+		first := true
+		l.items.each(func(item Item) bool {
+			switch owner := m.sessions[item.Owner]; {
+			case !first && previous >= item.Version:
+				err = fmt.Errorf("fsm invariant: list %s: item %d follows item %d", path, item.Version, previous)
+			case item.Version == 0 || item.Modified < item.Version || item.Modified > l.version:
+				err = fmt.Errorf("fsm invariant: list %s (version %d): item %d modified at %d", path, l.version, item.Version, item.Modified)
+			case owner == nil:
+				err = fmt.Errorf("fsm invariant: list %s: item %d is owned by %q, which is not a live session", path, item.Version, item.Owner)
+			case !owner.owns(item.Version, path):
+				err = fmt.Errorf("fsm invariant: list %s: item %d is not among the owned items of %q", path, item.Version, item.Owner)
 			}
-			if item.Version == 0 || item.Modified < item.Version || item.Modified > l.version {
-				return fmt.Errorf("fsm invariant: list %s (version %d): item %d modified at %d", path, l.version, item.Version, item.Modified)
-			}
-			owner := m.sessions[item.Owner]
-			if owner == nil {
-				return fmt.Errorf("fsm invariant: list %s: item %d is owned by %q, which is not a live session", path, item.Version, item.Owner)
-			}
-			if !owner.owns(item.Version, path) {
-				return fmt.Errorf("fsm invariant: list %s: item %d is not among the owned items of %q", path, item.Version, item.Owner)
-			}
+			previous, first = item.Version, false
 			items++
 			dataBytes += len(item.Data)
+			return err == nil
+		})
+		return err
+	}
+	if sorted {
+		for _, path := range m.Paths() {
+			if err := checkList(path, m.lists[path]); err != nil {
+				return err
+			}
+		}
+	} else {
+		for path, l := range m.lists {
+			if err := checkList(path, l); err != nil {
+				return err
+			}
 		}
 	}
 
 	owned := 0
-	for _, info := range m.Sessions() {
-		id := info.ID
-		s := m.sessions[id]
+	checkSession := func(id string, s *session) error {
 		if s.id != id {
 			return fmt.Errorf("fsm invariant: session under %q says its id is %q", id, s.id)
 		}
@@ -84,6 +108,20 @@ func (m *Machine) CheckInvariants() error {
 			}
 		}
 		owned += len(s.owned)
+		return nil
+	}
+	if sorted {
+		for _, info := range m.Sessions() {
+			if err := checkSession(info.ID, m.sessions[info.ID]); err != nil {
+				return err
+			}
+		}
+	} else {
+		for id, s := range m.sessions {
+			if err := checkSession(id, s); err != nil {
+				return err
+			}
+		}
 	}
 	if len(m.byToken) != len(m.sessions) {
 		return fmt.Errorf("fsm invariant: %d token hashes for %d sessions", len(m.byToken), len(m.sessions))
