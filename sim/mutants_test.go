@@ -693,7 +693,7 @@ func TestMutantsAreCaught(t *testing.T) {
 			require.NoError(t, os.WriteFile(path, []byte(strings.Replace(string(src), e.old, e.new, 1)), 0o644))
 		}
 		bin := filepath.Join(dir, "havensim")
-		cmd := exec.Command(goTool, "build", "-o", bin, "./cmd/havensim")
+		cmd := exec.Command(goTool, "build", "-trimpath", "-o", bin, "./cmd/havensim")
 		cmd.Dir = dir
 		out, err := cmd.CombinedOutput()
 		require.NoErrorf(t, err, "mutant %s does not build:\n%s", name, out)
