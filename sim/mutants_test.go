@@ -53,10 +53,22 @@ type mutant struct {
 	// explore, when set, are havensim flags of a bounded exhaustive search
 	// (havensim -explore) that must find this mutant too, besides the seeds.
 	explore []string
+	// reported, when set, is text the failure's message must hold: the
+	// cause named, not only some check failed.
+	reported string
 }
 
 // exploreDefault is CI's bound of the exhaustive search (sim/explore).
 var exploreDefault = []string{"-explore"}
+
+// exploreControlDepth is how deep the control searches the unmutated core
+// with each mutant's explore flags: as deep as the deepest violation a
+// mutant is found at (commit-old-term-by-counting, 11 steps), so that every
+// path a catch took was searched on the real core too, and not the one step
+// deeper of CI's bound, which costs the control three times as much (46 s
+// against 11 s on one core). A mutant found deeper fails the test, which
+// says to raise it.
+const exploreControlDepth = 11
 
 var (
 	flagsSwarm    = []string{"-faults", "swarm", "-lease", "never"}
@@ -643,6 +655,17 @@ var mutants = []mutant{
 		flags: append(slices.Clone(flagsHeavy), "-compact-every", "5"),
 	},
 	// Issue 7, item 12 (ca7fd7b): two of its small bugs re-planted.
+	// The state machine itself: a bug only fsm.CheckInvariants, run after
+	// every applied entry, sees at once.
+	{
+		name: "delete-keeps-owned-index",
+		bug: "fsm: a delete removes the item from its list but not from its session's index of owned items, so the " +
+			"session's end would remove it again. Reported as a state machine bug by the check of fsm.CheckInvariants " +
+			"after every applied entry, not as a Raft property (seed 1).",
+		edits:    []edit{{"fsm/lists.go", "\twriter.forget(item.Version)\n", ""}},
+		flags:    flagsSessions,
+		reported: "state machine bug: ",
+	},
 	{
 		name: "watch-since-not-waited-for",
 		bug: "PROTOCOL.md, Watches: a watch with since is answered at once on a node that has not applied through since, " +
@@ -747,8 +770,10 @@ func TestMutantsAreCaught(t *testing.T) {
 				continue
 			}
 			seen[key] = true
-			sum, code := explore(t, bin, m.explore)
-			require.Equalf(t, 0, code, "the unmutated core fails havensim %s: %+v", key, sum.FailedSeeds)
+			flags := append(slices.Clone(m.explore), "-depth", strconv.Itoa(exploreControlDepth))
+			sum, code := explore(t, bin, flags)
+			require.Equalf(t, 0, code, "the unmutated core fails havensim %s: %+v", strings.Join(flags, " "), sum.FailedSeeds)
+			require.Equal(t, exploreControlDepth, sum.Depth, "the control's search stopped short")
 		}
 	})
 	for _, m := range mutants {
@@ -760,12 +785,17 @@ func TestMutantsAreCaught(t *testing.T) {
 			require.NotEmpty(t, sum.FailedSeeds)
 			f := sum.FailedSeeds[0]
 			t.Logf("caught by seed %d at %.3fs: %s", f.Seed, f.AtSeconds, firstLine(f.Error))
+			if m.reported != "" {
+				require.Containsf(t, f.Error, m.reported, "mutant %s was caught, but not reported as its cause", m.name)
+			}
 			requireTimelineShowsFailure(t, bin, f.Seed, m.flags)
 			if m.explore != nil {
 				sum, code := explore(t, bin, m.explore)
 				require.Equalf(t, 1, code, "mutant %s survived havensim %s; the bug: %s", m.name, strings.Join(m.explore, " "), m.bug)
 				require.NotEmpty(t, sum.FailedSeeds)
-				t.Logf("found by havensim %s: %s", strings.Join(m.explore, " "), firstLine(sum.FailedSeeds[0].Error))
+				t.Logf("found by havensim %s in %d steps: %s", strings.Join(m.explore, " "), sum.Steps, firstLine(sum.FailedSeeds[0].Error))
+				require.LessOrEqualf(t, sum.Steps, exploreControlDepth,
+					"mutant %s is found deeper than the control searched the unmutated core: raise exploreControlDepth", m.name)
 			}
 		})
 	}
@@ -831,7 +861,11 @@ func explore(t *testing.T, bin string, flags []string) (campaignJSON, int) {
 
 // campaignJSON is the part of havensim -json the test reads.
 type campaignJSON struct {
-	Seeds       int `json:"seeds"`
+	Seeds int `json:"seeds"`
+	// Depth and Steps are havensim -explore's: how deep the search went,
+	// and how many steps its violation took.
+	Depth       int `json:"depth"`
+	Steps       int `json:"steps"`
 	Failures    int `json:"failures"`
 	FailedSeeds []struct {
 		Seed      uint64  `json:"seed"`
