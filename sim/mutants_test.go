@@ -443,8 +443,9 @@ var mutants = []mutant{
 		name: "forward-proposed-again",
 		bug: "The service core: a leader proposes a Forward that it already answered when the network repeats " +
 			"it, so one client write is committed twice: the double-commit check fails (seeds 2, 4).",
-		edits: []edit{{"session/writes.go", "if earlier, seen := w.answered[key]; seen {", "if earlier, seen := w.answered[key]; seen && earlier.ID == 0 {"}},
-		flags: flagsSessions,
+		edits:    []edit{{"session/writes.go", "if earlier, seen := w.answered[key]; seen {", "if earlier, seen := w.answered[key]; seen && earlier.ID == 0 {"}},
+		flags:    flagsSessions,
+		reported: "double commit: ",
 	},
 	{
 		name: "forward-of-another-term-proposed",
@@ -469,8 +470,9 @@ var mutants = []mutant{
 			"ping with events waiting at once; it was out of this table while seeds 1–350 missed it, and seed 76 caught " +
 			"it before the client changes (seen, pipelined stale reads). session's " +
 			"TestForwardRepeatedToARestartedLeaderIsNotAnswered fails without the fix too.",
-		edits: []edit{{"session/writes.go", "if f.Term != c.raft.Term() || f.Term == w.startTerm {", "if f.Term != c.raft.Term() {"}},
-		flags: flagsSessionsHoldBack("-seed-list", "2031"),
+		edits:    []edit{{"session/writes.go", "if f.Term != c.raft.Term() || f.Term == w.startTerm {", "if f.Term != c.raft.Term() {"}},
+		flags:    flagsSessionsHoldBack("-seed-list", "2031"),
+		reported: "double commit: ",
 	},
 	{
 		// Issue 7, item 2, fixed on the raft branch (7e66659): re-planted
