@@ -18,12 +18,12 @@ import (
 )
 
 // The mutation test proves the simulator can fail: each mutant plants one
-// known bug in a copy of the raft core or of the service core (session),
-// and the simulator must catch it within a few seeds. A mutant is a small
-// source edit, applied by string replacement; if its target text is gone
-// (the code changed), the test fails loudly so that the list is kept in
-// step with the code. Nothing of this exists in production code: the copies
-// live in a temporary directory.
+// known bug in a copy of the raft core, its WAL, the state machine (fsm) or
+// the service core (session), and the simulator must catch it within a few
+// seeds. A mutant is a small source edit, applied by string replacement; if
+// its target text is gone (the code changed), the test fails loudly so that
+// the list is kept in step with the code. Nothing of this exists in
+// production code: the copies live in a temporary directory.
 //
 // Each mutant runs `havensim -stop-on-failure` on seeds 1..mutantSeeds of
 // mutantDuration each, with flags chosen for the corner its bug lives in. The
@@ -656,7 +656,6 @@ var mutants = []mutant{
 		},
 		flags: append(slices.Clone(flagsHeavy), "-compact-every", "5"),
 	},
-	// Issue 7, item 12 (ca7fd7b): two of its small bugs re-planted.
 	// The state machine itself: a bug only fsm.CheckInvariants, run after
 	// every applied entry, sees at once.
 	{
@@ -668,6 +667,7 @@ var mutants = []mutant{
 		flags:    flagsSessions,
 		reported: "state machine bug: ",
 	},
+	// Issue 7, item 12 (ca7fd7b): two of its small bugs re-planted.
 	{
 		name: "watch-since-not-waited-for",
 		bug: "PROTOCOL.md, Watches: a watch with since is answered at once on a node that has not applied through since, " +
