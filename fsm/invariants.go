@@ -1,6 +1,11 @@
 package fsm
 
-import "fmt"
+import (
+	"fmt"
+	"iter"
+	"maps"
+	"slices"
+)
 
 // CheckInvariants verifies the machine's internal consistency and returns
 // the first violation found, or nil. It walks the whole state, so it is for
@@ -38,7 +43,7 @@ func (m *Machine) checkInvariants(sorted bool) error {
 		return fmt.Errorf("fsm invariant: renewal index %d after applied index %d", m.renewalIndex, m.applied)
 	}
 	items, dataBytes := 0, 0
-	checkList := func(path string, l *list) error {
+	for path, l := range inOrder(m.lists, sorted) {
 		if l.path != path {
 			return fmt.Errorf("fsm invariant: list under %q says its path is %q", path, l.path)
 		}
@@ -48,43 +53,29 @@ func (m *Machine) checkInvariants(sorted bool) error {
 		if err := l.items.check(); err != nil {
 			return fmt.Errorf("fsm invariant: list %s: %w", path, err)
 		}
-		var err error
 		var previous uint64
-		first := true
-		l.items.each(func(item Item) bool {
-			switch owner := m.sessions[item.Owner]; {
-			case !first && previous >= item.Version:
-				err = fmt.Errorf("fsm invariant: list %s: item %d follows item %d", path, item.Version, previous)
-			case item.Version == 0 || item.Modified < item.Version || item.Modified > l.version:
-				err = fmt.Errorf("fsm invariant: list %s (version %d): item %d modified at %d", path, l.version, item.Version, item.Modified)
-			case owner == nil:
-				err = fmt.Errorf("fsm invariant: list %s: item %d is owned by %q, which is not a live session", path, item.Version, item.Owner)
-			case !owner.owns(item.Version, path):
-				err = fmt.Errorf("fsm invariant: list %s: item %d is not among the owned items of %q", path, item.Version, item.Owner)
+		for item := range l.items.each {
+			if previous != 0 && previous >= item.Version {
+				return fmt.Errorf("fsm invariant: list %s: item %d follows item %d", path, item.Version, previous)
 			}
-			previous, first = item.Version, false
+			if item.Version == 0 || item.Modified < item.Version || item.Modified > l.version {
+				return fmt.Errorf("fsm invariant: list %s (version %d): item %d modified at %d", path, l.version, item.Version, item.Modified)
+			}
+			owner := m.sessions[item.Owner]
+			if owner == nil {
+				return fmt.Errorf("fsm invariant: list %s: item %d is owned by %q, which is not a live session", path, item.Version, item.Owner)
+			}
+			if !owner.owns(item.Version, path) {
+				return fmt.Errorf("fsm invariant: list %s: item %d is not among the owned items of %q", path, item.Version, item.Owner)
+			}
+			previous = item.Version
 			items++
 			dataBytes += len(item.Data)
-			return err == nil
-		})
-		return err
-	}
-	if sorted {
-		for _, path := range m.Paths() {
-			if err := checkList(path, m.lists[path]); err != nil {
-				return err
-			}
-		}
-	} else {
-		for path, l := range m.lists {
-			if err := checkList(path, l); err != nil {
-				return err
-			}
 		}
 	}
 
 	owned := 0
-	checkSession := func(id string, s *session) error {
+	for id, s := range inOrder(m.sessions, sorted) {
 		if s.id != id {
 			return fmt.Errorf("fsm invariant: session under %q says its id is %q", id, s.id)
 		}
@@ -108,20 +99,6 @@ func (m *Machine) checkInvariants(sorted bool) error {
 			}
 		}
 		owned += len(s.owned)
-		return nil
-	}
-	if sorted {
-		for _, info := range m.Sessions() {
-			if err := checkSession(info.ID, m.sessions[info.ID]); err != nil {
-				return err
-			}
-		}
-	} else {
-		for id, s := range m.sessions {
-			if err := checkSession(id, s); err != nil {
-				return err
-			}
-		}
 	}
 	if len(m.byToken) != len(m.sessions) {
 		return fmt.Errorf("fsm invariant: %d token hashes for %d sessions", len(m.byToken), len(m.sessions))
@@ -137,4 +114,19 @@ func (m *Machine) checkInvariants(sorted bool) error {
 func (s *session) owns(version uint64, path string) bool {
 	position, found := s.position(version)
 	return found && s.owned[position].path == path
+}
+
+// inOrder yields a map's entries in key order when sorted, else in map
+// order, which costs no sort.
+func inOrder[V any](m map[string]V, sorted bool) iter.Seq2[string, V] {
+	if !sorted {
+		return maps.All(m)
+	}
+	return func(yield func(string, V) bool) {
+		for _, key := range slices.Sorted(maps.Keys(m)) {
+			if !yield(key, m[key]) {
+				return
+			}
+		}
+	}
 }
