@@ -63,6 +63,21 @@ func (w *World) quorumSurvives(conf raft.ConfState, id raft.NodeID) bool {
 	return left > 0 && 2*healthy > left
 }
 
+// promotable are the learners the membership fault may promote. A learner
+// whose disk is lost to the run is not one: it would be a voter that never
+// acknowledges again, and with few voters left the change itself could
+// never commit (kv swarm seed 20652: voters n3 and a dead n9, every later
+// change refused as one in progress).
+func (w *World) promotable(learners []raft.NodeID) []raft.NodeID {
+	var out []raft.NodeID
+	for _, id := range learners {
+		if n := w.nodes[w.slotOf(id)]; n.id != id || !n.diskLost() {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
 // changeMembership proposes one membership change on the current leader.
 func (w *World) changeMembership() {
 	if w.phase != phaseFaults {
@@ -88,17 +103,7 @@ func (w *World) changeMembership() {
 			return "add learner", raft.ConfChange{Type: raft.AddLearner, Node: id, Context: []byte(memberAddress(id))}, n
 		})
 	}
-	// A learner whose disk is lost to the run is not promoted: it would be
-	// a voter that never acknowledges again, and with few voters left the
-	// change itself could never commit (kv swarm seed 20652: voters n3 and
-	// a dead n9, every later change refused as one in progress).
-	var promotable []raft.NodeID
-	for _, id := range conf.Learners {
-		if n := w.nodes[w.slotOf(id)]; n.id != id || !n.diskLost() {
-			promotable = append(promotable, id)
-		}
-	}
-	if len(promotable) > 0 {
+	if promotable := w.promotable(conf.Learners); len(promotable) > 0 {
 		choices = append(choices, func() (string, raft.ConfChange, *node) {
 			return "promote", raft.ConfChange{Type: raft.AddVoter, Node: promotable[w.rng.Intn(len(promotable))]}, nil
 		})
