@@ -265,6 +265,22 @@ func (c *checker) leaderElected(n *node) error {
 		n.id, n.term, what, missing, c.truth[missing-1].entry.Term, c.truth[missing-1].committedBy, v.lastIndex())
 }
 
+// earlySend checks a message a node sends before its Ready's fsync (raft's
+// Ready.EarlyMessages): only a leader's appends, heartbeats and snapshots
+// may go, at a term it already holds durably with its vote for itself
+// (§10.2.1) — anything else (a vote, an acknowledgment, a message of a term
+// a crash could take back) depends on what the fsync is still writing.
+func (c *checker) earlySend(n *node, m *raft.Message) error {
+	d := &n.disk.durable.hard
+	switch {
+	case m.Type != raft.MsgApp && m.Type != raft.MsgHeartbeat && m.Type != raft.MsgSnap:
+		return c.w.Errorf("node %d sends a %v to %d in term %d before its Ready's fsync: only a leader's appends, heartbeats and snapshots may leave early (§10.2.1)", n.id, m.Type, m.To, m.Term)
+	case m.Term != d.Term || d.Vote != n.id:
+		return c.w.Errorf("node %d sends a %v to %d in term %d before its Ready's fsync, but its durable term is %d with vote %d: a crash could take the term back (§10.2.1 needs the leader's term and vote durable)", n.id, m.Type, m.To, m.Term, d.Term, d.Vote)
+	}
+	return nil
+}
+
 // beforeSend checks a message a node is about to send.
 func (c *checker) beforeSend(n *node, m *raft.Message) error {
 	switch m.Type {

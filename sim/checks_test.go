@@ -150,6 +150,22 @@ func TestCheckerCatches(t *testing.T) {
 		require.ErrorContains(t, ack(4, 2), "before they are durable")
 		require.NoError(t, ack(4, 1), "a late answer of an earlier term")
 	})
+	t.Run("early messages", func(t *testing.T) {
+		w := checkWorld(t)
+		a := w.nodes[0] // id 1
+		a.disk.durable.hard = raft.HardState{Term: 5, Vote: 1}
+		early := func(typ raft.MessageType, term uint64) error {
+			return w.check.earlySend(a, &raft.Message{Type: typ, From: 1, To: 2, Term: term})
+		}
+		require.NoError(t, early(raft.MsgApp, 5))
+		require.NoError(t, early(raft.MsgHeartbeat, 5))
+		require.NoError(t, early(raft.MsgSnap, 5))
+		require.ErrorContains(t, early(raft.MsgAppResp, 5), "only a leader's appends")
+		require.ErrorContains(t, early(raft.MsgVoteResp, 5), "only a leader's appends")
+		require.ErrorContains(t, early(raft.MsgApp, 6), "durable term is 5")
+		a.disk.durable.hard = raft.HardState{Term: 5, Vote: 2}
+		require.ErrorContains(t, early(raft.MsgApp, 5), "with vote 2")
+	})
 	t.Run("snapshots of one index differ", func(t *testing.T) {
 		w := checkWorld(t)
 		require.NoError(t, w.check.snapshotState(w.nodes[0], 10, 111))

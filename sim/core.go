@@ -183,6 +183,9 @@ func (c *coreReplica) ready(out *hostReady) {
 	*out = hostReady{
 		soft: rd.SoftState, hard: rd.HardState, entries: rd.Entries, snapshot: rd.Snapshot,
 		mustSync: rd.MustSync, saved: rd.SavedSnapshot, core: rd,
+		// Raft's messages come first in the core's, so its early ones
+		// are the first raftMsgs too.
+		early: rd.EarlyMessages,
 	}
 	for i := range rd.Messages {
 		m := &rd.Messages[i]

@@ -19,8 +19,10 @@
 // pool, one goroutine per seed.
 //
 // The node host (node.go) runs a replica (replica.go) and drives it exactly
-// as the Ready contract says (raft/ready.go, session.Ready): persist the
-// Ready's state, fsync if MustSync and only then send its messages, apply
+// as the Ready contract says (raft/ready.go, session.Ready), and as havend
+// does: send a leader's early messages (its appends and heartbeats, which
+// then race its own fsync, §10.2.1), persist the Ready's state, fsync if
+// MustSync and only then send its other messages, apply
 // the committed entries (or, for the service core, which applies them
 // itself, check them) and answer, and Advance. Between a Ready and its fsync
 // the node keeps ticking and stepping messages, as a real host does. A
@@ -30,8 +32,9 @@
 // the host's and shared by both. The cores have no idea they are simulated:
 // there is no "if simulated" anywhere in them. Time is measured in ticks: one
 // tick is 10 ms of virtual time (TickInterval), an election timeout is 10 to
-// 19 ticks (ElectionTicks), a heartbeat goes out every tick (HeartbeatTicks);
-// nodes run with PreVote and CheckQuorum on unless the seed draws either off
+// 19 ticks (ElectionTicks), a heartbeat goes out every other tick
+// (HeartbeatTicks), havend's defaults; nodes run with PreVote and
+// CheckQuorum on unless the seed draws either off
 // (Params.NoPreVote, NoCheckQuorum). The service core also reads a clock, in
 // milliseconds: the node's own, which drifts with it.
 //

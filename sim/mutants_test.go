@@ -453,25 +453,27 @@ var mutants = []mutant{
 			"repeated by the network reaches a server that restarted (its memory of answered forwards gone) and " +
 			"either proposes it again once it leads a later term or answers it \"not the leader\" in the term it " +
 			"restarted in, so the follower sends the write again: one client write is committed twice, and the " +
-			"double-commit check fails (heavy faults with hold-back, 60 s runs; seed 68, the first of 1–3000 to catch it since " +
-			"followers carry a ping with events waiting at once; before that seed 134, and before the client changes " +
+			"double-commit check fails (heavy faults with hold-back, 60 s runs; seed 111, the first to catch it since the " +
+			"hosts send a leader's appends before its fsync and heartbeat every other tick; seed 68 of 1–3000 before, " +
+			"since followers carry a ping with events waiting at once; before that seed 134, and before the client changes " +
 			"(seen, pipelined stale reads) seeds 1–6: each change of the core's timing moves the seeds). The sessions churn flag set " +
 			"(membership, transfer, diverge, hold-back, swarm) that once caught it at seed 8 caught a simulator bug " +
 			"instead (a bit flipped on one of two voters); it misses this mutant over 300 seeds.",
 		edits: []edit{{"session/writes.go", "if f.Term != c.raft.Term() || f.Term == w.startTerm {", "if false {"}},
-		flags: flagsSessionsHoldBack("-seed-list", "68"),
+		flags: flagsSessionsHoldBack("-seed-list", "111"),
 	},
 	{
 		name: "forward-of-restart-term-answered",
 		bug: "The service core: the guard of a Forward without `|| f.Term == w.startTerm`. A server that restarted " +
 			"answers a Forward of the term it restarted in \"not the leader\", although it may have proposed that write " +
 			"before the crash; the follower sends the write again and it is committed twice (the double-commit check). " +
-			"Heavy faults with hold-back, 60 s runs: seed 2031, the first of 1–2500 to catch it since followers carry a " +
+			"Heavy faults with hold-back, 60 s runs: seed 439, the first to catch it since the hosts send a leader's " +
+			"appends before its fsync and heartbeat every other tick; seed 2031 of 1–2500 before, since followers carry a " +
 			"ping with events waiting at once; it was out of this table while seeds 1–350 missed it, and seed 76 caught " +
 			"it before the client changes (seen, pipelined stale reads). session's " +
 			"TestForwardRepeatedToARestartedLeaderIsNotAnswered fails without the fix too.",
 		edits:    []edit{{"session/writes.go", "if f.Term != c.raft.Term() || f.Term == w.startTerm {", "if f.Term != c.raft.Term() {"}},
-		flags:    flagsSessionsHoldBack("-seed-list", "2031"),
+		flags:    flagsSessionsHoldBack("-seed-list", "439"),
 		reported: "double commit: ",
 	},
 	{
@@ -656,6 +658,19 @@ var mutants = []mutant{
 		},
 		flags: append(slices.Clone(flagsHeavy), "-compact-every", "5"),
 	},
+	// The hosts send a leader's appends before its fsync, as havend does
+	// (§10.2.1); a simulator that sent everything after the fsync missed
+	// this one over 200 seeds.
+	{
+		name: "early-sends-at-undurable-term",
+		bug: "§10.2.1: raft decides which messages may leave before the fsync by the hard state it holds now, not " +
+			"the one already durable. A lone voter with learners wins its election at once and sends its appends of " +
+			"the new term before that term is durable; a crash could take the term back and the node lead it again " +
+			"with other entries. The early-send check fails (three nodes, membership down to one voter; seed 4).",
+		edits:    []edit{{"raft/ready.go", "\tdurable := r.prevHard\n", "\tdurable := r.hardState()\n"}},
+		flags:    flagsSmallChurn,
+		reported: "before its Ready's fsync",
+	},
 	// The state machine itself: a bug only fsm.CheckInvariants, run after
 	// every applied entry, sees at once.
 	{
@@ -680,10 +695,12 @@ var mutants = []mutant{
 		name: "write-told-one-index-orphaned",
 		bug: "A write waiting for the index the leader told it is dropped when another write is told the same index in " +
 			"a later term (a leader change overwrote the first one's entry): it is answered only at its request timeout. " +
-			"The orphaned-write check sees a forwarded write not answered in the Ready that applied its index (seed 76 of " +
-			"1–400, 20 s runs, since followers carry a ping with events waiting at once; seed 2 before).",
+			"The orphaned-write check sees a forwarded write not answered in the Ready that applied its index (seed 201, " +
+			"found by a search of 1–800 in 20 s runs, since the hosts send a leader's appends before its fsync and " +
+			"heartbeat every other tick; seed 76 of 1–400 before, since followers carry a ping with events waiting at " +
+			"once; seed 2 before that).",
 		edits: []edit{{"session/writes.go", "\tw.byIndex[index] = append(w.byIndex[index], p)\n", "\tw.byIndex[index] = []*pending{p}\n"}},
-		flags: append(slices.Clone(flagsSessions), "-seed-list", "76"),
+		flags: append(slices.Clone(flagsSessions), "-seed-list", "201"),
 	},
 }
 

@@ -180,7 +180,7 @@ func (w *World) sendMessage(m wireMessage) {
 // to the others within a stretch of virtual time: stormPerPeer for each
 // other node, plus one for each other node and each tick the node made up
 // in the window (a resumed node makes up the ticks of its pause at once,
-// and a leader sends a heartbeat every tick). A healthy node's sends are
+// and a leader sends at most one heartbeat a tick). A healthy node's sends are
 // paced by its ticks, its proposals and the answers it gets, under the
 // in-flight caps: over 1,540 seeds of every profile (5 and 16 nodes) the
 // busiest window of any node held at most about 1,250 messages a peer, a

@@ -312,8 +312,20 @@ func (n *node) drive() {
 			return
 		}
 		if n.waitsForSync(rd) {
+			// A leader's appends and heartbeats leave before its own fsync,
+			// which then runs in parallel with the followers' (§10.2.1),
+			// as havend sends them; a crash may come while it runs.
+			if !n.sendRaft(rd, rd.early, true) {
+				return
+			}
+			if rd.early > 0 && w.phase == phaseFaults && w.rng.Chance(w.params.CrashPoint) {
+				w.stats.count(countCrashPoint)
+				w.crash(n, w.rng.Exp(w.params.FaultLength/4)+time.Millisecond)
+				return
+			}
 			// Figure 2: persistent state is "updated on stable storage
-			// before responding to RPCs"; the messages wait for the fsync.
+			// before responding to RPCs"; the other messages wait for the
+			// fsync.
 			n.syncing = true
 			w.queue.push(event{at: w.now + w.params.FsyncMin + w.rng.Exp(w.params.FsyncMean),
 				kind: evFsync, node: uint8(n.idx), gen: n.incarnation})
@@ -516,28 +528,46 @@ func (n *node) fsyncDone(ev event) {
 	n.drive()
 }
 
-// finish sends a Ready's messages and lets the replica carry out the rest.
-func (n *node) finish(rd *hostReady) {
+// sendRaft checks and sends a Ready's raft messages up to index upTo, from
+// the first it has not sent; early says they leave before the Ready's
+// fsync. It reports false if a check failed.
+func (n *node) sendRaft(rd *hostReady, upTo int, early bool) bool {
 	w := n.w
-	for i := range rd.raftMsgs {
-		m := &rd.raftMsgs[i]
+	for ; rd.sent < upTo; rd.sent++ {
+		m := &rd.raftMsgs[rd.sent]
+		if early {
+			if err := w.check.earlySend(n, m); err != nil {
+				w.fail(err)
+				return false
+			}
+		}
 		if err := w.check.beforeSend(n, m); err != nil {
 			w.fail(err)
-			return
+			return false
 		}
 		if err := w.check.heartbeatCommit(n, m); err != nil {
 			w.fail(err)
-			return
+			return false
 		}
 		if err := w.check.sentDirect(n, m); err != nil {
 			w.fail(err)
-			return
+			return false
 		}
 		if err := w.check.snapshotResend(n, m); err != nil {
 			w.fail(err)
-			return
+			return false
 		}
 		w.sendMessage(wireMessage{Message: *m})
+	}
+	return true
+}
+
+// finish sends a Ready's messages (those not sent early) and lets the
+// replica carry out the rest.
+func (n *node) finish(rd *hostReady) {
+	w := n.w
+	if !n.sendRaft(rd, len(rd.raftMsgs), false) {
+		return
 	}
 	for i := range rd.serviceMsgs {
 		m := &rd.serviceMsgs[i]

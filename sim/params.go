@@ -10,15 +10,15 @@ import (
 	"time"
 )
 
-// The timing model. One tick is 10 ms of virtual time. A follower waits a
-// random 10..19 ticks (100..190 ms) without hearing from a leader before it
-// campaigns (§5.2), and a leader sends heartbeats every tick (10 ms), so
-// broadcastTime ≪ electionTimeout (§5.6) holds with a factor of ten even for
-// the slow messages of the heavy tail's bulk.
+// The timing model, havend's defaults. One tick is 10 ms of virtual time. A
+// follower waits a random 10..19 ticks (100..190 ms) without hearing from a
+// leader before it campaigns (§5.2), and a leader sends heartbeats every
+// other tick (20 ms), so broadcastTime ≪ electionTimeout (§5.6) holds with a
+// factor of five even for the slow messages of the heavy tail's bulk.
 const (
 	TickInterval   = 10 * time.Millisecond
 	ElectionTicks  = 10
-	HeartbeatTicks = 1
+	HeartbeatTicks = 2
 	// ElectionTimeout is the longest randomized election timeout.
 	ElectionTimeout = 2 * ElectionTicks * TickInterval
 	// LivenessBound is how long, after every fault is healed, the cluster

@@ -17,10 +17,11 @@ import (
 //     Ready (the sessions workload).
 //
 // Both hand the host their Readys in the same shape, hostReady, and the host
-// does the same with both: it persists the durable part to the simulated
-// disk, checks it against the committed log, waits for the fsync when it
-// must, sends the messages, and only then lets the replica carry out the
-// rest. So persistence, the network, crashes, pauses and every raft check
+// does the same with both, as havend does: it persists the durable part to
+// the simulated disk, checks it against the committed log, sends a leader's
+// early messages (its appends and heartbeats, raft's Ready.EarlyMessages,
+// §10.2.1), waits for the fsync when it must, sends the other messages,
+// and only then lets the replica carry out the rest. So persistence, the network, crashes, pauses and every raft check
 // are shared; only what happens above raft differs.
 type replica interface {
 	// raftCore is the consensus core, for the invariant checks and status.
@@ -69,6 +70,10 @@ type hostReady struct {
 	// (forwarded writes, keepalives and their answers).
 	raftMsgs    []raft.Message
 	serviceMsgs []session.PeerMessage
+	// early is how many of the first raftMsgs may leave before the fsync
+	// (raft's Ready.EarlyMessages); sent is how many of them the host has
+	// sent so far.
+	early, sent int
 
 	// What only one kind needs: raft's Ready for raftReplica, the service
 	// core's for coreReplica.
@@ -77,8 +82,9 @@ type hostReady struct {
 }
 
 // raftReplica is raft with a Service above it; the host carries out raft's
-// Ready contract (raft/ready.go) to the letter: persist, fsync when
-// MustSync, only then send, then apply, then Advance.
+// Ready contract (raft/ready.go) to the letter: send the early messages,
+// persist, fsync when MustSync, only then send the others, then apply,
+// then Advance.
 type raftReplica struct {
 	n    *node
 	raft *raft.Raft
@@ -124,7 +130,7 @@ func (a *raftReplica) ready(out *hostReady) {
 	out.raft = a.raft.Ready()
 	rd := &out.raft
 	out.soft, out.hard, out.entries, out.snapshot = rd.SoftState, rd.HardState, rd.Entries, rd.Snapshot
-	out.mustSync, out.raftMsgs = rd.MustSync, rd.Messages
+	out.mustSync, out.raftMsgs, out.early, out.sent = rd.MustSync, rd.Messages, rd.EarlyMessages, 0
 	out.saved, out.serviceMsgs = nil, nil
 	// out.core is never set on this kind of replica.
 }
