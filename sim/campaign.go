@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/havenproject/haven/linearizability"
 )
 
 // ReplayCommand is the havensim command that reruns cfg's seed exactly,
@@ -80,8 +82,11 @@ type Summary struct {
 	SimTime, WallTime time.Duration
 	Stats             Stats
 	WriteLatency      Histogram
-	// Verdicts counts the linearizability verdicts.
-	Verdicts map[string]int
+	// Verdicts counts the linearizability verdicts; Undecided lists the
+	// seeds whose check ran out of time (verdict "unknown"), sorted. They
+	// do not fail the campaign: nothing was found, but nothing was proved.
+	Verdicts  map[string]int
+	Undecided []uint64
 	// Hashes holds each seed's trace hash, by seed.
 	Hashes map[uint64]uint64
 }
@@ -150,6 +155,7 @@ func (c *Campaign) Run() Summary {
 		}()
 	}
 	wg.Wait()
+	slices.Sort(sum.Undecided)
 	slices.SortFunc(sum.Failures, func(a, b Result) int {
 		switch {
 		case a.Seed < b.Seed:
@@ -214,6 +220,9 @@ func (s *Summary) add(r *Result) {
 	s.WriteLatency.Merge(&r.Workload.WriteLatency)
 	if r.Workload.Verdict != "" {
 		s.Verdicts[r.Workload.Verdict]++
+	}
+	if r.Workload.Verdict == string(linearizability.VerdictUnknown) {
+		s.Undecided = append(s.Undecided, r.Seed)
 	}
 	s.Hashes[r.Seed] = r.TraceHash
 }

@@ -177,6 +177,18 @@ func TestLivenessFailureIsReported(t *testing.T) {
 	require.Contains(t, r.Replay, "given by its caller")
 }
 
+// A seed whose linearizability check ran out of time is listed as
+// undecided, not counted as a pass only.
+func TestUndecidedSeedsAreListed(t *testing.T) {
+	s := Summary{Verdicts: map[string]int{}, Hashes: map[uint64]uint64{}}
+	s.add(&Result{Seed: 9, Workload: WorkloadReport{Verdict: "unknown"}})
+	s.add(&Result{Seed: 4, Workload: WorkloadReport{Verdict: "ok"}})
+	s.add(&Result{Seed: 2, Workload: WorkloadReport{Verdict: "unknown"}})
+	require.Equal(t, []uint64{9, 2}, s.Undecided)
+	require.Equal(t, map[string]int{"ok": 1, "unknown": 2}, s.Verdicts)
+	require.Empty(t, s.Failures)
+}
+
 func TestWorkloadNames(t *testing.T) {
 	require.NoError(t, CheckWorkload(&Config{Workload: "kv"}))
 	require.NoError(t, CheckWorkload(&Config{Workload: "sessions"}))

@@ -304,10 +304,30 @@ func printFailures(w io.Writer, sum *sim.Summary) {
 	}
 }
 
+// seedList is seeds as a comma-separated list, the first max of them.
+func seedList(seeds []uint64, max int) string {
+	var b strings.Builder
+	for i, s := range seeds {
+		if i == max {
+			fmt.Fprintf(&b, " … (%d more)", len(seeds)-max)
+			break
+		}
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(strconv.FormatUint(s, 10))
+	}
+	return b.String()
+}
+
 func printSummary(w io.Writer, sum *sim.Summary) {
 	fmt.Fprintf(w, "seeds:            %d (%d failed)\n", sum.Seeds, len(sum.Failures))
 	fmt.Fprintf(w, "ops checked:      %d linearizability verdicts %v; %d writes acknowledged, %d outcomes unknown to clients\n",
 		sum.Ops, sum.Verdicts, sum.Acked, sum.Unknown)
+	if len(sum.Undecided) > 0 {
+		fmt.Fprintf(w, "undecided:        %d seed(s) whose linearizability check ran out of -check-timeout (not failures, not proofs; replay one with a longer -check-timeout): %s\n",
+			len(sum.Undecided), seedList(sum.Undecided, 20))
+	}
 	if sum.Sessions > 0 || sum.WatchEvents > 0 {
 		fmt.Fprintf(w, "sessions:         %d sessions checked (no false expiry, dead ones ended in time), %d watch events checked against the log\n",
 			sum.Sessions, sum.WatchEvents)
@@ -355,6 +375,7 @@ type jsonSummary struct {
 	Acked        int               `json:"acked_writes"`
 	Unknown      int               `json:"unknown_outcomes"`
 	Verdicts     map[string]int    `json:"verdicts"`
+	Undecided    []uint64          `json:"undecided_seeds"`
 	SimSeconds   float64           `json:"sim_seconds"`
 	WallSeconds  float64           `json:"wall_seconds"`
 	Speedup      float64           `json:"speedup"`
@@ -373,7 +394,7 @@ func printJSON(w io.Writer, sum *sim.Summary) {
 	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 	out := jsonSummary{
 		Seeds: sum.Seeds, Failures: len(sum.Failures), FailedSeeds: []jsonFailure{},
-		Ops: sum.Ops, Acked: sum.Acked, Unknown: sum.Unknown, Verdicts: sum.Verdicts,
+		Ops: sum.Ops, Acked: sum.Acked, Unknown: sum.Unknown, Verdicts: sum.Verdicts, Undecided: append([]uint64{}, sum.Undecided...),
 		SimSeconds: sum.SimTime.Seconds(), WallSeconds: sum.WallTime.Seconds(), Speedup: sum.Speedup(),
 		Events: sum.Stats.Events, Elections: sum.Stats.Elections, PeakSends: sum.Stats.PeakSends, Faults: map[string]uint64{},
 		LatencyP50Ms: ms(sum.WriteLatency.Percentile(50)), LatencyP99Ms: ms(sum.WriteLatency.Percentile(99)),

@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/havenproject/haven/sim"
 )
 
 func havensim(args ...string) (code int, stdout, stderr string) {
@@ -26,10 +28,32 @@ func TestJSONSummary(t *testing.T) {
 	for _, key := range []string{"seeds", "failures", "ops", "sim_seconds", "wall_seconds"} {
 		require.Contains(t, sum, key)
 	}
+	require.Equal(t, []any{}, sum["undecided_seeds"], "an empty list, not null")
 	require.Equal(t, 3.0, sum["seeds"])
 	require.Equal(t, 0.0, sum["failures"])
 	require.Greater(t, sum["ops"], 0.0)
 	require.Greater(t, sum["sim_seconds"], 9.0)
+}
+
+// Seeds whose linearizability check ran out of time are named, so that
+// one can be replayed with a longer -check-timeout; they do not fail.
+func TestUndecidedSeedsAreNamed(t *testing.T) {
+	sum := sim.Summary{Seeds: 30, Verdicts: map[string]int{"ok": 27, "unknown": 3}, Undecided: []uint64{4, 17, 29}}
+	var out bytes.Buffer
+	printSummary(&out, &sum)
+	require.Contains(t, out.String(), "undecided:        3 seed(s)")
+	require.Contains(t, out.String(), "-check-timeout): 4, 17, 29\n")
+	require.Contains(t, out.String(), "PASS")
+
+	out.Reset()
+	printJSON(&out, &sum)
+	var got struct {
+		Undecided []uint64 `json:"undecided_seeds"`
+	}
+	require.NoError(t, json.Unmarshal(out.Bytes(), &got))
+	require.Equal(t, []uint64{4, 17, 29}, got.Undecided)
+
+	require.Equal(t, "1, 2 … (1 more)", seedList([]uint64{1, 2, 3}, 2))
 }
 
 func TestSessionsWorkload(t *testing.T) {
