@@ -83,8 +83,9 @@ type Summary struct {
 	Stats             Stats
 	WriteLatency      Histogram
 	// Verdicts counts the linearizability verdicts; Undecided lists the
-	// seeds whose check ran out of time (verdict "unknown"), sorted. They
-	// do not fail the campaign: nothing was found, but nothing was proved.
+	// seeds that passed with a check that ran out of time (verdict
+	// "unknown"), sorted once Run ends. They do not fail the campaign:
+	// nothing was found, but nothing was proved.
 	Verdicts  map[string]int
 	Undecided []uint64
 	// Hashes holds each seed's trace hash, by seed.
@@ -221,7 +222,7 @@ func (s *Summary) add(r *Result) {
 	if r.Workload.Verdict != "" {
 		s.Verdicts[r.Workload.Verdict]++
 	}
-	if r.Workload.Verdict == string(linearizability.VerdictUnknown) {
+	if r.Err == nil && r.Workload.Verdict == string(linearizability.VerdictUnknown) {
 		s.Undecided = append(s.Undecided, r.Seed)
 	}
 	s.Hashes[r.Seed] = r.TraceHash

@@ -163,8 +163,11 @@ func TestCheckerCatches(t *testing.T) {
 		require.ErrorContains(t, early(raft.MsgAppResp, 5), "only a leader's appends")
 		require.ErrorContains(t, early(raft.MsgVoteResp, 5), "only a leader's appends")
 		require.ErrorContains(t, early(raft.MsgApp, 6), "durable term is 5")
+		require.ErrorContains(t, early(raft.MsgHeartbeat, 4), "durable term is 5")
 		a.disk.durable.hard = raft.HardState{Term: 5, Vote: 2}
 		require.ErrorContains(t, early(raft.MsgApp, 5), "with vote 2")
+		a.disk.durable.hard = raft.HardState{Term: 5}
+		require.ErrorContains(t, early(raft.MsgApp, 5), "with vote 0")
 	})
 	t.Run("snapshots of one index differ", func(t *testing.T) {
 		w := checkWorld(t)

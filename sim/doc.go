@@ -20,8 +20,8 @@
 //
 // The node host (node.go) runs a replica (replica.go) and drives it exactly
 // as the Ready contract says (raft/ready.go, session.Ready), and as havend
-// does: send a leader's early messages (its appends and heartbeats, which
-// then race its own fsync, §10.2.1), persist the Ready's state, fsync if
+// does: write the Ready's state, send a leader's early messages (its
+// appends and heartbeats, which then race its own fsync, §10.2.1), fsync if
 // MustSync and only then send its other messages, apply
 // the committed entries (or, for the service core, which applies them
 // itself, check them) and answer, and Advance. Between a Ready and its fsync
@@ -91,9 +91,10 @@
 // disk failed), never return wrong data, which the host's checks of what it
 // recovers would catch. Such damage reaches one disk per run, and only while
 // every configuration a node holds (or held just before) has three voters
-// or more, so that a quorum stays. Crash points crash a node right after it sent a
-// Ready's messages while writes are still unsynced, the moment random crash
-// times almost never hit.
+// or more, so that a quorum stays. Crash points crash a node right after it
+// sent a Ready's messages while writes are still unsynced (a leader's early
+// appends before its fsync among them), the moment random crash times
+// almost never hit.
 //
 // Nodes: crash and restart (from what the disk kept), process pauses (no
 // ticks, nothing handled; on resume the host first makes up the missed ticks,

@@ -453,7 +453,7 @@ var mutants = []mutant{
 			"repeated by the network reaches a server that restarted (its memory of answered forwards gone) and " +
 			"either proposes it again once it leads a later term or answers it \"not the leader\" in the term it " +
 			"restarted in, so the follower sends the write again: one client write is committed twice, and the " +
-			"double-commit check fails (heavy faults with hold-back, 60 s runs; seed 111, the first to catch it since the " +
+			"double-commit check fails (heavy faults with hold-back, 60 s runs; seed 111, the first of 1–3000, searched in order, to catch it since the " +
 			"hosts send a leader's appends before its fsync and heartbeat every other tick; seed 68 of 1–3000 before, " +
 			"since followers carry a ping with events waiting at once; before that seed 134, and before the client changes " +
 			"(seen, pipelined stale reads) seeds 1–6: each change of the core's timing moves the seeds). The sessions churn flag set " +
@@ -467,7 +467,7 @@ var mutants = []mutant{
 		bug: "The service core: the guard of a Forward without `|| f.Term == w.startTerm`. A server that restarted " +
 			"answers a Forward of the term it restarted in \"not the leader\", although it may have proposed that write " +
 			"before the crash; the follower sends the write again and it is committed twice (the double-commit check). " +
-			"Heavy faults with hold-back, 60 s runs: seed 439, the first to catch it since the hosts send a leader's " +
+			"Heavy faults with hold-back, 60 s runs: seed 439, the first of 1–3000, searched in order, to catch it since the hosts send a leader's " +
 			"appends before its fsync and heartbeat every other tick; seed 2031 of 1–2500 before, since followers carry a " +
 			"ping with events waiting at once; it was out of this table while seeds 1–350 missed it, and seed 76 caught " +
 			"it before the client changes (seen, pipelined stale reads). session's " +

@@ -13,8 +13,9 @@ import (
 // sockets, timers and files, done with the simulated network, clock and
 // disk. What runs on it is a replica (replica.go): raft with a Service above
 // it, or the Haven service core. Either way the host follows the Ready
-// contract to the letter: persist, fsync when MustSync, only then send,
-// then apply (or answer), then Advance.
+// contract to the letter, as havend does: write, send a leader's early
+// messages, fsync when MustSync, only then send the others, then apply (or
+// answer), then Advance.
 type node struct {
 	w   *World
 	id  raft.NodeID
@@ -319,7 +320,7 @@ func (n *node) drive() {
 				return
 			}
 			if rd.early > 0 && w.phase == phaseFaults && w.rng.Chance(w.params.CrashPoint) {
-				w.stats.count(countCrashPoint)
+				w.stats.count(countCrashPointEarly)
 				w.crash(n, w.rng.Exp(w.params.FaultLength/4)+time.Millisecond)
 				return
 			}

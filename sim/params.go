@@ -246,8 +246,9 @@ type Params struct {
 	FaultLength                                       time.Duration
 	// CrashPoint is the probability that a node crashes right after
 	// sending a Ready's messages while some of its writes are not yet
-	// synced: the worst moment for a crash, which random crash times
-	// almost never hit.
+	// synced — a leader's early messages before its fsync, or the others
+	// with commit-only saves unsynced: the worst moment for a crash, which
+	// random crash times almost never hit.
 	CrashPoint float64
 
 	// CompactEvery: hosts compact the log every this many applied entries.

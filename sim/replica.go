@@ -17,12 +17,13 @@ import (
 //     Ready (the sessions workload).
 //
 // Both hand the host their Readys in the same shape, hostReady, and the host
-// does the same with both, as havend does: it persists the durable part to
+// does the same with both, as havend does: it writes the durable part to
 // the simulated disk, checks it against the committed log, sends a leader's
 // early messages (its appends and heartbeats, raft's Ready.EarlyMessages,
-// §10.2.1), waits for the fsync when it must, sends the other messages,
-// and only then lets the replica carry out the rest. So persistence, the network, crashes, pauses and every raft check
-// are shared; only what happens above raft differs.
+// §10.2.1), waits for the fsync when it must, sends the other messages, and
+// only then lets the replica carry out the rest. So persistence, the
+// network, crashes, pauses and every raft check are shared; only what
+// happens above raft differs.
 type replica interface {
 	// raftCore is the consensus core, for the invariant checks and status.
 	raftCore() *raft.Raft
@@ -71,8 +72,8 @@ type hostReady struct {
 	raftMsgs    []raft.Message
 	serviceMsgs []session.PeerMessage
 	// early is how many of the first raftMsgs may leave before the fsync
-	// (raft's Ready.EarlyMessages); sent is how many of them the host has
-	// sent so far.
+	// (raft's Ready.EarlyMessages); sent is how many raftMsgs, from the
+	// first, the host has sent so far (the early ones, then all).
 	early, sent int
 
 	// What only one kind needs: raft's Ready for raftReplica, the service
@@ -82,8 +83,8 @@ type hostReady struct {
 }
 
 // raftReplica is raft with a Service above it; the host carries out raft's
-// Ready contract (raft/ready.go) to the letter: send the early messages,
-// persist, fsync when MustSync, only then send the others, then apply,
+// Ready contract (raft/ready.go) to the letter: write, send the early
+// messages, fsync when MustSync, only then send the others, then apply,
 // then Advance.
 type raftReplica struct {
 	n    *node

@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"errors"
 	"os"
 	"strconv"
 	"strings"
@@ -87,7 +88,7 @@ func TestSwarm(t *testing.T) {
 		FaultIsolateLeader, FaultIsolateNode, FaultClog, FaultCrash, FaultPause, FaultDiverge, FaultHoldBack} {
 		require.Greater(t, sum.Stats.Faults[kind], uint64(0), "fault %s injected", kind)
 	}
-	for _, c := range []counter{countLoss, countDuplicate, countReorder, countTail, countCrashPoint, countUnsyncedTorn,
+	for _, c := range []counter{countLoss, countDuplicate, countReorder, countTail, countCrashPoint, countCrashPointEarly, countUnsyncedTorn,
 		countMembership, countTransfer, countHeldBack, countTruncation, countLeaseRead} {
 		require.Greater(t, sum.Stats.Counts[c], uint64(0), "%s", counterNames[c])
 	}
@@ -184,9 +185,10 @@ func TestUndecidedSeedsAreListed(t *testing.T) {
 	s.add(&Result{Seed: 9, Workload: WorkloadReport{Verdict: "unknown"}})
 	s.add(&Result{Seed: 4, Workload: WorkloadReport{Verdict: "ok"}})
 	s.add(&Result{Seed: 2, Workload: WorkloadReport{Verdict: "unknown"}})
-	require.Equal(t, []uint64{9, 2}, s.Undecided)
-	require.Equal(t, map[string]int{"ok": 1, "unknown": 2}, s.Verdicts)
-	require.Empty(t, s.Failures)
+	s.add(&Result{Seed: 5, Err: errors.New("boom"), Workload: WorkloadReport{Verdict: "unknown"}})
+	require.Equal(t, []uint64{9, 2}, s.Undecided, "a failed seed is a failure, not undecided")
+	require.Equal(t, map[string]int{"ok": 1, "unknown": 3}, s.Verdicts)
+	require.Len(t, s.Failures, 1)
 }
 
 func TestWorkloadNames(t *testing.T) {

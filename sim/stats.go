@@ -9,26 +9,27 @@ import (
 type counter uint8
 
 const (
-	countLoss          counter = iota // messages dropped by loss
-	countDuplicate                    // messages delivered twice
-	countReorder                      // messages held back to arrive out of order
-	countTail                         // messages that took the heavy tail
-	countBlocked                      // messages dropped by a partition
-	countClogged                      // messages held by a clog
-	countCrashPoint                   // crashes right after sending with unsynced writes
-	countUnsyncedLost                 // crashes that lost all unsynced writes
-	countUnsyncedTorn                 // crashes that tore the unsynced writes
-	countUnsyncedKept                 // crashes that kept all unsynced writes
-	countConfigRefused                // lease-without-CheckQuorum configurations refused
-	countDiskFlip                     // bit flips in synced data (sim/simfs)
-	countDiskMisdirect                // writes landed at a wrong offset (sim/simfs)
-	countDiskFailed                   // disks whose WAL refused them on restart (detected damage)
-	countMembership                   // membership changes proposed
-	countTransfer                     // leadership transfers begun
-	countHeldBack                     // messages held back for seconds
-	countTruncation                   // divergent log suffixes overwritten
-	countLeaseRead                    // lease reads whose quorum promise was checked
-	countReplayHeld                   // messages held for a node's next incarnation
+	countLoss            counter = iota // messages dropped by loss
+	countDuplicate                      // messages delivered twice
+	countReorder                        // messages held back to arrive out of order
+	countTail                           // messages that took the heavy tail
+	countBlocked                        // messages dropped by a partition
+	countClogged                        // messages held by a clog
+	countCrashPoint                     // crashes right after sending with unsynced writes
+	countUnsyncedLost                   // crashes that lost all unsynced writes
+	countUnsyncedTorn                   // crashes that tore the unsynced writes
+	countUnsyncedKept                   // crashes that kept all unsynced writes
+	countConfigRefused                  // lease-without-CheckQuorum configurations refused
+	countDiskFlip                       // bit flips in synced data (sim/simfs)
+	countDiskMisdirect                  // writes landed at a wrong offset (sim/simfs)
+	countDiskFailed                     // disks whose WAL refused them on restart (detected damage)
+	countMembership                     // membership changes proposed
+	countTransfer                       // leadership transfers begun
+	countHeldBack                       // messages held back for seconds
+	countTruncation                     // divergent log suffixes overwritten
+	countLeaseRead                      // lease reads whose quorum promise was checked
+	countReplayHeld                     // messages held for a node's next incarnation
+	countCrashPointEarly                // crashes between a leader's early sends and its fsync
 	numCounters
 )
 
@@ -37,7 +38,7 @@ var counterNames = [numCounters]string{
 	"msg-clogged", "crash-point", "unsynced-lost", "unsynced-torn", "unsynced-kept",
 	"lease-config-refused", "disk-bit-flip", "disk-misdirected-write", "disk-failed",
 	"membership-changes", "leader-transfers", "msg-held-back", "log-truncations", "lease-reads-checked",
-	"msg-replayed-across-restart",
+	"msg-replayed-across-restart", "crash-point-early",
 }
 
 // Stats counts what happened in a run.
