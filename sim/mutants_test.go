@@ -302,7 +302,8 @@ var mutants = []mutant{
 		edits: []edit{{"raft/wal/wal.go",
 			"sync := len(entries) > 0 || (writeHardState && (hs.Term != w.hardState.Term || hs.Vote != w.hardState.Vote))",
 			"sync := writeHardState && (hs.Term != w.hardState.Term || hs.Vote != w.hardState.Vote)"}},
-		flags: flagsSwarm,
+		flags:    flagsSwarm,
+		reported: "before they are durable",
 	},
 	{
 		name: "wal-vote-not-synced",
@@ -311,21 +312,24 @@ var mutants = []mutant{
 		edits: []edit{{"raft/wal/wal.go",
 			"sync := len(entries) > 0 || (writeHardState && (hs.Term != w.hardState.Term || hs.Vote != w.hardState.Vote))",
 			"sync := len(entries) > 0"}},
-		flags: flagsSwarm,
+		flags:    flagsSwarm,
+		reported: "before the vote is durable",
 	},
 	{
 		name: "wal-torn-tail-not-truncated",
 		bug: "Recovery finds a torn tail but does not cut the file there, so the next records follow the torn bytes; the " +
-			"next recovery sees damage followed by valid records and refuses a disk that only crashes touched (seed 2).",
-		edits: []edit{{"raft/wal/segment.go", "if end < size {", "if end < 0 {"}},
-		flags: flagsSwarm,
+			"next recovery sees damage followed by valid records and refuses a disk that only crashes touched (seed 1; seed 2 before the hosts sent early).",
+		edits:    []edit{{"raft/wal/segment.go", "if end < size {", "if end < 0 {"}},
+		flags:    flagsSwarm,
+		reported: "the WAL refuses to recover what crashes left",
 	},
 	{
 		name: "wal-single-entry-record-skipped",
 		bug: "Recovery skips save records holding a single entry: the replayed log has holes, and recovery refuses a " +
 			"disk that only crashes touched (a snapshot marker beyond the log it rebuilt; seed 1).",
-		edits: []edit{{"raft/wal/replay.go", "if len(rec.entries) > 0 {", "if len(rec.entries) > 1 {"}},
-		flags: flagsSwarm,
+		edits:    []edit{{"raft/wal/replay.go", "if len(rec.entries) > 0 {", "if len(rec.entries) > 1 {"}},
+		flags:    flagsSwarm,
+		reported: "the WAL refuses to recover what crashes left",
 	},
 	{
 		name: "wal-snapshot-data-not-synced",
@@ -333,17 +337,19 @@ var mutants = []mutant{
 			"are deleted, so a crash can leave a damaged snapshot and no log to fall back on. The host sees writes the WAL " +
 			"owed still unsynced after the fsync it waited for, and the next acknowledgment is caught by the " +
 			"durable-before-send check (seed 1).",
-		edits: []edit{{"raft/wal/snapshot.go", "err = writeAndSync(f, s.Data, sync)", "err = writeAndSync(f, s.Data, false)"}},
-		flags: flagsSwarm,
+		edits:    []edit{{"raft/wal/snapshot.go", "err = writeAndSync(f, s.Data, sync)", "err = writeAndSync(f, s.Data, false)"}},
+		flags:    flagsSwarm,
+		reported: "before they are durable",
 	},
 	{
 		name: "wal-rotation-leaves-tail-unsynced",
 		bug: "A segment whose last record is an unsynced commit-only save is closed without an fsync when the WAL " +
 			"rotates; a crash can then tear a segment that is not the newest, which recovery must call corruption. The " +
 			"unsynced write outlives the fsyncs the host waits for, and an acknowledgment is caught by the " +
-			"durable-before-send check (seed 4).",
-		edits: []edit{{"raft/wal/wal.go", "\tif w.unsynced {", "\tif false && w.unsynced {"}},
-		flags: flagsSwarm,
+			"durable-before-send check (seed 3; seed 4 before the hosts sent early).",
+		edits:    []edit{{"raft/wal/wal.go", "\tif w.unsynced {", "\tif false && w.unsynced {"}},
+		flags:    flagsSwarm,
+		reported: "before they are durable",
 	},
 
 	// Bugs only the direct checks, membership, transfers and the new
