@@ -57,6 +57,8 @@ settle, and checks the clients' history with porcupine.
 Seeds run in parallel on runtime.NumCPU() workers (%d here); each seed is
 single-threaded and deterministic, so the same seed always gives the same
 run. A failing seed prints its seed and the havensim command that replays it.
+A seed whose linearizability check runs out of -check-timeout passes but is
+listed as undecided; replay it alone with a longer -check-timeout.
 
 Usage:
   havensim [flags]
