@@ -319,9 +319,7 @@ func (n *node) drive() {
 			if !n.sendRaft(rd, rd.early, true) {
 				return
 			}
-			if rd.early > 0 && w.phase == phaseFaults && w.rng.Chance(w.params.CrashPoint) {
-				w.stats.count(countCrashPointEarly)
-				w.crash(n, w.rng.Exp(w.params.FaultLength/4)+time.Millisecond)
+			if rd.early > 0 && n.crashPoint(countCrashPointEarly) {
 				return
 			}
 			// Figure 2: persistent state is "updated on stable storage
@@ -574,12 +572,23 @@ func (n *node) finish(rd *hostReady) {
 		m := &rd.serviceMsgs[i]
 		w.sendMessage(wireMessage{Message: raft.Message{From: m.From, To: m.To}, service: m})
 	}
-	if w.phase == phaseFaults && len(rd.raftMsgs)+len(rd.serviceMsgs) > 0 && n.unsynced() && w.rng.Chance(w.params.CrashPoint) {
-		w.stats.count(countCrashPoint)
-		w.crash(n, w.rng.Exp(w.params.FaultLength/4)+time.Millisecond)
+	if len(rd.raftMsgs)+len(rd.serviceMsgs) > 0 && n.unsynced() && n.crashPoint(countCrashPoint) {
 		return
 	}
 	n.app.complete(rd)
+}
+
+// crashPoint crashes the node now, with probability Params.CrashPoint while
+// the faults run, counting it as c: it has just sent messages while writes
+// are unsynced. It reports whether the node crashed.
+func (n *node) crashPoint(c counter) bool {
+	w := n.w
+	if w.phase != phaseFaults || !w.rng.Chance(w.params.CrashPoint) {
+		return false
+	}
+	w.stats.count(c)
+	w.crash(n, w.rng.Exp(w.params.FaultLength/4)+time.Millisecond)
+	return true
 }
 
 // request handles a client request's arrival at the node.
