@@ -1,9 +1,11 @@
 package main
 
 import (
+	"flag"
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -46,4 +48,22 @@ func TestDefaultsArePROTOCOLs(t *testing.T) {
 	require.Equal(t, "./haven-data", cfg.DataDir)
 	require.Equal(t, "127.0.0.1:7400", cfg.Haven)
 	require.Equal(t, "127.0.0.1:7480", cfg.HTTP)
+}
+
+// TestHelpMatchesHostDoc checks that docs/host.md lists the flags exactly
+// as havend -help prints them.
+func TestHelpMatchesHostDoc(t *testing.T) {
+	var help strings.Builder
+	var cfg Config
+	_, err := parseArgs([]string{"-help"}, &cfg, &help)
+	require.ErrorIs(t, err, flag.ErrHelp)
+	flags := help.String()[strings.Index(help.String(), "Flags:\n"):]
+	raw, err := os.ReadFile("../../docs/host.md")
+	require.NoError(t, err)
+	doc := string(raw)
+	start := strings.Index(doc, "```\nFlags:\n")
+	require.GreaterOrEqual(t, start, 0, "docs/host.md has no flag list")
+	doc = doc[start+len("```\n"):]
+	doc = doc[:strings.Index(doc, "```")]
+	require.Equal(t, flags, doc, "docs/host.md's flag list is not havend -help's")
 }
