@@ -61,6 +61,11 @@ func newProcCluster(t testing.TB, nodes, initial int, extra ...string) *procClus
 		for i := range c.procs {
 			c.kill(i)
 		}
+		if t.Failed() {
+			for i := 1; i <= nodes; i++ {
+				t.Logf("n%d's log:\n%s", i, c.logs(i))
+			}
+		}
 	})
 	return c
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -194,19 +195,53 @@ func TestStoppedLeaderComesBackAsFollower(t *testing.T) {
 	c := newProcCluster(t, 3, 3)
 	lead := c.leader()
 	w, _ := c.connect(lead, M{"ttl_ms": 60000})
-	require.NoError(t, c.procs[lead].Process.Signal(syscall.SIGSTOP))
+	stopped := c.procs[lead].Process
 	other := others(c, lead)[0]
-	p, _ := c.connect(other, nil)
+	// Stopped for real (state T), and replaced: the others elect a leader
+	// of their own before anything is written. SIGSTOP is sent again on
+	// every look, in case anything resumed the process meanwhile.
+	require.Eventually(t, func() bool {
+		require.NoError(t, stopped.Signal(syscall.SIGSTOP))
+		st, err := c.status(other)
+		return procState(stopped.Pid) == "T" && err == nil && st.Leader != "" && st.Leader != fmt.Sprintf("n%d", lead)
+	}, 15*time.Second, 20*time.Millisecond, "n%d is stopped (state %s) and n%d names another leader", lead, procState(stopped.Pid), other)
+	p, _ := c.connect(other, M{"ttl_ms": 60000})
 	var a M
 	require.Eventually(t, func() bool {
+		// A create that timed out may still commit: a retry may add a
+		// second item, so what follows looks for this one's version.
 		a = p.mustCall(M{"action": "query", "type": "create", "path": "/data/pause", "data": "while stopped"})
 		return ok(a)
 	}, 15*time.Second, 20*time.Millisecond)
-	require.NoError(t, c.procs[lead].Process.Signal(syscall.SIGCONT))
+	version := a["item"].(map[string]any)["version"]
+	require.NoError(t, stopped.Signal(syscall.SIGCONT))
 	newLead := c.leader()
 	require.NotEqual(t, lead, newLead, "the stopped leader was replaced")
 	require.Eventually(t, func() bool {
 		r, err := w.call(M{"action": "query", "type": "read", "path": "/data/pause"})
-		return err == nil && ok(r) && len(r["items"].([]any)) == 1
-	}, 15*time.Second, 50*time.Millisecond, "the old leader reads the new leader's write")
+		if err != nil || !ok(r) {
+			return false
+		}
+		for _, it := range r["items"].([]any) {
+			if it.(map[string]any)["version"] == version {
+				return true
+			}
+		}
+		return false
+	}, 15*time.Second, 50*time.Millisecond, "the old leader reads the new leader's write (version %v)", version)
+}
+
+// procState is the state letter of a process in /proc/PID/stat (R, S, T
+// for stopped, ...), or "?" if it cannot be read.
+func procState(pid int) string {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return "?"
+	}
+	// pid (comm) state ...: comm may hold spaces and parentheses.
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+	if len(f) == 0 {
+		return "?"
+	}
+	return f[0]
 }
