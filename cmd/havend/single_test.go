@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/havenproject/haven/fsm"
@@ -200,11 +201,14 @@ func TestStoppedLeaderComesBackAsFollower(t *testing.T) {
 	// Stopped for real (state T), and replaced: the others elect a leader
 	// of their own before anything is written. SIGSTOP is sent again on
 	// every look, in case anything resumed the process meanwhile.
-	require.Eventually(t, func() bool {
-		require.NoError(t, stopped.Signal(syscall.SIGSTOP))
+	replaced := func() bool {
 		st, err := c.status(other)
 		return procState(stopped.Pid) == "T" && err == nil && st.Leader != "" && st.Leader != fmt.Sprintf("n%d", lead)
-	}, 15*time.Second, 20*time.Millisecond, "n%d is stopped (state %s) and n%d names another leader", lead, procState(stopped.Pid), other)
+	}
+	if !assert.Eventually(t, func() bool { return stopped.Signal(syscall.SIGSTOP) == nil && replaced() }, 15*time.Second, 20*time.Millisecond) {
+		st, err := c.status(other)
+		t.Fatalf("n%d is not stopped and replaced: its state is %s, and n%d names leader %q (%v)", lead, procState(stopped.Pid), other, st.Leader, err)
+	}
 	p, _ := c.connect(other, M{"ttl_ms": 60000})
 	var a M
 	require.Eventually(t, func() bool {
