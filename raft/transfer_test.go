@@ -139,3 +139,91 @@ func TestTransferRequests(t *testing.T) {
 	lone := newTestRaft(t, 1, []NodeID{1, 2, 3}, 1, nil, nil)
 	require.ErrorIs(t, lone.TransferLeadership(2), ErrNoLeader)
 }
+
+// TestAbortedTransferKeepsTheLeaseRevoked checks the lease across an
+// aborted transfer: the TimeoutNow is out, and may arrive after the abort;
+// the target then campaigns with the mark voters grant inside a lease, so
+// the prior leader, though it takes requests again, may not read from its
+// lease for the rest of its term. Here the late TimeoutNow elects the target
+// while the old leader still thinks it leads: its read must not miss what
+// the new leader committed.
+// Reference: §3.10, §6.4.1
+func TestAbortedTransferKeepsTheLeaseRevoked(t *testing.T) {
+	c := newCluster(t, 3, func(cfg *Config) { cfg.ReadMode = ReadLease })
+	c.propose("x")
+	c.tick(12)
+	l := c.leader()
+	target := c.others(l)[0]
+	var held []Message
+	c.dropFn = func(m Message) bool {
+		if m.Type == MsgTimeoutNow {
+			held = append(held, m)
+			return true
+		}
+		return false
+	}
+	require.NoError(t, c.node(l).TransferLeadership(target))
+	c.deliverAll()
+	require.Len(t, held, 1, "the TimeoutNow is held back")
+	c.tick(12)
+	require.Equal(t, None, c.node(l).Status().LeadTransferee, "the transfer was aborted")
+	// The TimeoutNow arrives late; the target's requests to the old leader
+	// are lost, so it goes on as leader of its term.
+	c.cut[[2]NodeID{target, l}] = true
+	c.dropFn = nil
+	c.deliver(held[0])
+	c.deliverAll()
+	require.Equal(t, StateLeader, c.node(target).state)
+	requireReadCovers(t, c, l, target)
+}
+
+// TestStaleTimeoutNowIsIgnored checks that a TimeoutNow of an earlier term
+// starts no election: it comes from a leader that has since been replaced,
+// and the votes it would take inside the new leader's lease would leave
+// that leader reading from a lease no quorum backs.
+// Reference: §3.10, Figure 2 ("If a server receives a request with a stale
+// term number, it rejects the request", §5.1)
+func TestStaleTimeoutNowIsIgnored(t *testing.T) {
+	c := newCluster(t, 3, func(cfg *Config) { cfg.ReadMode = ReadLease })
+	c.propose("x")
+	c.tick(12)
+	a := c.leader()
+	b, d := c.others(a)[0], c.others(a)[1]
+	var held []Message
+	c.dropFn = func(m Message) bool {
+		if m.Type == MsgTimeoutNow && m.To == b {
+			held = append(held, m)
+			return true
+		}
+		return false
+	}
+	require.NoError(t, c.node(a).TransferLeadership(b))
+	c.deliverAll()
+	require.Len(t, held, 1, "the TimeoutNow to b is held back")
+	require.NoError(t, c.node(a).TransferLeadership(d))
+	c.deliverAll()
+	require.Equal(t, StateLeader, c.node(d).state)
+	c.tick(3) // d's lease is established
+	term := c.node(b).term
+	c.cut[[2]NodeID{b, d}] = true
+	c.dropFn = nil
+	c.deliver(held[0])
+	c.deliverAll()
+	require.Equal(t, term, c.node(b).term, "the stale TimeoutNow started an election")
+	require.Equal(t, StateFollower, c.node(b).state)
+}
+
+// requireReadCovers asks old, which may still think it leads, for a read
+// after newLead committed a write, and requires every answer to cover it.
+func requireReadCovers(t *testing.T, c *cluster, old, newLead NodeID) {
+	t.Helper()
+	_, _, err := c.node(newLead).Propose([]byte("y"))
+	require.NoError(t, err)
+	c.deliverAll()
+	committed := c.node(newLead).log.committed
+	require.NoError(t, c.node(old).ReadIndex([]byte("r")))
+	c.process()
+	for _, rs := range c.nodes[old].reads {
+		require.GreaterOrEqualf(t, rs.Index, committed, "node %d answers a read at index %d, below what node %d committed", old, rs.Index, newLead)
+	}
+}
