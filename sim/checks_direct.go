@@ -34,6 +34,9 @@ import (
 //   - Vote promise (§4.2.3): with CheckQuorum, a voter grants no vote to
 //     another candidate (a transfer's aside) within ElectionTicks of its
 //     own ticks of hearing from a leader.
+//   - Stale terms (Figure 2, §5.1): a message of an earlier term than its
+//     receiver's changes neither its term, nor its vote, role or leader: a
+//     stale request is refused, a stale answer dropped.
 //   - Fresh read index: an answer to a read index a node asked covers what
 //     was committed when it asked (not one meant for an earlier incarnation).
 //   - A linearizable read shows a state at or after every entry committed
@@ -658,6 +661,32 @@ func (c *checker) readQuorumAfter(n *node, term uint64, arrived time.Duration, i
 
 // steppedDirect runs the direct checks of a message node n has just
 // stepped.
+// staleBefore is what a message of an earlier term must leave as it was.
+type staleBefore struct {
+	term uint64
+	vote raft.NodeID
+	soft raft.SoftState
+}
+
+func beforeStale(r *raft.Raft) staleBefore {
+	return staleBefore{r.Term(), r.Vote(), r.SoftState()}
+}
+
+// staleInert checks that node n, which was in term b.term when it stepped
+// m of an earlier term, left its term, vote, role and leader as they were
+// (Figure 2: "If a server receives a request with a stale term number, it
+// rejects the request", §5.1; stale answers are dropped). A TimeoutNow from
+// the leader of an earlier term that starts an election, say, would take
+// votes a lease of this term counts on.
+func (c *checker) staleInert(n *node, m *raft.Message, b staleBefore) error {
+	r := n.app.raftCore()
+	if a := beforeStale(r); a != b {
+		return c.w.Errorf("stale message honored: node %d, in term %d (vote %d, %s, leader %d), stepped a %s of term %d from node %d and is now in term %d (vote %d, %s, leader %d)",
+			n.id, b.term, b.vote, b.soft.State, b.soft.Lead, m.Type, m.Term, m.From, a.term, a.vote, a.soft.State, a.soft.Lead)
+	}
+	return nil
+}
+
 func (c *checker) steppedDirect(n *node, m *raft.Message) error {
 	switch m.Type {
 	case raft.MsgVote:

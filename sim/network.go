@@ -165,6 +165,14 @@ func (w *World) sendMessage(m wireMessage) {
 	for range copies {
 		slot := w.msgs.put(m)
 		at := w.now + w.messageDelay()
+		if m.Type == raft.MsgTimeoutNow && m.service == nil && w.params.TransferEvery > 0 && w.rng.Chance(lateTimeoutNowChance) {
+			// Arrives one to three election timeouts late: after the
+			// leader gave the transfer up (§3.10) and took requests again,
+			// or after another leader took over. A target that obeys it
+			// then campaigns with the mark voters grant inside a lease.
+			w.stats.count(countLateTimeoutNow)
+			at += w.rng.Duration(ElectionTicks*TickInterval, 3*ElectionTicks*TickInterval)
+		}
 		if w.holdUntil > w.now && w.rng.Chance(w.holdShare) {
 			// Held for seconds, across whatever leader changes happen
 			// meanwhile, then delivered (FaultHoldBack).
@@ -175,6 +183,10 @@ func (w *World) sendMessage(m wireMessage) {
 		w.queue.push(event{at: at, kind: evDeliver, node: uint8(to), ref: slot})
 	}
 }
+
+// lateTimeoutNowChance is the share of TimeoutNow messages that arrive
+// elections late in a run with leadership transfers.
+const lateTimeoutNowChance = 0.3
 
 // stormWindow and stormPerPeer bound how many messages one node may send
 // to the others within a stretch of virtual time: stormPerPeer for each
@@ -275,15 +287,21 @@ func (w *World) deliver(ev event) {
 	}
 	msg := w.msgs.take(ev.ref)
 	var err error
+	var stale bool
+	var before staleBefore
 	if msg.service != nil {
 		err = n.app.stepService(msg.service)
 	} else {
+		r := n.app.raftCore()
 		if msg.Message.Type == raft.MsgVote {
 			// The vote it held before, for the vote-promise check: a vote
 			// granted again to the same candidate in the same term is no
 			// new vote.
-			r := n.app.raftCore()
 			n.direct.voteBefore, n.direct.voteTermBefore = r.Vote(), r.Term()
+		}
+		stale = msg.Message.Term < r.Term()
+		if stale {
+			before = beforeStale(r)
 		}
 		err = n.app.stepRaft(msg.Message)
 	}
@@ -292,6 +310,12 @@ func (w *World) deliver(ev event) {
 		return
 	}
 	if msg.service == nil {
+		if stale {
+			if err := w.check.staleInert(n, &msg.Message, before); err != nil {
+				w.fail(err)
+				return
+			}
+		}
 		w.check.stepped(n, &msg.Message)
 		if err := w.check.steppedDirect(n, &msg.Message); err != nil {
 			w.fail(err)

@@ -279,7 +279,9 @@ type Params struct {
 	// load (membership.go): add a learner, promote it, remove a follower
 	// or the leader, add a removed node back with a new id. TransferEvery
 	// is the mean time between leadership transfers (§3.10) to a random
-	// voter, caught up or lagging. Zero disables each.
+	// voter, caught up or lagging; with it, a share of the TimeoutNow
+	// messages arrive elections late (lateTimeoutNowChance). Zero disables
+	// each.
 	MembershipEvery, TransferEvery time.Duration
 	// AdversarialDrift makes whichever node leads tick slowest (1+Drift)
 	// and every other node fastest (1−Drift): the worst case for a leader

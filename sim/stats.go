@@ -30,6 +30,7 @@ const (
 	countLeaseRead                      // lease reads whose quorum promise was checked
 	countReplayHeld                     // messages held for a node's next incarnation
 	countCrashPointEarly                // crashes between a leader's early sends and its fsync
+	countLateTimeoutNow                 // TimeoutNow messages delivered elections late
 	numCounters
 )
 
@@ -38,7 +39,7 @@ var counterNames = [numCounters]string{
 	"msg-clogged", "crash-point", "unsynced-lost", "unsynced-torn", "unsynced-kept",
 	"lease-config-refused", "disk-bit-flip", "disk-misdirected-write", "disk-failed",
 	"membership-changes", "leader-transfers", "msg-held-back", "log-truncations", "lease-reads-checked",
-	"msg-replayed-across-restart", "crash-point-early",
+	"msg-replayed-across-restart", "crash-point-early", "msg-timeoutnow-late",
 }
 
 // Stats counts what happened in a run.
