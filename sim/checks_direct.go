@@ -34,6 +34,8 @@ import (
 //   - Vote promise (§4.2.3): with CheckQuorum, a voter grants no vote to
 //     another candidate (a transfer's aside) within ElectionTicks of its
 //     own ticks of hearing from a leader.
+//   - Configuration changes (§4.1): a leader appends one only once an entry
+//     of its own term is committed, and while no other is uncommitted.
 //   - Stale terms (Figure 2, §5.1): a message of an earlier term than its
 //     receiver's changes neither its term, nor its vote, role or leader: a
 //     stale request is refused, a stale answer dropped.
@@ -661,6 +663,29 @@ func (c *checker) readQuorumAfter(n *node, term uint64, arrived time.Duration, i
 
 // steppedDirect runs the direct checks of a message node n has just
 // stepped.
+// confProposed checks a configuration change leader n has just appended at
+// index: one change at a time (§4.1: no other after the commit index), and
+// only once an entry of the leader's own term is committed — otherwise a
+// change of an earlier term it does not know of could still commit beside
+// its own (Ongaro, "bug in single-server membership changes", raft-dev 2015).
+func (c *checker) confProposed(n *node, index uint64) error {
+	r := n.app.raftCore()
+	st := r.Status()
+	if st.Commit > st.SnapshotIndex {
+		if e := r.Entries(st.Commit, st.Commit+1); len(e) == 1 && e[0].Term != st.Term {
+			return c.w.Errorf("configuration change too early: node %d, leader of term %d, appended one at index %d while its commit index %d holds an entry of term %d, none of its own",
+				n.id, st.Term, index, st.Commit, e[0].Term)
+		}
+	}
+	for _, e := range r.Entries(max(st.Commit, st.SnapshotIndex)+1, index) {
+		if e.Type == raft.EntryConfChange {
+			return c.w.Errorf("configuration changes overlap: node %d, leader of term %d, appended one at index %d while the one at index %d (term %d) is not committed (commit index %d)",
+				n.id, st.Term, index, e.Index, e.Term, st.Commit)
+		}
+	}
+	return nil
+}
+
 // staleBefore is what a message of an earlier term must leave as it was.
 type staleBefore struct {
 	term uint64

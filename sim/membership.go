@@ -138,6 +138,10 @@ func (w *World) changeMembership() {
 		w.tracef("membership: n%d refuses to %s n%d: %v", l.id, what, cc.Node, err)
 		return
 	}
+	if err := w.check.confProposed(l, index); err != nil {
+		w.fail(err)
+		return
+	}
 	w.stats.count(countMembership)
 	l.direct.confAt = w.now
 	w.tracef("membership: n%d proposes to %s n%d at index %d (voters %v, learners %v)", l.id, what, cc.Node, index, conf.Voters, conf.Learners)

@@ -436,6 +436,24 @@ var mutants = []mutant{
 		reported: "stale message honored",
 	},
 	{
+		name: "confchange-before-term-commit",
+		bug: "§4.1 (Ongaro, raft-dev 2015): a new leader proposes a configuration change before an entry of its " +
+			"own term is committed, so a change of an earlier term it does not know of could still commit beside " +
+			"it. The outcome is rarely wrong; the configuration-change check sees the proposal (seeds 31, 32).",
+		edits:    []edit{{"raft/membership.go", "t != r.term {", "t > r.term {"}},
+		flags:    flagsChurn,
+		reported: "configuration change too early",
+	},
+	{
+		name: "conf-pending-off-by-one",
+		bug: "§4.1: a leader takes a second configuration change while the one just before it is uncommitted " +
+			"(the pending index compared with the commit index plus one). The configuration-change check sees " +
+			"two uncommitted changes (three nodes, seed 1).",
+		edits:    []edit{{"raft/membership.go", "if r.pendingConfIndex > r.log.committed {", "if r.pendingConfIndex > r.log.committed+1 {"}},
+		flags:    flagsSmallChurn,
+		reported: "configuration changes overlap",
+	},
+	{
 		name: "lease-outlives-promise",
 		bug: "§6.4.1: the lease adds the drift margin instead of subtracting it, so it lasts longer than the " +
 			"voters' promise not to vote. Reads are rarely stale in outcome, but the lease check sees reads served " +
