@@ -200,3 +200,27 @@ func TestPingWithEventsWaitingIsCarriedAtOnce(t *testing.T) {
 	after := submit(f, Request{Conn: 1, Op: OpPing})
 	require.Nil(t, answered(f, 1, after))
 }
+
+// A resume is the session's client speaking, as a ping is: the session's
+// ttl runs afresh from it, on the leader and through a follower's
+// keepalive alike.
+func TestResumeRenewsTheSession(t *testing.T) {
+	for _, n := range []int{1, 3} {
+		tc := newTestCluster(t, n, nil)
+		node := tc.leader()
+		if n > 1 {
+			node = tc.follower()
+		}
+		hello := tc.connect(node, 1, 500)
+		tc.tick(40) // 400 ms without a word
+		r := tc.do(node, Request{Conn: 2, Op: OpConnect, Token: hello.Token})
+		require.Equal(t, fsm.OK, r.Code, r.Message)
+		require.True(t, r.Resumed)
+		tc.tick(30) // 300 ms after the resume, 700 ms after the connect
+		_, alive := tc.nodes[tc.leader()].core.Machine().Session(hello.Session)
+		require.True(t, alive, "%d nodes: the session expired within its ttl of its resume", n)
+		tc.tick(60)
+		_, alive = tc.nodes[tc.leader()].core.Machine().Session(hello.Session)
+		require.False(t, alive, "%d nodes: the session outlived its ttl after the resume", n)
+	}
+}
