@@ -46,6 +46,29 @@ func TestCompact(t *testing.T) {
 	require.ErrorIs(t, err, ErrSnapshotTooOld)
 }
 
+// TestSnapshotHoldsTheConfigurationAtItsIndex checks that a snapshot
+// records "the latest configuration as of the last included index", not a
+// change appended after it: that one is not committed, and a leader change
+// may still overwrite it, while a server restored from the snapshot would
+// keep it.
+// Reference: §5.1 (thesis), §4.1
+func TestSnapshotHoldsTheConfigurationAtItsIndex(t *testing.T) {
+	c := newCluster(t, 3, nil)
+	c.propose("x")
+	l := c.leader()
+	r := c.node(l)
+	applied := r.log.applied
+	c.dropFn = func(Message) bool { return true } // the change stays uncommitted
+	_, _, err := r.ProposeConfChange(ConfChange{Type: AddLearner, Node: 4, Context: []byte("n4")})
+	require.NoError(t, err)
+	c.process()
+	require.Equal(t, []NodeID{4}, r.Status().Conf.Learners, "in force once appended")
+	snap, err := r.Compact(applied, nil)
+	require.NoError(t, err)
+	require.Equal(t, []NodeID{1, 2, 3}, snap.Meta.Conf.Voters)
+	require.Empty(t, snap.Meta.Conf.Learners, "the snapshot holds a change after its index")
+}
+
 // TestInstallSnapshotOnFarBehindFollower checks: "the leader must
 // occasionally send snapshots to followers that lag behind. This happens
 // when the leader has already discarded the next log entry that it needs to

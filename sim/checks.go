@@ -48,6 +48,9 @@ type checker struct {
 	// firstCommits holds, by term, when each term's leader first
 	// committed an entry of its own.
 	firstCommits []firstCommit
+	// confs are the committed log's configurations by the index from which
+	// each is in force (confAt).
+	confs []committedConf
 
 	// Scratch space the per-event checks reuse, so that they allocate
 	// nothing.
@@ -154,6 +157,7 @@ func (c *checker) committed(n *node, upto uint64) error {
 		case i == t+1:
 			c.truth = append(c.truth, truthEntry{chain: e.chain, entry: e.Entry, committedBy: n.term})
 			if e.Type == raft.EntryConfChange {
+				c.confCommitted(&e.Entry)
 				c.w.committedConfChange(&e.Entry)
 			}
 			if o, ok := c.w.workload.(CommittedObserver); ok {

@@ -32,6 +32,11 @@ import (
 //     Unavailable (or the connection closed), which the clients and the
 //     end checks already take as a write whose outcome the log decides, so
 //     nothing refused is lost or applied twice unseen.
+//   - Snapshot configuration (thesis §5.1: "the latest configuration as of
+//     the last included index"): a
+//     snapshot holds the configuration in force at its index — the voters
+//     and learners the committed log's changes up to that index leave —
+//     not one appended after it, which a leader change may still undo.
 
 // memberAddress is the address of node id: opaque to raft, kept in its
 // configuration.
@@ -238,6 +243,66 @@ func (p *pendingRequests) check(n *node, rd *session.Ready) error {
 			return w.Errorf("unbounded deliveries: node %d hands connection %d %d events of more than one entry in one Ready, over MaxDeliveriesPerReady = %d (it must close the connection after the entries it got whole)",
 				n.id, d.Conn, s.events, BackpressureBounds.Deliveries)
 		}
+	}
+	return nil
+}
+
+// committedConf is the configuration the committed log's changes leave
+// from an index on.
+type committedConf struct {
+	index            uint64
+	voters, learners []raft.NodeID
+}
+
+// confCommitted folds a configuration change that just joined the
+// committed log into the configurations by index (raft's single-server
+// steps: a learner added, a learner promoted, a member removed).
+func (c *checker) confCommitted(e *raft.Entry) {
+	cc, err := raft.UnmarshalConfChange(e.Data)
+	if err != nil {
+		return // the apply check reports what the log holds
+	}
+	last := c.confAt(e.Index)
+	next := committedConf{index: e.Index,
+		voters:   slices.DeleteFunc(slices.Clone(last.voters), func(id raft.NodeID) bool { return id == cc.Node }),
+		learners: slices.DeleteFunc(slices.Clone(last.learners), func(id raft.NodeID) bool { return id == cc.Node })}
+	switch cc.Type {
+	case raft.AddLearner:
+		if slices.Contains(last.voters, cc.Node) {
+			return // no demotion: nothing changes
+		}
+		next.learners = append(next.learners, cc.Node)
+	case raft.AddVoter:
+		next.voters = append(next.voters, cc.Node)
+	}
+	slices.Sort(next.voters)
+	slices.Sort(next.learners)
+	c.confs = append(c.confs, next)
+}
+
+// confAt returns the configuration in force at index, by the committed
+// log (index must be committed).
+func (c *checker) confAt(index uint64) *committedConf {
+	if len(c.confs) == 0 {
+		voters := slices.Clone(c.w.voters)
+		slices.Sort(voters)
+		c.confs = append(c.confs, committedConf{voters: voters})
+	}
+	i, _ := slices.BinarySearchFunc(c.confs, index+1, func(cf committedConf, t uint64) int { return cmpU64(cf.index, t) })
+	return &c.confs[i-1]
+}
+
+// snapshotConf checks the configuration of a snapshot node n took at
+// index against the committed log's.
+func (c *checker) snapshotConf(n *node, meta *raft.SnapshotMeta) error {
+	if meta.Index > uint64(len(c.truth)) {
+		return nil // not known committed yet: the snapshot checks report it
+	}
+	want := c.confAt(meta.Index)
+	voters, learners := slices.Sorted(slices.Values(meta.Conf.Voters)), slices.Sorted(slices.Values(meta.Conf.Learners))
+	if !slices.Equal(voters, want.voters) || !slices.Equal(learners, want.learners) {
+		return c.w.Errorf("snapshot configuration wrong: node %d's snapshot at index %d holds voters %v and learners %v, but the committed log's changes up to %d leave voters %v and learners %v (the change at %d)",
+			n.id, meta.Index, voters, learners, meta.Index, want.voters, want.learners, want.index)
 	}
 	return nil
 }

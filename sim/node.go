@@ -421,6 +421,9 @@ func (n *node) compacted(snap *raft.Snapshot, digest uint64) error {
 	if err := w.check.snapshotState(n, snap.Meta.Index, digest); err != nil {
 		return err
 	}
+	if err := w.check.snapshotConf(n, &snap.Meta); err != nil {
+		return err
+	}
 	if err := n.saveCompaction(snap); err != nil {
 		return err
 	}
