@@ -86,7 +86,8 @@
 //   - A write whose answer carries the list (ListsOutput.HasItems) must show
 //     the list right after the write, as a read would.
 //
-// Not modelled: the item's `modified` field, stale reads (do not record
+// Not modelled: the item's `modified` field (history.EventShape holds every
+// change to it), stale reads (do not record
 // them), watches (package linearizability/history checks them), and
 // Forbidden for bad credentials. Every session end,
 // close or expiry, must be in the history: otherwise items vanish with no

@@ -738,6 +738,25 @@ var mutants = []mutant{
 	},
 	// Issue 7, item 12 (ca7fd7b): two of its small bugs re-planted.
 	{
+		name: "update-keeps-modified",
+		bug: "PROTOCOL.md, Items: an update leaves the item's modified at its previous value. The lists model does " +
+			"not hold modified, and the watch checker's changes come from the same state machine; the event-shape " +
+			"check holds every change to the protocol's version and modified (seed 1).",
+		edits: []edit{{"fsm/lists.go", "item := Item{Version: before.Version, Modified: index, Owner: before.Owner, Data: string(raw.data)}",
+			"item := Item{Version: before.Version, Modified: before.Modified, Owner: before.Owner, Data: string(raw.data)}"}},
+		flags:    flagsSessions,
+		reported: "state machine bug",
+	},
+	{
+		name: "update-event-carries-old-item",
+		bug: "PROTOCOL.md, Watches: an update's event carries the item as it was before the update. Watchers get " +
+			"the old data, and the same state machine computes the changes they are checked against; the " +
+			"event-shape check sees the update's modified is not its index (seed 2).",
+		edits:    []edit{{"fsm/lists.go", "event := Event{Path: l.path, Version: index, Kind: EventUpdate, Item: item}", "event := Event{Path: l.path, Version: index, Kind: EventUpdate, Item: before}"}},
+		flags:    flagsSessions,
+		reported: "state machine bug",
+	},
+	{
 		name: "watch-since-not-waited-for",
 		bug: "PROTOCOL.md, Watches: a watch with since is answered at once on a node that has not applied through since, " +
 			"with an older list. A client that starts a watch from a version another client was shown (the watch-elsewhere " +

@@ -364,3 +364,49 @@ func TestListsHistoryBoundsResolvedOperationsByLaterAcks(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, linearizability.VerdictOk, lin(t, h))
 }
+
+// EventShape holds the state machine's changes to what PROTOCOL.md says of
+// an item's version and modified, and the fsm's changes pass it.
+func TestEventShape(t *testing.T) {
+	item := func(version, modified uint64) fsm.Item {
+		return fsm.Item{Version: version, Modified: modified, Owner: "s1", Data: "x"}
+	}
+	ev := func(kind fsm.EventKind, at uint64, it fsm.Item) *fsm.Event {
+		return &fsm.Event{Path: "/data/a", Version: at, Kind: kind, Item: it}
+	}
+	for _, e := range []*fsm.Event{ev(fsm.EventPush, 7, item(7, 7)), ev(fsm.EventUpdate, 9, item(7, 9)),
+		ev(fsm.EventDelete, 9, item(7, 7)), ev(fsm.EventDelete, 12, item(7, 9))} {
+		require.NoError(t, EventShape(e.Version, e))
+	}
+	for _, e := range []*fsm.Event{
+		ev(fsm.EventPush, 7, item(6, 6)),   // created elsewhere
+		ev(fsm.EventPush, 7, item(7, 0)),   // modified unset
+		ev(fsm.EventUpdate, 9, item(7, 7)), // modified kept from before
+		ev(fsm.EventUpdate, 9, item(9, 9)), // created by its own update
+		ev(fsm.EventDelete, 9, item(7, 9)), // modified by its own delete
+		ev(fsm.EventDelete, 9, item(8, 7)), // modified before it was created
+		ev("rename", 9, item(7, 7)),
+	} {
+		require.Error(t, EventShape(e.Version, e), "%+v", e)
+	}
+	require.Error(t, EventShape(8, ev(fsm.EventPush, 7, item(7, 7))), "at another index")
+
+	m := fsm.New(fsm.Options{})
+	changes := 0
+	for i, c := range []fsm.Command{
+		fsm.OpenSession{ID: "s1", TokenHash: [32]byte{1}, TTLms: 1000},
+		fsm.Push{Session: "s1", Path: "/data/a", Data: msgStr("x")},
+		fsm.Update{Session: "s1", Path: "/data/a", Item: 2, Data: msgStr("y")},
+		fsm.Update{Session: "s1", Path: "/data/a", Item: 2, Data: msgStr("z")},
+		fsm.Delete{Session: "s1", Path: "/data/a", Item: 2},
+		fsm.Push{Session: "s1", Path: "/data/a", Data: msgStr("w")},
+		fsm.CloseSession{ID: "s1"},
+	} {
+		_, events := m.Apply(uint64(i+1), fsm.Encode(c))
+		for j := range events {
+			require.NoError(t, EventShape(uint64(i+1), &events[j]))
+		}
+		changes += len(events)
+	}
+	require.Equal(t, 6, changes, "push, two updates, delete, push, and the close's delete")
+}

@@ -226,17 +226,54 @@ func Log(recs []Record, fn func(e *Entry, res fsm.Result, events []fsm.Event)) {
 	}
 }
 
+// EventShape checks one change that the committed entry at index made to a
+// list against what PROTOCOL.md says of items, whatever state machine
+// computed it: the change is at index; a pushed item was created there and
+// never updated (version = modified = index); an updated one was created
+// before and is last modified there; a deleted one is shown as it was, so
+// created and last modified before. The watch checker compares deliveries
+// with the changes the state machine computes from the log, so this is
+// what sees a state machine that gets an item's fields wrong.
+func EventShape(index uint64, ev *fsm.Event) error {
+	it := &ev.Item
+	ok := ev.Version == index
+	switch ev.Kind {
+	case fsm.EventPush:
+		ok = ok && it.Version == index && it.Modified == index
+	case fsm.EventUpdate:
+		ok = ok && it.Version < index && it.Modified == index
+	case fsm.EventDelete:
+		ok = ok && it.Version <= it.Modified && it.Modified < index
+	default:
+		ok = false
+	}
+	if !ok {
+		return fmt.Errorf("the committed entry %d makes the change %s to %s, which no entry at %d can make (PROTOCOL.md: an item's version is the index that created it, modified the index of its last update)",
+			index, Describe(ev), ev.Path, index)
+	}
+	return nil
+}
+
 // CheckWatches runs the watch checker over a recorded history: its
 // committed log first, then its watch and delivery records in the order
 // they were recorded, then Complete. The first wrong event is the error.
 func CheckWatches(recs []Record) error {
 	w := NewWatches()
+	var shape error
 	Log(recs, func(e *Entry, res fsm.Result, events []fsm.Event) {
+		for i := range events {
+			if err := EventShape(e.Index, &events[i]); err != nil && shape == nil {
+				shape = err
+			}
+		}
 		w.Committed(e.Index, e.At, events)
 		if id := res.Session.ID; res.Code == fsm.OK && id != "" && res.Session.Opened != e.Index {
 			w.Ended(id, e.Index)
 		}
 	})
+	if shape != nil {
+		return fmt.Errorf("state machine bug: %w", shape)
+	}
 	for i := range recs {
 		switch r := &recs[i]; {
 		case r.Watch != nil:

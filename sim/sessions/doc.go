@@ -59,6 +59,11 @@
 //     `since` (the node must first apply that far), reset or not. Once the
 //     run settles, every open watch must have had every change before its
 //     session ended.
+//   - Changes are what the protocol says of items (history.EventShape):
+//     each change the state machine makes at index i is at i; a pushed item
+//     has version = modified = i, an updated one version < modified = i, a
+//     deleted one version ≤ modified < i. The watch checker's changes come
+//     from the state machine, so this is what sees one that gets them wrong.
 //   - No node answers with a list version it has not applied, or sends an
 //     event of an entry it has not applied; a stale read never shows a list
 //     older than its connection already showed, nor older than the client

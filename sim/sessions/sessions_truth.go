@@ -159,6 +159,12 @@ func (t *sessionsTruth) advance(wl *sessionsWorkload) {
 			w.Failf("state machine bug: applying the committed entry %d (term %d) breaks an invariant of fsm: %v", e.Index, e.Term, err)
 			return
 		}
+		for i := range events {
+			if err := history.EventShape(e.Index, &events[i]); err != nil {
+				w.Failf("state machine bug: %v", err)
+				return
+			}
+		}
 		t.watches.Committed(e.Index, int64(w.Now()), events)
 		if res.Code != fsm.OK || res.Session.ID == "" {
 			continue
