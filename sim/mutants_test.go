@@ -738,6 +738,15 @@ var mutants = []mutant{
 	},
 	// Issue 7, item 12 (ca7fd7b): two of its small bugs re-planted.
 	{
+		name: "default-ttl-in-seconds",
+		bug: "PROTOCOL.md, Sessions: a connect without ttl_ms gets the default ttl read as seconds (2 ms, clamped " +
+			"to the 500 ms minimum). The clients whose ttl is the default ask for none, and the answer's ttl is " +
+			"checked (seed 1).",
+		edits:    []edit{{"session/requests.go", "ttl = c.cfg.DefaultTTLms\n", "ttl = c.cfg.DefaultTTLms / 1000\n"}},
+		flags:    flagsSessions,
+		reported: "asked for no ttl",
+	},
+	{
 		name: "update-keeps-modified",
 		bug: "PROTOCOL.md, Items: an update leaves the item's modified at its previous value. The lists model does " +
 			"not hold modified, and the watch checker's changes come from the same state machine; the event-shape " +

@@ -6,13 +6,14 @@
 // Every node runs session.Core (sim hosts it: sim.CoreWorkload), configured
 // as havend configures it (ttl bounds, request timeouts and the rest at
 // their defaults) except that it snapshots itself every CompactEvery applied
-// entries and keeps 2, 16 or 256 events per list for watches (drawn per
-// seed, so that resumes hit `reset`).
+// entries, keeps 2, 16 or 256 events per list for watches (drawn per
+// seed, so that resumes hit `reset`), and its default ttl is 2 s.
 //
 // Clients (sessions*.go) talk to a node over a connection that, like TCP,
 // keeps the order of what it carries both ways and dies with the node's
 // process. Half of them ask for a ttl of 500 ms (the smallest), the others
-// for 1 to 3 s. Each opens a session, pings at a third of its ttl, and
+// for 1 to 3 s (those whose ttl is the default ask for none, and the
+// answer must grant the default). Each opens a session, pings at a third of its ttl, and
 // pushes, updates and deletes items, reads lists (linearizable, or stale),
 // watches and unwatches lists, and now and then moves to another node and
 // resumes its session with its token (re-registering its watches with
@@ -64,6 +65,7 @@
 //     has version = modified = i, an updated one version < modified = i, a
 //     deleted one version ≤ modified < i. The watch checker's changes come
 //     from the state machine, so this is what sees one that gets them wrong.
+//   - A connect without ttl_ms is granted the default ttl.
 //   - No node answers with a list version it has not applied, or sends an
 //     event of an entry it has not applied; a stale read never shows a list
 //     older than its connection already showed, nor older than the client

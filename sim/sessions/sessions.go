@@ -110,7 +110,11 @@ const (
 	// others ask for 1 s to sessLongTTL.
 	sessShortTTL = 500
 	sessLongTTL  = 3000
-	sessHotPaths = 3
+	// sessDefaultTTL is the service's default ttl here: a client whose
+	// ttl it is asks for none (PROTOCOL.md: ttl_ms is optional), and must
+	// be granted it.
+	sessDefaultTTL = 2000
+	sessHotPaths   = 3
 )
 
 // NewWorkload returns the sessions workload for a run. It is registered
@@ -151,6 +155,7 @@ func (wl *sessionsWorkload) CoreConfig(rc raft.Config) session.Config {
 		// from entries, those further behind still get snapshots.
 		SnapshotTail:   max(wl.w.Params().CompactEvery/2, 1),
 		HistoryPerPath: wl.historyPerPath, HistoryPaths: wl.historyPaths,
+		DefaultTTLms: sessDefaultTTL,
 	}
 	if wl.w.Params().Backpressure {
 		cfg.MaxPendingWrites, cfg.MaxPendingReads = sim.BackpressureBounds.PendingWrites, sim.BackpressureBounds.PendingReads

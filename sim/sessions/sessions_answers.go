@@ -66,7 +66,11 @@ func (wl *sessionsWorkload) connectAnswer(c *sessClient, req *clientReq, r *sess
 		}
 	case r.Code == fsm.OK:
 		if r.TTLms != c.ttl {
-			w.Failf("client %d asked for a ttl of %d ms and was granted %d ms", c.id, c.ttl, r.TTLms)
+			if c.ttl == sessDefaultTTL {
+				w.Failf("client %d asked for no ttl and was granted %d ms, not the default of %d ms", c.id, r.TTLms, c.ttl)
+			} else {
+				w.Failf("client %d asked for a ttl of %d ms and was granted %d ms", c.id, c.ttl, r.TTLms)
+			}
 			return
 		}
 		rec := &sessRecord{id: r.Session, client: c.id, ttl: r.TTLms}

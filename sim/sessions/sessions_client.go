@@ -266,7 +266,11 @@ func (wl *sessionsWorkload) newSession(c *sessClient) {
 	c.conn = wl.openConn(c, raft.NodeID(1+wl.w.Rand().Intn(wl.w.Nodes())))
 	c.resuming = false
 	c.connecting = &clientReq{op: session.OpConnect, hist: -1}
-	wl.send(c, c.connecting, session.Request{TTLms: c.ttl, Seen: c.seen}, true)
+	ttl := c.ttl
+	if ttl == sessDefaultTTL {
+		ttl = 0 // the default, which the answer must grant
+	}
+	wl.send(c, c.connecting, session.Request{TTLms: ttl, Seen: c.seen}, true)
 	wl.setTimer(c, timerConnect, sessOpTimeout)
 	wl.pipelineStaleRead(c)
 }
