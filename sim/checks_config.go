@@ -33,10 +33,10 @@ import (
 //     end checks already take as a write whose outcome the log decides, so
 //     nothing refused is lost or applied twice unseen.
 //   - Snapshot configuration (thesis §5.1: "the latest configuration as of
-//     the last included index"): a
-//     snapshot holds the configuration in force at its index — the voters
-//     and learners the committed log's changes up to that index leave —
-//     not one appended after it, which a leader change may still undo.
+//     the last included index"): a snapshot holds the configuration in
+//     force at its index — the voters and learners the committed log's
+//     changes up to that index leave — not one appended after it, which a
+//     leader change may still undo.
 
 // memberAddress is the address of node id: opaque to raft, kept in its
 // configuration.

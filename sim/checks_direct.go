@@ -661,8 +661,6 @@ func (c *checker) readQuorumAfter(n *node, term uint64, arrived time.Duration, i
 		n.id, term, from, index, arrived, got, len(d.voters), d.voters, term, missing)
 }
 
-// steppedDirect runs the direct checks of a message node n has just
-// stepped.
 // confProposed checks a configuration change leader n has just appended at
 // index: one change at a time (§4.1: no other after the commit index), and
 // only once an entry of the leader's own term is committed — otherwise a
@@ -712,6 +710,8 @@ func (c *checker) staleInert(n *node, m *raft.Message, b staleBefore) error {
 	return nil
 }
 
+// steppedDirect runs the direct checks of a message node n has just
+// stepped.
 func (c *checker) steppedDirect(n *node, m *raft.Message) error {
 	switch m.Type {
 	case raft.MsgVote:
