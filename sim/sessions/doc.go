@@ -13,12 +13,13 @@
 // keeps the order of what it carries both ways and dies with the node's
 // process. Half of them ask for a ttl of 500 ms (the smallest), the others
 // for 1 to 3 s (those whose ttl is the default ask for none, and the
-// answer must grant the default). Each opens a session, pings at a third of its ttl, and
-// pushes, updates and deletes items, reads lists (linearizable, or stale),
-// watches and unwatches lists, and now and then moves to another node and
-// resumes its session with its token (re-registering its watches with
-// `since`), closes its session, or crashes without closing (half the time
-// its connection closes, half the time the node never learns). A client
+// answer must grant the default). Each opens a session, pings at a third
+// of its ttl, and pushes, updates and deletes items, reads lists
+// (linearizable, or stale), watches and unwatches lists, and now and then
+// moves to another node and resumes its session with its token
+// (re-registering its watches with `since`), closes its session, or
+// crashes without closing (half the time its connection closes, half the
+// time the node never learns). A client
 // names on every connect the highest version it has seen (`seen`, kept
 // across its sessions until its process crashes, as netproto/client keeps
 // it), and now and then pipelines a stale read right behind a connect or
