@@ -760,7 +760,7 @@ var mutants = []mutant{
 		name: "update-event-carries-old-item",
 		bug: "PROTOCOL.md, Watches: an update's event carries the item as it was before the update. Watchers get " +
 			"the old data, and the same state machine computes the changes they are checked against; the " +
-			"event-shape check sees the update's modified is not its index (seed 2).",
+			"event-shape check sees the update's modified is not its index (seed 1).",
 		edits:    []edit{{"fsm/lists.go", "event := Event{Path: l.path, Version: index, Kind: EventUpdate, Item: item}", "event := Event{Path: l.path, Version: index, Kind: EventUpdate, Item: before}"}},
 		flags:    flagsSessions,
 		reported: "state machine bug",
