@@ -299,7 +299,9 @@ func (w *World) deliver(ev event) {
 			// new vote.
 			n.direct.voteBefore, n.direct.voteTermBefore = r.Vote(), r.Term()
 		}
-		stale = msg.Message.Term < r.Term()
+		// Forwarded requests (read index, transfer) carry no term: they
+		// are not Figure 2's RPCs.
+		stale = msg.Message.Term != 0 && msg.Message.Term < r.Term()
 		if stale {
 			before = beforeStale(r)
 		}
