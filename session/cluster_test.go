@@ -79,6 +79,8 @@ type testCluster struct {
 	cut   map[raft.NodeID]bool
 	reqID uint64
 	tweak func(*Config)
+	// drop, if set, loses the messages it returns true for.
+	drop func(PeerMessage) bool
 }
 
 func newTestCluster(t testing.TB, n int, tweak func(*Config)) *testCluster {
@@ -145,7 +147,7 @@ func (tc *testCluster) settle() {
 		msgs := tc.queue
 		tc.queue = nil
 		for _, m := range msgs {
-			if tc.cut[m.From] || tc.cut[m.To] || tc.nodes[m.To].down {
+			if tc.cut[m.From] || tc.cut[m.To] || tc.nodes[m.To].down || (tc.drop != nil && tc.drop(m)) {
 				continue
 			}
 			require.NoError(tc.t, tc.nodes[m.To].core.Step(m))

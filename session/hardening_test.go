@@ -185,3 +185,32 @@ func TestUnwatchCancelsAWatchWaitingForSince(t *testing.T) {
 	}
 	require.Equal(t, []uint64{800, 801}, ids, "both answered, in order")
 }
+
+// When a list's history is dropped whole (HistoryPaths), every event it
+// retained is gone, so `dropped` must cover the newest of them. A watch
+// resuming between the list's first and last dropped events must be
+// answered reset (PROTOCOL.md, "Watches": "if it no longer retains them,
+// answers with reset: true"); answered with no events and no reset, the
+// client would never get the later ones: a gap.
+func TestWatchResumingInsideADroppedListIsReset(t *testing.T) {
+	tc := newTestCluster(t, 3, func(c *Config) { c.HistoryPaths = 1 })
+	l := tc.leader()
+	tc.connect(l, 1, 60000)
+	push := func(path string) uint64 {
+		r := tc.do(l, Request{Conn: 1, Op: OpCreate, Path: path, Data: mustPack(path)})
+		require.Equal(t, fsm.OK, r.Code, r.Message)
+		return r.Version
+	}
+	a1 := push("/data/a")
+	a2 := push("/data/a")
+	push("/data/b") // drops /data/a's two events
+	require.NotContains(t, tc.nodes[l].core.history.lists, "/data/a")
+
+	tc.connect(l, 2, 60000)
+	since := a1
+	r := tc.do(l, Request{Conn: 2, Op: OpWatch, Path: "/data/a", Since: &since})
+	require.Equal(t, fsm.OK, r.Code, r.Message)
+	require.True(t, r.Reset, "resumed at %d, the watch is not reset though the push at %d was dropped", a1, a2)
+	require.Len(t, r.Items, 2)
+	require.Empty(t, tc.nodes[l].deliveries[2])
+}

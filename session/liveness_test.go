@@ -1,6 +1,7 @@
 package session
 
 import (
+	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -223,4 +224,79 @@ func TestResumeRenewsTheSession(t *testing.T) {
 		_, alive = tc.nodes[tc.leader()].core.Machine().Session(hello.Session)
 		require.False(t, alive, "%d nodes: the session outlived its ttl after the resume", n)
 	}
+}
+
+// PROTOCOL.md, "Sessions": "A session that is not heard from for ttl_ms
+// expires" — not sooner, or a client pinging in time loses its items, and
+// not much later, or the locks it held stay taken after it is gone. The
+// leader looks each tick for sessions silent past their ttl and the end
+// still has to commit, so it may come a few ticks after the ttl: one for
+// the check, one for a follower's keepalive (which counts the connect as
+// heard a tick late), one for the commit to reach the follower.
+func TestSilentSessionExpiresAboutItsTTLAfterItWasLastHeard(t *testing.T) {
+	for _, n := range []int{1, 3} {
+		tc := newTestCluster(t, n, nil)
+		node := tc.leader()
+		if n > 1 {
+			node = tc.follower()
+		}
+		hello := tc.connect(node, 1, 500)
+		start := tc.now
+		alive := func() bool {
+			_, ok := tc.nodes[node].core.Machine().Session(hello.Session)
+			return ok
+		}
+		tc.tick(49)
+		require.True(t, alive(), "%d nodes: a session with ttl 500 ms expired %d ms after its connect", n, tc.now-start)
+		tc.tick(6)
+		require.False(t, alive(), "%d nodes: a session with ttl 500 ms, silent since its connect, still lives %d ms after it", n, tc.now-start)
+	}
+}
+
+// A follower answers a ping OK only once the leader acknowledged a
+// keepalive carrying the ping's session (an OK pong means the leader heard
+// the session). A keepalive carries only the sessions heard since the one
+// before, so the acknowledgment of a later keepalive says nothing of the
+// sessions of an earlier one that was lost: those pings go back into the
+// next keepalive and are answered when it is acknowledged. Answered OK at
+// the later acknowledgment, they would promise a ttl no leader granted.
+func TestAckOfALaterKeepAliveDoesNotAnswerPingsOfALostOne(t *testing.T) {
+	tc := newTestCluster(t, 3, nil)
+	f := tc.follower()
+	a := tc.connect(f, 1, 60000)
+	tc.connect(f, 2, 60000)
+	tc.tick(1) // the connects' keepalive
+	fn := tc.nodes[f]
+	answered := func(conn ConnID, id uint64) *Reply {
+		for _, r := range fn.replies[conn] {
+			if r.ID == id {
+				return &r
+			}
+		}
+		return nil
+	}
+	lost := 0
+	tc.drop = func(m PeerMessage) bool {
+		if m.KeepAlive != nil && slices.Contains(m.KeepAlive.Sessions, a.Session) {
+			lost++
+			return true
+		}
+		return false
+	}
+	fn.core.Submit(Request{Conn: 1, ID: 901, Op: OpPing})
+	tc.tick(1)
+	require.Equal(t, 1, lost, "the keepalive carrying session A's ping is lost")
+	tc.drop = nil
+
+	fn.core.Submit(Request{Conn: 2, ID: 902, Op: OpPing})
+	tc.tick(1)
+	b := answered(2, 902)
+	require.NotNil(t, b, "the keepalive carrying only session B is acknowledged")
+	require.Equal(t, fsm.OK, b.Code, b.Message)
+	require.Nil(t, answered(1, 901), "A's ping was answered by the acknowledgment of a keepalive that did not carry A")
+
+	tc.tick(2)
+	r := answered(1, 901)
+	require.NotNil(t, r, "A's ping is carried again by a later keepalive")
+	require.Equal(t, fsm.OK, r.Code, r.Message)
 }
