@@ -115,3 +115,65 @@ func TestLeaseMarginValidated(t *testing.T) {
 		})
 	}
 }
+
+// TestLeaseDatedFromSendNotAnswer checks where the lease starts when a
+// heartbeat's answer is slow: "Once the leader's heartbeats were
+// acknowledged by a majority of the cluster, it would extend its lease to
+// start + election timeout", start being when the leader sent them. The
+// follower's promise runs from when it received the heartbeat, which may
+// be long before its answer reaches the leader; a lease dated by the
+// answer's arrival would outlive that promise.
+// Reference: §6.4.1
+func TestLeaseDatedFromSendNotAnswer(t *testing.T) {
+	r := newTestRaft(t, 1, []NodeID{1, 2, 3}, 1, logOf(1), func(c *Config) {
+		c.ReadMode, c.CheckQuorum = ReadLease, true
+	})
+	makeLeader(t, r)
+	step(t, r, Message{From: 2, Type: MsgAppResp, Term: r.term, Index: 2})
+	drain(r)
+	r.Tick()
+	hb := heartbeatTo(t, drain(r), 2)
+	lease := uint64(r.cfg.ElectionTicks - r.cfg.LeaseMarginTicks)
+	for r.ticks < hb.Index+lease-1 {
+		r.Tick()
+		drain(r) // these heartbeats go unanswered
+	}
+	// 2's answer to the first heartbeat arrives in the lease's last tick.
+	step(t, r, Message{From: 2, Type: MsgHeartbeatResp, Term: r.term, Index: hb.Index, Round: hb.Round})
+	drain(r)
+	require.True(t, r.leaseValid(), "within the lease counted from the send at tick %d", hb.Index)
+
+	r.Tick()
+	drain(r)
+	require.NoError(t, r.ReadIndex([]byte("q")))
+	require.Empty(t, readyOnce(r).ReadStates,
+		"tick %d: lease read answered on a heartbeat sent at tick %d, as if the lease ran from its answer's arrival at tick %d",
+		r.ticks, hb.Index, r.ticks-1)
+}
+
+// TestLeaseCountsOnlyVoters checks that a learner's answer extends no
+// lease: the lease holds because a majority of voters promised not to vote
+// for another candidate within an election timeout (§4.2.3), and a learner
+// has no vote to withhold; it is "not yet counted towards majorities"
+// (§4.2.1).
+// Reference: §6.4.1, §4.2.1
+func TestLeaseCountsOnlyVoters(t *testing.T) {
+	conf := ConfState{Voters: []NodeID{1, 2, 3}, Learners: []NodeID{4}}
+	r := newTestRaftConf(t, 1, conf, 1, logOf(1), func(c *Config) {
+		c.ReadMode, c.CheckQuorum = ReadLease, true
+	})
+	makeLeader(t, r)
+	step(t, r, Message{From: 2, Type: MsgAppResp, Term: r.term, Index: 2})
+	drain(r)
+	r.Tick()
+	hb := heartbeatTo(t, drain(r), 4)
+	step(t, r, Message{From: 4, Type: MsgHeartbeatResp, Term: r.term, Index: hb.Index, Round: hb.Round})
+	drain(r)
+
+	require.NoError(t, r.ReadIndex([]byte("q")))
+	rd := readyOnce(r)
+	require.Empty(t, rd.ReadStates, "a lease read answered on the word of learner 4 alone")
+	hb = heartbeatTo(t, rd.Messages, 2)
+	step(t, r, Message{From: 2, Type: MsgHeartbeatResp, Term: r.term, Index: hb.Index, Round: hb.Round})
+	require.Equal(t, []ReadState{{Index: 2, Context: []byte("q")}}, readyOnce(r).ReadStates, "voter 2 confirms the read")
+}

@@ -254,3 +254,26 @@ func TestCheckQuorumDeposesPartitionedLeader(t *testing.T) {
 	require.NotEqual(t, None, l)
 	require.NotEqual(t, old, l)
 }
+
+// TestCheckQuorumCountsOnlyVoters checks that only voters keep a leader in
+// office. A leader "steps down if an election timeout elapses without a
+// successful round of heartbeats to a majority of its cluster" (§6.2), and
+// a learner is "not yet counted towards majorities" (§4.2.1). Here the
+// leader of voters 1, 2, 3 hears from its learner 4 alone.
+// Reference: §6.2, §4.2.1
+func TestCheckQuorumCountsOnlyVoters(t *testing.T) {
+	conf := ConfState{Voters: []NodeID{1, 2, 3}, Learners: []NodeID{4}}
+	r := newTestRaftConf(t, 1, conf, 1, nil, func(c *Config) { c.CheckQuorum = true })
+	makeLeader(t, r)
+	// The first check after election counts every peer as active; the
+	// second one steps down.
+	for range 2 * r.cfg.ElectionTicks {
+		r.Tick()
+		for _, m := range ofType(drain(r), MsgHeartbeat) {
+			if m.To == 4 {
+				step(t, r, Message{From: 4, Type: MsgHeartbeatResp, Term: r.term, Index: m.Index, Round: m.Round})
+			}
+		}
+	}
+	require.Equal(t, StateFollower, r.state, "a leader that heard from its learner alone for an election timeout is still %s", r.state)
+}

@@ -340,3 +340,36 @@ func TestLeaseStaysRevokedAfterTransfer(t *testing.T) {
 	require.Empty(t, rd.ReadStates)
 	require.NotEmpty(t, ofType(rd.Messages, MsgHeartbeat), "falls back to a ReadIndex round")
 }
+
+// TestReadDoesNotOutliveItsTerm checks that a read is answered only in the
+// term it was asked in. Before answering with the read index it saved, the
+// leader "needs to make sure it hasn't been superseded by a newer leader of
+// which it is unaware" (§6.4, step 3). Leader 1 of term 2 is already
+// superseded: 2 leads term 3 and commits index 3. 1 saves read index 2;
+// its heartbeats are lost. It learns of term 3, catches up and wins term
+// 4. A round of term 4 shows that 1 leads now, not that it still led when
+// it saved index 2: the read must have been dropped with term 2.
+// Reference: §6.4
+func TestReadDoesNotOutliveItsTerm(t *testing.T) {
+	r := newTestRaft(t, 1, []NodeID{1, 2, 3}, 1, logOf(1), nil)
+	makeLeader(t, r)
+	step(t, r, Message{From: 2, Type: MsgAppResp, Term: 2, Index: 2})
+	drain(r)
+	require.NoError(t, r.ReadIndex([]byte("old")))
+	drain(r) // the read's heartbeats are lost
+
+	// Leader 2 of term 3 brings 1 up to date: index 3 is committed.
+	step(t, r, Message{From: 2, Type: MsgApp, Term: 3, Index: 2, LogTerm: 2,
+		Entries: []Entry{{Index: 3, Term: 3}}, Commit: 3})
+	require.Equal(t, StateFollower, r.state)
+	require.Equal(t, uint64(3), r.log.committed)
+	drain(r)
+
+	makeLeader(t, r) // term 4
+	step(t, r, Message{From: 2, Type: MsgAppResp, Term: 4, Index: 4})
+	r.Tick()
+	hb := heartbeatTo(t, drain(r), 3)
+	step(t, r, Message{From: 3, Type: MsgHeartbeatResp, Term: 4, Index: hb.Index, Round: hb.Round})
+	require.Empty(t, readyOnce(r).ReadStates,
+		"a read asked in term 2 was answered in term 4, with a read index from before index 3 was committed")
+}

@@ -578,3 +578,35 @@ func TestCommitIsAnnouncedAtOnce(t *testing.T) {
 		require.GreaterOrEqual(t, c.node(id).log.committed, idx, "node %d", id)
 	}
 }
+
+// TestStaleAppendAnswerNotCounted checks that an AppendEntries answer of an
+// earlier term is dropped, not counted as a match: "If a server receives a
+// request with a stale term number, it rejects the request" (§5.1), and an
+// answer of an old term speaks of the log the leader had then. Of five
+// servers, 1 leads term 2 and sends entries 2–3 to 2 alone, whose answer is
+// delayed. 3 wins term 3 with 4 and 5 and overwrites 1's entries; 1 wins
+// term 4 and puts its no-op at index 3. Counted when it arrives, 2's old
+// "I hold through 3" would commit index 3, held by 1 and 4 only.
+// Reference: §5.1, §5.3
+func TestStaleAppendAnswerNotCounted(t *testing.T) {
+	r := newTestRaft(t, 1, []NodeID{1, 2, 3, 4, 5}, 1, logOf(1), nil)
+	makeLeader(t, r) // term 2, no-op at 2
+	_, _, err := r.Propose([]byte("a"))
+	require.NoError(t, err)
+	drain(r)
+	late := Message{From: 2, Type: MsgAppResp, Term: 2, Index: 3}
+
+	// Leader 3 of term 3 replaces 1's entries 2-3 with its own no-op.
+	step(t, r, Message{From: 3, Type: MsgApp, Term: 3, Index: 1, LogTerm: 1,
+		Entries: []Entry{{Index: 2, Term: 3}}, Commit: 2})
+	require.Equal(t, []uint64{1, 3}, termsOf(r))
+	drain(r)
+	makeLeader(t, r)
+	require.Equal(t, []uint64{1, 3, 4}, termsOf(r))
+	step(t, r, Message{From: 4, Type: MsgAppResp, Term: 4, Index: 3})
+	require.Equal(t, uint64(2), r.log.committed, "1 and 4 are no majority of five")
+
+	step(t, r, late)
+	require.Equal(t, uint64(2), r.log.committed, "a term-2 answer counted toward committing index 3 of term 4")
+	require.Zero(t, r.progress[2].match, "a term-2 answer was taken as a match of the term-4 log")
+}
