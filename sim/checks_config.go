@@ -32,6 +32,10 @@ import (
 //     Unavailable (or the connection closed), which the clients and the
 //     end checks already take as a write whose outcome the log decides, so
 //     nothing refused is lost or applied twice unseen.
+//   - Configuration in force (§4.1): after a Ready that installs a
+//     snapshot, appends a configuration entry or overwrites entries back
+//     to one, a node's configuration is the committed log's at its commit
+//     index changed by the configuration entries of its log after it.
 //   - Snapshot configuration (thesis §5.1: "the latest configuration as of
 //     the last included index"): a snapshot holds the configuration in
 //     force at its index — the voters and learners the committed log's
@@ -247,6 +251,32 @@ func (p *pendingRequests) check(n *node, rd *session.Ready) error {
 	return nil
 }
 
+// confInForce checks that node n uses the latest configuration in its log
+// (§4.1: "a server always uses the latest configuration in its log,
+// regardless of whether that entry is committed"): the one the committed
+// log leaves at its commit index, changed by the configuration entries of
+// its log after it — none of an entry it has since overwritten.
+func (c *checker) confInForce(n *node, why string) error {
+	r := n.app.raftCore()
+	st := r.Status()
+	base := min(st.Commit, uint64(len(c.truth)))
+	if base < st.SnapshotIndex {
+		return nil // its log is known only from a snapshot not yet in the truth
+	}
+	want := *c.confAt(base)
+	for _, e := range r.Entries(base+1, st.LastIndex+1) {
+		if e.Type == raft.EntryConfChange {
+			want = foldConf(want, &e)
+		}
+	}
+	voters, learners := slices.Sorted(slices.Values(st.Conf.Voters)), slices.Sorted(slices.Values(st.Conf.Learners))
+	if !slices.Equal(voters, want.voters) || !slices.Equal(learners, want.learners) {
+		return c.w.Errorf("configuration not the log's latest: node %d %s uses voters %v and learners %v, but its log (commit %d, last index %d) leaves voters %v and learners %v (the change at %d)",
+			n.id, why, voters, learners, st.Commit, st.LastIndex, want.voters, want.learners, want.index)
+	}
+	return nil
+}
+
 // committedConf is the configuration the committed log's changes leave
 // from an index on.
 type committedConf struct {
@@ -258,35 +288,41 @@ type committedConf struct {
 // committed log into the configurations by index (raft's single-server
 // steps: a learner added, a learner promoted, a member removed).
 func (c *checker) confCommitted(e *raft.Entry) {
+	if next := foldConf(*c.confAt(e.Index), e); next.index == e.Index {
+		c.confs = append(c.confs, next)
+	}
+}
+
+// foldConf returns the configuration after the change in entry e (index
+// and lists unchanged if it changes nothing, or does not decode).
+func foldConf(last committedConf, e *raft.Entry) committedConf {
 	cc, err := raft.UnmarshalConfChange(e.Data)
 	if err != nil {
-		return // the apply check reports what the log holds
+		return last // the apply check reports what the log holds
 	}
-	last := c.confAt(e.Index)
+	if cc.Type == raft.AddLearner && slices.Contains(last.voters, cc.Node) {
+		return last // no demotion: nothing changes
+	}
 	next := committedConf{index: e.Index,
 		voters:   slices.DeleteFunc(slices.Clone(last.voters), func(id raft.NodeID) bool { return id == cc.Node }),
 		learners: slices.DeleteFunc(slices.Clone(last.learners), func(id raft.NodeID) bool { return id == cc.Node })}
 	switch cc.Type {
 	case raft.AddLearner:
-		if slices.Contains(last.voters, cc.Node) {
-			return // no demotion: nothing changes
-		}
 		next.learners = append(next.learners, cc.Node)
 	case raft.AddVoter:
 		next.voters = append(next.voters, cc.Node)
 	}
 	slices.Sort(next.voters)
 	slices.Sort(next.learners)
-	c.confs = append(c.confs, next)
+	return next
 }
 
 // confAt returns the configuration in force at index, by the committed
-// log (index must be committed).
+// log (index must be committed). The log starts with none: a new
+// cluster's first entries add its founding voters one by one.
 func (c *checker) confAt(index uint64) *committedConf {
 	if len(c.confs) == 0 {
-		voters := slices.Clone(c.w.voters)
-		slices.Sort(voters)
-		c.confs = append(c.confs, committedConf{voters: voters})
+		c.confs = append(c.confs, committedConf{})
 	}
 	i, _ := slices.BinarySearchFunc(c.confs, index+1, func(cf committedConf, t uint64) int { return cmpU64(cf.index, t) })
 	return &c.confs[i-1]

@@ -130,10 +130,11 @@ type readArrival struct {
 
 // observeConf keeps the node's voters up to date as a Ready changes its
 // log: a configuration entry, a snapshot, or a truncation that may drop a
-// configuration entry (§4.1: the latest one in the log is in force).
-func (n *node) observeConf(rd *hostReady) {
+// configuration entry (§4.1: the latest one in the log is in force). It
+// reports whether the Ready was one of those.
+func (n *node) observeConf(rd *hostReady) (refresh bool) {
 	d := &n.direct
-	refresh := rd.snapshot != nil || (len(rd.entries) > 0 && rd.entries[0].Index <= d.confIndex)
+	refresh = rd.snapshot != nil || (len(rd.entries) > 0 && rd.entries[0].Index <= d.confIndex)
 	for i := range rd.entries {
 		if rd.entries[i].Type == raft.EntryConfChange {
 			d.confIndex = rd.entries[i].Index
@@ -144,6 +145,7 @@ func (n *node) observeConf(rd *hostReady) {
 		d.prevVoters = d.voters
 		d.voters = n.app.raftCore().Status().Conf.Voters
 	}
+	return refresh
 }
 
 func readKey(ctx []byte) (uint64, bool) {

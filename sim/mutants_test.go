@@ -465,6 +465,18 @@ var mutants = []mutant{
 		reported: "snapshot configuration wrong",
 	},
 	{
+		// From the third blind campaign (stop 23).
+		name: "truncated-conf-kept",
+		bug: "§4.1: when a follower's log is overwritten from a configuration entry on, the configuration of that " +
+			"entry stays in force (the history is cut after it, not at it). The node then counts votes and acks " +
+			"by a configuration no log holds; the configuration-in-force check compares it with its log's latest " +
+			"after every Ready that overwrites entries (seed 7; 40 seeds of the six usual flag sets missed it " +
+			"before, and the snapshot-configuration check caught it at seed 56 of 1,000).",
+		edits:    []edit{{"raft/membership.go", "for keep < len(c.history) && c.history[keep].index < from {", "for keep < len(c.history) && c.history[keep].index <= from {"}},
+		flags:    flagsChurn,
+		reported: "configuration not the log's latest",
+	},
+	{
 		name: "lease-outlives-promise",
 		bug: "§6.4.1: the lease adds the drift margin instead of subtracting it, so it lasts longer than the " +
 			"voters' promise not to vote. Reads are rarely stale in outcome, but the lease check sees reads served " +
@@ -764,6 +776,17 @@ var mutants = []mutant{
 		edits:    []edit{{"fsm/lists.go", "event := Event{Path: l.path, Version: index, Kind: EventUpdate, Item: item}", "event := Event{Path: l.path, Version: index, Kind: EventUpdate, Item: before}"}},
 		flags:    flagsSessions,
 		reported: "state machine bug",
+	},
+	{
+		// From the third blind campaign (stop 23).
+		name: "ping-vouched-while-expiring",
+		bug: "PROTOCOL.md, Sessions: the leader answers a ping OK (or accepts a keepalive) for a session whose " +
+			"expiry it has already proposed: the client is told its session lives, and it ends a moment later. " +
+			"Only heavy faults bring a ping within those milliseconds; the no-false-expiry check sees the OK " +
+			"before the expiry (sessions heavy seed 8; swarm seeds miss it).",
+		edits:    []edit{{"session/liveness.go", "return alive && !l.expiring[session]", "return alive"}},
+		flags:    []string{"-workload", "sessions", "-faults", "heavy"},
+		reported: "false expiry",
 	},
 	{
 		name: "watch-since-not-waited-for",

@@ -436,7 +436,15 @@ func (n *node) compacted(snap *raft.Snapshot, digest uint64) error {
 func (n *node) observe(rd *hostReady) error {
 	w := n.w
 	n.soft = rd.soft
-	n.observeConf(rd)
+	if n.observeConf(rd) {
+		why := "after a Ready that overwrote entries or appended a configuration entry"
+		if rd.snapshot != nil {
+			why = "after installing the snapshot at " + uitoa(rd.snapshot.Meta.Index)
+		}
+		if err := w.check.confInForce(n, why); err != nil {
+			return err
+		}
+	}
 	if err := w.check.configObserved(n, rd); err != nil {
 		return err
 	}
