@@ -125,12 +125,7 @@ func TestLeaseMarginValidated(t *testing.T) {
 // answer's arrival would outlive that promise.
 // Reference: §6.4.1
 func TestLeaseDatedFromSendNotAnswer(t *testing.T) {
-	r := newTestRaft(t, 1, []NodeID{1, 2, 3}, 1, logOf(1), func(c *Config) {
-		c.ReadMode, c.CheckQuorum = ReadLease, true
-	})
-	makeLeader(t, r)
-	step(t, r, Message{From: 2, Type: MsgAppResp, Term: r.term, Index: 2})
-	drain(r)
+	r := newLeaseLeader(t, ConfState{Voters: []NodeID{1, 2, 3}})
 	r.Tick()
 	hb := heartbeatTo(t, drain(r), 2)
 	lease := uint64(r.cfg.ElectionTicks - r.cfg.LeaseMarginTicks)
@@ -158,13 +153,7 @@ func TestLeaseDatedFromSendNotAnswer(t *testing.T) {
 // (§4.2.1).
 // Reference: §6.4.1, §4.2.1
 func TestLeaseCountsOnlyVoters(t *testing.T) {
-	conf := ConfState{Voters: []NodeID{1, 2, 3}, Learners: []NodeID{4}}
-	r := newTestRaftConf(t, 1, conf, 1, logOf(1), func(c *Config) {
-		c.ReadMode, c.CheckQuorum = ReadLease, true
-	})
-	makeLeader(t, r)
-	step(t, r, Message{From: 2, Type: MsgAppResp, Term: r.term, Index: 2})
-	drain(r)
+	r := newLeaseLeader(t, ConfState{Voters: []NodeID{1, 2, 3}, Learners: []NodeID{4}})
 	r.Tick()
 	hb := heartbeatTo(t, drain(r), 4)
 	step(t, r, Message{From: 4, Type: MsgHeartbeatResp, Term: r.term, Index: hb.Index, Round: hb.Round})
@@ -176,4 +165,18 @@ func TestLeaseCountsOnlyVoters(t *testing.T) {
 	hb = heartbeatTo(t, rd.Messages, 2)
 	step(t, r, Message{From: 2, Type: MsgHeartbeatResp, Term: r.term, Index: hb.Index, Round: hb.Round})
 	require.Equal(t, []ReadState{{Index: 2, Context: []byte("q")}}, readyOnce(r).ReadStates, "voter 2 confirms the read")
+}
+
+// newLeaseLeader is server 1 of conf reading by lease, leader of term 2
+// with its no-op at index 2 acknowledged by server 2 (so committed), and
+// no heartbeat answered yet: no lease.
+func newLeaseLeader(t *testing.T, conf ConfState) *Raft {
+	t.Helper()
+	r := newTestRaftConf(t, 1, conf, 1, logOf(1), func(c *Config) {
+		c.ReadMode, c.CheckQuorum = ReadLease, true
+	})
+	makeLeader(t, r)
+	step(t, r, Message{From: 2, Type: MsgAppResp, Term: r.term, Index: 2})
+	drain(r)
+	return r
 }

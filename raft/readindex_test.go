@@ -181,12 +181,7 @@ func TestDeposedLeaderCannotServeReads(t *testing.T) {
 // CheckQuorum (see TestConfigValidation).
 // Reference: §6.4.1
 func TestLeaseRead(t *testing.T) {
-	r := newTestRaft(t, 1, []NodeID{1, 2, 3}, 1, logOf(1), func(c *Config) {
-		c.ReadMode, c.CheckQuorum = ReadLease, true
-	})
-	makeLeader(t, r)
-	step(t, r, Message{From: 2, Type: MsgAppResp, Term: r.term, Index: 2})
-	drain(r)
+	r := newLeaseLeader(t, ConfState{Voters: []NodeID{1, 2, 3}})
 	// No heartbeat answered yet: no lease, the read takes a round.
 	require.NoError(t, r.ReadIndex([]byte("first")))
 	rd := readyOnce(r)
@@ -220,11 +215,7 @@ func TestLeaseRead(t *testing.T) {
 // answers from its lease.
 // Reference: §6.4.1, §3.10
 func TestLeaseRevokedByTransfer(t *testing.T) {
-	r := newTestRaft(t, 1, []NodeID{1, 2, 3}, 1, logOf(1), func(c *Config) {
-		c.ReadMode, c.CheckQuorum = ReadLease, true
-	})
-	makeLeader(t, r)
-	step(t, r, Message{From: 2, Type: MsgAppResp, Term: r.term, Index: 2})
+	r := newLeaseLeader(t, ConfState{Voters: []NodeID{1, 2, 3}})
 	step(t, r, Message{From: 3, Type: MsgAppResp, Term: r.term, Index: 2})
 	drain(r)
 	r.Tick()
@@ -321,11 +312,7 @@ func TestLeaseNeverOutlivesNewLeader(t *testing.T) {
 // rest of the term only a ReadIndex round can confirm leadership.
 // Reference: §6.4.1, §3.10
 func TestLeaseStaysRevokedAfterTransfer(t *testing.T) {
-	r := newTestRaft(t, 1, []NodeID{1, 2, 3}, 1, logOf(1), func(c *Config) {
-		c.ReadMode, c.CheckQuorum = ReadLease, true
-	})
-	makeLeader(t, r)
-	step(t, r, Message{From: 2, Type: MsgAppResp, Term: r.term, Index: 2})
+	r := newLeaseLeader(t, ConfState{Voters: []NodeID{1, 2, 3}})
 	step(t, r, Message{From: 3, Type: MsgAppResp, Term: r.term, Index: 2})
 	drain(r)
 	require.NoError(t, r.TransferLeadership(2))

@@ -154,24 +154,17 @@ func TestAbortedTransferKeepsTheLeaseRevoked(t *testing.T) {
 	c.tick(12)
 	l := c.leader()
 	target := c.others(l)[0]
-	var held []Message
-	c.dropFn = func(m Message) bool {
-		if m.Type == MsgTimeoutNow {
-			held = append(held, m)
-			return true
-		}
-		return false
-	}
+	held := holdTimeoutNows(c, target)
 	require.NoError(t, c.node(l).TransferLeadership(target))
 	c.deliverAll()
-	require.Len(t, held, 1, "the TimeoutNow is held back")
+	require.Len(t, *held, 1, "the TimeoutNow is held back")
 	c.tick(12)
 	require.Equal(t, None, c.node(l).Status().LeadTransferee, "the transfer was aborted")
 	// The TimeoutNow arrives late; the target's requests to the old leader
 	// are lost, so it goes on as leader of its term.
 	c.cut[[2]NodeID{target, l}] = true
 	c.dropFn = nil
-	c.deliver(held[0])
+	c.deliver((*held)[0])
 	c.deliverAll()
 	require.Equal(t, StateLeader, c.node(target).state)
 	requireReadCovers(t, c, l, target)
@@ -189,17 +182,10 @@ func TestStaleTimeoutNowIsIgnored(t *testing.T) {
 	c.tick(12)
 	a := c.leader()
 	b, d := c.others(a)[0], c.others(a)[1]
-	var held []Message
-	c.dropFn = func(m Message) bool {
-		if m.Type == MsgTimeoutNow && m.To == b {
-			held = append(held, m)
-			return true
-		}
-		return false
-	}
+	held := holdTimeoutNows(c, b)
 	require.NoError(t, c.node(a).TransferLeadership(b))
 	c.deliverAll()
-	require.Len(t, held, 1, "the TimeoutNow to b is held back")
+	require.Len(t, *held, 1, "the TimeoutNow to b is held back")
 	require.NoError(t, c.node(a).TransferLeadership(d))
 	c.deliverAll()
 	require.Equal(t, StateLeader, c.node(d).state)
@@ -207,10 +193,25 @@ func TestStaleTimeoutNowIsIgnored(t *testing.T) {
 	term := c.node(b).term
 	c.cut[[2]NodeID{b, d}] = true
 	c.dropFn = nil
-	c.deliver(held[0])
+	c.deliver((*held)[0])
 	c.deliverAll()
 	require.Equal(t, term, c.node(b).term, "the stale TimeoutNow started an election")
 	require.Equal(t, StateFollower, c.node(b).state)
+}
+
+// holdTimeoutNows keeps every TimeoutNow to target off the network until
+// the test delivers it (c.deliver); the returned slice fills as they are
+// sent. Clearing c.dropFn ends the hold.
+func holdTimeoutNows(c *cluster, target NodeID) *[]Message {
+	held := &[]Message{}
+	c.dropFn = func(m Message) bool {
+		if m.Type == MsgTimeoutNow && m.To == target {
+			*held = append(*held, m)
+			return true
+		}
+		return false
+	}
+	return held
 }
 
 // requireReadCovers asks old, which may still think it leads, for a read
