@@ -212,6 +212,30 @@ func (tc *testCluster) do(node raft.NodeID, req Request) Reply {
 	return Reply{}
 }
 
+// create pushes an item to path on node over conn (data: the path) and
+// returns its version.
+func (tc *testCluster) create(node raft.NodeID, conn ConnID, path string) uint64 {
+	r := tc.do(node, Request{Conn: conn, Op: OpCreate, Path: path, Data: mustPack(path)})
+	require.Equal(tc.t, fsm.OK, r.Code, r.Message)
+	return r.Version
+}
+
+// sessionAlive reports whether node's state machine holds the session.
+func (tc *testCluster) sessionAlive(node raft.NodeID, session string) bool {
+	_, ok := tc.nodes[node].core.Machine().Session(session)
+	return ok
+}
+
+// clientNode returns a cluster of n nodes and the one a client talks to:
+// the only node, or a follower, so that liveness goes through keepalives.
+func clientNode(t *testing.T, n int) (*testCluster, raft.NodeID) {
+	tc := newTestCluster(t, n, nil)
+	if n == 1 {
+		return tc, tc.leader()
+	}
+	return tc, tc.follower()
+}
+
 func (tc *testCluster) connect(node raft.NodeID, conn ConnID, ttl uint64) Reply {
 	r := tc.do(node, Request{Conn: conn, Op: OpConnect, TTLms: ttl})
 	require.Equal(tc.t, fsm.OK, r.Code, r.Message)
@@ -416,11 +440,7 @@ func TestHistoryKeepsOnlyTheListsChangedLast(t *testing.T) {
 	tc := newTestCluster(t, 3, func(c *Config) { c.HistoryPaths = 2 })
 	l := tc.leader()
 	tc.connect(l, 1, 0)
-	push := func(path string) uint64 {
-		r := tc.do(l, Request{Conn: 1, Op: OpCreate, Path: path, Data: mustPack(path)})
-		require.Equal(t, fsm.OK, r.Code)
-		return r.Version
-	}
+	push := func(path string) uint64 { return tc.create(l, 1, path) }
 	watch := func(conn ConnID, path string, since uint64) Reply {
 		tc.connect(l, conn, 0)
 		return tc.do(l, Request{Conn: conn, Op: OpWatch, Path: path, Since: &since})

@@ -196,14 +196,9 @@ func TestWatchResumingInsideADroppedListIsReset(t *testing.T) {
 	tc := newTestCluster(t, 3, func(c *Config) { c.HistoryPaths = 1 })
 	l := tc.leader()
 	tc.connect(l, 1, 60000)
-	push := func(path string) uint64 {
-		r := tc.do(l, Request{Conn: 1, Op: OpCreate, Path: path, Data: mustPack(path)})
-		require.Equal(t, fsm.OK, r.Code, r.Message)
-		return r.Version
-	}
-	a1 := push("/data/a")
-	a2 := push("/data/a")
-	push("/data/b") // drops /data/a's two events
+	a1 := tc.create(l, 1, "/data/a")
+	a2 := tc.create(l, 1, "/data/a")
+	tc.create(l, 1, "/data/b") // drops /data/a's two events
 	require.NotContains(t, tc.nodes[l].core.history.lists, "/data/a")
 
 	tc.connect(l, 2, 60000)

@@ -207,22 +207,16 @@ func TestPingWithEventsWaitingIsCarriedAtOnce(t *testing.T) {
 // keepalive alike.
 func TestResumeRenewsTheSession(t *testing.T) {
 	for _, n := range []int{1, 3} {
-		tc := newTestCluster(t, n, nil)
-		node := tc.leader()
-		if n > 1 {
-			node = tc.follower()
-		}
+		tc, node := clientNode(t, n)
 		hello := tc.connect(node, 1, 500)
 		tc.tick(40) // 400 ms without a word
 		r := tc.do(node, Request{Conn: 2, Op: OpConnect, Token: hello.Token})
 		require.Equal(t, fsm.OK, r.Code, r.Message)
 		require.True(t, r.Resumed)
 		tc.tick(30) // 300 ms after the resume, 700 ms after the connect
-		_, alive := tc.nodes[tc.leader()].core.Machine().Session(hello.Session)
-		require.True(t, alive, "%d nodes: the session expired within its ttl of its resume", n)
+		require.True(t, tc.sessionAlive(tc.leader(), hello.Session), "%d nodes: the session expired within its ttl of its resume", n)
 		tc.tick(60)
-		_, alive = tc.nodes[tc.leader()].core.Machine().Session(hello.Session)
-		require.False(t, alive, "%d nodes: the session outlived its ttl after the resume", n)
+		require.False(t, tc.sessionAlive(tc.leader(), hello.Session), "%d nodes: the session outlived its ttl after the resume", n)
 	}
 }
 
@@ -235,17 +229,10 @@ func TestResumeRenewsTheSession(t *testing.T) {
 // heard a tick late), one for the commit to reach the follower.
 func TestSilentSessionExpiresAboutItsTTLAfterItWasLastHeard(t *testing.T) {
 	for _, n := range []int{1, 3} {
-		tc := newTestCluster(t, n, nil)
-		node := tc.leader()
-		if n > 1 {
-			node = tc.follower()
-		}
+		tc, node := clientNode(t, n)
 		hello := tc.connect(node, 1, 500)
 		start := tc.now
-		alive := func() bool {
-			_, ok := tc.nodes[node].core.Machine().Session(hello.Session)
-			return ok
-		}
+		alive := func() bool { return tc.sessionAlive(node, hello.Session) }
 		tc.tick(49)
 		require.True(t, alive(), "%d nodes: a session with ttl 500 ms expired %d ms after its connect", n, tc.now-start)
 		tc.tick(6)
