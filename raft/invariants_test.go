@@ -98,6 +98,61 @@ func TestCheckInvariantsCatchesCorruption(t *testing.T) {
 	})
 }
 
+// TestCheckInvariantsSinceLastChecksWhatIsNew checks the simulator's
+// per-event check: once CheckInvariants or CheckInvariantsSinceLast has
+// passed, CheckInvariantsSinceLast still reports every broken property of
+// the state, a bad entry appended since, an entry that a rise of the term
+// in the past would need (the checked prefix's terms against the current
+// term), and a bad entry after a truncation, which moves the log to a new
+// array and so has it checked from the start again.
+func TestCheckInvariantsSinceLastChecksWhatIsNew(t *testing.T) {
+	healthy := func(t *testing.T) *Raft {
+		r := newTestRaft(t, 1, []NodeID{1, 2, 3}, 2, logOf(1, 2), nil)
+		makeLeader(t, r)
+		step(t, r, Message{From: 2, Type: MsgAppResp, Term: r.term, Index: 3})
+		drain(r)
+		require.NoError(t, r.CheckInvariants())
+		require.NoError(t, r.CheckInvariantsSinceLast())
+		return r
+	}
+	tests := []struct {
+		name    string
+		corrupt func(r *Raft)
+		report  string
+	}{
+		{"applied beyond commit", func(r *Raft) { r.log.applied = r.log.committed + 1 }, "applied"},
+		{"leader that is not its own lead", func(r *Raft) { r.lead = 2 }, "leader whose lead"},
+		{"match beyond log", func(r *Raft) { r.progress[3].match = r.log.lastIndex() + 1 }, "match"},
+		{"appended with an index gap", func(r *Raft) {
+			r.log.entries = append(r.log.entries, Entry{Index: r.log.lastIndex() + 2, Term: r.term})
+		}, "has index"},
+		{"appended with a term that goes back", func(r *Raft) {
+			r.log.entries = append(r.log.entries, Entry{Index: r.log.lastIndex() + 1, Term: 1})
+		}, "term goes back"},
+		{"checked entries beyond the current term", func(r *Raft) { r.term = 1 }, "beyond current term"},
+		{"a truncation that leaves a gap", func(r *Raft) {
+			// As long as the log checked, in a new array as
+			// truncateAndAppend makes.
+			n := len(r.log.entries) - 1
+			r.log.entries = append(r.log.entries[:n:n], Entry{Index: r.log.lastIndex() + 1, Term: r.term})
+		}, "has index"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := healthy(t)
+			tt.corrupt(r)
+			require.ErrorContains(t, r.CheckInvariantsSinceLast(), tt.report)
+			require.ErrorContains(t, r.CheckInvariants(), tt.report)
+		})
+	}
+	// A failed check leaves nothing counted as checked: the next one reads
+	// the whole log again.
+	r := healthy(t)
+	r.log.entries = append(r.log.entries, Entry{Index: r.log.lastIndex() + 1, Term: 1})
+	require.Error(t, r.CheckInvariantsSinceLast())
+	require.Error(t, r.CheckInvariantsSinceLast())
+}
+
 // TestAssertionsPanic checks the other assertions in the code: impossible
 // role changes, appends out of order, compaction beyond what was applied,
 // and sending from a compacted log with no snapshot.

@@ -31,6 +31,18 @@ type raftLog struct {
 	// applyCost is Config.ApplyCost: what an entry counts for against the
 	// bound of unapplied beyond its size.
 	applyCost func(e *Entry) uint64
+
+	// checked is how far CheckInvariants has already checked entries, so
+	// that its next pass checks only what was appended since.
+	checked checkedPrefix
+}
+
+// checkedPrefix names the entries CheckInvariants last checked: the first
+// n of the array starting at first, after the snapshot at snapIndex.
+type checkedPrefix struct {
+	first     *Entry
+	n         int
+	snapIndex uint64
 }
 
 func newRaftLog(snap *SnapshotMeta, entries []Entry) *raftLog {
