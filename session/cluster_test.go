@@ -481,6 +481,46 @@ func TestBecomeLeaderMovesLeadership(t *testing.T) {
 	require.NotEqual(t, l, tc.leader())
 }
 
+// TestBecomeVoterPromotesOnlyACaughtUpLearner: PROTOCOL.md's "voter
+// (promote it, once it has caught up)". A node that is no member, or a
+// voter already, is refused as a bad request; a learner nobody has heard
+// from is waited for until the request times out, then refused with
+// Unavailable (try again), on the leader and through a follower alike, and
+// the configuration does not change.
+func TestBecomeVoterPromotesOnlyACaughtUpLearner(t *testing.T) {
+	tc := newTestCluster(t, 3, nil)
+	l, f := tc.leader(), tc.follower()
+	tc.connect(l, 1, 60000)
+	tc.connect(f, 2, 60000)
+	become := func(conn ConnID, kind BecomeKind, node raft.NodeID, address string) Reply {
+		at := l
+		if conn == 2 {
+			at = f
+		}
+		return tc.do(at, Request{Conn: conn, Op: OpBecome, Become: kind, Node: node, Address: address})
+	}
+	for _, conn := range []ConnID{1, 2} {
+		r := become(conn, BecomeVoter, 9, "")
+		require.Equal(t, fsm.InvalidParameter, r.Code, "a node that is no member: %s", r.Message)
+		require.Contains(t, r.Message, "not a learner")
+		r = become(conn, BecomeVoter, f, "")
+		require.Equal(t, fsm.InvalidParameter, r.Code, "a voter already: %s", r.Message)
+	}
+	tc.cut[4] = true // no n4 runs: whatever is sent to it is lost
+	r := become(1, BecomeLearner, 4, "127.0.0.1:7404")
+	require.Equal(t, fsm.OK, r.Code, r.Message)
+	tc.tick(5) // n4 never answers: the leader is still probing it
+	for _, conn := range []ConnID{1, 2} {
+		r = become(conn, BecomeVoter, 4, "")
+		// It waits for the learner until the request times out.
+		require.Equal(t, fsm.Unavailable, r.Code, "a learner that has not caught up: %s", r.Message)
+		require.Contains(t, r.Message, "caught up")
+	}
+	conf := tc.nodes[l].core.raft.Status().Conf
+	require.NotContains(t, conf.Voters, raft.NodeID(4))
+	require.Contains(t, conf.Learners, raft.NodeID(4))
+}
+
 func TestRestartReplaysAndCompacts(t *testing.T) {
 	tc := newTestCluster(t, 3, func(c *Config) { c.SnapshotEvery = 10; c.SnapshotTail = 2 })
 	l := tc.leader()

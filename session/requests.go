@@ -3,7 +3,9 @@ package session
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/havenproject/haven/fsm"
 	"github.com/havenproject/haven/raft"
@@ -202,6 +204,41 @@ func (c *Core) become(req *Request) {
 	c.writes.submit(c, &pending{req: *req})
 }
 
+// promoteLag is how many entries behind the leader's commit index a
+// learner may be and still count as caught up: under load it acknowledges
+// about when the voters do, a batch or two behind.
+const promoteLag = 1024
+
+// errNotCaughtUp refuses to promote a learner that has not caught up.
+var errNotCaughtUp = errors.New("not caught up")
+
+// promotable says whether node may become a voter (PROTOCOL.md: "voter
+// (promote it, once it has caught up)"): it must be a learner, and the
+// leader must be streaming entries to it (not probing it, nor waiting for
+// a snapshot to land) with its log within promoteLag of the commit index.
+// A voter that cannot keep up, or one that never existed, would count
+// towards every quorum without answering; raft itself promotes anyone, as
+// the paper's AddServer does after its catch-up rounds (§4.2.1), and this
+// is that check. On the leader only (Peers is the leader's view).
+func (c *Core) promotable(node raft.NodeID) error {
+	st := c.raft.Status()
+	if !slices.Contains(st.Conf.Learners, node) {
+		if slices.Contains(st.Conf.Voters, node) {
+			return fmt.Errorf("%w: %d is already a voter", raft.ErrBadConfChange, node)
+		}
+		return fmt.Errorf("%w: %d is not a learner: add it with become learner first", raft.ErrBadConfChange, node)
+	}
+	i := slices.IndexFunc(st.Peers, func(p raft.PeerStatus) bool { return p.ID == node })
+	if i < 0 {
+		return fmt.Errorf("%w: the leader has no progress for learner %d yet", errNotCaughtUp, node)
+	}
+	if p := st.Peers[i]; p.State != "Replicate" || p.Match+promoteLag < st.Commit {
+		return fmt.Errorf("%w: learner %d has %d of the %d committed entries (%s); try again once it has caught up",
+			errNotCaughtUp, node, p.Match, st.Commit, p.State)
+	}
+	return nil
+}
+
 // proposeBecome runs a membership request on the leader.
 func (c *Core) proposeBecome(kind BecomeKind, node raft.NodeID, address string) (index, term uint64, err error) {
 	switch kind {
@@ -210,6 +247,9 @@ func (c *Core) proposeBecome(kind BecomeKind, node raft.NodeID, address string) 
 	case BecomeLearner:
 		return c.raft.ProposeConfChange(raft.ConfChange{Type: raft.AddLearner, Node: node, Context: []byte(address)})
 	case BecomeVoter:
+		if err := c.promotable(node); err != nil {
+			return 0, 0, err
+		}
 		return c.raft.ProposeConfChange(raft.ConfChange{Type: raft.AddVoter, Node: node})
 	case BecomeRemoved:
 		return c.raft.ProposeConfChange(raft.ConfChange{Type: raft.RemoveNode, Node: node})

@@ -35,6 +35,8 @@ type pending struct {
 	index    uint64
 	term     uint64
 	done     bool
+	// why is what it last waited for, said when it times out.
+	why string
 }
 
 // appliedResult remembers what one entry did, for forwards whose reply
@@ -117,6 +119,11 @@ func (w *writeTracker) try(c *Core, p *pending) {
 		switch {
 		case errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrTransferring):
 			w.waiting = append(w.waiting, p)
+		case errors.Is(err, errNotCaughtUp):
+			// A promotion waits for its learner until its deadline, and
+			// is tried again at every tick: "once it has caught up".
+			p.why = err.Error()
+			w.waiting = append(w.waiting, p)
 		case err != nil:
 			w.finishErr(c, p, codeOfProposal(err), err.Error())
 		case index == 0:
@@ -149,7 +156,7 @@ func codeOfProposal(err error) fsm.Code {
 	case errors.Is(err, raft.ErrBadConfChange):
 		return fsm.InvalidParameter
 	case errors.Is(err, raft.ErrConfChangePending), errors.Is(err, raft.ErrProposalDropped),
-		errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrTransferring):
+		errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrTransferring), errors.Is(err, errNotCaughtUp):
 		return fsm.Unavailable
 	}
 	return fsm.InternalError
@@ -203,6 +210,7 @@ func (w *writeTracker) handleForwardReply(c *Core, r *ForwardReply) {
 	switch {
 	case r.Code == fsm.Unavailable && c.now < p.deadline:
 		// Not proposed anywhere: safe to try again once a leader is known.
+		p.why = r.Message
 		w.waiting = append(w.waiting, p)
 	case r.Code != fsm.OK:
 		w.finishErr(c, p, r.Code, r.Message)
@@ -309,7 +317,11 @@ func (w *writeTracker) tick(c *Core) {
 	for n < len(w.queue) && (w.queue[n].done || w.queue[n].deadline <= c.now) {
 		p := w.queue[n]
 		if !p.done {
-			w.finishErr(c, p, fsm.Unavailable, "timed out waiting for the cluster")
+			msg := "timed out waiting for the cluster"
+			if p.why != "" {
+				msg += ": " + p.why
+			}
+			w.finishErr(c, p, fsm.Unavailable, msg)
 		}
 		n++
 	}
