@@ -2,6 +2,7 @@ package netproto
 
 import (
 	"bufio"
+	"errors"
 	"net"
 	"testing"
 	"time"
@@ -62,11 +63,16 @@ func (c *rawClient) connect() M {
 }
 
 // closed reports whether the server closed the connection (EOF soon).
+// closed says whether the server closed the connection: the next read
+// ends in EOF or a reset within 5 s. A read that times out, or a message,
+// means it is still open.
 func (c *rawClient) closed() bool {
 	_ = c.nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+	defer c.nc.SetReadDeadline(time.Time{})
 	var m M
 	err := c.dec.Decode(&m)
-	return err != nil
+	var ne net.Error
+	return err != nil && !(errors.As(err, &ne) && ne.Timeout())
 }
 
 func errCode(a M) string {

@@ -34,6 +34,10 @@ type conn struct {
 
 	// ttlMs is the session's ttl once connect succeeded (bounds wait_ms).
 	ttlMs atomic.Uint64
+	// connectSent: a connect went to the node. Until then only a connect
+	// is taken (PROTOCOL.md: "The first message on a connection must be
+	// connect"). The reader's alone.
+	connectSent bool
 
 	done      chan struct{}
 	closeOnce sync.Once
@@ -154,7 +158,6 @@ func (c *conn) readLoop() {
 	defer c.shutdown()
 	fr := newFrameReader(c.nc, c.s.opts.MaxMessageBytes)
 	var req request
-	first := true
 	for {
 		msg, err := fr.next()
 		if err != nil {
@@ -166,11 +169,13 @@ func (c *conn) readLoop() {
 			c.refuse(nil, "", fsm.InvalidParameter, "not a MessagePack map: "+err.Error(), start)
 			return
 		}
-		if first && req.action != "connect" {
-			c.refuse(req.rid, req.action, fsm.InvalidParameter, "the first message on a connection must be connect", start)
-			return
+		if !c.connectSent && req.action != "connect" {
+			// Answered, and the connection stays open for the connect.
+			if !c.answerLocal(req.rid, req.action, fsm.InvalidParameter, "the first message on a connection must be connect", start) {
+				return
+			}
+			continue
 		}
-		first = false
 		if !c.handle(&req, start) {
 			return
 		}
@@ -203,11 +208,24 @@ func (c *conn) refuse(rid []byte, action string, code fsm.Code, msg string, star
 	}
 }
 
-// answerLocal answers an error and keeps the connection open.
+// answerLocal answers an error and keeps the connection open. The message
+// was the client's all the same: PROTOCOL.md's "Any message from the
+// client keeps its session alive".
 func (c *conn) answerLocal(rid []byte, action string, code fsm.Code, msg string, start time.Time) bool {
+	c.heard()
 	a := begin(nil, rid)
 	a.fail(code, msg)
 	return c.sendLocal(frame{b: a.end(), action: action, code: code, start: start})
+}
+
+// heard tells the core that the client spoke, for a message answered here
+// (the core does nothing on a connection without a session). Not sent
+// before the connect, and lost if the node is overloaded, as the message
+// itself would have been.
+func (c *conn) heard() {
+	if c.connectSent {
+		c.s.b.Submit(session.Request{Conn: c.id, Op: session.OpHeard})
+	}
 }
 
 func (c *conn) writeLoop() {

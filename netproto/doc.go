@@ -22,13 +22,21 @@
 //
 //   - rid is echoed as the client sent it (any MessagePack value, copied
 //     byte for byte); answers come as requests complete, out of order.
-//   - The first message must be connect, else InvalidParameter and the
-//     connection is closed. Bytes that are not MessagePack, a message that
-//     is not a map, a message over max_message_bytes (TooLarge) and an
-//     unknown action (Unsupported) are answered, then the connection is
-//     closed. A field of the wrong type, an unknown query type, or a
-//     second connect is answered InvalidParameter or Unsupported and the
-//     connection stays open.
+//   - Until a connect has gone to the node, every other message is
+//     answered InvalidParameter (a connect refused here, for its version
+//     or a field, does not count). Bytes that are not MessagePack, a
+//     message that is not a map and a message over max_message_bytes
+//     (TooLarge) are answered, then the connection is closed: the stream
+//     cannot be trusted past them. Every other refusal keeps it open: a
+//     field of the wrong type, a missing action, query type or discover
+//     type, a create or update without data (nil is data) and a second
+//     connect are InvalidParameter; an unknown action, query type,
+//     heartbeat type or discover type is Unsupported.
+//   - A message answered here (a refusal, a discover) still keeps the
+//     session alive, as every message does: the connection tells the node
+//     with session.OpHeard.
+//   - ttl_ms 0 asks for less than the minimum and gets the minimum; nil,
+//     as for every optional number, is as if absent (the default).
 //   - Item data is passed to the node as the raw MessagePack the client
 //     sent (the node checks it with fsm.ValidateData), and answered the
 //     same way: a value comes back exactly as it went in.

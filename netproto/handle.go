@@ -10,9 +10,6 @@ import (
 	"github.com/havenproject/haven/session"
 )
 
-// nilData is MessagePack nil: the data of a create that sends none.
-var nilData = []byte{0xc0}
-
 // handle turns one request into a session.Request for the node, or
 // answers it here. false: the connection is done.
 func (c *conn) handle(req *request, start time.Time) bool {
@@ -27,14 +24,26 @@ func (c *conn) handle(req *request, start time.Time) bool {
 		if req.hasVersion && req.version != "1" {
 			return c.answerLocal(req.rid, action, fsm.Unsupported, fmt.Sprintf("protocol version %q is not supported (this node speaks version 1)", req.version), start)
 		}
-		sr.Op, sr.TTLms, sr.Token = session.OpConnect, req.ttlMs, req.session
+		sr.Op, sr.Token = session.OpConnect, req.session
+		if req.ttlMs != nil {
+			// The core reads 0 as "not given" (the default ttl); a
+			// client that asks for 0 asks for less than the minimum,
+			// and gets the minimum (PROTOCOL.md: clamped).
+			sr.TTLms = max(*req.ttlMs, 1)
+		}
 		if req.seen != nil {
 			sr.Seen = *req.seen
 		}
 	case "query":
 		p.action = req.typ
+		if req.typ == "" {
+			return c.answerLocal(req.rid, action, fsm.InvalidParameter, "a query needs type: read, create, update, delete, watch or unwatch", start)
+		}
 		if !c.query(req, &sr) {
 			return c.answerLocal(req.rid, action, fsm.Unsupported, fmt.Sprintf("unknown query type %q", req.typ), start)
+		}
+		if (sr.Op == session.OpCreate || sr.Op == session.OpUpdate) && !req.hasData {
+			return c.answerLocal(req.rid, p.action, fsm.InvalidParameter, req.typ+" needs data (nil is a value: send data: nil for an item that is only a marker)", start)
 		}
 		if sr.Op == session.OpRead && req.consistency != "" && req.consistency != "stale" && req.consistency != "linearizable" {
 			return c.answerLocal(req.rid, p.action, fsm.InvalidParameter, fmt.Sprintf("consistency %q is neither linearizable nor stale", req.consistency), start)
@@ -53,6 +62,8 @@ func (c *conn) handle(req *request, start time.Time) bool {
 		sr.Op = session.OpClose
 	case "discover":
 		return c.discover(req, start)
+	case "":
+		return c.answerLocal(req.rid, action, fsm.InvalidParameter, "a request needs action", start)
 	case "become":
 		sr.Op, sr.Become, sr.Address = session.OpBecome, session.BecomeKind(req.typ), req.address
 		id, err := ParseNodeID(req.node)
@@ -61,8 +72,7 @@ func (c *conn) handle(req *request, start time.Time) bool {
 		}
 		sr.Node = id
 	default:
-		c.refuse(req.rid, action, fsm.Unsupported, fmt.Sprintf("unknown action %q", action), start)
-		return false
+		return c.answerLocal(req.rid, action, fsm.Unsupported, fmt.Sprintf("unknown action %q", action), start)
 	}
 	if c.s.draining.Load() {
 		return c.answerLocal(req.rid, p.action, fsm.Unavailable, "the node is shutting down", start)
@@ -76,6 +86,9 @@ func (c *conn) handle(req *request, start time.Time) bool {
 	if !c.s.b.Submit(sr) {
 		c.unregister(id)
 		return c.answerLocal(req.rid, p.action, fsm.Unavailable, "the node is overloaded; try again", start)
+	}
+	if sr.Op == session.OpConnect {
+		c.connectSent = true
 	}
 	return true
 }
@@ -102,12 +115,7 @@ func (c *conn) query(req *request, sr *session.Request) bool {
 	return true
 }
 
-func dataOf(req *request) []byte {
-	if !req.hasData {
-		return nilData
-	}
-	return cloneBytes(req.data)
-}
+func dataOf(req *request) []byte { return cloneBytes(req.data) }
 
 func cloneBytes(b []byte) []byte {
 	if b == nil {
@@ -164,9 +172,12 @@ func (c *conn) discover(req *request, start time.Time) bool {
 		for _, s := range addrs {
 			a.b = appendString(a.b, s)
 		}
+	case "":
+		return c.answerLocal(req.rid, "discover", fsm.InvalidParameter, "discover needs type: quorum, uuid or location", start)
 	default:
 		return c.answerLocal(req.rid, "discover", fsm.Unsupported, fmt.Sprintf("unknown discover type %q", req.typ), start)
 	}
+	c.heard()
 	return c.sendLocal(frame{b: a.end(), action: "discover", code: fsm.OK, start: start})
 }
 

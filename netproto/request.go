@@ -15,7 +15,7 @@ type request struct {
 	version     string
 	hasVersion  bool
 
-	ttlMs   uint64
+	ttlMs   *uint64
 	session string
 	seen    *uint64
 
@@ -115,7 +115,7 @@ func (req *request) field(r *byteReader, key string) (err error) {
 		}
 		req.version, err = r.str(key)
 	case "ttl_ms":
-		req.ttlMs, err = r.uint(key)
+		req.ttlMs, err = optUint(r, key)
 	case "session":
 		req.session, err = r.str(key)
 	case "seen":

@@ -2,6 +2,7 @@ package netproto
 
 import (
 	"context"
+	"maps"
 	"net"
 	"os"
 	"sync"
@@ -142,36 +143,101 @@ func TestBadInputIsAnsweredAndClosed(t *testing.T) {
 			return b
 		}, "TooLarge"},
 		{"oversized header only", func() []byte { return []byte{0x81, 0xa1, 'x', 0xdb, 0x7f, 0xff, 0xff, 0xff} }, "TooLarge"},
-		{"wrong first message", func() []byte {
-			b, _ := msgpack.Marshal(M{"action": "query", "type": "read", "path": "/data/a", "rid": "r1"})
-			return b
-		}, "InvalidParameter"},
-		{"unknown action", func() []byte {
-			b, _ := msgpack.Marshal(M{"action": "dance", "rid": 7})
-			return b
-		}, "Unsupported"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			c := dial(t, addr)
-			if tc.name == "unknown action" {
-				c.connect()
-			}
 			_, err := c.nc.Write(tc.bytes())
 			require.NoError(t, err)
 			a := c.recv()
-			if tc.name == "unknown action" {
-				require.EqualValues(t, 7, a["rid"])
-			}
-			if tc.name == "wrong first message" {
-				require.Equal(t, "r1", a["rid"])
-			}
 			require.Equal(t, false, a["result"])
 			require.Equal(t, tc.code, errCode(a), "%v", a)
 			require.True(t, c.closed())
 			// Everyone else is still served.
 			require.Equal(t, true, healthy.call(M{"action": "query", "type": "read", "path": "/data/a"})["result"])
 		})
+	}
+}
+
+// Requests that are well-formed MessagePack but wrong are answered with
+// the contract's code and their rid, and the connection stays open (only
+// bytes that are not MessagePack, or too many of them, close it): a first
+// message that is not connect (PROTOCOL.md: "anything else first gets
+// InvalidParameter"), also after a connect that failed; an unknown action
+// (Unsupported); a missing action, query type or discover type, or a write
+// without data (InvalidParameter: the table marks only what is optional
+// with ?; nil is data).
+func TestRefusedRequestsKeepTheConnection(t *testing.T) {
+	addr, _, _ := startServer(t, Options{})
+	c := dial(t, addr)
+	refused := func(m M, code string) {
+		t.Helper()
+		a := c.call(m)
+		require.Equal(t, false, a["result"], "%v: %v", m, a)
+		require.Equal(t, code, errCode(a), "%v: %v", m, a)
+	}
+	refused(M{"action": "query", "type": "read", "path": "/data/a"}, "InvalidParameter")
+	refused(M{"action": "connect", "version": "2"}, "Unsupported")
+	refused(M{"action": "query", "type": "read", "path": "/data/a"}, "InvalidParameter")
+	refused(M{"action": "connect", "ttl_ms": "soon"}, "InvalidParameter")
+	refused(M{"action": "heartbeat", "type": "ping"}, "InvalidParameter")
+	c.connect()
+	refused(M{"action": "dance"}, "Unsupported")
+	refused(M{"type": "read", "path": "/data/a"}, "InvalidParameter")
+	refused(M{"action": "query", "path": "/data/a"}, "InvalidParameter")
+	refused(M{"action": "query", "type": "dance", "path": "/data/a"}, "Unsupported")
+	refused(M{"action": "discover"}, "InvalidParameter")
+	refused(M{"action": "query", "type": "create", "path": "/data/a"}, "InvalidParameter")
+	a := c.call(M{"action": "query", "type": "create", "path": "/data/a", "data": nil})
+	require.Equal(t, true, a["result"], "%v", a)
+	v := a["item"].(map[string]any)["version"]
+	refused(M{"action": "query", "type": "update", "path": "/data/a", "item": v}, "InvalidParameter")
+	a = c.call(M{"action": "query", "type": "read", "path": "/data/a"})
+	require.Equal(t, true, a["result"], "%v", a)
+	require.Len(t, a["items"], 1)
+	require.Nil(t, a["items"].([]any)[0].(map[string]any)["data"])
+}
+
+// ttl_ms is clamped to [min_ttl_ms, max_ttl_ms]: 0 asks for less than the
+// minimum and gets it; absent, or nil as every optional field may be, it
+// is the default.
+func TestConnectTTLIsClamped(t *testing.T) {
+	addr, _, _ := startServer(t, Options{})
+	for _, tt := range []struct {
+		ttl  any
+		want uint64
+	}{{0, 100}, {1, 100}, {nil, 5000}, {250, 250}, {uint64(1) << 40, 60000}} {
+		a := dial(t, addr).call(M{"action": "connect", "version": "1", "ttl_ms": tt.ttl})
+		require.Equal(t, true, a["result"], "ttl_ms %v: %v", tt.ttl, a)
+		require.EqualValues(t, tt.want, a["ttl_ms"], "ttl_ms %v", tt.ttl)
+	}
+	a := dial(t, addr).call(M{"action": "connect", "version": "1"})
+	require.EqualValues(t, 5000, a["ttl_ms"])
+}
+
+// PROTOCOL.md: "Any message from the client keeps its session alive" —
+// also the ones this edge answers without asking the core: a discover, a
+// request it refuses. A session of 300 ms that sends only those for three
+// times its ttl is still alive.
+func TestMessagesAnsweredHereKeepTheSessionAlive(t *testing.T) {
+	addr, _, _ := startServer(t, Options{})
+	for _, m := range []M{
+		{"action": "discover", "type": "location"},
+		{"action": "query", "type": "read", "path": 5},
+		{"action": "query", "type": "dance", "path": "/data/a"},
+		{"action": "heartbeat", "type": "pang"},
+		{"action": "dance"},
+	} {
+		c := dial(t, addr)
+		a := c.call(M{"action": "connect", "version": "1", "ttl_ms": 300})
+		require.Equal(t, true, a["result"], "%v", a)
+		for end := time.Now().Add(900 * time.Millisecond); time.Now().Before(end); {
+			c.call(maps.Clone(m))
+			time.Sleep(50 * time.Millisecond)
+		}
+		a = c.call(M{"action": "heartbeat", "type": "ping"})
+		require.Equal(t, "pong", a["type"])
+		require.NotEqual(t, false, a["result"], "%v kept it alive: %v", m, a)
 	}
 }
 

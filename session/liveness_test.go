@@ -220,6 +220,28 @@ func TestResumeRenewsTheSession(t *testing.T) {
 	}
 }
 
+// PROTOCOL.md: "Any message from the client keeps its session alive",
+// also those the edge answers itself (a malformed request, a discover),
+// which reach the core as OpHeard: on the leader and through a follower's
+// keepalive. OpHeard is never answered, and on a connection without a
+// session it does nothing.
+func TestMessagesTheEdgeAnswersKeepTheSessionAlive(t *testing.T) {
+	for _, n := range []int{1, 3} {
+		tc, node := clientNode(t, n)
+		hello := tc.connect(node, 1, 500)
+		for range 8 { // 800 ms, a message every 100 ms
+			tc.nodes[node].core.Submit(Request{Conn: 1, Op: OpHeard})
+			tc.tick(10)
+		}
+		require.True(t, tc.sessionAlive(tc.leader(), hello.Session), "%d nodes: expired while its client kept talking", n)
+		require.Empty(t, tc.nodes[node].replies[1], "OpHeard is not answered")
+		tc.nodes[node].core.Submit(Request{Conn: 2, Op: OpHeard})
+		tc.tick(60)
+		require.False(t, tc.sessionAlive(tc.leader(), hello.Session), "%d nodes: outlived its ttl once silent", n)
+		require.Empty(t, tc.nodes[node].replies[2], "OpHeard without a session is not answered either")
+	}
+}
+
 // PROTOCOL.md, "Sessions": "A session that is not heard from for ttl_ms
 // expires" — not sooner, or a client pinging in time loses its items, and
 // not much later, or the locks it held stay taken after it is gone. The

@@ -23,6 +23,12 @@ func (c *Core) Submit(req Request) {
 		c.connect(&req, cn)
 		return
 	}
+	if req.Op == OpHeard {
+		if _, alive := c.fsm.Session(cn.session); alive && cn.session != "" {
+			c.liveness.heard(c, cn.session)
+		}
+		return
+	}
 	if req.Op == OpRead && cn.session == "" {
 		// Plain HTTP reads need no session.
 		c.read(&req)

@@ -27,9 +27,14 @@ const (
 	OpClose
 	// OpBecome changes the cluster: learner, voter, removed, leader.
 	OpBecome
+	// OpHeard tells the core that the connection's client sent a message
+	// the edge answered itself (a refusal of a malformed request, a
+	// discover): PROTOCOL.md's "Any message from the client keeps its
+	// session alive" holds for those too. It gets no reply.
+	OpHeard
 )
 
-var opNames = [...]string{"", "connect", "read", "create", "update", "delete", "watch", "unwatch", "ping", "close", "become"}
+var opNames = [...]string{"", "connect", "read", "create", "update", "delete", "watch", "unwatch", "ping", "close", "become", "heard"}
 
 func (o Op) String() string {
 	if int(o) < len(opNames) && o != 0 {
