@@ -107,6 +107,9 @@ func (c *conn) query(req *request, sr *session.Request) bool {
 		sr.Op = session.OpDelete
 	case "watch":
 		sr.Op, sr.Since = session.OpWatch, req.since
+		// What an answer leaves for the list: the limit less its rid and
+		// the rest of the answer's map.
+		sr.MaxListBytes = max(c.s.opts.MaxMessageBytes-len(req.rid)-answerOverhead, 1)
 	case "unwatch":
 		sr.Op = session.OpUnwatch
 	default:

@@ -457,3 +457,58 @@ func TestOversizedAnswers(t *testing.T) {
 	require.Equal(t, "TooLarge", errCode(a))
 	require.Equal(t, true, c.call(M{"action": "query", "type": "read", "path": "/data/other"})["result"], "the connection goes on")
 }
+
+// A watch whose list does not fit in an answer is refused TooLarge and
+// leaves nothing behind (PROTOCOL.md: "A request that fails never leaves a
+// partial change behind"): later changes to the list bring no events.
+func TestWatchOfAListTooLargeIsNotRegistered(t *testing.T) {
+	addr, _, _ := startServer(t, Options{MaxMessageBytes: 4096})
+	c := dial(t, addr)
+	c.connect()
+	var v any
+	for i := 0; i < 3; i++ {
+		a := c.call(M{"action": "query", "type": "create", "path": "/data/big", "data": string(make([]byte, 1500))})
+		require.Equal(t, true, a["result"], "%v", a)
+		v = a["item"].(map[string]any)["version"]
+	}
+	a := c.call(M{"action": "query", "type": "watch", "path": "/data/big"})
+	require.Equal(t, "TooLarge", errCode(a), "%v", a)
+	a = c.call(M{"action": "query", "type": "watch", "path": "/data/small"})
+	require.Equal(t, true, a["result"], "%v", a)
+	require.Equal(t, true, c.call(M{"action": "query", "type": "update", "path": "/data/big", "item": v, "data": 1})["result"])
+	require.Equal(t, true, c.call(M{"action": "query", "type": "create", "path": "/data/small", "data": 2})["result"])
+	a = c.call(M{"action": "heartbeat", "type": "ping", "wait_ms": 1000})
+	events := a["result"].([]any)
+	require.Len(t, events, 1, "only the watch that succeeded has events: %v", events)
+	require.Equal(t, "/data/small", events[0].(map[string]any)["path"])
+}
+
+// Every answer echoes its rid, even one that takes the whole message: a
+// ping whose rid leaves no room for its events is answered a pong with its
+// rid and no events, and the events wait for the next ping, none lost.
+func TestHugeRidIsEchoedAndEventsWait(t *testing.T) {
+	addr, _, _ := startServer(t, Options{MaxMessageBytes: 8192})
+	c := dial(t, addr)
+	c.connect()
+	require.Equal(t, true, c.call(M{"action": "query", "type": "watch", "path": "/data/w"})["result"])
+	for i := 0; i < 3; i++ {
+		require.Equal(t, true, c.call(M{"action": "query", "type": "create", "path": "/data/w", "data": i})["result"])
+	}
+	time.Sleep(100 * time.Millisecond) // the events reach the connection
+	huge := string(make([]byte, 8100))
+	for _, m := range []M{
+		{"action": "heartbeat", "type": "ping", "rid": huge},
+		{"action": "discover", "type": "location", "rid": huge},
+		{"action": "dance", "rid": huge},
+	} {
+		c.send(m)
+		a := c.recv()
+		require.Equal(t, huge, a["rid"], "%v is answered with its rid", m["action"])
+		if m["action"] == "heartbeat" {
+			require.Equal(t, "pong", a["type"])
+			require.Empty(t, a["result"], "no room for events beside that rid")
+		}
+	}
+	a := c.call(M{"action": "heartbeat", "type": "ping"})
+	require.Len(t, a["result"], 3, "the events waited: %v", a)
+}

@@ -23,14 +23,16 @@ type writer struct {
 
 var errSlowClient = errors.New("netproto: client too slow")
 
+// answerOverhead bounds what an answer holds beyond its rid and its list or
+// events: keys, result, version, an item, an error's message.
+const answerOverhead = 256
+
+// write writes one answer. Answers are kept under max_message_bytes where
+// they are made — a list that does not fit is left out (oversized), events
+// that do not fit wait for the next pong — but never by leaving out the
+// rid: every answer echoes it, so an answer to a request whose rid alone
+// nearly fills max_message_bytes goes out as it is, a little over.
 func (w *writer) write(b []byte) error {
-	if len(b) > w.c.s.opts.MaxMessageBytes {
-		// An answer over max_message_bytes (a huge list) is refused rather
-		// than sent: the client could not read it.
-		a := begin(w.buf[:0], nil)
-		a.fail(fsm.TooLarge, "the answer is larger than max_message_bytes")
-		b = a.end()
-	}
 	_ = w.c.nc.SetWriteDeadline(time.Now().Add(w.c.s.opts.WriteTimeout))
 	_, err := w.bw.Write(b)
 	return err
@@ -124,7 +126,8 @@ func (w *writer) pongEvents(p *pendingReq) error {
 	a.str("type", "pong")
 	a.key("result")
 	// Stay under max_message_bytes: the events that do not fit wait for
-	// the next heartbeat.
+	// the next heartbeat, even the first (a rid that fills the message
+	// leaves no room for any; the pong goes without).
 	limit := w.c.s.opts.MaxMessageBytes - 64
 	n := 0
 	a.b = appendArrayLen(a.b, 0) // patched below
@@ -133,7 +136,7 @@ func (w *writer) pongEvents(p *pendingReq) error {
 	for n < len(w.events) && n < 65535 {
 		mark := len(a.b)
 		a.b = appendEvent(a.b, &w.events[n])
-		if len(a.b) > limit && n > 0 {
+		if len(a.b) > limit {
 			a.b = a.b[:mark]
 			break
 		}

@@ -81,6 +81,13 @@ type Request struct {
 	// with a lower commit index.
 	Seen uint64
 
+	// MaxListBytes, if set, bounds the list a watch may answer with: a
+	// list whose items take more (Data, Owner and 56 bytes each, about
+	// their MessagePack) is refused TooLarge before the watch is
+	// registered, so that a watch whose answer the edge could not send
+	// leaves nothing behind. Edges set it from their message limit.
+	MaxListBytes int
+
 	// For OpBecome.
 	Become  BecomeKind
 	Node    raft.NodeID

@@ -51,6 +51,12 @@ func (c *Core) watchApplied(req *Request) {
 // register answers a watch with the list and starts its events.
 func (c *Core) register(req *Request, cn *conn) {
 	items, version := c.fsm.Read(req.Path)
+	if req.MaxListBytes > 0 {
+		if n := listBytes(items); n > req.MaxListBytes {
+			c.fail(req, fsm.TooLarge, "the list's %d items take about %d bytes, more than an answer may carry (%d)", len(items), n, req.MaxListBytes)
+			return
+		}
+	}
 	w := &watch{after: version}
 	reply := Reply{Conn: req.Conn, ID: req.ID, Op: req.Op, Items: items, Version: version}
 	var replay []fsm.Event
@@ -77,6 +83,17 @@ func (c *Core) register(req *Request, cn *conn) {
 		c.deliver(req.Conn, replay[start:end])
 		start = end
 	}
+}
+
+// listBytes is about the encoded size of items: their data and owner, and
+// 56 bytes each for the rest of an item's MessagePack map (Request's
+// MaxListBytes).
+func listBytes(items []fsm.Item) int {
+	n := 0
+	for i := range items {
+		n += 56 + len(items[i].Owner) + len(items[i].Data)
+	}
+	return n
 }
 
 func (c *Core) addWatcher(path string, id ConnID) {

@@ -268,8 +268,18 @@ func (c *Config) resolve() error {
 	if c.MinTTLms == 0 || c.MinTTLms > c.MaxTTLms {
 		return errors.New("need 0 < min-ttl-ms <= max-ttl-ms")
 	}
+	// A watch event carries an item and its path (up to 1024 bytes): one
+	// that does not fit in a message could never be delivered.
+	if c.MaxItemBytes <= 0 || c.MaxMessageBytes < c.MaxItemBytes+itemMessageSlack {
+		return fmt.Errorf("need 0 < max-item-bytes and max-message-bytes >= max-item-bytes + %d (an event, its path and its rid must fit in a message)", itemMessageSlack)
+	}
 	return nil
 }
+
+// itemMessageSlack is what a message needs beyond an item's data to carry
+// it in an event: the path (at most 1024 bytes), the item's other fields,
+// the pong around it and a modest rid.
+const itemMessageSlack = 4096
 
 func mustID(s string) raft.NodeID {
 	id, err := netproto.ParseNodeID(s)

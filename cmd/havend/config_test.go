@@ -50,6 +50,30 @@ func TestDefaultsArePROTOCOLs(t *testing.T) {
 	require.Equal(t, "127.0.0.1:7480", cfg.HTTP)
 }
 
+// A message must hold an event of the largest item: a max-message-bytes
+// that cannot is refused at start, not found out at the first watch.
+func TestMessageMustHoldTheLargestItem(t *testing.T) {
+	for _, tt := range []struct {
+		args []string
+		ok   bool
+	}{
+		{nil, true},
+		{[]string{"-max-message-bytes", "70000"}, true},
+		{[]string{"-max-message-bytes", "65536"}, false},
+		{[]string{"-max-item-bytes", "1048576"}, false},
+		{[]string{"-max-item-bytes", "0"}, false},
+	} {
+		var cfg Config
+		_, err := parseArgs(tt.args, &cfg, io.Discard)
+		require.NoError(t, err)
+		if err := cfg.resolve(); tt.ok {
+			require.NoError(t, err, "%v", tt.args)
+		} else {
+			require.ErrorContains(t, err, "max-message-bytes >= max-item-bytes", "%v", tt.args)
+		}
+	}
+}
+
 // TestHelpMatchesHostDoc checks that docs/host.md lists the flags exactly
 // as havend -help prints them.
 func TestHelpMatchesHostDoc(t *testing.T) {

@@ -49,11 +49,12 @@ func TestSingleNodeProcess(t *testing.T) {
 			name, code string
 			connect    bool
 			in         []byte
+			staysOpen  bool
 		}{
-			{"garbage", "InvalidParameter", false, []byte{0x81, 0xc1, 0xff, 0xff}},
-			{"oversized", "TooLarge", false, big},
-			{"wrong first message", "InvalidParameter", false, wrongFirst},
-			{"unknown action", "Unsupported", true, unknown},
+			{"garbage", "InvalidParameter", false, []byte{0x81, 0xc1, 0xff, 0xff}, false},
+			{"oversized", "TooLarge", false, big, false},
+			{"wrong first message", "InvalidParameter", false, wrongFirst, true},
+			{"unknown action", "Unsupported", true, unknown, true},
 		} {
 			b := dialHaven(t, haven)
 			if tc.connect {
@@ -64,8 +65,16 @@ func TestSingleNodeProcess(t *testing.T) {
 			require.NoError(t, err, tc.name)
 			require.Equal(t, false, a["result"], tc.name)
 			require.Equal(t, tc.code, code(a), tc.name)
-			_, err = b.recv()
-			require.Error(t, err, "%s: the connection is closed", tc.name)
+			if tc.staysOpen {
+				// Well-formed, only wrong: the stream goes on.
+				if !tc.connect {
+					require.True(t, ok(b.mustCall(M{"action": "connect", "version": "1"})), tc.name)
+				}
+				require.Len(t, b.mustCall(M{"action": "query", "type": "read", "path": "/data/s"})["items"], 1, "%s: the connection stays open", tc.name)
+			} else {
+				_, err = b.recv()
+				require.Error(t, err, "%s: the connection is closed", tc.name)
+			}
 			a = c.mustCall(M{"action": "query", "type": "read", "path": "/data/s"})
 			require.Len(t, a["items"], 1, "%s: the node keeps serving", tc.name)
 		}
