@@ -94,7 +94,9 @@ func decodeRequest(msg []byte) (*request, error) {
 	case session.OpCreate, session.OpUpdate:
 		data, ok := fields["data"]
 		if !ok {
-			data = []byte("null") // no data: an item that is only a marker
+			// The contract's table marks only what is optional with ?:
+			// an item that is only a marker sends "data": null.
+			return fail(fsm.InvalidParameter, "%s needs data (null is a value)", out.action)
 		}
 		packed, err := jsonToMsgpack(data)
 		if err != nil {

@@ -196,7 +196,6 @@ func (c *wsConn) readLoop() {
 			continue
 		}
 		now := time.Now()
-		c.lastHeard.Store(now.UnixNano())
 		req, err := decodeRequest(msg)
 		if err != nil {
 			re := err.(*requestError)
@@ -210,7 +209,13 @@ func (c *wsConn) readLoop() {
 		}
 		if _, ok := c.link.submit(req.req, req.rid, false); !ok {
 			c.link.local(encodeError(req.rid, fsm.Unavailable, "the node is overloaded; try again"))
+			continue
 		}
+		// Only a request that reached the node counts as heard there: a
+		// message refused here did not, so the next pong pings the
+		// session for it (PROTOCOL.md: "Any message from the client
+		// keeps its session alive").
+		c.lastHeard.Store(now.UnixNano())
 	}
 }
 

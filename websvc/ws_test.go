@@ -200,6 +200,8 @@ func TestActionsAndCodes(t *testing.T) {
 		{msg{"action": "get", "path": "/data/x", "consistency": "eventual"}, "InvalidParameter"},
 		{msg{"action": "push", "path": "/data/list", "data": 1, "if_version": -1}, "InvalidParameter"},
 		{msg{"action": "update", "path": "/data/list", "data": 1}, "InvalidParameter"},
+		{msg{"action": "push", "path": "/data/list"}, "InvalidParameter"}, // data is not optional; null is data
+		{msg{"action": "update", "path": "/data/list", "item": it1["version"]}, "InvalidParameter"},
 		{msg{"action": "frobnicate", "path": "/data/list"}, "Unsupported"},
 		{msg{"path": "/data/list"}, "InvalidParameter"},
 		{msg{"action": "update", "path": "/data/list", "item": 999999, "data": 1}, "NotFound"},
@@ -360,6 +362,24 @@ func TestOpenSocketKeepsSessionAlive(t *testing.T) {
 	require.NoError(t, c.conn.Close())
 	n := watcher.nextNotify()
 	require.Equal(t, "delete", n["kind"])
+}
+
+// PROTOCOL.md: "Any message from the client keeps its session alive" —
+// also one refused here, which never reaches the node. A client that sends
+// only such messages, more often than the socket's pings come, keeps its
+// session (the edge pings it at the next pong instead).
+func TestRefusedMessagesKeepTheSessionAlive(t *testing.T) {
+	tc := newTestCluster(t, 1, Config{TTLms: 600}, nil)
+	tc.waitLeader()
+	c := mustDial(t, tc.servers[0].URL, newJar(t))
+	c.ok(msg{"action": "push", "path": "/data/talk", "data": 1})
+	for end := time.Now().Add(2 * time.Second); time.Now().Before(end); {
+		ans := c.do(msg{"action": "frobnicate"})
+		require.Equal(t, "Unsupported", ans["code"])
+		time.Sleep(50 * time.Millisecond)
+	}
+	got := c.ok(msg{"action": "get", "path": "/data/talk"})
+	require.Len(t, items(got), 1, "the session and its item outlived three ttls of refused messages")
 }
 
 func TestLimits(t *testing.T) {

@@ -203,12 +203,12 @@ export class Client {
 
   /** Push an item; it lives as long as this session. */
   async push(path, data, { ifVersion } = {}) {
-    const a = await this._call({ action: "push", path, data, ...(ifVersion != null ? { if_version: ifVersion } : {}) });
+    const a = await this._call({ action: "push", path, data: data === undefined ? null : data, ...(ifVersion != null ? { if_version: ifVersion } : {}) });
     return { item: a.item, items: a.items, version: a.version };
   }
 
   async update(path, item, data, { ifVersion } = {}) {
-    const a = await this._call({ action: "update", path, item: versionOf(item), data, ...(ifVersion != null ? { if_version: ifVersion } : {}) });
+    const a = await this._call({ action: "update", path, item: versionOf(item), data: data === undefined ? null : data, ...(ifVersion != null ? { if_version: ifVersion } : {}) });
     return { item: a.item, items: a.items, version: a.version };
   }
 
