@@ -34,10 +34,11 @@ type conn struct {
 
 	// ttlMs is the session's ttl once connect succeeded (bounds wait_ms).
 	ttlMs atomic.Uint64
-	// connectSent: a connect went to the node. Until then only a connect
-	// is taken (PROTOCOL.md: "The first message on a connection must be
-	// connect"). The reader's alone.
-	connectSent bool
+	// connectSent: a connect went to the node and was not refused. Until
+	// then only a connect is taken (PROTOCOL.md: "The first message on a
+	// connection must be connect"). The reader sets it, the writer clears
+	// it when the node refuses the connect (a token of no live session).
+	connectSent atomic.Bool
 
 	done      chan struct{}
 	closeOnce sync.Once
@@ -169,7 +170,7 @@ func (c *conn) readLoop() {
 			c.refuse(nil, "", fsm.InvalidParameter, "not a MessagePack map: "+err.Error(), start)
 			return
 		}
-		if !c.connectSent && req.action != "connect" {
+		if !c.connectSent.Load() && req.action != "connect" {
 			// Answered, and the connection stays open for the connect.
 			if !c.answerLocal(req.rid, req.action, fsm.InvalidParameter, "the first message on a connection must be connect", start) {
 				return
@@ -223,7 +224,7 @@ func (c *conn) answerLocal(rid []byte, action string, code fsm.Code, msg string,
 // before the connect, and lost if the node is overloaded, as the message
 // itself would have been.
 func (c *conn) heard() {
-	if c.connectSent {
+	if c.connectSent.Load() {
 		c.s.b.Submit(session.Request{Conn: c.id, Op: session.OpHeard})
 	}
 }

@@ -88,7 +88,7 @@ func (c *conn) handle(req *request, start time.Time) bool {
 		return c.answerLocal(req.rid, p.action, fsm.Unavailable, "the node is overloaded; try again", start)
 	}
 	if sr.Op == session.OpConnect {
-		c.connectSent = true
+		c.connectSent.Store(true)
 	}
 	return true
 }

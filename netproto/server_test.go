@@ -163,7 +163,8 @@ func TestBadInputIsAnsweredAndClosed(t *testing.T) {
 // the contract's code and their rid, and the connection stays open (only
 // bytes that are not MessagePack, or too many of them, close it): a first
 // message that is not connect (PROTOCOL.md: "anything else first gets
-// InvalidParameter"), also after a connect that failed; an unknown action
+// InvalidParameter"), also after a connect that failed (here or in the
+// node: a token of no live session); an unknown action
 // (Unsupported); a missing action, query type or discover type, or a write
 // without data (InvalidParameter: the table marks only what is optional
 // with ?; nil is data).
@@ -181,6 +182,8 @@ func TestRefusedRequestsKeepTheConnection(t *testing.T) {
 	refused(M{"action": "query", "type": "read", "path": "/data/a"}, "InvalidParameter")
 	refused(M{"action": "connect", "ttl_ms": "soon"}, "InvalidParameter")
 	refused(M{"action": "heartbeat", "type": "ping"}, "InvalidParameter")
+	refused(M{"action": "connect", "version": "1", "session": "00112233445566778899aabbccddeeff"}, "SessionExpired")
+	refused(M{"action": "query", "type": "read", "path": "/data/a"}, "InvalidParameter")
 	c.connect()
 	refused(M{"action": "dance"}, "Unsupported")
 	refused(M{"type": "read", "path": "/data/a"}, "InvalidParameter")

@@ -74,6 +74,11 @@ func (w *writer) batch(b *batch) (bool, error) {
 		if r.Op == session.OpConnect && r.Code == fsm.OK {
 			w.c.ttlMs.Store(r.TTLms)
 		}
+		if r.Op == session.OpConnect && r.Code != fsm.OK && w.c.ttlMs.Load() == 0 {
+			// Refused, on a connection that has no session yet: the
+			// next message must be a connect again.
+			w.c.connectSent.Store(false)
+		}
 		w.buf = encodeReply(w.buf[:0], p, r, w.c.s.b)
 		code := r.Code
 		if len(w.buf) > w.c.s.opts.MaxMessageBytes {
