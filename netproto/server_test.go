@@ -449,16 +449,24 @@ func TestOversizedAnswers(t *testing.T) {
 	addr, _, _ := startServer(t, Options{MaxMessageBytes: 4096})
 	c := dial(t, addr)
 	c.connect()
-	var a M
-	for i := 0; i < 3; i++ {
-		a = c.call(M{"action": "query", "type": "create", "path": "/data/big", "data": string(make([]byte, 1500))})
-		require.Equal(t, true, a["result"], "%v", a)
-	}
+	a := fillBigList(t, c)
 	require.Equal(t, true, a["items_omitted"], "the list of three no longer fits")
 	require.NotNil(t, a["item"])
 	a = c.call(M{"action": "query", "type": "read", "path": "/data/big"})
 	require.Equal(t, "TooLarge", errCode(a))
 	require.Equal(t, true, c.call(M{"action": "query", "type": "read", "path": "/data/other"})["result"], "the connection goes on")
+}
+
+// fillBigList pushes three items of 1,500 bytes to /data/big, a list that
+// no longer fits in an answer of 4,096 bytes, and returns the last push's
+// answer.
+func fillBigList(t *testing.T, c *rawClient) M {
+	var a M
+	for i := 0; i < 3; i++ {
+		a = c.call(M{"action": "query", "type": "create", "path": "/data/big", "data": string(make([]byte, 1500))})
+		require.Equal(t, true, a["result"], "%v", a)
+	}
+	return a
 }
 
 // A watch whose list does not fit in an answer is refused TooLarge and
@@ -468,12 +476,7 @@ func TestWatchOfAListTooLargeIsNotRegistered(t *testing.T) {
 	addr, _, _ := startServer(t, Options{MaxMessageBytes: 4096})
 	c := dial(t, addr)
 	c.connect()
-	var v any
-	for i := 0; i < 3; i++ {
-		a := c.call(M{"action": "query", "type": "create", "path": "/data/big", "data": string(make([]byte, 1500))})
-		require.Equal(t, true, a["result"], "%v", a)
-		v = a["item"].(map[string]any)["version"]
-	}
+	v := fillBigList(t, c)["item"].(map[string]any)["version"]
 	a := c.call(M{"action": "query", "type": "watch", "path": "/data/big"})
 	require.Equal(t, "TooLarge", errCode(a), "%v", a)
 	a = c.call(M{"action": "query", "type": "watch", "path": "/data/small"})

@@ -15,6 +15,10 @@ type PeerStatus struct {
 	Inflights int
 }
 
+// Replicating says whether the leader is streaming entries to the peer
+// (not probing it, nor waiting for a snapshot to land).
+func (p PeerStatus) Replicating() bool { return p.State == progressReplicate.String() }
+
 // Status is a snapshot of a server's state for hosts, dashboards and tests.
 type Status struct {
 	ID             NodeID

@@ -24,7 +24,7 @@ func (c *Core) Submit(req Request) {
 		return
 	}
 	if req.Op == OpHeard {
-		if _, alive := c.fsm.Session(cn.session); alive && cn.session != "" {
+		if _, alive := c.fsm.Session(cn.session); cn.session != "" && alive {
 			c.liveness.heard(c, cn.session)
 		}
 		return
@@ -238,7 +238,7 @@ func (c *Core) promotable(node raft.NodeID) error {
 	if i < 0 {
 		return fmt.Errorf("%w: the leader has no progress for learner %d yet", errNotCaughtUp, node)
 	}
-	if p := st.Peers[i]; p.State != "Replicate" || p.Match+promoteLag < st.Commit {
+	if p := st.Peers[i]; !p.Replicating() || p.Match+promoteLag < st.Commit {
 		return fmt.Errorf("%w: learner %d has %d of the %d committed entries (%s); try again once it has caught up",
 			errNotCaughtUp, node, p.Match, st.Commit, p.State)
 	}
