@@ -88,8 +88,8 @@ func figure8UpToC(t *testing.T) *cluster {
 	for _, id := range []NodeID{1, 2, 3} {
 		require.True(t, c.node(id).log.matchTerm(fig8Index2, 2), "S%d holds index 2 from term 2", id)
 	}
-	require.GreaterOrEqual(t, s1.progress[2].match, uint64(fig8Index2))
-	require.GreaterOrEqual(t, s1.progress[3].match, uint64(fig8Index2))
+	require.GreaterOrEqual(t, s1.progress.get(2).match, uint64(fig8Index2))
+	require.GreaterOrEqual(t, s1.progress.get(3).match, uint64(fig8Index2))
 	require.Less(t, s1.log.committed, uint64(fig8Index2))
 	require.Equal(t, uint64(fig8Index2-1), c.node(4).log.lastIndex())
 	return c

@@ -73,15 +73,10 @@ func (r *Raft) checkInvariants(sinceLast bool) error {
 		l.checked = checkedPrefix{first: &ents[0], n: len(ents), snapIndex: l.snapIndex}
 	}
 	if r.state == StateLeader {
-		// By the sorted peers, not a range over the map: this runs after
-		// every event, and ranging over a map costs more than the lookups.
 		last := l.lastIndex()
-		if pr := r.progress[r.id]; pr != nil && pr.match > last {
-			return fmt.Errorf("node %d: leader's match for %d is %d beyond last %d", r.id, r.id, pr.match, last)
-		}
-		for _, id := range r.peers {
-			if pr := r.progress[id]; pr != nil && pr.match > last {
-				return fmt.Errorf("node %d: leader's match for %d is %d beyond last %d", r.id, id, pr.match, last)
+		for _, pr := range r.progress {
+			if pr.match > last {
+				return fmt.Errorf("node %d: leader's match for %d is %d beyond last %d", r.id, pr.id, pr.match, last)
 			}
 		}
 	}

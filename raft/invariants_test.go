@@ -72,7 +72,7 @@ func TestCheckInvariantsCatchesCorruption(t *testing.T) {
 		{"index gap", func(r *Raft) { r.log.entries[1].Index = 9 }, "has index"},
 		{"term goes back", func(r *Raft) { r.log.entries[2].Term = 1 }, "term goes back"},
 		{"entry from a future term", func(r *Raft) { r.log.entries[2].Term = r.term + 1 }, "beyond current term"},
-		{"match beyond log", func(r *Raft) { r.progress[2].match = r.log.lastIndex() + 1 }, "match"},
+		{"match beyond log", func(r *Raft) { r.progress.get(2).match = r.log.lastIndex() + 1 }, "match"},
 	}
 	healthy := func() *Raft {
 		r := newTestRaft(t, 1, []NodeID{1, 2, 3}, 2, logOf(1, 2), nil)
@@ -122,7 +122,7 @@ func TestCheckInvariantsSinceLastChecksWhatIsNew(t *testing.T) {
 	}{
 		{"applied beyond commit", func(r *Raft) { r.log.applied = r.log.committed + 1 }, "applied"},
 		{"leader that is not its own lead", func(r *Raft) { r.lead = 2 }, "leader whose lead"},
-		{"match beyond log", func(r *Raft) { r.progress[3].match = r.log.lastIndex() + 1 }, "match"},
+		{"match beyond log", func(r *Raft) { r.progress.get(3).match = r.log.lastIndex() + 1 }, "match"},
 		{"appended with an index gap", func(r *Raft) {
 			r.log.entries = append(r.log.entries, Entry{Index: r.log.lastIndex() + 2, Term: r.term})
 		}, "has index"},

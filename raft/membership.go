@@ -204,13 +204,9 @@ func (r *Raft) onConfChange() {
 		return
 	}
 	members := r.conf.members()
-	for id := range r.progress {
-		if !slices.Contains(members, id) {
-			delete(r.progress, id)
-		}
-	}
+	r.progress.keep(members)
 	for _, id := range members {
-		if pr, ok := r.progress[id]; ok {
+		if pr := r.progress.get(id); pr != nil {
 			pr.learner = r.conf.isLearner(id)
 			continue
 		}
@@ -221,7 +217,7 @@ func (r *Raft) onConfChange() {
 			// A new member starts probing from the end of the log.
 			pr.match = 0
 		}
-		r.progress[id] = pr
+		r.progress.set(pr)
 	}
 	if r.leadTransferee != None && !r.conf.isVoter(r.leadTransferee) {
 		r.leadTransferee = None

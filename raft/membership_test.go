@@ -64,7 +64,7 @@ func TestLearnerGetsNoVoteRequests(t *testing.T) {
 	require.Equal(t, StateCandidate, r.state, "a learner's vote does not count")
 	step(t, r, Message{From: 2, Type: MsgVoteResp, Term: r.term})
 	require.Equal(t, StateLeader, r.state)
-	require.True(t, r.progress[4].learner)
+	require.True(t, r.progress.get(4).learner)
 }
 
 // TestPromoteLearner checks the second step of adding a server: once caught
@@ -84,7 +84,7 @@ func TestPromoteLearner(t *testing.T) {
 		require.Empty(t, conf.Learners, "node %d", id)
 	}
 	l := c.leader()
-	require.False(t, c.node(l).progress[4].learner)
+	require.False(t, c.node(l).progress.get(4).learner)
 	// Four voters need three: with two voters down nothing commits.
 	down := c.others(l, 4)
 	c.crash(down[0])
@@ -108,7 +108,7 @@ func TestRemoveFollower(t *testing.T) {
 	gone := c.others(l)[0]
 	c.changeConf(ConfChange{Type: RemoveNode, Node: gone})
 	c.tick(2)
-	require.NotContains(t, c.node(l).progress, gone)
+	require.Nil(t, c.node(l).progress.get(gone))
 	require.Equal(t, c.others(gone), c.node(l).Status().Conf.Voters)
 	c.crash(gone)
 	c.propose("y")

@@ -1,6 +1,10 @@
 package raft
 
-import "fmt"
+import (
+	"cmp"
+	"fmt"
+	"slices"
+)
 
 // progressState is how the leader currently replicates to one follower.
 type progressState uint8
@@ -23,10 +27,42 @@ func (s progressState) String() string {
 	return [...]string{"Probe", "Replicate", "Snapshot"}[s]
 }
 
+// progressTable is the leader's progress of every member, its own
+// included, sorted by id. A cluster has a handful of members, so a scan
+// finds one sooner than a map's hashing would, and a range over the table
+// visits them in the same order every time.
+type progressTable []*progress
+
+// get returns the progress of id, nil if id is no member.
+func (t progressTable) get(id NodeID) *progress {
+	for _, pr := range t {
+		if pr.id == id {
+			return pr
+		}
+	}
+	return nil
+}
+
+// set adds pr to the table, or replaces the progress of its id.
+func (t *progressTable) set(pr *progress) {
+	i, found := slices.BinarySearchFunc(*t, pr.id, func(p *progress, id NodeID) int { return cmp.Compare(p.id, id) })
+	if found {
+		(*t)[i] = pr
+		return
+	}
+	*t = slices.Insert(*t, i, pr)
+}
+
+// keep drops the progress of every id not in ids.
+func (t *progressTable) keep(ids []NodeID) {
+	*t = slices.DeleteFunc(*t, func(pr *progress) bool { return !slices.Contains(ids, pr.id) })
+}
+
 // progress is Figure 2's "volatile state on leaders" for one peer
 // (nextIndex[], matchIndex[]), plus what the leader needs to pace
 // replication and to check quorum.
 type progress struct {
+	id NodeID
 	// match is the highest index known to be replicated on the peer.
 	match uint64
 	// next is the index of the next entry to send.

@@ -168,7 +168,7 @@ type Raft struct {
 	conf configuration
 
 	// Volatile state on leaders (Figure 2): nextIndex[] and matchIndex[].
-	progress map[NodeID]*progress
+	progress progressTable
 	// peers are the ids in progress other than this server, sorted.
 	peers []NodeID
 	// leaseRevoked is set once this leader sent TimeoutNow: its lease
@@ -243,12 +243,11 @@ func New(cfg Config, restored RestoredState) (*Raft, error) {
 		return nil, err
 	}
 	r := &Raft{
-		id:       cfg.ID,
-		cfg:      cfg,
-		term:     restored.HardState.Term,
-		vote:     restored.HardState.Vote,
-		log:      newRaftLog(meta, restored.Entries),
-		progress: map[NodeID]*progress{},
+		id:   cfg.ID,
+		cfg:  cfg,
+		term: restored.HardState.Term,
+		vote: restored.HardState.Vote,
+		log:  newRaftLog(meta, restored.Entries),
 	}
 	r.log.applyCost = cfg.ApplyCost
 	if restored.Snapshot != nil {
@@ -533,7 +532,8 @@ func (r *Raft) reset(term uint64) {
 	r.votes = map[NodeID]bool{}
 	r.pendingConfIndex = 0
 	r.reads.reset()
-	r.progress = map[NodeID]*progress{}
+	clear(r.progress)
+	r.progress = r.progress[:0]
 	r.peers = r.peers[:0]
 }
 
@@ -582,10 +582,10 @@ func (r *Raft) becomeLeader() {
 	// §5.3: "When a leader first comes to power, it initializes all
 	// nextIndex values to the index just after the last one in its log."
 	for _, id := range r.conf.members() {
-		r.progress[id] = r.newProgress(id)
+		r.progress.set(r.newProgress(id))
 	}
 	r.refreshPeers()
-	if self := r.progress[r.id]; self != nil { // nil if elected while being removed (promotable)
+	if self := r.progress.get(r.id); self != nil { // nil if elected while being removed (promotable)
 		self.match = r.log.persisted
 	}
 	// A configuration change already in our log and not yet committed must
@@ -599,6 +599,7 @@ func (r *Raft) becomeLeader() {
 
 func (r *Raft) newProgress(id NodeID) *progress {
 	return &progress{
+		id:        id,
 		next:      r.log.lastIndex() + 1,
 		inflights: newInflights(r.cfg.MaxInflightMsgs, r.cfg.MaxInflightBytes),
 		learner:   r.conf.isLearner(id),

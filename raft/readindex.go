@@ -60,7 +60,7 @@ func (r *Raft) ReadIndex(ctx []byte) error {
 func (r *Raft) stepForwarded(m Message) {
 	switch m.Type {
 	case MsgReadIndex:
-		if r.state == StateLeader && r.progress[m.From] != nil {
+		if r.state == StateLeader && r.progress.get(m.From) != nil {
 			r.leaderRead(readRequest{from: m.From, ctx: m.Context})
 		}
 		// Not leader: drop it; the follower times out and asks again.
@@ -138,7 +138,7 @@ func (r *Raft) confirmReads() {
 	var buf [8]uint64
 	rounds := buf[:0]
 	for _, id := range r.conf.voters {
-		switch pr := r.progress[id]; {
+		switch pr := r.progress.get(id); {
 		case id == r.id:
 			rounds = append(rounds, r.readRound)
 		case pr != nil:
@@ -178,7 +178,7 @@ func (r *Raft) leaseValid() bool {
 	var buf [8]uint64
 	acks := buf[:0]
 	for _, id := range r.conf.voters {
-		switch pr := r.progress[id]; {
+		switch pr := r.progress.get(id); {
 		case id == r.id:
 			acks = append(acks, r.ticks+1)
 		case pr != nil:

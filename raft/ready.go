@@ -190,7 +190,7 @@ func (r *Raft) Advance() {
 		r.log.persisted = mark.lastEntry
 	}
 	if r.state == StateLeader {
-		if pr := r.progress[r.id]; pr != nil && pr.match < r.log.persisted {
+		if pr := r.progress.get(r.id); pr != nil && pr.match < r.log.persisted {
 			pr.match = r.log.persisted
 			if r.maybeCommit() {
 				r.bcastCommit()

@@ -83,19 +83,18 @@ func (r *Raft) peerIDs() []NodeID { return r.peers }
 // refreshPeers rebuilds the sorted list of peers from the progress table.
 func (r *Raft) refreshPeers() {
 	r.peers = r.peers[:0]
-	for id := range r.progress {
-		if id != r.id {
-			r.peers = append(r.peers, id)
+	for _, pr := range r.progress {
+		if pr.id != r.id {
+			r.peers = append(r.peers, pr.id)
 		}
 	}
-	slices.Sort(r.peers)
 }
 
 // sendAppend sends the peer the entries it lacks, or a snapshot when they
 // are compacted away. With sendIfEmpty it sends even when there is nothing
 // new (a probe). It reports whether it sent anything.
 func (r *Raft) sendAppend(to NodeID, sendIfEmpty bool) bool {
-	pr := r.progress[to]
+	pr := r.progress.get(to)
 	if pr == nil || pr.paused() {
 		return false
 	}
@@ -127,7 +126,7 @@ func (r *Raft) sendAppend(to NodeID, sendIfEmpty bool) bool {
 // commit. The commit sent is capped at what the peer is known to hold, since
 // a heartbeat carries no entries to check it against.
 func (r *Raft) sendHeartbeat(to NodeID) {
-	pr := r.progress[to]
+	pr := r.progress.get(to)
 	r.send(Message{
 		To: to, Type: MsgHeartbeat,
 		Commit: min(pr.match, r.log.committed),
@@ -158,7 +157,7 @@ func (r *Raft) tickHeartbeat() {
 	// whether it installed the snapshot, and sends it anew if not. Timed
 	// from the send, so a snapshot still on its way is not sent twice.
 	for _, id := range r.peerIDs() {
-		if pr := r.progress[id]; pr.state == progressSnapshot &&
+		if pr := r.progress.get(id); pr.state == progressSnapshot &&
 			r.ticks-pr.snapshotSentTick >= uint64(r.cfg.ElectionTicks) {
 			pr.becomeProbe()
 		}
@@ -191,14 +190,14 @@ func (r *Raft) tickHeartbeat() {
 // the last check, and starts a new round.
 func (r *Raft) checkQuorumActive() bool {
 	active := 0
-	for id, pr := range r.progress {
-		if id == r.id {
-			if r.conf.isVoter(id) {
+	for _, pr := range r.progress {
+		if pr.id == r.id {
+			if r.conf.isVoter(pr.id) {
 				active++
 			}
 			continue
 		}
-		if pr.recentActive && r.conf.isVoter(id) {
+		if pr.recentActive && r.conf.isVoter(pr.id) {
 			active++
 		}
 		pr.recentActive = false
@@ -214,7 +213,7 @@ func (r *Raft) maybeCommit() bool {
 	var buf [8]uint64 // no allocation for clusters of up to 8 voters
 	matches := buf[:0]
 	for _, id := range r.conf.voters {
-		if pr := r.progress[id]; pr != nil {
+		if pr := r.progress.get(id); pr != nil {
 			matches = append(matches, pr.match)
 		} else {
 			matches = append(matches, 0)
@@ -249,7 +248,7 @@ func (r *Raft) onCommit() {
 
 // stepLeader handles messages as leader.
 func (r *Raft) stepLeader(m Message) {
-	pr := r.progress[m.From]
+	pr := r.progress.get(m.From)
 	if pr == nil {
 		return // not a member (any more)
 	}

@@ -354,7 +354,7 @@ func TestFastBacktrackingLongDivergentLog(t *testing.T) {
 func TestProgressStates(t *testing.T) {
 	r := newTestRaft(t, 1, []NodeID{1, 2, 3}, 1, logOf(1, 1), nil)
 	makeLeader(t, r)
-	pr2, pr3 := r.progress[2], r.progress[3]
+	pr2, pr3 := r.progress.get(2), r.progress.get(3)
 	require.Equal(t, progressProbe, pr2.state)
 	require.Equal(t, uint64(3), pr2.next, "nextIndex starts just after the leader's last entry")
 	require.Zero(t, pr2.match)
@@ -425,7 +425,7 @@ func TestRejectionInReplicateFallsBackToProbe(t *testing.T) {
 	}
 	drain(r) // lost: the message with entry 3; 4 and 5 are rejected
 	step(t, r, Message{From: 2, Type: MsgAppResp, Term: 2, Reject: true, Index: 3, RejectHint: 2, LogTerm: 2})
-	pr := r.progress[2]
+	pr := r.progress.get(2)
 	require.Equal(t, progressProbe, pr.state)
 	apps := ofType(drain(r), MsgApp)
 	require.Len(t, apps, 1)
@@ -470,7 +470,7 @@ func TestPipeliningWindow(t *testing.T) {
 			apps := ofType(drain(r), MsgApp)
 			require.Len(t, apps, tt.want)
 			require.Equal(t, tt.want, r.Status().Peers[1].Inflights)
-			require.True(t, r.progress[2].paused())
+			require.True(t, r.progress.get(2).paused())
 
 			// Acknowledging the first message frees one slot; everything
 			// that waited goes in one batched message.
@@ -608,5 +608,5 @@ func TestStaleAppendAnswerNotCounted(t *testing.T) {
 
 	step(t, r, late)
 	require.Equal(t, uint64(2), r.log.committed, "a term-2 answer counted toward committing index 3 of term 4")
-	require.Zero(t, r.progress[2].match, "a term-2 answer was taken as a match of the term-4 log")
+	require.Zero(t, r.progress.get(2).match, "a term-2 answer was taken as a match of the term-4 log")
 }

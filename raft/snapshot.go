@@ -94,7 +94,7 @@ func (r *Raft) ReportSnapshot(to NodeID, ok bool) {
 	if r.state != StateLeader || ok {
 		return
 	}
-	if pr := r.progress[to]; pr != nil && pr.state == progressSnapshot {
+	if pr := r.progress.get(to); pr != nil && pr.state == progressSnapshot {
 		pr.becomeProbe()
 	}
 }

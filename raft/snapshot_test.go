@@ -161,7 +161,7 @@ func TestSnapshotRule6ReplyDoesNotCommitForeignEntries(t *testing.T) {
 	// Follower 2 holds a deposed leader's entries 3 and 4 from term 3.
 	follower := newTestRaft(t, 2, voters, 4, logOf(1, 2, 3, 3), nil)
 	drain(follower)
-	leader.sendSnapshot(2, leader.progress[2])
+	leader.sendSnapshot(2, leader.progress.get(2))
 	pump(t, map[NodeID]*Raft{1: leader, 2: follower}, drain(leader))
 
 	require.Equal(t, termsOf(leader), termsOf(follower)[2:], "the follower ends with the leader's entries")

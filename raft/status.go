@@ -1,7 +1,6 @@
 package raft
 
 import (
-	"cmp"
 	"slices"
 )
 
@@ -47,13 +46,12 @@ func (r *Raft) Status() Status {
 		LeadTransferee: r.leadTransferee,
 	}
 	if r.state == StateLeader {
-		for id, pr := range r.progress {
+		for _, pr := range r.progress { // sorted by id
 			s.Peers = append(s.Peers, PeerStatus{
-				ID: id, Match: pr.match, Next: pr.next, State: pr.state.String(),
+				ID: pr.id, Match: pr.match, Next: pr.next, State: pr.state.String(),
 				Learner: pr.learner, Inflights: pr.inflights.count,
 			})
 		}
-		slices.SortFunc(s.Peers, func(a, b PeerStatus) int { return cmp.Compare(a.ID, b.ID) })
 	}
 	return s
 }
@@ -98,15 +96,8 @@ func (r *Raft) AppendPeerMatches(dst []PeerMatch) []PeerMatch {
 	if r.state != StateLeader {
 		return dst
 	}
-	start := len(dst)
-	for id, pr := range r.progress {
-		dst = append(dst, PeerMatch{ID: id, Match: pr.match})
-	}
-	// Insertion sort: a handful of peers, and no closure to allocate.
-	for i := start + 1; i < len(dst); i++ {
-		for j := i; j > start && dst[j].ID < dst[j-1].ID; j-- {
-			dst[j], dst[j-1] = dst[j-1], dst[j]
-		}
+	for _, pr := range r.progress { // sorted by id
+		dst = append(dst, PeerMatch{ID: pr.id, Match: pr.match})
 	}
 	return dst
 }

@@ -30,7 +30,7 @@ func (r *Raft) transferLeadership(target NodeID) error {
 	r.leadTransferee = target
 	// The transfer must finish within one election timeout (§3.10).
 	r.electionElapsed = 0
-	if r.progress[target].match == r.log.lastIndex() {
+	if r.progress.get(target).match == r.log.lastIndex() {
 		r.sendTimeoutNow(target)
 	} else {
 		r.sendAppend(target, true)

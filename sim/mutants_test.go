@@ -716,11 +716,11 @@ var mutants = []mutant{
 			"it was sent, and sent again. The snapshot-resend check sees a second unacknowledged snapshot to the same " +
 			"follower less than an election timeout after the first (heavy faults, compaction every 5 entries; seed 1).",
 		edits: []edit{
-			{"raft/replication.go", "\tfor _, id := range r.peerIDs() {\n\t\tif pr := r.progress[id]; pr.state == progressSnapshot &&\n" +
+			{"raft/replication.go", "\tfor _, id := range r.peerIDs() {\n\t\tif pr := r.progress.get(id); pr.state == progressSnapshot &&\n" +
 				"\t\t\tr.ticks-pr.snapshotSentTick >= uint64(r.cfg.ElectionTicks) {\n\t\t\tpr.becomeProbe()\n\t\t}\n\t}\n", ""},
 			{"raft/replication.go", "\t\t\tr.leadTransferee = None\n\t\t}\n\t}\n\tif r.state != StateLeader {",
 				"\t\t\tr.leadTransferee = None\n\t\t}\n\t\tfor _, id := range r.peerIDs() {\n" +
-					"\t\t\tif pr := r.progress[id]; pr.state == progressSnapshot {\n\t\t\t\tpr.becomeProbe()\n\t\t\t}\n\t\t}\n\t}\n\tif r.state != StateLeader {"},
+					"\t\t\tif pr := r.progress.get(id); pr.state == progressSnapshot {\n\t\t\t\tpr.becomeProbe()\n\t\t\t}\n\t\t}\n\t}\n\tif r.state != StateLeader {"},
 		},
 		flags: append(slices.Clone(flagsHeavy), "-compact-every", "5"),
 	},
