@@ -93,7 +93,7 @@ func (q *eventQueue) pop() event {
 	last := len(h) - 1
 	e := h[last]
 	h = h[:last]
-	q.heap = h
+	q.heap = q.heap[:last] // slicing itself writes only the length: no write barrier
 	if last == 0 {
 		return top
 	}
