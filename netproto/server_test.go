@@ -124,6 +124,50 @@ func TestPipelinedRequestsAreAllAnswered(t *testing.T) {
 	require.Empty(t, rids)
 }
 
+// PROTOCOL.md: "Requests on one connection may be pipelined" and "The
+// first message on a connection must be connect". A client that sends its
+// first requests right behind its connect, without waiting, gets them run
+// as its new session's; behind a connect that fails they are refused, and
+// so is a read after it, and the connection takes a connect again.
+func TestRequestsPipelinedBehindConnect(t *testing.T) {
+	addr, _, _ := startServer(t, Options{})
+	recvAll := func(c *rawClient, n int) map[int]M {
+		t.Helper()
+		got := map[int]M{}
+		for range n {
+			a := c.recv()
+			got[toInt(a["rid"])] = a
+		}
+		return got
+	}
+
+	c := dial(t, addr)
+	hello := c.send(M{"action": "connect", "version": "1"})
+	create := c.send(M{"action": "query", "type": "create", "path": "/data/pipe", "data": 1})
+	watch := c.send(M{"action": "query", "type": "watch", "path": "/data/pipe"})
+	again := c.send(M{"action": "connect", "version": "1"})
+	got := recvAll(c, 4)
+	require.Equal(t, true, got[hello]["result"], "%v", got[hello])
+	require.Equal(t, true, got[create]["result"], "a create right behind connect: %v", got[create])
+	require.Equal(t, got[hello]["session"], got[create]["item"].(map[string]any)["owner"])
+	require.Equal(t, true, got[watch]["result"], "%v", got[watch])
+	require.Equal(t, "InvalidParameter", errCode(got[again]), "a second connect: %v", got[again])
+
+	d := dial(t, addr)
+	resume := d.send(M{"action": "connect", "version": "1", "session": "00112233445566778899aabbccddeeff"})
+	write := d.send(M{"action": "query", "type": "create", "path": "/data/pipe", "data": 2})
+	got = recvAll(d, 2)
+	require.Equal(t, "SessionExpired", errCode(got[resume]), "%v", got[resume])
+	require.Equal(t, "InvalidParameter", errCode(got[write]), "a create behind a failed connect: %v", got[write])
+	read := d.call(M{"action": "query", "type": "read", "path": "/data/pipe"})
+	require.Equal(t, "InvalidParameter", errCode(read), "a read after a failed connect: %v", read)
+	require.Nil(t, read["items"])
+	d.connect()
+	a := d.call(M{"action": "query", "type": "read", "path": "/data/pipe"})
+	require.Equal(t, true, a["result"], "%v", a)
+	require.Len(t, a["items"], 1)
+}
+
 // Bad input gets the contract's code, the connection is closed, and the
 // node goes on serving everyone else.
 func TestBadInputIsAnsweredAndClosed(t *testing.T) {

@@ -130,6 +130,9 @@ type Core struct {
 	soft raft.SoftState
 
 	conns map[ConnID]*conn
+	// released lists the connections whose connect was answered while
+	// requests waited behind it; Ready runs those requests.
+	released []ConnID
 	// watchers lists, per path, the connections watching it, sorted, so
 	// events go out in the same order on every run without a sort each.
 	watchers map[string][]ConnID
@@ -177,6 +180,16 @@ type conn struct {
 	// on a follower a ping of such a connection is carried to the leader
 	// at once, not with the next tick's keepalive.
 	owed bool
+	// connecting: a connect of this connection is under way. The requests
+	// but reads pipelined behind it (PROTOCOL.md: "Requests on one
+	// connection may be pipelined") wait in held until it is answered,
+	// then run as the new session's, or are refused if it failed.
+	connecting bool
+	held       []Request
+	// askedConnect: a connect came on this connection. Once it is
+	// answered, reads need its session: only a connection that never asks
+	// for one (plain HTTP) reads without.
+	askedConnect bool
 }
 
 // New builds a node's core from its configuration and what its host
@@ -343,6 +356,12 @@ func (c *Core) reply(r Reply) {
 	r.Node = c.id
 	r.Leader = c.soft.Lead
 	if cn := c.conns[r.Conn]; cn != nil {
+		if r.Op == OpConnect && cn.connecting {
+			cn.connecting = false
+			if len(cn.held) > 0 {
+				c.released = append(c.released, r.Conn)
+			}
+		}
 		cn.seen = max(cn.seen, r.Version)
 		if r.Op == OpPing && r.Code == fsm.OK {
 			cn.owed = false
@@ -377,7 +396,7 @@ func (c *Core) HasReady() bool {
 	}
 	return c.raft.HasReady() || len(c.messages) > 0 || len(c.replies) > 0 ||
 		len(c.deliveries) > 0 || len(c.disconnect) > 0 || c.saved != nil ||
-		c.newJob != nil || c.reads.canFlush(c)
+		c.newJob != nil || c.reads.canFlush(c) || len(c.released) > 0
 }
 
 // Ready collects the node's effects. Committed entries are applied to the
@@ -389,6 +408,7 @@ func (c *Core) Ready() Ready {
 		panic("session: Ready called before Advance of the previous Ready (see the package doc)")
 	}
 	c.readyOut = true
+	c.releaseHeld()
 	// Reads that arrived since the last Ready ask for their read index
 	// now, so its messages leave with this Ready.
 	c.reads.flush(c)

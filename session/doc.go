@@ -113,5 +113,15 @@
 //     dropped at once instead of queueing events nobody will fetch.
 //   - A watch registers at this node's applied state (it is not a
 //     linearizable read); its events then follow in log order from there.
-//   - Reads need no session (plain HTTP GET); writes and watches do.
+//   - Reads need no session (plain HTTP GET); writes and watches do. A
+//     connection that asked for a session (sent a connect) reads only with
+//     it once the connect is answered: after a connect that failed, its
+//     reads are refused, like its other requests, with InvalidParameter.
+//   - Requests pipelined behind a connect, before its answer, wait for it
+//     and then run as the new session's; behind a connect that failed they
+//     are refused as requests before a connect (InvalidParameter). A
+//     second connect on a connection that has a session is refused too.
+//     Reads are the exception: they do not wait for the connect (its
+//     `seen` holds back a stale one), so a read pipelined behind a connect
+//     that then fails has been served without a session.
 package session

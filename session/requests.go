@@ -19,6 +19,10 @@ func (c *Core) Submit(req Request) {
 		cn = &conn{watches: map[string]*watch{}}
 		c.conns[req.Conn] = cn
 	}
+	if cn.connecting && req.Op != OpHeard && req.Op != OpRead {
+		cn.held = append(cn.held, req)
+		return
+	}
 	if req.Op == OpConnect {
 		c.connect(&req, cn)
 		return
@@ -29,8 +33,10 @@ func (c *Core) Submit(req Request) {
 		}
 		return
 	}
-	if req.Op == OpRead && cn.session == "" {
-		// Plain HTTP reads need no session.
+	if req.Op == OpRead && cn.session == "" && (cn.connecting || !cn.askedConnect) {
+		// Plain HTTP reads need no session, and a read pipelined behind
+		// a connect does not wait for it: the connect's `seen` already
+		// holds back a stale one.
 		c.read(&req)
 		return
 	}
@@ -141,6 +147,9 @@ func (c *Core) connect(req *Request, cn *conn) {
 		c.fail(req, fsm.InvalidParameter, "this connection already has session %s", cn.session)
 		return
 	}
+	// Set before the connect goes on its way: its answer, which may come
+	// at once, clears it.
+	cn.connecting, cn.askedConnect = true, true
 	if req.Token != "" {
 		c.reads.enqueue(c, &pendingRead{req: *req, resume: true})
 		return
@@ -155,6 +164,31 @@ func (c *Core) connect(req *Request, cn *conn) {
 			id: id, token: token, ttl: ttl,
 		},
 	})
+}
+
+// releaseHeld runs the requests that waited behind a connect now
+// answered: as the session's if it succeeded; if it failed, a connect
+// among them runs, and the others are refused as requests before a
+// connect are, reads too (askedConnect).
+func (c *Core) releaseHeld() {
+	// By index: a connect released here may release more.
+	for i := 0; i < len(c.released); i++ {
+		cn := c.conns[c.released[i]]
+		if cn == nil || cn.connecting {
+			continue
+		}
+		held := cn.held
+		cn.held = nil
+		for j := range held {
+			if cn.connecting {
+				// A held connect is under way: the rest waits for it.
+				cn.held = append(cn.held, held[j:]...)
+				break
+			}
+			c.Submit(held[j])
+		}
+	}
+	c.released = c.released[:0]
 }
 
 // finishResume answers a resume once the read barrier has passed.
