@@ -125,7 +125,7 @@ func (s *kvState) snapshot() []byte {
 }
 
 func restoreKVState(data []byte) (kvState, error) {
-	s := newKVState()
+	var s kvState
 	bad := errors.New("kv: corrupt snapshot")
 	next := func() (uint64, bool) {
 		v, n := binary.Uvarint(data)
@@ -145,9 +145,12 @@ func restoreKVState(data []byte) (kvState, error) {
 		return v, true
 	}
 	count, ok := next()
-	if !ok {
-		return s, bad
+	if !ok || count > uint64(len(data)) {
+		return newKVState(), bad
 	}
+	// Sized at once, and the keys come sorted (snapshot), so each is
+	// appended: no regrowing of the map nor search of the keys per cell.
+	s = kvState{cells: make(map[string]kvCell, count), keys: make([]string, 0, count)}
 	for range count {
 		k, ok1 := str()
 		v, ok2 := str()
@@ -155,7 +158,13 @@ func restoreKVState(data []byte) (kvState, error) {
 		if !ok1 || !ok2 || !ok3 {
 			return s, bad
 		}
-		s.set(k, kvCell{value: v, version: ver})
+		if n := len(s.keys); n > 0 && k <= s.keys[n-1] {
+			return s, bad // out of order, or twice: not a snapshot of ours
+		}
+		c := kvCell{value: v, version: ver}
+		s.cells[k] = c
+		s.keys = append(s.keys, k)
+		s.digest ^= cellHash(k, c)
 	}
 	if len(data) != 0 {
 		return s, bad
@@ -245,8 +254,10 @@ type kvService struct {
 	applied uint64
 	// proposals wait for their entry to be applied.
 	proposals []kvProposal
-	// reads wait for a read index, then for it to be applied.
+	// reads wait for a read index, then for it to be applied; granted
+	// of them have their read index.
 	reads   []kvRead
+	granted int
 	readSeq uint32
 }
 
@@ -327,6 +338,7 @@ func (s *kvService) ReadIndexReady(rs raft.ReadState) {
 	for i := range s.reads {
 		if s.reads[i].ctx == string(rs.Context) && !s.reads[i].granted {
 			s.reads[i].index, s.reads[i].granted = rs.Index, true
+			s.granted++
 			break
 		}
 	}
@@ -335,10 +347,14 @@ func (s *kvService) ReadIndexReady(rs raft.ReadState) {
 
 // serveReads answers the reads whose read index has been applied (§6.4).
 func (s *kvService) serveReads() {
+	if s.granted == 0 {
+		return // none has its read index yet
+	}
 	kept := s.reads[:0]
 	for _, r := range s.reads {
 		if r.granted && r.index <= s.applied {
 			s.host.Reply(r.client, kvReply{status: kvOK, attempt: r.attempt, value: s.state.cells[r.key].value, readIndex: r.index})
+			s.granted--
 			continue
 		}
 		kept = append(kept, r)

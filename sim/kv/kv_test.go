@@ -1,9 +1,9 @@
 package kv
 
 import (
-	"time"
-
+	"slices"
 	"testing"
+	"time"
 
 	"github.com/havenproject/haven/raft"
 	"github.com/stretchr/testify/require"
@@ -45,7 +45,7 @@ func TestKVSnapshotRoundTrip(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if a.digest != b.digest || len(a.cells) != len(b.cells) {
+		if a.digest != b.digest || len(a.cells) != len(b.cells) || !slices.Equal(a.keys, b.keys) {
 			t.Fatalf("restored state differs")
 		}
 		for k, c := range a.cells {
@@ -72,6 +72,13 @@ func TestKVSnapshotRoundTrip(t *testing.T) {
 	require.Error(t, err)
 	_, err = restoreKVState(append(s.snapshot(), 0))
 	require.Error(t, err, "trailing bytes")
+	// Two cells, b (version 3) before a (version 2): not in key order.
+	_, err = restoreKVState([]byte{2, 1, 'b', 1, '2', 3, 1, 'a', 1, '1', 2})
+	require.Error(t, err, "keys out of order")
+	_, err = restoreKVState([]byte{2, 1, 'a', 1, '2', 3, 1, 'a', 1, '1', 2})
+	require.Error(t, err, "a key twice")
+	_, err = restoreKVState([]byte{2, 1, 'a', 1, '2', 3, 1, 'b', 1, '1', 2})
+	require.NoError(t, err)
 }
 
 // fakeHost records what a service asks of its node.
