@@ -49,6 +49,12 @@ func wsURL(srv string, query string) string {
 
 // dial opens a WebSocket to a test server with jar's cookies.
 func dial(t testing.TB, srv string, jar http.CookieJar, header http.Header, query string) (*wsClient, error) {
+	return dialWith(t, srv, jar, header, query, nil)
+}
+
+// dialWith is dial with setup run on the connection before its reader
+// starts (to set its control-frame handlers, say).
+func dialWith(t testing.TB, srv string, jar http.CookieJar, header http.Header, query string, setup func(*websocket.Conn)) (*wsClient, error) {
 	d := websocket.Dialer{Jar: jar, HandshakeTimeout: 10 * time.Second}
 	conn, resp, err := d.Dial(wsURL(srv, query), header)
 	if err != nil {
@@ -60,6 +66,9 @@ func dial(t testing.TB, srv string, jar http.CookieJar, header http.Header, quer
 	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
 	require.NoError(t, conn.ReadJSON(&c.hello))
 	_ = conn.SetReadDeadline(time.Time{})
+	if setup != nil {
+		setup(conn)
+	}
 	go c.readLoop()
 	return c, nil
 }

@@ -117,11 +117,13 @@ func TestDecodeRequest(t *testing.T) {
 		`{"rid":"1","action":5}`:                 fsm.InvalidParameter,
 		`{"rid":"1","action":"x"}`:               fsm.Unsupported,
 		`{"rid":"1","action":"get","path":"/d"}`: fsm.InvalidParameter,
-		`{"rid":"1","action":"delete","path":"/data/a","item":-1}`:       fsm.InvalidParameter,
-		`{"rid":"1","action":"delete","path":"/data/a","item":1.5}`:      fsm.InvalidParameter,
-		`{"rid":"1","action":"watch","path":"/data/a","since":"3"}`:      fsm.InvalidParameter,
-		`{"rid":"1","action":"push","path":"/data/a","data":1e999}`:      fsm.InvalidParameter,
-		`{"rid":"1","action":"push","path":"/data/a","if_version":"no"}`: fsm.InvalidParameter,
+		`{"rid":"1","action":"delete","path":"/data/a","item":-1}`:                       fsm.InvalidParameter,
+		`{"rid":"1","action":"delete","path":"/data/a","item":1.5}`:                      fsm.InvalidParameter,
+		`{"rid":"1","action":"watch","path":"/data/a","since":"3"}`:                      fsm.InvalidParameter,
+		`{"rid":"1","action":"push","path":"/data/a","data":1e999}`:                      fsm.InvalidParameter,
+		`{"rid":"1","action":"push","path":"/data/a","if_version":"no"}`:                 fsm.InvalidParameter,
+		"{\"rid\":\"1\",\"action\":\"push\",\"path\":\"/data/a\",\"data\":\"\xff\xfe\"}": fsm.InvalidParameter,
+		"{\"rid\":\"\xff\",\"action\":\"ping\"}":                                         fsm.InvalidParameter,
 	} {
 		_, err := decodeRequest([]byte(in))
 		var re *requestError

@@ -25,10 +25,6 @@ func (s *server) serveData(w http.ResponseWriter, r *http.Request) {
 		writeHTTPError(w, http.StatusMethodNotAllowed, fsm.Unsupported, "GET or HEAD; writes go over the WebSocket (GET /ws)")
 		return
 	}
-	if code, msg := checkVersion(r); code != fsm.OK {
-		writeHTTPError(w, http.StatusBadRequest, code, msg)
-		return
-	}
 	// The escaped path is the one to check: /data/a%2Fb is not a path of
 	// PROTOCOL.md's alphabet, and must not be read as /data/a/b.
 	path := r.URL.EscapedPath()

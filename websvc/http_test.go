@@ -100,9 +100,13 @@ func TestHTTPRead(t *testing.T) {
 	resp, body = httpDo(t, "GET", base+"/data/h/list?consistency=maybe", nil)
 	require.Equal(t, http.StatusBadRequest, resp.StatusCode)
 	require.Contains(t, body, "InvalidParameter")
-	resp, body = httpDo(t, "GET", base+"/data/h/list?version=2", nil)
-	require.Equal(t, http.StatusBadRequest, resp.StatusCode)
-	require.Contains(t, body, "Unsupported")
+	// PROTOCOL.md: "?version=1 on the upgrade or on HTTP requests": an
+	// unknown one is refused on every path, the dashboard's included.
+	for _, p := range []string{"/data/h/list", "/", "/ws"} {
+		resp, body = httpDo(t, "GET", base+p+"?version=2", nil)
+		require.Equal(t, http.StatusBadRequest, resp.StatusCode, p)
+		require.Contains(t, body, `"code":"Unsupported"`, p)
+	}
 	resp, _ = httpDo(t, "GET", base+"/data/h/list?version=1", nil)
 	require.Equal(t, http.StatusOK, resp.StatusCode)
 	resp, _ = httpDo(t, "POST", base+"/data/h/list", nil)

@@ -171,6 +171,13 @@ func (l *link) submit(req session.Request, rid json.RawMessage, internal bool) (
 	return id, true
 }
 
+// heard tells the core the client spoke, for a message the edge answered
+// itself: it renews the session and is never answered. False if the node
+// is overloaded.
+func (l *link) heard() bool {
+	return l.backend.Submit(session.Request{Conn: l.id, Op: session.OpHeard})
+}
+
 // answered looks up (and forgets) the request a reply answers.
 func (l *link) answered(id uint64) (pendingRequest, bool) {
 	l.mu.Lock()

@@ -147,6 +147,9 @@ func (o overlayFS) Open(name string) (fs.File, error) {
 func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// Routing by hand rather than with http.ServeMux: the mux cleans
 	// paths and redirects /data/a/../b, and PROTOCOL.md wants 400 for it.
+	if RefuseVersion(w, r) {
+		return
+	}
 	p := r.URL.Path
 	switch {
 	case p == "/ws":
@@ -167,13 +170,17 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// checkVersion reads ?version= (PROTOCOL.md: none means the latest).
-func checkVersion(r *http.Request) (fsm.Code, string) {
+// RefuseVersion answers 400 Unsupported to a request whose ?version= is
+// not one this server speaks, whatever its path (PROTOCOL.md: "?version=1
+// on the upgrade or on HTTP requests; none means the latest"), and says
+// whether it did. havend calls it for the paths it serves itself.
+func RefuseVersion(w http.ResponseWriter, r *http.Request) bool {
 	switch v := r.URL.Query().Get("version"); v {
 	case "", "1":
-		return fsm.OK, ""
+		return false
 	default:
-		return fsm.Unsupported, "protocol version " + v + " is not supported; this server speaks version 1"
+		writeHTTPError(w, http.StatusBadRequest, fsm.Unsupported, "protocol version "+v+" is not supported; this server speaks version 1")
+		return true
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"unicode/utf8"
 
 	"github.com/havenproject/haven/fsm"
 	"github.com/havenproject/haven/raft"
@@ -43,6 +44,13 @@ var actions = map[string]session.Op{
 // *requestError carrying the code to answer with and, when it could be
 // read, the rid to echo.
 func decodeRequest(msg []byte) (*request, error) {
+	if !utf8.Valid(msg) {
+		// JSON is UTF-8 (RFC 8259, §8.1), and so is a WebSocket text
+		// frame: Go's decoder would put U+FFFD in its place and store
+		// data the client never sent, and the answer would echo bytes
+		// a browser refuses.
+		return nil, &requestError{code: fsm.InvalidParameter, msg: "a request must be one JSON object, in UTF-8"}
+	}
 	var fields map[string]json.RawMessage
 	if err := json.Unmarshal(msg, &fields); err != nil || fields == nil {
 		return nil, &requestError{code: fsm.InvalidParameter, msg: "a request must be one JSON object"}

@@ -3,8 +3,10 @@ package websvc
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strconv"
 	"sync"
@@ -33,10 +35,6 @@ const (
 // cookie) before the upgrade, so that a new session's cookie can be set on
 // the 101 response itself.
 func (s *server) serveWS(w http.ResponseWriter, r *http.Request) {
-	if code, msg := checkVersion(r); code != fsm.OK {
-		writeHTTPError(w, http.StatusBadRequest, code, msg)
-		return
-	}
 	if !s.originAllowed(r) {
 		writeHTTPError(w, http.StatusForbidden, fsm.Forbidden, "origin "+r.Header.Get("Origin")+" may not open a WebSocket on this server")
 		return
@@ -52,7 +50,9 @@ func (s *server) serveWS(w http.ResponseWriter, r *http.Request) {
 			writeHTTPError(w, http.StatusBadRequest, fsm.InvalidParameter, "ttl_ms must be a number of milliseconds")
 			return
 		}
-		ttl = n
+		// 0 asks for less than the minimum and is clamped to it, as on
+		// the Haven protocol (the core reads a ttl of 0 as none given).
+		ttl = max(n, 1)
 	}
 	if !s.acquire() {
 		writeHTTPError(w, http.StatusServiceUnavailable, fsm.Unavailable,
@@ -148,6 +148,18 @@ func (c *wsConn) run(hello *session.Reply) {
 		}
 		return nil
 	})
+	// A client's ping frame is a message from it too. Answered as
+	// gorilla's own handler does.
+	c.ws.SetPingHandler(func(data string) error {
+		c.extendRead()
+		c.heard(time.Now())
+		err := c.ws.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(c.s.cfg.WriteTimeout))
+		var ne net.Error
+		if errors.Is(err, websocket.ErrCloseSent) || errors.As(err, &ne) && ne.Timeout() {
+			return nil
+		}
+		return err
+	})
 	writerDone := make(chan struct{})
 	go func() {
 		defer close(writerDone)
@@ -200,21 +212,34 @@ func (c *wsConn) readLoop() {
 		if err != nil {
 			re := err.(*requestError)
 			c.link.local(encodeError(re.rid, re.code, re.msg))
+			c.heard(now)
 			continue
 		}
 		if !limiter.allow(now) {
 			c.link.local(encodeError(req.rid, fsm.Unavailable,
 				fmt.Sprintf("over %g requests per second on this connection; slow down", c.s.cfg.RequestsPerSecond)))
+			c.heard(now)
 			continue
 		}
 		if _, ok := c.link.submit(req.req, req.rid, false); !ok {
 			c.link.local(encodeError(req.rid, fsm.Unavailable, "the node is overloaded; try again"))
 			continue
 		}
-		// Only a request that reached the node counts as heard there: a
-		// message refused here did not, so the next pong pings the
-		// session for it (PROTOCOL.md: "Any message from the client
-		// keeps its session alive").
+		c.lastHeard.Store(now.UnixNano())
+	}
+}
+
+// heard renews the session for a message the edge answered itself, or a
+// ping frame (PROTOCOL.md: "Any message from the client keeps its session
+// alive"). Only a message that reached the node counts as heard there, so
+// lastHeard moves only if the core took the news; and it goes at most
+// once a third of a ping interval, so a client flooding the edge with
+// refused messages does not flood the node.
+func (c *wsConn) heard(now time.Time) {
+	if now.Sub(time.Unix(0, c.lastHeard.Load())) < c.pingEvery/3 {
+		return
+	}
+	if c.link.heard() {
 		c.lastHeard.Store(now.UnixNano())
 	}
 }

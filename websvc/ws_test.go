@@ -343,6 +343,18 @@ func TestNotifyOrder(t *testing.T) {
 	late.noNotify(100 * time.Millisecond)
 }
 
+// PROTOCOL.md: ttl_ms is "clamped to the server's [min_ttl_ms,
+// max_ttl_ms]"; 0 asks for less than the minimum, absent is the default.
+func TestUpgradeTTLIsClamped(t *testing.T) {
+	tc := newTestCluster(t, 1, Config{}, nil)
+	tc.waitLeader()
+	for query, want := range map[string]float64{"ttl_ms=0": 500, "ttl_ms=100": 500, "ttl_ms=60001": 60000, "ttl_ms=2000": 2000, "": 5000} {
+		c, err := dial(t, tc.servers[0].URL, newJar(t), nil, query)
+		require.NoError(t, err, query)
+		require.Equal(t, want, c.hello["ttl_ms"], query)
+	}
+}
+
 // The edge keeps the session alive while the socket is open: the client
 // here sends nothing for several ttls (gorilla answers the edge's pings).
 func TestOpenSocketKeepsSessionAlive(t *testing.T) {
@@ -380,6 +392,51 @@ func TestRefusedMessagesKeepTheSessionAlive(t *testing.T) {
 	}
 	got := c.ok(msg{"action": "get", "path": "/data/talk"})
 	require.Len(t, items(got), 1, "the session and its item outlived three ttls of refused messages")
+}
+
+// A client that does not answer the server's pings (a script, not a
+// browser) keeps its session with whatever it sends: PROTOCOL.md's "Any
+// message from the client keeps its session alive" covers messages the
+// edge refuses itself and WebSocket ping frames as much as requests. One
+// that sends nothing loses it after its ttl, which shows that the pongs,
+// not the pings, kept the others alive.
+func TestEveryMessageOfAClientThatIgnoresPingsKeepsItsSession(t *testing.T) {
+	tc := newTestCluster(t, 1, Config{TTLms: 600}, nil)
+	tc.waitLeader()
+	reader := mustDial(t, tc.servers[0].URL, newJar(t))
+	for _, tt := range []struct {
+		name  string
+		speak func(c *wsClient)
+		alive bool
+	}{
+		{"refused requests", func(c *wsClient) { require.Equal(t, "Unsupported", c.do(msg{"action": "frobnicate"})["code"]) }, true},
+		{"bad JSON", func(c *wsClient) {
+			require.NoError(t, c.conn.WriteMessage(websocket.TextMessage, []byte("{bad")))
+		}, true},
+		{"ping frames", func(c *wsClient) {
+			require.NoError(t, c.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(time.Second)))
+		}, true},
+		{"nothing", func(*wsClient) {}, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := dialWith(t, tc.servers[0].URL, newJar(t), nil, "", func(conn *websocket.Conn) {
+				conn.SetPingHandler(func(string) error { return nil }) // no pong
+			})
+			require.NoError(t, err)
+			path := "/data/ignores-pings-" + strings.ReplaceAll(tt.name, " ", "-")
+			c.ok(msg{"action": "push", "path": path, "data": 1})
+			for end := time.Now().Add(2 * time.Second); time.Now().Before(end); {
+				tt.speak(c)
+				time.Sleep(50 * time.Millisecond)
+			}
+			got := reader.ok(msg{"action": "get", "path": path})
+			if tt.alive {
+				require.Len(t, items(got), 1, "the session and its item outlived three ttls")
+			} else {
+				require.Empty(t, items(got), "a client silent for three ttls kept its session")
+			}
+		})
+	}
 }
 
 func TestLimits(t *testing.T) {

@@ -8,9 +8,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/havenproject/haven/fsm"
 	"github.com/havenproject/haven/netproto"
 	"github.com/havenproject/haven/netproto/client"
+	"github.com/havenproject/haven/websvc"
 )
 
 // statusJSON is GET /v1/status. Its one definition is the Go client's
@@ -45,15 +45,6 @@ func (n *node) httpHandler(site http.Handler) http.Handler {
 		w.Header().Set("Access-Control-Allow-Origin", "*")
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Cache-Control", "no-store")
-		// PROTOCOL.md: "?version=1 on the upgrade or on HTTP requests;
-		// none means the latest": another version is refused as websvc
-		// refuses it on /ws and /data.
-		if v := r.URL.Query().Get("version"); v != "" && v != "1" {
-			w.WriteHeader(http.StatusBadRequest)
-			_ = json.NewEncoder(w).Encode(map[string]string{"code": string(fsm.Unsupported),
-				"message": "protocol version " + v + " is not supported; this server speaks version 1"})
-			return
-		}
 		_ = json.NewEncoder(w).Encode(n.statusJSON())
 	})
 	mux.HandleFunc("OPTIONS /v1/status", func(w http.ResponseWriter, r *http.Request) {
@@ -95,6 +86,12 @@ func (n *node) httpHandler(site http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case "/v1/status", "/metrics", "/healthz":
+			// PROTOCOL.md: "?version=1 on the upgrade or on HTTP
+			// requests": another version is refused here as websvc
+			// refuses it on its paths.
+			if websvc.RefuseVersion(w, r) {
+				return
+			}
 			mux.ServeHTTP(w, r)
 		default:
 			if n.cfg.Pprof && strings.HasPrefix(r.URL.Path, "/debug/pprof/") {

@@ -97,6 +97,21 @@ func TestSingleNodeProcess(t *testing.T) {
 		for _, m := range []string{"haven_raft_term", "haven_raft_commit_index", "haven_wal_fsync_seconds", "haven_request_seconds", "haven_connections", "haven_sessions"} {
 			require.Contains(t, body.String(), m)
 		}
+		// PROTOCOL.md: "?version=1 on the upgrade or on HTTP requests":
+		// the node's own paths refuse another version as websvc's do.
+		for _, p := range []string{"/v1/status", "/healthz", "/metrics", "/"} {
+			resp, err := http.Get("http://" + httpAddr + p + "?version=2")
+			require.NoError(t, err)
+			var body bytes.Buffer
+			_, _ = body.ReadFrom(resp.Body)
+			resp.Body.Close()
+			require.Equal(t, http.StatusBadRequest, resp.StatusCode, p)
+			require.Contains(t, body.String(), `"code":"Unsupported"`, p)
+			resp, err = http.Get("http://" + httpAddr + p + "?version=1")
+			require.NoError(t, err)
+			resp.Body.Close()
+			require.Equal(t, http.StatusOK, resp.StatusCode, p)
+		}
 	})
 
 	t.Run("a second process cannot open the data dir", func(t *testing.T) {
