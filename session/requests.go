@@ -167,9 +167,9 @@ func (c *Core) connect(req *Request, cn *conn) {
 }
 
 // releaseHeld runs the requests that waited behind a connect now
-// answered: as the session's if it succeeded; if it failed, a connect
-// among them runs, and the others are refused as requests before a
-// connect are, reads too (askedConnect).
+// answered (all but reads wait: Submit): as the session's if it
+// succeeded; if it failed, a connect among them runs, and the others are
+// refused as requests before a connect are.
 func (c *Core) releaseHeld() {
 	// By index: a connect released here may release more.
 	for i := 0; i < len(c.released); i++ {
