@@ -25,6 +25,9 @@ writes, under -dir:
   nN/                     node nN's TLS certificate and key, and its signing key
   nN.yaml                 node nN's config: start it with  havend -config DIR/nN.yaml
 
+It refuses a -dir that already holds a cluster (its ca.crt): a new CA and new
+keys would cut that cluster's nodes off from each other at their next restart.
+
 Node nN listens for Haven on HOST:(base-port+N-1), HTTP on +80, peers on +100.
 The first -initial nodes form the new cluster; the others are spares that
 start with initial_cluster_state: existing and wait to be added with
@@ -49,8 +52,28 @@ func runInit(args []string, stdout, stderr io.Writer) int {
 		}
 		return 2
 	}
-	if *initial <= 0 || *initial > *nodes {
+	usage := func(format string, a ...any) int {
+		fmt.Fprintf(stderr, "havend init: "+format+"\n", a...)
+		return 2
+	}
+	switch {
+	case fs.NArg() > 0:
+		return usage("unexpected argument %q (flags only; see havend init -h)", fs.Arg(0))
+	case *nodes < 1 || *nodes > 255:
+		return usage("-nodes %d: want 1..255", *nodes)
+	case *initial < 0 || *initial > *nodes:
+		return usage("-initial %d: want 1..%d (0: all)", *initial, *nodes)
+	case *basePort < 1 || *basePort+*nodes-1+100 > 65535:
+		return usage("-base-port %d: the nodes' ports (Haven, +80 HTTP, +100 peers) must lie in 1..65535", *basePort)
+	}
+	if *initial == 0 {
 		*initial = *nodes
+	}
+	// Never over a cluster already there: a new CA and keys would lock
+	// its running nodes out of each other at their next restart.
+	if _, err := os.Stat(filepath.Join(*dir, peer.CACertFile)); err == nil {
+		fmt.Fprintf(stderr, "havend init: %s already holds a cluster (%s); choose another -dir or remove it first\n", *dir, peer.CACertFile)
+		return 1
 	}
 	if err := writeCluster(*dir, *nodes, *initial, *host, *basePort); err != nil {
 		fmt.Fprintln(stderr, "havend init:", err)
