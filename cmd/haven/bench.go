@@ -126,6 +126,15 @@ the latency histogram in HdrHistogram's percentile format (milliseconds).`,
 			if o.placement != "followers-first" && o.placement != "given" {
 				return usageError("--placement must be followers-first or given")
 			}
+			if o.valueSize < 0 {
+				return usageError("--value-size must be 0 or more")
+			}
+			if o.rate < 0 {
+				return usageError("--rate must be 0 (closed loop) or more")
+			}
+			if o.stale && o.mode != "read" {
+				return usageError("--stale is for bench read")
+			}
 			if o.mode == "failover" && o.kill == "" {
 				return usageError("bench failover needs --kill, e.g. --kill 'kill -9 {pid}'")
 			}

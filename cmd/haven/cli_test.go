@@ -144,6 +144,14 @@ func TestErrorsAndExitCodes(t *testing.T) {
 	require.Contains(t, r.stderr, "get takes 1 argument")
 	r = c.haven("-o", "yaml", "version")
 	require.Equal(t, 2, r.code, r)
+	for _, args := range [][]string{
+		{"bench", "push", "--value-size", "-1"},
+		{"bench", "push", "--rate", "-5"},
+		{"bench", "push", "--stale"},
+	} {
+		r = c.haven(args...)
+		require.Equal(t, 2, r.code, "%v: %v", args, r)
+	}
 
 	// Nobody listening: Unavailable, exit 4.
 	dead := fmt.Sprintf("127.0.0.1:%d", freeBase(t))

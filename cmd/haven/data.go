@@ -206,7 +206,13 @@ act as this session: haven --session TOKEN update ...`,
 				return a.endAndReport(c, args[0], w.Item.Version)
 			}
 			if !a.json() {
-				fmt.Fprintln(a.stdout, "holding the session; interrupt (Ctrl-C) to end it and remove the item")
+				if a.session != "" {
+					// Someone else's session: interrupting lets go of it
+					// (endAndReport), and the item stays with the session.
+					fmt.Fprintln(a.stdout, "holding the connection; interrupt (Ctrl-C) to let go (the session, and its item, stay with their owner)")
+				} else {
+					fmt.Fprintln(a.stdout, "holding the session; interrupt (Ctrl-C) to end it and remove the item")
+				}
 			}
 			select {
 			case <-hold.Done():

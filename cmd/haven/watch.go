@@ -24,6 +24,12 @@ the session itself ends, a new one continues from the same version. When a
 node no longer has the events asked for, a "reset" line gives the list as
 it is now.
 
+With --since V the events after V come first, then the live ones. The first
+line is the list as it is when the watch is registered, so replayed events
+may be older than it: they are the history, not changes to apply to it. A
+node answers only once it has applied through V, so a V beyond the log
+waits, and ends Unavailable at --timeout.
+
 With -o json the first line is the list ({"path","items","version"}) and
 each further line one event ({"path","version","kind","item"}; kind is push,
 update, delete or reset).`,

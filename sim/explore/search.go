@@ -53,6 +53,12 @@ func (r Report) String() string {
 		r.Explored, r.Distinct, r.Depth, r.Elapsed.Round(time.Millisecond), r.Bounds.Nodes, r.Bounds.Depth,
 		r.Bounds.Timeouts, r.Bounds.Heartbeats, r.Bounds.Proposals, r.Bounds.Crashes, r.Bounds.Duplicates, r.Bounds.Drops)
 	if r.Violation == "" {
+		if r.Depth < r.Bounds.Depth {
+			// Time ran out before the last pass: the bounds were not
+			// covered, only the passes that finished.
+			fmt.Fprintf(&b, "\nno violation up to depth %d; depth %d was not reached", r.Depth, r.Bounds.Depth)
+			return b.String()
+		}
 		b.WriteString("\nno violation within the bounds")
 		return b.String()
 	}
