@@ -1,9 +1,11 @@
 package main
 
 import (
+	"bytes"
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"strconv"
@@ -141,7 +143,11 @@ func loadConfigFile(path string, cfg *Config) error {
 	if err != nil {
 		return err
 	}
-	if err := yaml.Unmarshal(data, cfg); err != nil {
+	// A key that is no setting (a misspelt max_item_byte, say) is an
+	// error, not a setting silently left at its default.
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
 		return fmt.Errorf("config %s: %w", path, err)
 	}
 	return nil

@@ -39,6 +39,21 @@ peers:
 	require.Equal(t, "10.0.0.2:9000", cfg.Peers[1].HTTP, "configured beats the layout")
 }
 
+// A key that names no setting is refused, so a misspelt one is not
+// silently left at its default; an empty file is no settings.
+func TestConfigFileRefusesUnknownKeys(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.yaml")
+	require.NoError(t, os.WriteFile(bad, []byte("id: n1\nmax_item_byte: 1024\n"), 0o600))
+	var cfg Config
+	_, err := parseArgs([]string{"-config", bad}, &cfg, io.Discard)
+	require.ErrorContains(t, err, "max_item_byte")
+	empty := filepath.Join(dir, "empty.yaml")
+	require.NoError(t, os.WriteFile(empty, nil, 0o600))
+	_, err = parseArgs([]string{"-config", empty}, &cfg, io.Discard)
+	require.NoError(t, err)
+}
+
 func TestDefaultsArePROTOCOLs(t *testing.T) {
 	var cfg Config
 	_, err := parseArgs(nil, &cfg, io.Discard)
