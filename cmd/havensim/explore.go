@@ -64,8 +64,17 @@ func runExplore(args []string, stdout, stderr io.Writer) int {
 		}
 		return 2
 	}
-	if b.Nodes != 3 && b.Nodes != 5 || b.Depth < 1 || fs.NArg() > 0 {
-		fs.Usage()
+	var bad string
+	switch {
+	case b.Nodes != 3 && b.Nodes != 5:
+		bad = fmt.Sprintf("-nodes %d: want 3 or 5", b.Nodes)
+	case b.Depth < 1:
+		bad = fmt.Sprintf("-depth %d: want 1 or more", b.Depth)
+	case fs.NArg() > 0:
+		bad = fmt.Sprintf("unexpected argument %q", fs.Arg(0))
+	}
+	if bad != "" {
+		fmt.Fprintf(fs.Output(), "havensim -explore: %s (havensim -explore -help)\n", bad)
 		return 2
 	}
 	rep, err := explore.Explore(b, time.Now().Add(*limit))

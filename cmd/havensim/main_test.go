@@ -155,8 +155,9 @@ func TestExploreMode(t *testing.T) {
 	require.Equal(t, 5.0, sum["depth"])
 	require.Greater(t, sum["explored"], 10.0)
 	require.Equal(t, 0.0, sum["failures"])
-	code, _, _ = havensim("-explore", "-nodes", "4")
+	code, _, errOut = havensim("-explore", "-nodes", "4")
 	require.Equal(t, 2, code, "4 nodes is not offered")
+	require.Contains(t, errOut, "-nodes 4: want 3 or 5", "the refusal names the flag")
 	code, out, _ = havensim("-explore", "-help")
 	require.Equal(t, 0, code)
 	_ = out
