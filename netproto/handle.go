@@ -26,10 +26,7 @@ func (c *conn) handle(req *request, start time.Time) bool {
 		}
 		sr.Op, sr.Token = session.OpConnect, req.session
 		if req.ttlMs != nil {
-			// The core reads 0 as "not given" (the default ttl); a
-			// client that asks for 0 asks for less than the minimum,
-			// and gets the minimum (PROTOCOL.md: clamped).
-			sr.TTLms = max(*req.ttlMs, 1)
+			sr.TTLms = session.AskedTTL(*req.ttlMs)
 		}
 		if req.seen != nil {
 			sr.Seen = *req.seen

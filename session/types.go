@@ -70,7 +70,8 @@ type Request struct {
 	// Stale asks for consistency "stale" reads.
 	Stale bool
 
-	// For OpConnect: the requested ttl (0: the default) and the token of a
+	// For OpConnect: the requested ttl (0: none asked, the default; an
+	// edge puts a ttl its client gave through AskedTTL) and the token of a
 	// session to resume (empty: open a new one).
 	TTLms uint64
 	Token string
@@ -93,6 +94,11 @@ type Request struct {
 	Node    raft.NodeID
 	Address string
 }
+
+// AskedTTL is the Request.TTLms for a ttl a client gave: as given, but 0
+// asks for less than the minimum and gets the minimum (PROTOCOL.md:
+// "clamped"), since a TTLms of 0 means none was asked.
+func AskedTTL(ms uint64) uint64 { return max(ms, 1) }
 
 // Reply answers one Request. Fields beyond Code and Message are set as the
 // operation's answer in PROTOCOL.md says.

@@ -50,9 +50,7 @@ func (s *server) serveWS(w http.ResponseWriter, r *http.Request) {
 			writeHTTPError(w, http.StatusBadRequest, fsm.InvalidParameter, "ttl_ms must be a number of milliseconds")
 			return
 		}
-		// 0 asks for less than the minimum and is clamped to it, as on
-		// the Haven protocol (the core reads a ttl of 0 as none given).
-		ttl = max(n, 1)
+		ttl = session.AskedTTL(n)
 	}
 	if !s.acquire() {
 		writeHTTPError(w, http.StatusServiceUnavailable, fsm.Unavailable,
