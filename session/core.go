@@ -473,6 +473,9 @@ func (c *Core) installSnapshot(snap *raft.Snapshot) {
 	c.lastSnapshot = snap.Meta.Index
 	c.dropSnapshotsBelow(snap.Meta.Index)
 	c.writes.forgetBelow(c, snap.Meta.Index)
+	if snap.Meta.Term > c.writes.appliedTerm {
+		c.writes.settleOlderTerms(c, snap.Meta.Index, snap.Meta.Term)
+	}
 	// Watchers cannot be told what changed inside the snapshot: carrying on
 	// would leave a gap in their events. Their connections are closed, and
 	// their clients register again with `since` and get `reset`.

@@ -69,7 +69,11 @@
 //   - writes.go: proposals on the leader, forwarding from followers, and
 //     answering each write once its entry is applied on the answering node.
 //     An entry found at the proposal's index with another term was lost to a
-//     leader change: the client is told Unavailable. A write that times out
+//     leader change: the client is told Unavailable. The first entry of a
+//     newer term the node applies settles the writes of older terms still
+//     waiting: one told an index beyond it was lost (nothing was applied),
+//     one whose forward was never answered may have been applied; both are
+//     answered Unavailable then, not at their timeout. A write that times out
 //     after it was proposed is answered Unavailable too and may still
 //     commit: like ZooKeeper's connection loss, its outcome is unknown, and
 //     a client that must know reads the list (item versions make that easy).

@@ -34,7 +34,10 @@ type pending struct {
 	deadline int64
 	index    uint64
 	term     uint64
-	done     bool
+	// fwdTerm is the term of its last forward: only that term's leader
+	// may have proposed it.
+	fwdTerm uint64
+	done    bool
 	// why is what it last waited for, said when it times out.
 	why string
 }
@@ -62,8 +65,11 @@ type writeTracker struct {
 	// longer remembers; this one can only follow in it (a server that
 	// campaigns moves to a new term).
 	startTerm uint64
-	live      int // submitted and not yet answered
-	recent    [recentResults]appliedResult
+	// appliedTerm is the term of the newest entry applied (or snapshot
+	// restored): see settleOlderTerms.
+	appliedTerm uint64
+	live        int // submitted and not yet answered
+	recent      [recentResults]appliedResult
 
 	// Leader side: the answers given to recent forwards, so that a Forward
 	// delivered twice (a network or transport that repeats a message) is
@@ -135,6 +141,7 @@ func (w *writeTracker) try(c *Core, p *pending) {
 	case c.soft.Lead != raft.None:
 		w.nextForward++
 		w.forwards[w.nextForward] = p
+		p.fwdTerm = c.raft.Term()
 		c.send(c.soft.Lead, PeerMessage{Forward: &Forward{
 			ID: w.nextForward, Term: c.raft.Term(), Command: p.cmd,
 			Become: p.req.Become, Node: p.req.Node, Address: p.req.Address,
@@ -241,19 +248,71 @@ func (w *writeTracker) await(p *pending, index, term uint64) {
 // applied answers the write waiting on entry e, if any.
 func (w *writeTracker) applied(c *Core, e *raft.Entry, res fsm.Result) {
 	w.recent[e.Index%recentResults] = appliedResult{index: e.Index, term: e.Term, res: res}
-	waiting := w.byIndex[e.Index]
-	if waiting == nil {
-		return
-	}
-	delete(w.byIndex, e.Index)
-	for _, p := range waiting {
-		switch {
-		case p.done:
-		case e.Term != p.term:
-			w.finishErr(c, p, fsm.Unavailable, "lost to a leader change; nothing was applied")
-		default:
-			w.finish(c, p, res)
+	if waiting := w.byIndex[e.Index]; waiting != nil {
+		delete(w.byIndex, e.Index)
+		for _, p := range waiting {
+			switch {
+			case p.done:
+			case e.Term != p.term:
+				w.finishErr(c, p, fsm.Unavailable, "lost to a leader change; nothing was applied")
+			default:
+				w.finish(c, p, res)
+			}
 		}
+	}
+	if e.Term > w.appliedTerm {
+		w.settleOlderTerms(c, e.Index, e.Term)
+	}
+}
+
+// settleOlderTerms answers the writes whose fate the first applied entry
+// of a newer term (index, term) decides. Terms never decrease along a
+// log, so every entry of an older term that will ever be committed lies
+// below index and is applied here by now:
+//   - a write told it would be at an index beyond, in an older term, was
+//     lost with its leader: nothing of it was applied;
+//   - a forward to an older term's leader still unanswered was either
+//     among that term's entries or never will be; which, this node cannot
+//     tell (commands carry no request id), but a read now tells the
+//     client.
+//
+// Without this such writes wait for their timeout (RequestTimeoutMs)
+// though a new leader took over long before.
+func (w *writeTracker) settleOlderTerms(c *Core, index, term uint64) {
+	w.appliedTerm = term
+	var lost []uint64
+	for i, waiting := range w.byIndex {
+		if i > index && slices.ContainsFunc(waiting, func(p *pending) bool { return p.term < term }) {
+			lost = append(lost, i)
+		}
+	}
+	slices.Sort(lost)
+	for _, i := range lost {
+		keep := w.byIndex[i][:0]
+		for _, p := range w.byIndex[i] {
+			if p.term < term {
+				w.finishErr(c, p, fsm.Unavailable, "lost to a leader change; nothing was applied")
+			} else {
+				keep = append(keep, p)
+			}
+		}
+		if len(keep) == 0 {
+			delete(w.byIndex, i)
+		} else {
+			w.byIndex[i] = keep
+		}
+	}
+	var unanswered []uint64
+	for id, p := range w.forwards {
+		if p.fwdTerm < term {
+			unanswered = append(unanswered, id)
+		}
+	}
+	slices.Sort(unanswered)
+	for _, id := range unanswered {
+		p := w.forwards[id]
+		delete(w.forwards, id)
+		w.finishErr(c, p, fsm.Unavailable, "the leader changed before it answered; the write may have been applied: read to find out")
 	}
 }
 

@@ -1,9 +1,12 @@
 package sim
 
 import (
+	"maps"
+	"slices"
 	"strconv"
 
 	"github.com/havenproject/haven/fsm"
+	"github.com/havenproject/haven/raft"
 	"github.com/havenproject/haven/session"
 )
 
@@ -16,6 +19,14 @@ import (
 // next Ready. Two writes can be told one index in two terms (a leader
 // change overwrote the first one's entry); both must be answered then, not
 // one of them only at its request timeout.
+//
+// Nor does a write outlive its leader's term by more than the Ready that
+// shows the term over: once the node applies an entry of a newer term,
+// every entry of older terms that will ever be committed is applied, so a
+// write told an index beyond that entry in an older term must be answered
+// (nothing was applied), and so must a write whose forward to an older
+// term's leader was never answered (it may have been): in that Ready, not
+// at its request timeout (session's settleOlderTerms).
 //
 // The host sees what the core was told from the wire: which client write
 // each Forward carries (by its command: a push's or update's data is
@@ -31,16 +42,24 @@ type toldWrites struct {
 	// connections, by the key of their command; forwards the forwards
 	// seen leaving, by id.
 	byCommand map[string]reqKey
-	forwards  map[uint64]reqKey
+	forwards  map[uint64]forwarded
 	// told are the writes told an index, by index; due those told an
 	// index the node had already applied: answered in the next Ready.
 	told map[uint64][]toldWrite
 	due  []reqKey
+	// appliedTerm is the term of the newest entry the node applied.
+	appliedTerm uint64
 	// open are the writes of told and due not yet answered.
 	open map[reqKey]bool
 }
 
 type toldWrite struct {
+	req  reqKey
+	term uint64
+}
+
+// forwarded is a write's forward, sent to the leader of term.
+type forwarded struct {
 	req  reqKey
 	term uint64
 }
@@ -87,7 +106,7 @@ func (t *toldWrites) took(p *ConnRequest) {
 		return
 	}
 	if t.byCommand == nil {
-		t.byCommand, t.forwards, t.told, t.open = map[string]reqKey{}, map[uint64]reqKey{}, map[uint64][]toldWrite{}, map[reqKey]bool{}
+		t.byCommand, t.forwards, t.told, t.open = map[string]reqKey{}, map[uint64]forwarded{}, map[uint64][]toldWrite{}, map[reqKey]bool{}
 	}
 	t.byCommand[key] = reqKey{p.Req.Conn, p.Req.ID}
 }
@@ -107,7 +126,7 @@ func (t *toldWrites) sent(msgs []session.PeerMessage) {
 			continue
 		}
 		if req, ok := t.byCommand[commandKey(cmd)]; ok {
-			t.forwards[f.ID] = req
+			t.forwards[f.ID] = forwarded{req: req, term: f.Term}
 		}
 	}
 }
@@ -115,10 +134,11 @@ func (t *toldWrites) sent(msgs []session.PeerMessage) {
 // answer notes a ForwardReply stepped into the core, which had applied
 // through applied.
 func (t *toldWrites) answer(r *session.ForwardReply, applied uint64) {
-	req, ok := t.forwards[r.ID]
+	fwd, ok := t.forwards[r.ID]
 	if !ok {
 		return
 	}
+	req := fwd.req
 	delete(t.forwards, r.ID)
 	if r.Code != fsm.OK || r.Index == 0 || t.open[req] {
 		return
@@ -143,6 +163,9 @@ func (t *toldWrites) keyOf(req reqKey) string {
 	}
 	return ""
 }
+
+// pending reports whether req is taken and not yet answered.
+func (t *toldWrites) pending(req reqKey) bool { return t.keyOf(req) != "" }
 
 // forget drops what is known of the writes answered or on closed
 // connections: the one request, or with id 0 every request of conn.
@@ -192,6 +215,51 @@ func (t *toldWrites) check(n *node, rd *session.Ready) error {
 					n.id, e.Index, e.Term, w.req.id, w.req.conn, e.Index, w.term)
 			}
 		}
+	}
+	if k := len(rd.CommittedEntries); k > 0 && rd.CommittedEntries[k-1].Term > t.appliedTerm {
+		if err := t.checkOlderTerms(n, rd.CommittedEntries); err != nil {
+			return err
+		}
+		t.appliedTerm = rd.CommittedEntries[k-1].Term
+	}
+	return nil
+}
+
+// checkOlderTerms requires, of a Ready whose entries reach a newer term,
+// an answer of every write the first entry of a newer term decides: told
+// an index beyond it in an older term, or forwarded to an older term's
+// leader and never answered.
+func (t *toldWrites) checkOlderTerms(n *node, entries []raft.Entry) error {
+	// first finds the first entry of a term above term, if any.
+	first := func(term uint64) *raft.Entry {
+		for i := range entries {
+			if entries[i].Term > term {
+				return &entries[i]
+			}
+		}
+		return nil
+	}
+	// In order, so that a run names the same write each time.
+	for _, index := range slices.Sorted(maps.Keys(t.told)) {
+		for _, w := range t.told[index] {
+			if e := first(w.term); e != nil && e.Index < index && t.open[w.req] {
+				return n.w.Errorf("orphaned write: node %d applied index %d of term %d and did not answer, in that Ready, the write %d of connection %d the leader had told index %d in the older term %d (nothing of it can commit now)",
+					n.id, e.Index, e.Term, w.req.id, w.req.conn, index, w.term)
+			}
+		}
+	}
+	for _, id := range slices.Sorted(maps.Keys(t.forwards)) {
+		f := t.forwards[id]
+		e := first(f.term)
+		if e == nil {
+			continue
+		}
+		if t.pending(f.req) {
+			return n.w.Errorf("orphaned write: node %d applied index %d of term %d and did not answer, in that Ready, the write %d of connection %d it had forwarded (id %d) to the leader of the older term %d, which never answered (its fate is decided now)",
+				n.id, e.Index, e.Term, f.req.id, f.req.conn, id, f.term)
+		}
+		// An answer to it now would be ignored, as the core ignores it.
+		delete(t.forwards, id)
 	}
 	return nil
 }

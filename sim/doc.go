@@ -222,10 +222,13 @@
 // of its entry, is answered in the Ready in which the node applies that
 // index (Unavailable if another term's entry took it), or in the next
 // Ready if the node had applied it already — even when two writes were
-// told one index in two terms. The host reads which write a Forward
-// carries from its command (a push's or update's data is unique in the
-// run) and the index from the ForwardReply it delivers; writes a leader
-// proposed itself are not followed.
+// told one index in two terms — and in the Ready that applies the first
+// entry of a newer term if the write was told an index beyond it in an
+// older term, or forwarded to an older term's leader that never answered.
+// The host reads which write a Forward carries from its command (a push's
+// or update's data is unique in the run) and the index from the
+// ForwardReply it delivers; writes a leader proposed itself are not
+// followed.
 //
 // No message storm (network.go): within each 100 ms window of virtual time
 // (windows aligned on multiples of 100 ms, so a burst across a window's

@@ -142,7 +142,7 @@ func listsHistory(recs []Record, prefix bool) (*linearizability.History, error) 
 			return
 		}
 		if found[at] {
-			err = fmt.Errorf("one request of client %d was committed twice (again at %d): %s", ops[at].Client, e.Index, describeInput(&ops[at].Input))
+			err = fmt.Errorf("double commit: one request of client %d was committed twice (again at %d): %s", ops[at].Client, e.Index, describeInput(&ops[at].Input))
 			return
 		}
 		found[at] = true
