@@ -370,6 +370,20 @@ func TestLockExcludes(t *testing.T) {
 	require.Equal(t, "inside\n", r.stdout)
 	r = c.haven("lock", "/data/l")
 	require.Equal(t, 2, r.code, r)
+
+	// A command that cannot be run exits as env(1) and timeout(1) do:
+	// 127 not found, 126 not executable; the lock is not taken.
+	notExec := filepath.Join(t.TempDir(), "script")
+	require.NoError(t, os.WriteFile(notExec, []byte("#!/bin/sh\n"), 0o644))
+	for _, tc := range []struct {
+		cmd  string
+		code int
+	}{{"no-such-command-haven-test", 127}, {filepath.Join(t.TempDir(), "missing"), 127}, {notExec, 126}} {
+		r = c.haven("lock", "/data/l", "--", tc.cmd)
+		require.Equal(t, tc.code, r.code, r)
+		require.Contains(t, r.stderr, "haven: cannot run "+tc.cmd)
+		require.NotContains(t, r.stderr, "locked", "the lock was taken for a command that cannot run")
+	}
 }
 
 // A held push outlives the death of its node: the session moves to another

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"strconv"
@@ -106,7 +107,8 @@ func (a *app) lockCommand() *cobra.Command {
 		Long: `Take the lock on PATH (the election recipe: the lowest version holds it),
 run CMD with HAVEN_LOCK_PATH and HAVEN_LOCK_TOKEN (the fencing token) in its
 environment, and release the lock when CMD ends. haven exits with CMD's
-status. If the lock is lost while CMD runs (the session ended), CMD is sent
+status (127 if CMD is not found, 126 if it cannot be run; the lock is then
+not taken). If the lock is lost while CMD runs (the session ended), CMD is sent
 SIGTERM and haven exits with SessionExpired. Messages go to stderr, so CMD's
 output is its own.`,
 		Example: `  haven lock /data/locks/backup -- ./backup.sh --full`,
@@ -118,6 +120,10 @@ output is its own.`,
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			path, argv := args[0], args[1:]
+			// Before the lock is taken: no lock for a command that cannot run.
+			if _, err := exec.LookPath(argv[0]); err != nil {
+				return a.cannotRun(argv[0], err)
+			}
 			ctx, stop := a.interruptible(cmd)
 			defer stop()
 			cctx, cancel := context.WithTimeout(ctx, a.timeout)
@@ -147,7 +153,7 @@ output is its own.`,
 			child.Env = append(os.Environ(), "HAVEN_LOCK_PATH="+path, "HAVEN_LOCK_TOKEN="+strconv.FormatUint(token, 10))
 			if err := child.Start(); err != nil {
 				_ = m.Unlock(context.Background())
-				return usageError("cannot run %s: %v", argv[0], err)
+				return a.cannotRun(argv[0], err)
 			}
 			exited := make(chan error, 1)
 			go func() { exited <- child.Wait() }()
@@ -184,6 +190,16 @@ output is its own.`,
 	}
 	cmd.Flags().DurationVar(&wait, "wait", 0, "give up (Unavailable) if the lock is not had within this time (0: wait for ever)")
 	return cmd
+}
+
+// cannotRun reports a command lock cannot start and exits as env(1),
+// nohup(1) and timeout(1) do: 127 if it is not found, 126 otherwise.
+func (a *app) cannotRun(name string, err error) error {
+	fmt.Fprintf(a.stderr, "haven: cannot run %s: %v\n", name, err)
+	if errors.Is(err, exec.ErrNotFound) || errors.Is(err, fs.ErrNotExist) {
+		return exitError{127}
+	}
+	return exitError{126}
 }
 
 // note prints a lock step on stderr (stdout belongs to the command).

@@ -51,7 +51,8 @@ var exitCodes = map[fsm.Code]int{
 const exitHelp = `Exit status: 0 on success; on an error, by its code:
   2 InvalidParameter (also bad usage)   3 InternalError   4 Unavailable
   5 Conflict   6 NotFound   7 Forbidden   8 SessionExpired   9 TooLarge
-  10 Unsupported. "lock PATH -- CMD" exits with CMD's status.`
+  10 Unsupported. "lock PATH -- CMD" exits with CMD's status (127: CMD not
+  found, 126: CMD cannot be run).`
 
 // app is the state shared by every command: the global flags.
 type app struct {
