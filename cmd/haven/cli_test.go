@@ -160,6 +160,16 @@ func TestErrorsAndExitCodes(t *testing.T) {
 	require.Contains(t, r.stderr, "Error: Unavailable:")
 	r = runHaven(t, "--endpoints", dead, "--timeout", "1s", "status")
 	require.Equal(t, 4, r.code, r)
+
+	// An endpoint that is no host:port is bad usage, not an outage; a
+	// command that talks to no cluster does not mind it.
+	for _, bad := range []string{"localhost", "127.0.0.1:0", "127.0.0.1:99999", "127.0.0.1:haven", "127.0.0.1:7400,[::1"} {
+		r = runHaven(t, "--endpoints", bad, "--timeout", "1s", "get", "/data/a")
+		require.Equal(t, 2, r.code, "%s: %v", bad, r)
+		require.Contains(t, r.stderr, "--endpoints", bad)
+	}
+	r = runHaven(t, "--endpoints", "localhost", "version")
+	require.Equal(t, 0, r.code, r)
 }
 
 func TestHelpAndCompletion(t *testing.T) {

@@ -20,8 +20,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -143,6 +145,9 @@ defaults of havend and havend -dev.
 			if a.output != "text" && a.output != "json" {
 				return usageError("-o must be text or json, not %q", a.output)
 			}
+			if talksToCluster(cmd) {
+				return a.checkEndpoints()
+			}
 			return nil
 		},
 	}
@@ -166,6 +171,32 @@ defaults of havend and havend -dev.
 		a.statusCommand(), a.membersCommand(), a.becomeCommand(), a.discoverCommand(),
 		a.versionCommand(), a.benchCommand())
 	return root
+}
+
+// talksToCluster is false for the commands that need no endpoints.
+func talksToCluster(cmd *cobra.Command) bool {
+	for c := cmd; c != nil; c = c.Parent() {
+		switch c.Name() {
+		case "version", "completion", "help":
+			return false
+		}
+	}
+	return true
+}
+
+// checkEndpoints refuses, as bad usage, an endpoint that is no host:port
+// with a port number: dialing it would only fail later as Unavailable.
+func (a *app) checkEndpoints() error {
+	for _, e := range a.endpointList() {
+		_, port, err := net.SplitHostPort(e)
+		if err != nil {
+			return usageError("--endpoints (or $HAVEN_ENDPOINTS): %q is not host:port: %v", e, err)
+		}
+		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+			return usageError("--endpoints (or $HAVEN_ENDPOINTS): %q: the port must be a number from 1 to 65535", e)
+		}
+	}
+	return nil
 }
 
 func (a *app) endpointList() []string {
