@@ -26,7 +26,7 @@ peers:
   - {id: n2, haven: 10.0.0.2:7402, http: 10.0.0.2:9000}
 `), 0o600))
 	var cfg Config
-	_, err := parseArgs([]string{"-config", path, "-snapshot-every", "7", "-log-level", "warn"}, &cfg, io.Discard)
+	_, err := parseArgs([]string{"-config", path, "-snapshot-every", "7", "-log-level", "warn"}, &cfg, io.Discard, io.Discard)
 	require.NoError(t, err)
 	require.Equal(t, "n2", cfg.ID)
 	require.Equal(t, uint64(7), cfg.SnapshotEvery, "a flag wins over the file")
@@ -46,17 +46,17 @@ func TestConfigFileRefusesUnknownKeys(t *testing.T) {
 	bad := filepath.Join(dir, "bad.yaml")
 	require.NoError(t, os.WriteFile(bad, []byte("id: n1\nmax_item_byte: 1024\n"), 0o600))
 	var cfg Config
-	_, err := parseArgs([]string{"-config", bad}, &cfg, io.Discard)
+	_, err := parseArgs([]string{"-config", bad}, &cfg, io.Discard, io.Discard)
 	require.ErrorContains(t, err, "max_item_byte")
 	empty := filepath.Join(dir, "empty.yaml")
 	require.NoError(t, os.WriteFile(empty, nil, 0o600))
-	_, err = parseArgs([]string{"-config", empty}, &cfg, io.Discard)
+	_, err = parseArgs([]string{"-config", empty}, &cfg, io.Discard, io.Discard)
 	require.NoError(t, err)
 }
 
 func TestDefaultsArePROTOCOLs(t *testing.T) {
 	var cfg Config
-	_, err := parseArgs(nil, &cfg, io.Discard)
+	_, err := parseArgs(nil, &cfg, io.Discard, io.Discard)
 	require.NoError(t, err)
 	require.NoError(t, cfg.resolve())
 	require.Equal(t, "n1", cfg.ID)
@@ -79,7 +79,7 @@ func TestMessageMustHoldTheLargestItem(t *testing.T) {
 		{[]string{"-max-item-bytes", "0"}, false},
 	} {
 		var cfg Config
-		_, err := parseArgs(tt.args, &cfg, io.Discard)
+		_, err := parseArgs(tt.args, &cfg, io.Discard, io.Discard)
 		require.NoError(t, err)
 		if err := cfg.resolve(); tt.ok {
 			require.NoError(t, err, "%v", tt.args)
@@ -94,7 +94,7 @@ func TestMessageMustHoldTheLargestItem(t *testing.T) {
 func TestHelpMatchesHostDoc(t *testing.T) {
 	var help strings.Builder
 	var cfg Config
-	_, err := parseArgs([]string{"-help"}, &cfg, &help)
+	_, err := parseArgs([]string{"-help"}, &cfg, &help, io.Discard)
 	require.ErrorIs(t, err, flag.ErrHelp)
 	flags := help.String()[strings.Index(help.String(), "Flags:\n"):]
 	raw, err := os.ReadFile("../../docs/host.md")

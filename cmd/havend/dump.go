@@ -33,11 +33,10 @@ Flags:
 // records, the truth a test of a real cluster reads after its run.
 func runDump(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("havend dump", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, dumpUsage); fs.PrintDefaults() }
+	fs.Usage = func() { fmt.Fprint(fs.Output(), dumpUsage); fs.PrintDefaults() }
 	data := fs.String("data", "", "the node's data dir (data_dir of its config)")
 	group := fs.Uint64("group", 1, "the Raft group")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args, stdout, stderr); err != nil {
 		if err == flag.ErrHelp {
 			return 0
 		}

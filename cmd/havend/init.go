@@ -39,14 +39,13 @@ Flags:
 
 func runInit(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("havend init", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, initUsage); fs.PrintDefaults() }
+	fs.Usage = func() { fmt.Fprint(fs.Output(), initUsage); fs.PrintDefaults() }
 	nodes := fs.Int("nodes", 3, "how many nodes")
 	initial := fs.Int("initial", 0, "how many of them form the initial cluster (default: all)")
 	dir := fs.String("dir", "cluster", "directory to write into")
 	host := fs.String("host", "127.0.0.1", "host the nodes listen on (also put in the certificates)")
 	basePort := fs.Int("base-port", 7401, "Haven port of n1 (n2 gets the next, ...)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args, stdout, stderr); err != nil {
 		if err == flag.ErrHelp {
 			return 0
 		}

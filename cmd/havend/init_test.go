@@ -44,3 +44,25 @@ func TestInitRefusesBadUsageAndAnExistingCluster(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, before, after, "the second init replaced the CA key")
 }
+
+// Help that was asked for goes to stdout, for init, dump and the server;
+// after a mistake the usage goes to stderr with it.
+func TestHelpGoesToStdoutMistakesToStderr(t *testing.T) {
+	for name, runner := range map[string]func([]string, *bytes.Buffer, *bytes.Buffer) int{
+		"havend":      func(a []string, o, e *bytes.Buffer) int { return run(a, o, e) },
+		"havend init": func(a []string, o, e *bytes.Buffer) int { return runInit(a, o, e) },
+		"havend dump": func(a []string, o, e *bytes.Buffer) int { return runDump(a, o, e) },
+	} {
+		var out, errs bytes.Buffer
+		require.Equal(t, 0, runner([]string{"-h"}, &out, &errs), name)
+		require.Contains(t, out.String(), name, "%s -h prints its usage to stdout", name)
+		require.Empty(t, errs.String(), name)
+
+		out.Reset()
+		errs.Reset()
+		require.Equal(t, 2, runner([]string{"-no-such-flag"}, &out, &errs), name)
+		require.Empty(t, out.String(), name)
+		require.Contains(t, errs.String(), "flag provided but not defined: -no-such-flag", name)
+		require.Contains(t, errs.String(), name, "%s: the usage follows the mistake", name)
+	}
+}

@@ -3,6 +3,7 @@
 package main
 
 import (
+	"bytes"
 	"errors"
 	"flag"
 	"fmt"
@@ -50,7 +51,7 @@ func main() {
 
 func run(args []string, stdout, stderr io.Writer) int {
 	var cfg Config
-	dev, err := parseArgs(args, &cfg, stderr)
+	dev, err := parseArgs(args, &cfg, stdout, stderr)
 	if err == flag.ErrHelp {
 		return 0
 	}
@@ -89,20 +90,35 @@ func run(args []string, stdout, stderr io.Writer) int {
 // errUsage: the flag package has already said what is wrong.
 var errUsage = errors.New("usage")
 
+// parseFlags parses args into fs, whose Usage writes to fs.Output(). The
+// usage goes to stdout when it was asked for (-h, -help), so that it pipes
+// into a pager, and to stderr after a mistake, with what was wrong.
+func parseFlags(fs *flag.FlagSet, args []string, stdout, stderr io.Writer) error {
+	var out bytes.Buffer
+	fs.SetOutput(&out)
+	err := fs.Parse(args)
+	fs.SetOutput(stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		_, _ = out.WriteTo(stdout)
+	} else {
+		_, _ = out.WriteTo(stderr)
+	}
+	return err
+}
+
 // parseArgs reads the flags and the -config file into cfg: the file over
 // the defaults, flags given on the command line over the file.
-func parseArgs(args []string, cfg *Config, stderr io.Writer) (dev bool, err error) {
+func parseArgs(args []string, cfg *Config, stdout, stderr io.Writer) (dev bool, err error) {
 	*cfg = defaultConfig()
 	fs := flag.NewFlagSet("havend", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprint(stderr, usage)
+		fmt.Fprint(fs.Output(), usage)
 		fs.PrintDefaults()
 	}
 	configPath := fs.String("config", "", "YAML config file (flags given as well win over it)")
 	devFlag := fs.Bool("dev", false, "run a three-node development cluster in this process")
 	bindFlags(fs, cfg)
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args, stdout, stderr); err != nil {
 		if err == flag.ErrHelp {
 			return false, err
 		}

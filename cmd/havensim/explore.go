@@ -38,7 +38,6 @@ Flags:
 
 func runExplore(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("havensim -explore", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	b := explore.DefaultBounds()
 	fs.Bool("explore", true, "explore exhaustively (this mode)")
 	fs.IntVar(&b.Nodes, "nodes", b.Nodes, "number of nodes (3 or 5)")
@@ -54,11 +53,11 @@ func runExplore(args []string, stdout, stderr io.Writer) int {
 	limit := fs.Duration("time-limit", 10*time.Minute, "give up (exit 3) if the search is not done by then")
 	asJSON := fs.Bool("json", false, "print one JSON object summarizing the search as the last line")
 	fs.Usage = func() {
-		fmt.Fprint(stderr, exploreUsage)
+		fmt.Fprint(fs.Output(), exploreUsage)
 		fs.PrintDefaults()
-		fmt.Fprint(stderr, "\nExit status: 0 if no state within the bounds violates a property, 1 if one does, 2 for bad usage, 3 if the time limit ran out first.\n")
+		fmt.Fprint(fs.Output(), "\nExit status: 0 if no state within the bounds violates a property, 1 if one does, 2 for bad usage, 3 if the time limit ran out first.\n")
 	}
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args, stdout, stderr); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
 		}

@@ -11,6 +11,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -117,12 +118,27 @@ func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
+// parseFlags parses args into fs, whose Usage writes to fs.Output(). The
+// usage goes to stdout when it was asked for (-h, -help), so that it pipes
+// into a pager, and to stderr after a mistake, with what was wrong.
+func parseFlags(fs *flag.FlagSet, args []string, stdout, stderr io.Writer) error {
+	var out bytes.Buffer
+	fs.SetOutput(&out)
+	err := fs.Parse(args)
+	fs.SetOutput(stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		_, _ = out.WriteTo(stdout)
+	} else {
+		_, _ = out.WriteTo(stderr)
+	}
+	return err
+}
+
 func run(args []string, stdout, stderr io.Writer) int {
 	if slices.Contains(args, "-explore") || slices.Contains(args, "--explore") {
 		return runExplore(args, stdout, stderr)
 	}
 	fs := flag.NewFlagSet("havensim", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	var o options
 	fs.IntVar(&o.nodes, "nodes", 5, "number of nodes in the cluster (1.."+strconv.Itoa(sim.MaxNodes)+")")
 	fs.IntVar(&o.seeds, "seeds", 20, "run seeds 1..K")
@@ -147,11 +163,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.pictures.timeline, "timeline", "", "write the timeline of the run (lanes of roles and terms, faults, messages, client operations, the failed check) to this HTML file")
 	fs.BoolVar(&o.pictures.explain, "explain", false, "print, in words, the part of the trace that matters to a failed check: the nodes, terms and indices it names, who led, what crashed, the faults")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, usageHead, sim.LivenessBound, runtime.NumCPU())
+		fmt.Fprintf(fs.Output(), usageHead, sim.LivenessBound, runtime.NumCPU())
 		fs.PrintDefaults()
-		fmt.Fprint(stderr, usageTail)
+		fmt.Fprint(fs.Output(), usageTail)
 	}
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args, stdout, stderr); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
 		}

@@ -122,12 +122,20 @@ func TestUsageErrors(t *testing.T) {
 }
 
 func TestHelpDescribesEveryFlag(t *testing.T) {
-	code, _, errOut := havensim("-help")
+	// Asked for, the help goes to stdout (so that it pipes into a pager).
+	code, out, errOut := havensim("-help")
 	require.Equal(t, 0, code)
+	require.Empty(t, errOut)
 	for _, flag := range []string{"-nodes", "-seeds", "-seed", "-duration", "-faults", "-workload", "-trace", "-viz", "-json",
 		"-lease", "-rate", "-clients", "-keys", "-workers", "-stop-on-failure", "-seed-list", "-compact-every", "-check-timeout"} {
-		require.Regexp(t, `(?m)^  `+flag+`( |$)`, errOut, "help describes %s", flag)
+		require.Regexp(t, `(?m)^  `+flag+`( |$)`, out, "help describes %s", flag)
 	}
+	require.Contains(t, out, "Exit status")
+	// After a mistake it goes to stderr, with the mistake.
+	code, out, errOut = havensim("-no-such-flag")
+	require.Equal(t, 2, code)
+	require.Empty(t, out)
+	require.Contains(t, errOut, "flag provided but not defined: -no-such-flag")
 	require.Contains(t, errOut, "Exit status")
 }
 
@@ -158,7 +166,9 @@ func TestExploreMode(t *testing.T) {
 	code, _, errOut = havensim("-explore", "-nodes", "4")
 	require.Equal(t, 2, code, "4 nodes is not offered")
 	require.Contains(t, errOut, "-nodes 4: want 3 or 5", "the refusal names the flag")
-	code, out, _ = havensim("-explore", "-help")
+	code, out, errOut = havensim("-explore", "-help")
 	require.Equal(t, 0, code)
-	_ = out
+	require.Empty(t, errOut)
+	require.Contains(t, out, "-depth")
+	require.Contains(t, out, "Exit status")
 }
