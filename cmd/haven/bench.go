@@ -165,6 +165,10 @@ type clusterInfo struct {
 	leaderID  string
 	followers []string
 	views     []nodeView
+	// unreachable is why no node answered, neither GET /v1/status nor a
+	// connect: the bench then stops at once instead of at its setup's
+	// deadline.
+	unreachable error
 }
 
 func (a *app) learnCluster(ctx context.Context) clusterInfo {
@@ -192,6 +196,8 @@ func (a *app) learnCluster(ctx context.Context) clusterInfo {
 		if c, err := a.connect(sctx); err == nil {
 			info.leader = c.Leader()
 			_ = c.Close(sctx)
+		} else {
+			info.unreachable = err
 		}
 		for _, e := range info.all {
 			if e != info.leader {
@@ -297,6 +303,9 @@ func runID() string {
 
 func (a *app) bench(ctx context.Context, o *benchOptions) error {
 	info := a.learnCluster(ctx)
+	if info.unreachable != nil {
+		return info.unreachable
+	}
 	given := a.endpointList()
 	prefix := "/data/bench/" + runID()
 	rec := newRecorder()

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/havenproject/haven/netproto/client"
 )
 
 func TestPushGetText(t *testing.T) {
@@ -160,6 +162,13 @@ func TestErrorsAndExitCodes(t *testing.T) {
 	require.Contains(t, r.stderr, "Error: Unavailable:")
 	r = runHaven(t, "--endpoints", dead, "--timeout", "1s", "status")
 	require.Equal(t, 4, r.code, r)
+	// bench says so after its look at the cluster (5 s), not after its
+	// setup's deadline too (30 s more).
+	began := time.Now()
+	r = runHaven(t, "--endpoints", dead, "bench", "push", "--duration", "1s")
+	require.Equal(t, 4, r.code, r)
+	require.Contains(t, r.stderr, "Error: Unavailable:")
+	require.Less(t, time.Since(began), 20*time.Second, "bench against no node")
 
 	// An endpoint that is no host:port is bad usage, not an outage; a
 	// command that talks to no cluster does not mind it.
@@ -225,10 +234,37 @@ func TestStatusMembersDiscover(t *testing.T) {
 	require.Equal(t, c.nodes[0].http, views[0]["http_address"])
 	require.Contains(t, views[0]["status"], "commit")
 
+	// --http is asked first; when it does not answer, the endpoints' HTTP
+	// addresses are.
+	r = c.haven("status", "--http", fmt.Sprintf("127.0.0.1:%d", freeBase(t)))
+	require.Equal(t, 0, r.code, r)
+	require.Len(t, strings.Split(strings.TrimSpace(r.stdout), "\n"), 1+len(c.nodes), r)
+
 	r = c.haven("members")
 	require.Equal(t, 0, r.code, r)
 	for _, nd := range c.nodes {
 		require.Regexp(t, nd.id+`\s+voter\s+`+nd.haven+`\s+`+nd.http, r.stdout)
+	}
+	// Asked through a follower, the match indices are still the leader's
+	// (a follower knows none): after a write, a quorum's are above 0.
+	r = c.haven("push", "/data/m", `"x"`, "--then-exit")
+	require.Equal(t, 0, r.code, r)
+	lead := c.leader()
+	for _, nd := range c.nodes {
+		if nd == lead {
+			continue
+		}
+		r = c.haven("-o", "json", "members", "--http", nd.http)
+		require.Equal(t, 0, r.code, r)
+		var ms []client.MemberStatus
+		require.NoError(t, json.Unmarshal([]byte(r.stdout), &ms))
+		above := 0
+		for _, m := range ms {
+			if m.Match > 0 {
+				above++
+			}
+		}
+		require.GreaterOrEqual(t, above, 2, "members through follower %s: %s", nd.id, r.stdout)
 	}
 
 	r = c.haven("discover", "location")
@@ -246,7 +282,7 @@ func TestStatusMembersDiscover(t *testing.T) {
 	require.Equal(t, 2, r.code, r)
 
 	// Hand leadership to a follower; the nodes then name it.
-	lead := c.leader()
+	lead = c.leader()
 	target := c.nodes[0]
 	if target == lead {
 		target = c.nodes[1]

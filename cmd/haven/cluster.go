@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -27,12 +28,15 @@ type nodeView struct {
 }
 
 // clusterView finds the members from the first node whose /v1/status
-// answers (HTTP addresses from --http, else from the endpoints by the default
-// port layout), then asks every member for its own status.
+// answers (HTTP addresses from --http, then from the endpoints by the
+// default port layout), or from the leader that node names, then asks
+// every member for its own status.
 func (a *app) clusterView(ctx context.Context, httpAddrs []string) ([]nodeView, *client.NodeStatus, error) {
-	if len(httpAddrs) == 0 {
-		for _, e := range a.endpointList() {
-			httpAddrs = append(httpAddrs, client.DefaultHTTPAddress(e))
+	// --http first ("ask first"), then the endpoints' HTTP addresses.
+	httpAddrs = slices.Clone(httpAddrs)
+	for _, e := range a.endpointList() {
+		if h := client.DefaultHTTPAddress(e); !slices.Contains(httpAddrs, h) {
+			httpAddrs = append(httpAddrs, h)
 		}
 	}
 	var first *client.NodeStatus
@@ -50,6 +54,23 @@ func (a *app) clusterView(ctx context.Context, httpAddrs []string) ([]nodeView, 
 			lastErr = usageError("no endpoints")
 		}
 		return nil, nil, lastErr
+	}
+	// The members are the leader's view if it answers: it knows the
+	// newest configuration and each member's match index (a follower
+	// shows 0 for every one).
+	if first.Role != "leader" && first.Leader != "" {
+		for _, m := range first.Members {
+			if m.ID != first.Leader {
+				continue
+			}
+			h := m.HTTPAddress
+			if h == "" {
+				h = client.DefaultHTTPAddress(m.Address)
+			}
+			if st, err := client.FetchStatus(ctx, h); err == nil && st.Role == "leader" {
+				first = &st
+			}
+		}
 	}
 	var views []nodeView
 	for _, m := range first.Members {
@@ -89,9 +110,10 @@ func (a *app) statusCommand() *cobra.Command {
 		Short: "Show every node: role, term, leader, commit and applied index",
 		Long: `Show a table of every member of the cluster, from each node's own
 GET /v1/status on its HTTP address: id, address, role, term, the leader it
-knows, its commit and applied index. The members come from the first node
-that answers; its HTTP address is given by --http or follows the default
-port layout (the Haven port + 80). A member that does not answer is shown
+knows, its commit and applied index. The members come from the leader
+named by the first node that answers, or that node if the leader does not
+answer; the addresses asked are those of --http first, then the endpoints'
+by the default port layout (the Haven port + 80). A member that does not answer is shown
 as unreachable, and haven exits Unavailable if none of them answers.
 
 With -o json: one line, an array of {"id","address","http_address","status"|"error"}.`,
@@ -139,7 +161,7 @@ With -o json: one line, an array of {"id","address","http_address","status"|"err
 			return &client.Error{Code: fsm.Unavailable, Op: "status", Message: "no member answered"}
 		},
 	}
-	cmd.Flags().StringSliceVar(&httpAddrs, "http", nil, "HTTP addresses to ask first (default: the endpoints' ports + 80)")
+	cmd.Flags().StringSliceVar(&httpAddrs, "http", nil, "HTTP addresses to ask first, before the endpoints' ports + 80")
 	return cmd
 }
 
@@ -149,8 +171,9 @@ func (a *app) membersCommand() *cobra.Command {
 		Use:   "members",
 		Short: "List the cluster's members",
 		Long: `List the members of the cluster (id, voter or learner, Haven and HTTP
-address, the leader's match index for it) as the first node that answers
-GET /v1/status knows them. If no HTTP address answers, the Haven protocol's
+address, the leader's match index for it) as the leader knows them: the
+leader named by the first node that answers GET /v1/status, or that node
+if the leader does not answer (a follower shows match 0). If no HTTP address answers, the Haven protocol's
 discover location names the members' addresses alone.`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -179,7 +202,7 @@ discover location names the members' addresses alone.`,
 			return tw.Flush()
 		},
 	}
-	cmd.Flags().StringSliceVar(&httpAddrs, "http", nil, "HTTP addresses to ask first (default: the endpoints' ports + 80)")
+	cmd.Flags().StringSliceVar(&httpAddrs, "http", nil, "HTTP addresses to ask first, before the endpoints' ports + 80")
 	return cmd
 }
 
