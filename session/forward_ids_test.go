@@ -108,8 +108,9 @@ func TestDuplicateForwardIsProposedOnce(t *testing.T) {
 // is not proposed: the leader that got it first may have proposed it
 // already, and a new leader's memory of answered forwards starts empty.
 // It is not answered either: "Unavailable" would tell the follower that
-// nothing was proposed, and it would send the write again. The follower's
-// request times out, an outcome the contract allows for a write.
+// nothing was proposed, and it would send the write again. The follower
+// answers "may have been applied" once a newer term's entry applies
+// (settleOlderTerms), or at its timeout: outcomes the contract allows.
 func TestForwardFromAnotherTermIsNotProposed(t *testing.T) {
 	tc := newTestCluster(t, 3, nil)
 	l := tc.leader()
@@ -138,7 +139,8 @@ func TestForwardFromAnotherTermIsNotProposed(t *testing.T) {
 // the write again to the next leader: one client request committed twice.
 // A server cannot tell what its previous incarnation proposed in the term
 // it restarted in, so it neither proposes nor answers a forward of that
-// term; the follower's request times out. Found by the simulator (sessions
+// term; the follower answers "may have been applied" once a newer term's
+// entry applies, or at its timeout. Found by the simulator (sessions
 // workload, heavy faults with hold-back, seed 76): a push committed twice.
 func TestForwardRepeatedToARestartedLeaderIsNotAnswered(t *testing.T) {
 	tc := newTestCluster(t, 3, nil)

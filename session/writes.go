@@ -175,8 +175,10 @@ func (w *writeTracker) handleForward(c *Core, from raft.NodeID, f *Forward) {
 		// Sent to the leader of another term: held back in the network, or
 		// sent before this server restarted. That leader may have proposed
 		// it, and answers are remembered per leader, so it is neither
-		// proposed nor answered here; the follower's request times out
-		// (Unavailable would make it send the write again). The term this
+		// proposed nor answered here: the follower answers its client "may
+		// have been applied" once it applies an entry of a newer term
+		// (settleOlderTerms), or at the request timeout (Unavailable "not
+		// the leader" would make it send the write again). The term this
 		// server restarted in is such a term too: it may have led it before
 		// the crash, and proposed this very forward.
 		return
