@@ -21,6 +21,9 @@ import (
 // whose keys are the flags' names. Flags given on the command line win
 // over the file.
 type Config struct {
+	// devHaven is -haven given with -dev: n1's address (not a setting).
+	devHaven string
+
 	ID      string `yaml:"id"`
 	DataDir string `yaml:"data_dir"`
 

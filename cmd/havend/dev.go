@@ -8,20 +8,29 @@ import (
 	"path/filepath"
 )
 
-// runDev runs n1-n3 in this process on the PROTOCOL.md development ports,
-// with fresh data in a temporary directory removed on exit.
+// runDev runs n1-n3 in this process on the PROTOCOL.md development ports
+// (or from -haven on), with fresh data in a temporary directory removed
+// on exit.
 func runDev(base Config, logger *slog.Logger, stdout io.Writer) int {
+	first := base.devHaven
+	if first == "" {
+		first = "127.0.0.1:7401"
+	}
+	var peers []PeerConfig
+	for i := range 3 {
+		addr, err := offsetPort(first, i)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "havend: -haven:", err)
+			return 2
+		}
+		peers = append(peers, PeerConfig{ID: fmt.Sprintf("n%d", i+1), Haven: addr})
+	}
 	tmp, err := os.MkdirTemp("", "havend-dev-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "havend:", err)
 		return 1
 	}
 	defer os.RemoveAll(tmp)
-	peers := []PeerConfig{
-		{ID: "n1", Haven: "127.0.0.1:7401"},
-		{ID: "n2", Haven: "127.0.0.1:7402"},
-		{ID: "n3", Haven: "127.0.0.1:7403"},
-	}
 	transports, err := devTransports(tmp, peers, logger)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "havend:", err)

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -23,6 +24,7 @@ Usage:
   havend -config node.yaml        settings from a YAML file (keys as the flags, with _ for -)
   havend -dev                     three nodes n1-n3 in this process, fresh data each run:
                                   Haven 127.0.0.1:7401-7403, HTTP 7481-7483, peers 7501-7503
+                                  (-haven HOST:PORT moves them to PORT, PORT+1, PORT+2)
   havend init -nodes 3 -dir cluster/
                                   write keys, certificates and one config file per node
                                   for a cluster of separate processes (see docs/host.md)
@@ -127,8 +129,11 @@ func parseArgs(args []string, cfg *Config, stdout, stderr io.Writer) (dev bool, 
 	if fs.NArg() > 0 {
 		return false, fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
+	if *devFlag {
+		return true, devFlags(fs, cfg)
+	}
 	if *configPath == "" {
-		return *devFlag, nil
+		return false, nil
 	}
 	// The flags' values are read before cfg, which they are bound to, is
 	// overwritten by the file's.
@@ -149,6 +154,26 @@ func parseArgs(args []string, cfg *Config, stdout, stderr io.Writer) (dev bool, 
 		}
 	}
 	return *devFlag, nil
+}
+
+// devSets are the flags -dev decides itself for each of its nodes.
+var devSets = []string{"config", "id", "data-dir", "http", "peer", "peers", "initial-cluster-state",
+	"ca-cert", "cert", "cert-key", "key", "keys-dir"}
+
+// devFlags checks the flags given with -dev: those it sets itself are
+// refused rather than ignored, and -haven, if given, is where n1 listens
+// (n2 and n3 on the next ports).
+func devFlags(fs *flag.FlagSet, cfg *Config) error {
+	var err error
+	fs.Visit(func(f *flag.Flag) {
+		if err == nil && slices.Contains(devSets, f.Name) {
+			err = fmt.Errorf("-dev cannot take -%s: it sets each of its three nodes' id, addresses, data and keys itself (-haven HOST:PORT moves them: n1 on PORT, n2 and n3 on the next ports)", f.Name)
+		}
+		if f.Name == "haven" {
+			cfg.devHaven = cfg.Haven
+		}
+	})
+	return err
 }
 
 // waitAndStop waits for SIGINT or SIGTERM (or a listener failing) and

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
@@ -272,4 +273,46 @@ func procState(pid int) string {
 		return "?"
 	}
 	return f[0]
+}
+
+// havend -dev -haven HOST:PORT runs its three nodes from PORT on (the
+// development ports may be taken), and refuses the flags it sets for its
+// nodes itself rather than ignoring them.
+func TestDevMovesWithHavenAndRefusesWhatItSets(t *testing.T) {
+	for _, args := range [][]string{
+		{"-dev", "-http", "127.0.0.1:9999"},
+		{"-dev", "-data-dir", "x"},
+		{"-dev", "-config", "node.yaml"},
+		{"-dev", "-id", "n2"},
+	} {
+		out, err := exec.Command(havendBin, args...).CombinedOutput()
+		var exit *exec.ExitError
+		require.ErrorAs(t, err, &exit, "%v: %s", args, out)
+		require.Equal(t, 2, exit.ExitCode(), "%v: %s", args, out)
+		require.Contains(t, string(out), "-dev cannot take "+args[1], "%v", args)
+	}
+
+	base := freeBase(t)
+	cmd := exec.Command(havendBin, "-dev", "-haven", fmt.Sprintf("127.0.0.1:%d", base))
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _, _ = cmd.Process.Wait() })
+	for i := range 3 {
+		httpAddr := fmt.Sprintf("127.0.0.1:%d", base+80+i)
+		require.Eventually(t, func() bool {
+			resp, err := http.Get("http://" + httpAddr + "/v1/status")
+			if err != nil {
+				return false
+			}
+			defer resp.Body.Close()
+			var st struct {
+				Node, Leader string
+			}
+			return resp.StatusCode == 200 && json.NewDecoder(resp.Body).Decode(&st) == nil &&
+				st.Node == fmt.Sprintf("n%d", i+1) && st.Leader != ""
+		}, 20*time.Second, 50*time.Millisecond, "n%d on %s: %s", i+1, httpAddr, &out)
+	}
+	c := dialHaven(t, fmt.Sprintf("127.0.0.1:%d", base+2))
+	require.True(t, ok(c.mustCall(M{"action": "connect", "version": "1"})), "n3's Haven port")
 }
