@@ -85,7 +85,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "havend:", err)
 		return 1
 	}
-	fmt.Fprintf(stdout, "havend %s: Haven %s, HTTP http://%s/ (peer %s), data %s\n", cfg.ID, cfg.Haven, cfg.HTTP, cfg.Peer, cfg.DataDir)
+	fmt.Fprintf(stdout, "havend %s: Haven %s, HTTP http://%s/ (peer %s), data %s\n", cfg.ID, cfg.Haven, cfg.HTTP, s.peerListen(), cfg.DataDir)
 	return waitAndStop(logger, []*server{s})
 }
 

@@ -72,9 +72,20 @@ func startServer(cfg *Config, logger *slog.Logger, makeTransport func(*node) (tr
 	s.http = &http.Server{Handler: n.httpHandler(site), ReadHeaderTimeout: 10 * time.Second}
 	go func() { s.errC <- ignoreClosed(s.haven.Serve(s.havenLn)) }()
 	go func() { s.errC <- ignoreClosed(s.http.Serve(s.httpLn)) }()
-	n.log.Info("serving", "haven", cfg.Haven, "http", cfg.HTTP, "peer", cfg.Peer)
+	n.log.Info("serving", "haven", cfg.Haven, "http", cfg.HTTP, "peer", s.peerListen())
 	return s, nil
 }
+
+// peerListen is the peer address the node listens on, or why it has none:
+// a node of one started without certificates opens no peer listener.
+func (s *server) peerListen() string {
+	if _, none := s.tr.(nullTransport); none {
+		return noPeerListener
+	}
+	return s.cfg.Peer
+}
+
+const noPeerListener = "none: without certificates a cluster of one cannot grow"
 
 func ignoreClosed(err error) error {
 	if errors.Is(err, netproto.ErrServerClosed) || errors.Is(err, http.ErrServerClosed) || errors.Is(err, net.ErrClosed) {

@@ -133,6 +133,9 @@ func TestSingleNodeProcess(t *testing.T) {
 			t.Fatalf("havend did not stop within 5 s:\n%s", out)
 		}
 		require.Contains(t, out.String(), "WAL closed")
+		// Without certificates it opened no peer listener, and says so
+		// rather than announcing the peer port.
+		require.Contains(t, out.String(), "(peer none: without certificates a cluster of one cannot grow)")
 	})
 
 	t.Run("dump prints the committed log, read-only", func(t *testing.T) {
