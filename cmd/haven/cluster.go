@@ -112,9 +112,10 @@ func (a *app) statusCommand() *cobra.Command {
 GET /v1/status on its HTTP address: id, address, role, term, the leader it
 knows, its commit and applied index. The members come from the leader
 named by the first node that answers, or that node if the leader does not
-answer; the addresses asked are those of --http first, then the endpoints'
-by the default port layout (the Haven port + 80). A member that does not answer is shown
-as unreachable, and haven exits Unavailable if none of them answers.
+answer; the addresses asked are those of --http first, then the
+endpoints' by the default port layout (the Haven port + 80). A member
+that does not answer is shown as unreachable, and haven exits Unavailable
+if none of them answers.
 
 With -o json: one line, an array of {"id","address","http_address","status"|"error"}.`,
 		Example: `  haven status
