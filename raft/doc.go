@@ -149,8 +149,9 @@
 // RPC from current leader or granting vote to candidate: convert to
 // candidate": tickElection (election.go); the timer restarts on
 // AppendEntries (stepFollower, replication.go) and on a granted vote
-// (handleVoteRequest). TestFollowerStartsElectionOnTimeout,
-// TestAppendEntriesResetsElectionTimer, TestGrantingVoteResetsElectionTimer
+// (handleVoteRequest), and not on a new term alone (Raft.stepTerm).
+// TestFollowerStartsElectionOnTimeout, TestAppendEntriesResetsElectionTimer,
+// TestGrantingVoteResetsElectionTimer, TestRefusingAVoteDoesNotResetElectionTimer
 //
 // Candidates:
 //   - on conversion, increment currentTerm, vote for self, reset the timer,

@@ -167,6 +167,31 @@ func TestGrantingVoteResetsElectionTimer(t *testing.T) {
 	}
 }
 
+// TestRefusingAVoteDoesNotResetElectionTimer checks the other half of
+// Figure 2, Followers: the timer restarts on AppendEntries from the current
+// leader or on granting a vote, not on a new term alone. A follower that
+// refuses a candidate whose log is behind its own moves to the candidate's
+// term and keeps counting, so it campaigns when its own timeout runs out.
+// Restarting the timer at every new term let two servers with shorter logs,
+// campaigning in turn, keep the only server able to win from ever
+// campaigning first, when the three had to be unanimous: the simulator
+// found no leader within 2 s of healing (sessions, backpressure, seed 767).
+// Reference: Figure 2; §5.2, §5.4.1
+func TestRefusingAVoteDoesNotResetElectionTimer(t *testing.T) {
+	r := newTestRaft(t, 1, []NodeID{1, 2, 3}, 2, logOf(1, 2), nil)
+	timeout := r.randomizedElectionTimeout
+	for range timeout - 1 {
+		r.Tick()
+	}
+	// Node 2's log ends at (1, 1), behind ours at (2, 2).
+	step(t, r, Message{From: 2, Type: MsgVote, Term: 3, Index: 1, LogTerm: 1})
+	require.Equal(t, uint64(3), r.term, "a higher term is taken")
+	require.Equal(t, None, r.vote, "the vote is refused")
+	require.Equal(t, StateFollower, r.state)
+	r.Tick()
+	require.NotEqual(t, StateFollower, r.state, "the timeout that was running when the vote was refused has run out")
+}
+
 // TestCandidateStartsElection checks Figure 2, Candidates: "On conversion to
 // candidate, start election: Increment currentTerm; Vote for self; Reset
 // election timer; Send RequestVote RPCs to all other servers." Each request

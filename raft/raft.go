@@ -457,7 +457,17 @@ func (r *Raft) stepTerm(m Message) bool {
 			// comes from the leader of T.
 			r.becomeFollower(m.Term, m.From)
 		default:
+			// Figure 2, Followers: the election timer restarts on
+			// AppendEntries from the current leader or on a granted vote
+			// (handleVoteRequest), not on a new term alone. A server that
+			// refuses a candidate whose log is behind its own keeps
+			// counting, so it can campaign in time to win. A leader that
+			// steps down starts afresh.
+			elapsed, timeout, wasLeader := r.electionElapsed, r.randomizedElectionTimeout, r.state == StateLeader
 			r.becomeFollower(m.Term, None)
+			if !wasLeader {
+				r.electionElapsed, r.randomizedElectionTimeout = elapsed, timeout
+			}
 		}
 		return true
 	case m.Term < r.term:

@@ -448,9 +448,10 @@ var mutants = []mutant{
 		name: "conf-pending-off-by-one",
 		bug: "§4.1: a leader takes a second configuration change while the one just before it is uncommitted " +
 			"(the pending index compared with the commit index plus one). The configuration-change check sees " +
-			"two uncommitted changes (three nodes, seed 1).",
+			"two uncommitted changes (three nodes, seed 64, the first of 1–400 since election timers keep counting across a " +
+			"new term; seed 1 before).",
 		edits:    []edit{{"raft/membership.go", "if r.pendingConfIndex > r.log.committed {", "if r.pendingConfIndex > r.log.committed+1 {"}},
-		flags:    flagsSmallChurn,
+		flags:    append(slices.Clone(flagsSmallChurn), "-seed-list", "64"),
 		reported: "configuration changes overlap",
 	},
 	{
@@ -519,28 +520,29 @@ var mutants = []mutant{
 			"repeated by the network reaches a server that restarted (its memory of answered forwards gone) and " +
 			"either proposes it again once it leads a later term or answers it \"not the leader\" in the term it " +
 			"restarted in, so the follower sends the write again: one client write is committed twice, and the " +
-			"double-commit check fails (heavy faults with hold-back, 60 s runs; seed 21, the first of 1–3000, searched in order, to catch it since " +
-			"writes of a lost leader settle at the next term; seed 111 before, since the hosts send a leader's appends before its fsync and heartbeat every other tick; seed 68 of 1–3000 before, " +
+			"double-commit check fails (heavy faults with hold-back, 60 s runs; seed 12, the first searched in order since election timers " +
+			"keep counting across a new term; seed 21 since writes of a lost leader settle at the next term; seed 111 before, since the hosts send a leader's appends before its fsync and heartbeat every other tick; seed 68 of 1–3000 before, " +
 			"since followers carry a ping with events waiting at once; before that seed 134, and before the client changes " +
 			"(seen, pipelined stale reads) seeds 1–6: each change of the core's timing moves the seeds). The sessions churn flag set " +
 			"(membership, transfer, diverge, hold-back, swarm) that once caught it at seed 8 caught a simulator bug " +
 			"instead (a bit flipped on one of two voters); it misses this mutant over 300 seeds.",
 		edits: []edit{{"session/writes.go", "if f.Term != c.raft.Term() || f.Term == w.startTerm {", "if false {"}},
-		flags: flagsSessionsHoldBack("-seed-list", "21"),
+		flags: flagsSessionsHoldBack("-seed-list", "12"),
 	},
 	{
 		name: "forward-of-restart-term-answered",
 		bug: "The service core: the guard of a Forward without `|| f.Term == w.startTerm`. A server that restarted " +
 			"answers a Forward of the term it restarted in \"not the leader\", although it may have proposed that write " +
 			"before the crash; the follower sends the write again and it is committed twice (the double-commit check). " +
-			"Heavy faults with hold-back, 60 s runs: seed 724, the first of 1–3000, searched in order, to catch it since writes of a lost leader " +
+			"Heavy faults with hold-back, 60 s runs: seed 4630, found by a search of 3001–9000 after 1–3000 missed it, since election " +
+			"timers keep counting across a new term; seed 724 since writes of a lost leader " +
 			"settle at the next term (the history's check of committed requests sees a delete committed twice); seed 439 before, since the hosts send a leader's " +
 			"appends before its fsync and heartbeat every other tick; seed 2031 of 1–2500 before, since followers carry a " +
 			"ping with events waiting at once; it was out of this table while seeds 1–350 missed it, and seed 76 caught " +
 			"it before the client changes (seen, pipelined stale reads). session's " +
 			"TestForwardRepeatedToARestartedLeaderIsNotAnswered fails without the fix too.",
 		edits:    []edit{{"session/writes.go", "if f.Term != c.raft.Term() || f.Term == w.startTerm {", "if f.Term != c.raft.Term() {"}},
-		flags:    flagsSessionsHoldBack("-seed-list", "724"),
+		flags:    flagsSessionsHoldBack("-seed-list", "4630"),
 		reported: "double commit: ",
 	},
 	{
@@ -784,10 +786,10 @@ var mutants = []mutant{
 		bug: "PROTOCOL.md, Sessions: the leader answers a ping OK (or accepts a keepalive) for a session whose " +
 			"expiry it has already proposed: the client is told its session lives, and it ends a moment later. " +
 			"Only heavy faults bring a ping within those milliseconds; the no-false-expiry check sees the OK " +
-			"before the expiry (sessions heavy seed 81, the first of 1–1000, since writes of a lost leader settle at the next term; seed 8 " +
-			"before; swarm seeds miss it).",
+			"before the expiry (sessions heavy seed 18, the first searched in order since election timers keep counting across a " +
+			"new term; seed 81 since writes of a lost leader settle at the next term; seed 8 before; swarm seeds miss it).",
 		edits:    []edit{{"session/liveness.go", "return alive && !l.expiring[session]", "return alive"}},
-		flags:    []string{"-workload", "sessions", "-faults", "heavy", "-seed-list", "81"},
+		flags:    []string{"-workload", "sessions", "-faults", "heavy", "-seed-list", "18"},
 		reported: "false expiry",
 	},
 	{
@@ -804,12 +806,13 @@ var mutants = []mutant{
 		bug: "A write waiting for the index the leader told it is dropped when another write is told the same index in " +
 			"a later term (a leader change overwrote the first one's entry): it is answered only at its request timeout. " +
 			"The orphaned-write check sees a forwarded write not answered in the Ready that applied its index, or the first " +
-			"entry of a newer term (seed 31, the first of 1–800 in 20 s runs, since writes of a lost leader settle at the next " +
+			"entry of a newer term (seed 3002, found by a search of 801–4000 in 20 s runs after 1–800 missed it, since election " +
+			"timers keep counting across a new term; seed 31 since writes of a lost leader settle at the next " +
 			"term; seed 201 before, since the hosts send a leader's appends before its fsync and " +
 			"heartbeat every other tick; seed 76 of 1–400 before, since followers carry a ping with events waiting at " +
 			"once; seed 2 before that).",
 		edits: []edit{{"session/writes.go", "\tw.byIndex[index] = append(w.byIndex[index], p)\n", "\tw.byIndex[index] = []*pending{p}\n"}},
-		flags: append(slices.Clone(flagsSessions), "-seed-list", "31"),
+		flags: append(slices.Clone(flagsSessions), "-seed-list", "3002"),
 	},
 	{
 		// Found by `haven bench failover` with one client (stop 26): the
@@ -823,6 +826,20 @@ var mutants = []mutant{
 		edits:    []edit{{"session/writes.go", "\tif e.Term > w.appliedTerm {\n\t\tw.settleOlderTerms(c, e.Index, e.Term)\n\t}", "\tw.appliedTerm = max(w.appliedTerm, e.Term)"}},
 		flags:    flagsSessions,
 		reported: "orphaned write: ",
+	},
+	{
+		// Found by a campaign (stop 26): backpressure seed 767 had no
+		// leader 2 s after healing. Re-planted as the fix left out.
+		name: "election-timer-reset-by-any-term",
+		bug: "Figure 2, Followers: the election timer restarts at every change of term, not only on AppendEntries from " +
+			"the leader or a granted vote. With PreVote off, a voter's disk failed for good and another voter removed, " +
+			"the three live voters must be unanimous: the one whose log is longest refuses the others' votes, restarts its " +
+			"timer each time, and never campaigns alone. No leader within the liveness bound (sessions, backpressure, " +
+			"seed 767; raft's TestRefusingAVoteDoesNotResetElectionTimer fails too).",
+		edits: []edit{{"raft/raft.go", "\t\t\tif !wasLeader {\n\t\t\t\tr.electionElapsed, r.randomizedElectionTimeout = elapsed, timeout",
+			"\t\t\tif !wasLeader && false {\n\t\t\t\tr.electionElapsed, r.randomizedElectionTimeout = elapsed, timeout"}},
+		flags:    append(slices.Clone(flagsBackpressure), "-seed-list", "767"),
+		reported: "no convergence",
 	},
 	{
 		name: "unanswered-forward-said-not-applied",
