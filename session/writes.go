@@ -282,14 +282,14 @@ func (w *writeTracker) applied(c *Core, e *raft.Entry, res fsm.Result) {
 // though a new leader took over long before.
 func (w *writeTracker) settleOlderTerms(c *Core, index, term uint64) {
 	w.appliedTerm = term
-	var lost []uint64
-	for i, waiting := range w.byIndex {
-		if i > index && slices.ContainsFunc(waiting, func(p *pending) bool { return p.term < term }) {
-			lost = append(lost, i)
+	var beyond []uint64
+	for i := range w.byIndex {
+		if i > index {
+			beyond = append(beyond, i)
 		}
 	}
-	slices.Sort(lost)
-	for _, i := range lost {
+	slices.Sort(beyond)
+	for _, i := range beyond {
 		keep := w.byIndex[i][:0]
 		for _, p := range w.byIndex[i] {
 			if p.term < term {

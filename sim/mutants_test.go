@@ -856,10 +856,7 @@ var mutants = []mutant{
 		bug: "Settling at the first entry of a newer term takes the writes told an index of that very term too, not only of " +
 			"older ones: a new leader's first writes, proposed before its empty entry applied, are answered \"nothing was " +
 			"applied\" and then commit. The answers check holds the claim against the log (seeds 1, 2).",
-		edits: []edit{
-			{"session/writes.go", "func(p *pending) bool { return p.term < term }", "func(p *pending) bool { return p.term <= term }"},
-			{"session/writes.go", "\t\t\tif p.term < term {\n\t\t\t\tw.finishErr", "\t\t\tif p.term <= term {\n\t\t\t\tw.finishErr"},
-		},
+		edits:    []edit{{"session/writes.go", "\t\t\tif p.term < term {\n\t\t\t\tw.finishErr", "\t\t\tif p.term <= term {\n\t\t\t\tw.finishErr"}},
 		flags:    flagsSessions,
 		reported: "but the log has it at",
 	},
