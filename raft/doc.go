@@ -280,6 +280,13 @@
 //     TestScenarioRemovedLeaderStepsDown
 //   - a server removed by a change that is not yet committed may still
 //     stand (promotable, raft.go). TestScenarioRemovedByUncommittedChangeCanStillLead
+//   - a removed server that never heard of its removal (the leader stops
+//     replicating to it once the change is in its log) and asks for votes
+//     is told by the voters that committed it (MsgRemoved, with their
+//     commit index), and no longer campaigns while it knows of no later
+//     configuration (membership.go, §4.2.3). The vote request is answered
+//     as before. TestRemovedServerLearnsItWhenItAsksForVotes,
+//     TestRemovedServerCannotDisrupt
 //
 // Leadership transfer (transfer.go; thesis §3.10): TimeoutNow makes the
 // target campaign at once, past the voters' leases

@@ -228,3 +228,49 @@ func (r *Raft) onConfChange() {
 		r.bcastCommit()
 	}
 }
+
+// Removed servers (§4.2.3). A follower removed by a change the leader
+// appended stops receiving entries, so it may never see its removal
+// committed, nor even the change: it keeps the configuration that has it
+// as a voter and campaigns. The voters it asks know better once they
+// committed the change, and say so (MsgRemoved) beside their answer.
+
+// tellIfRemoved answers a vote request from id with MsgRemoved if id is a
+// member neither of the latest configuration nor of the committed one.
+// The latter spares a server whose removal is not committed yet: until it
+// is, that server may be the one to elect (promotable, §4.2.2). A server
+// added after our commit index is told too, but knows of the change that
+// added it, so it takes no notice (noteRemoved). The request itself is
+// answered as ever: a vote of a lagging voter may be the one such a
+// server needs.
+func (r *Raft) tellIfRemoved(id NodeID) {
+	if r.IsMember(id) {
+		return
+	}
+	if cs := r.conf.stateAt(r.log.committed); slices.Contains(cs.Voters, id) || slices.Contains(cs.Learners, id) {
+		return
+	}
+	r.send(Message{To: id, Type: MsgRemoved, Index: r.log.committed})
+}
+
+// noteRemoved takes a member's word that this server is no member of the
+// configuration committed at m.Index, unless it knows of a configuration
+// change after that index (it was added back, or the notice is old). A
+// told server does not campaign (promotable); it still answers leaders,
+// and a later configuration from one ends the notice. A leader takes no
+// notice: it steps down by itself when its removal commits (onCommit).
+func (r *Raft) noteRemoved(m Message) {
+	if r.state == StateLeader || m.Index <= r.removedAt {
+		return
+	}
+	r.removedAt = m.Index
+	if r.toldRemoved() && r.state != StateFollower {
+		r.becomeFollower(r.term, None)
+	}
+}
+
+// toldRemoved says whether a notice of removal holds: no configuration
+// in force is later than it.
+func (r *Raft) toldRemoved() bool {
+	return r.removedAt > 0 && r.conf.lastIndex <= r.removedAt
+}

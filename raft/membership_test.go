@@ -210,9 +210,12 @@ func TestRemovedLeaderStepsDown(t *testing.T) {
 
 // TestRemovedServerCannotDisrupt checks: "servers disregard RequestVote
 // RPCs when they believe a current leader exists" — a server removed while
-// cut off never learns it, keeps timing out and asking for votes at ever
-// higher terms; with CheckQuorum the cluster ignores it, without it the
-// leader is deposed each time.
+// cut off never hears of it from the leader, which stops replicating to it
+// once the change is in its log. Without PreVote it campaigns at a higher
+// term; with CheckQuorum the cluster ignores that, without it the leader is
+// deposed. Either way the voters it asks tell it (MsgRemoved) that it is no
+// member of their committed configuration, and it never campaigns again:
+// it disrupts at most once.
 // Reference: §4.2.3
 func TestRemovedServerCannotDisrupt(t *testing.T) {
 	for _, checkQuorum := range []bool{true, false} {
@@ -228,15 +231,101 @@ func TestRemovedServerCannotDisrupt(t *testing.T) {
 			c.heal()
 			term := c.node(l).term
 			c.tick(100)
-			require.Greater(t, c.node(gone).term, term, "it kept campaigning")
+			require.Equal(t, term+1, c.node(gone).term, "it campaigned once, then learned")
+			require.NotZero(t, c.node(gone).Status().RemovedAt)
 			if checkQuorum {
 				require.Equal(t, l, c.leader())
 				require.Equal(t, term, c.node(l).term)
 			} else {
-				require.Greater(t, c.node(c.waitLeader()).term, term)
+				require.Greater(t, c.node(c.waitLeader()).term, term, "deposed once")
 			}
+			l = c.waitLeader()
+			term = c.node(l).term
+			for range 10 {
+				c.campaign(gone)
+				c.deliverAll()
+			}
+			c.tick(100)
+			require.Equal(t, StateFollower, c.node(gone).state, "told, it no longer campaigns")
+			require.Equal(t, l, c.leader(), "and never disrupts again")
+			require.Equal(t, term, c.node(l).term)
 		})
 	}
+}
+
+// TestRemovedServerLearnsItWhenItAsksForVotes checks the notice both ways.
+// A voter answers a vote request from a server that is neither in its
+// latest configuration nor in its committed one with MsgRemoved, carrying
+// its commit index, and answers the request itself as before. The asker
+// stops campaigning if it knows no configuration change after that index;
+// one it knows of (it was added back) makes the notice stale.
+// Reference: §4.2.3
+func TestRemovedServerLearnsItWhenItAsksForVotes(t *testing.T) {
+	removal := Entry{Term: 1, Index: 2, Type: EntryConfChange, Data: ConfChange{Type: RemoveNode, Node: 3}.Marshal()}
+
+	t.Run("a voter tells a server it committed the removal of", func(t *testing.T) {
+		r := newTestRaft(t, 1, []NodeID{1, 2, 3}, 1, []Entry{{Term: 1, Index: 1}, removal}, nil)
+		r.log.commitTo(2)
+		step(t, r, Message{From: 3, Type: MsgPreVote, Term: 2, Index: 1, LogTerm: 1})
+		msgs := drain(r)
+		require.Equal(t, []Message{{Type: MsgRemoved, From: 1, To: 3, Index: 2}}, ofType(msgs, MsgRemoved))
+		require.Len(t, ofType(msgs, MsgPreVoteResp), 1, "the pre-vote is answered as before")
+	})
+	t.Run("not while the removal is uncommitted", func(t *testing.T) {
+		// §4.2.2: until then the server may still be needed to elect.
+		r := newTestRaft(t, 1, []NodeID{1, 2, 3}, 1, []Entry{{Term: 1, Index: 1}, removal}, nil)
+		r.log.commitTo(1)
+		require.NotContains(t, r.conf.voters, NodeID(3))
+		step(t, r, Message{From: 3, Type: MsgPreVote, Term: 2, Index: 2, LogTerm: 1})
+		require.Empty(t, ofType(drain(r), MsgRemoved))
+	})
+	t.Run("not to a server it has not heard of being added", func(t *testing.T) {
+		// The voter lags: 4 was added after its commit index, and its vote
+		// may be the one 4 needs.
+		r := newTestRaft(t, 1, []NodeID{1, 2, 3}, 1, logOf(1), nil)
+		r.log.commitTo(1)
+		step(t, r, Message{From: 4, Type: MsgVote, Term: 2, Index: 5, LogTerm: 1})
+		msgs := drain(r)
+		require.Equal(t, []Message{{Type: MsgRemoved, From: 1, To: 4, Index: 1}}, ofType(msgs, MsgRemoved))
+		granted := ofType(msgs, MsgVoteResp)
+		require.Len(t, granted, 1)
+		require.False(t, granted[0].Reject, "the vote is granted all the same")
+	})
+	t.Run("a told server stops campaigning", func(t *testing.T) {
+		r := newTestRaft(t, 3, []NodeID{1, 2, 3}, 1, logOf(1), func(cfg *Config) { cfg.PreVote = true })
+		for r.state != StatePreCandidate {
+			r.Tick()
+		}
+		drain(r)
+		step(t, r, Message{From: 1, Type: MsgRemoved, Index: 2})
+		require.Equal(t, StateFollower, r.state, "its pre-election is over")
+		require.Equal(t, uint64(2), r.Status().RemovedAt)
+		for range 100 {
+			r.Tick()
+		}
+		require.Empty(t, ofType(drain(r), MsgPreVote))
+		require.Equal(t, StateFollower, r.state)
+
+		// Added back: a leader's entries bring a later configuration.
+		readd := Entry{Term: 2, Index: 2, Type: EntryConfChange, Data: ConfChange{Type: AddLearner, Node: 4}.Marshal()}
+		step(t, r, Message{From: 1, Type: MsgApp, Term: 2, Index: 1, LogTerm: 1, Entries: []Entry{{Term: 2, Index: 2}, {Term: 2, Index: 3, Type: EntryConfChange, Data: readd.Data}}, Commit: 1})
+		drain(r)
+		require.Zero(t, r.Status().RemovedAt, "the notice is stale now")
+		for range 100 {
+			r.Tick()
+		}
+		require.NotEmpty(t, ofType(drain(r), MsgPreVote), "it campaigns again")
+	})
+	t.Run("a notice older than a configuration it knows is ignored", func(t *testing.T) {
+		readd := Entry{Term: 1, Index: 3, Type: EntryConfChange, Data: ConfChange{Type: AddLearner, Node: 4}.Marshal()}
+		r := newTestRaft(t, 3, []NodeID{1, 2, 3}, 1, []Entry{{Term: 1, Index: 1}, {Term: 1, Index: 2}, readd}, func(cfg *Config) { cfg.PreVote = true })
+		step(t, r, Message{From: 1, Type: MsgRemoved, Index: 2})
+		require.Zero(t, r.Status().RemovedAt)
+		for range 100 {
+			r.Tick()
+		}
+		require.NotEmpty(t, ofType(drain(r), MsgPreVote))
+	})
 }
 
 // TestConfChangeValidation checks that changes that do not fit the current

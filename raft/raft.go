@@ -166,6 +166,10 @@ type Raft struct {
 	// conf tracks the configuration: the latest one in the log is in force,
 	// committed or not (§4.1).
 	conf configuration
+	// removedAt is the highest commit index at which a member said this
+	// server is no member (MsgRemoved); it holds while the configuration
+	// in force is no later than that (toldRemoved).
+	removedAt uint64
 
 	// Volatile state on leaders (Figure 2): nextIndex[] and matchIndex[].
 	progress progressTable
@@ -340,7 +344,7 @@ func (r *Raft) quorum() int { return len(r.conf.voters)/2 + 1 }
 // carries it (§5.1: state is durable before any RPC that depends on it).
 func (r *Raft) send(m Message) {
 	m.From = r.id
-	if m.Term == 0 {
+	if m.Term == 0 && m.Type != MsgRemoved { // a notice of a committed fact: no term
 		m.Term = r.term
 	}
 	if r.msgs == nil {
@@ -382,6 +386,15 @@ func (r *Raft) Step(m Message) error {
 		r.stepForwarded(m)
 		return nil
 	}
+	if m.Type == MsgRemoved {
+		r.noteRemoved(m)
+		return nil
+	}
+	if m.Type == MsgVote || m.Type == MsgPreVote {
+		// Before the term rules, which ignore the request inside a
+		// leader's lease: that is when a removed server asks.
+		r.tellIfRemoved(m.From)
+	}
 	if stepped := r.stepTerm(m); !stepped {
 		return nil
 	}
@@ -410,7 +423,7 @@ func checkMessage(m *Message) error {
 	switch m.Type {
 	case MsgApp, MsgAppResp, MsgVote, MsgVoteResp, MsgPreVote, MsgPreVoteResp,
 		MsgHeartbeat, MsgHeartbeatResp, MsgSnap, MsgTimeoutNow,
-		MsgReadIndex, MsgReadIndexResp, MsgTransferLeader:
+		MsgReadIndex, MsgReadIndexResp, MsgTransferLeader, MsgRemoved:
 	default:
 		return fmt.Errorf("raft: unknown message type %d", m.Type)
 	}
@@ -637,6 +650,9 @@ func (r *Raft) setVote(id NodeID) {
 // campaigns in Cnew (its own vote does not count), commits the change, and
 // steps down (onCommit).
 func (r *Raft) promotable() bool {
+	if r.toldRemoved() {
+		return false
+	}
 	if r.conf.isVoter(r.id) {
 		return true
 	}

@@ -32,6 +32,10 @@ type Status struct {
 	SnapshotIndex  uint64
 	Conf           ConfState
 	LeadTransferee NodeID
+	// RemovedAt is the commit index at which a member told this server it
+	// is no member (MsgRemoved), while no later configuration is in force;
+	// 0 otherwise. Such a server does not campaign.
+	RemovedAt uint64
 	// Peers is set on the leader only, sorted by id.
 	Peers []PeerStatus
 }
@@ -45,6 +49,7 @@ func (r *Raft) Status() Status {
 		SnapshotIndex: r.log.snapIndex, Conf: r.conf.state(),
 		LeadTransferee: r.leadTransferee,
 	}
+	s.RemovedAt = r.RemovedAt()
 	if r.state == StateLeader {
 		for _, pr := range r.progress { // sorted by id
 			s.Peers = append(s.Peers, PeerStatus{
@@ -100,6 +105,14 @@ func (r *Raft) AppendPeerMatches(dst []PeerMatch) []PeerMatch {
 		dst = append(dst, PeerMatch{ID: pr.id, Match: pr.match})
 	}
 	return dst
+}
+
+// RemovedAt is Status().RemovedAt without the copy.
+func (r *Raft) RemovedAt() uint64 {
+	if r.toldRemoved() {
+		return r.removedAt
+	}
+	return 0
 }
 
 // IsMember reports whether id is a voter or a learner of the configuration

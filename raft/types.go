@@ -193,6 +193,13 @@ const (
 	// MsgTransferLeader asks the leader to transfer leadership to From's
 	// chosen target (Index holds the target); followers forward it.
 	MsgTransferLeader
+	// MsgRemoved answers a vote request from a server that is a member
+	// neither of the sender's latest configuration nor of its committed
+	// one: Index is the sender's commit index, at which that server is no
+	// member. A server that knows of no configuration change after Index
+	// stops campaigning (§4.2.3). It is no RPC of Figure 2: it carries no
+	// term, since what it says holds in every term.
+	MsgRemoved
 )
 
 var messageTypeNames = map[MessageType]string{
@@ -202,6 +209,7 @@ var messageTypeNames = map[MessageType]string{
 	MsgHeartbeatResp: "MsgHeartbeatResp", MsgSnap: "MsgSnap",
 	MsgTimeoutNow: "MsgTimeoutNow", MsgReadIndex: "MsgReadIndex",
 	MsgReadIndexResp: "MsgReadIndexResp", MsgTransferLeader: "MsgTransferLeader",
+	MsgRemoved: "MsgRemoved",
 }
 
 func (t MessageType) String() string {
