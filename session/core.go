@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 
 	"github.com/havenproject/haven/fsm"
 	"github.com/havenproject/haven/raft"
@@ -128,6 +129,8 @@ type Core struct {
 	fsm  *fsm.Machine
 	now  int64 // milliseconds, from the host's clock
 	soft raft.SoftState
+	// removedAt is raft's RemovedAt as last noticed (noticeRemoval).
+	removedAt uint64
 
 	conns map[ConnID]*conn
 	// released lists the connections whose connect was answered while
@@ -512,6 +515,9 @@ func (c *Core) applyEntry(e *raft.Entry) {
 
 // noticeRoleChange reacts to gaining or losing leadership.
 func (c *Core) noticeRoleChange() {
+	if at := c.raft.RemovedAt(); at != c.removedAt {
+		c.noticeRemoval(at)
+	}
 	now := c.raft.SoftState()
 	if now == c.soft {
 		return
@@ -528,4 +534,55 @@ func (c *Core) noticeRoleChange() {
 		c.writes.retryWaiting(c)
 		c.reads.flush(c)
 	}
+}
+
+// noticeRemoval runs when a member has told this node that it is no member
+// of the cluster (raft's RemovedAt, at) or a later configuration ended
+// that (at 0). No leader of the cluster talks to a removed node again, so
+// what waits for one would wait for its timeout: the writes and the
+// linearizable reads are answered at once, and so are new ones
+// (removedWhy). A write never sent to a leader had no effect; one that
+// was may have been applied.
+func (c *Core) noticeRemoval(at uint64) {
+	c.removedAt = at
+	if at == 0 {
+		return
+	}
+	why := c.removedWhy()
+	for _, p := range c.writes.queue {
+		switch {
+		case p.done:
+		case p.fwdTerm == 0 && p.index == 0:
+			c.writes.finishErr(c, p, fsm.Unavailable, why+"; nothing was applied")
+		case p.req.Op == OpBecome && p.req.Become == BecomeRemoved && p.req.Node == c.id:
+			// This node's own removal, asked through it: the leader stopped
+			// replicating to it once the change was in its log, so it
+			// would never see the entry; what was asked holds.
+			c.writes.finish(c, p, fsm.Result{Code: fsm.OK})
+		default:
+			c.writes.finishErr(c, p, fsm.Unavailable, why+"; the write may have been applied: read from a member to find out")
+		}
+	}
+	c.writes.waiting = nil
+	for _, r := range c.reads.queue {
+		c.fail(&r.req, fsm.Unavailable, "%s", why)
+	}
+	c.reads.queue = nil
+	kept := c.reads.batches[:0]
+	for _, b := range c.reads.batches {
+		if b.known {
+			kept = append(kept, b) // answered by a leader: served once applied
+			continue
+		}
+		for _, r := range b.reads {
+			c.fail(&r.req, fsm.Unavailable, "%s", why)
+		}
+	}
+	clear(c.reads.batches[len(kept):])
+	c.reads.batches = kept
+}
+
+// removedWhy is the answer of a removed node to what needs a leader.
+func (c *Core) removedWhy() string {
+	return "this node was removed from the cluster (a member said so as of index " + strconv.FormatUint(c.removedAt, 10) + "): connect to a member"
 }

@@ -101,6 +101,10 @@ func (c *Core) answerRead(req *Request) {
 }
 
 func (t *readTracker) enqueue(c *Core, r *pendingRead) {
+	if c.removedAt > 0 {
+		c.fail(&r.req, fsm.Unavailable, "%s", c.removedWhy())
+		return
+	}
 	if t.full(c) {
 		c.fail(&r.req, fsm.Unavailable, "too many reads pending on this node; try again later")
 		return

@@ -12,8 +12,10 @@ import (
 // membership (GET /v1/status, `haven status`, the dashboard). Plain data,
 // safe to copy to other goroutines.
 type Status struct {
-	Node          string // this node's name, "n<id>" (PROTOCOL.md)
-	Role          string // "leader", "follower" or "candidate" (pre-candidates too)
+	Node string // this node's name, "n<id>" (PROTOCOL.md)
+	// Role is "leader", "follower", "candidate" (pre-candidates too), or
+	// "removed": a member told this node it is no member (RemovedAt).
+	Role          string
 	Term          uint64
 	Leader        string // the known leader's name, "" if none
 	LeaderAddress string // the known leader's address, "" if none or unknown
@@ -22,7 +24,11 @@ type Status struct {
 	Group         uint64
 	Sessions      int
 	Watches       int
-	Members       []Member // sorted by ID
+	// RemovedAt is the commit index at which a member told this node it
+	// is no member of the cluster (raft's Status.RemovedAt): it no longer
+	// campaigns; 0 if no such word holds.
+	RemovedAt uint64
+	Members   []Member // sorted by ID
 }
 
 // Member is one member of the node's configuration in force.
@@ -51,12 +57,14 @@ func (c *Core) Status() Status {
 		Node: NodeName(c.id), Term: rs.Term, Leader: NodeName(rs.Lead),
 		LeaderAddress: rs.Conf.Addresses[rs.Lead],
 		Commit:        rs.Commit, Applied: c.fsm.AppliedIndex(), Group: c.cfg.Group,
-		Sessions: c.fsm.Stats().Sessions,
+		Sessions: c.fsm.Stats().Sessions, RemovedAt: rs.RemovedAt,
 	}
-	switch rs.State {
-	case raft.StateLeader:
+	switch {
+	case rs.RemovedAt > 0:
+		st.Role = "removed"
+	case rs.State == raft.StateLeader:
 		st.Role = "leader"
-	case raft.StateCandidate, raft.StatePreCandidate:
+	case rs.State == raft.StateCandidate || rs.State == raft.StatePreCandidate:
 		st.Role = "candidate"
 	default:
 		st.Role = "follower"

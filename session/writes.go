@@ -146,6 +146,8 @@ func (w *writeTracker) try(c *Core, p *pending) {
 			ID: w.nextForward, Term: c.raft.Term(), Command: p.cmd,
 			Become: p.req.Become, Node: p.req.Node, Address: p.req.Address,
 		}})
+	case c.removedAt > 0:
+		w.finishErr(c, p, fsm.Unavailable, c.removedWhy()+"; nothing was applied")
 	default:
 		w.waiting = append(w.waiting, p)
 	}

@@ -26,7 +26,7 @@ func (n *node) statusJSON() statusJSON {
 	st := hs.Status
 	out := statusJSON{
 		Node: st.Node, Role: st.Role, Term: st.Term, Leader: st.Leader, LeaderAddress: st.LeaderAddress,
-		Commit: st.Commit, Applied: st.Applied, Group: st.Group, Sessions: st.Sessions, Watches: st.Watches,
+		Commit: st.Commit, Applied: st.Applied, Group: st.Group, Sessions: st.Sessions, Watches: st.Watches, RemovedAt: st.RemovedAt,
 		HavenAddress: n.cfg.Haven, HTTPAddress: n.cfg.HTTP, Members: []memberJSON{},
 	}
 	for _, m := range st.Members {

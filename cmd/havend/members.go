@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/havenproject/haven/netproto"
@@ -70,9 +71,12 @@ func (n *node) noteConfChange(e *raft.Entry, committed bool) {
 				delete(n.members, cc.Node)
 				changed = true
 			}
-			if n.tr != nil && cc.Node != n.id {
-				n.tr.SetPeer(cc.Node, "")
-			}
+			// The transport keeps the removed node's address: raft sends
+			// it nothing more, unless it asks for votes, never having
+			// heard of its removal, and is told (MsgRemoved). A peer
+			// costs nothing while nothing is sent to it. The address book
+			// on disk forgets it, so after a restart this node can no
+			// longer tell it; the members that did not restart can.
 			if cc.Node == n.id {
 				n.log.Warn("this node was removed from the cluster")
 			}
@@ -87,6 +91,24 @@ func (n *node) noteConfChange(e *raft.Entry, committed bool) {
 			n.log.Warn("saving the address book", "err", err)
 		}
 	}
+}
+
+// noteRemoved logs it, once, when a member tells this node that it is no
+// member of the cluster (raft's MsgRemoved: the node asked for votes,
+// having never heard of its removal), and when a later configuration ends
+// that.
+func (n *node) noteRemoved() {
+	at := n.core.Raft().RemovedAt()
+	if at == n.removedAt {
+		return
+	}
+	if at > 0 {
+		n.log.Warn("this node was removed from the cluster: a member says it is no member as of index "+strconv.FormatUint(at, 10)+
+			"; it no longer campaigns. Stop it, or empty its data dir and add it back (haven become learner)", "index", at)
+	} else {
+		n.log.Info("this node is a member again: a leader sent it a later configuration")
+	}
+	n.removedAt = at
 }
 
 // publishStatus copies the core's status out for other goroutines, at

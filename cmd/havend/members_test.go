@@ -69,13 +69,21 @@ func TestLearnerAddressesFromTheConfigFile(t *testing.T) {
 			memberAddrs{Haven: "127.0.0.1:7404", HTTP: "127.0.0.1:7484", Peer: "127.0.0.1:7504"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			before, known := tr[tc.id]
 			change(raft.RemoveNode, tc.id, "")
 			require.NotContains(t, n.members, tc.id)
-			require.Equal(t, "", tr[tc.id], "a removed member has no peer address")
+			saved, err := dir.loadMembers()
+			require.NoError(t, err)
+			require.NotContains(t, saved, netproto.FormatNodeID(tc.id), "gone from the address book on disk")
+			// The transport keeps the address it had: the removed node may
+			// still ask for votes, and must be told it is no member.
+			after, still := tr[tc.id]
+			require.Equal(t, known, still)
+			require.Equal(t, before, after, "the transport can still tell it it was removed")
 			change(raft.AddLearner, tc.id, tc.haven)
 			require.Equal(t, tc.want, n.members[tc.id])
 			require.Equal(t, tc.want.Peer, tr[tc.id], "the transport reaches it there")
-			saved, err := dir.loadMembers()
+			saved, err = dir.loadMembers()
 			require.NoError(t, err)
 			require.Equal(t, tc.want, saved[netproto.FormatNodeID(tc.id)], "the address book on disk")
 		})

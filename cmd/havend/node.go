@@ -45,6 +45,8 @@ type node struct {
 	wal  *wal.WAL
 	core *session.Core
 	tr   transport
+	// removedAt is raft's RemovedAt as last logged (noteRemoved).
+	removedAt uint64
 
 	intake chan session.Request
 	peerIn chan []session.PeerMessage
@@ -408,6 +410,7 @@ func (n *node) handleReady() {
 			n.log.Info("leader", "leader", netproto.FormatNodeID(rd.SoftState.Lead), "role", rd.SoftState.State.String())
 		}
 		n.soft = rd.SoftState
+		n.noteRemoved()
 	}
 	// 0. A leader's appends and heartbeats leave before its own fsync,
 	// which then runs in parallel with the followers' (thesis §10.2.1).

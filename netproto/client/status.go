@@ -18,20 +18,23 @@ import (
 
 // NodeStatus is a node's GET /v1/status answer.
 type NodeStatus struct {
-	Node          string         `json:"node"`
-	Role          string         `json:"role"`
-	Term          uint64         `json:"term"`
-	Leader        string         `json:"leader"`
-	LeaderAddress string         `json:"leader_address"`
-	Commit        uint64         `json:"commit"`
-	Applied       uint64         `json:"applied"`
-	Group         uint64         `json:"group"`
-	Sessions      int            `json:"sessions"`
-	Watches       int            `json:"watches"`
-	HavenAddress  string         `json:"haven_address"`
-	HTTPAddress   string         `json:"http_address"`
-	PID           int            `json:"pid,omitempty"`
-	Members       []MemberStatus `json:"members"`
+	Node          string `json:"node"`
+	Role          string `json:"role"`
+	Term          uint64 `json:"term"`
+	Leader        string `json:"leader"`
+	LeaderAddress string `json:"leader_address"`
+	Commit        uint64 `json:"commit"`
+	Applied       uint64 `json:"applied"`
+	Group         uint64 `json:"group"`
+	Sessions      int    `json:"sessions"`
+	Watches       int    `json:"watches"`
+	// RemovedAt is set on a node told by a member that it is no member
+	// of the cluster as of that commit index (its role is then "removed").
+	RemovedAt    uint64         `json:"removed_at,omitempty"`
+	HavenAddress string         `json:"haven_address"`
+	HTTPAddress  string         `json:"http_address"`
+	PID          int            `json:"pid,omitempty"`
+	Members      []MemberStatus `json:"members"`
 }
 
 // MemberStatus is one member as a node's status lists it.
