@@ -20,8 +20,9 @@ type configuration struct {
 	// configuration (the snapshot index for the base one, 0 at bootstrap).
 	lastIndex uint64
 
-	base    ConfState
-	history []confPoint // configurations from entries after the snapshot
+	base      ConfState
+	baseIndex uint64      // the snapshot index base is in force at
+	history   []confPoint // configurations from entries after the snapshot
 }
 
 type confPoint struct {
@@ -29,9 +30,11 @@ type confPoint struct {
 	state ConfState
 }
 
-func newConfiguration(cs ConfState) configuration {
-	c := configuration{base: cloneConfState(cs)}
-	c.set(c.base, 0)
+// newConfiguration starts from the configuration of a snapshot at index
+// (0 at bootstrap).
+func newConfiguration(cs ConfState, index uint64) configuration {
+	c := configuration{base: cloneConfState(cs), baseIndex: index}
+	c.set(c.base, index)
 	return c
 }
 
@@ -98,7 +101,7 @@ func (c *configuration) truncateAndObserve(from uint64, entries []Entry, snapInd
 	if keep > 0 {
 		c.set(c.history[keep-1].state, c.history[keep-1].index)
 	} else {
-		c.set(c.base, 0)
+		c.set(c.base, c.baseIndex)
 	}
 	for i := from - snapIndex - 1; i < uint64(len(entries)); i++ {
 		c.observe(&entries[i])
@@ -118,7 +121,7 @@ func (c *configuration) stateAt(index uint64) ConfState {
 
 // compact folds configurations at or below index into the base.
 func (c *configuration) compact(index uint64) {
-	c.base = c.stateAt(index)
+	c.base, c.baseIndex = c.stateAt(index), index
 	n := 0
 	for n < len(c.history) && c.history[n].index <= index {
 		n++
@@ -244,8 +247,8 @@ func (r *Raft) onConfChange() {
 // answered as ever: a vote of a lagging voter may be the one such a
 // server needs.
 func (r *Raft) tellIfRemoved(id NodeID) {
-	if r.IsMember(id) {
-		return
+	if r.IsMember(id) || r.log.committed == 0 {
+		return // a new server that knows nothing committed yet has nothing to tell
 	}
 	if cs := r.conf.stateAt(r.log.committed); slices.Contains(cs.Voters, id) || slices.Contains(cs.Learners, id) {
 		return

@@ -316,6 +316,22 @@ func TestRemovedServerLearnsItWhenItAsksForVotes(t *testing.T) {
 		}
 		require.NotEmpty(t, ofType(drain(r), MsgPreVote), "it campaigns again")
 	})
+	t.Run("a notice older than its snapshot is ignored", func(t *testing.T) {
+		// Its configuration came with the snapshot at 10: the notice at 5
+		// is older, whatever removed it then (found by the simulator, with
+		// a mutant that kept a server that had rejoined from campaigning).
+		cfg := plainConfig(3)
+		cfg.PreVote = true
+		r, err := New(cfg, RestoredState{HardState: HardState{Term: 1},
+			Snapshot: &Snapshot{Meta: SnapshotMeta{Index: 10, Term: 1, Conf: ConfState{Voters: []NodeID{1, 2, 3}}}}})
+		require.NoError(t, err)
+		step(t, r, Message{From: 1, Type: MsgRemoved, Index: 5})
+		require.Zero(t, r.Status().RemovedAt)
+		for range 100 {
+			r.Tick()
+		}
+		require.NotEmpty(t, ofType(drain(r), MsgPreVote))
+	})
 	t.Run("a notice older than a configuration it knows is ignored", func(t *testing.T) {
 		readd := Entry{Term: 1, Index: 3, Type: EntryConfChange, Data: ConfChange{Type: AddLearner, Node: 4}.Marshal()}
 		r := newTestRaft(t, 3, []NodeID{1, 2, 3}, 1, []Entry{{Term: 1, Index: 1}, {Term: 1, Index: 2}, readd}, func(cfg *Config) { cfg.PreVote = true })

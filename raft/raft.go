@@ -257,7 +257,7 @@ func New(cfg Config, restored RestoredState) (*Raft, error) {
 	if restored.Snapshot != nil {
 		snap := *restored.Snapshot
 		r.snapshot = &snap
-		r.conf = newConfiguration(snap.Meta.Conf)
+		r.conf = newConfiguration(snap.Meta.Conf, snap.Meta.Index)
 	} else if len(restored.Entries) == 0 && restored.HardState.IsEmpty() && len(cfg.Voters) > 0 {
 		if !cfg.Bootstrap {
 			return nil, errors.New("raft: storage is empty but the host did not say the cluster is new (Config.Bootstrap): a server that lost its storage must rejoin as a new member")

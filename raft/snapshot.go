@@ -76,7 +76,7 @@ func (r *Raft) handleSnapshot(m Message) {
 	// nothing of the old log may survive.
 	snap := *m.Snapshot
 	r.log.restore(meta)
-	r.conf = newConfiguration(meta.Conf)
+	r.conf = newConfiguration(meta.Conf, meta.Index)
 	r.snapshot = &snap
 	r.snapshotNew = true
 	r.onConfChange()
