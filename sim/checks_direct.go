@@ -106,6 +106,11 @@ type directState struct {
 	// sent a leader (MsgReadIndex) and has had no answer to yet to when it
 	// sent it and how far the log was committed then.
 	asked map[string]readSent
+	// toldAt is the highest index at which a member told this incarnation
+	// it is no member (MsgRemoved, from toldBy): while no configuration in
+	// force on it is later, it must not campaign (removedQuiet).
+	toldAt uint64
+	toldBy raft.NodeID
 }
 
 type readSent struct {
@@ -601,6 +606,8 @@ func (c *checker) sentDirect(n *node, m *raft.Message) error {
 			return nil
 		}
 		to.direct.answered[answerKey{m.From, m.Term}] = w.now
+	case raft.MsgRemoved:
+		return c.removalTrue(n, m)
 	case raft.MsgReadIndex:
 		if _, seen := n.direct.asked[string(m.Context)]; !seen {
 			n.direct.asked[string(m.Context)] = readSent{at: w.now, committed: w.CommittedIndex()}

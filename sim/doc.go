@@ -111,9 +111,12 @@
 // is asked now and then to add a learner, promote it, remove a follower, a
 // learner or itself, add a removed node back under a new id with an empty
 // disk, or hand leadership to a random voter, caught up or lagging. A
-// removed node shuts down once it has committed its own removal; a leader
-// that proposes its own removal is sometimes deafened, then cut off, before
-// the acknowledgements return. The cluster may shrink to one voter.
+// removed node shuts down once it has committed its own removal, or a while
+// after a voter told it it is no member (raft's MsgRemoved, answered to its
+// vote requests), quiet meanwhile; the run settles only once every removed
+// node that can ask is told. A leader that proposes its own removal is
+// sometimes deafened, then cut off, before the acknowledgements return. The
+// cluster may shrink to one voter.
 //
 // Divergence and late replays: a divergence fault cuts the leader and a
 // minority with it off from the rest (back to back, several terms of entries

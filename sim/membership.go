@@ -236,11 +236,13 @@ func (n *node) checkRemoved() {
 }
 
 // retireRemoved, at healing, shuts down every node whose removal is
-// committed but which never learned it: no leader will tell it, and it is
-// no member the cluster owes a log (§4.2.3).
+// committed but which never learned it and cannot be told (canBeTold): no
+// leader will tell it, and it is no member the cluster owes a log
+// (§4.2.3). The others will ask for votes and be told (removal notices,
+// below).
 func (w *World) retireRemoved() {
 	for _, n := range w.nodes {
-		if n.removedAt > 0 && !n.retired {
+		if n.removedAt > 0 && !n.retired && !n.told && !w.canBeTold(n) {
 			w.retire(n, n.id)
 		}
 	}
@@ -272,9 +274,9 @@ func (w *World) retire(n *node, id raft.NodeID) {
 func (n *node) join(id raft.NodeID) {
 	w := n.w
 	n.id = id
-	n.retired, n.removedAt = false, 0
+	n.retired, n.removedAt, n.told = false, 0, false
 	n.fs, n.wal, n.disk = nil, nil, disk{}
-	n.diskFailed, n.misdirected = false, 0
+	n.diskFailed, n.misdirected, n.wiped, n.lostLog = false, 0, false, logView{}
 	w.tracef("n%d joins with an empty disk", id)
 	if err := n.start(); err != nil {
 		w.Failf("node %d: start: %v", id, err)
@@ -299,4 +301,140 @@ func (w *World) members() raft.ConfState {
 		}
 	}
 	return cs
+}
+
+// Removal notices (raft's MsgRemoved, §4.2.3). A follower removed by a
+// change the leader appended stops receiving entries, so it may never
+// commit its removal, nor even hold it: it campaigns in the configuration
+// it knows. The voters that committed the change tell it so when it asks
+// for votes, and raft keeps it from campaigning while its log holds no
+// later configuration. havend keeps such a node running, quiet, until its
+// operator stops it; the world does the same for noticeRetireAfter, then
+// retires it. The checks:
+//
+//   - a notice is true: the committed configuration at its index has not
+//     the node it is sent to (removalTrue);
+//   - raft takes a notice exactly when it holds: when no configuration in
+//     force on the node is later than its index (toldRemoved);
+//   - a told node stays quiet: it does not campaign while no
+//     configuration entry after the notice is in its log (removedQuiet,
+//     after each of its events);
+//   - every removed node that can be told is told: at healing only the
+//     nodes that cannot ask for votes (down, learners, or with no voter
+//     up to answer) are retired without it (retireRemoved), and the run
+//     settles only once the others are told (settled, unawareRemoved).
+
+// noticeRetireAfter is how long a told node stays up, quiet, before the
+// world retires it.
+const noticeRetireAfter = 3 * ElectionTimeout
+
+// toldRemoved is called after node n stepped a MsgRemoved. The newest
+// notice this incarnation stepped (a leader takes none) holds if the
+// configuration in force on n is no later than its index, and raft must
+// take it then, and only then.
+func (w *World) toldRemoved(n *node, m *raft.Message) {
+	r := n.app.raftCore()
+	if r.SoftState().State == raft.StateLeader {
+		return
+	}
+	d := &n.direct
+	if m.Index > d.toldAt {
+		d.toldAt, d.toldBy = m.Index, m.From
+	}
+	at := confInForceIndex(r)
+	holds := d.toldAt > 0 && at <= d.toldAt
+	if took := r.RemovedAt() > 0; took != holds || (took && r.RemovedAt() != d.toldAt) {
+		what := "ignored"
+		if took {
+			what = "taken though stale"
+		}
+		w.fail(w.Errorf("removal notice %s: node %d stepped node %d's notice that it is no member as of index %d (the newest it had is at %d), with its configuration in force from index %d (raft's RemovedAt %d)",
+			what, n.id, m.From, m.Index, d.toldAt, at, r.RemovedAt()))
+		return
+	}
+	if n.removedAt > 0 && !n.told && r.RemovedAt() > 0 {
+		n.told = true
+		w.stats.count(countToldRemoved)
+		w.tracef("n%d is told by n%d that it is no member as of index %d", n.id, m.From, m.Index)
+		w.queue.push(event{at: w.now + noticeRetireAfter, kind: evRetire, node: uint8(n.idx), aux: uint64(n.id)})
+	}
+}
+
+// confInForceIndex is the index the configuration in force on r comes
+// from: its newest configuration entry, else its snapshot's index.
+func confInForceIndex(r *raft.Raft) uint64 {
+	st := r.Status()
+	at := st.SnapshotIndex
+	for _, e := range r.Entries(st.SnapshotIndex+1, st.LastIndex+1) {
+		if e.Type == raft.EntryConfChange {
+			at = e.Index
+		}
+	}
+	return at
+}
+
+// removalTrue checks a MsgRemoved node n is about to send: its recipient
+// must be no member of the configuration the committed log leaves at the
+// notice's index.
+func (c *checker) removalTrue(n *node, m *raft.Message) error {
+	if m.Index > uint64(len(c.truth)) {
+		return c.w.Errorf("removal notice beyond the committed log: node %d tells node %d it is no member as of index %d, but only %d entries are committed",
+			n.id, m.To, m.Index, len(c.truth))
+	}
+	conf := c.confAt(m.Index)
+	if slices.Contains(conf.voters, m.To) || slices.Contains(conf.learners, m.To) {
+		return c.w.Errorf("false removal notice: node %d tells node %d it is no member as of index %d, but the configuration committed there (the change at %d) has voters %v and learners %v",
+			n.id, m.To, m.Index, conf.index, conf.voters, conf.learners)
+	}
+	return nil
+}
+
+// removedQuiet checks node n after an event of its own: once told, it
+// does not campaign (a vote request it made before may still leave after
+// its fsync) while no configuration in force on it is later than the
+// notice (a configuration entry after it, or a snapshot).
+func (c *checker) removedQuiet(n *node) error {
+	d := &n.direct
+	if d.toldAt == 0 {
+		return nil
+	}
+	r := n.app.raftCore()
+	if st := r.SoftState().State; st == raft.StateCandidate || st == raft.StatePreCandidate {
+		if at := confInForceIndex(r); at <= d.toldAt {
+			return c.w.Errorf("removed node campaigns: node %d is a %s in term %d after node %d told it that it is no member as of index %d, and its configuration in force is from index %d",
+				n.id, st, r.Term(), d.toldBy, d.toldAt, at)
+		}
+	}
+	return nil
+}
+
+// canBeTold says whether removed node n, up at healing, will ask a voter
+// that can tell it: it is a voter of the configuration it knows, and
+// another voter of that configuration is a member, up, with its own disk.
+func (w *World) canBeTold(n *node) bool {
+	if !n.up || n.diskFailed {
+		return false
+	}
+	st := n.app.raftCore().Status()
+	if !slices.Contains(st.Conf.Voters, n.id) {
+		return false
+	}
+	conf := w.members()
+	for _, v := range st.Conf.Voters {
+		if o := w.nodes[w.slotOf(v)]; v != n.id && o.id == v && !o.retired && !o.diskLost() && isMember(conf, v) {
+			return true
+		}
+	}
+	return false
+}
+
+// unawareRemoved returns a removed node, still up, that will be told and
+// has not been yet, or nil.
+func (w *World) unawareRemoved() *node {
+	for _, n := range w.nodes {
+		if n.removedAt > 0 && !n.retired && !n.told {
+			return n
+		}
+	}
+	return nil
 }

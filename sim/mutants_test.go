@@ -448,11 +448,56 @@ var mutants = []mutant{
 		name: "conf-pending-off-by-one",
 		bug: "§4.1: a leader takes a second configuration change while the one just before it is uncommitted " +
 			"(the pending index compared with the commit index plus one). The configuration-change check sees " +
-			"two uncommitted changes (three nodes, seed 64, the first of 1–400 since election timers keep counting across a " +
-			"new term; seed 1 before).",
+			"two uncommitted changes (three nodes, seed 165, the first of 1–400 since removed nodes are told so; seed 64 " +
+			"since election timers keep counting across a new term, seed 1 before).",
 		edits:    []edit{{"raft/membership.go", "if r.pendingConfIndex > r.log.committed {", "if r.pendingConfIndex > r.log.committed+1 {"}},
-		flags:    append(slices.Clone(flagsSmallChurn), "-seed-list", "64"),
+		flags:    append(slices.Clone(flagsSmallChurn), "-seed-list", "165"),
 		reported: "configuration changes overlap",
+	},
+	{
+		name: "removal-notice-never-sent",
+		bug: "§4.2.3: voters never tell a removed server that asks for votes that it is no member (MsgRemoved), " +
+			"so one that never heard of its removal campaigns for ever. The settling check waits for every removed " +
+			"node that can be told to be told (three nodes, seed 1).",
+		edits:    []edit{{"raft/membership.go", "func (r *Raft) tellIfRemoved(id NodeID) {\n", "func (r *Raft) tellIfRemoved(id NodeID) {\n\treturn\n"}},
+		flags:    flagsSmallChurn,
+		reported: "was not told it is no member",
+	},
+	{
+		name: "removal-notice-ignored",
+		bug: "§4.2.3: a removed server takes no notice of MsgRemoved and campaigns on. The host sees raft not take " +
+			"a notice that holds (three nodes, seed 1).",
+		edits:    []edit{{"raft/membership.go", "func (r *Raft) noteRemoved(m Message) {\n", "func (r *Raft) noteRemoved(m Message) {\n\treturn\n"}},
+		flags:    flagsSmallChurn,
+		reported: "removal notice ignored",
+	},
+	{
+		name: "stale-removal-notice-taken",
+		bug: "§4.2.3: a server takes a notice of removal whatever configuration it holds, even one from a snapshot " +
+			"taken after the notice's index, and stops campaigning though it is a voter. The host sees raft take a " +
+			"notice that does not hold (membership, transfers, divergence, hold-back; seed 30). Before that check, a " +
+			"node that rejoined from a snapshot was kept from campaigning by an old notice, and the settling check " +
+			"found it never told of its later removal (the base configuration's index was 0, not the snapshot's).",
+		edits:    []edit{{"raft/membership.go", "return r.removedAt > 0 && r.conf.lastIndex <= r.removedAt", "return r.removedAt > 0"}},
+		flags:    flagsChurn,
+		reported: "taken though stale",
+	},
+	{
+		name: "removal-notice-before-commit",
+		bug: "§4.2.2: a voter tells a server it is no member as soon as its removal is in the voter's log, not " +
+			"once committed, when that server may still be needed to elect. The removal-notice check compares the " +
+			"notice with the committed configuration at its index (three nodes, seed 6).",
+		edits:    []edit{{"raft/membership.go", "cs := r.conf.stateAt(r.log.committed); slices.Contains", "cs := r.conf.stateAt(r.log.committed); false && slices.Contains"}},
+		flags:    flagsSmallChurn,
+		reported: "false removal notice",
+	},
+	{
+		name: "told-server-campaigns",
+		bug: "§4.2.3: a removed server records the notice but promotable does not look at it, so it campaigns " +
+			"on. The removed-quiet check sees it a (pre-)candidate after the notice (three nodes, seed 1).",
+		edits:    []edit{{"raft/raft.go", "\tif r.toldRemoved() {\n\t\treturn false\n\t}\n", ""}},
+		flags:    flagsSmallChurn,
+		reported: "removed node campaigns",
 	},
 	{
 		name: "snapshot-conf-latest",
@@ -834,11 +879,12 @@ var mutants = []mutant{
 		bug: "Figure 2, Followers: the election timer restarts at every change of term, not only on AppendEntries from " +
 			"the leader or a granted vote. With PreVote off, a voter's disk failed for good and another voter removed, " +
 			"the three live voters must be unanimous: the one whose log is longest refuses the others' votes, restarts its " +
-			"timer each time, and never campaigns alone. No leader within the liveness bound (sessions, backpressure, " +
-			"seed 767; raft's TestRefusingAVoteDoesNotResetElectionTimer fails too).",
+			"timer each time, and never campaigns alone. No leader within the liveness bound (kv, PreVote off, " +
+			"membership changes, a wiped founding member: seed 265, the first of 1–1500 since removed nodes are told so; " +
+			"sessions, backpressure, seed 767 before. raft's TestRefusingAVoteDoesNotResetElectionTimer fails too).",
 		edits: []edit{{"raft/raft.go", "\t\t\tif !wasLeader {\n\t\t\t\tr.electionElapsed, r.randomizedElectionTimeout = elapsed, timeout",
 			"\t\t\tif !wasLeader && false {\n\t\t\t\tr.electionElapsed, r.randomizedElectionTimeout = elapsed, timeout"}},
-		flags:    append(slices.Clone(flagsBackpressure), "-seed-list", "767"),
+		flags:    []string{"-faults", "swarm", "-lease", "never", "-knobs", "no-prevote,membership,wipe", "-seed-list", "265"},
 		reported: "no convergence",
 	},
 	{

@@ -319,6 +319,11 @@ func (w *World) deliver(ev event) {
 			}
 		}
 		w.check.stepped(n, &msg.Message)
+		if msg.Message.Type == raft.MsgRemoved {
+			if w.toldRemoved(n, &msg.Message); w.failure != nil {
+				return
+			}
+		}
 		if err := w.check.steppedDirect(n, &msg.Message); err != nil {
 			w.fail(err)
 			return

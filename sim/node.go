@@ -47,9 +47,11 @@ type node struct {
 	paused bool
 	// retired is set once the node's removal is committed and known to
 	// it: it is down for good under its id (membership.go). removedAt is
-	// the index of its removal, once committed.
+	// the index of its removal, once committed; told is set once a member
+	// told it so (toldRemoved).
 	retired   bool
 	removedAt uint64
+	told      bool
 	// incarnation counts restarts; events of an older incarnation (its
 	// ticks, its fsyncs) are dropped when they come due.
 	incarnation uint32

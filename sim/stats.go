@@ -31,6 +31,7 @@ const (
 	countReplayHeld                     // messages held for a node's next incarnation
 	countCrashPointEarly                // crashes between a leader's early sends and its fsync
 	countLateTimeoutNow                 // TimeoutNow messages delivered elections late
+	countToldRemoved                    // removed nodes told so by a member (MsgRemoved)
 	numCounters
 )
 
@@ -39,7 +40,7 @@ var counterNames = [numCounters]string{
 	"msg-clogged", "crash-point", "unsynced-lost", "unsynced-torn", "unsynced-kept",
 	"lease-config-refused", "disk-bit-flip", "disk-misdirected-write", "disk-failed",
 	"membership-changes", "leader-transfers", "msg-held-back", "log-truncations", "lease-reads-checked",
-	"msg-replayed-across-restart", "crash-point-early", "msg-timeoutnow-late",
+	"msg-replayed-across-restart", "crash-point-early", "msg-timeoutnow-late", "told-removed",
 }
 
 // Stats counts what happened in a run.

@@ -300,6 +300,11 @@ func (w *World) dispatch(ev event) {
 		}
 	case evSettleDeadline:
 		if w.phase == phaseSettling {
+			if n := w.unawareRemoved(); n != nil {
+				w.Failf("no convergence: node %d, removed at index %d, was not told it is no member within %v of quiescing (it asks the voters of the configuration it knows for votes, and those that committed its removal answer MsgRemoved)%s",
+					n.id, n.removedAt, w.settleLimit, w.describeNodes())
+				return
+			}
 			w.Failf("no convergence: nodes did not all apply the log within %v of quiescing (clients idle: %t)%s",
 				w.settleLimit, w.workload.Idle(), w.describeNodes())
 		}
@@ -318,6 +323,12 @@ func (w *World) afterEvent(ev *event) {
 		if n := w.nodes[ev.node]; n.up && (ev.kind != evTick || n.readied) {
 			if err := n.app.raftCore().CheckInvariantsSinceLast(); err != nil {
 				w.fail(w.Errorf("invariant: %v", err))
+				return
+			}
+		}
+		if n := w.nodes[ev.node]; n.up && n.direct.toldAt > 0 {
+			if err := w.check.removedQuiet(n); err != nil {
+				w.fail(err)
 				return
 			}
 		}
@@ -398,6 +409,9 @@ func (w *World) settled() bool {
 	}
 	last := l.disk.written.lastIndex()
 	if l.commit != last {
+		return false
+	}
+	if w.unawareRemoved() != nil {
 		return false
 	}
 	lr := l.app.raftCore()
