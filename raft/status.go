@@ -47,9 +47,8 @@ func (r *Raft) Status() Status {
 		Commit: r.log.committed, Applied: r.log.applied,
 		LastIndex: r.log.lastIndex(), LastTerm: r.log.lastTerm(),
 		SnapshotIndex: r.log.snapIndex, Conf: r.conf.state(),
-		LeadTransferee: r.leadTransferee,
+		LeadTransferee: r.leadTransferee, RemovedAt: r.RemovedAt(),
 	}
-	s.RemovedAt = r.RemovedAt()
 	if r.state == StateLeader {
 		for _, pr := range r.progress { // sorted by id
 			s.Peers = append(s.Peers, PeerStatus{
