@@ -104,7 +104,7 @@ func (n *node) noteRemoved() {
 	}
 	if at > 0 {
 		n.log.Warn("this node was removed from the cluster: a member says it is no member as of index "+strconv.FormatUint(at, 10)+
-			"; it no longer campaigns. Stop it, or empty its data dir and add it back (haven become learner)", "index", at)
+			"; it no longer campaigns. Stop it; to bring it back, empty its data dir and add it under a new id (haven become learner)", "index", at)
 	} else {
 		n.log.Info("this node is a member again: a leader sent it a later configuration")
 	}
