@@ -111,6 +111,9 @@ type directState struct {
 	// force on it is later, it must not campaign (removedQuiet).
 	toldAt uint64
 	toldBy raft.NodeID
+	// toldCandidateTerm is the term in which this node was a candidate
+	// when a notice of removal made it a follower (preVoteTerm).
+	toldCandidateTerm uint64
 }
 
 type readSent struct {
@@ -311,10 +314,12 @@ func (c *checker) followerCommit(n *node, commit, term uint64) error {
 
 // preVoteTerm checks that a node's term rose only for a real reason: a
 // message of that term, or its own campaign (§9.6: a pre-candidate does not
-// raise its term, and nor does a pre-vote it receives). Bootstrapping a new
-// cluster starts it at term 1.
+// raise its term, and nor does a pre-vote it receives), perhaps ended by a
+// notice of removal before a Ready showed it. Bootstrapping a new cluster
+// starts it at term 1.
 func (c *checker) preVoteTerm(n *node, rd *hostReady, from, to uint64) error {
-	if to <= from || to <= n.direct.maxTermHeard || (from == 0 && to == 1) || rd.soft.State == raft.StateCandidate || rd.soft.State == raft.StateLeader {
+	if to <= from || to <= n.direct.maxTermHeard || (from == 0 && to == 1) || rd.soft.State == raft.StateCandidate || rd.soft.State == raft.StateLeader ||
+		to == n.direct.toldCandidateTerm {
 		return nil
 	}
 	return c.w.Errorf("PreVote violated: node %d's term rose from %d to %d (state %s) although it neither campaigned nor heard a real message of that term (highest heard: %d)",

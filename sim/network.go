@@ -305,6 +305,11 @@ func (w *World) deliver(ev event) {
 		if stale {
 			before = beforeStale(r)
 		}
+		if msg.Message.Type == raft.MsgRemoved && r.SoftState().State == raft.StateCandidate {
+			// Told, a candidate turns follower in its term, perhaps
+			// before any Ready showed it campaign (preVoteTerm).
+			n.direct.toldCandidateTerm = r.Term()
+		}
 		err = n.app.stepRaft(msg.Message)
 	}
 	if err != nil {
