@@ -135,18 +135,24 @@ func (n *node) saveReady(rd *hostReady) error {
 	return n.wal.Save(rd.hard, rd.entries)
 }
 
-// saveCompaction saves a snapshot the node took of its own state machine.
-// SaveSnapshot returns once the file is durable: its fsyncs complete with
-// it.
-func (n *node) saveCompaction(snap *raft.Snapshot) error {
+// saveCompaction saves a snapshot the node took of its own state machine,
+// and reports whether the WAL holds one that far now. SaveSnapshot returns once the file
+// is durable: its fsyncs complete with it. The WAL refuses one below a
+// marker its log holds (recovery fell back past that snapshot's damaged
+// file) as too old, and havend goes on without it; so does the host.
+func (n *node) saveCompaction(snap *raft.Snapshot) (bool, error) {
 	if snap.Meta.Index <= n.disk.written.snapIndex() {
-		return nil // the WAL holds a snapshot this far already
+		return true, nil // the WAL holds a snapshot this far already
 	}
 	if err := n.wal.SaveSnapshot(*snap); err != nil {
-		return fmt.Errorf("saving a snapshot at %d: %w", snap.Meta.Index, err)
+		if errors.Is(err, raft.ErrSnapshotTooOld) {
+			n.w.tracef("n%d: the WAL does not take the snapshot at %d: %v", n.id, snap.Meta.Index, err)
+			return false, nil
+		}
+		return false, fmt.Errorf("saving a snapshot at %d: %w", snap.Meta.Index, err)
 	}
 	n.fs.CompleteSyncs()
-	return nil
+	return true, nil
 }
 
 // waitsForSync reports whether a Ready waits for an fsync before its

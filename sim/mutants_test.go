@@ -342,6 +342,16 @@ var mutants = []mutant{
 		reported: "before they are durable",
 	},
 	{
+		name: "wal-snapshot-below-damaged-marker",
+		bug: "After recovery fell back past a damaged snapshot file, the WAL takes a snapshot below that snapshot's " +
+			"marker, which its log still holds; the next recovery refuses the log (markers never go back) and the " +
+			"node cannot restart. Found by a campaign (sessions, backpressure, seed 40579, 60 s) and re-planted as " +
+			"the fix left out; the restart check reports the WAL's refusal.",
+		edits:    []edit{{"raft/wal/wal.go", "\tif s.Meta.Index < w.markerIndex {", "\tif false && s.Meta.Index < w.markerIndex {"}},
+		flags:    append(slices.Clone(flagsBackpressure), "-duration", "60s", "-seed-list", "40579"),
+		reported: "follows one at",
+	},
+	{
 		name: "wal-rotation-leaves-tail-unsynced",
 		bug: "A segment whose last record is an unsynced commit-only save is closed without an fsync when the WAL " +
 			"rotates; a crash can then tear a segment that is not the newest, which recovery must call corruption. The " +

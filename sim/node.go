@@ -426,7 +426,8 @@ func (n *node) compacted(snap *raft.Snapshot, digest uint64) error {
 	if err := w.check.snapshotConf(n, &snap.Meta); err != nil {
 		return err
 	}
-	if err := n.saveCompaction(snap); err != nil {
+	saved, err := n.saveCompaction(snap)
+	if err != nil || !saved {
 		return err
 	}
 	n.disk.compact(snap, chain)

@@ -109,7 +109,10 @@
 //     marker than the chosen snapshot (its file damaged) with no entry
 //     after that marker: the entries in between are gone. Two markers of
 //     the same index are fine: a snapshot saved again after recovery fell
-//     back past its damaged file.
+//     back past its damaged file. A marker below an earlier one is not, so
+//     after such a fall-back SaveSnapshot refuses a snapshot below the
+//     newest marker in the log as too old (raft.ErrSnapshotTooOld), and
+//     the log keeps its entries until one at or past that marker.
 //
 // A record that fails its framing (cut short, impossible length, CRC
 // mismatch) is told apart as follows:

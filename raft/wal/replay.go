@@ -144,7 +144,7 @@ func (r *replay) finish() (*State, error) {
 		return nil, fmt.Errorf("wal: %w: the log starts at index %d but snapshot %s ends at %d; entries %d to %d are missing",
 			ErrCorrupt, r.first, snapshotName{snapshotIndex, r.snapshot.Meta.Term}, snapshotIndex, snapshotIndex+1, r.first-1)
 	}
-	state := &State{HardState: r.hardState, Snapshot: r.snapshot}
+	state := &State{HardState: r.hardState, Snapshot: r.snapshot, markerIndex: r.markerIndex}
 	if len(r.entries) > 0 {
 		// A fresh slice: the replayed one may sit in a larger array whose
 		// head holds entries the snapshot dropped.

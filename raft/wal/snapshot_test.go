@@ -192,3 +192,30 @@ func TestOldSnapshotFilesAreRemoved(t *testing.T) {
 	require.Equal(t, makeEntries(9, 10, 1), st.Entries)
 	require.NoError(t, w.Close())
 }
+
+// Found by the simulator (sessions, backpressure, seed 40579): after
+// falling back from a damaged snapshot at 20 to the one at 10, the host
+// compacted at 15, between the two. Its marker followed the one at 20 in
+// the log, and the next Open refused the log ("snapshot marker at index 15
+// follows one at 20"): the node could not restart. A snapshot below a
+// marker the log holds is too old, as one below the saved snapshot is; the
+// log keeps the entries, and the next snapshot at or past 20 goes through.
+func TestSnapshotBelowADamagedOneIsTooOld(t *testing.T) {
+	dir := twoSnapshots(t, false)
+	newest := filepath.Join(dir, snapshotName{20, 2}.String())
+	flipBit(t, newest, fileSize(t, newest)-1)
+	w, st := mustOpen(t, dir, Options{NoSync: testNoSync})
+	require.Equal(t, uint64(10), st.Snapshot.Meta.Index)
+	err := w.SaveSnapshot(raft.Snapshot{Meta: raft.SnapshotMeta{Index: 15, Term: 2}, Data: []byte("at 15")})
+	require.ErrorIs(t, err, raft.ErrSnapshotTooOld)
+	require.ErrorContains(t, err, "marker at 20")
+
+	w, st = reopen(t, w, dir, Options{NoSync: testNoSync})
+	require.Equal(t, uint64(10), st.Snapshot.Meta.Index, "still the fallback")
+	require.Equal(t, makeEntries(11, 30, 2), st.Entries)
+	require.NoError(t, w.SaveSnapshot(raft.Snapshot{Meta: raft.SnapshotMeta{Index: 25, Term: 2}, Data: []byte("at 25")}))
+	w, st = reopen(t, w, dir, Options{NoSync: testNoSync})
+	require.Equal(t, uint64(25), st.Snapshot.Meta.Index)
+	require.Equal(t, makeEntries(26, 30, 2), st.Entries)
+	require.NoError(t, w.Close())
+}

@@ -35,6 +35,10 @@ type State struct {
 	// passed over for Snapshot (each a *CorruptionError), for the host to
 	// report. Empty in the ordinary case.
 	SkippedSnapshots []error
+
+	// markerIndex is the newest snapshot marker in the log: past
+	// Snapshot's index when recovery fell back past a damaged file.
+	markerIndex uint64
 }
 
 // WAL is the durable storage of one Raft server: its hard state, its log
@@ -63,6 +67,10 @@ type WAL struct {
 	// snapshot names the newest snapshot file, the one recovery would
 	// choose; nil before the first.
 	snapshot *snapshotName
+	// markerIndex is the newest snapshot marker in the log, which may be
+	// past snapshot's after recovery fell back past a damaged file: no
+	// snapshot below it can be saved (checkSnapshot).
+	markerIndex uint64
 
 	buf []byte // encoding buffer, reused by each Save
 	// unsynced is set while the active segment ends in records written but
@@ -100,13 +108,14 @@ func Open(dir string, opts Options) (*WAL, *State, error) {
 	snapshot := state.Snapshot
 
 	w := &WAL{
-		dir:       dir,
-		opts:      opts,
-		fs:        fsys,
-		segments:  segments,
-		hardState: state.HardState,
-		log:       newLogTerms(state.Snapshot, state.Entries),
-		headSize:  int64(len(segmentMagic)),
+		dir:         dir,
+		opts:        opts,
+		fs:          fsys,
+		segments:    segments,
+		hardState:   state.HardState,
+		log:         newLogTerms(state.Snapshot, state.Entries),
+		headSize:    int64(len(segmentMagic)),
+		markerIndex: state.markerIndex,
 	}
 	if snapshot != nil {
 		w.snapshot = &snapshotName{index: snapshot.Meta.Index, term: snapshot.Meta.Term}
@@ -315,6 +324,7 @@ func (w *WAL) SaveSnapshot(s raft.Snapshot) error {
 	w.log.applySnapshot(s.Meta.Index, s.Meta.Term)
 	previous := w.snapshot
 	w.snapshot = &snapshotName{index: s.Meta.Index, term: s.Meta.Term}
+	w.markerIndex = s.Meta.Index
 
 	if err := w.removeSegmentsBelow(s.Meta.Index); err != nil {
 		return err
@@ -347,6 +357,14 @@ func (w *WAL) checkSnapshot(s *raft.Snapshot) error {
 	if s.Meta.Index <= w.log.snapshotIndex {
 		return fmt.Errorf("wal: snapshot at index %d, the saved one is at %d: %w",
 			s.Meta.Index, w.log.snapshotIndex, raft.ErrSnapshotTooOld)
+	}
+	if s.Meta.Index < w.markerIndex {
+		// Recovery fell back past a damaged snapshot whose marker is in
+		// the log; a marker below it would make the log unreadable
+		// (markers never go back). The log keeps the entries until a
+		// snapshot at or past that marker. Equal is fine.
+		return fmt.Errorf("wal: snapshot at index %d is below the snapshot marker at %d in the log (its file was damaged): %w",
+			s.Meta.Index, w.markerIndex, raft.ErrSnapshotTooOld)
 	}
 	return nil
 }
