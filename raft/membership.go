@@ -257,8 +257,10 @@ func (r *Raft) tellIfRemoved(id NodeID) {
 }
 
 // noteRemoved takes a member's word that this server is no member of the
-// configuration committed at m.Index, unless it knows of a configuration
-// change after that index (it was added back, or the notice is old). A
+// configuration committed at m.Index; the word holds while the
+// configuration in force here is no later than that index (toldRemoved:
+// a change after it, or a snapshot past it, means it was added back or
+// the notice is old). A
 // told server does not campaign (promotable); it still answers leaders,
 // and a later configuration from one ends the notice. A leader takes no
 // notice: it steps down by itself when its removal commits (onCommit).

@@ -196,8 +196,8 @@ const (
 	// MsgRemoved answers a vote request from a server that is a member
 	// neither of the sender's latest configuration nor of its committed
 	// one: Index is the sender's commit index, at which that server is no
-	// member. A server that knows of no configuration change after Index
-	// stops campaigning (§4.2.3). It is no RPC of Figure 2: it carries no
+	// member. A server whose configuration in force is no later than Index
+	// (from a change or a snapshot) stops campaigning (§4.2.3). It is no RPC of Figure 2: it carries no
 	// term, since what it says holds in every term.
 	MsgRemoved
 )

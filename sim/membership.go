@@ -307,8 +307,9 @@ func (w *World) members() raft.ConfState {
 // change the leader appended stops receiving entries, so it may never
 // commit its removal, nor even hold it: it campaigns in the configuration
 // it knows. The voters that committed the change tell it so when it asks
-// for votes, and raft keeps it from campaigning while its log holds no
-// later configuration. havend keeps such a node running, quiet, until its
+// for votes, and raft keeps it from campaigning while no configuration in
+// force on it is later (a change in its log or a snapshot past the
+// notice). havend keeps such a node running, quiet, until its
 // operator stops it; the world does the same for noticeRetireAfter, then
 // retires it. The checks:
 //
@@ -316,9 +317,8 @@ func (w *World) members() raft.ConfState {
 //     the node it is sent to (removalTrue);
 //   - raft takes a notice exactly when it holds: when no configuration in
 //     force on the node is later than its index (toldRemoved);
-//   - a told node stays quiet: it does not campaign while no
-//     configuration entry after the notice is in its log (removedQuiet,
-//     after each of its events);
+//   - a told node stays quiet: it does not campaign while that holds
+//     (removedQuiet, after each of its events);
 //   - every removed node that can be told is told: at healing only the
 //     nodes that cannot ask for votes (down, learners, or with no voter
 //     up to answer) are retired without it (retireRemoved), and the run
