@@ -287,6 +287,9 @@
 //     configuration (membership.go, §4.2.3). The vote request is answered
 //     as before. TestRemovedServerLearnsItWhenItAsksForVotes,
 //     TestRemovedServerCannotDisrupt
+//   - a removed learner, which never campaigns, is told the same way when
+//     it forwards a read index (readindex.go), by whichever server gets
+//     it. TestRemovedLearnerLearnsItWhenItAsksForAReadIndex
 //
 // Leadership transfer (transfer.go; thesis §3.10): TimeoutNow makes the
 // target campaign at once, past the voters' leases

@@ -238,8 +238,9 @@ func (r *Raft) onConfChange() {
 // as a voter and campaigns. The voters it asks know better once they
 // committed the change, and say so (MsgRemoved) beside their answer.
 
-// tellIfRemoved answers a vote request from id with MsgRemoved if id is a
-// member neither of the latest configuration nor of the committed one.
+// tellIfRemoved answers a vote request or a forwarded read index from id
+// with MsgRemoved if id is a member neither of the latest configuration
+// nor of the committed one.
 // The latter spares a server whose removal is not committed yet: until it
 // is, that server may be the one to elect (promotable, §4.2.2). A server
 // added after our commit index is told too, but knows of the change that
@@ -255,6 +256,14 @@ func (r *Raft) tellIfRemoved(id NodeID) {
 	}
 	r.send(Message{To: id, Type: MsgRemoved, Index: r.log.committed})
 }
+
+// TellIfRemoved tells server id that it is no member (MsgRemoved), by the
+// rule of a vote request, if it is a member neither of the latest
+// configuration nor of the committed one. The host calls it for what a
+// server sends it outside raft: a removed learner's service messages (a
+// forwarded write, a keepalive) may be all it sends, since it never
+// campaigns, and a forwarded read index is told by raft itself.
+func (r *Raft) TellIfRemoved(id NodeID) { r.tellIfRemoved(id) }
 
 // noteRemoved takes a member's word that this server is no member of the
 // configuration committed at m.Index; the word holds while the

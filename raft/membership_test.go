@@ -344,6 +344,56 @@ func TestRemovedServerLearnsItWhenItAsksForVotes(t *testing.T) {
 	})
 }
 
+// TestRemovedLearnerLearnsItWhenItAsksForAReadIndex: a learner never asks
+// for votes, so the only request a removed one still sends is a read
+// index, forwarded to the leader it knew. The member that gets it tells it
+// as it would tell a vote request (MsgRemoved), so that the learner's host
+// answers its reads at once instead of at their timeout.
+func TestRemovedLearnerLearnsItWhenItAsksForAReadIndex(t *testing.T) {
+	removal := Entry{Term: 1, Index: 2, Type: EntryConfChange, Data: ConfChange{Type: RemoveNode, Node: 3}.Marshal()}
+	conf := ConfState{Voters: []NodeID{1, 2}, Learners: []NodeID{3}}
+
+	t.Run("the leader tells it", func(t *testing.T) {
+		r := newTestRaftConf(t, 1, conf, 1, []Entry{{Term: 1, Index: 1}, removal}, nil)
+		r.log.commitTo(2)
+		makeLeader(t, r)
+		step(t, r, Message{From: 3, Type: MsgReadIndex, Context: []byte("q")})
+		msgs := drain(r)
+		require.Equal(t, []Message{{Type: MsgRemoved, From: 1, To: 3, Index: 2}}, ofType(msgs, MsgRemoved))
+		require.Empty(t, ofType(msgs, MsgReadIndexResp), "no read index for a server that is no member")
+	})
+	t.Run("a follower tells it too", func(t *testing.T) {
+		// The learner still forwards to the leader it knew, which may
+		// have lost its leadership since.
+		r := newTestRaftConf(t, 1, conf, 1, []Entry{{Term: 1, Index: 1}, removal}, nil)
+		r.log.commitTo(2)
+		step(t, r, Message{From: 3, Type: MsgReadIndex, Context: []byte("q")})
+		require.Equal(t, []Message{{Type: MsgRemoved, From: 1, To: 3, Index: 2}}, ofType(drain(r), MsgRemoved))
+	})
+	t.Run("not while the removal is uncommitted", func(t *testing.T) {
+		r := newTestRaftConf(t, 1, conf, 1, []Entry{{Term: 1, Index: 1}, removal}, nil)
+		r.log.commitTo(1)
+		makeLeader(t, r)
+		step(t, r, Message{From: 3, Type: MsgReadIndex, Context: []byte("q")})
+		require.Empty(t, ofType(drain(r), MsgRemoved))
+	})
+	t.Run("not to a member", func(t *testing.T) {
+		r := newTestRaftConf(t, 1, conf, 1, logOf(1), nil)
+		r.log.commitTo(1)
+		makeLeader(t, r)
+		step(t, r, Message{From: 3, Type: MsgReadIndex, Context: []byte("q")})
+		require.Empty(t, ofType(drain(r), MsgRemoved))
+	})
+	t.Run("the learner takes the notice", func(t *testing.T) {
+		r := newTestRaftConf(t, 3, conf, 1, []Entry{{Term: 1, Index: 1}, removal}, nil)
+		step(t, r, Message{From: 1, Type: MsgApp, Term: 1, Index: 2, LogTerm: 1, Commit: 2})
+		drain(r)
+		step(t, r, Message{From: 1, Type: MsgRemoved, Index: 2})
+		require.Equal(t, uint64(2), r.Status().RemovedAt)
+		require.Equal(t, StateFollower, r.state)
+	})
+}
+
 // TestConfChangeValidation checks that changes that do not fit the current
 // configuration are refused with ErrBadConfChange.
 // Reference: §4.1

@@ -60,10 +60,16 @@ func (r *Raft) ReadIndex(ctx []byte) error {
 func (r *Raft) stepForwarded(m Message) {
 	switch m.Type {
 	case MsgReadIndex:
+		// A removed learner asks nothing else (it never campaigns), and a
+		// removed voter may ask this before it campaigns: tell it, as a
+		// vote request is told (tellIfRemoved), whatever role this server
+		// plays now, for it forwards to the leader it knew.
+		r.tellIfRemoved(m.From)
 		if r.state == StateLeader && r.progress.get(m.From) != nil {
 			r.leaderRead(readRequest{from: m.From, ctx: m.Context})
 		}
-		// Not leader: drop it; the follower times out and asks again.
+		// Not leader, or no member: drop it; the asker times out and asks
+		// again.
 	case MsgTransferLeader:
 		if r.state == StateLeader {
 			r.transferLeadership(NodeID(m.Index))

@@ -193,12 +193,13 @@ const (
 	// MsgTransferLeader asks the leader to transfer leadership to From's
 	// chosen target (Index holds the target); followers forward it.
 	MsgTransferLeader
-	// MsgRemoved answers a vote request from a server that is a member
-	// neither of the sender's latest configuration nor of its committed
-	// one: Index is the sender's commit index, at which that server is no
-	// member. A server whose configuration in force is no later than Index
-	// (from a change or a snapshot) stops campaigning (§4.2.3). It is no RPC of Figure 2: it carries no
-	// term, since what it says holds in every term.
+	// MsgRemoved answers a vote request or a forwarded read index from a
+	// server that is a member neither of the sender's latest configuration
+	// nor of its committed one: Index is the sender's commit index, at
+	// which that server is no member. A server whose configuration in
+	// force is no later than Index (from a change or a snapshot) stops
+	// campaigning (§4.2.3), and Status reports it removed. It is no RPC of
+	// Figure 2: it carries no term, since what it says holds in every term.
 	MsgRemoved
 )
 
