@@ -291,10 +291,15 @@ func (c *Core) Step(m PeerMessage) error {
 		}
 		c.noticeRoleChange()
 	case m.Forward != nil:
+		// A removed node that never heard of its removal still forwards
+		// its clients' writes and keepalives, a learner nothing else:
+		// tell it, so that it answers them at once (noticeRemoval).
+		c.raft.TellIfRemoved(m.From)
 		c.writes.handleForward(c, m.From, m.Forward)
 	case m.ForwardReply != nil:
 		c.writes.handleForwardReply(c, m.ForwardReply)
 	case m.KeepAlive != nil:
+		c.raft.TellIfRemoved(m.From)
 		c.liveness.handleKeepAlive(c, m.From, m.KeepAlive)
 	case m.KeepAliveAck != nil:
 		c.liveness.handleKeepAliveAck(c, m.KeepAliveAck)
