@@ -114,6 +114,9 @@ type directState struct {
 	// toldCandidateTerm is the term in which this node was a candidate
 	// when a notice of removal made it a follower (preVoteTerm).
 	toldCandidateTerm uint64
+	// owed are the removal notices this node must send in its next
+	// Ready (owesNotice).
+	owed []owedNotice
 }
 
 type readSent struct {
@@ -177,6 +180,7 @@ func (d *directState) reset(n int, now time.Duration, checkQuorum bool) {
 		ackTerm: make([]uint64, n), ackIndex: make([]uint64, n),
 		startedAt: now, checkQuorum: checkQuorum, readAsked: d.readAsked,
 		answered: d.answered, forwarded: d.forwarded, asked: d.asked,
+		owed: d.owed[:0],
 	}
 	if d.answered == nil {
 		d.answered = map[answerKey]time.Duration{}
@@ -729,7 +733,10 @@ func (c *checker) staleInert(n *node, m *raft.Message, b staleBefore) error {
 func (c *checker) steppedDirect(n *node, m *raft.Message) error {
 	switch m.Type {
 	case raft.MsgVote:
+		c.owesNotice(n, m.From, m.Type.String())
 		return c.votePromise(n, m)
+	case raft.MsgPreVote, raft.MsgReadIndex:
+		c.owesNotice(n, m.From, m.Type.String())
 	case raft.MsgReadIndexResp:
 		return c.readAnswerFresh(n, m)
 	}

@@ -112,9 +112,11 @@
 // learner or itself, add a removed node back under a new id with an empty
 // disk, or hand leadership to a random voter, caught up or lagging. A
 // removed node shuts down once it has committed its own removal, or a while
-// after a voter told it it is no member (raft's MsgRemoved, answered to its
-// vote requests), quiet meanwhile; the run settles only once every removed
-// node that can ask is told. A leader that proposes its own removal is
+// after a member told it it is no member (raft's MsgRemoved, answered to its
+// vote requests and, a learner's, to its forwarded read indexes), quiet
+// meanwhile; each owed notice must leave in the next Ready of the member
+// that owes it, and the run settles only once every removed node that can
+// ask is told. A leader that proposes its own removal is
 // sometimes deafened, then cut off, before the acknowledgements return. The
 // cluster may shrink to one voter.
 //

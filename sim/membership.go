@@ -306,8 +306,9 @@ func (w *World) members() raft.ConfState {
 // Removal notices (raft's MsgRemoved, §4.2.3). A follower removed by a
 // change the leader appended stops receiving entries, so it may never
 // commit its removal, nor even hold it: it campaigns in the configuration
-// it knows. The voters that committed the change tell it so when it asks
-// for votes, and raft keeps it from campaigning while no configuration in
+// it knows. The servers that committed the change tell it so when it asks
+// for votes, or, a learner, forwards a read index, and raft keeps it from
+// campaigning while no configuration in
 // force on it is later (a change in its log or a snapshot past the
 // notice). havend keeps such a node running, quiet, until its
 // operator stops it; the world does the same for noticeRetireAfter, then
@@ -315,6 +316,9 @@ func (w *World) members() raft.ConfState {
 //
 //   - a notice is true: the committed configuration at its index has not
 //     the node it is sent to (removalTrue);
+//   - a notice is sent when owed: a node that steps such a request from a
+//     server that is no member of its latest configuration nor of its
+//     committed one tells it in its next Ready (owesNotice, noticesSent);
 //   - raft takes a notice exactly when it holds: when no configuration in
 //     force on the node is later than its index (toldRemoved);
 //   - a told node stays quiet: it does not campaign while that holds
@@ -371,6 +375,53 @@ func confInForceIndex(r *raft.Raft) uint64 {
 		}
 	}
 	return at
+}
+
+// owesNotice is called after node n stepped something that a removed
+// server still sends from, what it asked: a vote or pre-vote request, a
+// read index a learner forwards (it never campaigns), or the service's
+// forwarded writes and keepalives. If that server is a member neither of
+// n's latest configuration nor of the one the committed log leaves at n's
+// commit index, n must tell it so in its next Ready (noticesSent),
+// whatever its role and the request's term (§4.2.3: else a removed
+// learner, or a voter removed while cut off, waits for ever for a leader
+// that no longer talks to it).
+func (c *checker) owesNotice(n *node, from raft.NodeID, asked string) {
+	r := n.app.raftCore()
+	st := r.Status()
+	if st.Commit == 0 || st.Commit > uint64(len(c.truth)) || r.IsMember(from) {
+		return
+	}
+	if conf := c.confAt(st.Commit); slices.Contains(conf.voters, from) || slices.Contains(conf.learners, from) {
+		return
+	}
+	n.direct.owed = append(n.direct.owed, owedNotice{to: from, index: st.Commit, asked: asked})
+}
+
+// owedNotice is a removal notice a node owes the server to (owesNotice).
+type owedNotice struct {
+	to    raft.NodeID
+	index uint64
+	asked string
+}
+
+// noticesSent checks the Ready node n is about to carry out against the
+// notices it owes: each must be among its messages, at the commit index
+// it had when the request came.
+func (c *checker) noticesSent(n *node, rd *hostReady) error {
+	d := &n.direct
+	for _, o := range d.owed {
+		sent := slices.ContainsFunc(rd.raftMsgs, func(m raft.Message) bool {
+			return m.Type == raft.MsgRemoved && m.To == o.to && m.Index == o.index
+		})
+		if !sent {
+			conf := c.confAt(o.index)
+			return c.w.Errorf("removal notice not sent: node %d stepped a %s from node %d, which is a member neither of its latest configuration nor of the one committed at its commit index %d (voters %v, learners %v: the change at %d), but its next Ready does not tell it (MsgRemoved at index %d)",
+				n.id, o.asked, o.to, o.index, conf.voters, conf.learners, conf.index, o.index)
+		}
+	}
+	d.owed = d.owed[:0]
+	return nil
 }
 
 // removalTrue checks a MsgRemoved node n is about to send: its recipient

@@ -101,6 +101,9 @@ var (
 	// then start a watch from a version another client was shown (a knob,
 	// so that the other sessions seeds keep their runs).
 	flagsWatchElsewhere = []string{"-workload", "sessions", "-faults", "swarm", "-knobs", "watch-elsewhere"}
+	// flagsSessionsMembership: the sessions workload while membership
+	// changes (removed nodes still forward their clients' writes).
+	flagsSessionsMembership = []string{"-workload", "sessions", "-faults", "swarm", "-knobs", "membership"}
 )
 
 var mutants = []mutant{
@@ -467,11 +470,30 @@ var mutants = []mutant{
 	{
 		name: "removal-notice-never-sent",
 		bug: "§4.2.3: voters never tell a removed server that asks for votes that it is no member (MsgRemoved), " +
-			"so one that never heard of its removal campaigns for ever. The settling check waits for every removed " +
-			"node that can be told to be told (three nodes, seed 1).",
-		edits:    []edit{{"raft/membership.go", "func (r *Raft) tellIfRemoved(id NodeID) {\n", "func (r *Raft) tellIfRemoved(id NodeID) {\n\treturn\n"}},
+			"so one that never heard of its removal campaigns for ever. The host sees a member step a pre-vote " +
+			"from a server it committed the removal of and not tell it in its next Ready (three nodes, seed 3).",
+		edits:    []edit{{"raft/raft.go", "\t\tr.tellIfRemoved(m.From)\n", ""}},
 		flags:    flagsSmallChurn,
-		reported: "was not told it is no member",
+		reported: "removal notice not sent",
+	},
+	{
+		name: "removed-learner-never-told",
+		bug: "§4.2.3: a removed learner, which never campaigns, is not told it is no member when it forwards a read " +
+			"index, so its reads wait for a leader that no longer talks to it until they time out. The host sees " +
+			"the member step the read index and not tell it (three nodes, seed 1).",
+		edits:    []edit{{"raft/readindex.go", "\t\tr.tellIfRemoved(m.From)\n", ""}},
+		flags:    flagsSmallChurn,
+		reported: "stepped a MsgReadIndex",
+	},
+	{
+		name: "removed-forwarder-never-told",
+		bug: "§4.2.3: the service core does not tell a removed node that forwards a client's write (a connect is " +
+			"the first thing a client sends) that it is no member, so the write waits for its timeout on a node no " +
+			"leader talks to. The host sees the member step the forward and not tell it (sessions with membership " +
+			"changes, seed 1).",
+		edits:    []edit{{"session/core.go", "\t\tc.raft.TellIfRemoved(m.From)\n\t\tc.writes.handleForward", "\t\tc.writes.handleForward"}},
+		flags:    flagsSessionsMembership,
+		reported: "stepped a forwarded write",
 	},
 	{
 		name: "removal-notice-ignored",
@@ -485,11 +507,12 @@ var mutants = []mutant{
 		name: "stale-removal-notice-taken",
 		bug: "§4.2.3: a server takes a notice of removal whatever configuration it holds, even one from a snapshot " +
 			"taken after the notice's index, and stops campaigning though it is a voter. The host sees raft take a " +
-			"notice that does not hold (membership, transfers, divergence, hold-back; seed 30). Before that check, a " +
-			"node that rejoined from a snapshot was kept from campaigning by an old notice, and the settling check " +
-			"found it never told of its later removal (the base configuration's index was 0, not the snapshot's).",
+			"notice that does not hold (sessions with membership changes, seed 79: a voter added late asks one that " +
+			"lags behind its addition). Before that check, a node that rejoined from a snapshot was kept from " +
+			"campaigning by an old notice, and the settling check found it never told of its later removal (the " +
+			"base configuration's index was 0, not the snapshot's).",
 		edits:    []edit{{"raft/membership.go", "return r.removedAt > 0 && r.conf.lastIndex <= r.removedAt", "return r.removedAt > 0"}},
-		flags:    flagsChurn,
+		flags:    append(slices.Clone(flagsSessionsMembership), "-seed-list", "79"),
 		reported: "taken though stale",
 	},
 	{

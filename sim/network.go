@@ -316,6 +316,13 @@ func (w *World) deliver(ev event) {
 		w.Failf("node %d refused a message: %v", n.id, err)
 		return
 	}
+	if s := msg.service; s != nil && (s.Forward != nil || s.KeepAlive != nil) {
+		what := "forwarded write"
+		if s.KeepAlive != nil {
+			what = "keepalive"
+		}
+		w.check.owesNotice(n, s.From, what)
+	}
 	if msg.service == nil {
 		if stale {
 			if err := w.check.staleInert(n, &msg.Message, before); err != nil {

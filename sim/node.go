@@ -300,6 +300,10 @@ func (n *node) drive() {
 		// fsync stays in n.ready until fsyncDone finishes it).
 		rd := &n.ready
 		n.app.ready(rd)
+		if err := w.check.noticesSent(n, rd); err != nil {
+			w.fail(err)
+			return
+		}
 		n.readyTaken()
 		n.readied = true
 		if err := n.persist(rd); err != nil {
