@@ -20,7 +20,8 @@ import (
 //	LOCK            flock'd while a process has the directory open
 //	identity.json   {"id": "n1"}: the id this directory belongs to
 //	sign.key        Ed25519 signing key (PKCS #8 PEM), unless -key says
-//	members.json    haven/http/peer address of every member
+//	members.json    haven/http/peer address of every member, and of the
+//	                last members removed (with the index of their removal)
 //	group-1/        raft/wal: segments and snapshots of Raft group 1
 type dataDir struct {
 	path string
@@ -149,6 +150,9 @@ type memberAddrs struct {
 	Haven string `json:"haven"`
 	HTTP  string `json:"http"`
 	Peer  string `json:"peer"`
+	// Removed is, on an entry of a member no longer, the index of the
+	// change that removed it (node.gone).
+	Removed uint64 `json:"removed,omitempty"`
 }
 
 func (d *dataDir) loadMembers() (map[string]memberAddrs, error) {

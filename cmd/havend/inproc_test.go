@@ -7,6 +7,8 @@ import (
 	"math/rand/v2"
 	"net"
 	"path/filepath"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -84,4 +86,84 @@ func TestInProcessClusterServesHaven(t *testing.T) {
 	a = d.mustCall(M{"action": "query", "type": "read", "path": "/data/x"})
 	require.True(t, ok(a), "%v", a)
 	require.Len(t, a["items"], 1)
+}
+
+// lockedBuffer is a log sink the test reads while a node writes it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// A removed learner hears of its removal only when it next sends the
+// members something: it never campaigns, and the leader stops replicating
+// to it once the change is in its log. A client's connect through it is
+// such a thing (a forwarded write): it is answered at once, Unavailable,
+// saying why, and the node logs its removal at WARN, though its role in
+// raft, a follower, does not change. Found on a real cluster: `haven get`
+// through a removed learner waited for its request timeout, and nothing
+// was logged.
+func TestRemovedLearnerSaysSo(t *testing.T) {
+	base := freeBase(t)
+	dir := t.TempDir()
+	var peers []PeerConfig
+	for i := 1; i <= 4; i++ {
+		peers = append(peers, PeerConfig{ID: fmt.Sprintf("n%d", i), Haven: fmt.Sprintf("127.0.0.1:%d", base+i)})
+	}
+	transports := memTransports()
+	var log4 lockedBuffer
+	start := func(p PeerConfig, logger *slog.Logger) *server {
+		cfg := defaultConfig()
+		cfg.ID, cfg.Haven, cfg.DataDir, cfg.Peers, cfg.NoFsync = p.ID, p.Haven, filepath.Join(dir, p.ID), peers[:3], true
+		if p.ID == "n4" {
+			cfg.InitialClusterState = "existing"
+		}
+		require.NoError(t, cfg.resolve())
+		s, err := startServer(&cfg, logger, transports(p.ID))
+		require.NoError(t, err)
+		t.Cleanup(func() { s.shutdown(time.Second) })
+		return s
+	}
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	for _, p := range peers[:3] {
+		start(p, quiet)
+	}
+	learner := start(peers[3], slog.New(slog.NewTextHandler(&log4, nil)))
+	adm := dialHaven(t, peers[0].Haven)
+	require.Eventually(t, func() bool { return ok(adm.mustCall(M{"action": "connect", "version": "1"})) }, 10*time.Second, 50*time.Millisecond)
+	become := func(typ string) {
+		require.Eventually(t, func() bool {
+			return ok(adm.mustCall(M{"action": "become", "type": typ, "node": "n4", "address": peers[3].Haven}))
+		}, 10*time.Second, 50*time.Millisecond, "become %s", typ)
+	}
+	become("learner")
+	require.Eventually(t, func() bool {
+		st := learner.node.status.Load()
+		return st != nil && st.Leader != "" && st.Applied > 0
+	}, 10*time.Second, 20*time.Millisecond, "the learner catches up")
+	become("removed")
+
+	c := dialHaven(t, peers[3].Haven)
+	began := time.Now()
+	a := c.mustCall(M{"action": "connect", "version": "1"})
+	took := time.Since(began)
+	require.False(t, ok(a), "%v", a)
+	require.Equal(t, "Unavailable", a["error"].(M)["code"], "%v", a)
+	require.Contains(t, a["error"].(M)["message"], "this node was removed from the cluster")
+	require.Less(t, took, 2*time.Second, "answered at once, not at the request timeout (%v)", defaultConfig().RequestTimeoutMs)
+	require.Eventually(t, func() bool {
+		return strings.Contains(log4.String(), "level=WARN msg=\"this node was removed from the cluster: a member says")
+	}, 5*time.Second, 20*time.Millisecond, "n4's log:\n%s", log4.String())
+	require.Eventually(t, func() bool { return learner.node.status.Load().Role == "removed" }, 5*time.Second, 20*time.Millisecond)
 }

@@ -58,6 +58,10 @@ func (n *node) noteConfChange(e *raft.Entry, committed bool) {
 			return
 		}
 		a := n.addrsOf(cc.Node, string(cc.Context))
+		if _, ok := n.gone[cc.Node]; ok {
+			delete(n.gone, cc.Node)
+			changed = true
+		}
 		if old, ok := n.members[cc.Node]; !ok || old != a {
 			n.members[cc.Node] = a
 			changed = true
@@ -67,36 +71,96 @@ func (n *node) noteConfChange(e *raft.Entry, committed bool) {
 		}
 	case raft.RemoveNode:
 		if committed {
-			if _, ok := n.members[cc.Node]; ok {
+			// The transport keeps the removed node's address: raft sends
+			// it nothing more, unless it asks for votes or forwards a
+			// read index, never having heard of its removal, and is told
+			// (MsgRemoved). A peer costs nothing while nothing is sent
+			// to it. The address book keeps it too, marked removed, so
+			// that this node can still tell it after a restart.
+			if a, ok := n.members[cc.Node]; ok {
 				delete(n.members, cc.Node)
+				if cc.Node != n.id {
+					a.Removed = e.Index
+					n.gone[cc.Node] = a
+					n.forgetOldestGone()
+				}
 				changed = true
 			}
-			// The transport keeps the removed node's address: raft sends
-			// it nothing more, unless it asks for votes, never having
-			// heard of its removal, and is told (MsgRemoved). A peer
-			// costs nothing while nothing is sent to it. The address book
-			// on disk forgets it, so after a restart this node can no
-			// longer tell it; the members that did not restart can.
 			if cc.Node == n.id {
 				n.log.Warn("this node was removed from the cluster")
 			}
 		}
 	}
 	if changed {
-		book := map[string]memberAddrs{}
-		for id, a := range n.members {
-			book[netproto.FormatNodeID(id)] = a
-		}
-		if err := n.dir.saveMembers(book); err != nil {
-			n.log.Warn("saving the address book", "err", err)
-		}
+		n.saveAddressBook()
 	}
 }
 
+// maxGone is how many removed members the address book remembers: the
+// latest, by the index of their removal. One that was removed long ago
+// has long asked for votes and been told, or been stopped.
+const maxGone = 32
+
+func (n *node) forgetOldestGone() {
+	for len(n.gone) > maxGone {
+		oldest := raft.None
+		for id, a := range n.gone {
+			if oldest == raft.None || a.Removed < n.gone[oldest].Removed {
+				oldest = id
+			}
+		}
+		delete(n.gone, oldest)
+	}
+}
+
+// saveAddressBook writes the members and the members removed to the data
+// dir.
+func (n *node) saveAddressBook() {
+	book := map[string]memberAddrs{}
+	for id, a := range n.gone {
+		book[netproto.FormatNodeID(id)] = a
+	}
+	for id, a := range n.members {
+		book[netproto.FormatNodeID(id)] = a
+	}
+	if err := n.dir.saveMembers(book); err != nil {
+		n.log.Warn("saving the address book", "err", err)
+	}
+}
+
+// loadAddressBook fills the address book from the data dir, then puts the
+// configured initial members over it, and returns those (the voters of a
+// new cluster).
+func (n *node) loadAddressBook() ([]raft.NodeID, error) {
+	saved, err := n.dir.loadMembers()
+	if err != nil {
+		return nil, err
+	}
+	for name, a := range saved {
+		id, err := netproto.ParseNodeID(name)
+		if err != nil {
+			continue
+		}
+		if a.Removed > 0 {
+			n.gone[id] = a
+		} else {
+			n.members[id] = a
+		}
+	}
+	var voters []raft.NodeID
+	for _, p := range n.cfg.Peers {
+		id := mustID(p.ID)
+		n.members[id] = memberAddrs{Haven: p.Haven, HTTP: p.HTTP, Peer: p.Peer}
+		delete(n.gone, id)
+		voters = append(voters, id)
+	}
+	return voters, nil
+}
+
 // noteRemoved logs it, once, when a member tells this node that it is no
-// member of the cluster (raft's MsgRemoved: the node asked for votes,
-// having never heard of its removal), and when a later configuration ends
-// that.
+// member of the cluster (raft's MsgRemoved: the node asked for votes, or
+// forwarded a read, a write or a keepalive, having never heard of its
+// removal), and when a later configuration ends that.
 func (n *node) noteRemoved() {
 	at := n.core.Raft().RemovedAt()
 	if at == n.removedAt {

@@ -40,7 +40,7 @@ func TestLearnerAddressesFromTheConfigFile(t *testing.T) {
 	defer dir.close()
 	tr := peerBook{}
 	n := &node{id: 1, name: "n1", cfg: &cfg, dir: dir, tr: tr, members: map[raft.NodeID]memberAddrs{},
-		log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+		gone: map[raft.NodeID]memberAddrs{}, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	for _, p := range cfg.Peers {
 		n.members[mustID(p.ID)] = memberAddrs{Haven: p.Haven, HTTP: p.HTTP, Peer: p.Peer}
 	}
@@ -70,11 +70,16 @@ func TestLearnerAddressesFromTheConfigFile(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			before, known := tr[tc.id]
+			_, member := n.members[tc.id]
 			change(raft.RemoveNode, tc.id, "")
 			require.NotContains(t, n.members, tc.id)
 			saved, err := dir.loadMembers()
 			require.NoError(t, err)
-			require.NotContains(t, saved, netproto.FormatNodeID(tc.id), "gone from the address book on disk")
+			if member {
+				require.Equal(t, index, saved[netproto.FormatNodeID(tc.id)].Removed, "marked removed in the address book on disk")
+			} else {
+				require.NotContains(t, saved, netproto.FormatNodeID(tc.id))
+			}
 			// The transport keeps the address it had: the removed node may
 			// still ask for votes, and must be told it is no member.
 			after, still := tr[tc.id]
@@ -85,7 +90,7 @@ func TestLearnerAddressesFromTheConfigFile(t *testing.T) {
 			require.Equal(t, tc.want.Peer, tr[tc.id], "the transport reaches it there")
 			saved, err = dir.loadMembers()
 			require.NoError(t, err)
-			require.Equal(t, tc.want, saved[netproto.FormatNodeID(tc.id)], "the address book on disk")
+			require.Equal(t, tc.want, saved[netproto.FormatNodeID(tc.id)], "the address book on disk: a member again")
 		})
 	}
 
@@ -93,4 +98,64 @@ func TestLearnerAddressesFromTheConfigFile(t *testing.T) {
 	change(raft.AddLearner, 1, "127.0.0.1:7401")
 	require.Equal(t, memberAddrs{Haven: "127.0.0.1:7401", HTTP: "127.0.0.1:7481", Peer: "127.0.0.1:9101"}, n.members[1])
 	require.NotContains(t, tr, raft.NodeID(1), "no peer link to itself")
+}
+
+// A member removed while this node runs is told it is no member when it
+// next asks for votes or forwards a read index (raft's MsgRemoved), and
+// the transport must reach it for that, after this node restarts too. A
+// founder's address is in the config file; a member added later has its
+// address only in its ConfChange, which compaction drops, and in the
+// address book on disk, which keeps it, marked removed, until it is added
+// back (at most maxGone of them, the latest).
+func TestRemovedMemberCanBeToldAfterARestart(t *testing.T) {
+	cfg := defaultConfig()
+	cfg.ID, cfg.Haven, cfg.DataDir = "n1", "127.0.0.1:7401", t.TempDir()
+	cfg.Peers = []PeerConfig{{ID: "n1", Haven: "127.0.0.1:7401"}, {ID: "n2", Haven: "127.0.0.1:7402"}}
+	require.NoError(t, cfg.resolve())
+	index := uint64(10)
+	start := func() (*node, peerBook, func()) {
+		dir, err := openDataDir(cfg.DataDir)
+		require.NoError(t, err)
+		n := &node{id: 1, name: "n1", cfg: &cfg, dir: dir, members: map[raft.NodeID]memberAddrs{},
+			gone: map[raft.NodeID]memberAddrs{}, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+		_, err = n.loadAddressBook()
+		require.NoError(t, err)
+		tr := peerBook{}
+		n.setPeers(tr)
+		return n, tr, func() { dir.close() }
+	}
+	change := func(n *node, typ raft.ConfChangeType, id raft.NodeID, haven string) {
+		index++
+		e := raft.Entry{Index: index, Term: 1, Type: raft.EntryConfChange,
+			Data: raft.ConfChange{Type: typ, Node: id, Context: []byte(haven)}.Marshal()}
+		n.noteConfChange(&e, true)
+	}
+
+	n, tr, stop := start()
+	change(n, raft.AddLearner, 4, "127.0.0.1:7404")
+	require.Equal(t, "127.0.0.1:7504", tr[4])
+	change(n, raft.RemoveNode, 4, "")
+	change(n, raft.RemoveNode, 2, "")
+	stop()
+
+	n, tr, stop = start()
+	require.NotContains(t, n.members, raft.NodeID(4), "no member after the restart")
+	require.Equal(t, "127.0.0.1:7504", tr[4], "the transport can still tell it it was removed")
+	require.Equal(t, "127.0.0.1:7502", tr[2], "a founder: from the config file")
+	change(n, raft.AddLearner, 4, "127.0.0.1:7404")
+	require.Contains(t, n.members, raft.NodeID(4))
+	require.NotContains(t, n.gone, raft.NodeID(4), "a member again")
+	for id := raft.NodeID(100); id < 100+maxGone+5; id++ {
+		change(n, raft.AddLearner, id, "127.0.0.1:7404")
+		change(n, raft.RemoveNode, id, "")
+	}
+	require.Len(t, n.gone, maxGone)
+	require.NotContains(t, n.gone, raft.NodeID(100), "the oldest removals are forgotten")
+	require.Contains(t, n.gone, raft.NodeID(100+maxGone+4))
+	stop()
+
+	n, _, stop = start()
+	defer stop()
+	require.Len(t, n.gone, maxGone, "as the book on disk says")
+	require.Contains(t, n.members, raft.NodeID(4))
 }

@@ -63,8 +63,10 @@ type node struct {
 
 	status atomic.Pointer[hostStatus]
 
-	// Owned by the loop goroutine.
+	// Owned by the loop goroutine. gone are the members removed since
+	// the address book began, at most maxGone of the latest (members.go).
 	members  map[raft.NodeID]memberAddrs
+	gone     map[raft.NodeID]memberAddrs
 	hs       raft.HardState
 	soft     raft.SoftState
 	per      map[session.ConnID]*connOut
@@ -144,6 +146,7 @@ func openNode(cfg *Config, logger *slog.Logger, m *metrics) (*node, error) {
 		doneC:   make(chan struct{}),
 		outs:    map[session.ConnID]outFn{},
 		members: map[raft.NodeID]memberAddrs{},
+		gone:    map[raft.NodeID]memberAddrs{},
 		per:     map[session.ConnID]*connOut{},
 	}
 	dir, err := openDataDir(cfg.DataDir)
@@ -176,22 +179,9 @@ func (n *node) recover() error {
 	if !empty && fresh {
 		return errors.New("the data dir has a WAL but no identity.json: refusing to guess whose it is")
 	}
-	// The address book: what this node learned before, then the
-	// configured initial members over it.
-	saved, err := n.dir.loadMembers()
+	voters, err := n.loadAddressBook()
 	if err != nil {
 		return err
-	}
-	for name, a := range saved {
-		if id, err := netproto.ParseNodeID(name); err == nil {
-			n.members[id] = a
-		}
-	}
-	var voters []raft.NodeID
-	for _, p := range cfg.Peers {
-		id := mustID(p.ID)
-		n.members[id] = memberAddrs{Haven: p.Haven, HTTP: p.HTTP, Peer: p.Peer}
-		voters = append(voters, id)
 	}
 	rcfg := raft.Config{
 		ID: n.id, ElectionTicks: cfg.ElectionTicks, HeartbeatTicks: cfg.HeartbeatTicks,
@@ -245,13 +235,23 @@ func (n *node) recover() error {
 
 // start runs the loop with tr as the peer transport.
 func (n *node) start(tr transport) {
+	n.setPeers(tr)
+	go n.run()
+}
+
+// setPeers makes tr the peer transport and gives it the address of every
+// member, and of every member removed that the address book still holds
+// (such a one may ask for votes, never having heard of its removal, and
+// is then told, raft's MsgRemoved).
+func (n *node) setPeers(tr transport) {
 	n.tr = tr
-	for id, a := range n.members {
-		if id != n.id {
-			tr.SetPeer(id, a.Peer)
+	for _, book := range []map[raft.NodeID]memberAddrs{n.gone, n.members} {
+		for id, a := range book {
+			if id != n.id {
+				tr.SetPeer(id, a.Peer)
+			}
 		}
 	}
-	go n.run()
 }
 
 // deliver is the transport's callback: it never blocks the transport
@@ -410,8 +410,9 @@ func (n *node) handleReady() {
 			n.log.Info("leader", "leader", netproto.FormatNodeID(rd.SoftState.Lead), "role", rd.SoftState.State.String())
 		}
 		n.soft = rd.SoftState
-		n.noteRemoved()
 	}
+	// A learner's role does not change when it is told it was removed.
+	n.noteRemoved()
 	// 0. A leader's appends and heartbeats leave before its own fsync,
 	// which then runs in parallel with the followers' (thesis §10.2.1).
 	early := rd.EarlyMessages
