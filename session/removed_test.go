@@ -84,20 +84,10 @@ func TestRemovedLearnerAnswersAtOnce(t *testing.T) {
 	tc := newTestCluster(t, 3, nil)
 	l := tc.leader()
 	tc.connect(l, 1, 60000)
-	tc.cut[4] = true // until it runs
-	r := tc.do(l, Request{Conn: 1, Op: OpBecome, Become: BecomeLearner, Node: 4, Address: "127.0.0.1:7404"})
-	require.Equal(t, fsm.OK, r.Code, r.Message)
-	cfg := tc.config(4)
-	cfg.Raft.Voters, cfg.Raft.Bootstrap = nil, false
-	disk := &memDisk{}
-	core, err := New(cfg, disk.restored())
-	require.NoError(t, err)
-	tc.ids = append(tc.ids, 4)
-	tc.nodes[4] = &testNode{core: core, disk: disk, replies: map[ConnID][]Reply{}, deliveries: map[ConnID][]fsm.Event{}}
-	delete(tc.cut, 4)
+	core := tc.addLearner(l, 1, 4)
 	tc.connect(4, 2, 60000)
 	tc.create(l, 1, "/data/x")
-	r = tc.do(4, Request{Conn: 2, Op: OpRead, Path: "/data/x"})
+	r := tc.do(4, Request{Conn: 2, Op: OpRead, Path: "/data/x"})
 	require.Equal(t, fsm.OK, r.Code, "a learner serves linearizable reads: %s", r.Message)
 	require.Contains(t, core.raft.Status().Conf.Learners, raft.NodeID(4))
 
@@ -120,20 +110,10 @@ func TestRemovedLearnerIsToldByItsForwards(t *testing.T) {
 	tc := newTestCluster(t, 3, nil)
 	l := tc.leader()
 	tc.connect(l, 1, 60000)
-	tc.cut[4] = true // until it runs
-	r := tc.do(l, Request{Conn: 1, Op: OpBecome, Become: BecomeLearner, Node: 4, Address: "127.0.0.1:7404"})
-	require.Equal(t, fsm.OK, r.Code, r.Message)
-	cfg := tc.config(4)
-	cfg.Raft.Voters, cfg.Raft.Bootstrap = nil, false
-	disk := &memDisk{}
-	core, err := New(cfg, disk.restored())
-	require.NoError(t, err)
-	tc.ids = append(tc.ids, 4)
-	tc.nodes[4] = &testNode{core: core, disk: disk, replies: map[ConnID][]Reply{}, deliveries: map[ConnID][]fsm.Event{}}
-	delete(tc.cut, 4)
+	core := tc.addLearner(l, 1, 4)
 	tc.create(l, 1, "/data/x")
 	tc.tick(5) // it catches up
-	r = tc.do(l, Request{Conn: 1, Op: OpBecome, Become: BecomeRemoved, Node: 4})
+	r := tc.do(l, Request{Conn: 1, Op: OpBecome, Become: BecomeRemoved, Node: 4})
 	require.Equal(t, fsm.OK, r.Code, r.Message)
 
 	core.Submit(Request{Conn: 2, ID: 900, Op: OpConnect, TTLms: 60000})
@@ -142,4 +122,21 @@ func TestRemovedLearnerIsToldByItsForwards(t *testing.T) {
 	require.Contains(t, r.Message, "this node was removed from the cluster")
 	t.Logf("answered after %d ticks: %s", ticks, r.Message)
 	require.Equal(t, "removed", core.Status().Role)
+}
+
+// addLearner has the leader l add node id as a learner, asked on conn,
+// and starts it on an empty disk; it returns its core.
+func (tc *testCluster) addLearner(l raft.NodeID, conn ConnID, id raft.NodeID) *Core {
+	tc.cut[id] = true // until it runs
+	r := tc.do(l, Request{Conn: conn, Op: OpBecome, Become: BecomeLearner, Node: id, Address: "127.0.0.1:7404"})
+	require.Equal(tc.t, fsm.OK, r.Code, r.Message)
+	cfg := tc.config(id)
+	cfg.Raft.Voters, cfg.Raft.Bootstrap = nil, false
+	disk := &memDisk{}
+	core, err := New(cfg, disk.restored())
+	require.NoError(tc.t, err)
+	tc.ids = append(tc.ids, id)
+	tc.nodes[id] = &testNode{core: core, disk: disk, replies: map[ConnID][]Reply{}, deliveries: map[ConnID][]fsm.Event{}}
+	delete(tc.cut, id)
+	return core
 }

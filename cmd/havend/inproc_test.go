@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -44,29 +45,50 @@ func freeBase(t testing.TB) int {
 // startInProc runs a three-node cluster in this test process over the
 // in-memory hub, with fsync off (the loop, not the disk, is under test).
 func startInProc(t testing.TB) []*server {
-	base := freeBase(t)
-	dir := t.TempDir()
-	var peers []PeerConfig
-	for i := 1; i <= 3; i++ {
-		peers = append(peers, PeerConfig{ID: fmt.Sprintf("n%d", i), Haven: fmt.Sprintf("127.0.0.1:%d", base+i)})
-	}
-	transports := memTransports()
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	h := newInProc(t, 3)
 	var servers []*server
-	for _, p := range peers {
-		cfg := defaultConfig()
-		cfg.ID, cfg.Haven, cfg.DataDir, cfg.Peers, cfg.NoFsync = p.ID, p.Haven, filepath.Join(dir, p.ID), peers, true
-		require.NoError(t, cfg.resolve())
-		s, err := startServer(&cfg, logger, transports(p.ID))
-		require.NoError(t, err)
-		servers = append(servers, s)
+	for _, p := range h.founders {
+		servers = append(servers, h.start(p, nil))
 	}
-	t.Cleanup(func() {
-		for _, s := range servers {
-			s.shutdown(time.Second)
-		}
-	})
 	return servers
+}
+
+// inProc is an in-process cluster over one in-memory hub: its founders,
+// and the node ids of up to four nodes in all (freeBase).
+type inProc struct {
+	t          testing.TB
+	dir        string
+	peers      []PeerConfig
+	founders   []PeerConfig
+	transports func(id string) func(*node) (transport, error)
+}
+
+func newInProc(t testing.TB, founders int) *inProc {
+	base := freeBase(t)
+	h := &inProc{t: t, dir: t.TempDir(), transports: memTransports()}
+	for i := 1; i <= 4; i++ {
+		h.peers = append(h.peers, PeerConfig{ID: fmt.Sprintf("n%d", i), Haven: fmt.Sprintf("127.0.0.1:%d", base+i)})
+	}
+	h.founders = h.peers[:founders]
+	return h
+}
+
+// start runs node p, logging to logger (nil: nowhere); a node that is no
+// founder starts as one to be added (initial_cluster_state: existing).
+func (h *inProc) start(p PeerConfig, logger *slog.Logger) *server {
+	if logger == nil {
+		logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	cfg := defaultConfig()
+	cfg.ID, cfg.Haven, cfg.DataDir, cfg.Peers, cfg.NoFsync = p.ID, p.Haven, filepath.Join(h.dir, p.ID), h.founders, true
+	if !slices.Contains(h.founders, p) {
+		cfg.InitialClusterState = "existing"
+	}
+	require.NoError(h.t, cfg.resolve())
+	s, err := startServer(&cfg, logger, h.transports(p.ID))
+	require.NoError(h.t, err)
+	h.t.Cleanup(func() { s.shutdown(time.Second) })
+	return s
 }
 
 func TestInProcessClusterServesHaven(t *testing.T) {
@@ -115,31 +137,13 @@ func (l *lockedBuffer) String() string {
 // through a removed learner waited for its request timeout, and nothing
 // was logged.
 func TestRemovedLearnerSaysSo(t *testing.T) {
-	base := freeBase(t)
-	dir := t.TempDir()
-	var peers []PeerConfig
-	for i := 1; i <= 4; i++ {
-		peers = append(peers, PeerConfig{ID: fmt.Sprintf("n%d", i), Haven: fmt.Sprintf("127.0.0.1:%d", base+i)})
+	h := newInProc(t, 3)
+	peers := h.peers
+	for _, p := range h.founders {
+		h.start(p, nil)
 	}
-	transports := memTransports()
 	var log4 lockedBuffer
-	start := func(p PeerConfig, logger *slog.Logger) *server {
-		cfg := defaultConfig()
-		cfg.ID, cfg.Haven, cfg.DataDir, cfg.Peers, cfg.NoFsync = p.ID, p.Haven, filepath.Join(dir, p.ID), peers[:3], true
-		if p.ID == "n4" {
-			cfg.InitialClusterState = "existing"
-		}
-		require.NoError(t, cfg.resolve())
-		s, err := startServer(&cfg, logger, transports(p.ID))
-		require.NoError(t, err)
-		t.Cleanup(func() { s.shutdown(time.Second) })
-		return s
-	}
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	for _, p := range peers[:3] {
-		start(p, quiet)
-	}
-	learner := start(peers[3], slog.New(slog.NewTextHandler(&log4, nil)))
+	learner := h.start(peers[3], slog.New(slog.NewTextHandler(&log4, nil)))
 	adm := dialHaven(t, peers[0].Haven)
 	require.Eventually(t, func() bool { return ok(adm.mustCall(M{"action": "connect", "version": "1"})) }, 10*time.Second, 50*time.Millisecond)
 	become := func(typ string) {
