@@ -44,6 +44,11 @@ import (
 //   - A linearizable read shows a state at or after every entry committed
 //     before it was invoked (kv: sim/kv; sessions: CheckReadCovers).
 //   - A client write is committed once (kvCommitted, sessions truth).
+//   - Removal notices (§4.2.3, sim/membership.go): a server that is a
+//     member neither of a node's latest configuration nor of its committed
+//     one, and asks it for a vote or forwards it a read, a write or a
+//     keepalive, is told so (MsgRemoved) in the node's next Ready; every
+//     notice is true, and taken exactly when it holds.
 
 // directState is what the direct checks keep per node (its incarnation).
 type directState struct {
