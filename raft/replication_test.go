@@ -130,6 +130,30 @@ func TestAppendTruncatesConflicts(t *testing.T) {
 	}
 }
 
+// TestAppendBelowCommitIsAnsweredWithTheCommitIndex: an AppendEntries
+// whose prevLogIndex is below the follower's commit index (a late or
+// duplicated one) is answered with that commit index, the most the
+// follower can vouch for without checking: the entries after it may be an
+// older leader's that the current one does not hold. Answered with its
+// last index, the leader would count the follower as holding entries it
+// lacks (its matchIndex, §5.3) and could commit them without a quorum.
+// Reference: §5.3
+func TestAppendBelowCommitIsAnsweredWithTheCommitIndex(t *testing.T) {
+	// [1 1 2 2 2], committed through 3: entries 4 and 5 are of term 2's
+	// leader, and the leader of term 3 may hold others there.
+	r := newTestRaft(t, 2, []NodeID{1, 2, 3}, 3, logOf(1, 1, 2, 2, 2), nil)
+	r.log.commitTo(3)
+	terms := []uint64{0, 1, 1, 2}
+	for _, prev := range []uint64{0, 1, 2} {
+		step(t, r, Message{From: 1, Type: MsgApp, Term: 3, Index: prev, LogTerm: terms[prev], Entries: []Entry{{Term: terms[prev+1], Index: prev + 1}}})
+		resps := ofType(drain(r), MsgAppResp)
+		require.Len(t, resps, 1)
+		require.False(t, resps[0].Reject)
+		require.Equal(t, uint64(3), resps[0].Index, "prevLogIndex %d: the commit index, not the last index", prev)
+		require.Equal(t, []uint64{1, 1, 2, 2, 2}, termsOf(r), "nothing changes")
+	}
+}
+
 // TestAppendCommitRule checks the AppendEntries receiver, rule 5: "If
 // leaderCommit > commitIndex, set commitIndex = min(leaderCommit, index of
 // last new entry)." The bound matters: entries after the last new one may
