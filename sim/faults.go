@@ -490,7 +490,7 @@ func (w *World) startReplay(i int) string {
 
 // holdForReplay takes a message addressed to slot to into the running
 // FaultRestartReplay, if it holds that node's messages and draws this one.
-func (w *World) holdForReplay(to int, m *wireMessage) bool {
+func (w *World) holdForReplay(to int, m wireMessage) bool {
 	rr := w.replay
 	if rr == nil || rr.node != to || !w.rng.Chance(rr.share) {
 		return false

@@ -71,14 +71,14 @@ type slab[T any] struct {
 	free  []int32
 }
 
-func (s *slab[T]) put(v *T) int32 {
+func (s *slab[T]) put(v T) int32 {
 	if n := len(s.free); n > 0 {
 		slot := s.free[n-1]
 		s.free = s.free[:n-1]
-		s.items[slot] = *v
+		s.items[slot] = v
 		return slot
 	}
-	s.items = append(s.items, *v)
+	s.items = append(s.items, v)
 	return int32(len(s.items) - 1)
 }
 
@@ -138,7 +138,7 @@ func (w *World) ClientDelay() time.Duration {
 }
 
 // sendMessage puts a message on the network.
-func (w *World) sendMessage(m *wireMessage) {
+func (w *World) sendMessage(m wireMessage) {
 	from, to := w.slotOf(m.From), w.slotOf(m.To)
 	w.stats.Messages++
 	w.countSend(from)

@@ -574,7 +574,7 @@ func (n *node) sendRaft(rd *hostReady, upTo int, early bool) bool {
 			w.fail(err)
 			return false
 		}
-		w.sendMessage(&wireMessage{Message: *m})
+		w.sendMessage(wireMessage{Message: *m})
 	}
 	return true
 }
@@ -588,7 +588,7 @@ func (n *node) finish(rd *hostReady) {
 	}
 	for i := range rd.serviceMsgs {
 		m := &rd.serviceMsgs[i]
-		w.sendMessage(&wireMessage{Message: raft.Message{From: m.From, To: m.To}, service: m})
+		w.sendMessage(wireMessage{Message: raft.Message{From: m.From, To: m.To}, service: m})
 	}
 	if len(rd.raftMsgs)+len(rd.serviceMsgs) > 0 && n.unsynced() && n.crashPoint(countCrashPoint) {
 		return

@@ -44,16 +44,15 @@ func (k eventKind) String() string {
 
 // event is one entry of the queue. It is small and holds no pointers: the
 // payloads (messages, client requests) live in slabs and are named by ref,
-// so pushing and popping allocate nothing once the slices have grown. Its
-// 32 bytes put a node's four children of the heap in two cache lines.
+// so pushing and popping allocate nothing once the slices have grown.
 type event struct {
 	at   time.Duration
-	aux  uint64 // kind-specific
-	seq  uint32 // tie-breaker: events at the same time run in the order scheduled
+	seq  uint64 // tie-breaker: events at the same time run in the order scheduled
+	kind eventKind
+	node uint8  // node index, for node events
 	gen  uint32 // the node incarnation the event belongs to (stale ones are dropped)
 	ref  int32  // slab slot or schedule index
-	kind eventKind
-	node uint8 // node index, for node events
+	aux  uint64 // kind-specific
 }
 
 // eventQueue is a 4-ary min-heap ordered by (at, seq): virtual time, then
@@ -62,7 +61,7 @@ type event struct {
 // deep as a binary one, which pays off because every event is popped once.
 type eventQueue struct {
 	heap []event
-	seq  uint32
+	seq  uint64
 }
 
 func (q *eventQueue) len() int { return len(q.heap) }
@@ -73,10 +72,6 @@ func less(a, b *event) bool {
 
 func (q *eventQueue) push(e event) {
 	q.seq++
-	if q.seq == 0 {
-		// 2^32 events scheduled: a run of years of virtual time.
-		panic("sim: the event queue's sequence numbers ran out")
-	}
 	e.seq = q.seq
 	q.heap = append(q.heap, e)
 	h := q.heap

@@ -4,7 +4,6 @@ import (
 	"slices"
 	"testing"
 	"time"
-	"unsafe"
 
 	"github.com/stretchr/testify/require"
 	"pgregory.net/rapid"
@@ -65,9 +64,4 @@ func TestQueueDoesNotAllocateOnceGrown(t *testing.T) {
 		}
 	})
 	require.Zero(t, allocs)
-}
-
-// TestEventIsSmall: four children of a heap node fill two cache lines.
-func TestEventIsSmall(t *testing.T) {
-	require.Equal(t, uintptr(32), unsafe.Sizeof(event{}))
 }

@@ -250,6 +250,6 @@ func (n *node) Now() time.Duration { return n.w.now }
 
 func (n *node) Reply(client int, reply any) {
 	w := n.w
-	slot := w.rpcs.put(&rpc{client: client, node: n.idx, payload: reply})
+	slot := w.rpcs.put(rpc{client: client, node: n.idx, payload: reply})
 	w.queue.push(event{at: w.now + w.ClientDelay(), kind: evToClient, ref: slot})
 }

@@ -578,12 +578,12 @@ func (w *World) settleBound() time.Duration {
 // keep their order that way.
 func (w *World) SendToNodeAt(client int, node raft.NodeID, request any, at time.Duration) {
 	idx := w.slotOf(node)
-	slot := w.rpcs.put(&rpc{client: client, node: idx, payload: request})
+	slot := w.rpcs.put(rpc{client: client, node: idx, payload: request})
 	w.queue.push(event{at: at, kind: evToNode, node: uint8(idx), ref: slot})
 }
 
 func (w *World) SendToClientAt(client int, node raft.NodeID, reply any, at time.Duration) {
-	slot := w.rpcs.put(&rpc{client: client, node: w.slotOf(node), payload: reply})
+	slot := w.rpcs.put(rpc{client: client, node: w.slotOf(node), payload: reply})
 	w.queue.push(event{at: at, kind: evToClient, ref: slot})
 }
 
@@ -592,7 +592,7 @@ func (w *World) SendToClientAt(client int, node raft.NodeID, reply any, at time.
 // one handles it when it resumes.
 func (w *World) SendToNode(client int, node raft.NodeID, request any) {
 	idx := w.slotOf(node)
-	slot := w.rpcs.put(&rpc{client: client, node: idx, payload: request})
+	slot := w.rpcs.put(rpc{client: client, node: idx, payload: request})
 	w.queue.push(event{at: w.now + w.ClientDelay(), kind: evToNode, node: uint8(idx), ref: slot})
 }
 
