@@ -388,8 +388,11 @@ func confInForceIndex(r *raft.Raft) uint64 {
 // that no longer talks to it).
 func (c *checker) owesNotice(n *node, from raft.NodeID, asked string) {
 	r := n.app.raftCore()
+	if r.IsMember(from) {
+		return // the common case, before the copy Status makes
+	}
 	st := r.Status()
-	if st.Commit == 0 || st.Commit > uint64(len(c.truth)) || r.IsMember(from) {
+	if st.Commit == 0 || st.Commit > uint64(len(c.truth)) {
 		return
 	}
 	if conf := c.confAt(st.Commit); slices.Contains(conf.voters, from) || slices.Contains(conf.learners, from) {
