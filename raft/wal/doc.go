@@ -98,7 +98,10 @@
 //
 //   - A save record sets the hard state and, if it has entries starting at
 //     index i, replaces the log from i on (§5.3: a conflicting entry and all
-//     that follow it are deleted).
+//     that follow it are deleted). Entries that start past the log's end
+//     but no later than just after the chosen snapshot start the log
+//     anew: that snapshot came from a leader, past the log, and a crash
+//     lost the marker that said the log was discarded.
 //   - A snapshot record keeps the entries after its index, dropping those
 //     it covers, or discards the whole log, as it says. At the end the
 //     chosen snapshot is applied by Figure 13's rule once more, for a crash

@@ -146,7 +146,7 @@ func refusedRun(rt *rapid.T, faults Faults) bool {
 	term := uint64(1)
 	steps := rapid.IntRange(1, 60).Draw(rt, "steps")
 	for range steps {
-		switch rapid.IntRange(0, 9).Draw(rt, "op") {
+		switch rapid.IntRange(0, 10).Draw(rt, "op") {
 		case 0, 1, 2, 3: // entries, perhaps overwriting a suffix in a new term
 			last := cur.snap + uint64(len(cur.entries))
 			first := last + 1
@@ -189,6 +189,16 @@ func refusedRun(rt *rapid.T, faults Faults) bool {
 			}
 			cur.entries = slices.Clone(cur.entries[c-cur.snap:])
 			cur.snap = c
+		case 10: // a snapshot from a leader, past the log: it replaces the log
+			last := cur.snap + uint64(len(cur.entries))
+			index := last + rapid.Uint64Range(1, 5).Draw(rt, "past")
+			term++
+			require.NoError(rt, w.SaveSnapshot(raft.Snapshot{Meta: raft.SnapshotMeta{Index: index, Term: term}, Data: []byte("l")}))
+			for _, before := range slices.Clone(candidates) {
+				candidates = append(candidates, withSnapshot(before, index, term))
+			}
+			cur.entries = nil
+			cur.snap = index
 		case 7, 8: // the pending fsyncs complete
 			f.CompleteSyncs()
 			if !f.Unsynced() {
@@ -230,4 +240,46 @@ func withSnapshot(s walState, index, term uint64) walState {
 		out.entries = slices.Clone(s.entries[k:])
 	}
 	return out
+}
+
+// A crash while the marker of a snapshot from a leader (past the log) is
+// being fsynced keeps the published snapshot file and loses the marker,
+// which would have said the log was discarded. Recovery takes the
+// snapshot; the entries saved after it start past the old log's end, and
+// the next recovery must take them too, not refuse a gap the snapshot
+// covers (found by TestWALOnSimFS once it installed leaders' snapshots:
+// such a node could not restart a second time).
+func TestEntriesAfterALeadersSnapshotWithoutItsMarker(t *testing.T) {
+	const dir = "/n1/wal"
+	kept := 0
+	for seed := range uint64(200) {
+		f := New(newTestRand(seed), Faults{})
+		opts := wal.Options{FS: f, SegmentBytes: 1 << 20}
+		w, _, err := wal.Open(dir, opts)
+		require.NoError(t, err)
+		f.CompleteSyncs()
+		require.NoError(t, w.Save(raft.HardState{Term: 1}, []raft.Entry{{Index: 1, Term: 1, Data: []byte("a")}}))
+		require.NoError(t, w.SaveSnapshot(raft.Snapshot{Meta: raft.SnapshotMeta{Index: 5, Term: 2}, Data: []byte("s")}))
+		require.NoError(t, w.Close())
+		f.Crash() // during the marker's fsync
+		w, st, err := wal.Open(dir, opts)
+		require.NoError(t, err)
+		if st.Snapshot == nil {
+			continue // the snapshot's rename was lost too: the old state
+		}
+		require.Equal(t, uint64(5), st.Snapshot.Meta.Index)
+		require.Empty(t, st.Entries)
+		kept++
+		f.CompleteSyncs()
+		require.NoError(t, w.Save(raft.HardState{Term: 2, Commit: 5}, []raft.Entry{{Index: 6, Term: 2, Data: []byte("b")}}))
+		f.CompleteSyncs()
+		require.NoError(t, w.Close())
+		f.Crash()
+		_, st, err = wal.Open(dir, opts)
+		require.NoError(t, err, "seed %d", seed)
+		require.Equal(t, uint64(5), st.Snapshot.Meta.Index)
+		require.Len(t, st.Entries, 1)
+		require.Equal(t, uint64(6), st.Entries[0].Index)
+	}
+	require.NotZero(t, kept, "some crashes keep the snapshot")
 }
