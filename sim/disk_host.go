@@ -3,6 +3,7 @@ package sim
 import (
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/havenproject/haven/raft"
 	"github.com/havenproject/haven/raft/wal"
@@ -131,9 +132,21 @@ func (n *node) saveReady(rd *hostReady) error {
 		if err := n.wal.SaveSnapshot(*rd.snapshot); err != nil {
 			return fmt.Errorf("saving the leader's snapshot: %w", err)
 		}
+		if w := n.w; w.params.SnapshotCrash && w.phase == phaseFaults && w.rng.Chance(0.5) {
+			// The knob's crash, during the fsync of the snapshot's marker,
+			// the last thing SaveSnapshot writes: the file may be
+			// published and the marker lost.
+			w.stats.count(countCrashSnapshot)
+			w.crash(n, w.rng.Exp(w.params.FaultLength/4)+time.Millisecond)
+			return errCrashedInSave
+		}
 	}
 	return n.wal.Save(rd.hard, rd.entries)
 }
+
+// errCrashedInSave says the node crashed while it saved a Ready
+// (Params.SnapshotCrash): what is left of the Ready is the crash's.
+var errCrashedInSave = errors.New("crashed while saving")
 
 // saveCompaction saves a snapshot the node took of its own state machine,
 // and reports whether the WAL holds one that far now. SaveSnapshot returns once the file

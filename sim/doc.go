@@ -94,7 +94,10 @@
 // or more, so that a quorum stays. Crash points crash a node right after it
 // sent a Ready's messages while writes are still unsynced (a leader's early
 // appends before its fsync among them), the moment random crash times
-// almost never hit.
+// almost never hit. With the "snapshot-crash" knob, half the nodes that
+// install a leader's snapshot crash during the fsync of its marker, the last
+// thing the WAL writes for it (only the knob does it, so that the other
+// seeds keep their runs).
 //
 // Nodes: crash and restart (from what the disk kept), process pauses (no
 // ticks, nothing handled; on resume the host first makes up the missed ticks,
@@ -113,12 +116,12 @@
 // disk, or hand leadership to a random voter, caught up or lagging. A
 // removed node shuts down once it has committed its own removal, or a while
 // after a member told it it is no member (raft's MsgRemoved, answered to its
-// vote requests and, a learner's, to its forwarded read indexes), quiet
-// meanwhile; each owed notice must leave in the next Ready of the member
-// that owes it, and the run settles only once every removed node that can
-// ask is told. A leader that proposes its own removal is
-// sometimes deafened, then cut off, before the acknowledgements return. The
-// cluster may shrink to one voter.
+// vote requests and to its forwarded reads, writes and keepalives, a
+// learner's only way to hear of it), quiet meanwhile; each owed notice must
+// leave in the next Ready of the member that owes it, and the run settles
+// only once every removed node that can ask is told. A leader that proposes
+// its own removal is sometimes deafened, then cut off, before the
+// acknowledgements return. The cluster may shrink to one voter.
 //
 // Divergence and late replays: a divergence fault cuts the leader and a
 // minority with it off from the rest (back to back, several terms of entries

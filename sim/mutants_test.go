@@ -104,6 +104,10 @@ var (
 	// flagsSessionsMembership: the sessions workload while membership
 	// changes (removed nodes still forward their clients' writes).
 	flagsSessionsMembership = []string{"-workload", "sessions", "-faults", "swarm", "-knobs", "membership"}
+	// flagsSnapshotCrash: heavy faults, a compaction every two entries
+	// (followers fall behind it and are sent snapshots), and half the nodes
+	// that install one crash during its fsync.
+	flagsSnapshotCrash = []string{"-faults", "heavy", "-compact-every", "2", "-knobs", "snapshot-crash"}
 )
 
 var mutants = []mutant{
@@ -436,6 +440,34 @@ var mutants = []mutant{
 			"and the old leader serves lease reads no quorum backs. Only a TimeoutNow that arrives after the abort " +
 			"shows it (the simulator delivers a share of them elections late): the lease check fails (seeds 9, 21).",
 		edits:    []edit{{"raft/replication.go", "\t\t\tr.leadTransferee = None\n", "\t\t\tr.leadTransferee = None\n\t\t\tr.leaseRevoked = false\n"}},
+		flags:    flagsLeaseTransfer,
+		reported: "lease violated",
+	},
+	{
+		name: "wal-leader-snapshot-gap-refused",
+		bug: "Figure 13: after a crash kept a leader's snapshot (past the log) and lost its marker, recovery " +
+			"refuses the entries saved after the snapshot as a gap after the old log's end, and the node cannot " +
+			"restart a second time. The restart check fails (seed 12).",
+		edits:    []edit{{"raft/wal/replay.go", "\tcase start > r.last()+1 && r.snapshot != nil && start <= r.snapshot.Meta.Index+1:", "\tcase false:"}},
+		flags:    flagsSnapshotCrash,
+		reported: "the WAL refuses to recover what crashes left",
+	},
+	{
+		name: "wal-snapshot-rename-not-dir-synced",
+		bug: "The WAL publishes a snapshot without fsyncing its directory before writing its marker: a crash " +
+			"can keep the marker and lose the file's name, and for a leader's snapshot, past the log, nothing " +
+			"is left to recover from (the fourth blind campaign). The restart check fails (seed 1).",
+		edits:    []edit{{"raft/wal/snapshot.go", "\tif sync {\n\t\tif err := syncDir(fsys, dir); err != nil {\n\t\t\treturn true, err", "\tif false && sync {\n\t\tif err := syncDir(fsys, dir); err != nil {\n\t\t\treturn true, err"}},
+		flags:    flagsSnapshotCrash,
+		reported: "the WAL refuses to recover what crashes left",
+	},
+	{
+		name: "lease-dated-from-answer",
+		bug: "§6.4.1: the leader dates a voter's promise from when the heartbeat's answer arrives, not from when " +
+			"the heartbeat left: a late answer stretches the lease past the promise, and the leader serves lease " +
+			"reads after a new leader may have been elected (the fourth blind campaign; raft's " +
+			"TestLeaseDatedFromSendNotAnswer catches it too). The lease check fails (seed 10).",
+		edits:    []edit{{"raft/replication.go", "pr.lastAckTick = max(pr.lastAckTick, m.Index+1)", "pr.lastAckTick = max(pr.lastAckTick, r.ticks+1)"}},
 		flags:    flagsLeaseTransfer,
 		reported: "lease violated",
 	},

@@ -307,7 +307,9 @@ func (n *node) drive() {
 		n.readyTaken()
 		n.readied = true
 		if err := n.persist(rd); err != nil {
-			w.Failf("node %d: %v", n.id, err)
+			if err != errCrashedInSave {
+				w.Failf("node %d: %v", n.id, err)
+			}
 			return
 		}
 		if err := n.observe(rd); err != nil {

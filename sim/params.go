@@ -318,6 +318,11 @@ type Params struct {
 	// (sessionsWorkload.handedSince). Only the "watch-elsewhere" knob sets
 	// it, so that every seed keeps the run it had before it existed.
 	WatchElsewhere bool
+	// SnapshotCrash crashes half the nodes that install a leader's
+	// snapshot (a follower behind the leader's compaction) during its
+	// fsync, while the faults run: the file may be published and its
+	// marker lost. Only the "snapshot-crash" knob sets it.
+	SnapshotCrash bool
 }
 
 func calmParams() Params {
@@ -470,11 +475,14 @@ func (p Params) String() string {
 	if p.WatchElsewhere {
 		b.WriteString(" watch-elsewhere")
 	}
+	if p.SnapshotCrash {
+		b.WriteString(" snapshot-crash")
+	}
 	return b.String()
 }
 
 // knobNames are the corners Config.Knobs can force on.
-var knobNames = []string{"no-prevote", "no-checkquorum", "membership", "transfer", "adversarial-drift", "diverge", "holdback", "restart-replay", "backpressure", "wipe", "watch-elsewhere"}
+var knobNames = []string{"no-prevote", "no-checkquorum", "membership", "transfer", "adversarial-drift", "diverge", "holdback", "restart-replay", "backpressure", "wipe", "watch-elsewhere", "snapshot-crash"}
 
 // applyKnobs forces the knobs named in list on p.
 func applyKnobs(list string, p *Params) error {
@@ -518,6 +526,8 @@ func applyKnobs(list string, p *Params) error {
 			}
 		case "watch-elsewhere":
 			p.WatchElsewhere = true
+		case "snapshot-crash":
+			p.SnapshotCrash = true
 		default:
 			return fmt.Errorf("sim: unknown knob %q (want %s)", k, strings.Join(knobNames, ", "))
 		}

@@ -119,6 +119,7 @@ var profiles = []struct {
 	{"lease reads, adversarial drift", Config{Faults: FaultsSwarm, Lease: LeaseAlways, Knobs: "adversarial-drift,transfer,membership"}},
 	{"membership and transfers", Config{Faults: FaultsHeavy, Knobs: "membership,transfer"}},
 	{"divergence and hold-back", Config{Faults: FaultsSwarm, Knobs: "diverge,holdback,transfer"}},
+	{"crashes in snapshot installs", Config{Faults: FaultsHeavy, CompactEvery: 2, Knobs: "snapshot-crash"}},
 }
 
 // TestProfiles runs every profile on the key-value workload.
@@ -153,7 +154,8 @@ func TestProfiles(t *testing.T) {
 // requireKnobsExercised checks that a campaign did what its knobs ask.
 func requireKnobsExercised(t *testing.T, knobs string, sum Summary) {
 	t.Helper()
-	for knob, cs := range map[string][]counter{"membership": {countMembership}, "transfer": {countTransfer, countLateTimeoutNow}, "holdback": {countHeldBack}} {
+	for knob, cs := range map[string][]counter{"membership": {countMembership}, "transfer": {countTransfer, countLateTimeoutNow}, "holdback": {countHeldBack},
+		"snapshot-crash": {countCrashSnapshot}} {
 		for _, c := range cs {
 			if strings.Contains(knobs, knob) {
 				require.Greater(t, sum.Stats.Counts[c], uint64(0), "%s: %s", knob, counterNames[c])

@@ -32,6 +32,7 @@ const (
 	countCrashPointEarly                // crashes between a leader's early sends and its fsync
 	countLateTimeoutNow                 // TimeoutNow messages delivered elections late
 	countToldRemoved                    // removed nodes told so by a member (MsgRemoved)
+	countCrashSnapshot                  // crashes during the fsync of a leader's snapshot (snapshot-crash)
 	numCounters
 )
 
@@ -41,6 +42,7 @@ var counterNames = [numCounters]string{
 	"lease-config-refused", "disk-bit-flip", "disk-misdirected-write", "disk-failed",
 	"membership-changes", "leader-transfers", "msg-held-back", "log-truncations", "lease-reads-checked",
 	"msg-replayed-across-restart", "crash-point-early", "msg-timeoutnow-late", "told-removed",
+	"crash-snapshot-install",
 }
 
 // Stats counts what happened in a run.
