@@ -295,7 +295,13 @@ func TestAckOfALaterKeepAliveDoesNotAnswerPingsOfALostOne(t *testing.T) {
 	fn.core.Submit(Request{Conn: 1, ID: 901, Op: OpPing})
 	tc.tick(1)
 	require.Equal(t, 1, lost, "the keepalive carrying session A's ping is lost")
-	tc.drop = nil
+	var named [][]string // the sessions of each keepalive sent from now on
+	tc.drop = func(m PeerMessage) bool {
+		if m.KeepAlive != nil {
+			named = append(named, m.KeepAlive.Sessions)
+		}
+		return false
+	}
 
 	fn.core.Submit(Request{Conn: 2, ID: 902, Op: OpPing})
 	tc.tick(1)
@@ -308,4 +314,9 @@ func TestAckOfALaterKeepAliveDoesNotAnswerPingsOfALostOne(t *testing.T) {
 	r := answered(1, 901)
 	require.NotNil(t, r, "A's ping is carried again by a later keepalive")
 	require.Equal(t, fsm.OK, r.Code, r.Message)
+	// And that keepalive names A: the leader renews only the sessions a
+	// keepalive names, so an OK for a ping it carried unnamed would promise
+	// a ttl no leader granted (a false expiry follows).
+	require.True(t, slices.ContainsFunc(named, func(ss []string) bool { return slices.Contains(ss, a.Session) }),
+		"no keepalive after the lost one named session A: %v", named)
 }
