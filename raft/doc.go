@@ -289,7 +289,8 @@
 //     TestRemovedServerCannotDisrupt
 //   - a removed learner, which never campaigns, is told the same way when
 //     it forwards a read index (readindex.go), by whichever server gets
-//     it. TestRemovedLearnerLearnsItWhenItAsksForAReadIndex
+//     it, and when it forwards what raft does not carry (the host calls
+//     TellIfRemoved). TestRemovedLearnerLearnsItWhenItAsksForAReadIndex
 //
 // Leadership transfer (transfer.go; thesis §3.10): TimeoutNow makes the
 // target campaign at once, past the voters' leases

@@ -307,10 +307,10 @@ func (w *World) members() raft.ConfState {
 // change the leader appended stops receiving entries, so it may never
 // commit its removal, nor even hold it: it campaigns in the configuration
 // it knows. The servers that committed the change tell it so when it asks
-// for votes, or, a learner, forwards a read index, and raft keeps it from
-// campaigning while no configuration in
-// force on it is later (a change in its log or a snapshot past the
-// notice). havend keeps such a node running, quiet, until its
+// for votes or forwards a client's read, write or keepalive (a learner's
+// only way to hear of it), and raft keeps it from campaigning while no
+// configuration in force on it is later (a change in its log or a snapshot
+// past the notice). havend keeps such a node running, quiet, until its
 // operator stops it; the world does the same for noticeRetireAfter, then
 // retires it. The checks:
 //
@@ -377,10 +377,11 @@ func confInForceIndex(r *raft.Raft) uint64 {
 	return at
 }
 
-// owesNotice is called after node n stepped something that a removed
-// server still sends from, what it asked: a vote or pre-vote request, a
-// read index a learner forwards (it never campaigns), or the service's
-// forwarded writes and keepalives. If that server is a member neither of
+// owesNotice is called after node n stepped a request of server from
+// (asked names it) of the kinds a removed server still sends: a vote or
+// pre-vote request, a read index a learner forwards (it never campaigns),
+// or the service's forwarded writes and keepalives. If from is a member
+// neither of
 // n's latest configuration nor of the one the committed log leaves at n's
 // commit index, n must tell it so in its next Ready (noticesSent),
 // whatever its role and the request's term (§4.2.3: else a removed

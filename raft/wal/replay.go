@@ -96,7 +96,7 @@ func (r *replay) appendEntries(batch []raft.Entry) error {
 		// The gap lies under the snapshot recovery chose: it came from a
 		// leader, past the log, and a crash kept its file but lost its
 		// marker, which would have said the log was discarded (Figure
-		// 13, step 7). The entries saved since start after it.
+		// 13, step 7). The entries saved since then start after it.
 		r.entries, r.first = batch, start
 	case start > r.last()+1:
 		return fmt.Errorf("entries start at index %d, leaving a gap after index %d", start, r.last())
