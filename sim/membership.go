@@ -381,12 +381,11 @@ func confInForceIndex(r *raft.Raft) uint64 {
 // (asked names it) of the kinds a removed server still sends: a vote or
 // pre-vote request, a read index a learner forwards (it never campaigns),
 // or the service's forwarded writes and keepalives. If from is a member
-// neither of
-// n's latest configuration nor of the one the committed log leaves at n's
-// commit index, n must tell it so in its next Ready (noticesSent),
-// whatever its role and the request's term (§4.2.3: else a removed
-// learner, or a voter removed while cut off, waits for ever for a leader
-// that no longer talks to it).
+// neither of n's latest configuration nor of the one the committed log
+// leaves at n's commit index, n must tell it so in its next Ready
+// (noticesSent), whatever its role and the request's term (§4.2.3: else a
+// removed learner, or a voter removed while cut off, waits for ever for a
+// leader that no longer talks to it).
 func (c *checker) owesNotice(n *node, from raft.NodeID, asked string) {
 	r := n.app.raftCore()
 	if r.IsMember(from) {
