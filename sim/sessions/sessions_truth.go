@@ -36,12 +36,20 @@ type sessionsTruth struct {
 	// applied its own RenewAll (from then on it expires sessions).
 	proposedAt map[entryKey]time.Duration
 	renewedAt  map[uint64]time.Duration
+	// closing are the sessions whose end a leader has written and the log
+	// has not committed yet: the latest term's proposal of each.
+	closing map[string]closeProposal
 	// closeKind and renewKind are the kind bytes of those commands;
 	// pushKind and updateKind those of the writes whose data is unique.
 	closeKind, renewKind, pushKind, updateKind byte
 	// writes maps the data of each committed push and update (unique per
 	// client write) to its index: a client write is committed once.
 	writes map[string]uint64
+}
+
+type closeProposal struct {
+	term uint64
+	at   time.Duration
 }
 
 type sessionOpened struct {
@@ -68,6 +76,7 @@ func (t *sessionsTruth) init() {
 	t.ends = map[string]sessionEnd{}
 	t.proposedAt = map[entryKey]time.Duration{}
 	t.renewedAt = map[uint64]time.Duration{}
+	t.closing = map[string]closeProposal{}
 	t.closeKind = fsm.Encode(fsm.CloseSession{ID: "x"})[1]
 	t.renewKind = fsm.Encode(fsm.RenewAll{Term: 1})[1]
 	t.pushKind = fsm.Encode(fsm.Push{Session: "x", Path: "/x"})[1]
@@ -123,6 +132,11 @@ func (wl *sessionsWorkload) CoreObserved(term uint64, rd *session.Ready) {
 		key := entryKey{e.Index, e.Term}
 		if _, seen := t.proposedAt[key]; !seen && t.kindOf(e) == t.closeKind {
 			t.proposedAt[key] = w.Now()
+			if cmd, err := fsm.Decode(e.Data); err == nil {
+				if id := cmd.(fsm.CloseSession).ID; t.closing[id].term < e.Term {
+					t.closing[id] = closeProposal{term: e.Term, at: w.Now()}
+				}
+			}
 		}
 	}
 	if rd.SoftState.State == raft.StateLeader {
@@ -154,6 +168,11 @@ func (t *sessionsTruth) advance(wl *sessionsWorkload) {
 			continue
 		}
 		t.once(w, e)
+		if t.kindOf(e) == t.closeKind {
+			if cmd, err := fsm.Decode(e.Data); err == nil {
+				delete(t.closing, cmd.(fsm.CloseSession).ID)
+			}
+		}
 		res, events := t.machine.Apply(e.Index, e.Data)
 		if err := t.machine.CheckInvariants(); err != nil {
 			w.Failf("state machine bug: applying the committed entry %d (term %d) breaks an invariant of fsm: %v", e.Index, e.Term, err)
@@ -300,7 +319,23 @@ func (wl *sessionsWorkload) checkDeadSessions() bool {
 		// A keepalive the hold-back fault held past the healing renews the
 		// session when it finally arrives: count from then too.
 		start := max(renewed, t.opened[s.ID].committedAt, w.LiveAt(), wl.heardAt[s.ID], w.HeldLast())
-		if err := history.DeadSession(s.ID, time.Duration(s.TTLms)*time.Millisecond, start, w.Now(), wl.deadSessionBounds()); err != nil {
+		ttl := time.Duration(s.TTLms) * time.Millisecond
+		if p, ok := t.closing[s.ID]; ok && p.term == term {
+			// The leader decided: the time its entry takes to commit is
+			// raft's, which a run with small batching caps (one entry a
+			// message, one message in flight) spends on every session
+			// expiring at once; the settling deadline bounds it. Held
+			// here is that it decided in time.
+			decide := wl.deadSessionBounds()
+			decide.Commit = 0
+			if p.at <= start+decide.Bound(ttl) {
+				continue
+			}
+			w.Failf("session checker: session %s (ttl %v), silent since %v, was expired by the leader of term %d only at %v, past the %v allowed for deciding",
+				s.ID, ttl, start, term, p.at, decide.Bound(ttl))
+			return false
+		}
+		if err := history.DeadSession(s.ID, ttl, start, w.Now(), wl.deadSessionBounds()); err != nil {
 			w.Failf("session checker: %v (%d items; what kept it alive last: a node's last request of it, "+
 				"the leader's renewal or the run becoming live again)", err, s.Items)
 			return false
