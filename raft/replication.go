@@ -290,6 +290,11 @@ func (r *Raft) handleAppendResponse(m Message, pr *progress) {
 		}
 		return
 	}
+	if m.Index > r.log.lastIndex() {
+		// No follower holds more of our log than we do: a confused
+		// peer's answer, which must not count toward a commit.
+		return
+	}
 	oldPaused := pr.paused()
 	if !pr.maybeUpdate(m.Index) {
 		return

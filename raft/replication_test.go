@@ -154,6 +154,22 @@ func TestAppendBelowCommitIsAnsweredWithTheCommitIndex(t *testing.T) {
 	}
 }
 
+// TestAppendAnswerBeyondTheLeadersLogIsIgnored: no follower holds more of
+// a leader's log than the leader, so an answer that claims an index past
+// its last is a confused peer's (a bug, a corrupted message) and counts
+// for nothing: taken as a match, it would commit entries the follower was
+// never sent.
+func TestAppendAnswerBeyondTheLeadersLogIsIgnored(t *testing.T) {
+	r := committedLeader(t, 3, nil)
+	last := r.log.lastIndex()
+	step(t, r, Message{From: 2, Type: MsgAppResp, Term: r.term, Index: last + 1000})
+	require.LessOrEqual(t, r.progress.get(2).match, last)
+	idx, _, err := r.Propose([]byte("x"))
+	require.NoError(t, err)
+	drain(r)
+	require.Less(t, r.log.committed, idx, "only the leader holds it: no majority of three")
+}
+
 // TestAppendCommitRule checks the AppendEntries receiver, rule 5: "If
 // leaderCommit > commitIndex, set commitIndex = min(leaderCommit, index of
 // last new entry)." The bound matters: entries after the last new one may
