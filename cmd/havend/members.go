@@ -72,9 +72,9 @@ func (n *node) noteConfChange(e *raft.Entry, committed bool) {
 	case raft.RemoveNode:
 		if committed {
 			// The transport keeps the removed node's address: raft sends
-			// it nothing more, unless it asks for votes or forwards a
-			// read index, never having heard of its removal, and is told
-			// (MsgRemoved). A peer costs nothing while nothing is sent
+			// it nothing more, unless it asks for votes or forwards its
+			// clients' requests, never having heard of its removal, and
+			// is told (MsgRemoved). A peer costs nothing while nothing is sent
 			// to it. The address book keeps it too, marked removed, so
 			// that this node can still tell it after a restart.
 			if a, ok := n.members[cc.Node]; ok {
