@@ -122,24 +122,35 @@ func Connect(ctx context.Context, cfg Config) (*Client, error) {
 
 	var lastErr error
 	backoff := 20 * time.Millisecond
+	removed := map[string]bool{} // endpoints that said they are no member
 	for attempt := 0; ; attempt++ {
-		addr := c.pick()
-		cn, err := c.open(ctx, addr)
-		if err == nil {
-			c.mu.Lock()
-			c.cur = cn
-			c.mu.Unlock()
-			go c.run(cn)
-			go c.learnMembers()
-			return c, nil
+		if addr := c.pick(); !removed[addr] {
+			cn, err := c.open(ctx, addr)
+			if err == nil {
+				c.mu.Lock()
+				c.cur = cn
+				c.mu.Unlock()
+				go c.run(cn)
+				go c.learnMembers()
+				return c, nil
+			}
+			lastErr = err
+			var herr *Error
+			if errors.As(err, &herr) && herr.Code != fsm.Unavailable && herr.Code != fsm.InternalError {
+				c.cancel()
+				return nil, err // the node refused us for a reason another node shares
+			}
+			if isRemovedNode(err) {
+				// For good: it answers nothing else until it is added
+				// back under a new id. If every endpoint is one, say so.
+				removed[addr] = true
+				if len(removed) == len(c.endpoints) {
+					c.cancel()
+					return nil, err
+				}
+			}
+			c.log.Debug("haven: connect failed", "address", addr, "err", err)
 		}
-		lastErr = err
-		var herr *Error
-		if errors.As(err, &herr) && herr.Code != fsm.Unavailable && herr.Code != fsm.InternalError {
-			c.cancel()
-			return nil, err // the node refused us for a reason another node shares
-		}
-		c.log.Debug("haven: connect failed", "address", addr, "err", err)
 		if (attempt+1)%len(c.endpoints) == 0 {
 			select {
 			case <-ctx.Done():

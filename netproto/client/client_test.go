@@ -271,6 +271,24 @@ func TestConnectFailsOverDeadEndpoints(t *testing.T) {
 	require.Equal(t, fsm.Unavailable, CodeOf(err))
 }
 
+// A node that was removed from the cluster answers every connect
+// Unavailable, for good: the client passes over it, and if it names no
+// other node, says so at once instead of retrying it until its deadline
+// (found by hand: `haven --endpoints <removed node> get` took 10 s).
+func TestConnectPassesOverARemovedNode(t *testing.T) {
+	f := newFakeCluster(t, 2)
+	f.nodes[0].removed = true
+	c := connectFake(t, f, f.addrs()...)
+	_, addr := c.Node()
+	require.Equal(t, f.addrs()[1], addr)
+
+	began := time.Now()
+	_, err := Connect(testCtx(t), Config{Endpoints: f.addrs()[:1]})
+	require.Equal(t, fsm.Unavailable, CodeOf(err))
+	require.Contains(t, err.Error(), "this node was removed from the cluster")
+	require.Less(t, time.Since(began), 2*time.Second, "answered at once, not at the deadline")
+}
+
 // A server whose bytes are not MessagePack maps breaks the connection, and
 // the pending call fails instead of hanging.
 func TestGarbageAnswerFailsCall(t *testing.T) {

@@ -1,7 +1,9 @@
 // Package client is the Go client of the Haven protocol (PROTOCOL.md,
 // "Haven protocol"): MessagePack maps over TCP to any node of a cluster.
 //
-// A Client holds one session. It connects to one of its endpoints, sends
+// A Client holds one session. It connects to one of its endpoints (passing
+// over one that answers it was removed from the cluster, and failing at
+// once if every one does), sends
 // `connect` with the ttl it wants and the highest version it has seen, and
 // then keeps the session alive with long-poll heartbeats at about ttl/3 that
 // also carry the events of its watches. Requests are pipelined on the one

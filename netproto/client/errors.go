@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/havenproject/haven/fsm"
 )
@@ -95,4 +96,16 @@ func CodeOf(err error) fsm.Code {
 
 func errorf(code fsm.Code, op, format string, args ...any) *Error {
 	return &Error{Code: code, Op: op, Message: fmt.Sprintf(format, args...)}
+}
+
+// removedNodeSays is how a node that a member told it was removed from the
+// cluster begins its Unavailable answers (session.Core's noticeRemoval).
+// The contract has no code for it: the words are the only sign, and a
+// node that says them says nothing else until it is added back.
+const removedNodeSays = "this node was removed from the cluster"
+
+// isRemovedNode reports whether err is a removed node's answer.
+func isRemovedNode(err error) bool {
+	var herr *Error
+	return errors.As(err, &herr) && herr.Code == fsm.Unavailable && strings.HasPrefix(herr.Message, removedNodeSays)
 }

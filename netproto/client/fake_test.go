@@ -42,6 +42,9 @@ type fakeNode struct {
 	// noLeader makes the node answer pings Unavailable, as a node cut off
 	// from the leader does.
 	noLeader bool
+	// removed makes it answer connects as a node told it was removed from
+	// the cluster does (session's noticeRemoval).
+	removed bool
 }
 
 type fakeConn struct {
@@ -160,6 +163,10 @@ func (f *fakeCluster) serve(c *fakeConn) {
 		}
 		switch action {
 		case "connect":
+			if c.node.removed {
+				c.send(fail(rid, "Unavailable", "this node was removed from the cluster (a member said so as of index 7): connect to a member; the write may have been applied: read from a member to find out"))
+				continue
+			}
 			f.mu.Lock()
 			f.connects++
 			token, _ := m["session"].(string)
