@@ -238,16 +238,18 @@ func (r *Raft) onConfChange() {
 // as a voter and campaigns. The voters it asks know better once they
 // committed the change, and say so (MsgRemoved) beside their answer.
 
-// tellIfRemoved answers a vote request or a forwarded read index from id
-// with MsgRemoved if id is a member neither of the latest configuration
-// nor of the committed one.
-// The latter spares a server whose removal is not committed yet: until it
-// is, that server may be the one to elect (promotable, §4.2.2). A server
-// added after our commit index is told too, but knows of the change that
-// added it, so it takes no notice (noteRemoved). The request itself is
-// answered as ever: a vote of a lagging voter may be the one such a
-// server needs.
-func (r *Raft) tellIfRemoved(id NodeID) {
+// TellIfRemoved tells server id that it is no member (MsgRemoved) if it is
+// a member neither of the latest configuration nor of the committed one.
+// Raft calls it for a vote request and a forwarded read index; the host
+// for what a server sends it outside raft (a removed learner's forwarded
+// writes and keepalives may be all it sends, since it never campaigns).
+// The committed configuration spares a server whose removal is not
+// committed yet: until it is, that server may be the one to elect
+// (promotable, §4.2.2). A server added after our commit index is told too,
+// but knows of the change that added it, so it takes no notice
+// (noteRemoved). The request itself is answered as ever: a vote of a
+// lagging voter may be the one such a server needs.
+func (r *Raft) TellIfRemoved(id NodeID) {
 	if r.IsMember(id) || r.log.committed == 0 {
 		return // a new server that knows nothing committed yet has nothing to tell
 	}
@@ -256,14 +258,6 @@ func (r *Raft) tellIfRemoved(id NodeID) {
 	}
 	r.send(Message{To: id, Type: MsgRemoved, Index: r.log.committed})
 }
-
-// TellIfRemoved tells server id that it is no member (MsgRemoved), by the
-// rule of a vote request, if it is a member neither of the latest
-// configuration nor of the committed one. The host calls it for what a
-// server sends it outside raft: a removed learner's service messages (a
-// forwarded write, a keepalive) may be all it sends, since it never
-// campaigns, and a forwarded read index is told by raft itself.
-func (r *Raft) TellIfRemoved(id NodeID) { r.tellIfRemoved(id) }
 
 // noteRemoved takes a member's word that this server is no member of the
 // configuration committed at m.Index; the word holds while the

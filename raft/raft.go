@@ -393,7 +393,7 @@ func (r *Raft) Step(m Message) error {
 	if m.Type == MsgVote || m.Type == MsgPreVote {
 		// Before the term rules, which ignore the request inside a
 		// leader's lease: that is when a removed server asks.
-		r.tellIfRemoved(m.From)
+		r.TellIfRemoved(m.From)
 	}
 	if stepped := r.stepTerm(m); !stepped {
 		return nil

@@ -62,9 +62,9 @@ func (r *Raft) stepForwarded(m Message) {
 	case MsgReadIndex:
 		// A removed learner asks nothing else (it never campaigns), and a
 		// removed voter may ask this before it campaigns: tell it, as a
-		// vote request is told (tellIfRemoved), whatever role this server
+		// vote request is told (TellIfRemoved), whatever role this server
 		// plays now, for it forwards to the leader it knew.
-		r.tellIfRemoved(m.From)
+		r.TellIfRemoved(m.From)
 		if r.state == StateLeader && r.progress.get(m.From) != nil {
 			r.leaderRead(readRequest{from: m.From, ctx: m.Context})
 		}

@@ -504,7 +504,7 @@ var mutants = []mutant{
 		bug: "§4.2.3: voters never tell a removed server that asks for votes that it is no member (MsgRemoved), " +
 			"so one that never heard of its removal campaigns for ever. The host sees a member step a pre-vote " +
 			"from a server it committed the removal of and not tell it in its next Ready (three nodes, seed 3).",
-		edits:    []edit{{"raft/raft.go", "\t\tr.tellIfRemoved(m.From)\n", ""}},
+		edits:    []edit{{"raft/raft.go", "\t\tr.TellIfRemoved(m.From)\n", ""}},
 		flags:    flagsSmallChurn,
 		reported: "removal notice not sent",
 	},
@@ -513,7 +513,7 @@ var mutants = []mutant{
 		bug: "§4.2.3: a removed learner, which never campaigns, is not told it is no member when it forwards a read " +
 			"index, so its reads wait for a leader that no longer talks to it until they time out. The host sees " +
 			"the member step the read index and not tell it (three nodes, seed 1).",
-		edits:    []edit{{"raft/readindex.go", "\t\tr.tellIfRemoved(m.From)\n", ""}},
+		edits:    []edit{{"raft/readindex.go", "\t\tr.TellIfRemoved(m.From)\n", ""}},
 		flags:    flagsSmallChurn,
 		reported: "stepped a MsgReadIndex",
 	},

@@ -53,6 +53,16 @@ func twoSnapshots(t *testing.T, compact bool) string {
 	return dir
 }
 
+// twoSnapshotsNewestDamaged is twoSnapshots with the last byte of the
+// newest snapshot's file (at 20) flipped; it returns that file's path too.
+func twoSnapshotsNewestDamaged(t *testing.T, compact bool) (dir, newest string) {
+	t.Helper()
+	dir = twoSnapshots(t, compact)
+	newest = filepath.Join(dir, snapshotName{20, 2}.String())
+	flipBit(t, newest, fileSize(t, newest)-1)
+	return dir, newest
+}
+
 func TestSnapshotCorruptionIsDetected(t *testing.T) {
 	damages := []struct {
 		name   string
@@ -92,9 +102,7 @@ func TestSnapshotRenamedIsDetected(t *testing.T) {
 }
 
 func TestCorruptNewestSnapshotFallsBack(t *testing.T) {
-	dir := twoSnapshots(t, false)
-	newest := filepath.Join(dir, snapshotName{20, 2}.String())
-	flipBit(t, newest, fileSize(t, newest)-1)
+	dir, newest := twoSnapshotsNewestDamaged(t, false)
 
 	w, st := mustOpen(t, dir, Options{NoSync: testNoSync})
 	require.Equal(t, uint64(10), st.Snapshot.Meta.Index)
@@ -114,9 +122,7 @@ func TestCorruptNewestSnapshotFallsBack(t *testing.T) {
 // machine is there once more); the log then holds two markers of that
 // index, which recovery must accept.
 func TestSnapshotSavedAgainAfterFallingBack(t *testing.T) {
-	dir := twoSnapshots(t, false)
-	newest := filepath.Join(dir, snapshotName{20, 2}.String())
-	flipBit(t, newest, fileSize(t, newest)-1)
+	dir, _ := twoSnapshotsNewestDamaged(t, false)
 	w, st := mustOpen(t, dir, Options{NoSync: testNoSync})
 	require.Equal(t, uint64(10), st.Snapshot.Meta.Index)
 	require.NoError(t, w.SaveSnapshot(raft.Snapshot{Meta: raft.SnapshotMeta{Index: 20, Term: 2}, Data: []byte("at 20 again")}))
@@ -130,9 +136,7 @@ func TestSnapshotSavedAgainAfterFallingBack(t *testing.T) {
 func TestCorruptNewestSnapshotWithoutLogToBridgeIsAnError(t *testing.T) {
 	// The older snapshot cannot stand in once the log below the newer one
 	// is gone: entries 11..20 would be missing.
-	dir := twoSnapshots(t, true)
-	newest := filepath.Join(dir, snapshotName{20, 2}.String())
-	flipBit(t, newest, fileSize(t, newest)-1)
+	dir, _ := twoSnapshotsNewestDamaged(t, true)
 	_, _, err := Open(dir, Options{NoSync: testNoSync})
 	require.ErrorIs(t, err, ErrCorrupt)
 	require.ErrorContains(t, err, "missing")
@@ -201,9 +205,7 @@ func TestOldSnapshotFilesAreRemoved(t *testing.T) {
 // marker the log holds is too old, as one below the saved snapshot is; the
 // log keeps the entries, and the next snapshot at or past 20 goes through.
 func TestSnapshotBelowADamagedOneIsTooOld(t *testing.T) {
-	dir := twoSnapshots(t, false)
-	newest := filepath.Join(dir, snapshotName{20, 2}.String())
-	flipBit(t, newest, fileSize(t, newest)-1)
+	dir, _ := twoSnapshotsNewestDamaged(t, false)
 	w, st := mustOpen(t, dir, Options{NoSync: testNoSync})
 	require.Equal(t, uint64(10), st.Snapshot.Meta.Index)
 	err := w.SaveSnapshot(raft.Snapshot{Meta: raft.SnapshotMeta{Index: 15, Term: 2}, Data: []byte("at 15")})
