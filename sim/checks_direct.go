@@ -2,6 +2,7 @@ package sim
 
 import (
 	"encoding/binary"
+	"fmt"
 	"slices"
 	"time"
 
@@ -17,6 +18,9 @@ import (
 //   - Match: each leader's view of a follower's match index lies inside the
 //     log they share (§5.3: matchIndex is "index of highest log entry known
 //     to be replicated on server").
+//   - Vouched answer: a follower's answer to an append acknowledges entries
+//     only through the last one the append showed it, or through its commit
+//     index (§5.3: entries past it may be a deposed leader's).
 //   - Vouched commit: a leader's heartbeat never tells a follower a commit
 //     index beyond what that follower acknowledged holding, and a follower's
 //     commit index never exceeds what its leader vouched for (§5.3).
@@ -122,6 +126,23 @@ type directState struct {
 	// owed are the removal notices this node must send in its next
 	// Ready (owesNotice).
 	owed []owedNotice
+	// shown lists, in the order this incarnation stepped them, the
+	// appends and snapshots it owes an answer (MsgAppResp), from
+	// shownHead on (answerVouched).
+	shown     []shownAppend
+	shownHead int
+}
+
+// shownAppend is an append or snapshot a node stepped and must answer:
+// whom, in which term, and the last index it showed (a snapshot: its
+// index). A stale one (of an earlier term than the node's) is answered
+// with the node's term only, and vouches for nothing.
+type shownAppend struct {
+	to         raft.NodeID
+	term, last uint64
+	kind       raft.MessageType
+	prev       uint64
+	stale      bool
 }
 
 type readSent struct {
@@ -185,7 +206,7 @@ func (d *directState) reset(n int, now time.Duration, checkQuorum bool) {
 		ackTerm: make([]uint64, n), ackIndex: make([]uint64, n),
 		startedAt: now, checkQuorum: checkQuorum, readAsked: d.readAsked,
 		answered: d.answered, forwarded: d.forwarded, asked: d.asked,
-		owed: d.owed[:0],
+		owed: d.owed[:0], shown: d.shown[:0],
 	}
 	if d.answered == nil {
 		d.answered = map[answerKey]time.Duration{}
@@ -260,7 +281,19 @@ func (c *checker) stepped(n *node, m *raft.Message) {
 		}
 	case raft.MsgApp, raft.MsgHeartbeat, raft.MsgSnap:
 		if m.Term < term {
-			return // refused as stale
+			if m.Type != raft.MsgSnap {
+				// Refused as stale, with the node's term in an answer.
+				d.shown = append(d.shown, shownAppend{to: m.From, term: term, stale: true})
+			}
+			return
+		}
+		switch {
+		case m.Type == raft.MsgApp:
+			d.shown = append(d.shown, shownAppend{to: m.From, term: m.Term, kind: m.Type,
+				prev: m.Index, last: m.Index + uint64(len(m.Entries))})
+		case m.Type == raft.MsgSnap && m.Snapshot != nil:
+			d.shown = append(d.shown, shownAppend{to: m.From, term: m.Term, kind: m.Type,
+				prev: m.Snapshot.Meta.Index, last: m.Snapshot.Meta.Index})
 		}
 		d.leaderHeardFrom, d.leaderHeardTerm, d.leaderHeardAt = m.From, m.Term, w.now
 		d.leaderHeardTicks = d.ticks
@@ -615,6 +648,11 @@ func (c *checker) sentDirect(n *node, m *raft.Message) error {
 	w := c.w
 	switch m.Type {
 	case raft.MsgAppResp, raft.MsgHeartbeatResp:
+		if m.Type == raft.MsgAppResp {
+			if err := c.answerVouched(n, m); err != nil {
+				return err
+			}
+		}
 		to := w.nodes[w.slotOf(m.To)]
 		if to.id != m.To || !to.up {
 			return nil
@@ -640,6 +678,46 @@ func (c *checker) sentDirect(n *node, m *raft.Message) error {
 		return c.readQuorumAfter(n, m.Term, arr.at, m.Index, m.To)
 	}
 	return nil
+}
+
+// answerVouched checks an answer node n is about to send to the append or
+// snapshot it stepped first of those still unanswered: a success may
+// acknowledge entries only through the last one that append showed it, or
+// through n's commit index. The leader takes the acknowledged index as the
+// follower's match (Figure 2: "index of highest log entry known to be
+// replicated on server"), and entries past what the append showed may be a
+// deposed leader's (§5.3, Figure 7) that the leader's log does not hold;
+// committed entries are in every later leader's log (§5.4). An answer
+// naming the follower's last index instead is wrong even while that index
+// happens to match: matchInSharedLog sees the harm only once it is done.
+// raft answers each append and snapshot it steps, and each stale append or
+// heartbeat, with one MsgAppResp, in order; an answer that does not match
+// the oldest one noted (a node whose answers were lost in a crash starts
+// anew) drops what was noted, unchecked.
+func (c *checker) answerVouched(n *node, m *raft.Message) error {
+	d := &n.direct
+	if d.shownHead == len(d.shown) {
+		return nil
+	}
+	s := d.shown[d.shownHead]
+	if d.shownHead++; d.shownHead == len(d.shown) {
+		d.shown, d.shownHead = d.shown[:0], 0
+	}
+	if s.to != m.To || s.term != m.Term {
+		d.shown, d.shownHead = d.shown[:0], 0
+		return nil
+	}
+	if s.stale || m.Reject || m.Index <= max(s.last, n.commit) {
+		return nil
+	}
+	shown := fmt.Sprintf("entries %d through %d", s.prev+1, s.last)
+	if s.kind == raft.MsgSnap {
+		shown = fmt.Sprintf("a snapshot through %d", s.last)
+	} else if s.last == s.prev {
+		shown = fmt.Sprintf("no entries, after index %d", s.prev)
+	}
+	return c.w.Errorf("answer vouches for more than it was shown: node %d answers node %d's %s of term %d (%s) acknowledging entries through %d, past both that and its commit index %d",
+		n.id, m.To, s.kind, s.term, shown, m.Index, n.commit)
 }
 
 // readQuorumAfter checks a read that node n, leader of term, answers by

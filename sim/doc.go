@@ -162,7 +162,10 @@
 //
 // Direct checks (checks_direct.go), so that a bug that is wrong but lucky
 // fails at once: each leader's match index for a follower lies in the log
-// they share; a heartbeat vouches only for what the follower acknowledged,
+// they share; a follower's answer to an append acknowledges entries only
+// through the last one that append showed it, or through its commit index
+// (an answer naming its last index may vouch for a deposed leader's
+// entries, however rarely the leader is then misled); a heartbeat vouches only for what the follower acknowledged,
 // and a follower commits only what was vouched for; a committed entry is
 // held durably by a quorum of the leader's voters (a wiped voter, down for
 // good, with the log it held when wiped), and a new leader had a

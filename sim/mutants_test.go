@@ -226,6 +226,28 @@ var mutants = []mutant{
 		edits: []edit{{"raft/replication.go", "if !r.log.matchTerm(m.Index, m.LogTerm) {", "if false {"}},
 		flags: flagsSwarm,
 	},
+	{
+		name: "append-below-commit-answered-with-last-index",
+		bug: "Figure 2, matchIndex: an append below the follower's commit index (a late duplicate) is answered " +
+			"with the follower's last index, not its commit index, vouching for entries the append never showed — " +
+			"a deposed leader's, perhaps, that the leader counts as replicated (the fourth blind campaign; raft's " +
+			"TestAppendBelowCommitIsAnsweredWithTheCommitIndex). The harm needs a rare order; the check of what an " +
+			"answer vouches for sees it at once (seeds 1, 2).",
+		edits: []edit{{"raft/replication.go", "r.send(Message{To: m.From, Type: MsgAppResp, Index: r.log.committed})\n\t\treturn\n\t}\n\t// Rule 2",
+			"r.send(Message{To: m.From, Type: MsgAppResp, Index: r.log.lastIndex()})\n\t\treturn\n\t}\n\t// Rule 2"}},
+		flags:    flagsSwarm,
+		reported: "answer vouches for more than it was shown",
+	},
+	{
+		name: "snapshot-match-answered-with-last-index",
+		bug: "Figure 13, rule 6: a follower whose log holds the snapshot's last entry keeps the entries after it " +
+			"and answers with its last index, vouching for entries that may be a deposed leader's (raft's " +
+			"TestSnapshotRule6ReplyDoesNotCommitForeignEntries). No seed of 300 did harm with it; the check of what " +
+			"an answer vouches for sees it (seeds 37, 45, 51 …).",
+		edits:    []edit{{"raft/snapshot.go", "r.send(Message{To: m.From, Type: MsgAppResp, Index: meta.Index})", "r.send(Message{To: m.From, Type: MsgAppResp, Index: r.log.lastIndex()})"}},
+		flags:    flagsSwarm,
+		reported: "answer vouches for more than it was shown",
+	},
 
 	// The service core's bugs, caught by the sessions workload.
 	{
