@@ -344,32 +344,46 @@ func (c *Client) heartbeat(cn *conn) error {
 	}
 }
 
-// reconnect tries the other nodes until one resumes the session.
+// reconnect tries the other nodes until one resumes the session. It
+// passes over the nodes that answer that they were removed from the
+// cluster, as Connect does, for as long as it tries (an address may later
+// serve a node added under a new id), and fails when every one does.
 func (c *Client) reconnect() (*conn, error) {
 	backoff := 10 * time.Millisecond
 	c.mu.Lock()
 	n := len(c.endpoints)
 	c.mu.Unlock()
+	removed := map[string]bool{}
 	for attempt := 1; ; attempt++ {
 		if c.ctx.Err() != nil {
 			return nil, ErrClosed
 		}
-		addr := c.pick()
-		cn, err := c.open(c.ctx, addr)
-		if err == nil {
-			if err = c.rewatch(cn); err == nil {
-				c.mu.Lock()
-				c.failovers++
-				c.mu.Unlock()
-				c.log.Info("haven: session resumed", "address", addr)
-				return cn, nil
+		if addr := c.pick(); !removed[addr] {
+			cn, err := c.open(c.ctx, addr)
+			if err == nil {
+				if err = c.rewatch(cn); err == nil {
+					c.mu.Lock()
+					c.failovers++
+					c.mu.Unlock()
+					c.log.Info("haven: session resumed", "address", addr)
+					return cn, nil
+				}
+				cn.close(err)
 			}
-			cn.close(err)
+			if CodeOf(err) == fsm.SessionExpired || CodeOf(err) == fsm.Forbidden {
+				return nil, err
+			}
+			if isRemovedNode(err) {
+				removed[addr] = true
+				c.mu.Lock()
+				n = len(c.endpoints) // learnMembers may have added some
+				c.mu.Unlock()
+				if len(removed) == n {
+					return nil, err
+				}
+			}
+			c.log.Debug("haven: resume failed", "address", addr, "err", err)
 		}
-		if CodeOf(err) == fsm.SessionExpired || CodeOf(err) == fsm.Forbidden {
-			return nil, err
-		}
-		c.log.Debug("haven: resume failed", "address", addr, "err", err)
 		if attempt%n == 0 {
 			select {
 			case <-c.ctx.Done():

@@ -289,6 +289,44 @@ func TestConnectPassesOverARemovedNode(t *testing.T) {
 	require.Less(t, time.Since(began), 2*time.Second, "answered at once, not at the deadline")
 }
 
+// A session whose node is removed resumes on a member, passing over the
+// nodes that say they were removed; when every node says so, the client
+// fails with that answer instead of trying for ever.
+func TestResumePassesOverRemovedNodes(t *testing.T) {
+	f := newFakeCluster(t, 3)
+	c := connectFake(t, f) // ordered: on n1
+	// Close would try the removed nodes for as long as its context lets it.
+	t.Cleanup(func() { c.fail(ErrClosed) })
+	ctx := testCtx(t)
+	_, err := c.Push(ctx, "/data/r", "x")
+	require.NoError(t, err)
+	drop := func(n *fakeNode) {
+		n.mu.Lock()
+		defer n.mu.Unlock()
+		for cn := range n.cs {
+			_ = cn.nc.Close()
+		}
+	}
+	f.nodes[0].removed, f.nodes[1].removed = true, true
+	drop(f.nodes[0])
+	require.Eventually(t, func() bool {
+		_, addr := c.Node()
+		return addr == f.addrs()[2]
+	}, 5*time.Second, 10*time.Millisecond, "resumed on the one member")
+	require.Equal(t, 1, c.Failovers())
+
+	f.nodes[2].removed = true
+	drop(f.nodes[2])
+	select {
+	case <-c.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("the client kept trying nodes that all said they were removed")
+	}
+	_, err = c.Get(ctx, "/data/r")
+	require.Equal(t, fsm.Unavailable, CodeOf(err))
+	require.Contains(t, err.Error(), "this node was removed from the cluster")
+}
+
 // A server whose bytes are not MessagePack maps breaks the connection, and
 // the pending call fails instead of hanging.
 func TestGarbageAnswerFailsCall(t *testing.T) {

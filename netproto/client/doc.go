@@ -12,7 +12,9 @@
 //
 // When its node fails (the connection breaks, or a heartbeat is not answered
 // OK in time) the client moves to another endpoint, resumes the session with
-// its token, and registers every watch again with `since` = the last version
+// its token (passing over the nodes that answer they were removed, and
+// ending the client with that answer if every one does), and registers
+// every watch again with `since` = the last version
 // that watch delivered, so a watcher sees no gap and no duplicate across the
 // failover; if the node no longer has those events, the watch delivers one
 // KindReset event with the list as it is now. Reads and watches that were in
