@@ -101,11 +101,17 @@
 //     that follow it are deleted). Entries that start past the log's end
 //     but no later than just after the chosen snapshot start the log
 //     anew: that snapshot came from a leader, past the log, and a crash
-//     lost the marker that said the log was discarded.
+//     lost the marker that said the log was discarded (a data dir that
+//     builds before the repair below could leave).
 //   - A snapshot record keeps the entries after its index, dropping those
 //     it covers, or discards the whole log, as it says. At the end the
 //     chosen snapshot is applied by Figure 13's rule once more, for a crash
-//     between publishing its file and writing its marker.
+//     between publishing its file and writing its marker. Open then
+//     writes that lost marker, synced, before anything else is saved, so
+//     that the next recovery cuts the log there and keeps what is saved
+//     after it: replaying the old log and the later entries as one log
+//     and cutting it again would, after a discard, drop the later entries
+//     too.
 //   - The log must then start at the snapshot's index plus one (or at 1
 //     without a snapshot), and segment numbers must be consecutive;
 //     anything else is an error. So is a log compacted through a newer

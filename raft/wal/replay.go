@@ -96,7 +96,9 @@ func (r *replay) appendEntries(batch []raft.Entry) error {
 		// The gap lies under the snapshot recovery chose: it came from a
 		// leader, past the log, and a crash kept its file but lost its
 		// marker, which would have said the log was discarded (Figure
-		// 13, step 7). The entries saved since then start after it.
+		// 13, step 7). The entries saved since then start after it. Open
+		// now writes such a lost marker before any save; a data dir of
+		// an earlier build may not hold one.
 		r.entries, r.first = batch, start
 	case start > r.last()+1:
 		return fmt.Errorf("entries start at index %d, leaving a gap after index %d", start, r.last())
@@ -112,7 +114,8 @@ func (r *replay) appendEntries(batch []raft.Entry) error {
 // publishing the snapshot file and writing its marker) it does what the
 // marker would have: nothing was compacted yet, so the entry is there to
 // read.
-func (r *replay) applySnapshot(index, term uint64) {
+// It reports whether it discarded the log.
+func (r *replay) applySnapshot(index, term uint64) (discarded bool) {
 	switch {
 	case r.known() && index < r.first:
 		// Already past the snapshot.
@@ -123,7 +126,9 @@ func (r *replay) applySnapshot(index, term uint64) {
 		// Step 7: "discard the entire log" (a conflicting entry at index,
 		// a log ending before it, or no log at all).
 		r.entries, r.first = nil, index+1
+		return true
 	}
+	return false
 }
 
 // finish applies the chosen snapshot and checks that the log starts right
@@ -140,8 +145,9 @@ func (r *replay) finish() (*State, error) {
 		return nil, fmt.Errorf("wal: %w: the log was compacted through index %d but the newest readable snapshot ends at %d; entries %d to %d are missing",
 			ErrCorrupt, r.markerIndex, snapshotIndex, snapshotIndex+1, r.markerIndex)
 	}
+	var discarded bool
 	if r.snapshot != nil {
-		r.applySnapshot(snapshotIndex, r.snapshot.Meta.Term)
+		discarded = r.applySnapshot(snapshotIndex, r.snapshot.Meta.Term)
 	}
 	if r.known() && r.first != snapshotIndex+1 {
 		if r.snapshot == nil {
@@ -150,7 +156,7 @@ func (r *replay) finish() (*State, error) {
 		return nil, fmt.Errorf("wal: %w: the log starts at index %d but snapshot %s ends at %d; entries %d to %d are missing",
 			ErrCorrupt, r.first, snapshotName{snapshotIndex, r.snapshot.Meta.Term}, snapshotIndex, snapshotIndex+1, r.first-1)
 	}
-	state := &State{HardState: r.hardState, Snapshot: r.snapshot, markerIndex: r.markerIndex}
+	state := &State{HardState: r.hardState, Snapshot: r.snapshot, markerIndex: r.markerIndex, discarded: discarded}
 	if len(r.entries) > 0 {
 		// A fresh slice: the replayed one may sit in a larger array whose
 		// head holds entries the snapshot dropped.

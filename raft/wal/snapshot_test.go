@@ -221,3 +221,35 @@ func TestSnapshotBelowADamagedOneIsTooOld(t *testing.T) {
 	require.Equal(t, makeEntries(26, 30, 2), st.Entries)
 	require.NoError(t, w.Close())
 }
+
+// A data dir that builds before the lost-marker repair in Open could leave:
+// a leader's snapshot past the log whose marker a crash lost, and entries
+// saved after it, past the old log's end. Recovery takes them (the gap lies
+// under the snapshot), and keeps them through the marker Open writes now
+// and the restarts after it.
+func TestEntriesAfterALostMarkerInAnOlderDataDir(t *testing.T) {
+	dir := t.TempDir()
+	var seg []byte
+	seg = append(seg, segmentMagic...)
+	seg = appendFrame(seg, &record{kind: kindSave, hasHardState: true, hardState: raft.HardState{Term: 1},
+		entries: makeEntries(1, 1, 1)})
+	seg = appendFrame(seg, &record{kind: kindSave, hasHardState: true, hardState: raft.HardState{Term: 2, Commit: 6},
+		entries: makeEntries(6, 6, 2)})
+	require.NoError(t, os.WriteFile(filepath.Join(dir, segmentName{seq: 1, firstIndex: 1}.String()), seg, 0o600))
+	snap := raft.Snapshot{Meta: raft.SnapshotMeta{Index: 5, Term: 2}, Data: []byte("s")}
+	tmp, err := writeSnapshotTemp(OSFS{}, dir, &snap, false)
+	require.NoError(t, err)
+	_, err = publishSnapshot(OSFS{}, dir, &snap, tmp, false)
+	require.NoError(t, err)
+
+	w, st := mustOpen(t, dir, Options{})
+	require.Equal(t, uint64(5), st.Snapshot.Meta.Index)
+	require.Equal(t, makeEntries(6, 6, 2), st.Entries)
+	require.NoError(t, w.Save(raft.HardState{Term: 2, Commit: 7}, makeEntries(7, 7, 2)))
+	w, st = reopen(t, w, dir, Options{})
+	require.Equal(t, uint64(5), st.Snapshot.Meta.Index)
+	require.Equal(t, makeEntries(6, 7, 2), st.Entries)
+	w, st = reopen(t, w, dir, Options{})
+	require.Equal(t, makeEntries(6, 7, 2), st.Entries)
+	require.NoError(t, w.Close())
+}

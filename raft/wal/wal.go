@@ -39,6 +39,9 @@ type State struct {
 	// markerIndex is the newest snapshot marker in the log: past
 	// Snapshot's index when recovery fell back past a damaged file.
 	markerIndex uint64
+	// discarded says that recovery discarded the whole log at Snapshot
+	// (Figure 13, step 7); it matters when Snapshot's marker is missing.
+	discarded bool
 }
 
 // WAL is the durable storage of one Raft server: its hard state, its log
@@ -131,6 +134,22 @@ func Open(dir string, opts Options) (*WAL, *State, error) {
 			return nil, nil, err
 		}
 		w.activeSize = lastEnd
+	}
+	if snapshot != nil && snapshot.Meta.Index > state.markerIndex {
+		// A crash kept the snapshot's file and lost its marker
+		// (SaveSnapshot publishes the file first). Recovery cut the log at
+		// the snapshot by Figure 13's rule; the marker records that cut
+		// before anything is saved after it. Without it the next recovery
+		// would replay the old log and the entries saved since as one log,
+		// and cut it again at the snapshot: after a discard (an entry of
+		// another term at the snapshot's index), those entries would go too.
+		marker := record{kind: kindSnapshot, snapshotIndex: snapshot.Meta.Index, snapshotTerm: snapshot.Meta.Term,
+			logDiscarded: state.discarded}
+		if err := w.appendRecord(&marker, true); err != nil {
+			_ = w.active.Close()
+			return nil, nil, fmt.Errorf("wal: writing the lost marker of snapshot %s: %w", w.snapshot, err)
+		}
+		w.markerIndex = snapshot.Meta.Index
 	}
 	return w, state, nil
 }

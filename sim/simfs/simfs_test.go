@@ -141,12 +141,18 @@ func refusedRun(rt *rapid.T, faults Faults) bool {
 	f.CompleteSyncs()
 	cur := recoveredState(st)
 	// candidates holds the states a crash may leave: the last one an
-	// fsync completed for, and every one after it.
+	// fsync completed for, and every one after it. A save of entries and
+	// a snapshot are synced before they return (a commit-only save is
+	// not): once the fsyncs complete, the WAL promised that state, whatever
+	// the file system may still hold unsynced; candidates[synced] is the
+	// newest such state.
 	candidates := []walState{cur}
+	synced := 0
 	term := uint64(1)
 	steps := rapid.IntRange(1, 60).Draw(rt, "steps")
 	for range steps {
-		switch rapid.IntRange(0, 10).Draw(rt, "op") {
+		op := rapid.IntRange(0, 10).Draw(rt, "op")
+		switch op {
 		case 0, 1, 2, 3: // entries, perhaps overwriting a suffix in a new term
 			last := cur.snap + uint64(len(cur.entries))
 			first := last + 1
@@ -189,9 +195,11 @@ func refusedRun(rt *rapid.T, faults Faults) bool {
 			}
 			cur.entries = slices.Clone(cur.entries[c-cur.snap:])
 			cur.snap = c
-		case 10: // a snapshot from a leader, past the log: it replaces the log
+		case 10: // a snapshot from a leader, past the commit index: of a
+			// newer term than any entry, it replaces the log (Figure 13,
+			// step 7), perhaps past its end
 			last := cur.snap + uint64(len(cur.entries))
-			index := last + rapid.Uint64Range(1, 5).Draw(rt, "past")
+			index := rapid.Uint64Range(max(cur.snap, cur.hs.Commit)+1, last+5).Draw(rt, "index")
 			term++
 			require.NoError(rt, w.SaveSnapshot(raft.Snapshot{Meta: raft.SnapshotMeta{Index: index, Term: term}, Data: []byte("l")}))
 			for _, before := range slices.Clone(candidates) {
@@ -203,7 +211,10 @@ func refusedRun(rt *rapid.T, faults Faults) bool {
 			f.CompleteSyncs()
 			if !f.Unsynced() {
 				candidates = candidates[:0]
+			} else {
+				candidates = candidates[synced:]
 			}
+			synced = 0
 		case 9: // crash
 			require.NoError(rt, w.Close())
 			f.Crash()
@@ -220,10 +231,13 @@ func refusedRun(rt *rapid.T, faults Faults) bool {
 			ok := slices.ContainsFunc(candidates, func(c walState) bool { return sameState(c, got) })
 			require.True(rt, ok, "recovered %+v, not one of the states saved since the last fsync %+v", got, candidates)
 			cur = got
-			candidates = []walState{cur}
+			candidates, synced = []walState{cur}, 0
 			continue
 		}
 		candidates = append(candidates, cur)
+		if op <= 3 || op == 6 || op == 10 {
+			synced = len(candidates) - 1
+		}
 	}
 	require.NoError(rt, w.Close())
 	return false
@@ -280,6 +294,49 @@ func TestEntriesAfterALeadersSnapshotWithoutItsMarker(t *testing.T) {
 		require.Equal(t, uint64(5), st.Snapshot.Meta.Index)
 		require.Len(t, st.Entries, 1)
 		require.Equal(t, uint64(6), st.Entries[0].Index)
+	}
+	require.NotZero(t, kept, "some crashes keep the snapshot")
+}
+
+// The same crash when the log holds an entry of another term at the
+// snapshot's index: recovery discards the whole log (Figure 13, step 7),
+// and the node saves and acknowledges entries after the snapshot. The next
+// recovery must keep them: replaying the old log again and discarding it
+// again at the snapshot took them too (found by an outside tester's
+// campaign: "restored commit 76 beyond last index 60").
+func TestEntriesAfterASnapshotThatDiscardedTheLogWithoutItsMarker(t *testing.T) {
+	const dir = "/n1/wal"
+	kept := 0
+	for seed := range uint64(200) {
+		f := New(newTestRand(seed), Faults{})
+		opts := wal.Options{FS: f, SegmentBytes: 1 << 20}
+		w, _, err := wal.Open(dir, opts)
+		require.NoError(t, err)
+		f.CompleteSyncs()
+		old := []raft.Entry{{Index: 1, Term: 1, Data: []byte("a")}, {Index: 2, Term: 1, Data: []byte("b")}}
+		require.NoError(t, w.Save(raft.HardState{Term: 1}, old))
+		f.CompleteSyncs()
+		// The leader of term 2 wrote another entry 2.
+		require.NoError(t, w.SaveSnapshot(raft.Snapshot{Meta: raft.SnapshotMeta{Index: 2, Term: 2}, Data: []byte("s")}))
+		require.NoError(t, w.Close())
+		f.Crash() // during the marker's fsync
+		w, st, err := wal.Open(dir, opts)
+		require.NoError(t, err)
+		if st.Snapshot == nil {
+			continue // the snapshot's rename was lost too: the old state
+		}
+		require.Equal(t, uint64(2), st.Snapshot.Meta.Index)
+		require.Empty(t, st.Entries, "the log is discarded: its entry 2 is of another term")
+		kept++
+		f.CompleteSyncs()
+		require.NoError(t, w.Save(raft.HardState{Term: 2, Commit: 3}, []raft.Entry{{Index: 3, Term: 2, Data: []byte("c")}}))
+		f.CompleteSyncs()
+		require.NoError(t, w.Close())
+		f.Crash()
+		_, st, err = wal.Open(dir, opts)
+		require.NoError(t, err, "seed %d", seed)
+		require.Equal(t, uint64(2), st.Snapshot.Meta.Index)
+		require.Equal(t, []raft.Entry{{Index: 3, Term: 2, Data: []byte("c")}}, st.Entries, "seed %d: the synced entry after the snapshot is kept", seed)
 	}
 	require.NotZero(t, kept, "some crashes keep the snapshot")
 }
