@@ -186,9 +186,14 @@ func TestLeaseIgnoresVoteRequests(t *testing.T) {
 			require.Equal(t, uint64(2), r.term)
 			require.Equal(t, NodeID(2), r.lead)
 
-			for range r.cfg.ElectionTicks {
+			// The promise holds for a whole election timeout of its own
+			// ticks, to the last one: the lease counts on every tick.
+			for range r.cfg.ElectionTicks - 1 {
 				r.Tick()
 			}
+			step(t, r, req)
+			require.Empty(t, drain(r), "ignored one tick before the lease ran out")
+			r.Tick()
 			require.Equal(t, StateFollower, r.state)
 			step(t, r, req)
 			resps := drain(r)
