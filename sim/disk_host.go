@@ -118,11 +118,38 @@ func (n *node) openWAL() (restored raft.RestoredState, ok bool, err error) {
 	case hs.Commit < before.Commit:
 		return restored, false, fmt.Errorf("the WAL recovered commit index %d, below the durable %d", hs.Commit, before.Commit)
 	}
+	if err := n.durableEntriesBack(st); err != nil {
+		return restored, false, err
+	}
 	if err := n.disk.recovered(st, w.check.chainOf, func(e *storedEntry) error { return w.check.entryWritten(n, e) }); err != nil {
 		return restored, false, err
 	}
 	n.wal = l
 	return restoredState(st), true, nil
+}
+
+// durableEntriesBack checks that a WAL's recovered log holds every entry
+// the host saw made durable, unless a later write the crash kept replaced
+// some (an overwrite of a suffix in a newer term, §5.3, which drops what
+// follows), a snapshot newer than the durable one cut the log (Figure 13,
+// step 7), or damage cut a tail that looked torn.
+func (n *node) durableEntriesBack(st *wal.State) error {
+	d := &n.disk.durable
+	snap := uint64(0)
+	if st.Snapshot != nil {
+		snap = st.Snapshot.Meta.Index
+	}
+	last := snap + uint64(len(st.Entries))
+	if n.fs.Damaged() || snap > d.snapIndex() || last >= d.lastIndex() {
+		return nil
+	}
+	for i := max(snap, d.snapIndex()) + 1; i <= last; i++ {
+		if st.Entries[i-snap-1].Term != d.entries[i-d.snapIndex()-1].Term {
+			return nil // a later save, kept, replaced the log from here
+		}
+	}
+	return fmt.Errorf("the WAL recovered a log through index %d (snapshot at %d), short of the durable log through %d (snapshot at %d): durable entries were lost",
+		last, snap, d.lastIndex(), d.snapIndex())
 }
 
 // saveReady writes a Ready's durable part with the WAL: a snapshot from
