@@ -108,6 +108,10 @@ var (
 	// (followers fall behind it and are sent snapshots), and half the nodes
 	// that install one crash during its fsync.
 	flagsSnapshotCrash = []string{"-faults", "heavy", "-compact-every", "2", "-knobs", "snapshot-crash"}
+	// flagsSnapshotCrashDiverge: the same crashes where divergent logs
+	// make a leader's snapshot conflict with the entry a follower holds at
+	// its index, so that installing it discards the whole log.
+	flagsSnapshotCrashDiverge = []string{"-faults", "heavy", "-lease", "never", "-knobs", "diverge,snapshot-crash"}
 )
 
 var mutants = []mutant{
@@ -466,13 +470,15 @@ var mutants = []mutant{
 		reported: "lease violated",
 	},
 	{
-		name: "wal-leader-snapshot-gap-refused",
-		bug: "Figure 13: after a crash kept a leader's snapshot (past the log) and lost its marker, recovery " +
-			"refuses the entries saved after the snapshot as a gap after the old log's end, and the node cannot " +
-			"restart a second time. The restart check fails (seed 12).",
-		edits:    []edit{{"raft/wal/replay.go", "\tcase start > r.last()+1 && r.snapshot != nil && start <= r.snapshot.Meta.Index+1:", "\tcase false:"}},
-		flags:    flagsSnapshotCrash,
-		reported: "the WAL refuses to recover what crashes left",
+		name: "wal-lost-marker-not-rewritten",
+		bug: "Figure 13, step 7: after a crash kept a leader's snapshot and lost its marker, recovery discards " +
+			"the log (an entry of another term at the snapshot's index) but writes nothing to say so; the node " +
+			"saves and acknowledges entries after the snapshot, and the next recovery replays the old log and " +
+			"those entries as one and discards them all again (the fifth blind campaign found it in the real " +
+			"WAL). The restart check sees durable entries lost (seed 2).",
+		edits:    []edit{{"raft/wal/wal.go", "if snapshot != nil && snapshot.Meta.Index > state.markerIndex {", "if false {"}},
+		flags:    flagsSnapshotCrashDiverge,
+		reported: "durable entries were lost",
 	},
 	{
 		name: "wal-snapshot-rename-not-dir-synced",
@@ -932,6 +938,17 @@ var mutants = []mutant{
 			"reach it (73, 121, 134 and 259 of the first 300 since a share of TimeoutNow messages arrive late; seed 8 before).",
 		edits: []edit{{"session/watches.go", "\t\tc.reads.waitApplied(c, req, *req.Since)\n\t\treturn\n", ""}},
 		flags: append(slices.Clone(flagsWatchElsewhere), "-seeds", "150"),
+	},
+	{
+		name: "restart-history-floor-not-set",
+		bug: "PROTOCOL.md, Watches: a node restarted from a snapshot keeps a watch history floor of 0, so a watch " +
+			"resuming there with since below the snapshot is answered as complete, not reset, though the node never " +
+			"saw the events in between (the fifth blind campaign's survivor; session's " +
+			"TestRestartFromASnapshotResetsWatchesFromBeforeIt). The watch checker sees the delete never delivered " +
+			"(seed 37; plain sessions seeds reach it at 58).",
+		edits:    []edit{{"session/core.go", "\t\tc.history.reset(restored.Snapshot.Meta.Index)\n", ""}},
+		flags:    flagsWatchElsewhere,
+		reported: "watch checker",
 	},
 	{
 		name: "write-told-one-index-orphaned",
