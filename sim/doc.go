@@ -89,7 +89,10 @@
 // synced data or a write lands at a wrong offset: the WAL must refuse such
 // a disk on restart (the node then stays down for the rest of the run, its
 // disk failed), never return wrong data, which the host's checks of what it
-// recovers would catch. Such damage reaches one disk per run, and only while
+// recovers would catch: the durable term, vote and commit index, and every
+// entry the host saw made durable (unless an overwrite or a newer snapshot
+// that the crash kept replaced it), each in the chain of an entry some node
+// wrote. Such damage reaches one disk per run, and only while
 // every configuration a node holds (or held just before) has three voters
 // or more, so that a quorum stays. Crash points crash a node right after it
 // sent a Ready's messages while writes are still unsynced (a leader's early
