@@ -256,87 +256,61 @@ func withSnapshot(s walState, index, term uint64) walState {
 	return out
 }
 
-// A crash while the marker of a snapshot from a leader (past the log) is
-// being fsynced keeps the published snapshot file and loses the marker,
-// which would have said the log was discarded. Recovery takes the
-// snapshot; the entries saved after it start past the old log's end, and
-// the next recovery must take them too, not refuse a gap the snapshot
-// covers (found by TestWALOnSimFS once it installed leaders' snapshots:
-// such a node could not restart a second time).
+// A crash while the marker of a leader's snapshot is being fsynced keeps
+// the published snapshot file and loses the marker, which would have said
+// the log was discarded. Recovery takes the snapshot and discards the log;
+// the node saves and syncs an entry after it; the next recovery must keep
+// that entry:
+//   - past the log: not refuse the gap the snapshot covers (found by
+//     TestWALOnSimFS once it installed leaders' snapshots: such a node
+//     could not restart a second time);
+//   - with an entry of another term at the snapshot's index: not replay
+//     the old log and the new entry as one and discard them both again at
+//     the snapshot (an outside tester's campaign: "restored commit 76
+//     beyond last index 60").
 func TestEntriesAfterALeadersSnapshotWithoutItsMarker(t *testing.T) {
-	const dir = "/n1/wal"
-	kept := 0
-	for seed := range uint64(200) {
-		f := New(newTestRand(seed), Faults{})
-		opts := wal.Options{FS: f, SegmentBytes: 1 << 20}
-		w, _, err := wal.Open(dir, opts)
-		require.NoError(t, err)
-		f.CompleteSyncs()
-		require.NoError(t, w.Save(raft.HardState{Term: 1}, []raft.Entry{{Index: 1, Term: 1, Data: []byte("a")}}))
-		require.NoError(t, w.SaveSnapshot(raft.Snapshot{Meta: raft.SnapshotMeta{Index: 5, Term: 2}, Data: []byte("s")}))
-		require.NoError(t, w.Close())
-		f.Crash() // during the marker's fsync
-		w, st, err := wal.Open(dir, opts)
-		require.NoError(t, err)
-		if st.Snapshot == nil {
-			continue // the snapshot's rename was lost too: the old state
-		}
-		require.Equal(t, uint64(5), st.Snapshot.Meta.Index)
-		require.Empty(t, st.Entries)
-		kept++
-		f.CompleteSyncs()
-		require.NoError(t, w.Save(raft.HardState{Term: 2, Commit: 5}, []raft.Entry{{Index: 6, Term: 2, Data: []byte("b")}}))
-		f.CompleteSyncs()
-		require.NoError(t, w.Close())
-		f.Crash()
-		_, st, err = wal.Open(dir, opts)
-		require.NoError(t, err, "seed %d", seed)
-		require.Equal(t, uint64(5), st.Snapshot.Meta.Index)
-		require.Len(t, st.Entries, 1)
-		require.Equal(t, uint64(6), st.Entries[0].Index)
+	for _, tc := range []struct {
+		name string
+		log  []raft.Entry
+		snap raft.SnapshotMeta
+	}{
+		{"past the log", []raft.Entry{{Index: 1, Term: 1, Data: []byte("a")}}, raft.SnapshotMeta{Index: 5, Term: 2}},
+		{"conflicting at its index", []raft.Entry{{Index: 1, Term: 1, Data: []byte("a")}, {Index: 2, Term: 1, Data: []byte("b")}},
+			raft.SnapshotMeta{Index: 2, Term: 2}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			const dir = "/n1/wal"
+			after := raft.Entry{Index: tc.snap.Index + 1, Term: tc.snap.Term, Data: []byte("c")}
+			kept := 0
+			for seed := range uint64(200) {
+				f := New(newTestRand(seed), Faults{})
+				opts := wal.Options{FS: f, SegmentBytes: 1 << 20}
+				w, _, err := wal.Open(dir, opts)
+				require.NoError(t, err)
+				f.CompleteSyncs()
+				require.NoError(t, w.Save(raft.HardState{Term: 1}, tc.log))
+				require.NoError(t, w.SaveSnapshot(raft.Snapshot{Meta: tc.snap, Data: []byte("s")}))
+				require.NoError(t, w.Close())
+				f.Crash() // during the marker's fsync
+				w, st, err := wal.Open(dir, opts)
+				require.NoError(t, err)
+				if st.Snapshot == nil {
+					continue // the snapshot's rename was lost too: the old state
+				}
+				require.Equal(t, tc.snap.Index, st.Snapshot.Meta.Index)
+				require.Empty(t, st.Entries, "the log is discarded")
+				kept++
+				f.CompleteSyncs()
+				require.NoError(t, w.Save(raft.HardState{Term: tc.snap.Term, Commit: after.Index}, []raft.Entry{after}))
+				f.CompleteSyncs()
+				require.NoError(t, w.Close())
+				f.Crash()
+				_, st, err = wal.Open(dir, opts)
+				require.NoError(t, err, "seed %d", seed)
+				require.Equal(t, tc.snap.Index, st.Snapshot.Meta.Index)
+				require.Equal(t, []raft.Entry{after}, st.Entries, "seed %d: the synced entry after the snapshot is kept", seed)
+			}
+			require.NotZero(t, kept, "some crashes keep the snapshot")
+		})
 	}
-	require.NotZero(t, kept, "some crashes keep the snapshot")
-}
-
-// The same crash when the log holds an entry of another term at the
-// snapshot's index: recovery discards the whole log (Figure 13, step 7),
-// and the node saves and acknowledges entries after the snapshot. The next
-// recovery must keep them: replaying the old log again and discarding it
-// again at the snapshot took them too (found by an outside tester's
-// campaign: "restored commit 76 beyond last index 60").
-func TestEntriesAfterASnapshotThatDiscardedTheLogWithoutItsMarker(t *testing.T) {
-	const dir = "/n1/wal"
-	kept := 0
-	for seed := range uint64(200) {
-		f := New(newTestRand(seed), Faults{})
-		opts := wal.Options{FS: f, SegmentBytes: 1 << 20}
-		w, _, err := wal.Open(dir, opts)
-		require.NoError(t, err)
-		f.CompleteSyncs()
-		old := []raft.Entry{{Index: 1, Term: 1, Data: []byte("a")}, {Index: 2, Term: 1, Data: []byte("b")}}
-		require.NoError(t, w.Save(raft.HardState{Term: 1}, old))
-		f.CompleteSyncs()
-		// The leader of term 2 wrote another entry 2.
-		require.NoError(t, w.SaveSnapshot(raft.Snapshot{Meta: raft.SnapshotMeta{Index: 2, Term: 2}, Data: []byte("s")}))
-		require.NoError(t, w.Close())
-		f.Crash() // during the marker's fsync
-		w, st, err := wal.Open(dir, opts)
-		require.NoError(t, err)
-		if st.Snapshot == nil {
-			continue // the snapshot's rename was lost too: the old state
-		}
-		require.Equal(t, uint64(2), st.Snapshot.Meta.Index)
-		require.Empty(t, st.Entries, "the log is discarded: its entry 2 is of another term")
-		kept++
-		f.CompleteSyncs()
-		require.NoError(t, w.Save(raft.HardState{Term: 2, Commit: 3}, []raft.Entry{{Index: 3, Term: 2, Data: []byte("c")}}))
-		f.CompleteSyncs()
-		require.NoError(t, w.Close())
-		f.Crash()
-		_, st, err = wal.Open(dir, opts)
-		require.NoError(t, err, "seed %d", seed)
-		require.Equal(t, uint64(2), st.Snapshot.Meta.Index)
-		require.Equal(t, []raft.Entry{{Index: 3, Term: 2, Data: []byte("c")}}, st.Entries, "seed %d: the synced entry after the snapshot is kept", seed)
-	}
-	require.NotZero(t, kept, "some crashes keep the snapshot")
 }
