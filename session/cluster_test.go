@@ -540,29 +540,45 @@ func TestRestartReplaysAndCompacts(t *testing.T) {
 	require.Equal(t, before, after)
 }
 
-func TestSnapshotInstallDisconnectsWatchers(t *testing.T) {
+// watchResumedPastASnapshot starts a watch of path on a follower, writes
+// writes items through the leader while move (cut the follower off, say;
+// since is the version the watch began at) brings the follower past them
+// by way of a snapshot, then resumes the
+// session on the follower, as a client does after losing its connection,
+// and registers the watch again with since = the version the watch began
+// at. It returns the test cluster, the follower and the answer.
+func watchResumedPastASnapshot(t *testing.T, path string, writes int, move func(tc *testCluster, f raft.NodeID, since uint64, write func())) (*testCluster, raft.NodeID, Reply) {
 	tc := newTestCluster(t, 3, func(c *Config) { c.SnapshotEvery = 5; c.SnapshotTail = 1 })
 	l := tc.leader()
 	f := tc.follower()
 	tc.connect(l, 1, 60000)
 	hello := tc.connect(f, 2, 60000)
-	w := tc.do(f, Request{Conn: 2, Op: OpWatch, Path: "/data/snap"})
+	w := tc.do(f, Request{Conn: 2, Op: OpWatch, Path: path})
 	require.Equal(t, fsm.OK, w.Code)
-	tc.cut[f] = true
 	var last uint64
-	for i := range 20 {
-		last = tc.do(l, Request{Conn: 1, Op: OpCreate, Path: "/data/snap", Data: mustPack(i)}).Version
-	}
-	delete(tc.cut, f)
-	tc.tick(20)
+	move(tc, f, w.Version, func() {
+		for i := range writes {
+			last = tc.do(l, Request{Conn: 1, Op: OpCreate, Path: path, Data: mustPack(i)}).Version
+		}
+	})
 	require.GreaterOrEqual(t, tc.nodes[f].core.Machine().AppliedIndex(), last, "the follower caught up")
-	require.Contains(t, tc.nodes[f].dropped, ConnID(2), "its watch lost continuity: the connection is closed")
-	// The client reconnects with its token and registers again with since.
 	tc.do(f, Request{Conn: 3, Op: OpConnect, Token: hello.Token})
 	since := w.Version
-	r := tc.do(f, Request{Conn: 3, Op: OpWatch, Path: "/data/snap", Since: &since})
+	r := tc.do(f, Request{Conn: 3, Op: OpWatch, Path: path, Since: &since})
+	require.Equal(t, fsm.OK, r.Code)
+	require.Len(t, r.Items, writes)
+	return tc, f, r
+}
+
+func TestSnapshotInstallDisconnectsWatchers(t *testing.T) {
+	tc, f, r := watchResumedPastASnapshot(t, "/data/snap", 20, func(tc *testCluster, f raft.NodeID, _ uint64, write func()) {
+		tc.cut[f] = true
+		write()
+		delete(tc.cut, f)
+		tc.tick(20)
+	})
+	require.Contains(t, tc.nodes[f].dropped, ConnID(2), "its watch lost continuity: the connection is closed")
 	require.True(t, r.Reset, "the events inside the snapshot are gone")
-	require.Len(t, r.Items, 20)
 }
 
 // A node restarted from a snapshot holds no events from before it: a watch
@@ -571,31 +587,16 @@ func TestSnapshotInstallDisconnectsWatchers(t *testing.T) {
 // seed in hundreds caught: the client must resume on that node, with a
 // since from before changes the snapshot took in).
 func TestRestartFromASnapshotResetsWatchesFromBeforeIt(t *testing.T) {
-	tc := newTestCluster(t, 3, func(c *Config) { c.SnapshotEvery = 5; c.SnapshotTail = 1 })
-	l := tc.leader()
-	f := tc.follower()
-	tc.connect(l, 1, 60000)
-	hello := tc.connect(f, 2, 60000)
-	w := tc.do(f, Request{Conn: 2, Op: OpWatch, Path: "/data/rs"})
-	require.Equal(t, fsm.OK, w.Code)
-	var last uint64
-	for i := range 12 {
-		last = tc.do(l, Request{Conn: 1, Op: OpCreate, Path: "/data/rs", Data: mustPack(i)}).Version
-	}
-	tc.tick(2)
-	require.NotNil(t, tc.nodes[f].disk.snap)
-	require.Greater(t, tc.nodes[f].disk.snap.Meta.Index, w.Version, "the snapshot took in changes after the watch began")
-	tc.nodes[f].down = true
-	tc.start(f, tc.nodes[f].disk)
-	tc.tick(5)
-	require.GreaterOrEqual(t, tc.nodes[f].core.Machine().AppliedIndex(), last)
-
-	tc.do(f, Request{Conn: 3, Op: OpConnect, Token: hello.Token})
-	since := w.Version
-	r := tc.do(f, Request{Conn: 3, Op: OpWatch, Path: "/data/rs", Since: &since})
-	require.Equal(t, fsm.OK, r.Code)
+	_, _, r := watchResumedPastASnapshot(t, "/data/rs", 12, func(tc *testCluster, f raft.NodeID, since uint64, write func()) {
+		write()
+		tc.tick(2)
+		require.NotNil(t, tc.nodes[f].disk.snap)
+		require.Greater(t, tc.nodes[f].disk.snap.Meta.Index, since, "the snapshot took in changes after the watch began")
+		tc.nodes[f].down = true
+		tc.start(f, tc.nodes[f].disk)
+		tc.tick(5)
+	})
 	require.True(t, r.Reset, "the events up to the snapshot are not on this node")
-	require.Len(t, r.Items, 12)
 }
 
 // serialise carries out a Ready's snapshot job, as a host does on another
