@@ -138,11 +138,10 @@ type directState struct {
 // index). A stale one (of an earlier term than the node's) is answered
 // with the node's term only, and vouches for nothing.
 type shownAppend struct {
-	to         raft.NodeID
-	term, last uint64
-	kind       raft.MessageType
-	prev       uint64
-	stale      bool
+	to               raft.NodeID
+	kind             raft.MessageType
+	term, prev, last uint64
+	stale            bool
 }
 
 type readSent struct {
