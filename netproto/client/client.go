@@ -109,7 +109,7 @@ func Connect(ctx context.Context, cfg Config) (*Client, error) {
 		cfg:       cfg,
 		log:       log,
 		changed:   make(chan struct{}),
-		endpoints: slices.Clone(cfg.Endpoints),
+		endpoints: distinct(cfg.Endpoints),
 		watches:   make(map[string]*Watch),
 		done:      make(chan struct{}),
 	}
@@ -165,6 +165,19 @@ func Connect(ctx context.Context, cfg Config) (*Client, error) {
 			return nil, &Error{Code: fsm.Unavailable, Op: "connect", Message: fmt.Sprintf("no node answered: %v", lastErr), cause: ctx.Err()}
 		}
 	}
+}
+
+// distinct returns the addresses in the order given, each once: a node
+// named twice would otherwise keep the client from seeing that every
+// endpoint refused it for good.
+func distinct(addrs []string) []string {
+	var out []string
+	for _, a := range addrs {
+		if !slices.Contains(out, a) {
+			out = append(out, a)
+		}
+	}
+	return out
 }
 
 // pick returns the next endpoint to try, round robin.
