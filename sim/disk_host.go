@@ -3,6 +3,7 @@ package sim
 import (
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/havenproject/haven/raft"
@@ -129,27 +130,49 @@ func (n *node) openWAL() (restored raft.RestoredState, ok bool, err error) {
 }
 
 // durableEntriesBack checks that a WAL's recovered log holds every entry
-// the host saw made durable, unless a later write the crash kept replaced
-// some (an overwrite of a suffix in a newer term, §5.3, which drops what
-// follows), a snapshot newer than the durable one cut the log (Figure 13,
-// step 7), or damage cut a tail that looked torn.
+// the host saw made durable, each as it was, unless a write since then,
+// which the crash may have kept, replaced it (an overwrite of a suffix,
+// §5.3, which drops what follows), a snapshot that discards the log cut it
+// (Figure 13, step 7), or damage cut a tail that looked torn.
 func (n *node) durableEntriesBack(st *wal.State) error {
 	d := &n.disk.durable
+	if n.fs.Damaged() {
+		return nil
+	}
 	snap := uint64(0)
 	if st.Snapshot != nil {
 		snap = st.Snapshot.Meta.Index
 	}
-	last := snap + uint64(len(st.Entries))
-	if n.fs.Damaged() || snap > d.snapIndex() || last >= d.lastIndex() {
-		return nil
+	if snap > d.snapIndex() && (snap > d.lastIndex() || d.entryAt(snap).Term != st.Snapshot.Meta.Term) {
+		return nil // a leader's snapshot, perhaps not yet durable, replaced the log
 	}
-	for i := max(snap, d.snapIndex()) + 1; i <= last; i++ {
-		if st.Entries[i-snap-1].Term != d.entries[i-d.snapIndex()-1].Term {
-			return nil // a later save, kept, replaced the log from here
+	// replaced is the lowest index a write since the durable view may
+	// have replaced the log from.
+	replaced := uint64(math.MaxUint64)
+	for i := range n.disk.pending {
+		g := &n.disk.pending[i]
+		if len(g.entries) > 0 {
+			replaced = min(replaced, g.entries[0].Index)
+		}
+		if g.snap != nil {
+			replaced = min(replaced, g.snap.Meta.Index+1)
 		}
 	}
-	return fmt.Errorf("the WAL recovered a log through index %d (snapshot at %d), short of the durable log through %d (snapshot at %d): durable entries were lost",
-		last, snap, d.lastIndex(), d.snapIndex())
+	last := snap + uint64(len(st.Entries))
+	for i := max(snap, d.snapIndex()) + 1; i <= min(last, d.lastIndex()); i++ {
+		if got, want := st.Entries[i-snap-1].Term, d.entryAt(i).Term; got != want {
+			if i >= replaced {
+				return nil // a later save, kept, replaced the log from here
+			}
+			return fmt.Errorf("the WAL recovered entry %d of term %d, but the durable log holds one of term %d there and nothing written since replaced it",
+				i, got, want)
+		}
+	}
+	if last < d.lastIndex() {
+		return fmt.Errorf("the WAL recovered a log through index %d (snapshot at %d), short of the durable log through %d (snapshot at %d): durable entries were lost",
+			last, snap, d.lastIndex(), d.snapIndex())
+	}
+	return nil
 }
 
 // saveReady writes a Ready's durable part with the WAL: a snapshot from
