@@ -122,7 +122,7 @@ func Connect(ctx context.Context, cfg Config) (*Client, error) {
 
 	var lastErr error
 	backoff := 20 * time.Millisecond
-	removed := map[string]bool{} // endpoints that said they are no member
+	removed := removedNodes{}
 	for attempt := 0; ; attempt++ {
 		if addr := c.pick(); !removed[addr] {
 			cn, err := c.open(ctx, addr)
@@ -140,14 +140,9 @@ func Connect(ctx context.Context, cfg Config) (*Client, error) {
 				c.cancel()
 				return nil, err // the node refused us for a reason another node shares
 			}
-			if isRemovedNode(err) {
-				// For good: it answers nothing else until it is added
-				// back under a new id. If every endpoint is one, say so.
-				removed[addr] = true
-				if len(removed) == len(c.endpoints) {
-					c.cancel()
-					return nil, err
-				}
+			if removed.note(c, addr, err) {
+				c.cancel()
+				return nil, err
 			}
 			c.log.Debug("haven: connect failed", "address", addr, "err", err)
 		}
@@ -178,6 +173,25 @@ func distinct(addrs []string) []string {
 		}
 	}
 	return out
+}
+
+// removedNodes are the endpoints that answered, in one round of attempts
+// (a Connect, a failover), that they were removed from the cluster. That
+// holds for good: such a node answers nothing else until it is added back
+// under a new id, which the same address may later serve, so a round
+// forgets them when it ends.
+type removedNodes map[string]bool
+
+// note records addr if err is a removed node's answer, and reports whether
+// every endpoint of c has now said so (learnMembers may have added some).
+func (r removedNodes) note(c *Client, addr string, err error) (all bool) {
+	if !isRemovedNode(err) {
+		return false
+	}
+	r[addr] = true
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(r) >= len(c.endpoints)
 }
 
 // pick returns the next endpoint to try, round robin.
@@ -359,14 +373,13 @@ func (c *Client) heartbeat(cn *conn) error {
 
 // reconnect tries the other nodes until one resumes the session. It
 // passes over the nodes that answer that they were removed from the
-// cluster, as Connect does, for as long as it tries (an address may later
-// serve a node added under a new id), and fails when every one does.
+// cluster, as Connect does (removedNodes), and fails when every one does.
 func (c *Client) reconnect() (*conn, error) {
 	backoff := 10 * time.Millisecond
 	c.mu.Lock()
 	n := len(c.endpoints)
 	c.mu.Unlock()
-	removed := map[string]bool{}
+	removed := removedNodes{}
 	for attempt := 1; ; attempt++ {
 		if c.ctx.Err() != nil {
 			return nil, ErrClosed
@@ -386,14 +399,8 @@ func (c *Client) reconnect() (*conn, error) {
 			if CodeOf(err) == fsm.SessionExpired || CodeOf(err) == fsm.Forbidden {
 				return nil, err
 			}
-			if isRemovedNode(err) {
-				removed[addr] = true
-				c.mu.Lock()
-				n = len(c.endpoints) // learnMembers may have added some
-				c.mu.Unlock()
-				if len(removed) == n {
-					return nil, err
-				}
+			if removed.note(c, addr, err) {
+				return nil, err
 			}
 			c.log.Debug("haven: resume failed", "address", addr, "err", err)
 		}
