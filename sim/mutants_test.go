@@ -104,6 +104,10 @@ var (
 	// flagsSessionsMembership: the sessions workload while membership
 	// changes (removed nodes still forward their clients' writes).
 	flagsSessionsMembership = []string{"-workload", "sessions", "-faults", "swarm", "-knobs", "membership"}
+	// flagsSessionsDiverge: the sessions workload with divergent logs
+	// and messages held back, so that followers' logs are overwritten
+	// from the first index of a term's run.
+	flagsSessionsDiverge = []string{"-workload", "sessions", "-faults", "swarm", "-knobs", "diverge,holdback", "-seeds", "16"}
 	// flagsSnapshotCrash: heavy faults, a compaction every two entries
 	// (followers fall behind it and are sent snapshots), and half the nodes
 	// that install one crash during its fsync.
@@ -479,6 +483,16 @@ var mutants = []mutant{
 		edits:    []edit{{"raft/wal/wal.go", "if snapshot != nil && snapshot.Meta.Index > state.markerIndex {", "if false {"}},
 		flags:    flagsSnapshotCrashDiverge,
 		reported: "durable entries were lost",
+	},
+	{
+		name: "wal-term-run-kept-on-overwrite",
+		bug: "The WAL's record of where each term's entries start keeps a run when a save overwrites the log " +
+			"from that run's first index; if the new entry has the term of the one before it, no run is added, and " +
+			"the WAL believes the overwritten term still holds those indexes. Its next save that goes on from " +
+			"the new entries is refused as a falling term (the fifth blind campaign; seed 12).",
+		edits:    []edit{{"raft/wal/terms.go", "return l.runs[k].first >= first", "return l.runs[k].first > first"}},
+		flags:    flagsSessionsDiverge,
+		reported: "the WAL refused to save a Ready",
 	},
 	{
 		name: "wal-snapshot-rename-not-dir-synced",

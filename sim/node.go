@@ -2,6 +2,7 @@ package sim
 
 import (
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/havenproject/haven/raft"
@@ -360,7 +361,12 @@ func (n *node) persist(rd *hostReady) error {
 		}
 	}
 	if err := n.saveReady(rd); err != nil {
-		return err
+		if err == errCrashedInSave {
+			return err
+		}
+		// The WAL checks what it is given (terms that never fall, indexes
+		// that follow on): a core that keeps its promises never sees this.
+		return fmt.Errorf("the WAL refused to save a Ready: %w", err)
 	}
 	var g writeGroup
 	hs := rd.hard
