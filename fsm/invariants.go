@@ -89,6 +89,34 @@ func (m *Machine) checkInvariants(sorted bool) error {
 			if o.version <= s.opened {
 				return fmt.Errorf("fsm invariant: session %q opened at %d owns item %d, created before", id, s.opened, o.version)
 			}
+		}
+		owned += len(s.owned)
+	}
+	if items != owned {
+		// The walk of the lists found each item among its owner's owned
+		// items, and no two items the same one (a list's versions ascend
+		// strictly, and so do a session's): the counts agree exactly when
+		// every owned item is in its list, so only a mismatch needs the
+		// lookups, to name the one missing.
+		if err := m.checkOwnedHeld(sorted); err != nil {
+			return err
+		}
+	}
+	if len(m.byToken) != len(m.sessions) {
+		return fmt.Errorf("fsm invariant: %d token hashes for %d sessions", len(m.byToken), len(m.sessions))
+	}
+	if items != owned || items != m.itemCount || dataBytes != m.dataBytes {
+		return fmt.Errorf("fsm invariant: %d items in lists, %d owned by sessions, %d counted; %d data bytes, %d counted",
+			items, owned, m.itemCount, dataBytes, m.dataBytes)
+	}
+	return nil
+}
+
+// checkOwnedHeld finds an owned item that its list does not hold as its
+// owner's.
+func (m *Machine) checkOwnedHeld(sorted bool) error {
+	for id, s := range inOrder(m.sessions, sorted) {
+		for _, o := range s.owned {
 			l := m.lists[o.path]
 			if l == nil {
 				return fmt.Errorf("fsm invariant: session %q owns item %d in %s, which was never written", id, o.version, o.path)
@@ -98,14 +126,6 @@ func (m *Machine) checkInvariants(sorted bool) error {
 				return fmt.Errorf("fsm invariant: session %q owns item %d in %s, which the list does not hold as its", id, o.version, o.path)
 			}
 		}
-		owned += len(s.owned)
-	}
-	if len(m.byToken) != len(m.sessions) {
-		return fmt.Errorf("fsm invariant: %d token hashes for %d sessions", len(m.byToken), len(m.sessions))
-	}
-	if items != owned || items != m.itemCount || dataBytes != m.dataBytes {
-		return fmt.Errorf("fsm invariant: %d items in lists, %d owned by sessions, %d counted; %d data bytes, %d counted",
-			items, owned, m.itemCount, dataBytes, m.dataBytes)
 	}
 	return nil
 }

@@ -1,6 +1,8 @@
 package fsm
 
 import (
+	"cmp"
+	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -35,6 +37,10 @@ func TestCheckInvariantsFindsCorruptState(t *testing.T) {
 		{"owned item in another list", func(m *Machine) {
 			m.sessions["alice"].owned = append(m.sessions["alice"].owned, ownedItem{version: 7, path: "/data/q"})
 		}, `session "alice" owns item 7 in /data/q, which was never written`},
+		{"owned item its list holds as another's", func(m *Machine) {
+			m.sessions["alice"].owned = append(m.sessions["alice"].owned, ownedItem{version: 4, path: "/data/x"})
+			slices.SortFunc(m.sessions["alice"].owned, func(a, b ownedItem) int { return cmp.Compare(a.version, b.version) })
+		}, `session "alice" owns item 4 in /data/x, which the list does not hold as its`},
 		{"token index out of step", func(m *Machine) { delete(m.byToken, hashOf("bob")) },
 			`session "bob" is not found by its token hash`},
 		{"item count off", func(m *Machine) { m.itemCount++ },
