@@ -2,7 +2,9 @@ package main
 
 import (
 	"encoding/json"
+	"maps"
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 
@@ -212,18 +214,49 @@ func (n *node) publishStatus(force bool) {
 }
 
 // askMembership asks the other known members' /v1/status whether this
-// node's id is a voter in their configuration; it returns the first that
-// says so. (Only a voter can have voted; a learner may well be added
-// while it starts.)
-// Members that do not answer in time are passed over: the check guards
-// against a mistake, it cannot prove one absent.
-func (n *node) askMembership() string {
-	client := http.Client{Timeout: time.Second}
-	for id, a := range n.members {
+// node's id is a voter in their configuration, and returns one that says
+// so, or "". (Only a voter can have voted; a learner may well be added
+// while it starts.) Members that do not answer in time are passed over:
+// the check guards against a mistake, it cannot prove one absent.
+//
+// A member that lags behind the id's removal (cut off from the leader
+// when it committed) still lists it as a voter, and one such view must not
+// turn away a node that was removed, emptied and started again, the way to
+// rejoin under the same id. So the answer of the most advanced member
+// reached (the highest commit index) refuses at once; one that only
+// members behind it give is asked again, for up to wait, until they learn
+// of the removal.
+func (n *node) askMembership(wait time.Duration) string {
+	deadline := time.Now().Add(wait)
+	for logged := false; ; logged = true {
+		by, behind := n.askMembershipOnce()
+		if by == "" || !behind || !time.Now().Before(deadline) {
+			return by
+		}
+		if !logged {
+			n.log.Info("a member behind the others still lists this id as a voter; asking again until it learns of the removal",
+				"member", by, "for", wait)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// membershipWait bounds how long askMembership waits for members that lag.
+const membershipWait = 30 * time.Second
+
+// askMembershipOnce asks every other known member once. It returns one
+// that lists this id as a voter, and whether every member that does is
+// behind (a lower commit index than) another that answered.
+func (n *node) askMembershipOnce() (by string, behind bool) {
+	hc := http.Client{Timeout: time.Second}
+	var top, listerCommit uint64 // the highest commit index heard, and a lister's
+	lister := raft.None
+	for _, id := range slices.Sorted(maps.Keys(n.members)) {
+		a := n.members[id]
 		if id == n.id || a.HTTP == "" {
 			continue
 		}
-		resp, err := client.Get("http://" + a.HTTP + "/v1/status")
+		resp, err := hc.Get("http://" + a.HTTP + "/v1/status")
 		if err != nil {
 			continue
 		}
@@ -233,11 +266,15 @@ func (n *node) askMembership() string {
 		if err != nil {
 			continue
 		}
+		top = max(top, st.Commit)
 		for _, m := range st.Members {
-			if m.ID == n.name && m.Role == "voter" {
-				return netproto.FormatNodeID(id)
+			if m.ID == n.name && m.Role == "voter" && (lister == raft.None || st.Commit > listerCommit) {
+				lister, listerCommit = id, st.Commit
 			}
 		}
 	}
-	return ""
+	if lister == raft.None {
+		return "", false
+	}
+	return netproto.FormatNodeID(lister), listerCommit < top
 }

@@ -1,13 +1,20 @@
 package main
 
 import (
+	"encoding/json"
 	"io"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/havenproject/haven/netproto"
+	"github.com/havenproject/haven/netproto/client"
 	"github.com/havenproject/haven/raft"
 	"github.com/havenproject/haven/session"
 )
@@ -158,4 +165,60 @@ func TestRemovedMemberCanBeToldAfterARestart(t *testing.T) {
 	defer stop()
 	require.Len(t, n.gone, maxGone, "as the book on disk says")
 	require.Contains(t, n.members, raft.NodeID(4))
+}
+
+// A node started with an empty data dir under an id a member still lists
+// as a voter refuses to run (TestLostDataDirCannotRejoinUnderItsID), but
+// only once the most advanced member it reaches says so: a member that
+// lags behind the id's removal (cut off from the leader when it
+// committed) still lists it, and one such view must not turn away a node
+// removed, emptied and started again, which is how a node rejoins under
+// its id. The node asks again until the laggards learn of the removal.
+func TestMembershipAskedOfTheMostAdvancedMember(t *testing.T) {
+	type view struct {
+		commit uint64
+		voter  bool // whether the member lists n3 as a voter
+	}
+	serve := func(t *testing.T, views func() view) string {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			v := views()
+			st := statusJSON{Commit: v.commit, Members: []client.MemberStatus{{ID: "n1", Role: "voter"}, {ID: "n2", Role: "voter"}}}
+			if v.voter {
+				st.Members = append(st.Members, client.MemberStatus{ID: "n3", Role: "voter"})
+			}
+			require.NoError(t, json.NewEncoder(w).Encode(st))
+		}))
+		t.Cleanup(srv.Close)
+		return strings.TrimPrefix(srv.URL, "http://")
+	}
+	newNode := func(http1, http2 string) *node {
+		return &node{id: 3, name: "n3", log: slog.New(slog.NewTextHandler(io.Discard, nil)), members: map[raft.NodeID]memberAddrs{
+			1: {HTTP: http1}, 2: {HTTP: http2}, 3: {HTTP: "127.0.0.1:1"},
+		}}
+	}
+
+	t.Run("a laggard's view waits for it to catch up", func(t *testing.T) {
+		var asked atomic.Int32
+		leader := serve(t, func() view { return view{commit: 40} })
+		laggard := serve(t, func() view {
+			if asked.Add(1) <= 3 {
+				return view{commit: 30, voter: true}
+			}
+			return view{commit: 41}
+		})
+		require.Empty(t, newNode(leader, laggard).askMembership(10*time.Second))
+		require.Greater(t, asked.Load(), int32(3), "asked again")
+	})
+	t.Run("the most advanced member's view refuses at once", func(t *testing.T) {
+		leader := serve(t, func() view { return view{commit: 40, voter: true} })
+		other := serve(t, func() view { return view{commit: 30} })
+		start := time.Now()
+		require.Equal(t, "n1", newNode(leader, other).askMembership(10*time.Second))
+		require.Less(t, time.Since(start), 5*time.Second)
+	})
+	t.Run("a laggard that never catches up refuses in the end", func(t *testing.T) {
+		leader := serve(t, func() view { return view{commit: 40} })
+		laggard := serve(t, func() view { return view{commit: 30, voter: true} })
+		require.Equal(t, "n2", newNode(leader, laggard).askMembership(time.Second))
+	})
 }

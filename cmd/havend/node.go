@@ -207,7 +207,7 @@ func (n *node) recover() error {
 		// A node that lost its data dir must not come back under an id
 		// that may have voted (Figure 2: votedFor is persistent): ask the
 		// members it knows whether this id is one of theirs.
-		if by := n.askMembership(); by != "" {
+		if by := n.askMembership(membershipWait); by != "" {
 			return fmt.Errorf("the data dir is empty but %s lists %s as a voter: a node that lost its data must rejoin under a new id (become learner), and the old id be removed", by, cfg.ID)
 		}
 		n.log.Info("empty data dir, joining an existing cluster: waiting to be added (become learner)")
