@@ -291,6 +291,12 @@
 //     it forwards a read index (readindex.go), by whichever server gets
 //     it, and when it forwards what raft does not carry (the host calls
 //     TellIfRemoved). TestRemovedLearnerLearnsItWhenItAsksForAReadIndex
+//   - a learner that heard from no leader for an election timeout asks the
+//     voters of its configuration whether it is still a member
+//     (MsgMemberQuery, election.go), once per election timeout: one removed
+//     while down knows no leader and would ask nothing else. Only a server
+//     that counts it no member answers (MsgRemoved); the question carries
+//     no term and changes nothing. TestLearnerThatHearsNoLeaderAsksTheVoters
 //
 // Leadership transfer (transfer.go; thesis §3.10): TimeoutNow makes the
 // target campaign at once, past the voters' leases

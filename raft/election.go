@@ -17,6 +17,25 @@ func (r *Raft) tickElection() {
 	if r.electionElapsed >= r.randomizedElectionTimeout && r.promotable() {
 		r.electionElapsed = 0
 		r.campaign(false)
+		return
+	}
+	if r.electionElapsed%r.cfg.ElectionTicks == 0 && r.conf.isLearner(r.id) && !r.toldRemoved() {
+		r.askIfMember()
+	}
+}
+
+// askIfMember asks the voters of a learner's configuration whether it is
+// still a member (MsgMemberQuery), once per election timeout in which it
+// heard from no leader. A voter asks by campaigning, and is told by the
+// answer to its vote request if it was removed; a learner never campaigns,
+// and one removed while it was down would otherwise never be told: on
+// restart it knows no leader to forward its clients' requests to, and the
+// leader no longer sends it anything.
+func (r *Raft) askIfMember() {
+	for _, id := range r.conf.voters {
+		if id != r.id {
+			r.send(Message{To: id, Type: MsgMemberQuery})
+		}
 	}
 }
 

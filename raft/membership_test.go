@@ -394,6 +394,68 @@ func TestRemovedLearnerLearnsItWhenItAsksForAReadIndex(t *testing.T) {
 	})
 }
 
+// TestLearnerThatHearsNoLeaderAsksTheVoters: a removed learner that
+// restarts knows no leader and never campaigns, so it sends the members
+// nothing, and without a question of its own it is never told. A learner
+// that has heard from no leader for an election timeout asks the voters of
+// its configuration whether it is still a member (MsgMemberQuery), once per
+// election timeout; a voter that no longer counts it one tells it
+// (MsgRemoved), and the question changes nothing else anywhere.
+func TestLearnerThatHearsNoLeaderAsksTheVoters(t *testing.T) {
+	removal := Entry{Term: 1, Index: 2, Type: EntryConfChange, Data: ConfChange{Type: RemoveNode, Node: 3}.Marshal()}
+	conf := ConfState{Voters: []NodeID{1, 2}, Learners: []NodeID{3}}
+	asks := []Message{{Type: MsgMemberQuery, From: 3, To: 1}, {Type: MsgMemberQuery, From: 3, To: 2}}
+	tickTimeout := func(r *Raft) []Message {
+		var msgs []Message
+		for range r.cfg.ElectionTicks {
+			require.Empty(t, ofType(msgs, MsgMemberQuery), "asked before an election timeout passed")
+			r.Tick()
+			msgs = append(msgs, drain(r)...)
+		}
+		return msgs
+	}
+
+	t.Run("it asks once per election timeout", func(t *testing.T) {
+		r := newTestRaftConf(t, 3, conf, 1, logOf(1), nil)
+		require.Equal(t, asks, tickTimeout(r))
+		require.Equal(t, asks, tickTimeout(r))
+		require.Equal(t, StateFollower, r.state, "a learner never campaigns")
+		require.Equal(t, uint64(1), r.term)
+	})
+	t.Run("not while a leader is heard", func(t *testing.T) {
+		r := newTestRaftConf(t, 3, conf, 1, logOf(1), nil)
+		for range 3 * r.cfg.ElectionTicks {
+			step(t, r, Message{From: 1, Type: MsgHeartbeat, Term: 1})
+			r.Tick()
+			require.Empty(t, ofType(drain(r), MsgMemberQuery))
+		}
+	})
+	t.Run("not once told", func(t *testing.T) {
+		r := newTestRaftConf(t, 3, conf, 1, []Entry{{Term: 1, Index: 1}, removal}, nil)
+		step(t, r, Message{From: 1, Type: MsgApp, Term: 1, Index: 2, LogTerm: 1, Commit: 2})
+		drain(r)
+		step(t, r, Message{From: 1, Type: MsgRemoved, Index: 2})
+		require.Equal(t, uint64(2), r.Status().RemovedAt)
+		require.Empty(t, ofType(append(tickTimeout(r), tickTimeout(r)...), MsgMemberQuery))
+	})
+	t.Run("a voter that committed its removal tells it", func(t *testing.T) {
+		r := newTestRaftConf(t, 1, conf, 1, []Entry{{Term: 1, Index: 1}, removal}, nil)
+		r.log.commitTo(2)
+		step(t, r, Message{From: 3, Type: MsgMemberQuery})
+		require.Equal(t, []Message{{Type: MsgRemoved, From: 1, To: 3, Index: 2}}, drain(r))
+	})
+	t.Run("a member is told nothing, even by the leader", func(t *testing.T) {
+		r := newTestRaftConf(t, 1, conf, 1, logOf(1), nil)
+		r.log.commitTo(1)
+		makeLeader(t, r)
+		drain(r)
+		before := r.Status()
+		step(t, r, Message{From: 3, Type: MsgMemberQuery, Term: 7})
+		require.Empty(t, drain(r))
+		require.Equal(t, before, r.Status())
+	})
+}
+
 // TestConfChangeValidation checks that changes that do not fit the current
 // configuration are refused with ErrBadConfChange.
 // Reference: §4.1

@@ -344,7 +344,8 @@ func (r *Raft) quorum() int { return len(r.conf.voters)/2 + 1 }
 // carries it (§5.1: state is durable before any RPC that depends on it).
 func (r *Raft) send(m Message) {
 	m.From = r.id
-	if m.Term == 0 && m.Type != MsgRemoved { // a notice of a committed fact: no term
+	// A notice of a committed fact, and a question about one: no term.
+	if m.Term == 0 && m.Type != MsgRemoved && m.Type != MsgMemberQuery {
 		m.Term = r.term
 	}
 	if r.msgs == nil {
@@ -390,6 +391,12 @@ func (r *Raft) Step(m Message) error {
 		r.noteRemoved(m)
 		return nil
 	}
+	if m.Type == MsgMemberQuery {
+		// A learner's question: answered only if it is no member, and
+		// whatever term it carries, it changes nothing here.
+		r.TellIfRemoved(m.From)
+		return nil
+	}
 	if m.Type == MsgVote || m.Type == MsgPreVote {
 		// Before the term rules, which ignore the request inside a
 		// leader's lease: that is when a removed server asks.
@@ -423,7 +430,7 @@ func checkMessage(m *Message) error {
 	switch m.Type {
 	case MsgApp, MsgAppResp, MsgVote, MsgVoteResp, MsgPreVote, MsgPreVoteResp,
 		MsgHeartbeat, MsgHeartbeatResp, MsgSnap, MsgTimeoutNow,
-		MsgReadIndex, MsgReadIndexResp, MsgTransferLeader, MsgRemoved:
+		MsgReadIndex, MsgReadIndexResp, MsgTransferLeader, MsgRemoved, MsgMemberQuery:
 	default:
 		return fmt.Errorf("raft: unknown message type %d", m.Type)
 	}

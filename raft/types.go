@@ -201,6 +201,14 @@ const (
 	// campaigning (§4.2.3), and Status reports it removed. It is no RPC of
 	// Figure 2: it carries no term, since what it says holds in every term.
 	MsgRemoved
+	// MsgMemberQuery asks "am I still a member?": a learner sends it to the
+	// voters of its configuration when it has heard from no leader for an
+	// election timeout, since it never campaigns and would otherwise ask
+	// nothing (a removed learner that restarts knows no leader). A server
+	// that counts the sender no member answers MsgRemoved, as it answers a
+	// vote request; nothing else is answered or changed. Like MsgRemoved,
+	// it carries no term.
+	MsgMemberQuery
 )
 
 var messageTypeNames = map[MessageType]string{
@@ -210,7 +218,7 @@ var messageTypeNames = map[MessageType]string{
 	MsgHeartbeatResp: "MsgHeartbeatResp", MsgSnap: "MsgSnap",
 	MsgTimeoutNow: "MsgTimeoutNow", MsgReadIndex: "MsgReadIndex",
 	MsgReadIndexResp: "MsgReadIndexResp", MsgTransferLeader: "MsgTransferLeader",
-	MsgRemoved: "MsgRemoved",
+	MsgRemoved: "MsgRemoved", MsgMemberQuery: "MsgMemberQuery",
 }
 
 func (t MessageType) String() string {

@@ -817,7 +817,7 @@ func (c *checker) steppedDirect(n *node, m *raft.Message) error {
 	case raft.MsgVote:
 		c.owesNotice(n, m.From, m.Type.String())
 		return c.votePromise(n, m)
-	case raft.MsgPreVote, raft.MsgReadIndex:
+	case raft.MsgPreVote, raft.MsgReadIndex, raft.MsgMemberQuery:
 		c.owesNotice(n, m.From, m.Type.String())
 	case raft.MsgReadIndexResp:
 		return c.readAnswerFresh(n, m)

@@ -307,8 +307,9 @@ func (w *World) members() raft.ConfState {
 // change the leader appended stops receiving entries, so it may never
 // commit its removal, nor even hold it: it campaigns in the configuration
 // it knows. The servers that committed the change tell it so when it asks
-// for votes or forwards a client's read, write or keepalive (a learner's
-// only way to hear of it), and raft keeps it from campaigning while no
+// for votes, forwards a client's read, write or keepalive, or, a learner
+// that hears no leader, asks whether it is still a member (MsgMemberQuery:
+// a learner never campaigns), and raft keeps it from campaigning while no
 // configuration in force on it is later (a change in its log or a snapshot
 // past the notice). havend keeps such a node running, quiet, until its
 // operator stops it; the world does the same for noticeRetireAfter, then
@@ -324,9 +325,10 @@ func (w *World) members() raft.ConfState {
 //   - a told node stays quiet: it does not campaign while that holds
 //     (removedQuiet, after each of its events);
 //   - every removed node that can be told is told: at healing only the
-//     nodes that cannot ask for votes (down, learners, or with no voter
-//     up to answer) are retired without it (retireRemoved), and the run
-//     settles only once the others are told (settled, unawareRemoved).
+//     nodes that cannot ask (down, no member of the configuration they
+//     know, or with no voter up to answer) are retired without it
+//     (retireRemoved), and the run settles only once the others are told
+//     (settled, unawareRemoved).
 
 // noticeRetireAfter is how long a told node stays up, quiet, before the
 // world retires it.
@@ -463,14 +465,15 @@ func (c *checker) removedQuiet(n *node) error {
 }
 
 // canBeTold says whether removed node n, up at healing, will ask a voter
-// that can tell it: it is a voter of the configuration it knows, and
-// another voter of that configuration is a member, up, with its own disk.
+// that can tell it: it is a member of the configuration it knows (a voter
+// asks for votes, a learner whether it is still a member), and another
+// voter of that configuration is a member, up, with its own disk.
 func (w *World) canBeTold(n *node) bool {
 	if !n.up || n.diskFailed {
 		return false
 	}
 	st := n.app.raftCore().Status()
-	if !slices.Contains(st.Conf.Voters, n.id) {
+	if !isMember(st.Conf, n.id) {
 		return false
 	}
 	conf := w.members()

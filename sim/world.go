@@ -301,7 +301,7 @@ func (w *World) dispatch(ev event) {
 	case evSettleDeadline:
 		if w.phase == phaseSettling {
 			if n := w.unawareRemoved(); n != nil {
-				w.Failf("no convergence: node %d, removed at index %d, was not told it is no member within %v of quiescing (it asks the voters of the configuration it knows for votes, and those that committed its removal answer MsgRemoved)%s",
+				w.Failf("no convergence: node %d, removed at index %d, was not told it is no member within %v of quiescing (it asks the voters of the configuration it knows for votes, or a learner whether it is a member, and those that committed its removal answer MsgRemoved)%s",
 					n.id, n.removedAt, w.settleLimit, w.describeNodes())
 				return
 			}

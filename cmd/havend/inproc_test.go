@@ -171,3 +171,41 @@ func TestRemovedLearnerSaysSo(t *testing.T) {
 	}, 5*time.Second, 20*time.Millisecond, "n4's log:\n%s", log4.String())
 	require.Eventually(t, func() bool { return learner.node.status.Load().Role == "removed" }, 5*time.Second, 20*time.Millisecond)
 }
+
+// A removed learner that restarts knows no leader: the leader no longer
+// sends it anything, and it never campaigns. Once an election timeout
+// passes without a leader it asks the voters whether it is still a member
+// (raft's MsgMemberQuery) and is told, though no client asks anything of
+// it. Before, it showed a follower for ever and its clients waited for
+// their request timeouts.
+func TestRestartedRemovedLearnerIsTold(t *testing.T) {
+	h := newInProc(t, 3)
+	peers := h.peers
+	for _, p := range h.founders {
+		h.start(p, nil)
+	}
+	learner := h.start(peers[3], nil)
+	adm := dialHaven(t, peers[0].Haven)
+	require.Eventually(t, func() bool { return ok(adm.mustCall(M{"action": "connect", "version": "1"})) }, 10*time.Second, 50*time.Millisecond)
+	become := func(typ string) {
+		require.Eventually(t, func() bool {
+			return ok(adm.mustCall(M{"action": "become", "type": typ, "node": "n4", "address": peers[3].Haven}))
+		}, 10*time.Second, 50*time.Millisecond, "become %s", typ)
+	}
+	become("learner")
+	require.Eventually(t, func() bool {
+		st := learner.node.status.Load()
+		return st != nil && st.Leader != "" && st.Applied > 0
+	}, 10*time.Second, 20*time.Millisecond, "the learner catches up")
+	require.NoError(t, learner.shutdown(time.Second))
+	become("removed")
+
+	var log4 lockedBuffer
+	learner = h.start(peers[3], slog.New(slog.NewTextHandler(&log4, nil)))
+	require.Eventually(t, func() bool { return learner.node.status.Load().Role == "removed" }, 5*time.Second, 20*time.Millisecond,
+		"n4's log:\n%s", log4.String())
+	require.Contains(t, log4.String(), "restarting from the data dir")
+	require.Eventually(t, func() bool {
+		return strings.Contains(log4.String(), "level=WARN msg=\"this node was removed from the cluster: a member says")
+	}, 5*time.Second, 20*time.Millisecond, "n4's log:\n%s", log4.String())
+}

@@ -369,6 +369,10 @@ func (n *node) run() {
 			n.log.Error("storage failed; the node stops", "err", n.fatal)
 			os.Exit(2)
 		}
+		// After every turn, not only a Ready's: a learner's role does not
+		// change when it is told it was removed, and the notice alone
+		// makes no Ready.
+		n.noteRemoved()
 		n.publishStatus(false)
 	}
 }
@@ -411,8 +415,6 @@ func (n *node) handleReady() {
 		}
 		n.soft = rd.SoftState
 	}
-	// A learner's role does not change when it is told it was removed.
-	n.noteRemoved()
 	// 0. A leader's appends and heartbeats leave before its own fsync,
 	// which then runs in parallel with the followers' (thesis §10.2.1).
 	early := rd.EarlyMessages
