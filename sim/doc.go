@@ -137,9 +137,14 @@
 // held to the next incarnation, each message as long after that one starts
 // as it was held after the previous one started — the answers to one
 // incarnation's first requests meet the next one's first requests —
-// while holding that incarnation's own messages in turn (only the
-// restart-replay knob turns it on; the swarm does not draw it, so that the
-// seeds keep their fault mix). Config.Knobs (havensim -knobs) forces any of
+// while holding that incarnation's own messages in turn. When it picks the
+// leader, half the time it takes a follower instead, and half the time it
+// copies a share of what reaches the leader in its last 20–150 ms,
+// crashes it for less than an election timeout, and delivers the copies
+// to its next incarnation, which still follows the term it led: forwards
+// it proposed and never answered come back to it (only the restart-replay
+// knob turns it on; the swarm does not draw it, so that the seeds keep
+// their fault mix). Config.Knobs (havensim -knobs) forces any of
 // these corners on; "backpressure" runs every node with small bounds on its
 // own work (see Configuration and bounds, below).
 //

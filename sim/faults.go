@@ -456,6 +456,11 @@ type restartReplay struct {
 	// hold is how long each incarnation's messages are held; downtime is
 	// how long the second crash lasts.
 	since, hold, downtime time.Duration
+	// copies: the leader's variant. The messages it takes are delivered
+	// too, and only their copies held, so that what the leader answered
+	// (or proposed, and then crashed before answering) reaches its next
+	// incarnation again.
+	copies bool
 }
 
 // startReplay begins a FaultRestartReplay: the node crashes for a moment,
@@ -466,10 +471,18 @@ func (w *World) startReplay(i int) string {
 	if len(w.nodes) < 2 {
 		return ""
 	}
+	copies := false
 	if l := w.leader(); l == n {
-		// A follower: the leader's crash would end its term, and raft drops
-		// the answers of an older term anyway.
-		n = w.nodes[(n.idx+1+int(f.Pick%uint64(len(w.nodes)-1)))%len(w.nodes)]
+		if f.Pick>>63 == 1 {
+			// The leader's variant: raft drops the answers of an older
+			// term, but a restarted leader still follows the term it led
+			// until another leader is elected, and must not answer a
+			// forward of that term it may have proposed before the crash.
+			copies = true
+		} else {
+			// A follower.
+			n = w.nodes[(n.idx+1+int(f.Pick%uint64(len(w.nodes)-1)))%len(w.nodes)]
+		}
 	}
 	if w.replay != nil || !n.up || n.retired {
 		return ""
@@ -480,8 +493,20 @@ func (w *World) startReplay(i int) string {
 		node: n.idx, share: r.Range(0.2, 0.6), since: w.now + down,
 		hold:     r.Duration(time.Second, 4*time.Second),
 		downtime: r.Duration(100*time.Millisecond, time.Second),
+		copies:   copies,
 	}
 	w.replay = rr
+	if copies {
+		// No first crash; the copies are of the last moments before the
+		// second, which is short, within the followers' election timeout:
+		// the next incarnation starts in the term it led, and gets them
+		// before anyone is elected, forwards it proposed and never
+		// answered among them.
+		rr.since, rr.hold, rr.downtime = w.now, r.Duration(20*time.Millisecond, 150*time.Millisecond), r.Duration(5*time.Millisecond, ElectionTimeout/4)
+		w.queue.push(event{at: rr.since + rr.hold, kind: evFaultStep, ref: int32(i), aux: 1})
+		return fmt.Sprintf("restart-replay n%d, the leader: %.0f%% of the messages to it copied for %v, crashes for %v, its next incarnation gets the copies as long after its start",
+			n.id, 100*rr.share, rr.hold, rr.downtime)
+	}
 	w.crash(n, down)
 	w.queue.push(event{at: rr.since + rr.hold, kind: evFaultStep, ref: int32(i), aux: 1})
 	return fmt.Sprintf("restart-replay n%d: restarts, %.0f%% of the messages to it held for %v, crashes for %v, gets them as long after its next start",
@@ -498,7 +523,7 @@ func (w *World) holdForReplay(to int, m wireMessage) bool {
 	w.stats.count(countReplayHeld)
 	rr.held = append(rr.held, w.msgs.put(m))
 	rr.offsets = append(rr.offsets, max(0, w.now-rr.since))
-	return true
+	return !rr.copies
 }
 
 // stepReplay moves a FaultRestartReplay on. Step 1 crashes the node again
@@ -527,6 +552,9 @@ func (w *World) stepReplay(i, step int) {
 			w.heldLast = max(w.heldLast, at)
 		}
 		rr.held, rr.offsets, rr.since = nil, nil, start
+		if rr.copies {
+			rr.share = 0 // the copies were the point: the next incarnation is spared
+		}
 		w.queue.push(event{at: start + rr.hold, kind: evFaultStep, ref: int32(i), aux: 2})
 	case 2:
 		w.releaseReplay()
