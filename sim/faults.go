@@ -464,7 +464,8 @@ type restartReplay struct {
 }
 
 // startReplay begins a FaultRestartReplay: the node crashes for a moment,
-// and from now on a share of the messages to it is held.
+// and from now on a share of the messages to it is held; or, the leader's
+// variant, a share of them is copied, for a moment before it crashes.
 func (w *World) startReplay(i int) string {
 	f := &w.schedule[i]
 	n := w.pickNode(f)
