@@ -128,6 +128,30 @@ func (l *lockedBuffer) String() string {
 	return l.b.String()
 }
 
+// withCaughtUpLearner starts the founders and n4 (logging to logger),
+// adds n4 as a learner through n1 and waits for it to catch up. become
+// asks n1 for another change of n4 ("removed", ...).
+func (h *inProc) withCaughtUpLearner(logger *slog.Logger) (learner *server, become func(typ string)) {
+	t := h.t
+	for _, p := range h.founders {
+		h.start(p, nil)
+	}
+	learner = h.start(h.peers[3], logger)
+	adm := dialHaven(t, h.peers[0].Haven)
+	require.Eventually(t, func() bool { return ok(adm.mustCall(M{"action": "connect", "version": "1"})) }, 10*time.Second, 50*time.Millisecond)
+	become = func(typ string) {
+		require.Eventually(t, func() bool {
+			return ok(adm.mustCall(M{"action": "become", "type": typ, "node": "n4", "address": h.peers[3].Haven}))
+		}, 10*time.Second, 50*time.Millisecond, "become %s", typ)
+	}
+	become("learner")
+	require.Eventually(t, func() bool {
+		st := learner.node.status.Load()
+		return st != nil && st.Leader != "" && st.Applied > 0
+	}, 10*time.Second, 20*time.Millisecond, "the learner catches up")
+	return learner, become
+}
+
 // A removed learner hears of its removal only when it next sends the
 // members something: it never campaigns, and the leader stops replicating
 // to it once the change is in its log. A client's connect through it is
@@ -139,23 +163,8 @@ func (l *lockedBuffer) String() string {
 func TestRemovedLearnerSaysSo(t *testing.T) {
 	h := newInProc(t, 3)
 	peers := h.peers
-	for _, p := range h.founders {
-		h.start(p, nil)
-	}
 	var log4 lockedBuffer
-	learner := h.start(peers[3], slog.New(slog.NewTextHandler(&log4, nil)))
-	adm := dialHaven(t, peers[0].Haven)
-	require.Eventually(t, func() bool { return ok(adm.mustCall(M{"action": "connect", "version": "1"})) }, 10*time.Second, 50*time.Millisecond)
-	become := func(typ string) {
-		require.Eventually(t, func() bool {
-			return ok(adm.mustCall(M{"action": "become", "type": typ, "node": "n4", "address": peers[3].Haven}))
-		}, 10*time.Second, 50*time.Millisecond, "become %s", typ)
-	}
-	become("learner")
-	require.Eventually(t, func() bool {
-		st := learner.node.status.Load()
-		return st != nil && st.Leader != "" && st.Applied > 0
-	}, 10*time.Second, 20*time.Millisecond, "the learner catches up")
+	learner, become := h.withCaughtUpLearner(slog.New(slog.NewTextHandler(&log4, nil)))
 	become("removed")
 
 	c := dialHaven(t, peers[3].Haven)
@@ -181,22 +190,7 @@ func TestRemovedLearnerSaysSo(t *testing.T) {
 func TestRestartedRemovedLearnerIsTold(t *testing.T) {
 	h := newInProc(t, 3)
 	peers := h.peers
-	for _, p := range h.founders {
-		h.start(p, nil)
-	}
-	learner := h.start(peers[3], nil)
-	adm := dialHaven(t, peers[0].Haven)
-	require.Eventually(t, func() bool { return ok(adm.mustCall(M{"action": "connect", "version": "1"})) }, 10*time.Second, 50*time.Millisecond)
-	become := func(typ string) {
-		require.Eventually(t, func() bool {
-			return ok(adm.mustCall(M{"action": "become", "type": typ, "node": "n4", "address": peers[3].Haven}))
-		}, 10*time.Second, 50*time.Millisecond, "become %s", typ)
-	}
-	become("learner")
-	require.Eventually(t, func() bool {
-		st := learner.node.status.Load()
-		return st != nil && st.Leader != "" && st.Applied > 0
-	}, 10*time.Second, 20*time.Millisecond, "the learner catches up")
+	learner, become := h.withCaughtUpLearner(nil)
 	require.NoError(t, learner.shutdown(time.Second))
 	become("removed")
 
