@@ -126,6 +126,34 @@ func TestRemovedLearnerIsToldByItsForwards(t *testing.T) {
 	require.Equal(t, "removed", core.Status().Role)
 }
 
+// A node told that it was removed forwards no more writes, though it may
+// still know a leader: it answers them at once, and nothing was applied.
+// Found on a real cluster: the first connect through a removed learner
+// restarted and told by its own question went to the leader it had heard
+// of, which told it again at the same index, so nothing answered the
+// connect until the client gave up on it 4 s later.
+func TestToldNodeForwardsNoMoreWrites(t *testing.T) {
+	tc := newTestCluster(t, 3, nil)
+	l := tc.leader()
+	tc.connect(l, 1, 60000)
+	core := tc.addLearner(l, 1, 4)
+	tc.create(l, 1, "/data/x")
+	tc.tick(5) // it catches up
+	r := tc.do(l, Request{Conn: 1, Op: OpBecome, Become: BecomeRemoved, Node: 4})
+	require.Equal(t, fsm.OK, r.Code, r.Message)
+	core.Submit(Request{Conn: 2, ID: 900, Op: OpConnect, TTLms: 60000})
+	r, _ = tc.settledWithin(4, 2, 900, 10)
+	require.Equal(t, fsm.Unavailable, r.Code, r.Message)
+	require.NotZero(t, core.Status().RemovedAt)
+	require.NotEmpty(t, core.Status().Leader, "it still knows a leader")
+
+	core.Submit(Request{Conn: 3, ID: 901, Op: OpConnect, TTLms: 60000})
+	r, _ = tc.settledWithin(4, 3, 901, 1) // its Ready, not a round trip
+	require.Equal(t, fsm.Unavailable, r.Code, r.Message)
+	require.Contains(t, r.Message, "this node was removed from the cluster")
+	require.Contains(t, r.Message, "nothing was applied")
+}
+
 // addLearner has the leader l add node id as a learner, asked on conn,
 // and starts it on an empty disk; it returns its core.
 func (tc *testCluster) addLearner(l raft.NodeID, conn ConnID, id raft.NodeID) *Core {

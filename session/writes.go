@@ -138,6 +138,10 @@ func (w *writeTracker) try(c *Core, p *pending) {
 		default:
 			w.await(p, index, term)
 		}
+	case c.removedAt > 0:
+		// Told it is no member: whatever leader it still knows of no
+		// longer counts it one, and has nothing to tell it but that again.
+		w.finishErr(c, p, fsm.Unavailable, c.removedWhy()+"; nothing was applied")
 	case c.soft.Lead != raft.None:
 		w.nextForward++
 		w.forwards[w.nextForward] = p
@@ -146,8 +150,6 @@ func (w *writeTracker) try(c *Core, p *pending) {
 			ID: w.nextForward, Term: c.raft.Term(), Command: p.cmd,
 			Become: p.req.Become, Node: p.req.Node, Address: p.req.Address,
 		}})
-	case c.removedAt > 0:
-		w.finishErr(c, p, fsm.Unavailable, c.removedWhy()+"; nothing was applied")
 	default:
 		w.waiting = append(w.waiting, p)
 	}
