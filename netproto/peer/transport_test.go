@@ -89,7 +89,10 @@ func (n *testNode) listen(addr string) {
 	require.NoError(n.t, err)
 	n.addr = ln.Addr().String()
 	h := n.tr.Handler()
-	n.srv = &http.Server{
+	// A server of its own on each listen, and its own copy of the TLS
+	// config, which http2 writes into: a stopped server's goroutine may
+	// still be reading its own (the race detector saw both).
+	srv := &http.Server{
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			n.mu.Lock()
 			n.requests++
@@ -109,9 +112,10 @@ func (n *testNode) listen(addr string) {
 			}
 			n.mu.Unlock()
 		},
-		TLSConfig: n.tr.cfg.ServerTLS, ReadHeaderTimeout: 5 * time.Second,
+		TLSConfig: n.tr.cfg.ServerTLS.Clone(), ReadHeaderTimeout: 5 * time.Second,
 		ErrorLog: log.New(io.Discard, "", 0)}
-	go func() { _ = n.srv.ServeTLS(ln, "", "") }()
+	n.srv = srv
+	go func() { _ = srv.ServeTLS(ln, "", "") }()
 }
 
 // stop closes the listener and every connection to it, streams included
