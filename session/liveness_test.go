@@ -262,6 +262,24 @@ func TestSilentSessionExpiresAboutItsTTLAfterItWasLastHeard(t *testing.T) {
 	}
 }
 
+// The leader starts a session's clock when it applies the session's open,
+// not only when a keepalive names it: the follower that answered the
+// connect may be cut off (or crash) before its first keepalive, and the
+// session must still end about its ttl later, with its items. (The sixth
+// blind campaign's open-not-tracked-by-leader left it alive until the next
+// leader change; only the simulator's dead-session bound saw it.)
+func TestSessionOpenedThroughACutOffFollowerStillExpires(t *testing.T) {
+	tc := newTestCluster(t, 3, nil)
+	f := tc.follower()
+	hello := tc.connect(f, 1, 500)
+	tc.cut[f] = true
+	l := tc.leader()
+	tc.tick(45)
+	require.True(t, tc.sessionAlive(l, hello.Session), "expired within its ttl")
+	tc.tick(15)
+	require.False(t, tc.sessionAlive(l, hello.Session), "a session heard only at its open still lives 600 ms after it")
+}
+
 // A follower answers a ping OK only once the leader acknowledged a
 // keepalive carrying the ping's session (an OK pong means the leader heard
 // the session). A keepalive carries only the sessions heard since the one
