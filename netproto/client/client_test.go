@@ -277,7 +277,7 @@ func TestConnectFailsOverDeadEndpoints(t *testing.T) {
 // (found by hand: `haven --endpoints <removed node> get` took 10 s).
 func TestConnectPassesOverARemovedNode(t *testing.T) {
 	f := newFakeCluster(t, 2)
-	f.nodes[0].removed = true
+	f.nodes[0].setRemoved()
 	c := connectFake(t, f, f.addrs()...)
 	_, addr := c.Node()
 	require.Equal(t, f.addrs()[1], addr)
@@ -313,14 +313,15 @@ func TestResumePassesOverRemovedNodes(t *testing.T) {
 			_ = cn.nc.Close()
 		}
 	}
-	f.nodes[0].removed, f.nodes[1].removed = true, true
+	f.nodes[0].setRemoved()
+	f.nodes[1].setRemoved()
 	drop(f.nodes[0])
 	require.Eventually(t, func() bool {
 		_, addr := c.Node()
 		return addr == f.addrs()[2] && c.Failovers() == 1
 	}, 5*time.Second, 10*time.Millisecond, "resumed on the one member")
 
-	f.nodes[2].removed = true
+	f.nodes[2].setRemoved()
 	drop(f.nodes[2])
 	select {
 	case <-c.Done():

@@ -43,7 +43,8 @@ type fakeNode struct {
 	// from the leader does.
 	noLeader bool
 	// removed makes it answer connects as a node told it was removed from
-	// the cluster does (session's noticeRemoval).
+	// the cluster does (session's noticeRemoval). Like noLeader, under mu
+	// (setRemoved).
 	removed bool
 }
 
@@ -163,7 +164,10 @@ func (f *fakeCluster) serve(c *fakeConn) {
 		}
 		switch action {
 		case "connect":
-			if c.node.removed {
+			c.node.mu.Lock()
+			removed := c.node.removed
+			c.node.mu.Unlock()
+			if removed {
 				c.send(fail(rid, "Unavailable", "this node was removed from the cluster (a member said so as of index 7): connect to a member; the write may have been applied: read from a member to find out"))
 				continue
 			}
@@ -412,4 +416,11 @@ func (f *fakeCluster) heartbeat(c *fakeConn, rid any, m map[string]any) {
 			return
 		}
 	}
+}
+
+// setRemoved makes node n answer connects as a removed node does.
+func (n *fakeNode) setRemoved() {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.removed = true
 }
